@@ -1,0 +1,48 @@
+"""An SMTP sink on loopback that stores every message it accepts in a Maildir."""
+
+from __future__ import annotations
+
+import mailbox
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class _MaildirHandler:
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = mailbox.Maildir(maildir, create=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.maildir.add(envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"
+
+
+class MailSink:
+    """`with MailSink(dir, port):` accepts mail on 127.0.0.1:port into dir/{new,cur,tmp}."""
+
+    def __init__(self, maildir: Path, port: int, host: str = "127.0.0.1") -> None:
+        self.maildir = maildir
+        self._controller = Controller(_MaildirHandler(maildir), hostname=host, port=port)
+
+    def start(self) -> MailSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def __enter__(self) -> MailSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def read_maildir(maildir: Path) -> list[EmailMessage]:
+    """Every message in the Maildir, parsed (oldest first)."""
+    box = mailbox.Maildir(maildir, create=True)
+    keys = sorted(box.keys(), key=lambda k: box.get_file(k)._file.name)  # type: ignore[attr-defined]
+    return [message_from_bytes(box.get_bytes(k), policy=policy.default) for k in keys]  # type: ignore[misc]

@@ -1,0 +1,1 @@
+"""Data shapes: workflow/activity contracts, database tables, API models, migrations."""

@@ -1,0 +1,223 @@
+"""HTTP API models: what a backend service posts and what it gets back.
+
+Validation lives here so that bad input gets a 422 naming the field and never
+reaches a workflow (rule 5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from babel.numbers import list_currencies
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from schema.contracts import CustomerStatus, DeliveryMethod, PaymentMethod, Stage
+
+_MONEY = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+_CURRENCIES = frozenset(list_currencies())
+
+Locale = Literal["uk", "ru", "en"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CustomerIn(_Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["Iryna Koval"])
+    email: EmailStr = Field(examples=["iryna@example.com"])
+    phone: str = Field(
+        examples=["+380501234567"], description="Any common notation; stored as E.164."
+    )
+    locale: Locale = "uk"
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        try:
+            parsed = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"not a phone number in international format: {exc}") from None
+        if not phonenumbers.is_valid_number(parsed):
+            raise ValueError("not a valid phone number")
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class AddressIn(_Strict):
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["UA"])
+    city: str = Field(min_length=1, max_length=120)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    postal_code: str = Field(min_length=1, max_length=20)
+
+
+class DeliveryIn(_Strict):
+    method: DeliveryMethod
+    address: AddressIn | None = None
+    pickup_point: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _address_for_shipping(self) -> DeliveryIn:
+        if self.method in (DeliveryMethod.COURIER, DeliveryMethod.POST) and self.address is None:
+            raise ValueError(f"address is required for delivery by {self.method}")
+        return self
+
+
+class PaymentIn(_Strict):
+    method: PaymentMethod
+
+
+class LineIn(_Strict):
+    sku: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(gt=0, le=100_000, strict=True)
+    unit_price: Decimal = Field(description='Decimal string, e.g. "250.00"', examples=["250.00"])
+
+    @field_validator("unit_price", mode="before")
+    @classmethod
+    def _money_string(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not _MONEY.match(value):
+            raise ValueError('money must be a decimal string such as "250.00"')
+        return value
+
+
+class OrderCreate(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "number": "SHOP-1001",
+                    "customer": {
+                        "name": "Iryna Koval",
+                        "email": "iryna@example.com",
+                        "phone": "+380501234567",
+                        "locale": "uk",
+                    },
+                    "delivery": {
+                        "method": "courier",
+                        "address": {
+                            "country": "UA",
+                            "city": "Kyiv",
+                            "line1": "Khreshchatyk 1",
+                            "postal_code": "01001",
+                        },
+                    },
+                    "payment": {"method": "prepaid"},
+                    "lines": [
+                        {"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "250.00"}
+                    ],
+                    "currency": "UAH",
+                }
+            ]
+        }
+    )
+
+    number: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+    customer: CustomerIn
+    delivery: DeliveryIn
+    payment: PaymentIn
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)]
+    currency: str = Field(examples=["UAH"])
+    note: str | None = Field(default=None, max_length=1000, description="Customer's wishes")
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if value not in _CURRENCIES:
+            raise ValueError("not an ISO 4217 currency code")
+        return value
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0.00"))
+
+    def fingerprint(self) -> str:
+        """Same order, same fingerprint: decides between a retry (200) and a conflict (409)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class OrderLinks(BaseModel):
+    self: str
+    temporal_ui: str
+
+
+class OrderAccepted(BaseModel):
+    order_id: str
+    number: str
+    status: CustomerStatus
+    links: OrderLinks
+
+
+class LineOut(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+class CustomerOut(BaseModel):
+    """Masked: the full data stays in the customers table."""
+
+    name: str
+    email: str
+    phone: str
+    locale: str
+
+
+class EventOut(BaseModel):
+    at: datetime
+    type: str
+    stage: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class NotificationOut(BaseModel):
+    kind: str
+    channel: str
+    recipient: str
+    status: str
+    sent_at: datetime | None
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    number: str
+    stage: Stage
+    status: CustomerStatus
+    delivery_method: DeliveryMethod
+    payment_method: PaymentMethod
+    currency: str
+    total: Decimal
+    expected_date: date | None
+    created_at: datetime
+    customer: CustomerOut
+    lines: list[LineOut]
+    timeline: list[EventOut]
+    notifications: list[NotificationOut]
+    workflow: dict[str, Any] | None = Field(
+        description="Live answer of the workflow's `status` query; null if Temporal is unreachable"
+    )
+    links: OrderLinks
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    errors: list[FieldError] = []

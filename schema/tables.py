@@ -1,0 +1,112 @@
+"""The system of record in Postgres (SQLModel tables).
+
+`customers` and `customer_addresses` are the only home of personal data; orders,
+the timeline and the outbox refer to them by id, so erasing a customer touches two tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Numeric, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+def _now_column() -> Any:
+    return Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(max_length=320, unique=True)  # lower-cased
+    name: str = Field(max_length=200)
+    phone: str = Field(max_length=20)  # E.164
+    locale: str = Field(max_length=8)
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class CustomerAddress(SQLModel, table=True):
+    __tablename__ = "customer_addresses"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    customer_id: uuid.UUID = Field(foreign_key="customers.id", index=True)
+    country: str = Field(max_length=2)
+    city: str = Field(max_length=120)
+    line1: str = Field(max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    postal_code: str = Field(max_length=20)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    number: str = Field(max_length=64, unique=True)
+    customer_id: uuid.UUID = Field(foreign_key="customers.id", index=True)
+    address_id: uuid.UUID | None = Field(default=None, foreign_key="customer_addresses.id")
+    delivery_method: str = Field(max_length=16)
+    pickup_point: str | None = Field(default=None, max_length=64)
+    payment_method: str = Field(max_length=16)
+    currency: str = Field(max_length=3)
+    total: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    customer_note: str | None = Field(default=None, max_length=1000)
+    stage: str = Field(max_length=32, index=True)
+    status: str = Field(max_length=32)
+    expected_date: date | None = None
+    # sha256 of the accepted request body: the same body again is a retry, another is a conflict.
+    request_hash: str = Field(max_length=64)
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_lines"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    position: int
+    sku: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    quantity: int
+    unit_price: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+
+
+class OrderEvent(SQLModel, table=True):
+    """The order's timeline: every stage and action, with who did it."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (UniqueConstraint("order_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    key: str = Field(max_length=128)
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    type: str = Field(max_length=64)
+    stage: str = Field(max_length=32)
+    actor: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+
+
+class Notification(SQLModel, table=True):
+    """Outbox: the row is written before sending; the unique key makes a retry send nothing."""
+
+    __tablename__ = "notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    recipient_masked: str = Field(max_length=64)
+    status: str = Field(max_length=16)  # pending | sent
+    provider_message_id: str | None = Field(default=None, max_length=256)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
