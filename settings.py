@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9464
 
     # Policy: every duration an order lives by. Fixed into each order at its start.
+    policy_activity_timeout: timedelta = timedelta(
+        seconds=30
+    )  # one attempt; a dead worker's is retried after it
     policy_activity_retry_initial: timedelta = timedelta(seconds=1)
     policy_activity_retry_max: timedelta = timedelta(minutes=1)
     policy_delivery_days_courier: int = 2
@@ -63,6 +66,7 @@ class Settings(BaseSettings):
     def order_policy(self) -> OrderPolicy:
         """The policy a new order is started with (and keeps for its whole life)."""
         return OrderPolicy(
+            activity_timeout=self.policy_activity_timeout,
             activity_retry_initial=self.policy_activity_retry_initial,
             activity_retry_max=self.policy_activity_retry_max,
             delivery_days={

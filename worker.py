@@ -10,7 +10,10 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -24,7 +27,7 @@ from activities.orders import OrderActivities
 from runtime import configure_logging, connect_temporal, metrics_runtime
 from schema.database import make_engine
 from settings import Settings, get_settings
-from workflows.order import OrderWorkflow
+from workflows.order import SEARCH_ATTRIBUTES, OrderWorkflow
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +49,20 @@ class _BoundActivity(ActivityInboundInterceptor):
             attempt=info.attempt,
         ):
             return await super().execute_activity(input)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register the order's search attributes where they are missing (the dev server has them)."""
+    wanted = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in SEARCH_ATTRIBUTES
+    }
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=wanted)
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
 
 
 def build_worker(
@@ -71,6 +88,10 @@ async def main() -> None:
     settings = get_settings()
     configure_logging()
     client = await connect_temporal(settings, metrics_runtime(settings.worker_metrics_port))
+    try:
+        await ensure_search_attributes(client, settings.temporal_namespace)
+    except RPCError as exc:  # e.g. no permission on a managed cluster: an operator registers them
+        log.warning("could not register search attributes", error=str(exc))
     engine = make_engine(settings.database_url)
     worker = build_worker(client, settings, engine)
     stop = asyncio.Event()

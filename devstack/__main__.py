@@ -26,10 +26,10 @@ from devstack.postgres import EmbeddedPostgres
 from runtime import configure_logging
 from schema.database import upgrade_database
 from settings import Settings, get_settings
+from workflows.order import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger("devstack")
 
-SEARCH_ATTRIBUTES = {"OrderStage": "Keyword", "OrderNumber": "Keyword"}
 BIN = Path(sys.executable).parent
 
 
@@ -40,6 +40,15 @@ class StackError(Exception):
 def _die_with_parent() -> None:
     """Children get SIGTERM if the devstack itself is killed: no orphans."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def search_attribute_flags() -> list[str]:
+    """`--search-attribute OrderStage=Keyword ...` for the dev server, from the workflow's keys."""
+    flags = []
+    for key in SEARCH_ATTRIBUTES:
+        kind = key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_").title()
+        flags += ["--search-attribute", f"{key.name}={kind}"]
+    return flags
 
 
 def check_ports(settings: Settings) -> None:
@@ -125,11 +134,7 @@ class Stack:
                 s.temporal_namespace,
                 "--log-level",
                 "error",
-                *[
-                    arg
-                    for k, v in SEARCH_ATTRIBUTES.items()
-                    for arg in ("--search-attribute", f"{k}={v}")
-                ],
+                *search_attribute_flags(),
             ],
             dict(os.environ),
         )

@@ -11,9 +11,15 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 
+def open_maildir(path: Path) -> mailbox.Maildir:
+    for sub in ("new", "cur", "tmp"):  # Maildir(create=True) skips an existing empty folder
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(path, create=False)
+
+
 class _MaildirHandler:
     def __init__(self, maildir: Path) -> None:
-        self.maildir = mailbox.Maildir(maildir, create=True)
+        self.maildir = open_maildir(maildir)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.maildir.add(envelope.original_content or envelope.content)
@@ -25,6 +31,7 @@ class MailSink:
 
     def __init__(self, maildir: Path, port: int, host: str = "127.0.0.1") -> None:
         self.maildir = maildir
+        self.port = port
         self._controller = Controller(_MaildirHandler(maildir), hostname=host, port=port)
 
     def start(self) -> MailSink:
@@ -43,6 +50,8 @@ class MailSink:
 
 def read_maildir(maildir: Path) -> list[EmailMessage]:
     """Every message in the Maildir, parsed (oldest first)."""
-    box = mailbox.Maildir(maildir, create=True)
-    keys = sorted(box.keys(), key=lambda k: box.get_file(k)._file.name)  # type: ignore[attr-defined]
-    return [message_from_bytes(box.get_bytes(k), policy=policy.default) for k in keys]  # type: ignore[misc]
+    box = open_maildir(maildir)
+    return [
+        message_from_bytes(box.get_bytes(key), policy=policy.default)  # type: ignore[misc]
+        for key in sorted(box.keys())
+    ]

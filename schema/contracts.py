@@ -65,6 +65,7 @@ class PaymentMethod(StrEnum):
 class OrderPolicy:
     """Every duration an order lives by, fixed at its start so its history replays."""
 
+    activity_timeout: timedelta
     activity_retry_initial: timedelta
     activity_retry_max: timedelta
     delivery_days: dict[DeliveryMethod, int]

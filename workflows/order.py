@@ -27,9 +27,11 @@ with workflow.unsafe.imports_passed_through():
         ValidateOrderResult,
     )
 
-# Custom search attributes, registered by the devstack (and `temporal operator search-attribute create`).
+# Custom search attributes, for the Temporal UI and `temporal workflow list --query`.
+# The worker registers them at start (worker.ensure_search_attributes).
 ORDER_STAGE = SearchAttributeKey.for_keyword("OrderStage")
 ORDER_NUMBER = SearchAttributeKey.for_keyword("OrderNumber")
+SEARCH_ATTRIBUTES = (ORDER_STAGE, ORDER_NUMBER)
 
 SYSTEM = "system"
 
@@ -146,7 +148,7 @@ class OrderWorkflow:
     def _activity_options(self) -> dict:
         policy = self._input.policy
         return {
-            "start_to_close_timeout": timedelta(seconds=30),
+            "start_to_close_timeout": policy.activity_timeout,
             "retry_policy": RetryPolicy(
                 initial_interval=policy.activity_retry_initial,
                 maximum_interval=policy.activity_retry_max,

@@ -1,0 +1,101 @@
+"""Helpers shared by the tests: sample orders, free ports, polling, and reading mail."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+from devstack.mailsink import read_maildir
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sample_order(**overrides: Any) -> dict[str, Any]:
+    """The order from the foundation issue, with a number and e-mail unique to the test."""
+    tag = uuid.uuid4().hex[:8]
+    order: dict[str, Any] = {
+        "number": f"SHOP-{tag}",
+        "customer": {
+            "name": "Iryna Koval",
+            "email": f"iryna.{tag}@example.com",
+            "phone": "+380501234567",
+            "locale": "uk",
+        },
+        "delivery": {
+            "method": "courier",
+            "address": {
+                "country": "UA",
+                "city": "Kyiv",
+                "line1": "Khreshchatyk 1",
+                "postal_code": "01001",
+            },
+        },
+        "payment": {"method": "prepaid"},
+        "lines": [{"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "250.00"}],
+        "currency": "UAH",
+    }
+    order.update(overrides)
+    return order
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0, what: str = "condition"
+) -> T:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+def mail_to(maildir: Path, address: str) -> list[EmailMessage]:
+    return [m for m in read_maildir(maildir) if address in str(m["To"])]
+
+
+async def wait_for_mail(maildir: Path, address: str, timeout: float = 15.0) -> list[EmailMessage]:
+    async def arrived() -> list[EmailMessage]:
+        return mail_to(maildir, address)
+
+    return await eventually(arrived, timeout, what=f"mail to {address}")
+
+
+def body_text(message: EmailMessage, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return str(part.get_content())  # type: ignore[attr-defined]
+
+
+def decoded_history(history_json: str) -> str:
+    """A workflow history as text with every payload decoded, so that a search sees its data."""
+    decoded: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "data" and isinstance(value, str):
+                    decoded.append(base64.b64decode(value).decode("utf-8", "replace"))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(json.loads(history_json))
+    return history_json + "\n" + "\n".join(decoded)

@@ -1,0 +1,248 @@
+"""An order posted over HTTP becomes a workflow that confirms it by e-mail (dev server, real parts)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+from temporalio.client import Client
+
+from devstack.mailsink import MailSink
+from schema.contracts import OrderResult, Stage
+from schema.database import open_session
+from schema.tables import Customer, Notification, Order, OrderEvent
+from tests.support import body_text, decoded_history, mail_to, sample_order, wait_for_mail
+
+
+async def _order_count(engine: AsyncEngine, number: str) -> int:
+    async with open_session(engine) as session:
+        query = select(func.count()).select_from(Order).where(Order.number == number)
+        return (await session.exec(query)).one()
+
+
+async def _confirmed(api: httpx.AsyncClient, client: Client, order_id: str) -> dict[str, Any]:
+    handle = client.get_workflow_handle(f"order-{order_id}", result_type=OrderResult)
+    result = await handle.result()
+    assert result.stage == Stage.CONFIRMATION
+    response = await api.get(f"/v1/orders/{order_id}")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+async def test_order_is_confirmed_by_email(
+    api: httpx.AsyncClient, client: Client, mail_sink: MailSink, engine: AsyncEngine
+) -> None:
+    order = sample_order()
+    email = order["customer"]["email"]
+
+    response = await api.post("/v1/orders", json=order)
+
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["number"] == order["number"]
+    assert accepted["status"] == "received"
+    assert accepted["links"]["self"] == f"/v1/orders/{accepted['order_id']}"
+    messages = await wait_for_mail(mail_sink.maildir, email)
+    assert len(messages) == 1
+    message = messages[0]
+    assert order["number"] in str(message["Subject"])
+    assert "підтверджено" in str(message["Subject"])  # Ukrainian template for locale uk
+    text, html = body_text(message, "plain"), body_text(message, "html")
+    for body in (text, html):
+        assert "Iryna Koval" in body
+        assert order["number"] in body
+        assert "Mug" in body and "MUG-01" in body
+        assert "500,00" in body  # 2 x 250.00 UAH, formatted for uk
+    assert "<table" in html
+
+    view = await _confirmed(api, client, accepted["order_id"])
+    assert view["stage"] == "confirmation"
+    assert view["status"] == "processing"
+    assert view["expected_date"] is not None
+    assert view["expected_date"] in str(view["workflow"]["expected_date"])
+    assert [e["type"] for e in view["timeline"]] == [
+        "order.received",
+        "order.validation_started",
+        "order.validated",
+        "order.confirmation_started",
+        "order.confirmed",
+    ]
+    assert view["workflow"]["stage"] == "confirmation"
+    assert len(view["workflow"]["timeline"]) == 5
+    assert view["notifications"] == [
+        {
+            "kind": "confirmation",
+            "channel": "email",
+            "recipient": f"{email[:2]}***@example.com",
+            "status": "sent",
+            "sent_at": view["notifications"][0]["sent_at"],
+        }
+    ]
+    # The read model masks personal data.
+    assert view["customer"]["email"] == f"{email[:2]}***@example.com"
+    assert view["customer"]["phone"] == "+38050***4567"
+    assert view["customer"]["name"] == "Iryna K."
+
+
+async def test_same_request_twice_is_one_order(
+    api: httpx.AsyncClient, client: Client, mail_sink: MailSink, engine: AsyncEngine
+) -> None:
+    order = sample_order()
+
+    first = await api.post("/v1/orders", json=order)
+    second = await api.post("/v1/orders", json=order)
+
+    assert first.status_code == 202
+    assert second.status_code == 200
+    assert second.json() == first.json()
+    assert await _order_count(engine, order["number"]) == 1
+    await _confirmed(api, client, first.json()["order_id"])
+    assert len(mail_to(mail_sink.maildir, order["customer"]["email"])) == 1
+
+
+async def test_used_number_with_another_body_is_409_and_changes_nothing(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    order = sample_order()
+    assert (await api.post("/v1/orders", json=order)).status_code == 202
+    other = sample_order(number=order["number"])  # same number, another customer and e-mail
+    other["lines"][0]["quantity"] = 3
+
+    response = await api.post("/v1/orders", json=other)
+
+    assert response.status_code == 409
+    assert order["number"] in response.json()["detail"]
+    assert await _order_count(engine, order["number"]) == 1
+    async with open_session(engine) as session:
+        stranger = await session.exec(
+            select(Customer).where(Customer.email == other["customer"]["email"])
+        )
+        assert stranger.first() is None
+
+
+def _without(path: str) -> dict[str, Any]:
+    order = sample_order()
+    *parents, leaf = path.split(".")
+    node: Any = order
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    del node[leaf]
+    return order
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    order = sample_order()
+    *parents, leaf = path.split(".")
+    node: Any = order
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(leaf) if leaf.isdigit() else leaf] = value
+    return order
+
+
+@pytest.mark.parametrize(
+    ("order", "field"),
+    [
+        (_with("customer.phone", "12345"), "customer.phone"),
+        (_with("customer.phone", "+380 00"), "customer.phone"),
+        (_with("customer.email", "iryna-at-example.com"), "customer.email"),
+        (_without("delivery.address"), "delivery"),
+        (_with("delivery.method", "teleport"), "delivery.method"),
+        (_with("payment.method", "barter"), "payment.method"),
+        (_with("lines.0.quantity", 0), "lines.0.quantity"),
+        (_with("lines.0.quantity", -2), "lines.0.quantity"),
+        (_with("lines.0.unit_price", 250.0), "lines.0.unit_price"),
+        (_with("lines.0.unit_price", "25O.00"), "lines.0.unit_price"),
+        (_with("lines", []), "lines"),
+        (_with("currency", "XYZ"), "currency"),
+        (_with("delivery.address.postal_code", ""), "delivery.address.postal_code"),
+        (_without("customer.name"), "customer.name"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+async def test_invalid_order_is_422_naming_the_field_and_creates_nothing(
+    api: httpx.AsyncClient, engine: AsyncEngine, order: dict[str, Any], field: str
+) -> None:
+    response = await api.post("/v1/orders", json=order)
+
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert field in [e["field"] for e in body["errors"]], body
+    assert field in body["detail"]
+    assert all(e["message"] for e in body["errors"])
+    assert await _order_count(engine, order["number"]) == 0
+
+
+async def test_pickup_needs_no_address(api: httpx.AsyncClient, client: Client) -> None:
+    order = sample_order(delivery={"method": "pickup", "pickup_point": "KYIV-01"})
+    response = await api.post("/v1/orders", json=order)
+    assert response.status_code == 202, response.text
+    view = await _confirmed(api, client, response.json()["order_id"])
+    assert view["delivery_method"] == "pickup"
+
+
+async def test_unknown_order_is_404(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"/v1/orders/{uuid.uuid4()}")
+    assert response.status_code == 404
+    assert "does not exist" in response.json()["detail"]
+
+
+async def test_workflow_history_holds_no_personal_data(
+    api: httpx.AsyncClient, client: Client
+) -> None:
+    order = sample_order(note="Ring twice")
+    response = await api.post("/v1/orders", json=order)
+    order_id = response.json()["order_id"]
+    await _confirmed(api, client, order_id)
+
+    history = await client.get_workflow_handle(f"order-{order_id}").fetch_history()
+    text = decoded_history(history.to_json())
+
+    assert order["number"] in text  # the search sees decoded payloads
+    assert "order.confirmed" in text
+    customer, address = order["customer"], order["delivery"]["address"]
+    for personal in (
+        customer["name"],
+        "Iryna",
+        "Koval",
+        customer["email"],
+        customer["phone"],
+        "501234567",
+        address["line1"],
+        "Khreshchatyk",
+    ):
+        assert personal not in text, f"{personal!r} found in the workflow history"
+
+
+async def test_health_reports_each_component(api: httpx.AsyncClient) -> None:
+    response = await api.get("/healthz")
+    assert response.status_code == 200, response.text
+    components = response.json()["components"]
+    assert set(components) == {"database", "temporal", "smtp"}
+    assert all(c["status"] == "ok" for c in components.values())
+    assert components["temporal"]["workers"] >= 1
+
+
+async def test_outbox_and_timeline_rows_exist(
+    api: httpx.AsyncClient, client: Client, engine: AsyncEngine
+) -> None:
+    response = await api.post("/v1/orders", json=sample_order())
+    order_id = uuid.UUID(response.json()["order_id"])
+    await _confirmed(api, client, str(order_id))
+    async with open_session(engine) as session:
+        notes = (
+            await session.exec(select(Notification).where(Notification.order_id == order_id))
+        ).all()
+        events = (
+            await session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id))
+        ).all()
+    assert [(n.idempotency_key, n.status, n.attempts) for n in notes] == [
+        (f"{order_id}:confirmation:email", "sent", 1)
+    ]
+    assert {e.stage for e in events} == {"intake", "validation", "confirmation"}
+    assert all(e.actor == "system" for e in events)

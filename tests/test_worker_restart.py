@@ -1,0 +1,96 @@
+"""A worker killed mid-run loses nothing: the order resumes on a new worker and is confirmed once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+from temporalio.client import Client
+
+from devstack.mailsink import MailSink
+from schema.api import OrderCreate
+from schema.contracts import OrderResult, Stage
+from schema.database import open_session
+from schema.tables import Notification, OrderEvent
+from settings import Settings
+from starter.api import start_order_workflow
+from starter.orders import record_order
+from tests.support import eventually, free_port, mail_to, sample_order, wait_for_mail
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """`python worker.py`, the real worker process, configured by environment only."""
+    env = {
+        **os.environ,
+        "ORDERFLOW_DATABASE_URL": settings.database_url,
+        "ORDERFLOW_TEMPORAL_ADDRESS": settings.temporal_address,
+        "ORDERFLOW_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "ORDERFLOW_SMTP_PORT": str(settings.smtp_port),
+        "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),
+    }
+    return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env)
+
+
+async def test_worker_killed_mid_run_loses_nothing(
+    client: Client, settings: Settings, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # Its own task queue and a mail server that is down for now: the order stalls at confirmation.
+    settings = settings.model_copy(
+        update={"temporal_task_queue": f"restart-{uuid.uuid4().hex[:8]}", "smtp_port": free_port()}
+    )
+    body = OrderCreate.model_validate(sample_order())
+    async with open_session(engine) as session:
+        order, _ = await record_order(session, body=body)
+    await start_order_workflow(client, order, settings)
+    first = spawn_worker(settings)
+    try:
+
+        async def mail_attempt_failed() -> Notification | None:
+            async with open_session(engine) as session:
+                query = select(Notification).where(Notification.order_id == order.id)
+                row = (await session.exec(query)).first()
+            return row if row is not None and row.last_error else None
+
+        stalled = await eventually(mail_attempt_failed, 30, "a failed mail attempt")
+        assert stalled.status == "pending"
+    finally:
+        first.send_signal(signal.SIGKILL)  # no graceful shutdown: a crash
+        first.wait()
+
+    with MailSink(tmp_path / "mail", settings.smtp_port) as sink:
+        second = spawn_worker(settings)
+        try:
+            handle = client.get_workflow_handle(f"order-{order.id}", result_type=OrderResult)
+            result = await handle.result()
+            messages = await wait_for_mail(sink.maildir, body.customer.email)
+        finally:
+            second.terminate()
+            second.wait(timeout=15)
+
+    assert result.stage == Stage.CONFIRMATION
+    assert len(messages) == 1
+    assert len(mail_to(sink.maildir, body.customer.email)) == 1
+    async with open_session(engine) as session:
+        events = (
+            await session.exec(select(OrderEvent).where(OrderEvent.order_id == order.id))
+        ).all()
+        note = (
+            await session.exec(select(Notification).where(Notification.order_id == order.id))
+        ).one()
+    assert [e.type for e in sorted(events, key=lambda e: e.key)] == [
+        "order.received",
+        "order.validation_started",
+        "order.validated",
+        "order.confirmation_started",
+        "order.confirmed",
+    ]
+    assert note.status == "sent"
+    assert note.attempts >= 2  # failed while the mail server was down, then sent once
