@@ -51,10 +51,10 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def metrics_runtime(port: int) -> Runtime:
-    """A Temporal runtime that serves the SDK's metrics for Prometheus on 127.0.0.1:port."""
+def metrics_runtime(host: str, port: int) -> Runtime:
+    """A Temporal runtime that serves the SDK's metrics for Prometheus on host:port."""
     return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}"))
     )
 
 

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
+    worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for Prometheus to scrape
     worker_metrics_port: int = 9464
 
     # Policy: every duration an order lives by. Fixed into each order at its start.

@@ -87,7 +87,9 @@ def build_worker(
 async def main() -> None:
     settings = get_settings()
     configure_logging()
-    client = await connect_temporal(settings, metrics_runtime(settings.worker_metrics_port))
+    client = await connect_temporal(
+        settings, metrics_runtime(settings.worker_metrics_host, settings.worker_metrics_port)
+    )
     try:
         await ensure_search_attributes(client, settings.temporal_namespace)
     except RPCError as exc:  # e.g. no permission on a managed cluster: an operator registers them
@@ -102,7 +104,7 @@ async def main() -> None:
         "worker started",
         task_queue=settings.temporal_task_queue,
         temporal=settings.temporal_address,
-        metrics=f"http://127.0.0.1:{settings.worker_metrics_port}/metrics",
+        metrics=f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics",
     )
     async with worker:
         await stop.wait()

@@ -25,7 +25,7 @@ from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
 from runtime import configure_logging
 from schema.database import upgrade_database
-from settings import Settings, get_settings
+from settings import ROOT, Settings, get_settings
 from workflows.order import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger("devstack")
@@ -150,7 +150,7 @@ class Stack:
         log.info("temporal ready", address=s.temporal_address)
 
         env = {**os.environ, "ORDERFLOW_DATABASE_URL": self.postgres.url}
-        self.spawn("worker", [sys.executable, "worker.py"], env)
+        self.spawn("worker", [sys.executable, str(ROOT / "worker.py")], env)
         self.spawn("api", [sys.executable, "-m", "starter.api"], env)
         health = f"http://127.0.0.1:{s.api_port}/healthz"
         self.wait_for("API and worker", lambda: httpx.get(health, timeout=2).status_code == 200, 60)
