@@ -33,3 +33,7 @@ check-compose: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Prints POST-to-e-mail latency percentiles and throughput on the real stack.
+bench: $(STAMP)
+	$(BIN)/python -m bench.confirmation

@@ -5,22 +5,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
+from devstack.harness import free_port
 from devstack.mailsink import read_maildir
 
+__all__ = ["free_port"]
+
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sample_order(**overrides: Any) -> dict[str, Any]:

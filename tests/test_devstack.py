@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,54 +14,12 @@ import httpx
 import psutil
 import pytest
 
+from devstack.harness import DevStack
 from devstack.mailsink import read_maildir
-from tests.support import free_port, sample_order
+from tests.support import sample_order
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPORAL = Path(sys.executable).parent / "temporal"
-
-
-class DevStack:
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.ports = {name: free_port() for name in ("temporal", "ui", "smtp", "api", "metrics")}
-        self.env = {
-            **os.environ,
-            "ORDERFLOW_DATA_DIR": str(data),
-            "ORDERFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{self.ports['temporal']}",
-            "ORDERFLOW_TEMPORAL_UI_PORT": str(self.ports["ui"]),
-            "ORDERFLOW_SMTP_PORT": str(self.ports["smtp"]),
-            "ORDERFLOW_API_PORT": str(self.ports["api"]),
-            "ORDERFLOW_WORKER_METRICS_PORT": str(self.ports["metrics"]),
-        }
-        self.env.pop("ORDERFLOW_DATABASE_URL", None)
-        self.api = f"http://127.0.0.1:{self.ports['api']}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> float:
-        """Start `python -m devstack`; seconds until /healthz answers 200."""
-        started = time.monotonic()
-        log = (self.data.parent / "devstack.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devstack"], cwd=ROOT, env=self.env, stdout=log, stderr=log
-        )
-        while time.monotonic() - started < 90:
-            assert self.proc.poll() is None, self.output()
-            try:
-                if httpx.get(f"{self.api}/healthz", timeout=2).status_code == 200:
-                    return time.monotonic() - started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"not healthy in 90 s:\n{self.output()}")
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
-
-    def output(self) -> str:
-        return (self.data.parent / "devstack.log").read_text(errors="replace")[-5000:]
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -77,9 +33,7 @@ def _alive(process: psutil.Process) -> bool:
 def devstack(tmp_path: Path) -> Iterator[DevStack]:
     stack = DevStack(tmp_path / "data")
     yield stack
-    if stack.proc is not None and stack.proc.poll() is None:
-        stack.proc.kill()
-        stack.proc.wait()
+    stack.kill()
 
 
 def test_make_dev_runs_stops_cleanly_and_keeps_orders(devstack: DevStack) -> None:
