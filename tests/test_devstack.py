@@ -65,6 +65,12 @@ def test_make_dev_runs_stops_cleanly_and_keeps_orders(devstack: DevStack) -> Non
     assert status["stage"] == "confirmation"
     assert status["number"] == order["number"]
 
+    worker_metrics = httpx.get(f"http://127.0.0.1:{devstack.ports['metrics']}/metrics").text
+    assert "temporal_activity_execution_latency" in worker_metrics
+    assert 'workflow_type="OrderWorkflow"' in worker_metrics
+    api_metrics = httpx.get(f"{devstack.api}/metrics").text
+    assert 'handler="/v1/orders"' in api_metrics
+
     assert devstack.proc is not None
     children = psutil.Process(devstack.proc.pid).children(recursive=True)
     assert len(children) >= 3  # Temporal, worker, API (Postgres runs as its own user)
