@@ -8,6 +8,7 @@ and the tests all read this object.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,10 +48,29 @@ class Settings(BaseSettings):
     support_email: str = "support@orderflow.localhost"
     support_phone: str = "+380 44 000 00 00"
 
+    manager_email: str = (
+        "managers@orderflow.localhost"  # alerts: failed payments, escalations, incidents
+    )
+    default_timezone: str = "Europe/Kyiv"  # for quiet hours when the address says nothing
+
+    # Providers (the devstack's simulators by default; one service, a path per provider)
+    simulator_port: int = 8100
+    simulator_autopilot: bool = False  # simulators move orders on by themselves (make dev)
+    simulator_step_seconds: float = 3.0  # autopilot's pace between events
+    payment_url: str = ""
+    warehouse_url: str = ""
+    carrier_url: str = ""
+    provider_timeout_seconds: float = 10.0
+    # HMAC-SHA256 secrets of signed webhooks; the devstack's simulators sign with the same
+    payment_webhook_secret: str = "dev-payment-secret"
+    warehouse_webhook_secret: str = "dev-warehouse-secret"
+    carrier_webhook_secret: str = "dev-carrier-secret"
+    webhook_tolerance_seconds: int = 300
+
     # HTTP
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = ""  # where customers and providers reach the API; unset: 127.0.0.1:api_port
     worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for Prometheus to scrape
     worker_metrics_port: int = 9464
 
@@ -63,17 +83,37 @@ class Settings(BaseSettings):
     policy_delivery_days_courier: int = 2
     policy_delivery_days_post: int = 5
     policy_delivery_days_pickup: int = 1
+    policy_review_amount: Decimal = Decimal("20000")
+    policy_review_quantity: int = 20
+    policy_review_sla: timedelta = timedelta(hours=2)
+    policy_backorder_deadline: timedelta = timedelta(days=14)
+    policy_payment_expiry: timedelta = timedelta(hours=72)
+    policy_payment_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=60))
+    policy_picking_attempts: int = 3
+    policy_carrier_silence: timedelta = timedelta(days=3)
+    policy_pickup_hold: timedelta = timedelta(days=7)
+    policy_pickup_reminder: timedelta = timedelta(days=5)
+    policy_feedback_earliest: timedelta = timedelta(hours=24)
+    policy_feedback_latest: timedelta = timedelta(hours=48)
+    policy_feedback_reminder: timedelta = timedelta(days=3)
+    policy_feedback_wait: timedelta = timedelta(days=7)
+    policy_quiet_from_hour: int = 21
+    policy_quiet_until_hour: int = 9
+    policy_silence_period: timedelta = timedelta(hours=24)
+    policy_silence_max_notices: int = 7
 
     def order_policy(self) -> OrderPolicy:
         """The policy a new order is started with (and keeps for its whole life)."""
         return OrderPolicy(
-            activity_timeout=self.policy_activity_timeout,
-            activity_retry_initial=self.policy_activity_retry_initial,
-            activity_retry_max=self.policy_activity_retry_max,
             delivery_days={
                 DeliveryMethod.COURIER: self.policy_delivery_days_courier,
                 DeliveryMethod.POST: self.policy_delivery_days_post,
                 DeliveryMethod.PICKUP: self.policy_delivery_days_pickup,
+            },
+            **{
+                name: getattr(self, f"policy_{name}")
+                for name in OrderPolicy.__dataclass_fields__
+                if name != "delivery_days"
             },
         )
 
@@ -83,6 +123,11 @@ class Settings(BaseSettings):
             self.database_url = (
                 f"postgresql+psycopg://postgres@/orderflow?host={self.data_dir / 'pg'}"
             )
+        self.public_url = self.public_url or f"http://127.0.0.1:{self.api_port}"
+        simulators = f"http://127.0.0.1:{self.simulator_port}"
+        self.payment_url = self.payment_url or f"{simulators}/payment"
+        self.warehouse_url = self.warehouse_url or f"{simulators}/warehouse"
+        self.carrier_url = self.carrier_url or f"{simulators}/carrier"
         if not self.temporal_ui_url:
             self.temporal_ui_url = f"http://127.0.0.1:{self.temporal_ui_port}"
         return self

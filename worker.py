@@ -7,6 +7,7 @@ import signal
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
@@ -22,8 +23,14 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.documents import DocumentActivities
+from activities.inventory import InventoryActivities
 from activities.notifications import Mailer, NotificationActivities
 from activities.orders import OrderActivities
+from activities.payments import PaymentActivities
+from activities.providers import Provider, make_http_client
+from activities.shipping import ShippingActivities
+from activities.warehouse import WarehouseActivities
 from runtime import configure_logging, connect_temporal, metrics_runtime
 from schema.database import make_engine
 from settings import Settings, get_settings
@@ -66,19 +73,54 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
 
 
 def build_worker(
-    client: Client, settings: Settings, engine: AsyncEngine, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    engine: AsyncEngine,
+    http: httpx.AsyncClient,
+    task_queue: str | None = None,
 ) -> Worker:
-    orders = OrderActivities(engine)
+    """The worker with every activity, its dependencies built once and shared."""
+    webhooks = f"{settings.public_url}/v1/webhooks"
+    warehouse = Provider("warehouse", http, settings.warehouse_url)
+    orders = OrderActivities(engine, settings)
     notifications = NotificationActivities(engine, Mailer(settings), settings)
+    inventory = InventoryActivities(engine, warehouse)
+    picking = WarehouseActivities(engine, warehouse, f"{webhooks}/warehouse")
+    payments = PaymentActivities(
+        engine, Provider("payment", http, settings.payment_url), f"{webhooks}/payment"
+    )
+    shipping = ShippingActivities(
+        engine, Provider("carrier", http, settings.carrier_url), f"{webhooks}/carrier"
+    )
+    documents = DocumentActivities(engine)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=[OrderWorkflow],
         interceptors=[_BindOrderToLogs()],
-        activities=[orders.record_event, orders.validate_order, notifications.send_confirmation],
+        activities=[
+            orders.record_event,
+            orders.validate_order,
+            orders.apply_decision,
+            orders.record_incident,
+            notifications.send_confirmation,
+            notifications.notify,
+            inventory.reserve_stock,
+            inventory.release_stock,
+            inventory.request_backorder,
+            picking.create_pick_task,
+            payments.create_payment_link,
+            payments.refund_payment,
+            payments.cancel_payment_link,
+            shipping.book_shipment,
+            shipping.cancel_shipment,
+            documents.generate_documents,
+        ],
         # Contracts are plain dataclasses; pydantic is only the converter: pass both through.
         workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "schema")
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "pydantic", "schema", "zoneinfo"
+            )
         ),
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
@@ -95,7 +137,8 @@ async def main() -> None:
     except RPCError as exc:  # e.g. no permission on a managed cluster: an operator registers them
         log.warning("could not register search attributes", error=str(exc))
     engine = make_engine(settings.database_url)
-    worker = build_worker(client, settings, engine)
+    http = make_http_client(settings.provider_timeout_seconds)
+    worker = build_worker(client, settings, engine, http)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -109,6 +152,7 @@ async def main() -> None:
     async with worker:
         await stop.wait()
         log.info("worker stopping")
+    await http.aclose()
     await engine.dispose()
 
 

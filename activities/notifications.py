@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import formataddr
-from enum import StrEnum
 from pathlib import Path
 
 import aiosmtplib
@@ -26,11 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from temporalio import activity
 
+from activities.messages import CANCEL_REASONS, CUSTOMER, MANAGER, SUPPORT_FOOTER, WAITING_FOR
 from activities.orders import load_order
-from schema.contracts import NotificationResult, SendConfirmationInput
+from schema.contracts import MessageKind, NotificationResult, NotifyInput, SendConfirmationInput
 from schema.database import open_session
-from schema.pii import mask_email
-from schema.tables import Customer, Notification, OrderLine
+from schema.pii import mask_email, mask_phone
+from schema.tables import Customer, Notification, Order, OrderLine
 from settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -42,12 +42,6 @@ DELIVERY_LABELS = {
     "ru": {"courier": "курьер", "post": "почта", "pickup": "самовывоз"},
     "en": {"courier": "courier", "post": "post", "pickup": "pickup"},
 }
-
-
-class MessageKind(StrEnum):
-    """Every message orderflow sends a customer; each has a template per locale."""
-
-    CONFIRMATION = "confirmation"
 
 
 @dataclass(frozen=True)
@@ -77,6 +71,9 @@ class EmailRenderer:
             text=block(plain, "text") + "\n",
             html=block(html, "html"),
         )
+
+    def render_html_message(self, text: str) -> str:
+        return self._html.get_template("message.html.j2").render(paragraphs=text.split("\n\n"))
 
 
 class Mailer:
@@ -115,20 +112,122 @@ class NotificationActivities:
 
     @activity.defn
     async def send_confirmation(self, input: SendConfirmationInput) -> NotificationResult:
-        key = f"{input.order_id}:{MessageKind.CONFIRMATION.value}:email"
-        order_uuid = uuid.UUID(input.order_id)
         async with open_session(self._engine) as session:
             order = await load_order(session, input.order_id)
             customer = await session.get(Customer, order.customer_id)
-            assert customer is not None  # FK
+            lines = (
+                await session.exec(
+                    select(OrderLine).where(OrderLine.order_id == order.id).order_by("position")
+                )
+            ).all()
+        assert customer is not None  # FK
+        locale = _locale(customer.locale)
+        email = self._renderer.render(
+            MessageKind.CONFIRMATION,
+            locale,
+            {
+                "name": customer.name,
+                "number": order.number,
+                "lines": [
+                    {
+                        "sku": line.sku,
+                        "name": line.name,
+                        "quantity": line.quantity,
+                        "unit_price": _money(line.unit_price, order.currency, locale),
+                        "amount": _money(line.unit_price * line.quantity, order.currency, locale),
+                    }
+                    for line in lines
+                ],
+                "total": _money(order.total, order.currency, locale),
+                "delivery": DELIVERY_LABELS[locale][order.delivery_method],
+                "expected_date": format_date(
+                    input.expected_date, "long", locale=BABEL_LOCALES[locale]
+                ),
+                "support_email": self._settings.support_email,
+                "support_phone": self._settings.support_phone,
+            },
+        )
+        key = f"{input.order_id}:{MessageKind.CONFIRMATION.value}:email"
+        return await self._deliver_once(
+            order.id, key, MessageKind.CONFIRMATION, customer.name, customer.email, email
+        )
+
+    @activity.defn
+    async def notify(self, input: NotifyInput) -> NotificationResult:
+        """Any message of the catalog (activities/messages.py), to the customer or the managers."""
+        async with open_session(self._engine) as session:
+            order = await load_order(session, input.order_id)
+            customer = await session.get(Customer, order.customer_id)
+        assert customer is not None
+        to_managers = input.kind in MANAGER
+        locale = "en" if to_managers else _locale(customer.locale)
+        values = self._values(order, customer, locale, input.params)
+        if to_managers:
+            subject, body = MANAGER[input.kind]
+        else:
+            subject, body = CUSTOMER[input.kind][locale]
+        text = body.format_map(values) + "\n\n" + SUPPORT_FOOTER[locale].format_map(values)
+        email = RenderedEmail(
+            subject=subject.format_map(values),
+            text=text + "\n",
+            html=self._renderer.render_html_message(text),
+        )
+        key = f"{input.order_id}:{input.key}:email"
+        if to_managers:
+            return await self._deliver_once(
+                order.id, key, input.kind, "orderflow managers", self._settings.manager_email, email
+            )
+        return await self._deliver_once(
+            order.id, key, input.kind, customer.name, customer.email, email
+        )
+
+    def _values(
+        self, order: Order, customer: Customer, locale: str, params: dict[str, str]
+    ) -> _Values:
+        values = _Values(params)
+        values.update(
+            name=customer.name,
+            number=order.number,
+            support=f"{self._settings.support_email}, {self._settings.support_phone}",
+            masked_email=mask_email(customer.email),
+            masked_phone=mask_phone(customer.phone),
+            feedback_url=f"{self._settings.public_url}/v1/orders/{order.id}/feedback",
+        )
+        for field in ("amount", "refund"):
+            if params.get(field):
+                values[field] = _money(Decimal(params[field]), order.currency, locale)
+        for field in ("expected_date", "new_date"):
+            if params.get(field):
+                values[field] = format_date(
+                    date.fromisoformat(params[field]), "long", locale=BABEL_LOCALES[locale]
+                )
+        if "waiting_for" in params:
+            values["waiting_for"] = WAITING_FOR[locale].get(
+                params["waiting_for"], params["waiting_for"]
+            )
+        if "reason" in params and params["reason"] in CANCEL_REASONS[locale]:
+            values["reason"] = CANCEL_REASONS[locale][params["reason"]]
+        return values
+
+    async def _deliver_once(
+        self,
+        order_id: uuid.UUID,
+        key: str,
+        kind: MessageKind,
+        to_name: str,
+        to_email: str,
+        email: RenderedEmail,
+    ) -> NotificationResult:
+        """Outbox first, row locked, provider called only if not sent before: exactly once per key."""
+        async with open_session(self._engine) as session:
             await session.execute(
                 insert(Notification)
                 .values(
-                    order_id=order_uuid,
+                    order_id=order_id,
                     idempotency_key=key,
-                    kind=MessageKind.CONFIRMATION.value,
+                    kind=kind.value,
                     channel="email",
-                    recipient_masked=mask_email(customer.email),
+                    recipient_masked=mask_email(to_email),
                     status="pending",
                 )
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -145,47 +244,11 @@ class NotificationActivities:
                 await session.commit()
                 log.info("notification already sent", key=key)
                 return NotificationResult(key, "email", outbox.provider_message_id or "", True)
-
-            lines = (
-                await session.exec(
-                    select(OrderLine).where(OrderLine.order_id == order.id).order_by("position")
-                )
-            ).all()
-            locale = customer.locale if customer.locale in BABEL_LOCALES else "en"
-            email = self._renderer.render(
-                MessageKind.CONFIRMATION,
-                locale,
-                {
-                    "name": customer.name,
-                    "number": order.number,
-                    "lines": [
-                        {
-                            "sku": line.sku,
-                            "name": line.name,
-                            "quantity": line.quantity,
-                            "unit_price": _money(line.unit_price, order.currency, locale),
-                            "amount": _money(
-                                line.unit_price * line.quantity, order.currency, locale
-                            ),
-                        }
-                        for line in lines
-                    ],
-                    "total": _money(order.total, order.currency, locale),
-                    "delivery": DELIVERY_LABELS[locale][order.delivery_method],
-                    "expected_date": format_date(
-                        input.expected_date, "long", locale=BABEL_LOCALES[locale]
-                    ),
-                    "support_email": self._settings.support_email,
-                    "support_phone": self._settings.support_phone,
-                },
-            )
             message_id = f"<{key.replace(':', '.')}@orderflow>"
             outbox.attempts += 1
             try:
                 await self._mailer.send(
-                    to=formataddr((customer.name, customer.email)),
-                    email=email,
-                    message_id=message_id,
+                    to=formataddr((to_name, to_email)), email=email, message_id=message_id
                 )
             except (aiosmtplib.SMTPException, OSError) as exc:
                 outbox.last_error = f"{type(exc).__name__}: {exc}"[:500]
@@ -199,5 +262,16 @@ class NotificationActivities:
             outbox.last_error = None
             session.add(outbox)
             await session.commit()
-        log.info("notification sent", key=key, to=mask_email(customer.email))
+        log.info("notification sent", key=key, kind=kind.value, to=mask_email(to_email))
         return NotificationResult(key, "email", message_id, False)
+
+
+class _Values(dict[str, str]):
+    """Placeholders a message does not get stay visible instead of failing the send."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _locale(locale: str) -> str:
+    return locale if locale in BABEL_LOCALES else "en"

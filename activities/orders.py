@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 
+import phonenumbers
 import structlog
-from sqlalchemy import update
+from babel.core import get_global
+from phonenumbers import region_code_for_number
+from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -15,7 +19,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from schema.contracts import (
+    ApplyDecisionInput,
     DeliveryMethod,
+    IncidentInput,
+    OrderPolicy,
+    OrderTotals,
     PaymentMethod,
     RecordEventInput,
     RecordEventResult,
@@ -23,7 +31,8 @@ from schema.contracts import (
     ValidateOrderResult,
 )
 from schema.database import open_session
-from schema.tables import Customer, CustomerAddress, Order, OrderEvent, OrderLine
+from schema.tables import Customer, CustomerAddress, Incident, Order, OrderEvent, OrderLine
+from settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -37,9 +46,16 @@ async def load_order(session: AsyncSession, order_id: str) -> Order:
     return order
 
 
+def timezone_of(country: str | None, default: str) -> str:
+    """The customer's time zone, from the delivery country (its main zone)."""
+    zones = get_global("territory_zones").get(country or "", [])
+    return zones[0] if zones else default
+
+
 class OrderActivities:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self._engine = engine
+        self._settings = settings
 
     @activity.defn
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
@@ -106,4 +122,97 @@ class OrderActivities:
             total=order.total,
             line_count=len(lines),
             problems=problems,
+            review_reasons=(
+                review_reasons(order, lines, customer, address, input.policy)
+                if input.policy
+                else []
+            ),
+            timezone=timezone_of(
+                address.country if address else None, self._settings.default_timezone
+            ),
         )
+
+    @activity.defn
+    async def apply_decision(self, input: ApplyDecisionInput) -> OrderTotals:
+        """Replace lines, keep reserved quantities, or set the final price; the total follows."""
+        order_uuid = uuid.UUID(input.order_id)
+        async with open_session(self._engine) as session:
+            order = await load_order(session, input.order_id)
+            lines = list(
+                (
+                    await session.exec(select(OrderLine).where(OrderLine.order_id == order_uuid))
+                ).all()
+            )
+            if input.lines is not None:
+                await session.execute(
+                    delete(OrderLine).where(col(OrderLine.order_id) == order_uuid)
+                )
+                lines = [
+                    OrderLine(
+                        order_id=order_uuid,
+                        position=position,
+                        sku=edit.sku,
+                        name=edit.name,
+                        quantity=edit.quantity,
+                        unit_price=edit.unit_price,
+                    )
+                    for position, edit in enumerate(input.lines, start=1)
+                ]
+                session.add_all(lines)
+            if input.quantities is not None:
+                for line in lines:
+                    line.quantity = input.quantities.get(line.sku, line.quantity)
+                    if line.quantity <= 0:
+                        await session.delete(line)
+                    else:
+                        session.add(line)
+                lines = [line for line in lines if line.quantity > 0]
+            computed = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
+            order.total = input.final_price if input.final_price is not None else computed
+            session.add(order)
+            await session.commit()
+            return OrderTotals(total=order.total, line_count=len(lines))
+
+    @activity.defn
+    async def record_incident(self, input: IncidentInput) -> None:
+        async with open_session(self._engine) as session:
+            await session.execute(
+                insert(Incident)
+                .values(
+                    order_id=uuid.UUID(input.order_id),
+                    key=input.key,
+                    stage=input.stage.value,
+                    cause=input.cause.value,
+                    summary=input.summary[:500],
+                )
+                .on_conflict_do_nothing(index_elements=["order_id", "key"])
+            )
+            await session.commit()
+
+
+def review_reasons(
+    order: Order,
+    lines: Sequence[OrderLine],
+    customer: Customer | None,
+    address: CustomerAddress | None,
+    policy: OrderPolicy,
+) -> list[str]:
+    """Seeds 001, 003: what makes an order need a human before anyone promises anything."""
+    reasons = []
+    if order.total >= policy.review_amount:
+        reasons.append(
+            f"amount {order.total} {order.currency} is at or over {policy.review_amount}"
+        )
+    if any(line.quantity >= policy.review_quantity for line in lines):
+        reasons.append(f"a line has {policy.review_quantity} or more items (wholesale?)")
+    if any(line.unit_price == 0 for line in lines):
+        reasons.append("a line has no price: the price must be set by hand")
+    if order.customer_note:
+        reasons.append("the customer left a note (non-standard wishes)")
+    if customer is not None and address is not None:
+        phone_country = region_code_for_number(phonenumbers.parse(customer.phone))
+        if phone_country and phone_country != address.country:
+            reasons.append(
+                f"phone country {phone_country} differs from delivery country {address.country}"
+            )
+    return reasons

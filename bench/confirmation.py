@@ -113,7 +113,8 @@ async def run(api: str, maildir: Path, orders: int, concurrency: int) -> None:
         report(f"POST -> e-mail ({concurrency} in parallel)", [m for _, m in parallel])
         print(f"{'throughput':<34} {orders / elapsed:.1f} orders/s confirmed end to end")
     watcher.cancel()
-    print(f"mailbox holds {len(read_maildir(maildir))} messages (expected {2 * orders + 1})")
+    confirmations = [m for m in read_maildir(maildir) if ".confirmation." in str(m["Message-ID"])]
+    print(f"mailbox holds {len(confirmations)} confirmations (expected {2 * orders + 1})")
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ def check_ports(settings: Settings) -> None:
         ("Temporal Web UI", settings.temporal_ui_port, "ORDERFLOW_TEMPORAL_UI_PORT"),
         ("SMTP sink", settings.smtp_port, "ORDERFLOW_SMTP_PORT"),
         ("API", settings.api_port, "ORDERFLOW_API_PORT"),
+        ("provider simulators", settings.simulator_port, "ORDERFLOW_SIMULATOR_PORT"),
         ("worker metrics", settings.worker_metrics_port, "ORDERFLOW_WORKER_METRICS_PORT"),
     ]
     for name, port, env in wanted:
@@ -149,7 +150,13 @@ class Stack:
         self.wait_for("Temporal dev server", lambda: port_open(temporal_port), 60)
         log.info("temporal ready", address=s.temporal_address)
 
-        env = {**os.environ, "ORDERFLOW_DATABASE_URL": self.postgres.url}
+        # Autopilot unless told otherwise: orders flow end to end on their own in `make dev`.
+        env = {
+            "ORDERFLOW_SIMULATOR_AUTOPILOT": "true",
+            **os.environ,
+            "ORDERFLOW_DATABASE_URL": self.postgres.url,
+        }
+        self.spawn("simulators", [sys.executable, "-m", "devstack.simulators"], env)
         self.spawn("worker", [sys.executable, str(ROOT / "worker.py")], env)
         self.spawn("api", [sys.executable, "-m", "starter.api"], env)
         health = f"http://127.0.0.1:{s.api_port}/healthz"
@@ -161,6 +168,8 @@ class Stack:
             f"  Temporal UI  http://127.0.0.1:{s.temporal_ui_port}\n"
             f"  Temporal     {s.temporal_address}  namespace {s.temporal_namespace}\n"
             f"  Mail         {data / 'mail'}  (SMTP 127.0.0.1:{s.smtp_port})\n"
+            f"  Providers    http://127.0.0.1:{s.simulator_port}/docs  (simulators, autopilot "
+            f"{'on' if env['ORDERFLOW_SIMULATOR_AUTOPILOT'] == 'true' else 'off'})\n"
             f"  Metrics      http://127.0.0.1:{s.worker_metrics_port}/metrics (worker), "
             f"http://127.0.0.1:{s.api_port}/metrics (API)\n"
             "Ctrl-C stops everything.\n",

@@ -29,7 +29,9 @@ class DevStack:
 
     def __init__(self, data: Path) -> None:
         self.data = data
-        self.ports = {name: free_port() for name in ("temporal", "ui", "smtp", "api", "metrics")}
+        self.ports = {
+            name: free_port() for name in ("temporal", "ui", "smtp", "api", "metrics", "sim")
+        }
         self.env = {
             **os.environ,
             "ORDERFLOW_DATA_DIR": str(data),
@@ -38,6 +40,8 @@ class DevStack:
             "ORDERFLOW_SMTP_PORT": str(self.ports["smtp"]),
             "ORDERFLOW_API_PORT": str(self.ports["api"]),
             "ORDERFLOW_WORKER_METRICS_PORT": str(self.ports["metrics"]),
+            "ORDERFLOW_SIMULATOR_PORT": str(self.ports["sim"]),
+            "ORDERFLOW_SIMULATOR_STEP_SECONDS": "0.5",
         }
         self.env.pop("ORDERFLOW_DATABASE_URL", None)
         self.api = f"http://127.0.0.1:{self.ports['api']}"

@@ -63,12 +63,38 @@ class PaymentMethod(StrEnum):
 
 @dataclass(frozen=True)
 class OrderPolicy:
-    """Every duration an order lives by, fixed at its start so its history replays."""
+    """Every duration and threshold an order lives by, fixed at its start so its history replays."""
 
     activity_timeout: timedelta
     activity_retry_initial: timedelta
     activity_retry_max: timedelta
     delivery_days: dict[DeliveryMethod, int]
+    # Manual confirmation (seeds 001, 003)
+    review_amount: Decimal = Decimal("20000")
+    review_quantity: int = 20
+    review_sla: timedelta = timedelta(hours=2)
+    # Stock
+    backorder_deadline: timedelta = timedelta(days=14)
+    # Payment (seed 001)
+    payment_expiry: timedelta = timedelta(hours=72)
+    payment_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=60))
+    # Picking
+    picking_attempts: int = 3
+    # Transit
+    carrier_silence: timedelta = timedelta(days=3)
+    # Pickup
+    pickup_hold: timedelta = timedelta(days=7)
+    pickup_reminder: timedelta = timedelta(days=5)
+    # Feedback (seed 000): 24-48 h after delivery, never in the customer's night
+    feedback_earliest: timedelta = timedelta(hours=24)
+    feedback_latest: timedelta = timedelta(hours=48)
+    feedback_reminder: timedelta = timedelta(days=3)
+    feedback_wait: timedelta = timedelta(days=7)
+    quiet_from_hour: int = 21
+    quiet_until_hour: int = 9
+    # Silence guard (seed 000): no silent gap over a day
+    silence_period: timedelta = timedelta(hours=24)
+    silence_max_notices: int = 7
 
 
 @dataclass(frozen=True)
@@ -95,6 +121,12 @@ class TimelineEntry:
 
 
 @dataclass(frozen=True)
+class NextDeadline:
+    at: datetime
+    waiting_for: str
+
+
+@dataclass(frozen=True)
 class OrderStatus:
     """Answer of the `status` query: what is happening now."""
 
@@ -104,6 +136,14 @@ class OrderStatus:
     status: CustomerStatus
     expected_date: date | None
     timeline: list[TimelineEntry]
+    payment_status: str = "not_required"
+    fulfilment_status: str = "pending"
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    waiting_for: str | None = None
+    next_deadline: NextDeadline | None = None
+    sla_breaches: list[SlaBreach] = field(default_factory=list)
+    allowed_actions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,6 +165,7 @@ class RecordEventResult:
 @dataclass(frozen=True)
 class ValidateOrderInput:
     order_id: str
+    policy: OrderPolicy | None = None  # thresholds for manual review
 
 
 @dataclass(frozen=True)
@@ -134,7 +175,9 @@ class ValidateOrderResult:
     currency: str
     total: Decimal
     line_count: int
-    problems: list[str]
+    problems: list[str]  # the order cannot be processed at all
+    review_reasons: list[str] = field(default_factory=list)  # a human must confirm it
+    timezone: str = "Europe/Kyiv"  # the customer's, for quiet hours
 
 
 @dataclass(frozen=True)
@@ -149,3 +192,303 @@ class NotificationResult:
     channel: str
     provider_message_id: str
     sent_before: bool  # True when a retry found the message already sent
+
+
+# --- The operator's decisions (workflow updates) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineEdit:
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class ConfirmOrder:
+    actor: str
+    lines: list[LineEdit] | None = None  # replaces the order's lines when given
+    final_price: Decimal | None = None  # the total to charge, when it could not be computed
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RejectOrder:
+    actor: str
+    reason: str
+
+
+class StockChoice(StrEnum):
+    SHIP_AVAILABLE = "ship_available"
+    BACKORDER = "backorder"
+    ALTERNATIVE = "alternative"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class StockDecision:
+    actor: str
+    choice: StockChoice
+    alternative_lines: list[LineEdit] | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MarkDelayed:
+    actor: str
+    reason: str
+    new_date: date
+
+
+class CancelReason(StrEnum):
+    CUSTOMER_REQUEST = "customer_request"
+    OUT_OF_STOCK = "out_of_stock"
+    PAYMENT_EXPIRED = "payment_expired"
+    NOT_COLLECTED = "not_collected"
+    REJECTED = "rejected"
+    FRAUD_SUSPECTED = "fraud_suspected"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    actor: str
+    reason: CancelReason
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    accepted: bool
+    stage: Stage
+    status: CustomerStatus
+
+
+# --- What providers report (webhooks -> signals) -------------------------------------------
+
+
+class PaymentOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    event_id: str
+    outcome: PaymentOutcome
+    payment_id: str
+    amount: Decimal
+    reason: str = ""
+
+
+class WarehouseEventKind(StrEnum):
+    PACKED = "packed"  # picked and packed against the checklist: missing lines, defects
+    STOCK_ARRIVED = "stock_arrived"  # a back-order came in
+    COLLECTED = "collected"  # a pickup order left the counter
+
+
+@dataclass(frozen=True)
+class WarehouseEvent:
+    event_id: str
+    kind: WarehouseEventKind
+    task_id: str = ""
+    missing: list[str] = field(default_factory=list)  # SKUs
+    defects: list[str] = field(default_factory=list)  # "SKU: what is wrong"
+
+
+class TrackingStatus(StrEnum):
+    """One status set for every carrier (after AfterShip's)."""
+
+    INFO_RECEIVED = "InfoReceived"
+    IN_TRANSIT = "InTransit"
+    OUT_FOR_DELIVERY = "OutForDelivery"
+    ATTEMPT_FAIL = "AttemptFail"
+    DELIVERED = "Delivered"
+    AVAILABLE_FOR_PICKUP = "AvailableForPickup"
+    EXCEPTION = "Exception"
+    EXPIRED = "Expired"
+
+
+@dataclass(frozen=True)
+class CarrierEvent:
+    event_id: str
+    tracking_number: str
+    status: TrackingStatus
+    at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FeedbackReceived:
+    """The customer's answer; the comment itself stays in Postgres (it may hold personal data)."""
+
+    feedback_id: str
+    rating: int | None = None  # 1-5
+    nps: int | None = None  # 0-10
+
+    @property
+    def negative(self) -> bool:
+        return (self.rating is not None and self.rating <= 2) or (
+            self.nps is not None and self.nps <= 6
+        )
+
+
+# --- Activities ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyDecisionInput:
+    """An operator's (or the customer's) change to the order's lines or price."""
+
+    order_id: str
+    actor: str
+    lines: list[LineEdit] | None = None  # replace every line
+    quantities: dict[str, int] | None = None  # keep these quantities per SKU (0 drops a line)
+    final_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OrderTotals:
+    total: Decimal
+    line_count: int
+
+
+@dataclass(frozen=True)
+class ReserveStockInput:
+    order_id: str
+    only_skus: list[str] | None = None  # re-reserve after a decision; None: every line
+
+
+@dataclass(frozen=True)
+class LineAvailability:
+    sku: str
+    requested: int
+    reserved: int
+
+
+@dataclass(frozen=True)
+class ReserveStockResult:
+    lines: list[LineAvailability]
+
+    @property
+    def complete(self) -> bool:
+        return all(line.reserved >= line.requested for line in self.lines)
+
+    @property
+    def missing(self) -> list[LineAvailability]:
+        return [line for line in self.lines if line.reserved < line.requested]
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """The input of activities that need nothing but the order."""
+
+    order_id: str
+
+
+@dataclass(frozen=True)
+class BackorderResult:
+    expected_date: date
+
+
+@dataclass(frozen=True)
+class PaymentLink:
+    payment_id: str
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CreatePaymentInput:
+    order_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RefundInput:
+    order_id: str
+    payment_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class PickTask:
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Shipment:
+    carrier: str
+    service: str
+    tracking_number: str
+    tracking_url: str
+
+
+@dataclass(frozen=True)
+class DocumentsResult:
+    kinds: list[str]
+
+
+class MessageKind(StrEnum):
+    """Every message orderflow sends a customer or a manager (activities/messages.py has the texts)."""
+
+    CONFIRMATION = "confirmation"
+    AWAITING_REVIEW = "awaiting_review"
+    REJECTED = "rejected"
+    STOCK_PARTIAL = "stock_partial"
+    BACKORDERED = "backordered"
+    PAYMENT_REQUESTED = "payment_requested"
+    PAYMENT_REMINDER = "payment_reminder"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_RECEIVED = "payment_received"
+    PICKING = "picking"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERY_FAILED = "delivery_failed"
+    DELIVERY_PROBLEM = "delivery_problem"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    PICKUP_REMINDER = "pickup_reminder"
+    DELIVERED = "delivered"
+    DELAYED = "delayed"
+    CANCELLED = "cancelled"
+    INTERIM = "interim"
+    FEEDBACK_REQUEST = "feedback_request"
+    FEEDBACK_REMINDER = "feedback_reminder"
+    # To the shop's managers, not the customer
+    MANAGER_REVIEW_ESCALATED = "manager_review_escalated"
+    MANAGER_PAYMENT_FAILED = "manager_payment_failed"
+    MANAGER_INCIDENT = "manager_incident"
+
+
+@dataclass(frozen=True)
+class NotifyInput:
+    order_id: str
+    kind: MessageKind
+    key: str  # unique per order: makes the message exactly-once
+    params: dict[str, str] = field(default_factory=dict)
+
+
+class IncidentCause(StrEnum):
+    HUMAN = "human"
+    SYSTEM = "system"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True)
+class IncidentInput:
+    order_id: str
+    key: str
+    stage: Stage
+    cause: IncidentCause
+    summary: str
+
+
+@dataclass(frozen=True)
+class SlaBreach:
+    at: datetime
+    stage: Stage
+    waiting_for: str

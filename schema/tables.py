@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Numeric, UniqueConstraint, func
+from sqlalchemy import Column, DateTime, LargeBinary, Numeric, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -110,3 +110,69 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class OrderProviderRefs(SQLModel, table=True):
+    """What the providers call this order: payment, shipment. No personal data."""
+
+    __tablename__ = "order_provider_refs"
+
+    order_id: uuid.UUID = Field(foreign_key="orders.id", primary_key=True)
+    payment_id: str | None = Field(default=None, max_length=64)
+    payment_url: str | None = Field(default=None, max_length=500)
+    carrier: str | None = Field(default=None, max_length=64)
+    service: str | None = Field(default=None, max_length=64)
+    tracking_number: str | None = Field(default=None, max_length=64, index=True)
+    tracking_url: str | None = Field(default=None, max_length=500)
+
+
+class Document(SQLModel, table=True):
+    """Receipt, packing list and label PDFs, stored with the order (the label holds the address)."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("order_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    kind: str = Field(max_length=32)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incidents"
+    __table_args__ = (UniqueConstraint("order_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    key: str = Field(max_length=128)
+    stage: str = Field(max_length=32)
+    cause: str = Field(max_length=16)  # human | system | external
+    summary: str = Field(max_length=500)
+    status: str = Field(default="open", max_length=16)
+    opened_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class WebhookEvent(SQLModel, table=True):
+    """Every provider event accepted once: a replayed webhook finds its row and changes nothing."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=16)
+    event_id: str = Field(max_length=128)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    type: str = Field(max_length=64)
+    received_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class Feedback(SQLModel, table=True):
+    __tablename__ = "feedback"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", unique=True)
+    rating: int | None = None
+    nps: int | None = None
+    comment: str | None = Field(default=None, max_length=2000)
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())

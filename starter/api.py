@@ -37,6 +37,7 @@ from schema.contracts import (
 from schema.database import make_engine
 from schema.tables import Order
 from settings import Settings, get_settings
+from starter import operators, webhooks
 from starter.deps import AppSettings, Session, Temporal, TemporalClient
 from starter.orders import OrderNumberConflict, read_order, record_order
 
@@ -248,6 +249,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(operators.router)
+    app.include_router(webhooks.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(

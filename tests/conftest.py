@@ -1,5 +1,11 @@
 """Session fixtures on real parts: embedded Postgres, the Temporal dev server and the
-time-skipping server (from PyPI packages), an SMTP sink, the worker and the HTTP API."""
+time-skipping server (from PyPI packages), an SMTP sink, the provider simulators, the
+worker and the HTTP API — each served over real HTTP on free ports.
+
+Two stacks share Postgres and the mail sink: `dev_stack` on the dev server (visibility,
+search attributes, as in production) and `ts_stack` on the time-skipping server, where a
+day-long timer passes in milliseconds.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,24 @@ import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.providers import make_http_client
 from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
+from devstack.simulators import create_simulators
 from schema.database import make_engine, upgrade_database
 from settings import Settings
 from starter.api import create_app
@@ -28,6 +39,62 @@ from worker import build_worker, ensure_search_attributes
 from workflows.order import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Stack:
+    """Everything an order touches, running: use `api` and `sim` like a shop and its providers would."""
+
+    env: WorkflowEnvironment
+    settings: Settings
+    engine: AsyncEngine
+    api: httpx.AsyncClient
+    sim: httpx.AsyncClient
+    maildir: Path
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+
+@asynccontextmanager
+async def serve(app: FastAPI, port: int) -> AsyncIterator[httpx.AsyncClient]:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        yield http
+    server.should_exit = True
+    await serving
+
+
+@asynccontextmanager
+async def run_stack(
+    env: WorkflowEnvironment, base: Settings, engine: AsyncEngine, maildir: Path
+) -> AsyncIterator[Stack]:
+    api_port, sim_port = free_port(), free_port()
+    settings = base.model_copy(
+        update={
+            "temporal_address": env.client.service_client.config.target_host,
+            "temporal_task_queue": f"orders-{uuid.uuid4().hex[:8]}",
+            "public_url": f"http://127.0.0.1:{api_port}",
+            "simulator_port": sim_port,
+            "payment_url": f"http://127.0.0.1:{sim_port}/payment",
+            "warehouse_url": f"http://127.0.0.1:{sim_port}/warehouse",
+            "carrier_url": f"http://127.0.0.1:{sim_port}/carrier",
+        }
+    )
+    async with AsyncExitStack() as stack:
+        sim = await stack.enter_async_context(serve(create_simulators(settings), sim_port))
+        http = await stack.enter_async_context(make_http_client(settings.provider_timeout_seconds))
+        await stack.enter_async_context(build_worker(env.client, settings, engine, http))
+        api = await stack.enter_async_context(serve(create_app(settings), api_port))
+        yield Stack(env, settings, engine, api, sim, maildir)
 
 
 @pytest.fixture(scope="session")
@@ -67,14 +134,10 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-def settings(
-    postgres: EmbeddedPostgres, mail_sink: MailSink, temporal_env: WorkflowEnvironment
-) -> Settings:
+def base_settings(postgres: EmbeddedPostgres, mail_sink: MailSink) -> Settings:
     return Settings(
         database_url=postgres.url,
         smtp_port=mail_sink.port,
-        temporal_address=temporal_env.client.service_client.config.target_host,
-        temporal_task_queue=f"orders-{uuid.uuid4().hex[:8]}",
         policy_activity_timeout=timedelta(seconds=5),
         policy_activity_retry_initial=timedelta(milliseconds=200),
         policy_activity_retry_max=timedelta(seconds=1),
@@ -82,36 +145,47 @@ def settings(
 
 
 @pytest.fixture(scope="session")
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings.database_url)
+async def engine(base_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(base_settings.database_url)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture(scope="session")
-async def client(temporal_env: WorkflowEnvironment) -> Client:
-    return temporal_env.client
+async def dev_stack(
+    temporal_env: WorkflowEnvironment,
+    base_settings: Settings,
+    engine: AsyncEngine,
+    mail_sink: MailSink,
+) -> AsyncIterator[Stack]:
+    async with run_stack(temporal_env, base_settings, engine, mail_sink.maildir) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")
-async def worker(client: Client, settings: Settings, engine: AsyncEngine) -> AsyncIterator[None]:
-    async with build_worker(client, settings, engine):
-        yield
+async def ts_stack(
+    time_skipping_env: WorkflowEnvironment,
+    base_settings: Settings,
+    engine: AsyncEngine,
+    mail_sink: MailSink,
+) -> AsyncIterator[Stack]:
+    async with run_stack(time_skipping_env, base_settings, engine, mail_sink.maildir) as stack:
+        yield stack
+
+
+# Views of the dev stack, for tests that need one part of it.
 
 
 @pytest.fixture(scope="session")
-async def api(settings: Settings, worker: None) -> AsyncIterator[httpx.AsyncClient]:
-    """The FastAPI app served by uvicorn on a free port: tests speak real HTTP to it."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-        yield http
-    server.should_exit = True
-    await serving
+def settings(dev_stack: Stack) -> Settings:
+    return dev_stack.settings
+
+
+@pytest.fixture(scope="session")
+def client(dev_stack: Stack) -> Client:
+    return dev_stack.client
+
+
+@pytest.fixture(scope="session")
+def api(dev_stack: Stack) -> httpx.AsyncClient:
+    return dev_stack.api

@@ -11,8 +11,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
+from temporalio.client import Client
+
 from devstack.harness import free_port
 from devstack.mailsink import read_maildir
+from schema.contracts import OrderStatus
 
 __all__ = ["free_port"]
 
@@ -95,3 +98,21 @@ def decoded_history(history_json: str) -> str:
 
     walk(json.loads(history_json))
     return history_json + "\n" + "\n".join(decoded)
+
+
+async def order_status(client: Client, order_id: str) -> OrderStatus:
+    return await client.get_workflow_handle(f"order-{order_id}").query(
+        "status", result_type=OrderStatus
+    )
+
+
+async def until_status(
+    client: Client, order_id: str, holds: Callable[[OrderStatus], bool], timeout: float = 20.0
+) -> OrderStatus:
+    """Poll the workflow's `status` query until `holds(status)` (real time: no timer is skipped)."""
+
+    async def check() -> OrderStatus | None:
+        status = await order_status(client, order_id)
+        return status if holds(status) else None
+
+    return await eventually(check, timeout, what=f"status of order {order_id}")

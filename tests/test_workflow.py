@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,21 +15,26 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from activities.providers import make_http_client
 from devstack.mailsink import MailSink
 from schema.api import OrderCreate
 from schema.contracts import (
     WORKFLOW_TYPE,
+    CarrierEvent,
     CustomerStatus,
     OrderResult,
     OrderStatus,
     OrderWorkflowInput,
     Stage,
+    TrackingStatus,
 )
 from schema.database import open_session
 from schema.tables import Order, OrderEvent
 from settings import Settings
 from starter.orders import record_order
-from tests.support import mail_to, sample_order
+from tests.conftest import Stack
+from tests.lifecycle import Journey
+from tests.support import sample_order
 from worker import build_worker
 from workflows.order import OrderWorkflow
 
@@ -48,7 +54,10 @@ async def _run(
 ) -> tuple[OrderResult, OrderStatus]:
     """Run the order's workflow to its end; its result and its last `status` answer."""
     queue = f"ts-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, settings, engine, task_queue=queue):
+    async with (
+        make_http_client(5) as http,
+        build_worker(client, settings, engine, http, task_queue=queue),
+    ):
         handle = await client.start_workflow(
             WORKFLOW_TYPE,
             OrderWorkflowInput(
@@ -62,27 +71,14 @@ async def _run(
         return result, await handle.query("status", result_type=OrderStatus)
 
 
-async def test_order_is_confirmed_with_expected_date_from_policy(
-    time_skipping_env: WorkflowEnvironment,
-    settings: Settings,
-    engine: AsyncEngine,
-    mail_sink: MailSink,
-) -> None:
-    order = await _recorded_order(engine, delivery={"method": "pickup"})
-    started = await time_skipping_env.get_current_time()
-
-    result, status = await _run(time_skipping_env.client, settings, engine, order)
-
-    assert result == OrderResult(str(order.id), Stage.CONFIRMATION, CustomerStatus.PROCESSING)
-    assert status.stage == Stage.CONFIRMATION
-    days = settings.policy_delivery_days_pickup
-    assert status.expected_date is not None
-    assert (status.expected_date - started.date()).days in (days, days + 1)  # around midnight
-    async with open_session(engine) as session:
-        stored = await session.get(Order, order.id)
-    assert stored is not None and stored.expected_date == status.expected_date
-    customer_email = sample_order()["customer"]["email"]  # another address: nothing leaks across
-    assert mail_to(mail_sink.maildir, customer_email) == []
+async def test_expected_date_follows_the_policy(ts_stack: Stack) -> None:
+    order = await Journey.place(ts_stack, delivery={"method": "pickup"})
+    status = await order.reached("order.confirmed")
+    confirmed_at = next(e.at for e in status.timeline if e.type == "order.confirmed")
+    days = ts_stack.settings.policy_delivery_days_pickup
+    assert status.expected_date == (confirmed_at + timedelta(days=days)).date()
+    view = (await ts_stack.api.get(f"/v1/orders/{order.order_id}")).json()
+    assert view["expected_date"] == status.expected_date.isoformat()
 
 
 async def test_inconsistent_order_is_cancelled_and_never_confirmed(
@@ -113,18 +109,40 @@ async def test_inconsistent_order_is_cancelled_and_never_confirmed(
     assert not [e for e in events if e.type.startswith("order.confirm")]
 
 
-async def test_a_fresh_history_replays(
-    time_skipping_env: WorkflowEnvironment, settings: Settings, engine: AsyncEngine
-) -> None:
-    order = await _recorded_order(engine)
-    await _run(time_skipping_env.client, settings, engine, order)
-    history = await time_skipping_env.client.get_workflow_handle(
-        f"order-{order.id}"
-    ).fetch_history()
+async def test_a_whole_lifecycle_history_replays(ts_stack: Stack) -> None:
+    order = await Journey.place(ts_stack, payment={"method": "cod"})
+    await order.to_delivery()
+    await order.sleep(timedelta(days=10))
+    await order.until(lambda s: s.stage == Stage.COMPLETED)
+    history = await ts_stack.client.get_workflow_handle(f"order-{order.order_id}").fetch_history()
 
     await Replayer(
         workflows=[OrderWorkflow], data_converter=pydantic_data_converter
     ).replay_workflow(history)
+
+
+async def test_history_stays_small_with_hundreds_of_carrier_events(ts_stack: Stack) -> None:
+    """Temporal's limits are 51,200 events and 50 MB per history; an order is far below both."""
+    order = await Journey.place(ts_stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    status = await order.waiting_for("carrier")
+    handle = ts_stack.client.get_workflow_handle(f"order-{order.order_id}")
+    now = datetime.now(UTC)
+    for n in range(300):
+        event = CarrierEvent(
+            f"scan-{n}", status.tracking_number or "", TrackingStatus.IN_TRANSIT, now, f"hub {n}"
+        )
+        await handle.signal("carrier_event", event)
+    await order.until(lambda s: Journey.types(s).count("carrier.InTransit") == 300, timeout=120)
+    history = await handle.fetch_history()
+    size = len(history.to_json())
+    print(
+        f"\nhistory after 300 carrier events: {len(history.events)} events, {size / 1024:.0f} KiB"
+    )
+    assert len(history.events) < 51_200 / 10
+    assert size < 50 * 1024 * 1024 / 10
+    assert (await order.sent()).count("in_transit") == 1  # one message, not three hundred
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)

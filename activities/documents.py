@@ -1,0 +1,151 @@
+"""Documents for every order: receipt (invoice), packing list, and the shipping label whose
+Code128 barcode carries the tracking number (seed 000). PDFs are stored with the order."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+from reportlab.graphics.barcode.code128 import Code128
+from reportlab.lib.pagesizes import A4, A6
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from activities.inventory import order_lines
+from activities.orders import load_order
+from schema.contracts import DocumentsResult, OrderRef
+from schema.database import open_session
+from schema.tables import Customer, CustomerAddress, Document, Order, OrderLine, OrderProviderRefs
+
+# Cyrillic names need a Unicode font; Debian's fonts-dejavu-core has one.
+_DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+FONT = "Helvetica"
+if _DEJAVU.exists():
+    pdfmetrics.registerFont(TTFont("DejaVuSans", str(_DEJAVU)))
+    FONT = "DejaVuSans"
+
+
+def _pdf(size: tuple[float, float]) -> tuple[Canvas, io.BytesIO]:
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=size, invariant=True)  # invariant: same input, same bytes
+    canvas.setFont(FONT, 10)
+    return canvas, buffer
+
+
+def _lines_table(canvas: Canvas, lines: list[OrderLine], y: float, with_prices: bool) -> float:
+    canvas.setFont(FONT, 9)
+    for line in lines:
+        text = f"{line.sku:<12} {line.name[:40]:<40} x{line.quantity}"
+        if with_prices:
+            text += f"   {line.unit_price} = {line.unit_price * line.quantity}"
+        else:
+            text = "[  ]  " + text
+        canvas.drawString(20 * mm, y, text)
+        y -= 6 * mm
+    return y
+
+
+def receipt(order: Order, customer: Customer, lines: list[OrderLine]) -> bytes:
+    canvas, buffer = _pdf(A4)
+    _, height = A4
+    canvas.setFont(FONT, 16)
+    canvas.drawString(20 * mm, height - 25 * mm, f"Invoice / receipt — order {order.number}")
+    canvas.setFont(FONT, 10)
+    canvas.drawString(20 * mm, height - 35 * mm, f"Customer: {customer.name}")
+    canvas.drawString(
+        20 * mm, height - 41 * mm, f"Payment: {order.payment_method}   Currency: {order.currency}"
+    )
+    y = _lines_table(canvas, lines, height - 55 * mm, with_prices=True)
+    computed = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
+    canvas.setFont(FONT, 12)
+    canvas.drawString(20 * mm, y - 6 * mm, f"Total: {order.total} {order.currency}")
+    if computed != order.total:
+        canvas.setFont(FONT, 9)
+        canvas.drawString(
+            20 * mm, y - 12 * mm, f"(price set by the shop; lines add up to {computed})"
+        )
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def packing_list(order: Order, lines: list[OrderLine]) -> bytes:
+    canvas, buffer = _pdf(A4)
+    _, height = A4
+    canvas.setFont(FONT, 16)
+    canvas.drawString(20 * mm, height - 25 * mm, f"Packing list — order {order.number}")
+    _lines_table(canvas, lines, height - 40 * mm, with_prices=False)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def shipping_label(
+    order: Order, customer: Customer, address: CustomerAddress, refs: OrderProviderRefs
+) -> bytes:
+    assert refs.tracking_number is not None
+    canvas, buffer = _pdf(A6)
+    width, height = A6
+    canvas.setFont(FONT, 12)
+    canvas.drawString(8 * mm, height - 12 * mm, f"{refs.carrier} · {refs.service}")
+    canvas.setFont(FONT, 10)
+    y = height - 22 * mm
+    for text in (
+        customer.name,
+        address.line1,
+        address.line2 or "",
+        f"{address.postal_code} {address.city}",
+        address.country,
+        customer.phone,
+        f"Order {order.number}",
+    ):
+        if text:
+            canvas.drawString(8 * mm, y, text)
+            y -= 5 * mm
+    barcode = Code128(refs.tracking_number, barHeight=18 * mm, barWidth=0.35 * mm, quiet=True)
+    barcode.drawOn(canvas, (width - barcode.width) / 2, 14 * mm)
+    canvas.drawCentredString(width / 2, 8 * mm, refs.tracking_number)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+class DocumentActivities:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    async def generate_documents(self, input: OrderRef) -> DocumentsResult:
+        """Render every document the order needs now and store it (again, on a retry: same bytes)."""
+        lines = await order_lines(self._engine, input.order_id)
+        async with open_session(self._engine) as session:
+            order = await load_order(session, input.order_id)
+            customer = await session.get(Customer, order.customer_id)
+            address = (
+                await session.get(CustomerAddress, order.address_id) if order.address_id else None
+            )
+            refs = await session.get(OrderProviderRefs, uuid.UUID(input.order_id))
+            assert customer is not None
+            documents = {
+                "receipt": receipt(order, customer, lines),
+                "packing_list": packing_list(order, lines),
+            }
+            if address is not None and refs is not None and refs.tracking_number:
+                documents["label"] = shipping_label(order, customer, address, refs)
+            for kind, content in documents.items():
+                await session.execute(
+                    insert(Document)
+                    .values(order_id=order.id, kind=kind, content=content)
+                    .on_conflict_do_update(
+                        index_elements=["order_id", "kind"], set_={"content": content}
+                    )
+                )
+            await session.commit()
+        return DocumentsResult(kinds=sorted(documents))

@@ -1,0 +1,102 @@
+"""Handover: the carrier and service chosen by rules held in data, a booked shipment, its cancellation."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.inventory import order_lines
+from activities.orders import load_order
+from activities.payments import save_refs
+from activities.providers import Provider
+from schema.contracts import OrderRef, Shipment
+from schema.database import open_session
+from schema.tables import CustomerAddress, OrderProviderRefs
+
+RULES = Path(__file__).resolve().parent / "data" / "carrier_rules.json"
+
+
+@dataclass(frozen=True)
+class CarrierChoice:
+    carrier: str
+    service: str
+    weight_kg: float
+
+
+def choose_carrier(
+    country: str, method: str, items: int, rules_file: Path = RULES
+) -> CarrierChoice:
+    table = json.loads(rules_file.read_text())
+    weight = round(items * table["weight_per_item_kg"], 2)
+    for rule in table["rules"]:
+        if (
+            rule["country"] in (country, "*")
+            and rule["method"] in (method, "*")
+            and weight <= rule["max_weight_kg"]
+        ):
+            return CarrierChoice(rule["carrier"], rule["service"], weight)
+    raise ApplicationError(
+        f"no carrier rule for {country}/{method}/{weight} kg", type="NoCarrier", non_retryable=True
+    )
+
+
+class ShippingActivities:
+    def __init__(self, engine: AsyncEngine, carrier: Provider, callback_url: str) -> None:
+        self._engine = engine
+        self._carrier = carrier
+        self._callback_url = callback_url
+
+    @activity.defn
+    async def book_shipment(self, input: OrderRef) -> Shipment:
+        async with open_session(self._engine) as session:
+            order = await load_order(session, input.order_id)
+            address = (
+                await session.get(CustomerAddress, order.address_id) if order.address_id else None
+            )
+        if address is None:
+            raise ApplicationError(
+                "order has no address to ship to", type="NoAddress", non_retryable=True
+            )
+        items = sum(line.quantity for line in await order_lines(self._engine, input.order_id))
+        choice = choose_carrier(address.country, order.delivery_method, items)
+        answer = await self._carrier.call(
+            "POST",
+            "/v1/shipments",
+            json={
+                "order_ref": input.order_id,
+                "reference": order.number,
+                "service": choice.service,
+                "weight_kg": choice.weight_kg,
+                "destination": {
+                    "country": address.country,
+                    "city": address.city,
+                    "postal_code": address.postal_code,
+                },
+                "callback_url": self._callback_url,
+            },
+            idempotency_key=f"{input.order_id}:shipment",
+        )
+        await save_refs(
+            self._engine,
+            input.order_id,
+            carrier=choice.carrier,
+            service=choice.service,
+            tracking_number=answer["tracking_number"],
+            tracking_url=answer["tracking_url"],
+        )
+        return Shipment(
+            choice.carrier, choice.service, answer["tracking_number"], answer["tracking_url"]
+        )
+
+    @activity.defn
+    async def cancel_shipment(self, input: OrderRef) -> None:
+        async with open_session(self._engine) as session:
+            refs = await session.get(OrderProviderRefs, uuid.UUID(input.order_id))
+        if refs is not None and refs.tracking_number:
+            await self._carrier.call("DELETE", f"/v1/shipments/{refs.tracking_number}")

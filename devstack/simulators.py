@@ -1,0 +1,557 @@
+"""Local stand-ins for the shop's providers, over the same HTTP and signed webhooks as production.
+
+One service, a path per provider: /payment (payment links, a payment page with Pay and
+Fail buttons, refunds), /warehouse (stock seeded from stock.csv, reservations, pick tasks,
+back-orders), /carrier (shipments, tracking events). Manual mode: tests and users drive
+every event through the /sim/ endpoints. Autopilot (ORDERFLOW_SIMULATOR_AUTOPILOT=true):
+payments succeed, parcels get packed, travel and arrive on their own, one step at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from schema.webhooks import HEADER, sign
+from settings import Settings, get_settings
+
+log = structlog.get_logger("simulators")
+STOCK = Path(__file__).resolve().parent / "stock.csv"
+
+
+@dataclass
+class Payment:
+    payment_id: str
+    order_ref: str
+    order_number: str
+    amount: str
+    currency: str
+    expires_at: str
+    callback_url: str
+    status: str = "pending"  # pending | succeeded | failed | refunded | cancelled
+    attempts: list[str] = field(default_factory=list)
+    refunded: str | None = None
+
+
+@dataclass
+class Shipment:
+    tracking_number: str
+    order_ref: str
+    service: str
+    callback_url: str
+    status: str = "booked"  # booked | cancelled | <tracking status>
+    events: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PickTask:
+    task_id: str
+    order_ref: str
+    callback_url: str
+    checklist: list[dict[str, Any]]
+    delivery_method: str = "courier"
+    status: str = "open"
+
+
+class Simulators:
+    """The providers' state, in memory; every answer to a repeated Idempotency-Key is the first one."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.http = http
+        self.available: dict[str, int] = {}
+        self.names: dict[str, str] = {}
+        with STOCK.open() as rows:
+            for row in csv.DictReader(rows):
+                self.available[row["sku"]] = int(row["available"])
+                self.names[row["sku"]] = row["name"]
+        self.reservations: dict[str, dict[str, dict[str, int]]] = {}
+        self.backorders: dict[str, dict[str, Any]] = {}
+        self.payments: dict[str, Payment] = {}
+        self.shipments: dict[str, Shipment] = {}
+        self.pick_tasks: dict[str, PickTask] = {}
+        self.idempotent: dict[str, Any] = {}
+        self.delivered: list[dict[str, Any]] = []  # every webhook sent, for tests and the curious
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def webhook(self, url: str, secret: str, payload: dict[str, Any]) -> int:
+        body = json.dumps(payload).encode()
+        response = await self.http.post(
+            url,
+            content=body,
+            headers={HEADER: sign(secret, body), "content-type": "application/json"},
+        )
+        self.delivered.append({"url": url, "payload": payload, "status": response.status_code})
+        log.info("webhook", url=url, type=payload.get("type"), status=response.status_code)
+        return response.status_code
+
+    def later(self, delay: float, action: Any) -> None:
+        """Autopilot: run `action()` after `delay` seconds, in the background."""
+
+        async def run() -> None:
+            await asyncio.sleep(delay)
+            try:
+                await action()
+            except Exception as exc:  # an autopilot step failing must not stop the service
+                log.warning("autopilot step failed", error=str(exc))
+
+        task = asyncio.create_task(run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    @property
+    def step(self) -> float:
+        return self.settings.simulator_step_seconds
+
+    @property
+    def autopilot(self) -> bool:
+        return self.settings.simulator_autopilot
+
+
+def _once(sim: Simulators, key: str | None, make: Any) -> Any:
+    if key is None:
+        return make()
+    if key not in sim.idempotent:
+        sim.idempotent[key] = make()
+    return sim.idempotent[key]
+
+
+def _sim(request: Request) -> Simulators:
+    simulators: Simulators = request.app.state.simulators
+    return simulators
+
+
+# --- payment ------------------------------------------------------------------------------
+
+payment = APIRouter(prefix="/payment", tags=["payment"])
+
+
+async def _payment_outcome(sim: Simulators, item: Payment, outcome: str, reason: str = "") -> int:
+    if item.status in ("succeeded", "refunded", "cancelled"):
+        raise HTTPException(409, f"payment is {item.status}")
+    item.status = outcome
+    item.attempts.append(outcome)
+    return await sim.webhook(
+        item.callback_url,
+        sim.settings.payment_webhook_secret,
+        {
+            "event_id": f"pay-{uuid.uuid4().hex[:12]}",
+            "type": f"payment.{outcome}",
+            "payment_id": item.payment_id,
+            "order_ref": item.order_ref,
+            "amount": item.amount,
+            "reason": reason,
+        },
+    )
+
+
+@payment.post("/v1/payments", status_code=201)
+async def create_payment(
+    body: dict[str, Any], request: Request, idempotency_key: str | None = Header(None)
+) -> dict[str, Any]:
+    sim = _sim(request)
+
+    def make() -> dict[str, Any]:
+        payment_id = f"pay_{uuid.uuid4().hex[:16]}"
+        item = Payment(
+            payment_id=payment_id,
+            order_ref=body["order_ref"],
+            order_number=body["order_number"],
+            amount=body["amount"],
+            currency=body["currency"],
+            expires_at=body["expires_at"],
+            callback_url=body["callback_url"],
+        )
+        sim.payments[payment_id] = item
+        if sim.autopilot:
+            sim.later(sim.step, lambda: _payment_outcome(sim, item, "succeeded"))
+        return {
+            "payment_id": payment_id,
+            "url": f"{request.base_url}payment/pay/{payment_id}",
+            "status": "pending",
+        }
+
+    result: dict[str, Any] = _once(sim, f"payment:{idempotency_key}", make)
+    return result
+
+
+@payment.get("/v1/payments/{payment_id}")
+async def get_payment(payment_id: str, request: Request) -> dict[str, Any]:
+    item = _sim(request).payments.get(payment_id)
+    if item is None:
+        raise HTTPException(404, "no such payment")
+    return asdict(item)
+
+
+@payment.post("/v1/payments/{payment_id}/refunds", status_code=201)
+async def refund(
+    payment_id: str,
+    body: dict[str, Any],
+    request: Request,
+    idempotency_key: str | None = Header(None),
+) -> dict[str, Any]:
+    sim = _sim(request)
+    item = sim.payments.get(payment_id)
+    if item is None:
+        raise HTTPException(404, "no such payment")
+
+    def make() -> dict[str, Any]:
+        if item.status != "succeeded":
+            raise HTTPException(409, f"payment is {item.status}, not refundable")
+        item.status, item.refunded = "refunded", body["amount"]
+        return {"refund_id": f"ref_{uuid.uuid4().hex[:12]}", "amount": body["amount"]}
+
+    result: dict[str, Any] = _once(sim, f"refund:{idempotency_key}", make)
+    return result
+
+
+@payment.post("/v1/payments/{payment_id}/cancel")
+async def cancel_payment(payment_id: str, request: Request) -> dict[str, Any]:
+    item = _sim(request).payments.get(payment_id)
+    if item is None:
+        raise HTTPException(404, "no such payment")
+    if item.status in ("pending", "failed"):
+        item.status = "cancelled"
+    return asdict(item)
+
+
+@payment.get("/pay/{payment_id}", response_class=HTMLResponse)
+async def payment_page(payment_id: str, request: Request) -> str:
+    item = _sim(request).payments.get(payment_id)
+    if item is None:
+        raise HTTPException(404, "no such payment")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Pay {item.order_number}</title></head>
+<body style="font-family:Arial,sans-serif;max-width:420px;margin:40px auto">
+<h1>Payment simulator</h1><p>Order <b>{item.order_number}</b>: <b>{item.amount} {item.currency}</b></p>
+<p>Status: <b id="status">{item.status}</b></p>
+<form method="post" action="/payment/pay/{payment_id}/succeed"><button id="pay">Pay</button></form>
+<form method="post" action="/payment/pay/{payment_id}/fail"><input type="hidden" name="reason" value="card declined">
+<button id="fail">Fail</button></form></body></html>"""
+
+
+@payment.post("/pay/{payment_id}/{outcome}")
+async def pay(payment_id: str, outcome: str, request: Request) -> dict[str, Any]:
+    """The payment page's buttons (and tests): succeed, or fail with a reason."""
+    sim = _sim(request)
+    item = sim.payments.get(payment_id)
+    if item is None or outcome not in ("succeed", "fail"):
+        raise HTTPException(404, "no such payment or outcome")
+    reason = ""
+    if outcome == "fail":
+        form = await request.form() if "form" in request.headers.get("content-type", "") else {}
+        reason = str(form.get("reason") or request.query_params.get("reason") or "card declined")
+    status = await _payment_outcome(
+        sim, item, "succeeded" if outcome == "succeed" else "failed", reason
+    )
+    return {"payment_id": payment_id, "status": item.status, "webhook_status": status}
+
+
+# --- warehouse ----------------------------------------------------------------------------
+
+warehouse = APIRouter(prefix="/warehouse", tags=["warehouse"])
+
+
+@warehouse.put("/v1/reservations/{reservation_id}")
+async def reserve(reservation_id: str, body: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Reserve the wished quantity of each line, as far as stock goes; the same wish again changes nothing."""
+    sim = _sim(request)
+    held = sim.reservations.setdefault(reservation_id, {})
+    answer = []
+    for line in body["lines"]:
+        sku, requested = line["sku"], int(line["quantity"])
+        current = held.get(sku, {"reserved": 0})["reserved"]
+        sim.available[sku] = sim.available.get(sku, 0) + current  # put back, then take what fits
+        reserved = min(requested, sim.available[sku])
+        sim.available[sku] -= reserved
+        held[sku] = {"requested": requested, "reserved": reserved}
+        answer.append({"sku": sku, "requested": requested, "reserved": reserved})
+    return {"reservation_id": reservation_id, "lines": answer}
+
+
+@warehouse.get("/v1/reservations/{reservation_id}")
+async def get_reservation(reservation_id: str, request: Request) -> dict[str, Any]:
+    held = _sim(request).reservations.get(reservation_id)
+    if held is None:
+        raise HTTPException(404, "no such reservation")
+    return {"reservation_id": reservation_id, "lines": [{"sku": k, **v} for k, v in held.items()]}
+
+
+@warehouse.delete("/v1/reservations/{reservation_id}")
+async def release(reservation_id: str, request: Request) -> dict[str, Any]:
+    sim = _sim(request)
+    held = sim.reservations.get(reservation_id, {})
+    for sku, line in held.items():
+        sim.available[sku] = sim.available.get(sku, 0) + line["reserved"]
+        line["reserved"] = 0
+    return {"reservation_id": reservation_id, "released": True}
+
+
+@warehouse.get("/v1/stock/{sku}")
+async def stock(sku: str, request: Request) -> dict[str, Any]:
+    return {"sku": sku, "available": _sim(request).available.get(sku, 0)}
+
+
+@warehouse.post("/v1/backorders", status_code=201)
+async def backorder(
+    body: dict[str, Any], request: Request, idempotency_key: str | None = Header(None)
+) -> dict[str, Any]:
+    sim = _sim(request)
+
+    def make() -> dict[str, Any]:
+        backorder_id = f"bo_{uuid.uuid4().hex[:12]}"
+        held = sim.reservations.get(body["reservation_id"], {})
+        missing = {
+            sku: v["requested"] - v["reserved"]
+            for sku, v in held.items()
+            if v["requested"] > v["reserved"]
+        }
+        expected = (datetime.now(UTC).date() + timedelta(days=5)).isoformat()
+        sim.backorders[backorder_id] = {
+            "order_ref": body["reservation_id"],
+            "missing": missing,
+            "expected_date": expected,
+        }
+        return {"backorder_id": backorder_id, "expected_date": expected, "missing": missing}
+
+    result: dict[str, Any] = _once(sim, f"backorder:{idempotency_key}", make)
+    return result
+
+
+@warehouse.get("/v1/backorders")
+async def backorders(request: Request) -> dict[str, dict[str, Any]]:
+    return _sim(request).backorders
+
+
+@warehouse.post("/sim/backorders/{backorder_id}/arrive")
+async def backorder_arrived(backorder_id: str, request: Request) -> dict[str, Any]:
+    sim = _sim(request)
+    order = sim.backorders.get(backorder_id)
+    if order is None:
+        raise HTTPException(404, "no such back-order")
+    for sku, quantity in order["missing"].items():
+        sim.available[sku] = sim.available.get(sku, 0) + quantity
+    status = await sim.webhook(
+        f"{sim.settings.public_url}/v1/webhooks/warehouse",
+        sim.settings.warehouse_webhook_secret,
+        {
+            "event_id": f"wh-{uuid.uuid4().hex[:12]}",
+            "type": "stock_arrived",
+            "order_ref": order["order_ref"],
+        },
+    )
+    return {"backorder_id": backorder_id, "webhook_status": status}
+
+
+async def _packed(sim: Simulators, task: PickTask, missing: list[str], defects: list[str]) -> int:
+    task.status = "packed" if not missing and not defects else "failed"
+    status = await sim.webhook(
+        task.callback_url,
+        sim.settings.warehouse_webhook_secret,
+        {
+            "event_id": f"wh-{uuid.uuid4().hex[:12]}",
+            "type": "packed",
+            "order_ref": task.order_ref,
+            "task_id": task.task_id,
+            "missing": missing,
+            "defects": defects,
+        },
+    )
+    if sim.autopilot and task.delivery_method == "pickup" and task.status == "packed":
+        sim.later(3 * sim.step, lambda: _collected(sim, task.order_ref, task.callback_url))
+    return status
+
+
+async def _collected(sim: Simulators, order_ref: str, callback_url: str) -> int:
+    return await sim.webhook(
+        callback_url,
+        sim.settings.warehouse_webhook_secret,
+        {"event_id": f"wh-{uuid.uuid4().hex[:12]}", "type": "collected", "order_ref": order_ref},
+    )
+
+
+@warehouse.post("/v1/pick-tasks", status_code=201)
+async def create_pick_task(
+    body: dict[str, Any], request: Request, idempotency_key: str | None = Header(None)
+) -> dict[str, Any]:
+    sim = _sim(request)
+
+    def make() -> dict[str, Any]:
+        task = PickTask(
+            task_id=f"pick_{uuid.uuid4().hex[:12]}",
+            order_ref=body["order_ref"],
+            callback_url=body["callback_url"],
+            checklist=body["checklist"],
+            delivery_method=body.get("delivery_method", "courier"),
+        )
+        sim.pick_tasks[task.task_id] = task
+        if sim.autopilot:
+            sim.later(sim.step, lambda: _packed(sim, task, [], []))
+        return {"task_id": task.task_id}
+
+    result: dict[str, Any] = _once(sim, f"pick:{idempotency_key}", make)
+    return result
+
+
+@warehouse.get("/v1/pick-tasks")
+async def pick_tasks(request: Request, order_ref: str | None = None) -> list[dict[str, Any]]:
+    return [
+        asdict(t) for t in _sim(request).pick_tasks.values() if order_ref in (None, t.order_ref)
+    ]
+
+
+@warehouse.post("/sim/pick-tasks/{task_id}/pack")
+async def pack(
+    task_id: str, request: Request, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The picker's checklist: `{"missing": ["SKU"], "defects": ["SKU: cracked"]}`, empty when all is well."""
+    sim = _sim(request)
+    task = sim.pick_tasks.get(task_id)
+    if task is None:
+        raise HTTPException(404, "no such pick task")
+    body = body or {}
+    status = await _packed(sim, task, body.get("missing", []), body.get("defects", []))
+    return {"task_id": task_id, "status": task.status, "webhook_status": status}
+
+
+@warehouse.post("/sim/orders/{order_ref}/collect")
+async def collect(order_ref: str, request: Request) -> dict[str, Any]:
+    sim = _sim(request)
+    status = await _collected(sim, order_ref, f"{sim.settings.public_url}/v1/webhooks/warehouse")
+    return {"order_ref": order_ref, "webhook_status": status}
+
+
+# --- carrier ------------------------------------------------------------------------------
+
+carrier = APIRouter(prefix="/carrier", tags=["carrier"])
+AUTOPILOT_ROUTE = ("InfoReceived", "InTransit", "OutForDelivery", "Delivered")
+
+
+async def _tracking_event(sim: Simulators, item: Shipment, status: str, detail: str = "") -> int:
+    item.status = status
+    item.events.append(status)
+    return await sim.webhook(
+        item.callback_url,
+        sim.settings.carrier_webhook_secret,
+        {
+            "event_id": f"trk-{uuid.uuid4().hex[:12]}",
+            "type": "tracking",
+            "tracking_number": item.tracking_number,
+            "order_ref": item.order_ref,
+            "status": status,
+            "at": datetime.now(UTC).isoformat(),
+            "detail": detail,
+        },
+    )
+
+
+@carrier.post("/v1/shipments", status_code=201)
+async def create_shipment(
+    body: dict[str, Any], request: Request, idempotency_key: str | None = Header(None)
+) -> dict[str, Any]:
+    sim = _sim(request)
+
+    def make() -> dict[str, Any]:
+        tracking = f"SIM{uuid.uuid4().int % 10**12:012d}"
+        item = Shipment(tracking, body["order_ref"], body["service"], body["callback_url"])
+        sim.shipments[tracking] = item
+        if sim.autopilot:
+            for n, status in enumerate(AUTOPILOT_ROUTE, start=1):
+                sim.later(n * sim.step, lambda status=status: _tracking_event(sim, item, status))
+        return {
+            "tracking_number": tracking,
+            "tracking_url": f"{request.base_url}carrier/track/{tracking}",
+        }
+
+    result: dict[str, Any] = _once(sim, f"shipment:{idempotency_key}", make)
+    return result
+
+
+@carrier.get("/v1/shipments/{tracking_number}")
+async def get_shipment(tracking_number: str, request: Request) -> dict[str, Any]:
+    item = _sim(request).shipments.get(tracking_number)
+    if item is None:
+        raise HTTPException(404, "no such shipment")
+    return asdict(item)
+
+
+@carrier.delete("/v1/shipments/{tracking_number}")
+async def cancel_shipment(tracking_number: str, request: Request) -> dict[str, Any]:
+    item = _sim(request).shipments.get(tracking_number)
+    if item is None:
+        raise HTTPException(404, "no such shipment")
+    if item.status not in ("booked", "cancelled"):
+        raise HTTPException(409, f"shipment is already {item.status}")
+    item.status = "cancelled"
+    return asdict(item)
+
+
+@carrier.post("/sim/shipments/{tracking_number}/events")
+async def tracking_event(
+    tracking_number: str, body: dict[str, Any], request: Request
+) -> dict[str, Any]:
+    """Drive a parcel: `{"status": "InTransit" | "OutForDelivery" | "AttemptFail" | "Delivered" | ..., "detail": ""}`."""
+    sim = _sim(request)
+    item = sim.shipments.get(tracking_number)
+    if item is None:
+        raise HTTPException(404, "no such shipment")
+    status = await _tracking_event(sim, item, body["status"], body.get("detail", ""))
+    return {"tracking_number": tracking_number, "webhook_status": status}
+
+
+@carrier.get("/track/{tracking_number}", response_class=HTMLResponse)
+async def track(tracking_number: str, request: Request) -> str:
+    item = _sim(request).shipments.get(tracking_number)
+    if item is None:
+        raise HTTPException(404, "no such shipment")
+    events = "".join(f"<li>{e}</li>" for e in item.events) or "<li>booked</li>"
+    return f"<!doctype html><html><body><h1>Parcel {tracking_number}</h1><ol>{events}</ol></body></html>"
+
+
+def create_simulators(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            app.state.simulators = Simulators(settings, http)
+            yield
+
+    app = FastAPI(title="orderflow provider simulators", version="0.1.0", lifespan=lifespan)
+
+    @app.get("/sim/webhooks")
+    async def webhooks(request: Request) -> list[dict[str, Any]]:
+        """Every webhook the simulators sent, oldest first."""
+        return _sim(request).delivered
+
+    for router in (payment, warehouse, carrier):
+        app.include_router(router)
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    from runtime import configure_logging
+
+    settings = get_settings()
+    configure_logging()
+    uvicorn.run(
+        create_simulators(settings), host="127.0.0.1", port=settings.simulator_port, log_config=None
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Operator actions (workflow updates), the customer's feedback form, and order documents."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import suppress
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from schema.contracts import (
+    ActionResult,
+    CancelOrder,
+    CancelReason,
+    ConfirmOrder,
+    FeedbackReceived,
+    LineEdit,
+    MarkDelayed,
+    RejectOrder,
+    StockChoice,
+    StockDecision,
+    workflow_id_for,
+)
+from schema.tables import Document, Feedback, Order
+from starter.deps import Session, TemporalClient
+
+router = APIRouter(prefix="/v1/orders/{order_id}", tags=["operators"])
+REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Not allowed in the order's current stage; the reason is given"}
+}
+
+
+class LineIn(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(gt=0)
+    unit_price: Decimal = Field(ge=0, decimal_places=2)
+
+
+class ConfirmIn(BaseModel):
+    actor: str = Field(min_length=1, max_length=64, examples=["operator:olena"])
+    lines: list[LineIn] | None = None
+    final_price: Decimal | None = Field(default=None, gt=0, decimal_places=2)
+    note: str = Field(default="", max_length=500)
+
+
+class RejectIn(BaseModel):
+    actor: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StockDecisionIn(BaseModel):
+    actor: str = Field(min_length=1, max_length=64, examples=["operator:olena", "customer"])
+    choice: StockChoice
+    alternative_lines: list[LineIn] | None = None
+    note: str = Field(default="", max_length=500)
+
+
+class DelayIn(BaseModel):
+    actor: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=500)
+    new_date: date
+
+
+class CancelIn(BaseModel):
+    actor: str = Field(min_length=1, max_length=64)
+    reason: CancelReason
+    note: str = Field(default="", max_length=500)
+
+
+def _lines(lines: list[LineIn] | None) -> list[LineEdit] | None:
+    return None if lines is None else [LineEdit(**line.model_dump()) for line in lines]
+
+
+async def _update(
+    client: TemporalClient, db: Session, order_id: uuid.UUID, name: str, argument: Any
+) -> ActionResult:
+    """Run the workflow update; its validator's refusal becomes a 409 with the reason."""
+    handle = client.get_workflow_handle(workflow_id_for(str(order_id)))
+    try:
+        result: ActionResult = await handle.execute_update(name, argument, result_type=ActionResult)
+    except WorkflowUpdateFailedError as exc:
+        raise HTTPException(409, str(exc.cause or exc)) from exc
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise HTTPException(503, f"Temporal: {exc}") from exc
+        order = await db.get(Order, order_id)
+        if order is None:
+            raise HTTPException(404, f"order {order_id} does not exist") from exc
+        raise HTTPException(409, f"{name} is not allowed now: the order is {order.stage}") from exc
+    return result
+
+
+@router.post(
+    "/confirm", responses=REFUSED, summary="Confirm an order awaiting review (optionally edited)"
+)
+async def confirm(
+    order_id: uuid.UUID, body: ConfirmIn, client: TemporalClient, db: Session
+) -> ActionResult:
+    decision = ConfirmOrder(body.actor, _lines(body.lines), body.final_price, body.note)
+    return await _update(client, db, order_id, "confirm", decision)
+
+
+@router.post("/reject", responses=REFUSED, summary="Reject an order awaiting review")
+async def reject(
+    order_id: uuid.UUID, body: RejectIn, client: TemporalClient, db: Session
+) -> ActionResult:
+    return await _update(client, db, order_id, "reject", RejectOrder(body.actor, body.reason))
+
+
+@router.post("/stock-decision", responses=REFUSED, summary="Decide what to do about missing stock")
+async def decide_stock(
+    order_id: uuid.UUID, body: StockDecisionIn, client: TemporalClient, db: Session
+) -> ActionResult:
+    decision = StockDecision(body.actor, body.choice, _lines(body.alternative_lines), body.note)
+    return await _update(client, db, order_id, "decide_stock", decision)
+
+
+@router.post("/delay", responses=REFUSED, summary="Mark the order delayed; the customer is told")
+async def delay(
+    order_id: uuid.UUID, body: DelayIn, client: TemporalClient, db: Session
+) -> ActionResult:
+    delay = MarkDelayed(body.actor, body.reason, body.new_date)
+    return await _update(client, db, order_id, "mark_delayed", delay)
+
+
+@router.post("/cancel", responses=REFUSED, summary="Cancel (until handover); compensation runs")
+async def cancel(
+    order_id: uuid.UUID, body: CancelIn, client: TemporalClient, db: Session
+) -> ActionResult:
+    return await _update(
+        client, db, order_id, "cancel", CancelOrder(body.actor, body.reason, body.note)
+    )
+
+
+class FeedbackIn(BaseModel):
+    rating: int | None = Field(default=None, ge=1, le=5)
+    nps: int | None = Field(default=None, ge=0, le=10)
+    comment: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _some_score(self) -> FeedbackIn:
+        if self.rating is None and self.nps is None:
+            raise ValueError("give a rating (1-5) or an nps score (0-10)")
+        return self
+
+
+@router.get(
+    "/feedback", response_class=HTMLResponse, tags=["customers"], summary="The feedback form"
+)
+async def feedback_form(order_id: uuid.UUID, db: Session) -> str:
+    order = await db.get(Order, order_id)
+    if order is None:
+        raise HTTPException(404, f"order {order_id} does not exist")
+    stars = "".join(
+        f'<label><input type="radio" name="rating" value="{n}"> {n}</label> ' for n in range(1, 6)
+    )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Order {order.number}</title></head>
+<body style="font-family:Arial,sans-serif;max-width:480px;margin:40px auto">
+<h1>How was order {order.number}?</h1>
+<form method="post" action="/v1/orders/{order_id}/feedback/form"><p>{stars}</p>
+<p><textarea name="comment" rows="4" cols="50" placeholder="Anything to tell us?"></textarea></p>
+<button>Send</button></form></body></html>"""
+
+
+async def _store_feedback(
+    order_id: uuid.UUID, body: FeedbackIn, db: Session, client: TemporalClient
+) -> dict[str, Any]:
+    if await db.get(Order, order_id) is None:
+        raise HTTPException(404, f"order {order_id} does not exist")
+    inserted = await db.execute(
+        insert(Feedback)
+        .values(
+            id=uuid.uuid4(),
+            order_id=order_id,
+            rating=body.rating,
+            nps=body.nps,
+            comment=body.comment,
+        )
+        .on_conflict_do_nothing(index_elements=["order_id"])
+        .returning(col(Feedback.id))
+    )
+    feedback_id = inserted.scalar()
+    if feedback_id is None:
+        await db.rollback()
+        return {"accepted": False, "duplicate": True}
+    with suppress(RPCError):  # the order's workflow has ended: the answer is still kept
+        await client.get_workflow_handle(workflow_id_for(str(order_id))).signal(
+            "feedback", FeedbackReceived(str(feedback_id), body.rating, body.nps)
+        )
+    await db.commit()
+    return {"accepted": True, "duplicate": False, "feedback_id": str(feedback_id)}
+
+
+@router.post(
+    "/feedback",
+    tags=["customers"],
+    summary="The customer's answer: rating 1-5 or NPS 0-10, comment",
+)
+async def feedback(
+    order_id: uuid.UUID, body: FeedbackIn, db: Session, client: TemporalClient
+) -> dict[str, Any]:
+    return await _store_feedback(order_id, body, db, client)
+
+
+@router.post("/feedback/form", tags=["customers"], include_in_schema=False)
+async def feedback_from_form(
+    order_id: uuid.UUID,
+    db: Session,
+    client: TemporalClient,
+    rating: Annotated[int, Form(ge=1, le=5)],
+    comment: Annotated[str, Form(max_length=2000)] = "",
+) -> HTMLResponse:
+    await _store_feedback(order_id, FeedbackIn(rating=rating, comment=comment or None), db, client)
+    return HTMLResponse("<!doctype html><html><body><h1>Thank you!</h1></body></html>")
+
+
+@router.get("/documents", tags=["documents"], summary="The order's documents")
+async def documents(order_id: uuid.UUID, db: Session, request: Request) -> list[dict[str, str]]:
+    rows = (
+        await db.exec(
+            select(Document).where(Document.order_id == order_id).order_by(col(Document.kind))
+        )
+    ).all()
+    return [{"kind": d.kind, "url": f"/v1/orders/{order_id}/documents/{d.kind}.pdf"} for d in rows]
+
+
+@router.get("/documents/{kind}.pdf", tags=["documents"], summary="One document as PDF")
+async def document(order_id: uuid.UUID, kind: str, db: Session) -> Response:
+    row = (
+        await db.exec(select(Document).where(Document.order_id == order_id, Document.kind == kind))
+    ).first()
+    if row is None:
+        raise HTTPException(404, f"order {order_id} has no {kind} document")
+    return Response(
+        row.content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{kind}.pdf"'},
+    )

@@ -1,0 +1,152 @@
+"""Driving one order through the running stack, as the shop, its operators and its providers would."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from schema.contracts import OrderStatus
+from schema.database import open_session
+from schema.tables import Incident, Notification, OrderEvent, OrderProviderRefs
+from tests.conftest import Stack
+from tests.support import mail_to, order_status, sample_order, until_status
+
+
+class Journey:
+    def __init__(self, stack: Stack, order_id: str, body: dict[str, Any]) -> None:
+        self.stack = stack
+        self.order_id = order_id
+        self.body = body
+
+    @classmethod
+    async def place(cls, stack: Stack, **overrides: Any) -> Journey:
+        body = sample_order(**overrides)
+        response = await stack.api.post("/v1/orders", json=body)
+        assert response.status_code == 202, response.text
+        return cls(stack, response.json()["order_id"], body)
+
+    # --- what we see -----------------------------------------------------------------------
+
+    async def status(self) -> OrderStatus:
+        return await order_status(self.stack.client, self.order_id)
+
+    async def until(
+        self, holds: Callable[[OrderStatus], bool], timeout: float = 30.0
+    ) -> OrderStatus:
+        return await until_status(self.stack.client, self.order_id, holds, timeout)
+
+    async def waiting_for(self, what: str) -> OrderStatus:
+        return await self.until(lambda s: s.waiting_for == what)
+
+    async def reached(self, event_type: str) -> OrderStatus:
+        return await self.until(lambda s: event_type in self.types(s))
+
+    @staticmethod
+    def types(status: OrderStatus) -> list[str]:
+        return [entry.type for entry in status.timeline]
+
+    async def sent(self) -> list[str]:
+        """Kinds of the messages sent for this order, from the outbox, in order."""
+        async with open_session(self.stack.engine) as session:
+            rows = await session.exec(
+                select(Notification)
+                .where(
+                    Notification.order_id == uuid.UUID(self.order_id), Notification.status == "sent"
+                )
+                .order_by(col(Notification.id))
+            )
+            return [row.kind for row in rows.all()]
+
+    def mailbox(self) -> list[str]:
+        """Subjects of the e-mails that reached the customer (the SMTP sink's files)."""
+        return [
+            str(m["Subject"]) for m in mail_to(self.stack.maildir, self.body["customer"]["email"])
+        ]
+
+    async def incidents(self) -> list[Incident]:
+        async with open_session(self.stack.engine) as session:
+            rows = await session.exec(
+                select(Incident).where(Incident.order_id == uuid.UUID(self.order_id))
+            )
+            return list(rows.all())
+
+    async def stored_events(self) -> list[OrderEvent]:
+        async with open_session(self.stack.engine) as session:
+            rows = await session.exec(
+                select(OrderEvent)
+                .where(OrderEvent.order_id == uuid.UUID(self.order_id))
+                .order_by(col(OrderEvent.key))
+            )
+            return list(rows.all())
+
+    async def refs(self) -> OrderProviderRefs:
+        async with open_session(self.stack.engine) as session:
+            refs = await session.get(OrderProviderRefs, uuid.UUID(self.order_id))
+        assert refs is not None
+        return refs
+
+    # --- what others do --------------------------------------------------------------------
+
+    async def act(self, action: str, **body: Any) -> Any:
+        return await self.stack.api.post(f"/v1/orders/{self.order_id}/{action}", json=body)
+
+    async def pay(self, outcome: str = "succeed", reason: str = "") -> None:
+        refs = await self.refs()
+        response = await self.stack.sim.post(
+            f"/payment/pay/{refs.payment_id}/{outcome}", params={"reason": reason}
+        )
+        assert response.status_code == 200 and response.json()["webhook_status"] == 202, (
+            response.text
+        )
+
+    async def pack(
+        self, missing: list[str] | None = None, defects: list[str] | None = None
+    ) -> None:
+        tasks = (
+            await self.stack.sim.get(
+                "/warehouse/v1/pick-tasks", params={"order_ref": self.order_id}
+            )
+        ).json()
+        task = [t for t in tasks if t["status"] == "open"][-1]
+        response = await self.stack.sim.post(
+            f"/warehouse/sim/pick-tasks/{task['task_id']}/pack",
+            json={"missing": missing or [], "defects": defects or []},
+        )
+        assert response.json()["webhook_status"] == 202, response.text
+
+    async def carrier(self, status: str, detail: str = "") -> None:
+        refs = await self.refs()
+        response = await self.stack.sim.post(
+            f"/carrier/sim/shipments/{refs.tracking_number}/events",
+            json={"status": status, "detail": detail},
+        )
+        assert response.json()["webhook_status"] == 202, response.text
+
+    async def collect(self) -> None:
+        response = await self.stack.sim.post(f"/warehouse/sim/orders/{self.order_id}/collect")
+        assert response.json()["webhook_status"] == 202, response.text
+
+    async def sleep(self, delta: timedelta) -> None:
+        """Let durable timers run: the time-skipping server passes `delta` in milliseconds."""
+        await self.stack.env.sleep(delta)
+
+    async def until_paid(self) -> OrderStatus:
+        await self.waiting_for("payment")
+        await self.pay()
+        return await self.reached("payment.succeeded")
+
+    async def to_delivery(self) -> OrderStatus:
+        """From payment (or confirmation, for COD) to the doorstep, every provider event on time."""
+        status = await self.until(lambda s: s.waiting_for in ("payment", "packing"))
+        if status.waiting_for == "payment":
+            await self.until_paid()
+        await self.waiting_for("packing")
+        await self.pack()
+        await self.waiting_for("carrier")
+        for event in ("InTransit", "OutForDelivery", "Delivered"):
+            await self.carrier(event)
+        return await self.reached("order.delivered")

@@ -1,0 +1,389 @@
+"""The whole order lifecycle on the time-skipping server, with the real durations.
+
+Real activities, real HTTP to the provider simulators, real signed webhooks into the API,
+real Postgres and SMTP; only the clock is fast.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from schema.contracts import Stage
+from tests.conftest import Stack
+from tests.lifecycle import Journey
+
+DAY = timedelta(days=1)
+KYIV = ZoneInfo("Europe/Kyiv")
+
+
+@pytest.fixture
+def stack(ts_stack: Stack) -> Stack:
+    return ts_stack
+
+
+async def test_prepaid_courier_order_goes_from_intake_to_feedback(stack: Stack) -> None:
+    order = await Journey.place(stack)
+    await order.to_delivery()
+    status = await order.status()
+    assert status.tracking_number and status.tracking_url
+    assert status.payment_status == "paid"
+    assert status.fulfilment_status == "delivered"
+
+    await order.sleep(2 * DAY)  # the feedback request goes out 24-48 h after delivery
+    await order.reached("feedback.requested")
+    answer = await stack.api.post(
+        f"/v1/orders/{order.order_id}/feedback", json={"rating": 5, "comment": "Fast!"}
+    )
+    assert answer.status_code == 200 and answer.json()["accepted"]
+    done = await order.until(lambda s: s.stage == Stage.COMPLETED)
+
+    assert Journey.types(done)[-2:] == ["feedback.received", "order.completed"]
+    assert await order.sent() == [
+        "confirmation",
+        "payment_requested",
+        "payment_received",
+        "picking",
+        "packed",
+        "shipped",
+        "in_transit",
+        "out_for_delivery",
+        "delivered",
+        "feedback_request",
+    ]
+    assert len(order.mailbox()) == 10  # every one of them arrived, once
+    assert await order.incidents() == []
+    documents = (await stack.api.get(f"/v1/orders/{order.order_id}/documents")).json()
+    assert [d["kind"] for d in documents] == ["label", "packing_list", "receipt"]
+    stored = [e.type for e in await order.stored_events()]
+    assert stored == Journey.types(done)  # the read model's timeline is the workflow's
+
+
+async def test_cash_on_delivery_skips_the_payment_wait(stack: Stack) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    status = await order.waiting_for("packing")
+    assert status.payment_status == "cash_on_delivery"
+    await order.to_delivery()
+    status = await order.reached("payment.collected_on_delivery")
+    assert status.payment_status == "collected_on_delivery"
+    assert "payment_requested" not in await order.sent()
+
+
+async def test_pickup_order_collected(stack: Stack) -> None:
+    order = await Journey.place(
+        stack, delivery={"method": "pickup", "pickup_point": "KYIV-01"}, payment={"method": "cod"}
+    )
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("collection")
+    await order.collect()
+    status = await order.reached("order.collected")
+    assert status.status == "delivered"
+    sent = await order.sent()
+    assert "ready_for_pickup" in sent and "shipped" not in sent
+    documents = (await stack.api.get(f"/v1/orders/{order.order_id}/documents")).json()
+    assert [d["kind"] for d in documents] == ["packing_list", "receipt"]
+
+
+async def test_uncollected_pickup_goes_back_to_stock_with_a_refund(stack: Stack) -> None:
+    order = await Journey.place(stack, delivery={"method": "pickup"})
+    await order.until_paid()
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("collection")
+    await order.sleep(8 * DAY)  # reminder on day 5, hold ends on day 7
+
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.payment_status == "refunded"
+    sent = await order.sent()
+    assert sent.count("pickup_reminder") == 1 and sent[-1] == "cancelled"
+    refs = await order.refs()
+    assert (await stack.sim.get(f"/payment/v1/payments/{refs.payment_id}")).json()[
+        "status"
+    ] == "refunded"
+    reservation = (await stack.sim.get(f"/warehouse/v1/reservations/{order.order_id}")).json()
+    assert all(line["reserved"] == 0 for line in reservation["lines"])
+
+
+async def test_payment_expiry_cancels_and_releases_stock(stack: Stack) -> None:
+    order = await Journey.place(stack)
+    await order.waiting_for("payment")
+    await order.sleep(timedelta(hours=73))
+
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    cancelled = status.timeline[-1]
+    assert cancelled.type == "order.cancelled" and cancelled.detail["reason"] == "payment_expired"
+    sent = await order.sent()
+    assert sent.count("payment_reminder") == 2  # at 24 h and 60 h
+    assert sent[-1] == "cancelled"
+    reservation = (await stack.sim.get(f"/warehouse/v1/reservations/{order.order_id}")).json()
+    assert all(line["reserved"] == 0 for line in reservation["lines"])
+    refs = await order.refs()
+    assert (await stack.sim.get(f"/payment/v1/payments/{refs.payment_id}")).json()[
+        "status"
+    ] == "cancelled"
+
+
+async def test_failed_payment_alerts_a_manager_and_helps_the_customer(stack: Stack) -> None:
+    order = await Journey.place(stack)
+    await order.waiting_for("payment")
+    await order.pay("fail", reason="insufficient funds")
+    await order.reached("payment.failed")
+    await order.until(lambda s: s.waiting_for == "payment")
+    await order.pay("succeed")
+    await order.waiting_for("packing")
+
+    sent = await order.sent()
+    assert (
+        sent.index("manager_payment_failed")
+        < sent.index("payment_failed")
+        < sent.index("payment_received")
+    )
+    help_mail = [s for s in order.mailbox() if "не пройшла" in s]
+    assert len(help_mail) == 1
+
+
+async def test_partial_stock_backordered_then_arrives(stack: Stack) -> None:
+    order = await Journey.place(
+        stack, lines=[{"sku": "RARE-01", "name": "Teapot", "quantity": 3, "unit_price": "900.00"}]
+    )
+    status = await order.waiting_for("stock_decision")
+    assert "decide_stock" in status.allowed_actions
+    decided = await order.act("stock-decision", actor="operator:olena", choice="backorder")
+    assert decided.status_code == 200, decided.text
+    await order.waiting_for("backorder_arrival")
+    backorders = (await stack.sim.get("/warehouse/v1/backorders")).json()
+    [backorder_id] = [
+        key for key, item in backorders.items() if item["order_ref"] == order.order_id
+    ]
+    arrived = await stack.sim.post(
+        f"/warehouse/sim/backorders/{backorder_id}/arrive"
+    )  # the supplier delivers
+    assert arrived.json()["webhook_status"] == 202
+    status = await order.until(lambda s: s.waiting_for == "payment")
+    assert "stock.backordered" in Journey.types(status)
+    assert Journey.types(status).count("stock.reserved") == 1
+    assert "backordered" in await order.sent()
+
+
+async def test_backorder_that_never_arrives_cancels_the_order(stack: Stack) -> None:
+    order = await Journey.place(
+        stack, lines=[{"sku": "UNKNOWN-9", "name": "Ghost", "quantity": 1, "unit_price": "10.00"}]
+    )
+    await order.waiting_for("stock_decision")
+    await order.act("stock-decision", actor="customer", choice="backorder")
+    await order.waiting_for("backorder_arrival")
+    await order.sleep(15 * DAY)
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.timeline[-1].detail["reason"] == "out_of_stock"
+
+
+async def test_manual_review_confirmed_with_a_final_price(stack: Stack) -> None:
+    order = await Journey.place(stack, note="Please deliver after 18:00")
+    status = await order.waiting_for("operator_confirmation")
+    assert set(status.allowed_actions) >= {"confirm", "reject", "cancel"}
+    assert order.mailbox() and "перевірці" in order.mailbox()[0]  # told at once, before any promise
+    confirmed = await order.act(
+        "confirm", actor="operator:olena", final_price="450.00", note="discount"
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    status = await order.waiting_for("payment")
+    review = next(e for e in status.timeline if e.type == "review.confirmed")
+    assert review.actor == "operator:olena" and review.detail["total"] == "450.00"
+    view = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
+    assert view["total"] == "450.00"
+    sent = await order.sent()
+    assert sent[:3] == ["awaiting_review", "confirmation", "payment_requested"]
+
+
+async def test_manual_review_rejected(stack: Stack) -> None:
+    order = await Journey.place(
+        stack, lines=[{"sku": "MUG-01", "name": "Mug", "quantity": 50, "unit_price": "250.00"}]
+    )
+    await order.waiting_for("operator_confirmation")
+    rejected = await order.act(
+        "reject", actor="operator:olena", reason="wholesale orders go through the B2B desk"
+    )
+    assert rejected.status_code == 200, rejected.text
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.timeline[-1].detail["reason"] == "rejected"
+    assert status.timeline[-1].actor == "operator:olena"
+    assert "confirmation" not in await order.sent()
+
+
+async def test_manual_review_escalates_when_nobody_decides(stack: Stack) -> None:
+    order = await Journey.place(
+        stack,
+        lines=[{"sku": "KETTLE-01", "name": "Kettle", "quantity": 1, "unit_price": "25000.00"}],
+    )
+    await order.waiting_for("operator_confirmation")
+    await order.sleep(timedelta(hours=3))
+    status = await order.reached("review.escalated")
+    assert status.waiting_for == "operator_confirmation"
+    assert "manager_review_escalated" in await order.sent()
+
+
+async def test_three_silent_days_give_exactly_three_interim_notices(stack: Stack) -> None:
+    order = await Journey.place(
+        stack,
+        lines=[{"sku": "KETTLE-01", "name": "Kettle", "quantity": 1, "unit_price": "25000.00"}],
+    )
+    await order.waiting_for("operator_confirmation")
+    await order.sleep(3 * DAY + timedelta(hours=1))
+    status = await order.until(lambda s: len(s.sla_breaches) == 3)
+
+    assert (await order.sent()).count("interim") == 3
+    assert [b.waiting_for for b in status.sla_breaches] == ["operator_confirmation"] * 3
+    gaps = [b.at - a.at for a, b in zip(status.sla_breaches, status.sla_breaches[1:], strict=False)]
+    assert all(abs(gap - DAY) < timedelta(seconds=1) for gap in gaps), gaps
+    assert sum("пам'ятаємо" in s for s in order.mailbox()) == 3
+
+
+async def test_delay_is_told_to_the_customer(stack: Stack) -> None:
+    order = await Journey.place(stack)
+    await order.waiting_for("payment")
+    delayed = await order.act(
+        "delay", actor="operator:olena", reason="supplier is late", new_date="2030-01-15"
+    )
+    assert delayed.status_code == 200, delayed.text
+    status = await order.reached("order.delayed")
+    assert status.status == "delayed" and str(status.expected_date) == "2030-01-15"
+    assert "delayed" in await order.sent()
+    assert any("затримується" in s for s in order.mailbox())
+
+
+@pytest.mark.parametrize("stage", ["review", "payment", "packing", "packed"])
+async def test_cancellation_compensates_what_was_done(stack: Stack, stage: str) -> None:
+    if stage == "review":
+        order = await Journey.place(stack, note="call me")
+        await order.waiting_for("operator_confirmation")
+    else:
+        order = await Journey.place(stack)
+        await order.waiting_for("payment")
+        if stage != "payment":
+            await order.pay()
+            await order.waiting_for("packing")
+    if stage == "packed":
+        await order.pack()
+        await order.reached("order.packed")
+
+    cancelled = await order.act(
+        "cancel", actor="operator:olena", reason="customer_request", note="changed mind"
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+
+    last = status.timeline[-1]
+    assert last.type == "order.cancelled" and last.actor == "operator:olena"
+    if stage != "review":
+        refs = await order.refs()
+        payment = (await stack.sim.get(f"/payment/v1/payments/{refs.payment_id}")).json()
+        assert payment["status"] == ("cancelled" if stage == "payment" else "refunded")
+        reservation = (await stack.sim.get(f"/warehouse/v1/reservations/{order.order_id}")).json()
+        assert all(line["reserved"] == 0 for line in reservation["lines"])
+    assert (await order.sent())[-1] == "cancelled"
+    refused = await order.act("cancel", actor="operator:olena", reason="other")
+    assert refused.status_code == 409 and "cancelled" in refused.json()["detail"]
+
+
+async def test_cancellation_after_handover_is_refused(stack: Stack) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    refused = await order.act("cancel", actor="operator:olena", reason="customer_request")
+    assert refused.status_code == 409
+    assert "carrier" in refused.json()["detail"]
+    assert (await order.status()).stage == Stage.TRANSIT
+
+
+async def test_update_in_the_wrong_stage_is_refused_with_a_reason(stack: Stack) -> None:
+    order = await Journey.place(stack)
+    await order.waiting_for("payment")
+    refused = await order.act("confirm", actor="operator:olena")
+    assert refused.status_code == 409
+    assert "not awaiting confirmation" in refused.json()["detail"]
+    refused = await order.act("stock-decision", actor="operator:olena", choice="ship_available")
+    assert refused.status_code == 409 and "no stock decision is pending" in refused.json()["detail"]
+
+
+async def test_picking_defect_opens_an_incident_and_goes_back_to_picking(stack: Stack) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack(defects=["MUG-01: cracked handle"])
+    await order.reached("incident.opened")
+    await order.until(
+        lambda s: Journey.types(s).count("picking.started") == 2 and s.waiting_for == "packing"
+    )
+    await order.pack()
+    await order.reached("order.packed")
+    [incident] = await order.incidents()
+    assert (
+        incident.stage == "picking" and incident.cause == "human" and "cracked" in incident.summary
+    )
+
+
+async def test_feedback_waits_for_the_customers_daytime(stack: Stack) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    # Deliver at 22:30 in Kyiv: 24 h later is night, so the request waits for 09:00.
+    now = (await stack.env.get_current_time()).astimezone(KYIV)
+    evening = now.replace(hour=22, minute=30, second=0, microsecond=0)
+    if evening <= now:
+        evening += DAY
+    await order.sleep(evening - now)
+    await order.carrier("Delivered")
+    status = await order.reached("order.delivered")
+    delivered_at = next(e.at for e in status.timeline if e.type == "order.delivered")
+
+    await order.sleep(2 * DAY)
+    status = await order.reached("feedback.requested")
+    requested_at = next(e.at for e in status.timeline if e.type == "feedback.requested")
+    local = requested_at.astimezone(KYIV)
+    assert 9 <= local.hour < 21, f"sent at {local}"
+    assert timedelta(hours=24) <= requested_at - delivered_at <= timedelta(hours=48)
+
+
+async def test_negative_feedback_opens_an_incident(stack: Stack) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.to_delivery()
+    await order.sleep(2 * DAY)
+    await order.reached("feedback.requested")
+    answer = await stack.api.post(
+        f"/v1/orders/{order.order_id}/feedback", json={"nps": 3, "comment": "Box was wet"}
+    )
+    assert answer.status_code == 200
+    again = await stack.api.post(f"/v1/orders/{order.order_id}/feedback", json={"nps": 9})
+    assert again.json()["duplicate"] is True
+    await order.until(lambda s: s.stage == Stage.COMPLETED)
+    [incident] = await order.incidents()
+    assert incident.stage == "feedback" and "negative" in incident.summary
+    assert "manager_incident" in await order.sent()
+
+
+async def test_no_feedback_gets_one_reminder(stack: Stack) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.to_delivery()
+    await order.sleep(10 * DAY)
+    status = await order.until(lambda s: s.stage == Stage.COMPLETED)
+    assert "feedback.none" in Journey.types(status)
+    sent = await order.sent()
+    assert sent.count("feedback_request") == 1 and sent.count("feedback_reminder") == 1
+
+
+async def test_carrier_silence_marks_the_order_delayed(stack: Stack) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    await order.carrier("InTransit")
+    await order.reached("carrier.InTransit")
+    await order.sleep(timedelta(days=3, hours=1))
+    status = await order.reached("transit.no_news")
+    assert status.status == "delayed"
+    await order.carrier("Delivered")
+    await order.reached("order.delivered")

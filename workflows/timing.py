@@ -1,0 +1,36 @@
+"""Pure, deterministic time rules of an order (safe inside the workflow sandbox)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+
+def feedback_send_time(
+    delivered_at: datetime,
+    timezone: str,
+    *,
+    earliest: timedelta,
+    latest: timedelta,
+    quiet_from_hour: int,
+    quiet_until_hour: int,
+) -> datetime:
+    """The first moment in [delivered + earliest, delivered + latest] outside the customer's night.
+
+    Seed 000: ask for feedback 24-48 h after delivery; nobody wants a message at 3 a.m.
+    If the whole window is night (it never is for a 24 h window), the window's start is used.
+    """
+    zone = ZoneInfo(timezone)
+    start, end = delivered_at + earliest, delivered_at + latest
+    local = start.astimezone(zone)
+
+    def quiet(moment: datetime) -> bool:
+        return moment.hour >= quiet_from_hour or moment.hour < quiet_until_hour
+
+    if not quiet(local):
+        return start
+    morning = local.replace(hour=quiet_until_hour, minute=0, second=0, microsecond=0)
+    if local.hour >= quiet_from_hour:
+        morning += timedelta(days=1)
+    candidate = morning.astimezone(start.tzinfo)
+    return candidate if candidate <= end else start
