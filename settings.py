@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     payment_url: str = ""
     warehouse_url: str = ""
     carrier_url: str = ""
+    sms_url: str = ""
+    push_url: str = ""
+    sms_sender: str = "orderflow"
+    sms_rate_per_second: float = 5.0  # gateways throttle; so do we, per worker process
+    push_rate_per_second: float = 50.0
     provider_timeout_seconds: float = 10.0
     # HMAC-SHA256 secrets of signed webhooks; the devstack's simulators sign with the same
     payment_webhook_secret: str = "dev-payment-secret"
@@ -128,6 +133,8 @@ class Settings(BaseSettings):
         self.payment_url = self.payment_url or f"{simulators}/payment"
         self.warehouse_url = self.warehouse_url or f"{simulators}/warehouse"
         self.carrier_url = self.carrier_url or f"{simulators}/carrier"
+        self.sms_url = self.sms_url or f"{simulators}/sms"
+        self.push_url = self.push_url or f"{simulators}/push"
         if not self.temporal_ui_url:
             self.temporal_ui_url = f"http://127.0.0.1:{self.temporal_ui_port}"
         return self

@@ -25,7 +25,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.documents import DocumentActivities
 from activities.inventory import InventoryActivities
-from activities.notifications import Mailer, NotificationActivities
+from activities.notifications import (
+    EmailChannel,
+    Mailer,
+    NotificationActivities,
+    PushChannel,
+    SmsChannel,
+)
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.providers import Provider, make_http_client
@@ -83,7 +89,15 @@ def build_worker(
     webhooks = f"{settings.public_url}/v1/webhooks"
     warehouse = Provider("warehouse", http, settings.warehouse_url)
     orders = OrderActivities(engine, settings)
-    notifications = NotificationActivities(engine, Mailer(settings), settings)
+    channels = [
+        EmailChannel(Mailer(settings)),
+        SmsChannel(
+            Provider("sms", http, settings.sms_url, settings.sms_rate_per_second),
+            settings.sms_sender,
+        ),
+        PushChannel(Provider("push", http, settings.push_url, settings.push_rate_per_second)),
+    ]
+    notifications = NotificationActivities(engine, channels, settings)
     inventory = InventoryActivities(engine, warehouse)
     picking = WarehouseActivities(engine, warehouse, f"{webhooks}/warehouse")
     payments = PaymentActivities(

@@ -10,15 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from aiolimiter import AsyncLimiter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 
 class Provider:
-    def __init__(self, name: str, http: httpx.AsyncClient, base_url: str) -> None:
+    """One provider's HTTP API; `rate_per_second` caps this process's calls to it (leaky bucket)."""
+
+    def __init__(
+        self,
+        name: str,
+        http: httpx.AsyncClient,
+        base_url: str,
+        rate_per_second: float | None = None,
+    ) -> None:
         self.name = name
         self._http = http
         self._base = base_url.rstrip("/")
+        self._limiter = AsyncLimiter(rate_per_second, 1) if rate_per_second else None
 
     async def call(
         self,

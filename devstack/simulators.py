@@ -2,7 +2,8 @@
 
 One service, a path per provider: /payment (payment links, a payment page with Pay and
 Fail buttons, refunds), /warehouse (stock seeded from stock.csv, reservations, pick tasks,
-back-orders), /carrier (shipments, tracking events). Manual mode: tests and users drive
+back-orders), /carrier (shipments, tracking events), /sms and /push (message gateways that
+store and list what they accept, and can be told to fail for a while). Manual mode: tests and users drive
 every event through the /sim/ endpoints. Autopilot (ORDERFLOW_SIMULATOR_AUTOPILOT=true):
 payments succeed, parcels get packed, travel and arrive on their own, one step at a time.
 """
@@ -25,6 +26,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from activities.notifications import sms_segments
 from schema.webhooks import HEADER, sign
 from settings import Settings, get_settings
 
@@ -86,6 +88,9 @@ class Simulators:
         self.idempotent: dict[str, Any] = {}
         self.delivered: list[dict[str, Any]] = []  # every webhook sent, for tests and the curious
         self.tasks: set[asyncio.Task[None]] = set()
+        self.messages: dict[str, list[dict[str, Any]]] = {"sms": [], "push": []}
+        self.failing: dict[str, int] = {"sms": 0, "push": 0}
+        self.attempts: dict[str, int] = {"sms": 0, "push": 0}
 
     async def webhook(self, url: str, secret: str, payload: dict[str, Any]) -> int:
         body = json.dumps(payload).encode()
@@ -520,6 +525,63 @@ async def track(tracking_number: str, request: Request) -> str:
     return f"<!doctype html><html><body><h1>Parcel {tracking_number}</h1><ol>{events}</ol></body></html>"
 
 
+# --- SMS and push gateways --------------------------------------------------------------
+
+
+def _gateway(name: str, address_field: str, refuse: Any) -> APIRouter:
+    """A message gateway: stores what it accepts; `/sim/fail` makes it answer 5xx for a while."""
+    router = APIRouter(prefix=f"/{name}", tags=[name])
+
+    @router.post("/v1/messages", status_code=201)
+    async def send(
+        body: dict[str, Any], request: Request, idempotency_key: str | None = Header(None)
+    ) -> dict[str, Any]:
+        sim = _sim(request)
+        sim.attempts[name] += 1
+        if sim.failing[name] > 0:
+            sim.failing[name] -= 1
+            raise HTTPException(503, f"{name} gateway is overloaded, try later")
+        reason = refuse(body.get(address_field, ""))
+        if reason:
+            raise HTTPException(422 if name == "sms" else 410, reason)
+
+        def make() -> dict[str, Any]:
+            message = {
+                "message_id": f"{name}_{uuid.uuid4().hex[:12]}",
+                **body,
+                "key": idempotency_key,
+            }
+            if name == "sms":
+                message["segments"] = sms_segments(body.get("text", ""))
+            sim.messages[name].append(message)
+            return message
+
+        result: dict[str, Any] = _once(sim, f"{name}:{idempotency_key}", make)
+        return result
+
+    @router.get("/v1/messages")
+    async def messages(request: Request) -> list[dict[str, Any]]:
+        return _sim(request).messages[name]
+
+    @router.post("/sim/fail")
+    async def fail(request: Request, count: int = 3) -> dict[str, Any]:
+        """Answer 503 to the next `count` sends, then recover."""
+        _sim(request).failing[name] = count
+        return {"failing": count}
+
+    @router.get("/sim/attempts")
+    async def attempts(request: Request) -> dict[str, int]:
+        return {"attempts": _sim(request).attempts[name]}
+
+    return router
+
+
+sms = _gateway("sms", "to", lambda to: "" if str(to).startswith("+") else "not an E.164 number")
+push = _gateway(
+    "push", "token", lambda token: "token expired" if str(token).startswith("expired") else ""
+)
+
+
 def create_simulators(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -536,7 +598,7 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         """Every webhook the simulators sent, oldest first."""
         return _sim(request).delivered
 
-    for router in (payment, warehouse, carrier):
+    for router in (payment, warehouse, carrier, sms, push):
         app.include_router(router)
     return app
 

@@ -36,6 +36,20 @@ class CustomerIn(_Strict):
         examples=["+380501234567"], description="Any common notation; stored as E.164."
     )
     locale: Locale = "uk"
+    channels: list[Literal["email", "sms", "push"]] = Field(
+        default=["email"],
+        min_length=1,
+        description="Where the customer wants to hear from us, preferred first; the next is the fallback",
+    )
+    push_token: str | None = Field(
+        default=None, max_length=256, description="Needed for the push channel"
+    )
+
+    @model_validator(mode="after")
+    def _push_needs_token(self) -> CustomerIn:
+        if "push" in self.channels and not self.push_token:
+            raise ValueError("push_token is required for the push channel")
+        return self
 
     @field_validator("email")
     @classmethod

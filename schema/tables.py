@@ -28,6 +28,12 @@ class Customer(SQLModel, table=True):
     name: str = Field(max_length=200)
     phone: str = Field(max_length=20)  # E.164
     locale: str = Field(max_length=8)
+    # Channels in the customer's order of preference; the next one is the fallback.
+    channels: list[str] = Field(
+        default_factory=lambda: ["email"],
+        sa_column=Column(JSONB, nullable=False, server_default='["email"]'),
+    )
+    push_token: str | None = Field(default=None, max_length=256)  # app or messenger address
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 

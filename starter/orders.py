@@ -62,6 +62,8 @@ async def record_order(session: AsyncSession, *, body: OrderCreate) -> tuple[Ord
                 name=customer_in.name,
                 phone=customer_in.phone,
                 locale=customer_in.locale,
+                channels=customer_in.channels,
+                push_token=customer_in.push_token,
             )
             .on_conflict_do_update(
                 index_elements=["email"],
@@ -69,6 +71,8 @@ async def record_order(session: AsyncSession, *, body: OrderCreate) -> tuple[Ord
                     "name": customer_in.name,
                     "phone": customer_in.phone,
                     "locale": customer_in.locale,
+                    "channels": customer_in.channels,
+                    "push_token": customer_in.push_token,
                 },
             )
             .returning(col(Customer.id))

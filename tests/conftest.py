@@ -87,6 +87,8 @@ async def run_stack(
             "payment_url": f"http://127.0.0.1:{sim_port}/payment",
             "warehouse_url": f"http://127.0.0.1:{sim_port}/warehouse",
             "carrier_url": f"http://127.0.0.1:{sim_port}/carrier",
+            "sms_url": f"http://127.0.0.1:{sim_port}/sms",
+            "push_url": f"http://127.0.0.1:{sim_port}/push",
         }
     )
     async with AsyncExitStack() as stack:

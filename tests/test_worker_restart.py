@@ -38,6 +38,8 @@ def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "ORDERFLOW_PAYMENT_URL": settings.payment_url,
         "ORDERFLOW_WAREHOUSE_URL": settings.warehouse_url,
         "ORDERFLOW_CARRIER_URL": settings.carrier_url,
+        "ORDERFLOW_SMS_URL": settings.sms_url,
+        "ORDERFLOW_PUSH_URL": settings.push_url,
         "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),
     }
     return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env)

@@ -1,0 +1,254 @@
+"""Providers over real protocols: every channel, fallback, retries that send once, signed
+webhooks, documents with a scannable barcode, and masking (dev server, real HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import structlog
+from sqlmodel import col, select
+
+from activities.notifications import fit_sms, sms_segments
+from schema.database import open_session
+from schema.tables import Notification, WebhookEvent
+from schema.webhooks import HEADER, sign
+from tests.conftest import Stack
+from tests.lifecycle import Journey
+from tests.support import body_text, eventually, mail_to
+
+
+async def _outbox(stack: Stack, order_id: str) -> list[Notification]:
+    async with open_session(stack.engine) as session:
+        rows = await session.exec(
+            select(Notification)
+            .where(Notification.order_id == uuid.UUID(order_id))
+            .order_by(col(Notification.id))
+        )
+        return list(rows.all())
+
+
+async def _gateway_messages(stack: Stack, gateway: str, needle: str) -> list[dict[str, object]]:
+    messages = (await stack.sim.get(f"/{gateway}/v1/messages")).json()
+    return [m for m in messages if needle in json.dumps(m, ensure_ascii=False)]
+
+
+async def test_sms_channel_delivers_the_confirmation(dev_stack: Stack) -> None:
+    order = await Journey.place(dev_stack, customer={**_customer(), "channels": ["sms"]})
+
+    async def sent() -> list[dict[str, object]]:
+        return await _gateway_messages(dev_stack, "sms", order.body["number"])
+
+    [sms] = await eventually(sent, what="an SMS")
+    assert sms["to"] == "+380501234567"
+    assert "Iryna" in str(sms["text"]) and order.body["number"] in str(sms["text"])
+    assert sms["segments"] == sms_segments(str(sms["text"])) <= 3
+    assert mail_to(dev_stack.maildir, order.body["customer"]["email"]) == []  # not by e-mail too
+    [row] = [n for n in await _outbox(dev_stack, order.order_id) if n.kind == "confirmation"]
+    assert (row.channel, row.status, row.recipient_masked) == ("sms", "sent", "+38050***4567")
+
+
+async def test_push_channel_delivers(dev_stack: Stack) -> None:
+    customer = {**_customer(), "channels": ["push"], "push_token": f"device-{uuid.uuid4().hex[:8]}"}
+    order = await Journey.place(dev_stack, customer=customer)
+
+    async def sent() -> list[dict[str, object]]:
+        return await _gateway_messages(dev_stack, "push", customer["push_token"])
+
+    [push] = await eventually(sent, what="a push message")
+    assert order.body["number"] in str(push["title"])
+
+
+async def test_a_channel_that_fails_permanently_falls_back_to_the_next(dev_stack: Stack) -> None:
+    customer = {**_customer(), "channels": ["push", "email"], "push_token": "expired-token-1"}
+    order = await Journey.place(dev_stack, customer=customer)
+
+    await eventually(
+        lambda: _async(mail_to(dev_stack.maildir, customer["email"])), what="the fallback e-mail"
+    )
+    rows = [n for n in await _outbox(dev_stack, order.order_id) if n.kind == "confirmation"]
+    assert [(n.channel, n.status) for n in rows] == [("push", "undeliverable"), ("email", "sent")]
+    assert "expired" in (rows[0].last_error or "")
+
+
+async def test_gateway_down_for_a_while_still_sends_exactly_once(dev_stack: Stack) -> None:
+    before = (await dev_stack.sim.get("/sms/sim/attempts")).json()["attempts"]
+    await dev_stack.sim.post("/sms/sim/fail", params={"count": 3})
+    order = await Journey.place(dev_stack, customer={**_customer(), "channels": ["sms"]})
+
+    async def sent() -> list[dict[str, object]]:
+        return await _gateway_messages(dev_stack, "sms", order.body["number"])
+
+    await eventually(sent, timeout=30, what="the SMS after the outage")
+    await order.until(lambda s: "order.confirmed" in Journey.types(s))
+    assert len(await sent()) == 1
+    attempts = (await dev_stack.sim.get("/sms/sim/attempts")).json()["attempts"] - before
+    assert attempts >= 4  # three refused, then delivered
+    [row] = [n for n in await _outbox(dev_stack, order.order_id) if n.kind == "confirmation"]
+    assert row.status == "sent" and row.attempts >= 4
+
+
+def test_sms_segments_count_gsm_and_cyrillic() -> None:
+    assert sms_segments("a" * 160) == 1 and sms_segments("a" * 161) == 2
+    assert (
+        sms_segments("я" * 70) == 1 and sms_segments("я" * 71) == 2 and sms_segments("я" * 135) == 3
+    )
+    long = fit_sms("я" * 500)
+    assert sms_segments(long) == 3 and long.endswith("…")
+
+
+async def _post_webhook(
+    stack: Stack, provider: str, payload: dict[str, object], secret: str, **sig: int
+) -> int:
+    body = json.dumps(payload).encode()
+    response = await stack.api.post(
+        f"/v1/webhooks/{provider}",
+        content=body,
+        headers={HEADER: sign(secret, body, **sig), "content-type": "application/json"},
+    )
+    return response.status_code
+
+
+async def _webhook_rows(stack: Stack, order_id: str) -> int:
+    async with open_session(stack.engine) as session:
+        rows = await session.exec(
+            select(WebhookEvent).where(WebhookEvent.order_id == uuid.UUID(order_id))
+        )
+        return len(rows.all())
+
+
+async def test_bad_or_stale_signatures_are_refused_and_change_nothing(dev_stack: Stack) -> None:
+    order = await Journey.place(dev_stack)
+    await order.waiting_for("payment")
+    refs = await order.refs()
+    payload = {
+        "event_id": f"evt-{uuid.uuid4().hex[:8]}",
+        "type": "payment.succeeded",
+        "payment_id": refs.payment_id,
+        "order_ref": order.order_id,
+        "amount": "500.00",
+    }
+    secret = dev_stack.settings.payment_webhook_secret
+
+    assert await _post_webhook(dev_stack, "payment", payload, "wrong-secret") == 401
+    assert (
+        await _post_webhook(
+            dev_stack, "payment", payload, secret, timestamp=int(time.time()) - 3600
+        )
+        == 401
+    )
+    unsigned = await dev_stack.api.post("/v1/webhooks/payment", json=payload)
+    assert unsigned.status_code == 401 and HEADER in unsigned.json()["detail"]
+
+    assert await _webhook_rows(dev_stack, order.order_id) == 0
+    status = await order.status()
+    assert status.waiting_for == "payment" and status.payment_status == "awaiting_payment"
+
+    assert await _post_webhook(dev_stack, "payment", payload, secret) == 202  # the genuine one
+    await order.reached("payment.succeeded")
+
+
+async def test_a_replayed_webhook_changes_nothing(dev_stack: Stack) -> None:
+    order = await Journey.place(dev_stack)
+    await order.waiting_for("payment")
+    refs = await order.refs()
+    payload = {
+        "event_id": f"evt-{uuid.uuid4().hex[:8]}",
+        "type": "payment.failed",
+        "payment_id": refs.payment_id,
+        "order_ref": order.order_id,
+        "amount": "500.00",
+        "reason": "card declined",
+    }
+    secret = dev_stack.settings.payment_webhook_secret
+    assert await _post_webhook(dev_stack, "payment", payload, secret) == 202
+    body = json.dumps(payload).encode()
+    replay = await dev_stack.api.post(
+        "/v1/webhooks/payment",
+        content=body,
+        headers={HEADER: sign(secret, body), "content-type": "application/json"},
+    )
+    assert replay.status_code == 202 and replay.json()["duplicate"] is True
+    await order.reached("payment.failed")
+    await order.waiting_for("payment")
+    status = await order.status()
+    assert Journey.types(status).count("payment.failed") == 1
+    assert (await order.sent()).count("manager_payment_failed") == 1
+    assert await _webhook_rows(dev_stack, order.order_id) == 1
+
+
+async def test_invalid_webhook_is_422_and_unknown_order_404(dev_stack: Stack) -> None:
+    secret = dev_stack.settings.carrier_webhook_secret
+    assert await _post_webhook(dev_stack, "carrier", {"event_id": "x"}, secret) == 422
+    ghost = {
+        "event_id": "e1",
+        "type": "tracking",
+        "order_ref": str(uuid.uuid4()),
+        "tracking_number": "SIM1",
+        "status": "InTransit",
+        "at": "2026-01-01T00:00:00Z",
+    }
+    assert await _post_webhook(dev_stack, "carrier", ghost, secret) == 404
+
+
+async def test_label_barcode_decodes_to_the_tracking_number(
+    ts_stack: Stack, tmp_path: Path
+) -> None:
+    order = await Journey.place(ts_stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    status = await order.waiting_for("carrier")
+    label = await ts_stack.api.get(f"/v1/orders/{order.order_id}/documents/label.pdf")
+    assert label.status_code == 200 and label.headers["content-type"] == "application/pdf"
+    (tmp_path / "label.pdf").write_bytes(label.content)
+    # Debian's poppler-utils renders the PDF; zbar-tools scans it as a handheld scanner would.
+    render = ["pdftoppm", "-r", "300", "-png", "label.pdf", "label"]
+    await asyncio.to_thread(subprocess.run, render, cwd=tmp_path, check=True)
+    [png] = list(tmp_path.glob("label*.png"))
+    scan = ["zbarimg", "--quiet", "--raw", str(png)]
+    scanned = await asyncio.to_thread(
+        subprocess.run, scan, capture_output=True, text=True, check=True
+    )
+    assert scanned.stdout.strip() == status.tracking_number
+
+
+async def test_masking_holds_in_manager_messages_and_logs(dev_stack: Stack) -> None:
+    with structlog.testing.capture_logs() as logs:
+        order = await Journey.place(dev_stack)
+        await order.waiting_for("payment")
+        await order.pay("fail", reason="card declined")
+        await order.until(lambda s: "payment.failed" in Journey.types(s))
+
+        async def manager_mail() -> list[object]:
+            return [
+                m
+                for m in mail_to(dev_stack.maildir, dev_stack.settings.manager_email)
+                if order.body["number"] in str(m["Subject"])
+            ]
+
+        [alert] = await eventually(manager_mail, what="the manager's alert")
+    email, phone = order.body["customer"]["email"], order.body["customer"]["phone"]
+    text = body_text(alert, "plain")  # type: ignore[arg-type]
+    assert email not in text and phone not in text
+    assert f"{email[:2]}***@example.com" in text and "+38050***4567" in text
+    logged = json.dumps(logs, default=str)
+    assert email not in logged and phone not in logged and "Iryna Koval" not in logged
+    assert f"{email[:2]}***@example.com" in logged
+
+
+def _customer() -> dict[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "name": "Iryna Koval",
+        "email": f"iryna.{tag}@example.com",
+        "phone": "+380501234567",
+        "locale": "uk",
+    }
+
+
+async def _async(value: object) -> object:
+    return value
