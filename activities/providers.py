@@ -39,6 +39,8 @@ class Provider:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        if self._limiter is not None:
+            await self._limiter.acquire()
         try:
             response = await self._http.request(
                 method, f"{self._base}{path}", json=json, headers=headers

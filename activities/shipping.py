@@ -29,20 +29,35 @@ class CarrierChoice:
     weight_kg: float
 
 
+GOODS_CLASS_RANK = {"general": 0, "bulky": 1, "fragile": 2}
+
+
 def choose_carrier(
-    country: str, method: str, items: int, rules_file: Path = RULES
+    *,
+    country: str,
+    method: str,
+    skus: list[tuple[str, int]],
+    speed: str = "standard",
+    rules_file: Path = RULES,
 ) -> CarrierChoice:
+    """Carrier and service by the rules in data: region, method, speed, goods class, weight."""
     table = json.loads(rules_file.read_text())
+    items = sum(quantity for _, quantity in skus)
     weight = round(items * table["weight_per_item_kg"], 2)
+    classes = [
+        next(
+            (cls for prefix, cls in table["goods_classes"].items() if sku.startswith(prefix)),
+            "general",
+        )
+        for sku, _ in skus
+    ]
+    goods = max(classes, key=GOODS_CLASS_RANK.__getitem__, default="general")
+    wanted = {"country": country, "method": method, "speed": speed, "goods_class": goods}
     for rule in table["rules"]:
-        if (
-            rule["country"] in (country, "*")
-            and rule["method"] in (method, "*")
-            and weight <= rule["max_weight_kg"]
-        ):
+        if all(rule[k] in (v, "*") for k, v in wanted.items()) and weight <= rule["max_weight_kg"]:
             return CarrierChoice(rule["carrier"], rule["service"], weight)
     raise ApplicationError(
-        f"no carrier rule for {country}/{method}/{weight} kg", type="NoCarrier", non_retryable=True
+        f"no carrier rule for {wanted} at {weight} kg", type="NoCarrier", non_retryable=True
     )
 
 
@@ -63,8 +78,13 @@ class ShippingActivities:
             raise ApplicationError(
                 "order has no address to ship to", type="NoAddress", non_retryable=True
             )
-        items = sum(line.quantity for line in await order_lines(self._engine, input.order_id))
-        choice = choose_carrier(address.country, order.delivery_method, items)
+        lines = await order_lines(self._engine, input.order_id)
+        choice = choose_carrier(
+            country=address.country,
+            method=order.delivery_method,
+            skus=[(line.sku, line.quantity) for line in lines],
+            speed=order.delivery_speed,
+        )
         answer = await self._carrier.call(
             "POST",
             "/v1/shipments",

@@ -78,6 +78,7 @@ class AddressIn(_Strict):
 
 class DeliveryIn(_Strict):
     method: DeliveryMethod
+    speed: Literal["standard", "express"] = "standard"
     address: AddressIn | None = None
     pickup_point: str | None = Field(default=None, max_length=64)
 

@@ -57,6 +57,9 @@ class Order(SQLModel, table=True):
     customer_id: uuid.UUID = Field(foreign_key="customers.id", index=True)
     address_id: uuid.UUID | None = Field(default=None, foreign_key="customer_addresses.id")
     delivery_method: str = Field(max_length=16)
+    delivery_speed: str = Field(
+        default="standard", max_length=16, sa_column_kwargs={"server_default": "standard"}
+    )
     pickup_point: str | None = Field(default=None, max_length=64)
     payment_method: str = Field(max_length=16)
     currency: str = Field(max_length=3)

@@ -90,6 +90,7 @@ async def record_order(session: AsyncSession, *, body: OrderCreate) -> tuple[Ord
         customer_id=customer_id,
         address_id=address_id,
         delivery_method=body.delivery.method.value,
+        delivery_speed=body.delivery.speed,
         pickup_point=body.delivery.pickup_point,
         payment_method=body.payment.method.value,
         currency=body.currency,

@@ -387,3 +387,53 @@ async def test_carrier_silence_marks_the_order_delayed(stack: Stack) -> None:
     assert status.status == "delayed"
     await order.carrier("Delivered")
     await order.reached("order.delivered")
+
+
+async def test_partial_stock_ships_what_is_there(stack: Stack) -> None:
+    lines = [
+        {"sku": "MUG-01", "name": "Mug", "quantity": 1, "unit_price": "250.00"},
+        {"sku": "GONE-01", "name": "Sold out", "quantity": 2, "unit_price": "100.00"},
+    ]
+    order = await Journey.place(stack, lines=lines, payment={"method": "cod"})
+    await order.waiting_for("stock_decision")
+    decided = await order.act("stock-decision", actor="customer", choice="ship_available")
+    assert decided.status_code == 200, decided.text
+    status = await order.waiting_for("packing")
+    assert "order.changed" in Journey.types(status)
+    view = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
+    assert [line["sku"] for line in view["lines"]] == ["MUG-01"] and view["total"] == "250.00"
+
+
+async def test_partial_stock_takes_an_alternative(stack: Stack) -> None:
+    lines = [{"sku": "GONE-02", "name": "Sold out", "quantity": 1, "unit_price": "100.00"}]
+    order = await Journey.place(stack, lines=lines, payment={"method": "cod"})
+    await order.waiting_for("stock_decision")
+    refused = await order.act("stock-decision", actor="operator:olena", choice="alternative")
+    assert refused.status_code == 409 and "alternative_lines" in refused.json()["detail"]
+    alternative = [
+        {"sku": "TEA-01", "name": "Green tea 100 g", "quantity": 2, "unit_price": "60.00"}
+    ]
+    decided = await order.act(
+        "stock-decision",
+        actor="operator:olena",
+        choice="alternative",
+        alternative_lines=alternative,
+    )
+    assert decided.status_code == 200, decided.text
+    status = await order.waiting_for("packing")
+    assert Journey.types(status).count("stock.reserved") == 1
+    view = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
+    assert view["total"] == "120.00"
+
+
+async def test_carrier_exception_opens_an_external_incident(stack: Stack) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    await order.carrier("Exception", "parcel damaged at hub")
+    status = await order.reached("incident.opened")
+    assert status.status == "delayed"
+    [incident] = await order.incidents()
+    assert incident.cause == "external" and "damaged" in incident.summary
+    assert {"delivery_problem", "manager_incident"} <= set(await order.sent())

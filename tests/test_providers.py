@@ -10,10 +10,14 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 import structlog
 from sqlmodel import col, select
+from temporalio.exceptions import ApplicationError
 
 from activities.notifications import fit_sms, sms_segments
+from activities.providers import Provider, make_http_client
+from activities.shipping import choose_carrier
 from schema.database import open_session
 from schema.tables import Notification, WebhookEvent
 from schema.webhooks import HEADER, sign
@@ -252,3 +256,70 @@ def _customer() -> dict[str, str]:
 
 async def _async(value: object) -> object:
     return value
+
+
+@pytest.mark.parametrize(
+    ("country", "method", "skus", "speed", "expected"),
+    [
+        ("UA", "courier", [("MUG-01", 2)], "standard", ("NovaSim", "courier-next-day")),
+        (
+            "UA",
+            "courier",
+            [("MUG-01", 1), ("KETTLE-01", 1)],
+            "standard",
+            ("NovaSim", "courier-fragile"),
+        ),
+        ("UA", "courier", [("KETTLE-01", 1)], "express", ("NovaSim", "courier-same-day")),
+        ("UA", "post", [("MUG-01", 2)], "standard", ("UkrSim", "post-standard")),
+        ("UA", "courier", [("MUG-01", 100)], "standard", ("NovaSim", "freight")),  # 50 kg
+        ("PL", "courier", [("MUG-01", 2)], "express", ("WorldSim", "international-express")),
+        ("PL", "post", [("MUG-01", 2)], "standard", ("WorldSim", "international")),
+    ],
+)
+def test_carrier_is_chosen_by_the_rules_in_data(
+    country: str, method: str, skus: list[tuple[str, int]], speed: str, expected: tuple[str, str]
+) -> None:
+    choice = choose_carrier(country=country, method=method, skus=skus, speed=speed)
+    assert (choice.carrier, choice.service) == expected
+
+
+def test_no_rule_is_a_named_error() -> None:
+    with pytest.raises(ApplicationError, match="no carrier rule") as raised:
+        choose_carrier(country="PL", method="post", skus=[("MUG-01", 1000)])
+    assert raised.value.type == "NoCarrier" and raised.value.non_retryable
+
+
+async def test_provider_calls_respect_the_rate_limit(dev_stack: Stack) -> None:
+    """At 5 calls a second, 11 calls cannot take less than 1.2 s (5 at once, then one per 0.2 s)."""
+    async with make_http_client(5) as http:
+        gateway = Provider("sms", http, dev_stack.settings.sms_url, rate_per_second=5)
+        started = time.monotonic()
+        for n in range(11):
+            await gateway.call(
+                "POST", "/v1/messages", json={"to": "+380501234567", "text": f"rate {n}"}
+            )
+        elapsed = time.monotonic() - started
+    assert elapsed >= 1.15, elapsed
+
+
+async def test_payment_page_buttons_pay_and_fail(dev_stack: Stack) -> None:
+    order = await Journey.place(dev_stack)
+    await order.waiting_for("payment")
+    refs = await order.refs()
+    assert refs.payment_url is not None
+    page = await dev_stack.sim.get(
+        refs.payment_url.split(str(dev_stack.sim.base_url).rstrip("/"))[-1]
+    )
+    assert page.status_code == 200 and 'id="pay"' in page.text and 'id="fail"' in page.text
+    failed = await dev_stack.sim.post(
+        f"/payment/pay/{refs.payment_id}/fail", data={"reason": "card expired"}
+    )
+    assert failed.json()["webhook_status"] == 202
+    status = await order.reached("payment.failed")
+    assert (
+        next(e for e in status.timeline if e.type == "payment.failed").detail["reason"]
+        == "card expired"
+    )
+    paid = await dev_stack.sim.post(f"/payment/pay/{refs.payment_id}/succeed")
+    assert paid.json()["webhook_status"] == 202
+    await order.reached("payment.succeeded")
