@@ -21,30 +21,7 @@ import httpx
 
 from devstack.harness import DevStack
 from devstack.mailsink import read_maildir
-
-
-def order(tag: str) -> dict[str, object]:
-    return {
-        "number": f"BENCH-{tag}",
-        "customer": {
-            "name": "Iryna Koval",
-            "email": f"bench.{tag}@example.com",
-            "phone": "+380501234567",
-            "locale": "uk",
-        },
-        "delivery": {
-            "method": "courier",
-            "address": {
-                "country": "UA",
-                "city": "Kyiv",
-                "line1": "Khreshchatyk 1",
-                "postal_code": "01001",
-            },
-        },
-        "payment": {"method": "prepaid"},
-        "lines": [{"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "250.00"}],
-        "currency": "UAH",
-    }
+from schema.api import sample_order
 
 
 class Mailbox:
@@ -65,7 +42,7 @@ class Mailbox:
                     continue
                 self._seen.add(path.name)
                 head = path.read_text(errors="ignore")[:600]
-                tag = head.split("bench.", 1)[1].split("@", 1)[0] if "bench." in head else ""
+                tag = head.split("iryna.", 1)[1].split("@", 1)[0] if "iryna.bench-" in head else ""
                 future = self.expect(tag)
                 if not future.done():
                     future.set_result(time.perf_counter())
@@ -74,10 +51,10 @@ class Mailbox:
 
 async def one(http: httpx.AsyncClient, mailbox: Mailbox) -> tuple[float, float]:
     """(seconds for the 202, seconds until the e-mail is in the Maildir)."""
-    tag = uuid.uuid4().hex[:10]
+    tag = f"bench-{uuid.uuid4().hex[:10]}"  # e-mails are stored lower-case
     arrival = mailbox.expect(tag)
     started = time.perf_counter()
-    response = await http.post("/v1/orders", json=order(tag))
+    response = await http.post("/v1/orders", json=sample_order(tag))
     accepted = time.perf_counter() - started
     response.raise_for_status()
     return accepted, await asyncio.wait_for(arrival, 60) - started
@@ -126,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="orderflow-bench-") as tmp,
-        DevStack(Path(tmp) / "data") as stack,
+        DevStack(Path(tmp) / "data", ORDERFLOW_SIMULATOR_AUTOPILOT="false") as stack,
     ):
         print(
             f"stack healthy; {args.orders} orders, sequential then {args.concurrency} in parallel"

@@ -27,7 +27,7 @@ def free_port() -> int:
 class DevStack:
     """`with DevStack(dir) as stack:` — started, healthy, and stopped (killed if need be) at the end."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, **env: str) -> None:
         self.data = data
         self.ports = {
             name: free_port() for name in ("temporal", "ui", "smtp", "api", "metrics", "sim")
@@ -44,6 +44,7 @@ class DevStack:
             "ORDERFLOW_SIMULATOR_STEP_SECONDS": "0.5",
         }
         self.env.pop("ORDERFLOW_DATABASE_URL", None)
+        self.env.update(env)
         self.api = f"http://127.0.0.1:{self.ports['api']}"
         self.proc: subprocess.Popen[bytes] | None = None
 

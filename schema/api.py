@@ -6,6 +6,7 @@ reaches a workflow (rule 5).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -107,36 +108,41 @@ class LineIn(_Strict):
         return value
 
 
+# The order from the foundation issue: the OpenAPI example, and the base of tests and benchmarks.
+SAMPLE_ORDER: dict[str, Any] = {
+    "number": "SHOP-1001",
+    "customer": {
+        "name": "Iryna Koval",
+        "email": "iryna@example.com",
+        "phone": "+380501234567",
+        "locale": "uk",
+    },
+    "delivery": {
+        "method": "courier",
+        "address": {
+            "country": "UA",
+            "city": "Kyiv",
+            "line1": "Khreshchatyk 1",
+            "postal_code": "01001",
+        },
+    },
+    "payment": {"method": "prepaid"},
+    "lines": [{"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "250.00"}],
+    "currency": "UAH",
+}
+
+
+def sample_order(tag: str, **overrides: Any) -> dict[str, Any]:
+    """SAMPLE_ORDER with a number and e-mail of its own (`tag`), and top-level fields replaced."""
+    order = copy.deepcopy(SAMPLE_ORDER)
+    order["number"] = f"SHOP-{tag}"
+    order["customer"]["email"] = f"iryna.{tag}@example.com"
+    order.update(overrides)
+    return order
+
+
 class OrderCreate(_Strict):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "number": "SHOP-1001",
-                    "customer": {
-                        "name": "Iryna Koval",
-                        "email": "iryna@example.com",
-                        "phone": "+380501234567",
-                        "locale": "uk",
-                    },
-                    "delivery": {
-                        "method": "courier",
-                        "address": {
-                            "country": "UA",
-                            "city": "Kyiv",
-                            "line1": "Khreshchatyk 1",
-                            "postal_code": "01001",
-                        },
-                    },
-                    "payment": {"method": "prepaid"},
-                    "lines": [
-                        {"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "250.00"}
-                    ],
-                    "currency": "UAH",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [SAMPLE_ORDER]})
 
     number: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
     customer: CustomerIn

@@ -63,38 +63,41 @@ class PaymentMethod(StrEnum):
 
 @dataclass(frozen=True)
 class OrderPolicy:
-    """Every duration and threshold an order lives by, fixed at its start so its history replays."""
+    """Every duration and threshold an order lives by, fixed at its start so its history replays.
+
+    The values come from settings (ORDERFLOW_POLICY_*), which hold the defaults.
+    """
 
     activity_timeout: timedelta
     activity_retry_initial: timedelta
     activity_retry_max: timedelta
     delivery_days: dict[DeliveryMethod, int]
     # Manual confirmation (seeds 001, 003)
-    review_amount: Decimal = Decimal("20000")
-    review_quantity: int = 20
-    review_sla: timedelta = timedelta(hours=2)
+    review_amount: Decimal
+    review_quantity: int
+    review_sla: timedelta
     # Stock
-    backorder_deadline: timedelta = timedelta(days=14)
+    backorder_deadline: timedelta
     # Payment (seed 001)
-    payment_expiry: timedelta = timedelta(hours=72)
-    payment_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=60))
+    payment_expiry: timedelta
+    payment_reminders: tuple[timedelta, ...]
     # Picking
-    picking_attempts: int = 3
+    picking_attempts: int
     # Transit
-    carrier_silence: timedelta = timedelta(days=3)
+    carrier_silence: timedelta
     # Pickup
-    pickup_hold: timedelta = timedelta(days=7)
-    pickup_reminder: timedelta = timedelta(days=5)
+    pickup_hold: timedelta
+    pickup_reminder: timedelta
     # Feedback (seed 000): 24-48 h after delivery, never in the customer's night
-    feedback_earliest: timedelta = timedelta(hours=24)
-    feedback_latest: timedelta = timedelta(hours=48)
-    feedback_reminder: timedelta = timedelta(days=3)
-    feedback_wait: timedelta = timedelta(days=7)
-    quiet_from_hour: int = 21
-    quiet_until_hour: int = 9
+    feedback_earliest: timedelta
+    feedback_latest: timedelta
+    feedback_reminder: timedelta
+    feedback_wait: timedelta
+    quiet_from_hour: int
+    quiet_until_hour: int
     # Silence guard (seed 000): no silent gap over a day
-    silence_period: timedelta = timedelta(hours=24)
-    silence_max_notices: int = 7
+    silence_period: timedelta
+    silence_max_notices: int
 
 
 @dataclass(frozen=True)

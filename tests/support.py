@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client
 
+import schema.api
 from devstack.harness import free_port
 from devstack.mailsink import read_maildir
 from schema.contracts import OrderStatus
@@ -24,30 +25,7 @@ T = TypeVar("T")
 
 def sample_order(**overrides: Any) -> dict[str, Any]:
     """The order from the foundation issue, with a number and e-mail unique to the test."""
-    tag = uuid.uuid4().hex[:8]
-    order: dict[str, Any] = {
-        "number": f"SHOP-{tag}",
-        "customer": {
-            "name": "Iryna Koval",
-            "email": f"iryna.{tag}@example.com",
-            "phone": "+380501234567",
-            "locale": "uk",
-        },
-        "delivery": {
-            "method": "courier",
-            "address": {
-                "country": "UA",
-                "city": "Kyiv",
-                "line1": "Khreshchatyk 1",
-                "postal_code": "01001",
-            },
-        },
-        "payment": {"method": "prepaid"},
-        "lines": [{"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "250.00"}],
-        "currency": "UAH",
-    }
-    order.update(overrides)
-    return order
+    return schema.api.sample_order(uuid.uuid4().hex[:8], **overrides)
 
 
 async def eventually(
