@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str = ""  # where customers and providers reach the API; unset: 127.0.0.1:api_port
+    max_request_bytes: int = 1_048_576
+    feedback_rate_limit: str = "5/minute"  # per client and order
+    webhook_rate_limit: str = "1200/minute"  # per client and provider
     worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for Prometheus to scrape
     worker_metrics_port: int = 9464
 

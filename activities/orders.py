@@ -46,6 +46,21 @@ async def load_order(session: AsyncSession, order_id: str) -> Order:
     return order
 
 
+# How the timeline keeps the read model's flags for queues and filters.
+FLAGS: dict[str, dict[str, bool]] = {
+    "review.requested": {"needs_action": True},
+    "review.confirmed": {"needs_action": False},
+    "stock.partial": {"needs_action": True},
+    "stock.decided": {"needs_action": False},
+    "picking.needs_operator": {"needs_action": True},
+    "order.packed": {"needs_action": False},
+    "order.cancelled": {"needs_action": False},
+    "sla.silence_breached": {"sla_breached": True},
+    "payment.failed": {"payment_failed": True},
+    "payment.succeeded": {"payment_failed": False},
+}
+
+
 def timezone_of(country: str | None, default: str) -> str:
     """The customer's time zone, from the delivery country (its main zone)."""
     zones = get_global("territory_zones").get(country or "", [])
@@ -84,6 +99,7 @@ class OrderActivities:
             }
             if input.expected_date is not None:
                 values["expected_date"] = input.expected_date
+            values.update(FLAGS.get(entry.type, {}))
             await session.execute(
                 update(Order).where(col(Order.id) == uuid.UUID(input.order_id)).values(**values)
             )

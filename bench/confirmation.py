@@ -69,10 +69,12 @@ def report(name: str, samples: list[float]) -> None:
     )
 
 
-async def run(api: str, maildir: Path, orders: int, concurrency: int) -> None:
+async def run(
+    api: str, headers: dict[str, str], maildir: Path, orders: int, concurrency: int
+) -> None:
     mailbox = Mailbox(maildir)
     watcher = asyncio.create_task(mailbox.watch())
-    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=api, headers=headers, timeout=30) as http:
         await one(http, mailbox)  # warm-up: connections, caches, first workflow task
         sequential = [await one(http, mailbox) for _ in range(orders)]
         report("POST /v1/orders -> 202 (sequential)", [a for a, _ in sequential])
@@ -108,7 +110,7 @@ def main() -> None:
         print(
             f"stack healthy; {args.orders} orders, sequential then {args.concurrency} in parallel"
         )
-        asyncio.run(run(stack.api, stack.data / "mail", args.orders, args.concurrency))
+        asyncio.run(run(stack.api, stack.auth, stack.data / "mail", args.orders, args.concurrency))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ it; the next start reuses .data/ and in-flight orders continue.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
@@ -24,8 +25,9 @@ import structlog
 from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
 from runtime import configure_logging
-from schema.database import upgrade_database
+from schema.database import make_engine, open_session, upgrade_database
 from settings import ROOT, Settings, get_settings
+from starter.auth import Role, issue_api_key, principal_for
 from workflows.order import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger("devstack")
@@ -40,6 +42,18 @@ class StackError(Exception):
 def _die_with_parent() -> None:
     """Children get SIGTERM if the devstack itself is killed: no orphans."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+async def developer_admin_key(database_url: str, existing: str | None) -> str:
+    """The developer's admin API key: the one `make dev` wrote before if still valid, else a new one."""
+    engine = make_engine(database_url)
+    try:
+        async with open_session(engine) as session:
+            if existing and await principal_for(session, existing, None):
+                return existing
+            return await issue_api_key(session, name="dev-admin", role=Role.ADMIN)
+    finally:
+        await engine.dispose()
 
 
 def search_attribute_flags() -> list[str]:
@@ -143,6 +157,12 @@ class Stack:
         self.postgres = EmbeddedPostgres(data / "pg")
         upgrade_database(self.postgres.url)
         log.info("postgres ready", url=self.postgres.url)
+        key_file = data / "dev-api-key"
+        existing = key_file.read_text().strip() if key_file.exists() else None
+        key = asyncio.run(developer_admin_key(self.postgres.url, existing))
+        if key != existing:
+            key_file.write_text(key + "\n")
+            key_file.chmod(0o600)
 
         self.mail = MailSink(data / "mail", s.smtp_port).start()
         log.info("mail sink ready", port=s.smtp_port, maildir=str(data / "mail"))
@@ -165,6 +185,7 @@ class Stack:
         print(
             f"\norderflow is up in {time.monotonic() - started:.1f} s\n"
             f"  API          http://127.0.0.1:{s.api_port}   (docs: /docs, health: /healthz)\n"
+            f'  Admin key    {key_file}  (curl -H "Authorization: Bearer $(cat {key_file})" ...)\n'
             f"  Temporal UI  http://127.0.0.1:{s.temporal_ui_port}\n"
             f"  Temporal     {s.temporal_address}  namespace {s.temporal_namespace}\n"
             f"  Mail         {data / 'mail'}  (SMTP 127.0.0.1:{s.smtp_port})\n"

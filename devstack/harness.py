@@ -66,6 +66,11 @@ class DevStack:
             time.sleep(0.2)
         raise RuntimeError(f"not healthy in 90 s:\n{self.output()}")
 
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers with the admin key `make dev` wrote for the developer."""
+        return {"Authorization": f"Bearer {(self.data / 'dev-api-key').read_text().strip()}"}
+
     def stop(self) -> int:
         """SIGTERM, as a user's Ctrl-C or a service manager would; the exit code."""
         if self.proc is None:

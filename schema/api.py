@@ -189,12 +189,46 @@ class LineOut(BaseModel):
 
 
 class CustomerOut(BaseModel):
-    """Masked: the full data stays in the customers table."""
+    """Masked unless the caller's role may read personal data (and that read is audited)."""
 
     name: str
     email: str
     phone: str
     locale: str
+    address: str | None = Field(default=None, description="Only when personal data is shown")
+
+
+class NoteOut(BaseModel):
+    at: datetime | None
+    author: str
+    text: str
+
+
+class FlagsOut(BaseModel):
+    needs_action: bool
+    sla_breached: bool
+    payment_failed: bool
+
+
+class OrderSummary(BaseModel):
+    """One row of a search: enough to pick the order, personal data masked."""
+
+    order_id: str
+    number: str
+    stage: Stage
+    status: CustomerStatus
+    total: Decimal
+    currency: str
+    customer: str
+    created_at: datetime
+    flags: FlagsOut
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummary]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last"
+    )
 
 
 class EventOut(BaseModel):
@@ -228,6 +262,13 @@ class OrderOut(BaseModel):
     lines: list[LineOut]
     timeline: list[EventOut]
     notifications: list[NotificationOut]
+    notes: list[NoteOut]
+    documents: list[str]
+    flags: FlagsOut
+    tracking_number: str | None
+    tracking_url: str | None
+    payment_url: str | None
+    seconds_in_stage: dict[str, float] = Field(description="Time spent in each stage so far")
     workflow: dict[str, Any] | None = Field(
         description="Live answer of the workflow's `status` query; null if Temporal is unreachable"
     )

@@ -70,6 +70,11 @@ class Order(SQLModel, table=True):
     expected_date: date | None = None
     # sha256 of the accepted request body: the same body again is a retry, another is a conflict.
     request_hash: str = Field(max_length=64)
+    created_by: str | None = Field(default=None, max_length=120)  # the key that created it
+    # Flags for queues and filters, kept by the timeline (activities.orders.FLAGS).
+    needs_action: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    sla_breached: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    payment_failed: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     updated_at: datetime | None = Field(default=None, sa_column=_now_column())
 
@@ -184,4 +189,64 @@ class Feedback(SQLModel, table=True):
     rating: int | None = None
     nps: int | None = None
     comment: str | None = Field(default=None, max_length=2000)
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class ApiKey(SQLModel, table=True):
+    """A service's (or a script's) key: only its SHA-256 is stored; the key is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)  # service | operator | support | admin
+    key_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12)  # shown in lists, so a key can be recognised
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class StaffAccount(SQLModel, table=True):
+    """A person: operator, support or admin. The password is kept as a salted scrypt hash."""
+
+    __tablename__ = "staff_accounts"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    disabled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class StaffSession(SQLModel, table=True):
+    __tablename__ = "staff_sessions"
+
+    token_hash: str = Field(max_length=64, primary_key=True)
+    account_id: uuid.UUID = Field(foreign_key="staff_accounts.id", index=True)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did or read what, when and from where. Append-only (a trigger refuses changes)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = Field(default=None, sa_column=_now_column())
+    actor: str = Field(max_length=120)  # "key:<name>" or "staff:<username>"
+    role: str = Field(max_length=16)
+    action: str = Field(max_length=64, index=True)  # e.g. order.read_personal_data, order.cancel
+    target: str = Field(max_length=64, index=True)  # an order or customer id
+    ip: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+
+
+class OrderNote(SQLModel, table=True):
+    __tablename__ = "order_notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    author: str = Field(max_length=120)
+    text: str = Field(max_length=2000)
     created_at: datetime | None = Field(default=None, sa_column=_now_column())

@@ -8,13 +8,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
+from slowapi.errors import RateLimitExceeded
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import TaskQueueType
@@ -26,20 +27,31 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from runtime import configure_logging
-from schema.api import ErrorBody, FieldError, OrderAccepted, OrderCreate, OrderLinks, OrderOut
+from schema.api import (
+    ErrorBody,
+    FieldError,
+    OrderAccepted,
+    OrderCreate,
+    OrderLinks,
+    OrderOut,
+    OrderPage,
+)
 from schema.contracts import (
     WORKFLOW_TYPE,
     CustomerStatus,
     OrderStatus,
     OrderWorkflowInput,
+    Stage,
     workflow_id_for,
 )
 from schema.database import make_engine
 from schema.tables import Order
 from settings import Settings, get_settings
-from starter import operators, webhooks
+from starter import admin, operators, webhooks
+from starter.auth import Permission, Principal, Role, audit, require
 from starter.deps import AppSettings, Session, Temporal, TemporalClient
-from starter.orders import OrderNumberConflict, read_order, record_order
+from starter.limits import BodySizeLimit, limiter
+from starter.orders import OrderNumberConflict, mask_query, read_order, record_order, search_orders
 
 log = structlog.get_logger(__name__)
 
@@ -93,12 +105,16 @@ async def create_order(
     client: TemporalClient,
     settings: AppSettings,
     response: Response,
+    caller: Principal = require(Permission.ORDERS_CREATE),
 ) -> OrderAccepted:
     started = time.perf_counter()
     try:
-        order, created = await record_order(db, body=body)
+        order, created = await record_order(db, body=body, created_by=caller.actor)
     except OrderNumberConflict as exc:
         raise HTTPException(409, str(exc)) from exc
+    if created:
+        await audit(db, caller, "order.create", str(order.id))
+        await db.commit()
     workflow_id = workflow_id_for(str(order.id))
     structlog.contextvars.bind_contextvars(order_id=str(order.id), workflow_id=workflow_id)
     await start_order_workflow(client, order, settings)
@@ -124,8 +140,16 @@ async def create_order(
     summary="The order's read model with the workflow's live `status`",
 )
 async def get_order(
-    order_id: uuid.UUID, db: Session, request: Request, settings: AppSettings
+    order_id: uuid.UUID,
+    db: Session,
+    request: Request,
+    settings: AppSettings,
+    caller: Principal = require(Permission.ORDERS_READ),
 ) -> OrderOut:
+    """Personal data is shown to operators and admins (and each such read is audited), masked for others."""
+    order = await db.get(Order, order_id)
+    if order is None or (caller.role == Role.SERVICE and order.created_by != caller.actor):
+        raise HTTPException(404, f"order {order_id} does not exist")
     live: OrderStatus | None = None
     try:
         client: Client = await request.app.state.temporal.client()
@@ -133,10 +157,51 @@ async def get_order(
         live = await handle.query("status", result_type=OrderStatus)
     except (RPCError, RuntimeError) as exc:
         log.warning("live status unavailable", order_id=str(order_id), error=str(exc))
-    view = await read_order(db, order_id=order_id, live=live, links=links_for(order_id, settings))
-    if view is None:
-        raise HTTPException(404, f"order {order_id} does not exist")
+    unmasked = caller.may(Permission.PERSONAL_DATA)
+    view = await read_order(
+        db, order_id=order_id, live=live, links=links_for(order_id, settings), unmasked=unmasked
+    )
+    assert view is not None
+    if unmasked:
+        await audit(db, caller, "order.read_personal_data", str(order_id))
+        await db.commit()
     return view
+
+
+@router.get(
+    "/v1/orders",
+    response_model=OrderPage,
+    summary="Find orders by number, phone, e-mail or tracking number, with filters (newest first)",
+)
+async def list_orders(
+    db: Session,
+    caller: Annotated[Principal, require(Permission.ORDERS_SEARCH)],
+    q: Annotated[
+        str | None, Query(description="number, phone, e-mail or tracking number", max_length=200)
+    ] = None,
+    stage: Stage | None = None,
+    needs_action: bool | None = None,
+    sla_breached: bool | None = None,
+    payment_failed: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> OrderPage:
+    page = await search_orders(
+        db,
+        q=q,
+        stage=stage,
+        needs_action=needs_action,
+        sla_breached=sla_breached,
+        payment_failed=payment_failed,
+        limit=limit,
+        cursor=cursor,
+    )
+    if q:
+        await audit(
+            db, caller, "orders.search", "orders", query=mask_query(q), found=len(page.items)
+        )
+        await db.commit()
+    return page
 
 
 @router.get("/healthz", summary="Each component's health; 503 when any is down")
@@ -224,6 +289,12 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimitExceeded)
+    body = ErrorBody(detail=f"too many requests: limit {exc.detail}; try again later")
+    return JSONResponse(status_code=429, content=body.model_dump(), headers={"Retry-After": "60"})
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     return JSONResponse(
@@ -248,8 +319,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Every order of an online shop as one durable Temporal workflow.",
         lifespan=lifespan,
     )
+    app.state.limiter = limiter
+    app.add_exception_handler(RateLimitExceeded, _rate_limited)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(router)
     app.include_router(operators.router)
+    app.include_router(admin.router)
     app.include_router(webhooks.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)

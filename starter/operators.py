@@ -29,8 +29,11 @@ from schema.contracts import (
     StockDecision,
     workflow_id_for,
 )
-from schema.tables import Document, Feedback, Order
+from schema.tables import Document, Feedback, Order, OrderNote
+from settings import get_settings
+from starter.auth import Permission, Principal, audit, require
 from starter.deps import Session, TemporalClient
+from starter.limits import limiter
 
 router = APIRouter(prefix="/v1/orders/{order_id}", tags=["operators"])
 REFUSED: dict[int | str, dict[str, Any]] = {
@@ -46,32 +49,27 @@ class LineIn(BaseModel):
 
 
 class ConfirmIn(BaseModel):
-    actor: str = Field(min_length=1, max_length=64, examples=["operator:olena"])
     lines: list[LineIn] | None = None
     final_price: Decimal | None = Field(default=None, gt=0, decimal_places=2)
     note: str = Field(default="", max_length=500)
 
 
 class RejectIn(BaseModel):
-    actor: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=500)
 
 
 class StockDecisionIn(BaseModel):
-    actor: str = Field(min_length=1, max_length=64, examples=["operator:olena", "customer"])
     choice: StockChoice
     alternative_lines: list[LineIn] | None = None
     note: str = Field(default="", max_length=500)
 
 
 class DelayIn(BaseModel):
-    actor: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=500)
     new_date: date
 
 
 class CancelIn(BaseModel):
-    actor: str = Field(min_length=1, max_length=64)
     reason: CancelReason
     note: str = Field(default="", max_length=500)
 
@@ -81,9 +79,14 @@ def _lines(lines: list[LineIn] | None) -> list[LineEdit] | None:
 
 
 async def _update(
-    client: TemporalClient, db: Session, order_id: uuid.UUID, name: str, argument: Any
+    client: TemporalClient,
+    db: Session,
+    caller: Principal,
+    order_id: uuid.UUID,
+    name: str,
+    argument: Any,
 ) -> ActionResult:
-    """Run the workflow update; its validator's refusal becomes a 409 with the reason."""
+    """Run the workflow update as `caller`; its validator's refusal becomes a 409 with the reason."""
     handle = client.get_workflow_handle(workflow_id_for(str(order_id)))
     try:
         result: ActionResult = await handle.execute_update(name, argument, result_type=ActionResult)
@@ -96,49 +99,84 @@ async def _update(
         if order is None:
             raise HTTPException(404, f"order {order_id} does not exist") from exc
         raise HTTPException(409, f"{name} is not allowed now: the order is {order.stage}") from exc
+    await audit(db, caller, f"order.{name}", str(order_id))
+    await db.commit()
     return result
+
+
+Operator = Annotated[Principal, require(Permission.ORDERS_ACT)]
 
 
 @router.post(
     "/confirm", responses=REFUSED, summary="Confirm an order awaiting review (optionally edited)"
 )
 async def confirm(
-    order_id: uuid.UUID, body: ConfirmIn, client: TemporalClient, db: Session
+    order_id: uuid.UUID, body: ConfirmIn, client: TemporalClient, db: Session, caller: Operator
 ) -> ActionResult:
-    decision = ConfirmOrder(body.actor, _lines(body.lines), body.final_price, body.note)
-    return await _update(client, db, order_id, "confirm", decision)
+    decision = ConfirmOrder(caller.actor, _lines(body.lines), body.final_price, body.note)
+    return await _update(client, db, caller, order_id, "confirm", decision)
 
 
 @router.post("/reject", responses=REFUSED, summary="Reject an order awaiting review")
 async def reject(
-    order_id: uuid.UUID, body: RejectIn, client: TemporalClient, db: Session
+    order_id: uuid.UUID, body: RejectIn, client: TemporalClient, db: Session, caller: Operator
 ) -> ActionResult:
-    return await _update(client, db, order_id, "reject", RejectOrder(body.actor, body.reason))
+    return await _update(
+        client, db, caller, order_id, "reject", RejectOrder(caller.actor, body.reason)
+    )
 
 
-@router.post("/stock-decision", responses=REFUSED, summary="Decide what to do about missing stock")
+@router.post(
+    "/stock-decision",
+    responses=REFUSED,
+    summary="Record the decision about missing stock (the operator's or the customer's)",
+)
 async def decide_stock(
-    order_id: uuid.UUID, body: StockDecisionIn, client: TemporalClient, db: Session
+    order_id: uuid.UUID,
+    body: StockDecisionIn,
+    client: TemporalClient,
+    db: Session,
+    caller: Operator,
 ) -> ActionResult:
-    decision = StockDecision(body.actor, body.choice, _lines(body.alternative_lines), body.note)
-    return await _update(client, db, order_id, "decide_stock", decision)
+    decision = StockDecision(caller.actor, body.choice, _lines(body.alternative_lines), body.note)
+    return await _update(client, db, caller, order_id, "decide_stock", decision)
 
 
 @router.post("/delay", responses=REFUSED, summary="Mark the order delayed; the customer is told")
 async def delay(
-    order_id: uuid.UUID, body: DelayIn, client: TemporalClient, db: Session
+    order_id: uuid.UUID, body: DelayIn, client: TemporalClient, db: Session, caller: Operator
 ) -> ActionResult:
-    delay = MarkDelayed(body.actor, body.reason, body.new_date)
-    return await _update(client, db, order_id, "mark_delayed", delay)
+    delay = MarkDelayed(caller.actor, body.reason, body.new_date)
+    return await _update(client, db, caller, order_id, "mark_delayed", delay)
 
 
 @router.post("/cancel", responses=REFUSED, summary="Cancel (until handover); compensation runs")
 async def cancel(
-    order_id: uuid.UUID, body: CancelIn, client: TemporalClient, db: Session
+    order_id: uuid.UUID, body: CancelIn, client: TemporalClient, db: Session, caller: Operator
 ) -> ActionResult:
     return await _update(
-        client, db, order_id, "cancel", CancelOrder(body.actor, body.reason, body.note)
+        client, db, caller, order_id, "cancel", CancelOrder(caller.actor, body.reason, body.note)
     )
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/notes", status_code=201, summary="Add a note to the order (operators, support)")
+async def add_note(
+    order_id: uuid.UUID,
+    body: NoteIn,
+    db: Session,
+    caller: Annotated[Principal, require(Permission.ORDERS_NOTE)],
+) -> dict[str, Any]:
+    if await db.get(Order, order_id) is None:
+        raise HTTPException(404, f"order {order_id} does not exist")
+    note = OrderNote(order_id=order_id, author=caller.actor, text=body.text)
+    db.add(note)
+    await audit(db, caller, "order.note", str(order_id))
+    await db.commit()
+    return {"id": note.id, "author": note.author, "text": note.text}
 
 
 class FeedbackIn(BaseModel):
@@ -203,16 +241,19 @@ async def _store_feedback(
 @router.post(
     "/feedback",
     tags=["customers"],
-    summary="The customer's answer: rating 1-5 or NPS 0-10, comment",
+    summary="The customer's answer: rating 1-5 or NPS 0-10, comment (public, rate-limited)",
 )
+@limiter.limit(lambda: get_settings().feedback_rate_limit)
 async def feedback(
-    order_id: uuid.UUID, body: FeedbackIn, db: Session, client: TemporalClient
+    request: Request, order_id: uuid.UUID, body: FeedbackIn, db: Session, client: TemporalClient
 ) -> dict[str, Any]:
     return await _store_feedback(order_id, body, db, client)
 
 
 @router.post("/feedback/form", tags=["customers"], include_in_schema=False)
+@limiter.limit(lambda: get_settings().feedback_rate_limit)
 async def feedback_from_form(
+    request: Request,
     order_id: uuid.UUID,
     db: Session,
     client: TemporalClient,
@@ -223,8 +264,11 @@ async def feedback_from_form(
     return HTMLResponse("<!doctype html><html><body><h1>Thank you!</h1></body></html>")
 
 
+PersonalData = Annotated[Principal, require(Permission.PERSONAL_DATA)]
+
+
 @router.get("/documents", tags=["documents"], summary="The order's documents")
-async def documents(order_id: uuid.UUID, db: Session, request: Request) -> list[dict[str, str]]:
+async def documents(order_id: uuid.UUID, db: Session, caller: PersonalData) -> list[dict[str, str]]:
     rows = (
         await db.exec(
             select(Document).where(Document.order_id == order_id).order_by(col(Document.kind))
@@ -233,8 +277,12 @@ async def documents(order_id: uuid.UUID, db: Session, request: Request) -> list[
     return [{"kind": d.kind, "url": f"/v1/orders/{order_id}/documents/{d.kind}.pdf"} for d in rows]
 
 
-@router.get("/documents/{kind}.pdf", tags=["documents"], summary="One document as PDF")
-async def document(order_id: uuid.UUID, kind: str, db: Session) -> Response:
+@router.get(
+    "/documents/{kind}.pdf", tags=["documents"], summary="One document as PDF (holds personal data)"
+)
+async def document(order_id: uuid.UUID, kind: str, db: Session, caller: PersonalData) -> Response:
+    await audit(db, caller, "order.read_document", str(order_id), kind=kind)
+    await db.commit()
     row = (
         await db.exec(select(Document).where(Document.order_id == order_id, Document.kind == kind))
     ).first()

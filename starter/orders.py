@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
+import phonenumbers
+from sqlalchemy import or_, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -14,15 +19,29 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from schema.api import (
     CustomerOut,
     EventOut,
+    FlagsOut,
     LineOut,
+    NoteOut,
     NotificationOut,
     OrderCreate,
     OrderLinks,
     OrderOut,
+    OrderPage,
+    OrderSummary,
 )
 from schema.contracts import CustomerStatus, OrderStatus, Stage
 from schema.pii import mask_email, mask_name, mask_phone
-from schema.tables import Customer, CustomerAddress, Notification, Order, OrderEvent, OrderLine
+from schema.tables import (
+    Customer,
+    CustomerAddress,
+    Document,
+    Notification,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderNote,
+    OrderProviderRefs,
+)
 
 
 class OrderNumberConflict(Exception):
@@ -42,7 +61,9 @@ def _same_or_conflict(existing: Order, body: OrderCreate) -> Order:
     return existing
 
 
-async def record_order(session: AsyncSession, *, body: OrderCreate) -> tuple[Order, bool]:
+async def record_order(
+    session: AsyncSession, *, body: OrderCreate, created_by: str | None = None
+) -> tuple[Order, bool]:
     """Store customer, address, order and lines in one transaction.
 
     Returns the order and whether it was created now. The same body under the same
@@ -99,6 +120,7 @@ async def record_order(session: AsyncSession, *, body: OrderCreate) -> tuple[Ord
         stage=Stage.INTAKE.value,
         status=CustomerStatus.RECEIVED.value,
         request_hash=body.fingerprint(),
+        created_by=created_by,
     )
     session.add(order)
     for position, line in enumerate(body.lines, start=1):
@@ -117,9 +139,14 @@ async def record_order(session: AsyncSession, *, body: OrderCreate) -> tuple[Ord
 
 
 async def read_order(
-    session: AsyncSession, *, order_id: uuid.UUID, live: OrderStatus | None, links: OrderLinks
+    session: AsyncSession,
+    *,
+    order_id: uuid.UUID,
+    live: OrderStatus | None,
+    links: OrderLinks,
+    unmasked: bool = False,
 ) -> OrderOut | None:
-    """The read model of one order, personal data masked, with the workflow's live status."""
+    """The read model of one order with the workflow's live status; personal data masked unless `unmasked`."""
     order = await session.get(Order, order_id)
     if order is None:
         return None
@@ -143,6 +170,14 @@ async def read_order(
         )
     ).all()
     workflow: dict[str, Any] | None = asdict(live) if live is not None else None
+    address = await session.get(CustomerAddress, order.address_id) if order.address_id else None
+    notes = (
+        await session.exec(
+            select(OrderNote).where(OrderNote.order_id == order_id).order_by(col(OrderNote.id))
+        )
+    ).all()
+    kinds = (await session.exec(select(Document.kind).where(Document.order_id == order_id))).all()
+    refs = await session.get(OrderProviderRefs, order_id)
     assert order.created_at is not None
     return OrderOut(
         order_id=str(order.id),
@@ -155,12 +190,7 @@ async def read_order(
         total=order.total,
         expected_date=order.expected_date,
         created_at=order.created_at,
-        customer=CustomerOut(
-            name=mask_name(customer.name),
-            email=mask_email(customer.email),
-            phone=mask_phone(customer.phone),
-            locale=customer.locale,
-        ),
+        customer=_customer_view(customer, address, unmasked),
         lines=[
             LineOut(**line.model_dump(include={"sku", "name", "quantity", "unit_price"}))
             for line in lines
@@ -179,6 +209,147 @@ async def read_order(
             )
             for n in notifications
         ],
+        notes=[NoteOut(at=n.created_at, author=n.author, text=n.text) for n in notes],
+        documents=sorted(kinds),
+        flags=FlagsOut(
+            needs_action=order.needs_action,
+            sla_breached=order.sla_breached,
+            payment_failed=order.payment_failed,
+        ),
+        tracking_number=refs.tracking_number if refs else None,
+        tracking_url=refs.tracking_url if refs else None,
+        payment_url=refs.payment_url if refs else None,
+        seconds_in_stage=seconds_in_stage(events, now=datetime.now(UTC)),
         workflow=workflow,
         links=links,
+    )
+
+
+def seconds_in_stage(events: Sequence[OrderEvent], *, now: datetime) -> dict[str, float]:
+    """How long the order spent in each stage: from a stage's first event to the next stage's."""
+    spent: dict[str, float] = {}
+    for current, following in zip(events, [*events[1:], None], strict=True):
+        end = following.at if following is not None else now
+        if current.stage in ("completed", "cancelled"):
+            end = current.at
+        spent[current.stage] = spent.get(current.stage, 0.0) + (end - current.at).total_seconds()
+    return {stage: round(seconds, 3) for stage, seconds in spent.items()}
+
+
+def _customer_view(
+    customer: Customer, address: CustomerAddress | None, unmasked: bool
+) -> CustomerOut:
+    if not unmasked:
+        return CustomerOut(
+            name=mask_name(customer.name),
+            email=mask_email(customer.email),
+            phone=mask_phone(customer.phone),
+            locale=customer.locale,
+        )
+    where = None
+    if address is not None:
+        parts = [
+            address.line1,
+            address.line2,
+            f"{address.postal_code} {address.city}",
+            address.country,
+        ]
+        where = ", ".join(part for part in parts if part)
+    return CustomerOut(
+        name=customer.name,
+        email=customer.email,
+        phone=customer.phone,
+        locale=customer.locale,
+        address=where,
+    )
+
+
+def mask_query(q: str) -> str:
+    """A search term as the audit log keeps it: contacts masked."""
+    if "@" in q:
+        return mask_email(q)
+    phone = _as_phone(q)
+    return mask_phone(phone) if phone else q
+
+
+async def search_orders(
+    session: AsyncSession,
+    *,
+    q: str | None,
+    stage: Stage | None,
+    needs_action: bool | None,
+    sla_breached: bool | None,
+    payment_failed: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> OrderPage:
+    """Newest first, keyset-paginated; `q` is a number, phone, e-mail or tracking number."""
+    query = select(Order, Customer).join(Customer, col(Customer.id) == col(Order.customer_id))
+    if q:
+        q = q.strip()
+        if "@" in q:
+            query = query.where(Customer.email == q.lower())
+        elif (phone := _as_phone(q)) is not None:
+            query = query.where(Customer.phone == phone)
+        else:
+            tracked = select(OrderProviderRefs.order_id).where(
+                OrderProviderRefs.tracking_number == q
+            )
+            query = query.where(or_(col(Order.number) == q, col(Order.id).in_(tracked)))
+    for column, wanted in (
+        (Order.stage, stage.value if stage else None),
+        (Order.needs_action, needs_action),
+        (Order.sla_breached, sla_breached),
+        (Order.payment_failed, payment_failed),
+    ):
+        if wanted is not None:
+            query = query.where(column == wanted)
+    if cursor:
+        created, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        query = query.where(
+            tuple_(col(Order.created_at), col(Order.id))
+            < tuple_(datetime.fromisoformat(created), uuid.UUID(last_id))
+        )
+    rows = (
+        await session.exec(
+            query.order_by(col(Order.created_at).desc(), col(Order.id).desc()).limit(limit + 1)
+        )
+    ).all()
+    items = [
+        OrderSummary(
+            order_id=str(order.id),
+            number=order.number,
+            stage=Stage(order.stage),
+            status=CustomerStatus(order.status),
+            total=order.total,
+            currency=order.currency,
+            customer=mask_name(customer.name),
+            created_at=order.created_at or datetime.now(UTC),  # always set by the database
+            flags=FlagsOut(
+                needs_action=order.needs_action,
+                sla_breached=order.sla_breached,
+                payment_failed=order.payment_failed,
+            ),
+        )
+        for order, customer in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        assert last.created_at is not None
+        next_cursor = base64.urlsafe_b64encode(
+            f"{last.created_at.isoformat()}|{last.id}".encode()
+        ).decode()
+    return OrderPage(items=items, next_cursor=next_cursor)
+
+
+def _as_phone(q: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(q, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return (
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if phonenumbers.is_valid_number(parsed)
+        else None
     )

@@ -28,7 +28,9 @@ from schema.contracts import (
 )
 from schema.tables import Order, WebhookEvent
 from schema.webhooks import HEADER, BadSignature, verify
+from settings import get_settings
 from starter.deps import AppSettings, Session, TemporalClient
+from starter.limits import limiter
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -86,6 +88,7 @@ def _signal(provider: Provider, payload: dict[str, Any]) -> tuple[str, Any] | No
     },
     summary="Signed provider events (payment, warehouse, carrier)",
 )
+@limiter.limit(lambda: get_settings().webhook_rate_limit)
 async def receive(
     provider: Provider, request: Request, db: Session, client: TemporalClient, settings: AppSettings
 ) -> Any:

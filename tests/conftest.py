@@ -31,9 +31,10 @@ from activities.providers import make_http_client
 from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
 from devstack.simulators import create_simulators
-from schema.database import make_engine, upgrade_database
+from schema.database import make_engine, open_session, upgrade_database
 from settings import Settings
 from starter.api import create_app
+from starter.auth import Role, issue_api_key
 from tests.support import free_port
 from worker import build_worker, ensure_search_attributes
 from workflows.order import SEARCH_ATTRIBUTES
@@ -48,9 +49,10 @@ class Stack:
     env: WorkflowEnvironment
     settings: Settings
     engine: AsyncEngine
-    api: httpx.AsyncClient
+    api: httpx.AsyncClient  # as an admin
     sim: httpx.AsyncClient
     maildir: Path
+    as_role: dict[Role, httpx.AsyncClient]  # the API as each role (key names: the role's)
 
     @property
     def client(self) -> Client:
@@ -95,8 +97,19 @@ async def run_stack(
         sim = await stack.enter_async_context(serve(create_simulators(settings), sim_port))
         http = await stack.enter_async_context(make_http_client(settings.provider_timeout_seconds))
         await stack.enter_async_context(build_worker(env.client, settings, engine, http))
-        api = await stack.enter_async_context(serve(create_app(settings), api_port))
-        yield Stack(env, settings, engine, api, sim, maildir)
+        anonymous = await stack.enter_async_context(serve(create_app(settings), api_port))
+        clients = {}
+        for role in Role:
+            async with open_session(engine) as session:
+                key = await issue_api_key(session, name=role.value, role=role)
+            clients[role] = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=anonymous.base_url,
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=30,
+                )
+            )
+        yield Stack(env, settings, engine, clients[Role.ADMIN], sim, maildir, clients)
 
 
 @pytest.fixture(scope="session")

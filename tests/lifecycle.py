@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from schema.contracts import OrderStatus
 from schema.database import open_session
 from schema.tables import Incident, Notification, OrderEvent, OrderProviderRefs
+from starter.auth import Role
 from tests.conftest import Stack
 from tests.support import mail_to, order_status, sample_order, until_status
 
@@ -92,7 +93,9 @@ class Journey:
     # --- what others do --------------------------------------------------------------------
 
     async def act(self, action: str, **body: Any) -> Any:
-        return await self.stack.api.post(f"/v1/orders/{self.order_id}/{action}", json=body)
+        """An operator's action (the API's key named `operator`: actor `key:operator`)."""
+        operator = self.stack.as_role[Role.OPERATOR]
+        return await operator.post(f"/v1/orders/{self.order_id}/{action}", json=body)
 
     async def pay(self, outcome: str = "succeed", reason: str = "") -> None:
         refs = await self.refs()

@@ -39,7 +39,10 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
 def test_make_dev_runs_stops_cleanly_and_keeps_orders(devstack: DevStack) -> None:
     devstack.start()
     order = sample_order()
-    accepted = httpx.post(f"{devstack.api}/v1/orders", json=order, timeout=10)
+    assert httpx.post(f"{devstack.api}/v1/orders", json=order, timeout=10).status_code == 401
+    accepted = httpx.post(
+        f"{devstack.api}/v1/orders", json=order, headers=devstack.auth, timeout=10
+    )
     assert accepted.status_code == 202, accepted.text
     order_id = accepted.json()["order_id"]
 
@@ -86,7 +89,7 @@ def test_make_dev_runs_stops_cleanly_and_keeps_orders(devstack: DevStack) -> Non
 
     restart_seconds = devstack.start()
     assert restart_seconds < 10, f"restart took {restart_seconds:.1f} s"
-    again = httpx.get(f"{devstack.api}/v1/orders/{order_id}", timeout=10)
+    again = httpx.get(f"{devstack.api}/v1/orders/{order_id}", headers=devstack.auth, timeout=10)
     assert again.status_code == 200
     assert again.json()["stage"] == "feedback"  # waiting 24-48 h to ask, across the restart
     assert again.json()["workflow"]["number"] == order["number"]
