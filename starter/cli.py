@@ -1,0 +1,212 @@
+"""`orderflow`: the command line for operators, support and admins (on the Python client).
+
+    orderflow list --needs-action            orderflow show <order_id>
+    orderflow confirm <order_id> --price 450 orderflow cancel <order_id> --reason customer_request
+    orderflow keys issue shop-backend --role service
+Every command takes --json. The API and key come from ORDERFLOW_API_URL and
+ORDERFLOW_API_KEY; with `make dev` running, the defaults find it (.data/dev-api-key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from settings import get_settings
+from starter.client import OrderflowClient, OrderflowError
+
+app = typer.Typer(help="orderflow: orders as durable workflows.", no_args_is_help=True)
+keys = typer.Typer(help="API keys (admin).", no_args_is_help=True)
+accounts = typer.Typer(help="Staff accounts (admin).", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+app.add_typer(accounts, name="accounts")
+console = Console()
+T = TypeVar("T")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _client() -> OrderflowClient:
+    settings = get_settings()
+    url = os.environ.get("ORDERFLOW_API_URL", settings.public_url)
+    key = os.environ.get("ORDERFLOW_API_KEY")
+    key_file = settings.data_dir / "dev-api-key"
+    if not key and key_file.exists():
+        key = key_file.read_text().strip()
+    if not key:
+        raise typer.BadParameter(
+            "set ORDERFLOW_API_KEY (or run `make dev`, which writes .data/dev-api-key)"
+        )
+    return OrderflowClient(url, key)
+
+
+def _run(call: Callable[[OrderflowClient], Awaitable[T]]) -> T:
+    async def go() -> T:
+        async with _client() as client:
+            return await call(client)
+
+    try:
+        return asyncio.run(go())
+    except OrderflowError as exc:
+        console.print(f"[red]error {exc.status}[/red]: {exc.detail}")
+        for error in exc.errors:
+            console.print(f"  {error.field}: {error.message}")
+        raise typer.Exit(1) from exc
+
+
+def _print(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
+    if as_json or columns is None:
+        typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        return
+    table = Table(*columns)
+    for row in data:
+        table.add_row(*(str(row.get(column, "")) for column in columns))
+    console.print(table)
+
+
+@app.command()
+def create(file: Path, as_json: JsonFlag = False) -> None:
+    """Create an order from a JSON file (idempotent on its number)."""
+    order = json.loads(file.read_text())
+    accepted = _run(lambda c: c.create_order(order))
+    _print(accepted.model_dump(mode="json"), True)
+
+
+@app.command(name="list")
+def list_orders(
+    q: Annotated[
+        str | None, typer.Argument(help="number, phone, e-mail or tracking number")
+    ] = None,
+    stage: str | None = None,
+    needs_action: Annotated[bool, typer.Option("--needs-action")] = False,
+    sla_breached: Annotated[bool, typer.Option("--sla-breached")] = False,
+    payment_failed: Annotated[bool, typer.Option("--payment-failed")] = False,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find orders (newest first)."""
+    flags = {
+        "stage": stage,
+        "needs_action": needs_action or None,
+        "sla_breached": sla_breached or None,
+        "payment_failed": payment_failed or None,
+        "limit": limit,
+    }
+    page = _run(lambda c: c.find_orders(q, **flags))
+    rows = [{**item.model_dump(mode="json"), **item.flags.model_dump()} for item in page.items]
+    _print(
+        rows,
+        as_json,
+        ["order_id", "number", "stage", "status", "total", "customer", "needs_action"],
+    )
+
+
+@app.command()
+def show(order_id: str, as_json: JsonFlag = False) -> None:
+    """One order: stage, status, what it waits for, and its timeline."""
+    order = _run(lambda c: c.get_order(order_id))
+    if as_json:
+        _print(order.model_dump(mode="json"), True)
+        return
+    live = order.workflow or {}
+    console.print(
+        f"[bold]{order.number}[/bold]  {order.stage.value} / {order.status.value}  {order.total} {order.currency}"
+    )
+    console.print(
+        f"customer: {order.customer.name}, {order.customer.email}, {order.customer.phone}"
+    )
+    console.print(
+        f"waiting for: {live.get('waiting_for') or '-'}   allowed: {', '.join(live.get('allowed_actions', []))}"
+    )
+    _print(
+        [e.model_dump(mode="json") for e in order.timeline], False, ["at", "stage", "type", "actor"]
+    )
+
+
+@app.command()
+def confirm(
+    order_id: str, price: str | None = None, note: str = "", as_json: JsonFlag = False
+) -> None:
+    """Confirm an order awaiting review, optionally with a final price."""
+    _print(_run(lambda c: c.confirm(order_id, final_price=price, note=note)), True)
+
+
+@app.command()
+def reject(order_id: str, reason: str, as_json: JsonFlag = False) -> None:
+    """Reject an order awaiting review."""
+    _print(_run(lambda c: c.reject(order_id, reason)), True)
+
+
+@app.command()
+def cancel(
+    order_id: str, reason: str = "customer_request", note: str = "", as_json: JsonFlag = False
+) -> None:
+    """Cancel an order (until handover); compensation runs."""
+    _print(_run(lambda c: c.cancel(order_id, reason, note)), True)
+
+
+@app.command()
+def delay(order_id: str, reason: str, new_date: str, as_json: JsonFlag = False) -> None:
+    """Mark an order delayed (YYYY-MM-DD); the customer is told."""
+    _print(_run(lambda c: c.delay(order_id, reason, new_date)), True)
+
+
+@app.command()
+def note(order_id: str, text: str, as_json: JsonFlag = False) -> None:
+    """Add a note to an order."""
+    _print(_run(lambda c: c.add_note(order_id, text)), True)
+
+
+@app.command()
+def erase(email: str, as_json: JsonFlag = False) -> None:
+    """Erase a customer's personal data (admin)."""
+    _print(_run(lambda c: c.erase_customer(email)), True)
+
+
+@app.command()
+def audit(target: str | None = None, limit: int = 50, as_json: JsonFlag = False) -> None:
+    """The audit log, newest first (admin)."""
+    _print(
+        _run(lambda c: c.audit_log(target, limit)),
+        as_json,
+        ["at", "actor", "action", "target", "ip"],
+    )
+
+
+@keys.command("issue")
+def issue_key(
+    name: str, role: Annotated[str, typer.Option(help="service, operator, support or admin")]
+) -> None:
+    """Issue an API key; it is printed once."""
+    _print(_run(lambda c: c.issue_key(name, role)), True)
+
+
+@keys.command("list")
+def list_keys(as_json: JsonFlag = False) -> None:
+    _print(_run(lambda c: c.list_keys()), as_json, ["id", "name", "role", "prefix", "revoked"])
+
+
+@keys.command("revoke")
+def revoke_key(key_id: str) -> None:
+    _print(_run(lambda c: c.revoke_key(key_id)), True)
+
+
+@accounts.command("create")
+def create_account(
+    username: str,
+    role: Annotated[str, typer.Option(help="operator, support or admin")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    _print(_run(lambda c: c.create_account(username, password, role)), True)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,206 @@
+"""The Python client for backend services (and the CLI): typed, async, retried where safe.
+
+    async with OrderflowClient("http://127.0.0.1:8000", api_key) as orderflow:
+        accepted = await orderflow.create_order(order)      # idempotent on the order number
+        order = await orderflow.get_order(accepted.order_id)
+
+Errors are named: Unauthorized (401), Forbidden (403), NotFound (404), Conflict (409: a
+used number, or an action the order's stage refuses), InvalidRequest (422, with the bad
+fields), Unavailable (5xx or no answer, after the retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from schema.api import FieldError, OrderAccepted, OrderCreate, OrderOut, OrderPage
+
+
+class OrderflowError(Exception):
+    def __init__(self, status: int, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+
+
+class Unauthorized(OrderflowError):
+    pass
+
+
+class Forbidden(OrderflowError):
+    pass
+
+
+class NotFound(OrderflowError):
+    pass
+
+
+class Conflict(OrderflowError):
+    pass
+
+
+class InvalidRequest(OrderflowError):
+    pass
+
+
+class RateLimited(OrderflowError):
+    pass
+
+
+class Unavailable(OrderflowError):
+    pass
+
+
+_BY_STATUS: dict[int, type[OrderflowError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: InvalidRequest,
+    422: InvalidRequest,
+    429: RateLimited,
+}
+RETRYABLE = {502, 503, 504}
+
+
+class OrderflowClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+            transport=transport,
+        )
+        self._retries = retries
+
+    async def __aenter__(self) -> OrderflowClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- orders ---------------------------------------------------------------------------
+
+    async def create_order(self, order: OrderCreate | dict[str, Any]) -> OrderAccepted:
+        """Safe to retry: the same body under the same number returns the same order."""
+        body = order.model_dump(mode="json") if isinstance(order, OrderCreate) else order
+        return OrderAccepted.model_validate(
+            await self._call("POST", "/v1/orders", json=body, idempotent=True)
+        )
+
+    async def get_order(self, order_id: str) -> OrderOut:
+        return OrderOut.model_validate(
+            await self._call("GET", f"/v1/orders/{order_id}", idempotent=True)
+        )
+
+    async def find_orders(self, q: str | None = None, **filters: Any) -> OrderPage:
+        params = {key: value for key, value in {"q": q, **filters}.items() if value is not None}
+        return OrderPage.model_validate(
+            await self._call("GET", "/v1/orders", params=params, idempotent=True)
+        )
+
+    # --- operator actions (workflow updates) --------------------------------------------------
+
+    async def confirm(
+        self, order_id: str, *, final_price: str | None = None, note: str = ""
+    ) -> dict[str, Any]:
+        return await self._act(order_id, "confirm", {"final_price": final_price, "note": note})
+
+    async def reject(self, order_id: str, reason: str) -> dict[str, Any]:
+        return await self._act(order_id, "reject", {"reason": reason})
+
+    async def decide_stock(self, order_id: str, choice: str, note: str = "") -> dict[str, Any]:
+        return await self._act(order_id, "stock-decision", {"choice": choice, "note": note})
+
+    async def delay(self, order_id: str, reason: str, new_date: str) -> dict[str, Any]:
+        return await self._act(order_id, "delay", {"reason": reason, "new_date": new_date})
+
+    async def cancel(self, order_id: str, reason: str, note: str = "") -> dict[str, Any]:
+        return await self._act(order_id, "cancel", {"reason": reason, "note": note})
+
+    async def add_note(self, order_id: str, text: str) -> dict[str, Any]:
+        return await self._call("POST", f"/v1/orders/{order_id}/notes", json={"text": text})
+
+    # --- administration ------------------------------------------------------------------------
+
+    async def issue_key(self, name: str, role: str) -> dict[str, Any]:
+        return await self._call("POST", "/v1/admin/keys", json={"name": name, "role": role})
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        return await self._call("GET", "/v1/admin/keys", idempotent=True)  # type: ignore[no-any-return]
+
+    async def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return await self._call("DELETE", f"/v1/admin/keys/{key_id}", idempotent=True)
+
+    async def create_account(self, username: str, password: str, role: str) -> dict[str, Any]:
+        return await self._call(
+            "POST",
+            "/v1/admin/accounts",
+            json={"username": username, "password": password, "role": role},
+        )
+
+    async def erase_customer(self, email: str) -> dict[str, Any]:
+        return await self._call(
+            "POST", "/v1/admin/erasures", json={"email": email}, idempotent=True
+        )
+
+    async def audit_log(self, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params = {"limit": limit, **({"target": target} if target else {})}
+        return await self._call("GET", "/v1/admin/audit", params=params, idempotent=True)  # type: ignore[no-any-return]
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    async def _act(self, order_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = {key: value for key, value in body.items() if value is not None}
+        return await self._call("POST", f"/v1/orders/{order_id}/{action}", json=body)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool = False,
+    ) -> Any:
+        """One request; requests that are safe to repeat are retried on 5xx and lost connections."""
+        attempts = self._retries + 1 if idempotent else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = await self._http.request(method, path, json=json, params=params)
+            except httpx.TransportError as exc:
+                if last:
+                    raise Unavailable(0, f"orderflow unreachable: {exc}") from exc
+            else:
+                if response.status_code not in RETRYABLE or last:
+                    return _result(response)
+            await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
+        raise AssertionError("unreachable")
+
+
+def _result(response: httpx.Response) -> Any:
+    if response.is_success:
+        return response.json()
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"detail": response.text}
+    errors = [FieldError.model_validate(e) for e in body.get("errors", [])]
+    error = _BY_STATUS.get(response.status_code, Unavailable)
+    raise error(response.status_code, str(body.get("detail", response.reason_phrase)), errors)
