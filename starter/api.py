@@ -32,7 +32,6 @@ from schema.api import (
     FieldError,
     OrderAccepted,
     OrderCreate,
-    OrderLinks,
     OrderOut,
     OrderPage,
 )
@@ -47,11 +46,18 @@ from schema.contracts import (
 from schema.database import make_engine
 from schema.tables import Order
 from settings import Settings, get_settings
-from starter import admin, operators, webhooks
+from starter import admin, console, operators, webhooks
 from starter.auth import Permission, Principal, Role, audit, require
 from starter.deps import AppSettings, Session, Temporal, TemporalClient
 from starter.limits import BodySizeLimit, limiter
-from starter.orders import OrderNumberConflict, mask_query, read_order, record_order, search_orders
+from starter.orders import (
+    OrderNumberConflict,
+    links_for,
+    mask_query,
+    read_order,
+    record_order,
+    search_orders,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -62,13 +68,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "Invalid input; each bad field is named"},
     503: {"model": ErrorBody, "description": "Temporal unreachable; retry the same request"},
 }
-
-
-def links_for(order_id: uuid.UUID, settings: Settings) -> OrderLinks:
-    ui = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
-    return OrderLinks(
-        self=f"/v1/orders/{order_id}", temporal_ui=f"{ui}/{workflow_id_for(str(order_id))}"
-    )
 
 
 async def start_order_workflow(client: Client, order: Order, settings: Settings) -> None:
@@ -325,6 +324,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(operators.router)
     app.include_router(admin.router)
+    app.include_router(console.router)
+    app.add_exception_handler(console.SignInRequired, console.sign_in_redirect)
     app.include_router(webhooks.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)

@@ -78,7 +78,7 @@ def _lines(lines: list[LineIn] | None) -> list[LineEdit] | None:
     return None if lines is None else [LineEdit(**line.model_dump()) for line in lines]
 
 
-async def _update(
+async def run_action(
     client: TemporalClient,
     db: Session,
     caller: Principal,
@@ -114,14 +114,14 @@ async def confirm(
     order_id: uuid.UUID, body: ConfirmIn, client: TemporalClient, db: Session, caller: Operator
 ) -> ActionResult:
     decision = ConfirmOrder(caller.actor, _lines(body.lines), body.final_price, body.note)
-    return await _update(client, db, caller, order_id, "confirm", decision)
+    return await run_action(client, db, caller, order_id, "confirm", decision)
 
 
 @router.post("/reject", responses=REFUSED, summary="Reject an order awaiting review")
 async def reject(
     order_id: uuid.UUID, body: RejectIn, client: TemporalClient, db: Session, caller: Operator
 ) -> ActionResult:
-    return await _update(
+    return await run_action(
         client, db, caller, order_id, "reject", RejectOrder(caller.actor, body.reason)
     )
 
@@ -139,7 +139,7 @@ async def decide_stock(
     caller: Operator,
 ) -> ActionResult:
     decision = StockDecision(caller.actor, body.choice, _lines(body.alternative_lines), body.note)
-    return await _update(client, db, caller, order_id, "decide_stock", decision)
+    return await run_action(client, db, caller, order_id, "decide_stock", decision)
 
 
 @router.post("/delay", responses=REFUSED, summary="Mark the order delayed; the customer is told")
@@ -147,14 +147,14 @@ async def delay(
     order_id: uuid.UUID, body: DelayIn, client: TemporalClient, db: Session, caller: Operator
 ) -> ActionResult:
     delay = MarkDelayed(caller.actor, body.reason, body.new_date)
-    return await _update(client, db, caller, order_id, "mark_delayed", delay)
+    return await run_action(client, db, caller, order_id, "mark_delayed", delay)
 
 
 @router.post("/cancel", responses=REFUSED, summary="Cancel (until handover); compensation runs")
 async def cancel(
     order_id: uuid.UUID, body: CancelIn, client: TemporalClient, db: Session, caller: Operator
 ) -> ActionResult:
-    return await _update(
+    return await run_action(
         client, db, caller, order_id, "cancel", CancelOrder(caller.actor, body.reason, body.note)
     )
 

@@ -29,7 +29,7 @@ from schema.api import (
     OrderPage,
     OrderSummary,
 )
-from schema.contracts import CustomerStatus, OrderStatus, Stage
+from schema.contracts import CustomerStatus, OrderStatus, Stage, workflow_id_for
 from schema.pii import mask_email, mask_name, mask_phone
 from schema.tables import (
     Customer,
@@ -42,6 +42,7 @@ from schema.tables import (
     OrderNote,
     OrderProviderRefs,
 )
+from settings import Settings
 
 
 class OrderNumberConflict(Exception):
@@ -352,4 +353,11 @@ def _as_phone(q: str) -> str | None:
         phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         if phonenumbers.is_valid_number(parsed)
         else None
+    )
+
+
+def links_for(order_id: uuid.UUID, settings: Settings) -> OrderLinks:
+    ui = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
+    return OrderLinks(
+        self=f"/v1/orders/{order_id}", temporal_ui=f"{ui}/{workflow_id_for(str(order_id))}"
     )

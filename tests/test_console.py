@@ -1,0 +1,140 @@
+"""The web console in a real browser (Debian's headless Chromium driven by Playwright).
+
+Screenshots of each step are saved under .artifacts/screenshots/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from schema.database import open_session
+from schema.tables import StaffAccount
+from starter.auth import Role, hash_password
+from tests.conftest import Stack
+from tests.lifecycle import Journey
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / ".artifacts" / "screenshots"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def _staff(stack: Stack, role: Role) -> tuple[str, str]:
+    username, password = f"{role.value}{uuid.uuid4().hex[:6]}", "a long enough password"
+    async with open_session(stack.engine) as session:
+        session.add(
+            StaffAccount(username=username, password_hash=hash_password(password), role=role.value)
+        )
+        await session.commit()
+    return username, password
+
+
+async def _sign_in(browser: Browser, stack: Stack, role: Role) -> Page:
+    username, password = await _staff(stack, role)
+    page = await browser.new_page(viewport={"width": 1366, "height": 900})  # a laptop screen
+    await page.goto(f"{str(stack.api.base_url).rstrip('/')}/console")
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Operator queue")).to_be_visible()
+    return page
+
+
+async def _shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def test_operator_confirms_an_order_from_the_queue(
+    dev_stack: Stack, browser: Browser
+) -> None:
+    order = await Journey.place(dev_stack, note="Leave at the door")
+    await order.waiting_for("operator_confirmation")
+    page = await _sign_in(browser, dev_stack, Role.OPERATOR)
+    await _shot(page, "operator-queue")
+
+    await page.get_by_role("link", name=order.body["number"]).first.click()
+    await expect(page.locator("#waiting-for")).to_have_text("operator confirmation")
+    await expect(page.locator("#customer-name")).to_have_text(
+        "Iryna Koval"
+    )  # operators see personal data
+    await _shot(page, "operator-order-awaiting-confirmation")
+    await page.get_by_role("link", name="Confirm", exact=True).click()
+    await expect(
+        page.get_by_role("heading", name=f"Confirm order {order.body['number']}?")
+    ).to_be_visible()
+    await _shot(page, "operator-confirmation-step")
+    await page.locator("#confirm-action").click()
+
+    await expect(page.get_by_role("status")).to_have_text("Confirm: done.")
+    await order.waiting_for(
+        "payment"
+    )  # the workflow moves on: reserve stock, send the payment link
+    await page.reload()
+    await expect(page.locator("#waiting-for")).to_have_text("payment")
+    await expect(page.locator("#timeline")).to_contain_text("review.confirmed")
+    await _shot(page, "operator-order-confirmed")
+    status = await order.status()
+    assert [e.actor for e in status.timeline if e.type == "review.confirmed"] == [
+        f"staff:{(await _whoami(page))}"
+    ]
+    await page.close()
+
+
+async def _whoami(page: Page) -> str:
+    return (await page.locator(".who").inner_text()).split(" · ")[0].removeprefix("staff:")
+
+
+async def test_support_finds_an_order_by_phone_and_sees_it_masked(
+    dev_stack: Stack, browser: Browser
+) -> None:
+    customer = {
+        "name": "Mariia Shevchenko",
+        "email": f"mariia.{uuid.uuid4().hex[:6]}@example.com",
+        "phone": "+380671234590",
+    }
+    order = await Journey.place(dev_stack, customer={**customer, "locale": "uk"})
+    await order.waiting_for("payment")
+    page = await _sign_in(browser, dev_stack, Role.SUPPORT)
+
+    await page.get_by_label("search").fill("+380 67 123 45 90")
+    await page.get_by_label("search").press("Enter")
+    await expect(page.get_by_role("link", name=order.body["number"])).to_be_visible()
+    await expect(page.locator("table")).to_contain_text("Mariia S.")
+    await _shot(page, "support-search-by-phone")
+    await page.get_by_role("link", name=order.body["number"]).click()
+
+    await expect(page.locator("#customer-phone")).to_have_text("+38067***4590")
+    await expect(page.locator("#customer-email")).to_have_text(
+        f"{customer['email'][:2]}***@example.com"
+    )
+    await expect(page.locator("#customer-name")).to_have_text("Mariia S.")
+    assert (
+        await page.get_by_role("link", name="Cancel", exact=True).count() == 0
+    )  # support cannot act
+    content = await page.content()
+    assert customer["phone"] not in content and customer["email"] not in content
+    await _shot(page, "support-order-masked")
+    await page.close()
