@@ -89,9 +89,8 @@ async def test_operator_confirms_an_order_from_the_queue(
     await page.locator("#confirm-action").click()
 
     await expect(page.get_by_role("status")).to_have_text("Confirm: done.")
-    await order.waiting_for(
-        "payment"
-    )  # the workflow moves on: reserve stock, send the payment link
+    # The workflow moves on: it reserves stock and sends the payment link.
+    await order.waiting_for("payment")
     await page.reload()
     await expect(page.locator("#waiting-for")).to_have_text("payment")
     await expect(page.locator("#timeline")).to_contain_text("review.confirmed")

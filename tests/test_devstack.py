@@ -77,6 +77,14 @@ def test_make_dev_runs_stops_cleanly_and_keeps_orders(devstack: DevStack) -> Non
     api_metrics = httpx.get(f"{devstack.api}/metrics").text
     assert 'handler="/v1/orders"' in api_metrics
 
+    # The CLI finds `make dev` on its own: the API port and .data/dev-api-key.
+    listed = subprocess.run(
+        [sys.executable, "-m", "starter.cli", "list", order["number"], "--json"],
+        cwd=ROOT, env=devstack.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert [row["order_id"] for row in json.loads(listed.stdout)] == [order_id]
+
     assert devstack.proc is not None
     children = psutil.Process(devstack.proc.pid).children(recursive=True)
     assert len(children) >= 4  # Temporal, simulators, worker, API (Postgres runs as its own user)
