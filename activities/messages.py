@@ -73,15 +73,15 @@ CUSTOMER: dict[K, dict[str, tuple[str, str]]] = {
     K.STOCK_PARTIAL: {
         "uk": (
             "Замовлення {{ number }}: частини товарів немає",
-            "{{ name }}, деяких товарів із замовлення {{ number }} зараз немає: {{ missing }}. Ми зв'яжемося з вами, щоб запропонувати варіанти.",
+            "{{ name }}, деяких товарів із замовлення {{ number }} зараз немає: {{ missing }}. Оберіть, як бути (відправити наявне, дочекатися постачання чи скасувати): {{ choice_url }} — або ми зв'яжемося з вами.",
         ),
         "ru": (
             "Заказ {{ number }}: части товаров нет",
-            "{{ name }}, некоторых товаров из заказа {{ number }} сейчас нет: {{ missing }}. Мы свяжемся с вами и предложим варианты.",
+            "{{ name }}, некоторых товаров из заказа {{ number }} сейчас нет: {{ missing }}. Выберите, как быть (отправить наличие, дождаться поставки или отменить): {{ choice_url }} — или мы свяжемся с вами.",
         ),
         "en": (
             "Order {{ number }}: some items are out of stock",
-            "{{ name }}, some items of order {{ number }} are out of stock: {{ missing }}. We will contact you with options.",
+            "{{ name }}, some items of order {{ number }} are out of stock: {{ missing }}. Choose what we do (ship what is there, wait for the supplier, or cancel): {{ choice_url }} — or we will contact you.",
         ),
     },
     K.BACKORDERED: {

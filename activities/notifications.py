@@ -359,6 +359,7 @@ class NotificationActivities:
             masked_email=mask_email(customer.email),
             masked_phone=mask_phone(customer.phone),
             feedback_url=f"{self._settings.public_url}/v1/orders/{order.id}/feedback",
+            choice_url=f"{self._settings.public_url}/v1/orders/{order.id}/stock-choice",
         )
         for field in ("amount", "refund"):
             if params.get(field):

@@ -219,7 +219,20 @@ async def refund(
         item.status, item.refunded = "refunded", body["amount"]
         return {"refund_id": f"ref_{uuid.uuid4().hex[:12]}", "amount": body["amount"]}
 
+    first_time = f"refund:{idempotency_key}" not in sim.idempotent
     result: dict[str, Any] = _once(sim, f"refund:{idempotency_key}", make)
+    if first_time:
+        await sim.webhook(
+            item.callback_url,
+            sim.settings.payment_webhook_secret,
+            {
+                "event_id": f"pay-{uuid.uuid4().hex[:12]}",
+                "type": "payment.refunded",
+                "payment_id": item.payment_id,
+                "order_ref": item.order_ref,
+                "amount": body["amount"],
+            },
+        )
     return result
 
 

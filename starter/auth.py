@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -119,10 +120,16 @@ async def principal_for(session: AsyncSession, token: str, ip: str | None) -> Pr
     return Principal(f"staff:{account.username}", Role(account.role), ip)
 
 
-async def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+BEARER = HTTPBearer(
+    auto_error=False, description="An API key, or a staff session token from POST /v1/sessions"
+)
+
+
+async def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+) -> Principal:
+    token = credentials.credentials if credentials else ""
+    if not token:
         raise HTTPException(
             401,
             "missing credentials: send 'Authorization: Bearer <API key or session token>'",

@@ -115,14 +115,21 @@ async def queue(request: Request, db: Session) -> Response:
     """What needs a human now: confirmations and stock decisions, failed payments, SLA breaches, incidents."""
     principal = await _staff(request)
 
-    async def flagged(**flag: bool) -> list[Any]:
-        filters: dict[str, bool | None] = {
-            "needs_action": None,
-            "sla_breached": None,
-            "payment_failed": None,
-        }
-        filters.update(flag)
-        page = await search_orders(db, q=None, stage=None, limit=50, cursor=None, **filters)  # type: ignore[arg-type]
+    async def flagged(
+        needs_action: bool | None = None,
+        sla_breached: bool | None = None,
+        payment_failed: bool | None = None,
+    ) -> list[Any]:
+        page = await search_orders(
+            db,
+            q=None,
+            stage=None,
+            needs_action=needs_action,
+            sla_breached=sla_breached,
+            payment_failed=payment_failed,
+            limit=50,
+            cursor=None,
+        )
         return page.items
 
     sections = [

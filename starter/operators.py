@@ -31,7 +31,7 @@ from schema.contracts import (
 )
 from schema.tables import Document, Feedback, Order, OrderNote
 from settings import get_settings
-from starter.auth import Permission, Principal, audit, require
+from starter.auth import Permission, Principal, Role, audit, require
 from starter.deps import Session, TemporalClient
 from starter.limits import limiter
 
@@ -157,6 +157,37 @@ async def cancel(
     return await run_action(
         client, db, caller, order_id, "cancel", CancelOrder(caller.actor, body.reason, body.note)
     )
+
+
+class CustomerStockChoiceIn(BaseModel):
+    choice: StockChoice = Field(description="ship_available, backorder or cancel")
+
+    @model_validator(mode="after")
+    def _no_alternative(self) -> CustomerStockChoiceIn:
+        if self.choice == StockChoice.ALTERNATIVE:
+            raise ValueError(
+                "an alternative is offered by an operator; choose ship_available, backorder or cancel"
+            )
+        return self
+
+
+@router.post(
+    "/stock-choice",
+    responses=REFUSED,
+    tags=["customers"],
+    summary="The customer's own choice about missing items (public link from the e-mail, rate-limited)",
+)
+@limiter.limit(lambda: get_settings().feedback_rate_limit)
+async def customer_stock_choice(
+    request: Request,
+    order_id: uuid.UUID,
+    body: CustomerStockChoiceIn,
+    client: TemporalClient,
+    db: Session,
+) -> ActionResult:
+    customer = Principal("customer", Role.SERVICE, request.client.host if request.client else None)
+    decision = StockDecision("customer", body.choice, None, "chosen by the customer")
+    return await run_action(client, db, customer, order_id, "decide_stock", decision)
 
 
 class NoteIn(BaseModel):

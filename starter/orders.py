@@ -29,7 +29,14 @@ from schema.api import (
     OrderPage,
     OrderSummary,
 )
-from schema.contracts import CustomerStatus, OrderStatus, Stage, workflow_id_for
+from schema.contracts import (
+    CustomerStatus,
+    DeliveryMethod,
+    OrderStatus,
+    PaymentMethod,
+    Stage,
+    workflow_id_for,
+)
 from schema.pii import mask_email, mask_name, mask_phone
 from schema.tables import (
     Customer,
@@ -185,8 +192,8 @@ async def read_order(
         number=order.number,
         stage=Stage(order.stage),
         status=CustomerStatus(order.status),
-        delivery_method=order.delivery_method,  # type: ignore[arg-type]
-        payment_method=order.payment_method,  # type: ignore[arg-type]
+        delivery_method=DeliveryMethod(order.delivery_method),
+        payment_method=PaymentMethod(order.payment_method),
         currency=order.currency,
         total=order.total,
         expected_date=order.expected_date,

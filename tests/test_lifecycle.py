@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from schema.contracts import Stage
@@ -274,6 +275,17 @@ async def test_cancellation_compensates_what_was_done(stack: Stack, stage: str) 
         refs = await order.refs()
         payment = (await stack.sim.get(f"/payment/v1/payments/{refs.payment_id}")).json()
         assert payment["status"] == ("cancelled" if stage == "payment" else "refunded")
+        if (
+            stage != "payment"
+        ):  # the provider confirms the refund with a signed webhook, recorded once
+            webhooks = (await stack.sim.get("/sim/webhooks")).json()
+            refunds = [
+                w
+                for w in webhooks
+                if w["payload"].get("order_ref") == order.order_id
+                and w["payload"]["type"] == "payment.refunded"
+            ]
+            assert [w["status"] for w in refunds] == [202]
         reservation = (await stack.sim.get(f"/warehouse/v1/reservations/{order.order_id}")).json()
         assert all(line["reserved"] == 0 for line in reservation["lines"])
     assert (await order.sent())[-1] == "cancelled"
@@ -433,3 +445,22 @@ async def test_carrier_exception_opens_an_external_incident(stack: Stack) -> Non
         return {"delivery_problem", "manager_incident"} <= set(await order.sent())
 
     await eventually(told, what="the customer and the managers told")
+
+
+async def test_the_customer_chooses_to_cancel_when_stock_is_missing(stack: Stack) -> None:
+    order = await Journey.place(
+        stack, lines=[{"sku": "GONE-03", "name": "Sold out", "quantity": 1, "unit_price": "10.00"}]
+    )
+    await order.waiting_for("stock_decision")
+    anonymous = httpx.AsyncClient(base_url=stack.api.base_url)  # the link in the e-mail: no key
+    chosen = await anonymous.post(
+        f"/v1/orders/{order.order_id}/stock-choice", json={"choice": "cancel"}
+    )
+    assert chosen.status_code == 200, chosen.text
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    decided = next(e for e in status.timeline if e.type == "stock.decided")
+    assert decided.actor == "customer" and status.timeline[-1].detail["reason"] == "out_of_stock"
+    again = await anonymous.post(
+        f"/v1/orders/{order.order_id}/stock-choice", json={"choice": "backorder"}
+    )
+    assert again.status_code == 409
