@@ -66,7 +66,9 @@ def _print(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
     if as_json or columns is None:
         typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
         return
-    table = Table(*columns)
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column.endswith("_id"))
     for row in data:
         table.add_row(*(str(row.get(column, "")) for column in columns))
     console.print(table)
