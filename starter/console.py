@@ -221,22 +221,8 @@ async def confirm_action_page(
     order = await db.get(Order, order_id)
     if order is None:
         raise HTTPException(404, f"order {order_id} does not exist")
-    view = {
-        "order_id": str(order.id),
-        "number": order.number,
-        "stage": _Value(order.stage),
-        "status": _Value(order.status),
-        "total": order.total,
-        "currency": order.currency,
-    }
-    return _page(
-        request,
-        "act.html",
-        principal,
-        order=view,
-        action=action,
-        CANCEL_REASONS=[r.value for r in CancelReason],
-    )
+    reasons = [reason.value for reason in CancelReason]
+    return _page(request, "act.html", principal, order=order, action=action, CANCEL_REASONS=reasons)
 
 
 @router.post("/orders/{order_id}/act/{action}")
@@ -290,14 +276,6 @@ async def add_note(
     await audit(db, principal, "order.note", str(order_id), via="console")
     await db.commit()
     return RedirectResponse(f"/console/orders/{order_id}?done=Note+added.", status_code=303)
-
-
-class _Value(str):
-    """Lets a plain column value be shown as `x.value` in the shared templates."""
-
-    @property
-    def value(self) -> str:
-        return str(self)
 
 
 async def sign_in_redirect(request: Request, exc: Exception) -> Response:

@@ -137,3 +137,29 @@ async def test_support_finds_an_order_by_phone_and_sees_it_masked(
     assert customer["phone"] not in content and customer["email"] not in content
     await _shot(page, "support-order-masked")
     await page.close()
+
+
+async def test_operator_cancels_with_a_reason_and_sees_the_refusal_afterwards(
+    dev_stack: Stack, browser: Browser
+) -> None:
+    order = await Journey.place(dev_stack)
+    await order.waiting_for("payment")
+    page = await _sign_in(browser, dev_stack, Role.OPERATOR)
+    await page.goto(f"{str(dev_stack.api.base_url).rstrip('/')}/console/orders/{order.order_id}")
+    await page.get_by_role("link", name="Cancel", exact=True).click()
+    await page.get_by_label("Reason").select_option("customer_request")
+    await page.get_by_label("Note").fill("asked by phone")
+    await page.locator("#confirm-action").click()
+    await expect(page.get_by_role("status")).to_have_text("Cancel: done.")
+    await expect(page.locator("#status")).to_have_text("cancelled")
+    await _shot(page, "operator-order-cancelled")
+    assert (
+        await page.get_by_role("link", name="Cancel", exact=True).count() == 0
+    )  # nothing left to do
+    # A stale page's form posted again is refused with the workflow's reason.
+    await page.goto(
+        f"{str(dev_stack.api.base_url).rstrip('/')}/console/orders/{order.order_id}/act/cancel"
+    )
+    await page.locator("#confirm-action").click()
+    await expect(page.get_by_role("alert")).to_contain_text("not allowed now")
+    await page.close()
