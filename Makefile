@@ -16,6 +16,7 @@ dev: $(STAMP)
 	$(BIN)/python -m devstack
 
 test: $(STAMP) lint check-compose
+	bash .ci/system-packages
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
