@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
@@ -49,27 +49,51 @@ class LineIn(BaseModel):
 
 
 class ConfirmIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"final_price": "450.00", "note": "discount agreed by phone"}]
+        }
+    )
+
     lines: list[LineIn] | None = None
     final_price: Decimal | None = Field(default=None, gt=0, decimal_places=2)
     note: str = Field(default="", max_length=500)
 
 
 class RejectIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "wholesale orders go through the B2B desk"}]}
+    )
+
     reason: str = Field(min_length=1, max_length=500)
 
 
 class StockDecisionIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"choice": "backorder", "note": "customer will wait"}]}
+    )
+
     choice: StockChoice
     alternative_lines: list[LineIn] | None = None
     note: str = Field(default="", max_length=500)
 
 
 class DelayIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "the supplier is late", "new_date": "2026-12-10"}]
+        }
+    )
+
     reason: str = Field(min_length=1, max_length=500)
     new_date: date
 
 
 class CancelIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "customer_request", "note": "asked by phone"}]}
+    )
+
     reason: CancelReason
     note: str = Field(default="", max_length=500)
 
@@ -191,6 +215,10 @@ async def customer_stock_choice(
 
 
 class NoteIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"text": "Customer asked to call before delivery"}]}
+    )
+
     text: str = Field(min_length=1, max_length=2000)
 
 
@@ -211,6 +239,10 @@ async def add_note(
 
 
 class FeedbackIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"rating": 5, "comment": "Fast and well packed"}]}
+    )
+
     rating: int | None = Field(default=None, ge=1, le=5)
     nps: int | None = Field(default=None, ge=0, le=10)
     comment: str | None = Field(default=None, max_length=2000)
