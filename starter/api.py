@@ -38,7 +38,6 @@ from schema.api import (
 from schema.contracts import (
     WORKFLOW_TYPE,
     CustomerStatus,
-    OrderStatus,
     OrderWorkflowInput,
     Stage,
     workflow_id_for,
@@ -47,17 +46,10 @@ from schema.database import make_engine
 from schema.tables import Order
 from settings import Settings, get_settings
 from starter import admin, console, operators, webhooks
-from starter.auth import Permission, Principal, Role, audit, require
-from starter.deps import AppSettings, Session, Temporal, TemporalClient
+from starter.auth import Permission, Principal, audit, require
+from starter.deps import AppSettings, Session, Temporal, TemporalClient, TemporalGateway
 from starter.limits import BodySizeLimit, limiter
-from starter.orders import (
-    OrderNumberConflict,
-    links_for,
-    mask_query,
-    read_order,
-    record_order,
-    search_orders,
-)
+from starter.orders import OrderNumberConflict, find_orders, links_for, record_order, view_order
 
 log = structlog.get_logger(__name__)
 
@@ -141,29 +133,16 @@ async def create_order(
 async def get_order(
     order_id: uuid.UUID,
     db: Session,
-    request: Request,
+    temporal: TemporalGateway,
     settings: AppSettings,
     caller: Principal = require(Permission.ORDERS_READ),
 ) -> OrderOut:
     """Personal data is shown to operators and admins (and each such read is audited), masked for others."""
-    order = await db.get(Order, order_id)
-    if order is None or (caller.role == Role.SERVICE and order.created_by != caller.actor):
-        raise HTTPException(404, f"order {order_id} does not exist")
-    live: OrderStatus | None = None
-    try:
-        client: Client = await request.app.state.temporal.client()
-        handle = client.get_workflow_handle(workflow_id_for(str(order_id)))
-        live = await handle.query("status", result_type=OrderStatus)
-    except (RPCError, RuntimeError) as exc:
-        log.warning("live status unavailable", order_id=str(order_id), error=str(exc))
-    unmasked = caller.may(Permission.PERSONAL_DATA)
-    view = await read_order(
-        db, order_id=order_id, live=live, links=links_for(order_id, settings), unmasked=unmasked
+    view = await view_order(
+        db, caller=caller, order_id=order_id, temporal=temporal, settings=settings
     )
-    assert view is not None
-    if unmasked:
-        await audit(db, caller, "order.read_personal_data", str(order_id))
-        await db.commit()
+    if view is None:
+        raise HTTPException(404, f"order {order_id} does not exist")
     return view
 
 
@@ -185,8 +164,9 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> OrderPage:
-    page = await search_orders(
+    return await find_orders(
         db,
+        caller=caller,
         q=q,
         stage=stage,
         needs_action=needs_action,
@@ -195,12 +175,6 @@ async def list_orders(
         limit=limit,
         cursor=cursor,
     )
-    if q:
-        await audit(
-            db, caller, "orders.search", "orders", query=mask_query(q), found=len(page.items)
-        )
-        await db.commit()
-    return page
 
 
 @router.get("/healthz", summary="Each component's health; 503 when any is down")

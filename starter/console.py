@@ -23,18 +23,16 @@ from schema.contracts import (
     CancelReason,
     ConfirmOrder,
     MarkDelayed,
-    OrderStatus,
     RejectOrder,
     StockChoice,
     StockDecision,
-    workflow_id_for,
 )
 from schema.database import open_session
 from schema.tables import Incident, Order, OrderNote
 from starter.auth import Permission, Principal, audit, open_staff_session, principal_for
-from starter.deps import Session, TemporalClient
+from starter.deps import Session, TemporalClient, TemporalGateway
 from starter.operators import run_action
-from starter.orders import mask_query, read_order, search_orders
+from starter.orders import find_orders, search_orders, view_order
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
@@ -152,8 +150,9 @@ async def queue(request: Request, db: Session) -> Response:
 @router.get("/search", response_class=HTMLResponse)
 async def search(request: Request, db: Session, q: str = "") -> Response:
     principal = await _staff(request)
-    page = await search_orders(
+    page = await find_orders(
         db,
+        caller=principal,
         q=q or None,
         stage=None,
         needs_action=None,
@@ -162,51 +161,38 @@ async def search(request: Request, db: Session, q: str = "") -> Response:
         limit=50,
         cursor=None,
     )
-    if q:
-        await audit(
-            db, principal, "orders.search", "orders", query=mask_query(q), found=len(page.items)
-        )
-        await db.commit()
     return _page(request, "search.html", principal, q=q, orders=page.items)
-
-
-async def _live(client: TemporalClient, order_id: uuid.UUID) -> OrderStatus | None:
-    try:
-        return await client.get_workflow_handle(workflow_id_for(str(order_id))).query(
-            "status", result_type=OrderStatus
-        )
-    except Exception:  # the page still shows the read model when Temporal is away
-        return None
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 async def order_page(
-    request: Request, order_id: uuid.UUID, db: Session, client: TemporalClient
+    request: Request, order_id: uuid.UUID, db: Session, temporal: TemporalGateway
 ) -> Response:
     principal = await _staff(request, Permission.ORDERS_READ)
-    live = await _live(client, order_id)
-    unmasked = principal.may(Permission.PERSONAL_DATA)
     settings = request.app.state.settings
-    from starter.api import links_for
-
-    view = await read_order(
-        db, order_id=order_id, live=live, links=links_for(order_id, settings), unmasked=unmasked
+    view = await view_order(
+        db, caller=principal, order_id=order_id, temporal=temporal, settings=settings
     )
     if view is None:
         raise HTTPException(404, f"order {order_id} does not exist")
-    if unmasked:
-        await audit(db, principal, "order.read_personal_data", str(order_id), via="console")
-        await db.commit()
-    actions = live.allowed_actions if live and principal.may(Permission.ORDERS_ACT) else []
+    live = view.workflow or {}  # the workflow's `status`, empty when Temporal could not answer
     live_view = {
-        "waiting_for": live.waiting_for if live else None,
-        "next_deadline": live.next_deadline if live else None,
-        "payment_status": live.payment_status if live else None,
-        "sla_breaches": live.sla_breaches if live else [],
-        "allowed_actions": actions,
+        "waiting_for": live.get("waiting_for"),
+        "next_deadline": live.get("next_deadline"),
+        "payment_status": live.get("payment_status"),
+        "sla_breaches": live.get("sla_breaches", []),
+        "allowed_actions": live.get("allowed_actions", [])
+        if principal.may(Permission.ORDERS_ACT)
+        else [],
     }
+    can_read_personal = principal.may(Permission.PERSONAL_DATA)
     return _page(
-        request, "order.html", principal, order=view, live=live_view, can_read_personal=unmasked
+        request,
+        "order.html",
+        principal,
+        order=view,
+        live=live_view,
+        can_read_personal=can_read_personal,
     )
 
 

@@ -50,6 +50,8 @@ from schema.tables import (
     OrderProviderRefs,
 )
 from settings import Settings
+from starter.auth import Permission, Principal, Role, audit
+from starter.deps import Temporal
 
 
 class OrderNumberConflict(Exception):
@@ -368,3 +370,46 @@ def links_for(order_id: uuid.UUID, settings: Settings) -> OrderLinks:
     return OrderLinks(
         self=f"/v1/orders/{order_id}", temporal_ui=f"{ui}/{workflow_id_for(str(order_id))}"
     )
+
+
+async def view_order(
+    session: AsyncSession,
+    *,
+    caller: Principal,
+    order_id: uuid.UUID,
+    temporal: Temporal,
+    settings: Settings,
+) -> OrderOut | None:
+    """One order as `caller` may see it: a service only its own; personal data shown (and
+    audited) to roles that may read it, masked for the others."""
+    order = await session.get(Order, order_id)
+    if order is None or (caller.role == Role.SERVICE and order.created_by != caller.actor):
+        return None
+    unmasked = caller.may(Permission.PERSONAL_DATA)
+    view = await read_order(
+        session,
+        order_id=order_id,
+        live=await temporal.order_status(order_id),
+        links=links_for(order_id, settings),
+        unmasked=unmasked,
+    )
+    if unmasked:
+        await audit(session, caller, "order.read_personal_data", str(order_id))
+        await session.commit()
+    return view
+
+
+async def find_orders(session: AsyncSession, *, caller: Principal, **criteria: Any) -> OrderPage:
+    """`search_orders` on behalf of `caller`; a search by a person's contact is audited (masked)."""
+    page = await search_orders(session, **criteria)
+    if criteria.get("q"):
+        await audit(
+            session,
+            caller,
+            "orders.search",
+            "orders",
+            query=mask_query(criteria["q"]),
+            found=len(page.items),
+        )
+        await session.commit()
+    return page
