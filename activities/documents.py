@@ -18,8 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.inventory import order_lines
-from activities.orders import load_order
+from activities.orders import load_order, order_lines
 from schema.contracts import DocumentsResult, OrderRef
 from schema.database import open_session
 from schema.tables import Customer, CustomerAddress, Document, Order, OrderLine, OrderProviderRefs

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
 from temporalio import activity
 
+from activities.orders import order_lines
 from activities.providers import Provider, step_key
 from schema.contracts import (
     BackorderResult,
@@ -16,16 +14,6 @@ from schema.contracts import (
     ReserveStockInput,
     ReserveStockResult,
 )
-from schema.database import open_session
-from schema.tables import OrderLine
-
-
-async def order_lines(engine: AsyncEngine, order_id: str) -> list[OrderLine]:
-    async with open_session(engine) as session:
-        query = (
-            select(OrderLine).where(OrderLine.order_id == uuid.UUID(order_id)).order_by("position")
-        )
-        return list((await session.exec(query)).all())
 
 
 class InventoryActivities:

@@ -31,7 +31,15 @@ from schema.contracts import (
     ValidateOrderResult,
 )
 from schema.database import open_session
-from schema.tables import Customer, CustomerAddress, Incident, Order, OrderEvent, OrderLine
+from schema.tables import (
+    Customer,
+    CustomerAddress,
+    Incident,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderProviderRefs,
+)
 from settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -44,6 +52,30 @@ async def load_order(session: AsyncSession, order_id: str) -> Order:
             f"order {order_id} does not exist", type="OrderNotFound", non_retryable=True
         )
     return order
+
+
+async def order_lines(engine: AsyncEngine, order_id: str) -> list[OrderLine]:
+    async with open_session(engine) as session:
+        query = (
+            select(OrderLine).where(OrderLine.order_id == uuid.UUID(order_id)).order_by("position")
+        )
+        return list((await session.exec(query)).all())
+
+
+async def load_refs(engine: AsyncEngine, order_id: str) -> OrderProviderRefs | None:
+    async with open_session(engine) as session:
+        return await session.get(OrderProviderRefs, uuid.UUID(order_id))
+
+
+async def save_refs(engine: AsyncEngine, order_id: str, **refs: str) -> None:
+    """Remember what a provider calls this order (for webhooks, support and the API)."""
+    async with open_session(engine) as session:
+        await session.execute(
+            insert(OrderProviderRefs)
+            .values(order_id=uuid.UUID(order_id), **refs)
+            .on_conflict_do_update(index_elements=["order_id"], set_=refs)
+        )
+        await session.commit()
 
 
 # How the timeline keeps the read model's flags for queues and filters.
@@ -138,11 +170,7 @@ class OrderActivities:
             total=order.total,
             line_count=len(lines),
             problems=problems,
-            review_reasons=(
-                review_reasons(order, lines, customer, address, input.policy)
-                if input.policy
-                else []
-            ),
+            review_reasons=review_reasons(order, lines, customer, address, input.policy),
             timezone=timezone_of(
                 address.country if address else None, self._settings.default_timezone
             ),

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.orders import load_order
+from activities.orders import load_order, load_refs, save_refs
 from activities.providers import Provider
 from schema.contracts import CreatePaymentInput, OrderRef, PaymentLink, RefundInput
 from schema.database import open_session
-from schema.tables import OrderProviderRefs
-
-
-async def save_refs(engine: AsyncEngine, order_id: str, **refs: str) -> None:
-    """Remember what a provider calls this order (for webhooks, support and the API)."""
-    async with open_session(engine) as session:
-        await session.execute(
-            insert(OrderProviderRefs)
-            .values(order_id=uuid.UUID(order_id), **refs)
-            .on_conflict_do_update(index_elements=["order_id"], set_=refs)
-        )
-        await session.commit()
 
 
 class PaymentActivities:
@@ -67,7 +52,6 @@ class PaymentActivities:
 
     @activity.defn
     async def cancel_payment_link(self, input: OrderRef) -> None:
-        async with open_session(self._engine) as session:
-            refs = await session.get(OrderProviderRefs, uuid.UUID(input.order_id))
+        refs = await load_refs(self._engine, input.order_id)
         if refs is not None and refs.payment_id:
             await self._payments.call("POST", f"/v1/payments/{refs.payment_id}/cancel")

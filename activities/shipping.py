@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,13 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.inventory import order_lines
-from activities.orders import load_order
-from activities.payments import save_refs
+from activities.orders import load_order, load_refs, order_lines, save_refs
 from activities.providers import Provider
 from schema.contracts import OrderRef, Shipment
 from schema.database import open_session
-from schema.tables import CustomerAddress, OrderProviderRefs
+from schema.tables import CustomerAddress
 
 RULES = Path(__file__).resolve().parent / "data" / "carrier_rules.json"
 
@@ -116,7 +113,6 @@ class ShippingActivities:
 
     @activity.defn
     async def cancel_shipment(self, input: OrderRef) -> None:
-        async with open_session(self._engine) as session:
-            refs = await session.get(OrderProviderRefs, uuid.UUID(input.order_id))
+        refs = await load_refs(self._engine, input.order_id)
         if refs is not None and refs.tracking_number:
             await self._carrier.call("DELETE", f"/v1/shipments/{refs.tracking_number}")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.inventory import order_lines
-from activities.orders import load_order
+from activities.orders import load_order, order_lines
 from activities.providers import Provider, step_key
 from schema.contracts import OrderRef, PickTask
 from schema.database import open_session

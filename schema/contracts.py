@@ -168,7 +168,7 @@ class RecordEventResult:
 @dataclass(frozen=True)
 class ValidateOrderInput:
     order_id: str
-    policy: OrderPolicy | None = None  # thresholds for manual review
+    policy: OrderPolicy  # thresholds for manual review
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.providers import make_http_client
+from devstack.harness import free_port
 from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
 from devstack.simulators import create_simulators
@@ -35,7 +36,6 @@ from schema.database import make_engine, open_session, upgrade_database
 from settings import Settings
 from starter.api import create_app
 from starter.auth import Role, issue_api_key
-from tests.support import free_port
 from worker import build_worker, ensure_search_attributes
 from workflows.order import SEARCH_ATTRIBUTES
 

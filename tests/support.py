@@ -14,11 +14,8 @@ from typing import Any, TypeVar
 from temporalio.client import Client
 
 import schema.api
-from devstack.harness import free_port
 from devstack.mailsink import read_maildir
 from schema.contracts import OrderStatus
-
-__all__ = ["free_port"]
 
 T = TypeVar("T")
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from temporalio.client import Client
 
+from devstack.harness import free_port
 from devstack.mailsink import MailSink
 from schema.api import OrderCreate
 from schema.contracts import Stage
@@ -21,7 +22,7 @@ from schema.tables import Notification, OrderEvent
 from settings import Settings
 from starter.api import start_order_workflow
 from starter.orders import record_order
-from tests.support import eventually, free_port, mail_to, sample_order, until_status, wait_for_mail
+from tests.support import eventually, mail_to, sample_order, until_status, wait_for_mail
 
 ROOT = Path(__file__).resolve().parents[1]
 
