@@ -113,27 +113,10 @@ async def queue(request: Request, db: Session) -> Response:
     """What needs a human now: confirmations and stock decisions, failed payments, SLA breaches, incidents."""
     principal = await _staff(request)
 
-    async def flagged(
-        needs_action: bool | None = None,
-        sla_breached: bool | None = None,
-        payment_failed: bool | None = None,
-    ) -> list[Any]:
-        page = await search_orders(
-            db,
-            q=None,
-            stage=None,
-            needs_action=needs_action,
-            sla_breached=sla_breached,
-            payment_failed=payment_failed,
-            limit=50,
-            cursor=None,
-        )
-        return page.items
-
     sections = [
-        ("Waiting for a decision", await flagged(needs_action=True)),
-        ("Failed payments", await flagged(payment_failed=True)),
-        ("SLA breaches", await flagged(sla_breached=True)),
+        ("Waiting for a decision", (await search_orders(db, needs_action=True)).items),
+        ("Failed payments", (await search_orders(db, payment_failed=True)).items),
+        ("SLA breaches", (await search_orders(db, sla_breached=True)).items),
     ]
     incidents = (
         await db.exec(
@@ -150,17 +133,7 @@ async def queue(request: Request, db: Session) -> Response:
 @router.get("/search", response_class=HTMLResponse)
 async def search(request: Request, db: Session, q: str = "") -> Response:
     principal = await _staff(request)
-    page = await find_orders(
-        db,
-        caller=principal,
-        q=q or None,
-        stage=None,
-        needs_action=None,
-        sla_breached=None,
-        payment_failed=None,
-        limit=50,
-        cursor=None,
-    )
+    page = await find_orders(db, caller=principal, q=q or None)
     return _page(request, "search.html", principal, q=q, orders=page.items)
 
 

@@ -285,13 +285,13 @@ def mask_query(q: str) -> str:
 async def search_orders(
     session: AsyncSession,
     *,
-    q: str | None,
-    stage: Stage | None,
-    needs_action: bool | None,
-    sla_breached: bool | None,
-    payment_failed: bool | None,
-    limit: int,
-    cursor: str | None,
+    q: str | None = None,
+    stage: Stage | None = None,
+    needs_action: bool | None = None,
+    sla_breached: bool | None = None,
+    payment_failed: bool | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> OrderPage:
     """Newest first, keyset-paginated; `q` is a number, phone, e-mail or tracking number."""
     query = select(Order, Customer).join(Customer, col(Customer.id) == col(Order.customer_id))
