@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 
 from activities.providers import make_http_client
 from devstack.mailsink import MailSink
-from schema.api import OrderCreate
+from schema.api import SAMPLE_ORDER, OrderCreate
 from schema.contracts import (
     WORKFLOW_TYPE,
     CarrierEvent,
@@ -34,7 +34,7 @@ from settings import Settings
 from starter.orders import record_order
 from tests.conftest import Stack
 from tests.lifecycle import Journey
-from tests.support import sample_order
+from tests.support import decoded_history, sample_order
 from worker import build_worker
 from workflows.order import OrderWorkflow
 
@@ -152,3 +152,22 @@ async def test_stored_history_replays(path: Path) -> None:
     await Replayer(
         workflows=[OrderWorkflow], data_converter=pydantic_data_converter
     ).replay_workflow(history)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+def test_stored_history_holds_no_personal_data(path: Path) -> None:
+    """Stored histories are kept in the repository, so they must hold no personal data (rule 1)."""
+    text = decoded_history(path.read_text())
+    assert '"order_id"' in text  # the search sees decoded payloads, not only base64
+    customer, address = SAMPLE_ORDER["customer"], SAMPLE_ORDER["delivery"]["address"]
+    for personal in (
+        customer["name"],
+        "Iryna",
+        "Koval",
+        "@example.com",
+        customer["phone"],
+        "501234567",
+        address["line1"],
+        "Khreshchatyk",
+    ):
+        assert personal not in text, f"{personal!r} found in {path.name}"
