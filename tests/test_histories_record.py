@@ -1,0 +1,287 @@
+"""Records the stored histories of tests/histories/ (see the README there): one test per path.
+
+Skipped unless asked for, since stored histories are recorded once, not on every run:
+
+    ORDERFLOW_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/test_histories_record.py -q
+
+Each test drives one order with `Journey` on the time-skipping stack (real activities,
+real providers) and writes `tests/histories/<name>.json`, named after the test without its
+`test_` prefix. A file that exists is never overwritten — it stands for orders that already
+exist — so its test is skipped. To add a path: add a test here, run it, commit the file
+and a row in the README's table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+
+from schema.contracts import Stage
+from tests.conftest import Stack
+from tests.lifecycle import Journey
+from tests.test_workflow import HISTORIES
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("ORDERFLOW_RECORD_HISTORIES") != "1",
+    reason="records stored histories: set ORDERFLOW_RECORD_HISTORIES=1",
+)
+
+DAY = timedelta(days=1)
+Record = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def stack(ts_stack: Stack) -> Stack:
+    return ts_stack
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Record:
+    """`await record(order)` saves the order's history, once: it refuses an existing file."""
+    path = HISTORIES / f"{request.node.name.removeprefix('test_')}.json"
+    if path.exists():
+        pytest.skip(f"{path.name} exists: a stored history is never regenerated")
+
+    async def save(order: Journey, *, in_flight: bool = False) -> None:
+        handle = order.stack.client.get_workflow_handle(f"order-{order.order_id}")
+        if in_flight:
+            await _settled(handle)
+        else:
+            await handle.result()  # finished: the scenario waited for its last stage
+        history = await handle.fetch_history()
+        with path.open("x") as file:  # "x": never over an existing file
+            file.write(history.to_json())
+
+    return save
+
+
+async def _settled(handle: WorkflowHandle) -> None:
+    """Wait until a running order rests in a wait: no task or activity open, history unchanged."""
+    busy = ("WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED", "ACTIVITY_TASK_")
+    before = -1
+    while True:
+        history = await handle.fetch_history()
+        name = EventType.Name(history.events[-1].event_type).removeprefix("EVENT_TYPE_")
+        if len(history.events) == before and not name.startswith(busy):
+            break
+        before = len(history.events)
+        await asyncio.sleep(0.5)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def _run_out_feedback(order: Journey) -> None:
+    """From delivery to the end: nobody answers the feedback request or its reminder."""
+    await order.sleep(10 * DAY)
+    status = await order.until(lambda s: s.stage == Stage.COMPLETED)
+    assert "feedback.none" in Journey.types(status)
+
+
+async def _feedback(order: Journey, **answer: object) -> None:
+    await order.sleep(2 * DAY)  # the request goes out 24-48 h after delivery
+    await order.reached("feedback.requested")
+    response = await order.stack.api.post(f"/v1/orders/{order.order_id}/feedback", json=answer)
+    assert response.status_code == 200 and response.json()["accepted"], response.text
+    await order.until(lambda s: s.stage == Stage.COMPLETED)
+
+
+async def test_payment_expired_cancelled(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack)
+    await order.waiting_for("payment")
+    await order.sleep(timedelta(hours=73))  # reminders at 24 h and 60 h, expiry at 72 h
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.timeline[-1].detail["reason"] == "payment_expired"
+    assert (await order.sent()).count("payment_reminder") == 2
+    assert "stock released" in status.timeline[-1].detail["undone"]
+    await record(order)
+
+
+async def test_payment_failed_then_paid(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack)
+    await order.waiting_for("payment")
+    await order.pay("fail", reason="insufficient funds")
+    await order.reached("payment.failed")
+    await order.waiting_for("payment")
+    await order.pay()
+    await order.waiting_for("packing")
+    assert {"manager_payment_failed", "payment_failed"} <= set(await order.sent())
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    await record(order)
+
+
+async def test_partial_stock_backordered_arrived(stack: Stack, record: Record) -> None:
+    teapots = [{"sku": "RARE-01", "name": "Teapot", "quantity": 3, "unit_price": "900.00"}]
+    order = await Journey.place(stack, lines=teapots)
+    await order.waiting_for("stock_decision")
+    decided = await order.act("stock-decision", choice="backorder")
+    assert decided.status_code == 200, decided.text
+    await order.waiting_for("backorder_arrival")
+    backorders = (await stack.sim.get("/warehouse/v1/backorders")).json()
+    [backorder_id] = [key for key, b in backorders.items() if b["order_ref"] == order.order_id]
+    arrived = await stack.sim.post(f"/warehouse/sim/backorders/{backorder_id}/arrive")
+    assert arrived.json()["webhook_status"] == 202
+    await order.waiting_for("payment")
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    await record(order)
+
+
+async def test_pickup_not_collected_refunded(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, delivery={"method": "pickup", "pickup_point": "KYIV-01"})
+    await order.until_paid()
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("collection")
+    await order.sleep(8 * DAY)  # reminder on day 5, the hold ends on day 7
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.payment_status == "refunded"
+    assert status.timeline[-1].detail["reason"] == "not_collected"
+    assert (await order.sent()).count("pickup_reminder") == 1
+    await record(order)
+
+
+async def test_silent_days_interim_notices(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack)
+    await order.until_paid()
+    await order.waiting_for("packing")
+    await order.sleep(3 * DAY + timedelta(hours=1))  # the warehouse says nothing for three days
+    status = await order.until(lambda s: len(s.sla_breaches) == 3)
+    assert [b.waiting_for for b in status.sla_breaches] == ["packing"] * 3
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    assert (await order.sent()).count("interim") == 3
+    await record(order)
+
+
+async def test_operator_delay_marked(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack)
+    await order.waiting_for("payment")
+    delayed = await order.act("delay", reason="supplier is late", new_date="2030-01-15")
+    assert delayed.status_code == 200, delayed.text
+    await order.reached("order.delayed")
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    await record(order)
+
+
+async def test_cancelled_after_payment_refunded(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack)
+    await order.until_paid()
+    await order.waiting_for("packing")
+    cancelled = await order.act("cancel", reason="customer_request", note="changed mind")
+    assert cancelled.status_code == 200, cancelled.text
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.payment_status == "refunded"
+    assert "stock released" in status.timeline[-1].detail["undone"]
+    await record(order)
+
+
+async def test_negative_feedback_incident(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack)
+    await order.to_delivery()
+    await _feedback(order, rating=1, comment="Box was wet")
+    [incident] = await order.incidents()
+    assert incident.stage == "feedback"
+    await record(order)
+
+
+async def test_review_escalated_then_confirmed(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, note="Please deliver after 18:00")
+    await order.waiting_for("operator_confirmation")
+    await order.sleep(timedelta(hours=3))  # nobody decides within the 2 h review SLA
+    await order.reached("review.escalated")
+    confirmed = await order.act("confirm")
+    assert confirmed.status_code == 200, confirmed.text
+    await order.waiting_for("payment")
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    await record(order)
+
+
+async def test_partial_stock_ship_available(stack: Stack, record: Record) -> None:
+    lines = [
+        {"sku": "MUG-01", "name": "Mug", "quantity": 1, "unit_price": "250.00"},
+        {"sku": "GONE-01", "name": "Sold out", "quantity": 2, "unit_price": "100.00"},
+    ]
+    order = await Journey.place(stack, lines=lines, payment={"method": "cod"})
+    await order.waiting_for("stock_decision")
+    decided = await order.act("stock-decision", choice="ship_available")
+    assert decided.status_code == 200, decided.text
+    await order.waiting_for("packing")
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    await record(order)
+
+
+async def test_picking_defect_repicked(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack(defects=["MUG-01: cracked handle"])
+    await order.until(
+        lambda s: Journey.types(s).count("picking.started") == 2 and s.waiting_for == "packing"
+    )
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    assert len(await order.incidents()) == 1
+    await record(order)
+
+
+async def test_carrier_exception_incident(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    await order.carrier("Exception", "parcel damaged at hub")
+    await order.reached("incident.opened")
+    await order.waiting_for("carrier")
+    await order.carrier("Delivered")
+    await order.reached("order.delivered")
+    await _run_out_feedback(order)
+    [incident] = await order.incidents()
+    assert incident.cause == "external"
+    await record(order)
+
+
+async def test_carrier_silence_awaiting_carrier(stack: Stack, record: Record) -> None:
+    """In flight on purpose: an order in transit that the carrier has gone quiet about."""
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    await order.carrier("InTransit")
+    await order.reached("carrier.InTransit")
+    await order.sleep(timedelta(days=3, hours=1))  # the carrier's silence limit is 3 days
+    status = await order.reached("transit.no_news")
+    assert status.status == "delayed"
+    await order.waiting_for("carrier")
+    await record(order, in_flight=True)
+
+
+async def test_feedback_none_reminded(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    sent = await order.sent()
+    assert sent.count("feedback_request") == 1 and sent.count("feedback_reminder") == 1
+    await record(order)
+
+
+async def test_customer_cancels_missing_stock(stack: Stack, record: Record) -> None:
+    lines = [{"sku": "GONE-03", "name": "Sold out", "quantity": 1, "unit_price": "10.00"}]
+    order = await Journey.place(stack, lines=lines)
+    await order.waiting_for("stock_decision")
+    async with httpx.AsyncClient(base_url=stack.api.base_url) as anonymous:  # the e-mail's link
+        chosen = await anonymous.post(
+            f"/v1/orders/{order.order_id}/stock-choice", json={"choice": "cancel"}
+        )
+    assert chosen.status_code == 200, chosen.text
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.timeline[-1].detail["reason"] == "out_of_stock"
+    await record(order)
