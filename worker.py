@@ -38,9 +38,11 @@ from activities.providers import Provider, make_http_client
 from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
 from runtime import configure_logging, connect_temporal, metrics_runtime
+from schema.contracts import order_id_of
 from schema.database import make_engine
 from settings import Settings, get_settings
-from workflows.order import SEARCH_ATTRIBUTES, OrderWorkflow
+from workflows.order import OrderWorkflow
+from workflows.search import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +59,7 @@ class _BoundActivity(ActivityInboundInterceptor):
         info = activity.info()
         with structlog.contextvars.bound_contextvars(
             workflow_id=info.workflow_id,
-            order_id=(info.workflow_id or "").removeprefix("order-"),
+            order_id=order_id_of(info.workflow_id or ""),
             activity=info.activity_type,
             attempt=info.attempt,
         ):

@@ -27,8 +27,8 @@ from devstack.postgres import EmbeddedPostgres
 from runtime import configure_logging
 from schema.database import make_engine, open_session, upgrade_database
 from settings import ROOT, Settings, get_settings
-from starter.auth import Role, issue_api_key, principal_for
-from workflows.order import SEARCH_ATTRIBUTES
+from starter.services.access import Role, issue_api_key, principal_for
+from workflows.search import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger("devstack")
 

@@ -25,6 +25,7 @@ import httpx
 import structlog
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 
 from activities.notifications import sms_segments
 from schema.webhooks import HEADER, sign
@@ -32,6 +33,7 @@ from settings import Settings, get_settings
 
 log = structlog.get_logger("simulators")
 STOCK = Path(__file__).resolve().parent / "stock.csv"
+PAGES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 
 @dataclass
@@ -247,17 +249,11 @@ async def cancel_payment(payment_id: str, request: Request) -> dict[str, Any]:
 
 
 @payment.get("/pay/{payment_id}", response_class=HTMLResponse)
-async def payment_page(payment_id: str, request: Request) -> str:
+async def payment_page(payment_id: str, request: Request) -> HTMLResponse:
     item = _sim(request).payments.get(payment_id)
     if item is None:
         raise HTTPException(404, "no such payment")
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Pay {item.order_number}</title></head>
-<body style="font-family:Arial,sans-serif;max-width:420px;margin:40px auto">
-<h1>Payment simulator</h1><p>Order <b>{item.order_number}</b>: <b>{item.amount} {item.currency}</b></p>
-<p>Status: <b id="status">{item.status}</b></p>
-<form method="post" action="/payment/pay/{payment_id}/succeed"><button id="pay">Pay</button></form>
-<form method="post" action="/payment/pay/{payment_id}/fail"><input type="hidden" name="reason" value="card declined">
-<button id="fail">Fail</button></form></body></html>"""
+    return PAGES.TemplateResponse(request, "payment.html", {"payment": item})
 
 
 @payment.post("/pay/{payment_id}/{outcome}")
@@ -270,7 +266,7 @@ async def pay(payment_id: str, outcome: str, request: Request) -> dict[str, Any]
     reason = ""
     if outcome == "fail":
         form = await request.form() if "form" in request.headers.get("content-type", "") else {}
-        reason = str(form.get("reason") or request.query_params.get("reason") or "card declined")
+        reason = str(form.get("reason") or request.query_params.get("reason") or "card_declined")
     status = await _payment_outcome(
         sim, item, "succeeded" if outcome == "succeed" else "failed", reason
     )
@@ -530,12 +526,11 @@ async def tracking_event(
 
 
 @carrier.get("/track/{tracking_number}", response_class=HTMLResponse)
-async def track(tracking_number: str, request: Request) -> str:
+async def track(tracking_number: str, request: Request) -> HTMLResponse:
     item = _sim(request).shipments.get(tracking_number)
     if item is None:
         raise HTTPException(404, "no such shipment")
-    events = "".join(f"<li>{e}</li>" for e in item.events) or "<li>booked</li>"
-    return f"<!doctype html><html><body><h1>Parcel {tracking_number}</h1><ol>{events}</ol></body></html>"
+    return PAGES.TemplateResponse(request, "track.html", {"shipment": item})
 
 
 # --- SMS and push gateways --------------------------------------------------------------

@@ -12,18 +12,59 @@ import json
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import phonenumbers
 from babel.numbers import list_currencies
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from schema.contracts import CustomerStatus, DeliveryMethod, PaymentMethod, Stage
+from schema.contracts import (
+    CancelReason,
+    CustomerStatus,
+    DelayReason,
+    DeliveryMethod,
+    PaymentMethod,
+    Stage,
+    StockChoice,
+)
 
 _MONEY = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+MAX_MONEY = Decimal("999999999999.99")  # what the money columns hold: NUMERIC(14, 2)
 _CURRENCIES = frozenset(list_currencies())
 
 Locale = Literal["uk", "ru", "en"]
+
+
+class Role(StrEnum):
+    """Who a caller is, and so what they may do (starter/services/access.py has the grants)."""
+
+    SERVICE = "service"  # creates orders, reads its own (personal data masked)
+    OPERATOR = "operator"  # confirms, rejects, edits, delays, cancels; sees personal data
+    SUPPORT = "support"  # finds and reads orders, personal data masked; notes
+    ADMIN = "admin"  # everything, plus keys, accounts, erasure and the audit log
+
+
+def _money_string(value: Any) -> Any:
+    if not isinstance(value, str) or not _MONEY.match(value):
+        raise ValueError('money must be a decimal string such as "250.00" (at most 12 digits)')
+    return value
+
+
+# An amount of money as the API takes it: a decimal string, never a float.
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money_string),
+    Field(description='Decimal string, e.g. "250.00"', examples=["250.00"]),
+]
 
 
 class _Strict(BaseModel):
@@ -95,17 +136,21 @@ class PaymentIn(_Strict):
 
 
 class LineIn(_Strict):
+    """One order line, as the shop posts it and as an operator edits it."""
+
     sku: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     quantity: int = Field(gt=0, le=100_000, strict=True)
-    unit_price: Decimal = Field(description='Decimal string, e.g. "250.00"', examples=["250.00"])
+    unit_price: Money
 
-    @field_validator("unit_price", mode="before")
-    @classmethod
-    def _money_string(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not _MONEY.match(value):
-            raise ValueError('money must be a decimal string such as "250.00"')
-        return value
+
+def lines_total(lines: list[LineIn]) -> Decimal:
+    return sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
+
+
+def _total_fits(lines: list[LineIn] | None) -> None:
+    if lines is not None and lines_total(lines) > MAX_MONEY:
+        raise ValueError(f"the lines add up to more than {MAX_MONEY}")
 
 
 # The order from the foundation issue: the OpenAPI example, and the base of tests and benchmarks.
@@ -159,9 +204,14 @@ class OrderCreate(_Strict):
             raise ValueError("not an ISO 4217 currency code")
         return value
 
+    @model_validator(mode="after")
+    def _total_fits(self) -> OrderCreate:
+        _total_fits(self.lines)
+        return self
+
     @property
     def total(self) -> Decimal:
-        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0.00"))
+        return lines_total(self.lines)
 
     def fingerprint(self) -> str:
         """Same order, same fingerprint: decides between a retry (200) and a conflict (409)."""
@@ -283,3 +333,148 @@ class FieldError(BaseModel):
 class ErrorBody(BaseModel):
     detail: str
     errors: list[FieldError] = []
+
+
+# --- Operator actions (each becomes a workflow update) ---------------------------------------
+
+
+class ConfirmIn(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"final_price": "450.00", "note": "discount agreed by phone"}]
+        }
+    )
+
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)] | None = Field(
+        default=None, description="Replaces the order's lines"
+    )
+    final_price: Money | None = Field(
+        default=None, description="The total to charge, when it could not be computed"
+    )
+    note: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _sane(self) -> ConfirmIn:
+        _total_fits(self.lines)
+        if self.final_price is not None and self.final_price <= 0:
+            raise ValueError("final_price must be positive")
+        return self
+
+
+class RejectIn(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "wholesale orders go through the B2B desk"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StockDecisionIn(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"choice": "backorder", "note": "customer will wait"}]}
+    )
+
+    choice: StockChoice
+    alternative_lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)] | None = None
+    note: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _total_fits(self) -> StockDecisionIn:
+        _total_fits(self.alternative_lines)
+        return self
+
+
+class DelayIn(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "supplier_late", "new_date": "2026-12-10"}]}
+    )
+
+    reason: DelayReason = Field(description="Told to the customer in their language")
+    new_date: date
+
+
+class CancelIn(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "customer_request", "note": "asked by phone"}]}
+    )
+
+    reason: CancelReason
+    note: str = Field(default="", max_length=500)
+
+
+class NoteIn(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"text": "Customer asked to call before delivery"}]}
+    )
+
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class ActionOut(BaseModel):
+    """What an accepted action left the order at."""
+
+    accepted: bool
+    stage: Stage
+    status: CustomerStatus
+
+
+# --- The customer's answers (public links) -----------------------------------------------------
+
+
+class CustomerStockChoiceIn(_Strict):
+    choice: StockChoice = Field(description="ship_available, backorder or cancel")
+
+    @model_validator(mode="after")
+    def _no_alternative(self) -> CustomerStockChoiceIn:
+        if self.choice == StockChoice.ALTERNATIVE:
+            raise ValueError(
+                "an alternative is offered by an operator; choose ship_available, backorder or cancel"
+            )
+        return self
+
+
+class FeedbackIn(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"rating": 5, "comment": "Fast and well packed"}]}
+    )
+
+    rating: int | None = Field(default=None, ge=1, le=5)
+    nps: int | None = Field(default=None, ge=0, le=10)
+    comment: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _some_score(self) -> FeedbackIn:
+        if self.rating is None and self.nps is None:
+            raise ValueError("give a rating (1-5) or an nps score (0-10)")
+        return self
+
+
+class FeedbackOut(BaseModel):
+    accepted: bool
+    duplicate: bool
+    feedback_id: str | None = None
+
+
+# --- Administration ------------------------------------------------------------------------------
+
+
+class SessionIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=200)
+
+
+class KeyIn(_Strict):
+    name: str = Field(min_length=1, max_length=100, examples=["shop-backend"])
+    role: Role
+
+
+class AccountIn(_Strict):
+    username: str = Field(
+        min_length=2, max_length=64, pattern=r"^[a-z0-9._-]+$", examples=["olena"]
+    )
+    password: str = Field(min_length=10, max_length=200)
+    role: Role
+
+
+class ErasureIn(_Strict):
+    email: EmailStr

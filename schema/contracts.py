@@ -2,6 +2,11 @@
 
 Rule 1 of the architecture: nothing here carries a name, e-mail, phone or address.
 Workflows see the order id and business facts only; activities read the rest from Postgres.
+
+These dataclasses are stored in the histories of orders in flight, which live for weeks.
+They only grow (see CONTRACTS.md beside this file): a new field has a default; a field an
+order in flight carries is never renamed, retyped or removed; an enum only gains members.
+`tests/test_contracts.py` decodes every payload of every stored history with them.
 """
 
 from __future__ import annotations
@@ -11,11 +16,19 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-WORKFLOW_TYPE = "OrderWorkflow"
+_WORKFLOW_ID_PREFIX = "order-"
 
 
 def workflow_id_for(order_id: str) -> str:
-    return f"order-{order_id}"
+    """The id of an order's workflow: the one place that spells it."""
+    return f"{_WORKFLOW_ID_PREFIX}{order_id}"
+
+
+def order_id_of(workflow_id: str) -> str | None:
+    """The order id inside a workflow id (None for a workflow that is not an order's)."""
+    if not workflow_id.startswith(_WORKFLOW_ID_PREFIX):
+        return None
+    return workflow_id.removeprefix(_WORKFLOW_ID_PREFIX)
 
 
 class Stage(StrEnum):
@@ -48,6 +61,38 @@ class CustomerStatus(StrEnum):
     DELIVERED = "delivered"
     DELAYED = "delayed"
     CANCELLED = "cancelled"
+
+
+class WaitingFor(StrEnum):
+    """What an order waits for, as the status query says it and the interim notice explains it."""
+
+    OPERATOR_CONFIRMATION = "operator_confirmation"
+    STOCK_DECISION = "stock_decision"
+    BACKORDER_ARRIVAL = "backorder_arrival"
+    PAYMENT = "payment"
+    PACKING = "packing"
+    CARRIER = "carrier"
+    COLLECTION = "collection"
+    FEEDBACK = "feedback"
+    FEEDBACK_REQUEST = "feedback_request"  # the request's own send time, in the customer's day
+
+
+class PaymentStatus(StrEnum):
+    NOT_REQUESTED = "not_requested"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    REFUNDED = "refunded"
+    CASH_ON_DELIVERY = "cash_on_delivery"
+    COLLECTED_ON_DELIVERY = "collected_on_delivery"
+
+
+class FulfilmentStatus(StrEnum):
+    PENDING = "pending"
+    RESERVED = "reserved"
+    PICKING = "picking"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
 
 
 class DeliveryMethod(StrEnum):
@@ -98,6 +143,8 @@ class OrderPolicy:
     # Silence guard (seed 000): no silent gap over a day
     silence_period: timedelta
     silence_max_notices: int
+    # Stock: how many reservation rounds (after back-orders, alternatives) before giving up
+    stock_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -126,7 +173,7 @@ class TimelineEntry:
 @dataclass(frozen=True)
 class NextDeadline:
     at: datetime
-    waiting_for: str
+    waiting_for: WaitingFor
 
 
 @dataclass(frozen=True)
@@ -139,11 +186,11 @@ class OrderStatus:
     status: CustomerStatus
     expected_date: date | None
     timeline: list[TimelineEntry]
-    payment_status: str = "not_required"
-    fulfilment_status: str = "pending"
+    payment_status: PaymentStatus = PaymentStatus.NOT_REQUESTED
+    fulfilment_status: FulfilmentStatus = FulfilmentStatus.PENDING
     tracking_number: str | None = None
     tracking_url: str | None = None
-    waiting_for: str | None = None
+    waiting_for: WaitingFor | None = None
     next_deadline: NextDeadline | None = None
     sla_breaches: list[SlaBreach] = field(default_factory=list)
     allowed_actions: list[str] = field(default_factory=list)
@@ -237,10 +284,21 @@ class StockDecision:
     note: str = ""
 
 
+class DelayReason(StrEnum):
+    """Why an order is late, as the customer is told it (in their language)."""
+
+    CARRIER_SILENT = "carrier_silent"  # no tracking news for the policy's period
+    SUPPLIER_LATE = "supplier_late"
+    CARRIER_DELAY = "carrier_delay"
+    HIGH_DEMAND = "high_demand"
+    WEATHER = "weather"
+    OTHER = "other"
+
+
 @dataclass(frozen=True)
 class MarkDelayed:
     actor: str
-    reason: str
+    reason: str  # a DelayReason (orders from before codes may carry an operator's text)
     new_date: date
 
 
@@ -271,6 +329,22 @@ class ActionResult:
 # --- What providers report (webhooks -> signals) -------------------------------------------
 
 
+class PaymentFailure(StrEnum):
+    """Why a payment attempt failed, as a code; the customer reads it in their language."""
+
+    CARD_DECLINED = "card_declined"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    EXPIRED_CARD = "expired_card"
+    AUTHENTICATION_FAILED = "authentication_failed"
+    OTHER = "other"
+
+    @classmethod
+    def of(cls, text: str) -> PaymentFailure:
+        """A provider's (or an old order's) free text as a code: `"card declined"` -> CARD_DECLINED."""
+        code = text.strip().lower().replace(" ", "_").replace("-", "_")
+        return cls(code) if code in cls._value2member_map_ else cls.OTHER
+
+
 class PaymentOutcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -283,7 +357,7 @@ class PaymentEvent:
     outcome: PaymentOutcome
     payment_id: str
     amount: Decimal
-    reason: str = ""
+    reason: str = ""  # a PaymentFailure code for a failed attempt
 
 
 class WarehouseEventKind(StrEnum):
@@ -361,7 +435,9 @@ class OrderTotals:
 @dataclass(frozen=True)
 class ReserveStockInput:
     order_id: str
-    only_skus: list[str] | None = None  # re-reserve after a decision; None: every line
+    # Unused: the reservation always states every line's wish (the warehouse keeps what it
+    # holds). Orders in flight carry the field, so it stays (CONTRACTS.md).
+    only_skus: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -494,4 +570,4 @@ class IncidentInput:
 class SlaBreach:
     at: datetime
     stage: Stage
-    waiting_for: str
+    waiting_for: WaitingFor

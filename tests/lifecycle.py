@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from schema.api import Role
 from schema.contracts import OrderStatus
 from schema.database import open_session
 from schema.tables import Incident, Notification, OrderEvent, OrderProviderRefs
-from starter.auth import Role
-from tests.conftest import Stack
+from tests.stack import Stack
 from tests.support import mail_to, order_status, sample_order, until_status
 
 

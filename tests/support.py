@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: sample orders, free ports, polling, and reading mail."""
+"""Helpers shared by the tests: sample orders, polling, reading mail, the order's workflow."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 import schema.api
 from devstack.mailsink import read_maildir
-from schema.contracts import OrderStatus
+from schema.contracts import OrderResult, OrderStatus, workflow_id_for
+from workflows.order import OrderWorkflow
 
 T = TypeVar("T")
 
@@ -75,10 +76,12 @@ def decoded_history(history_json: str) -> str:
     return history_json + "\n" + "\n".join(decoded)
 
 
+def order_handle(client: Client, order_id: str) -> WorkflowHandle[OrderWorkflow, OrderResult]:
+    return client.get_workflow_handle_for(OrderWorkflow.run, workflow_id_for(order_id))
+
+
 async def order_status(client: Client, order_id: str) -> OrderStatus:
-    return await client.get_workflow_handle(f"order-{order_id}").query(
-        "status", result_type=OrderStatus
-    )
+    return await order_handle(client, order_id).query(OrderWorkflow.status)
 
 
 async def until_status(

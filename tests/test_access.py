@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
+from schema.api import Role
 from schema.database import open_session
 from schema.tables import AuditEntry
-from starter.auth import Role
-from tests.conftest import Stack
 from tests.lifecycle import Journey
+from tests.stack import Stack
 
 NOBODY = None
 ALL = {Role.SERVICE, Role.OPERATOR, Role.SUPPORT, Role.ADMIN}
@@ -54,7 +54,12 @@ def _matrix(order: str) -> list[tuple[str, str, dict[str, Any] | None, set[Role]
         ("POST", f"/v1/orders/{order}/confirm", {}, ACTORS),
         ("POST", f"/v1/orders/{order}/reject", {"reason": "no"}, ACTORS),
         ("POST", f"/v1/orders/{order}/stock-decision", {"choice": "cancel"}, ACTORS),
-        ("POST", f"/v1/orders/{order}/delay", {"reason": "late", "new_date": "2030-01-01"}, ACTORS),
+        (
+            "POST",
+            f"/v1/orders/{order}/delay",
+            {"reason": "supplier_late", "new_date": "2030-01-01"},
+            ACTORS,
+        ),
         ("POST", f"/v1/orders/{order}/cancel", {"reason": "other"}, ACTORS),
         ("POST", f"/v1/orders/{order}/notes", {"text": "called the customer"}, STAFF),
         ("GET", f"/v1/orders/{order}/documents", None, ACTORS),
@@ -126,7 +131,7 @@ async def test_every_personal_data_read_and_action_is_audited(dev_stack: Stack) 
     found = (await support.get("/v1/orders", params={"q": "+380 50 123 45 67"})).json()
     assert order.order_id in [item["order_id"] for item in found["items"]]
     await operator.post(
-        f"/v1/orders/{order.order_id}/delay", json={"reason": "storm", "new_date": "2030-02-01"}
+        f"/v1/orders/{order.order_id}/delay", json={"reason": "weather", "new_date": "2030-02-01"}
     )
     await support.post(
         f"/v1/orders/{order.order_id}/notes", json={"text": "customer asked about the delay"}
@@ -136,6 +141,7 @@ async def test_every_personal_data_read_and_action_is_audited(dev_stack: Stack) 
     assert [(r.actor, r.action) for r in rows] == [
         ("key:admin", "order.create"),
         ("key:operator", "order.read_personal_data"),
+        ("key:operator", "order.mark_delayed.requested"),
         ("key:operator", "order.mark_delayed"),
         ("key:support", "order.note"),
     ]

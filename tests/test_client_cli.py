@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from schema.api import Role
 from schema.database import open_session
-from starter.auth import Role, issue_api_key
 from starter.client import (
     Conflict,
     Forbidden,
@@ -23,8 +23,9 @@ from starter.client import (
     Unauthorized,
     Unavailable,
 )
-from tests.conftest import Stack
+from starter.services.access import issue_api_key
 from tests.lifecycle import Journey
+from tests.stack import Stack
 from tests.support import sample_order
 
 

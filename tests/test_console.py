@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from schema.api import Role
 from schema.database import open_session
 from schema.tables import StaffAccount
-from starter.auth import Role, hash_password
-from tests.conftest import Stack
+from starter.services.access import hash_password
 from tests.lifecycle import Journey
+from tests.stack import Stack
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / ".artifacts" / "screenshots"
 CHROMIUM_FLAGS = [

@@ -24,8 +24,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from schema.contracts import Stage
-from tests.conftest import Stack
 from tests.lifecycle import Journey
+from tests.stack import Stack
 from tests.test_workflow import HISTORIES
 
 pytestmark = pytest.mark.skipif(
@@ -163,7 +163,7 @@ async def test_silent_days_interim_notices(stack: Stack, record: Record) -> None
 async def test_operator_delay_marked(stack: Stack, record: Record) -> None:
     order = await Journey.place(stack)
     await order.waiting_for("payment")
-    delayed = await order.act("delay", reason="supplier is late", new_date="2030-01-15")
+    delayed = await order.act("delay", reason="supplier_late", new_date="2030-01-15")
     assert delayed.status_code == 200, delayed.text
     await order.reached("order.delayed")
     await order.to_delivery()

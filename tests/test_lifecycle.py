@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from schema.contracts import Stage
-from tests.conftest import Stack
 from tests.lifecycle import Journey
+from tests.stack import Stack
 from tests.support import eventually
 
 DAY = timedelta(days=1)
@@ -242,7 +242,7 @@ async def test_three_silent_days_give_exactly_three_interim_notices(stack: Stack
 async def test_delay_is_told_to_the_customer(stack: Stack) -> None:
     order = await Journey.place(stack)
     await order.waiting_for("payment")
-    delayed = await order.act("delay", reason="supplier is late", new_date="2030-01-15")
+    delayed = await order.act("delay", reason="supplier_late", new_date="2030-01-15")
     assert delayed.status_code == 200, delayed.text
     status = await order.reached("order.delayed")
     assert status.status == "delayed" and str(status.expected_date) == "2030-01-15"

@@ -13,14 +13,15 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from devstack.mailsink import MailSink
+from schema.api import Role
 from schema.database import open_session
 from schema.tables import Customer, Notification, Order, OrderEvent
-from starter.auth import Role
-from tests.conftest import Stack
+from tests.stack import Stack
 from tests.support import (
     body_text,
     decoded_history,
     mail_to,
+    order_handle,
     sample_order,
     until_status,
     wait_for_mail,
@@ -213,11 +214,11 @@ async def test_workflow_history_holds_no_personal_data(
     response = await api.post("/v1/orders", json=order)
     order_id = response.json()["order_id"]
     await until_status(client, order_id, lambda s: s.waiting_for == "operator_confirmation")
-    confirmed = await api.post(f"/v1/orders/{order_id}/confirm", json={"actor": "key:operator"})
+    confirmed = await api.post(f"/v1/orders/{order_id}/confirm", json={})
     assert confirmed.status_code == 200, confirmed.text
     await _confirmed(api, client, order_id)
 
-    history = await client.get_workflow_handle(f"order-{order_id}").fetch_history()
+    history = await order_handle(client, order_id).fetch_history()
     text = decoded_history(history.to_json())
 
     assert order["number"] in text  # the search sees decoded payloads

@@ -20,8 +20,8 @@ from schema.contracts import Stage
 from schema.database import open_session
 from schema.tables import Notification, OrderEvent
 from settings import Settings
-from starter.api import start_order_workflow
-from starter.orders import record_order
+from starter.services.orders import record_order
+from starter.services.temporal import OrderWorkflows
 from tests.support import eventually, mail_to, sample_order, until_status, wait_for_mail
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ async def test_worker_killed_mid_run_loses_nothing(
     body = OrderCreate.model_validate(sample_order())
     async with open_session(engine) as session:
         order, _ = await record_order(session, body=body)
-    await start_order_workflow(client, order, settings)
+    await OrderWorkflows(settings, client).start(order_id=order.id, number=order.number)
     first = spawn_worker(settings)
     try:
 

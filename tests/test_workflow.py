@@ -19,7 +19,6 @@ from activities.providers import make_http_client
 from devstack.mailsink import MailSink
 from schema.api import SAMPLE_ORDER, OrderCreate
 from schema.contracts import (
-    WORKFLOW_TYPE,
     CarrierEvent,
     CustomerStatus,
     OrderResult,
@@ -27,14 +26,15 @@ from schema.contracts import (
     OrderWorkflowInput,
     Stage,
     TrackingStatus,
+    workflow_id_for,
 )
 from schema.database import open_session
 from schema.tables import Order, OrderEvent
 from settings import Settings
-from starter.orders import record_order
-from tests.conftest import Stack
+from starter.services.orders import record_order
 from tests.lifecycle import Journey
-from tests.support import decoded_history, sample_order
+from tests.stack import Stack
+from tests.support import decoded_history, order_handle, sample_order
 from worker import build_worker
 from workflows.order import OrderWorkflow
 
@@ -59,16 +59,15 @@ async def _run(
         build_worker(client, settings, engine, http, task_queue=queue),
     ):
         handle = await client.start_workflow(
-            WORKFLOW_TYPE,
+            OrderWorkflow.run,
             OrderWorkflowInput(
                 order_id=str(order.id), number=order.number, policy=settings.order_policy()
             ),
-            id=f"order-{order.id}",
+            id=workflow_id_for(str(order.id)),
             task_queue=queue,
-            result_type=OrderResult,
         )
         result = await handle.result()
-        return result, await handle.query("status", result_type=OrderStatus)
+        return result, await handle.query(OrderWorkflow.status)
 
 
 async def test_expected_date_follows_the_policy(ts_stack: Stack) -> None:
@@ -114,7 +113,7 @@ async def test_a_whole_lifecycle_history_replays(ts_stack: Stack) -> None:
     await order.to_delivery()
     await order.sleep(timedelta(days=10))
     await order.until(lambda s: s.stage == Stage.COMPLETED)
-    history = await ts_stack.client.get_workflow_handle(f"order-{order.order_id}").fetch_history()
+    history = await order_handle(ts_stack.client, order.order_id).fetch_history()
 
     await Replayer(
         workflows=[OrderWorkflow], data_converter=pydantic_data_converter
@@ -127,13 +126,13 @@ async def test_history_stays_small_with_hundreds_of_carrier_events(ts_stack: Sta
     await order.waiting_for("packing")
     await order.pack()
     status = await order.waiting_for("carrier")
-    handle = ts_stack.client.get_workflow_handle(f"order-{order.order_id}")
+    handle = order_handle(ts_stack.client, order.order_id)
     now = datetime.now(UTC)
     for n in range(300):
         event = CarrierEvent(
             f"scan-{n}", status.tracking_number or "", TrackingStatus.IN_TRANSIT, now, f"hub {n}"
         )
-        await handle.signal("carrier_event", event)
+        await handle.signal(OrderWorkflow.carrier_event, event)
     await order.until(lambda s: Journey.types(s).count("carrier.InTransit") == 300, timeout=120)
     history = await handle.fetch_history()
     size = len(history.to_json())

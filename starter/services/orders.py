@@ -1,4 +1,4 @@
-"""Order intake and the read model: keyword-only data functions under the HTTP routes."""
+"""Order intake, the read model of one order, and search: for the API, the console and the CLI."""
 
 from __future__ import annotations
 
@@ -50,15 +50,9 @@ from schema.tables import (
     OrderProviderRefs,
 )
 from settings import Settings
-from starter.auth import Permission, Principal, Role, audit
-from starter.deps import Temporal
-
-
-class OrderNumberConflict(Exception):
-    """The number is taken by an order with a different body."""
-
-    def __init__(self, number: str) -> None:
-        super().__init__(f"order number {number} is already used by a different order")
+from starter.services.access import Permission, Principal, Role, audit
+from starter.services.errors import OrderNotFound, OrderNumberConflict
+from starter.services.temporal import OrderWorkflows
 
 
 async def find_by_number(session: AsyncSession, *, number: str) -> Order | None:
@@ -377,22 +371,24 @@ async def view_order(
     *,
     caller: Principal,
     order_id: uuid.UUID,
-    temporal: Temporal,
+    workflows: OrderWorkflows,
     settings: Settings,
-) -> OrderOut | None:
+) -> OrderOut:
     """One order as `caller` may see it: a service only its own; personal data shown (and
     audited) to roles that may read it, masked for the others."""
     order = await session.get(Order, order_id)
     if order is None or (caller.role == Role.SERVICE and order.created_by != caller.actor):
-        return None
+        raise OrderNotFound(order_id)
     unmasked = caller.may(Permission.PERSONAL_DATA)
     view = await read_order(
         session,
         order_id=order_id,
-        live=await temporal.order_status(order_id),
+        live=await workflows.status(order_id),
         links=links_for(order_id, settings),
         unmasked=unmasked,
     )
+    if view is None:
+        raise OrderNotFound(order_id)
     if unmasked:
         await audit(session, caller, "order.read_personal_data", str(order_id))
         await session.commit()

@@ -1,49 +1,34 @@
-"""The web console for operators and support: server-rendered pages and plain forms, no front-end build.
-
-Sign-in opens a staff session (a cookie); the pages use the same data functions and
-workflow updates as the API, with the same roles, masking and audit.
-"""
+"""The console's pages. Sign-in opens a staff session (a cookie); every page uses the same
+order services as the API — the same roles, masking, audit, and the API's request models
+to read the forms — so the console can do nothing the API would refuse."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlmodel import col, select
 
-from schema.contracts import (
-    CancelOrder,
-    CancelReason,
-    ConfirmOrder,
-    MarkDelayed,
-    RejectOrder,
-    StockChoice,
-    StockDecision,
-)
+from schema.api import NoteIn
+from schema.contracts import CancelReason, DelayReason
 from schema.database import open_session
-from schema.tables import Incident, Order, OrderNote
-from starter.auth import Permission, Principal, audit, open_staff_session, principal_for
-from starter.deps import Session, TemporalClient, TemporalGateway
-from starter.operators import run_action
-from starter.orders import find_orders, search_orders, view_order
+from schema.tables import Incident, Order
+from starter.api.deps import AppSettings, Session, Workflows, client_ip
+from starter.services import actions
+from starter.services.access import Permission, Principal, open_staff_session, principal_for
+from starter.services.errors import OrderServiceError
+from starter.services.orders import find_orders, search_orders, view_order
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 COOKIE = "orderflow_session"
-ACTION_LABELS = {
-    "confirm": "Confirm",
-    "reject": "Reject",
-    "decide_stock": "Decide stock",
-    "mark_delayed": "Mark delayed",
-    "cancel": "Cancel",
-}
+ACTION_LABELS = {name: action.label for name, action in actions.OPERATOR_ACTIONS.items()}
 
 
 class SignInRequired(Exception):
@@ -55,7 +40,7 @@ async def _principal(request: Request) -> Principal | None:
     if not token:
         return None
     async with open_session(request.app.state.engine) as session:
-        return await principal_for(session, token, request.client.host if request.client else None)
+        return await principal_for(session, token, client_ip(request))
 
 
 async def _staff(request: Request, permission: Permission = Permission.ORDERS_SEARCH) -> Principal:
@@ -81,6 +66,11 @@ def _page(request: Request, name: str, principal: Principal | None, **context: A
     )
 
 
+def _back_to(order_id: uuid.UUID, **message: str) -> RedirectResponse:
+    [(kind, text)] = message.items()
+    return RedirectResponse(f"/console/orders/{order_id}?{kind}={quote(text)}", status_code=303)
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> HTMLResponse:
     return _page(request, "login.html", None)
@@ -90,8 +80,8 @@ async def login_page(request: Request) -> HTMLResponse:
 async def login(
     request: Request,
     db: Session,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
 ) -> Response:
     token = await open_staff_session(db, username=username, password=password)
     if token is None:
@@ -110,9 +100,8 @@ async def logout() -> Response:
 
 @router.get("", response_class=HTMLResponse)
 async def queue(request: Request, db: Session) -> Response:
-    """What needs a human now: confirmations and stock decisions, failed payments, SLA breaches, incidents."""
+    """What needs a person now: decisions, failed payments, SLA breaches, open incidents."""
     principal = await _staff(request)
-
     sections = [
         ("Waiting for a decision", (await search_orders(db, needs_action=True)).items),
         ("Failed payments", (await search_orders(db, payment_failed=True)).items),
@@ -133,21 +122,18 @@ async def queue(request: Request, db: Session) -> Response:
 @router.get("/search", response_class=HTMLResponse)
 async def search(request: Request, db: Session, q: str = "") -> Response:
     principal = await _staff(request)
-    page = await find_orders(db, caller=principal, q=q or None)
+    page = await find_orders(db, caller=principal, q=q[:200] or None)
     return _page(request, "search.html", principal, q=q, orders=page.items)
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 async def order_page(
-    request: Request, order_id: uuid.UUID, db: Session, temporal: TemporalGateway
+    request: Request, order_id: uuid.UUID, db: Session, workflows: Workflows, settings: AppSettings
 ) -> Response:
     principal = await _staff(request, Permission.ORDERS_READ)
-    settings = request.app.state.settings
     view = await view_order(
-        db, caller=principal, order_id=order_id, temporal=temporal, settings=settings
+        db, caller=principal, order_id=order_id, workflows=workflows, settings=settings
     )
-    if view is None:
-        raise HTTPException(404, f"order {order_id} does not exist")
     live = view.workflow or {}  # the workflow's `status`, empty when Temporal could not answer
     live_view = {
         "waiting_for": live.get("waiting_for"),
@@ -158,14 +144,13 @@ async def order_page(
         if principal.may(Permission.ORDERS_ACT)
         else [],
     }
-    can_read_personal = principal.may(Permission.PERSONAL_DATA)
     return _page(
         request,
         "order.html",
         principal,
         order=view,
         live=live_view,
-        can_read_personal=can_read_personal,
+        can_read_personal=principal.may(Permission.PERSONAL_DATA),
     )
 
 
@@ -175,67 +160,67 @@ async def confirm_action_page(
 ) -> Response:
     """The confirmation step before any action."""
     principal = await _staff(request, Permission.ORDERS_ACT)
-    if action not in ACTION_LABELS:
+    if action not in actions.OPERATOR_ACTIONS:
         raise HTTPException(404, f"no action {action}")
     order = await db.get(Order, order_id)
     if order is None:
         raise HTTPException(404, f"order {order_id} does not exist")
-    reasons = [reason.value for reason in CancelReason]
-    return _page(request, "act.html", principal, order=order, action=action, CANCEL_REASONS=reasons)
+    return _page(
+        request,
+        "act.html",
+        principal,
+        order=order,
+        action=action,
+        CANCEL_REASONS=[reason.value for reason in CancelReason],
+        DELAY_REASONS=[reason.value for reason in DelayReason],
+    )
 
 
 @router.post("/orders/{order_id}/act/{action}")
 async def act(
-    request: Request, order_id: uuid.UUID, action: str, db: Session, client: TemporalClient
+    request: Request, order_id: uuid.UUID, action: str, db: Session, workflows: Workflows
 ) -> Response:
     principal = await _staff(request, Permission.ORDERS_ACT)
+    operator_action = actions.OPERATOR_ACTIONS.get(action)
+    if operator_action is None:
+        raise HTTPException(404, f"no action {action}")
     form = await request.form()
-    field = {key: str(value).strip() for key, value in form.items()}
+    # Empty fields are absent: the API's model then applies its defaults and rules.
+    fields = {key: value for key, value in form.items() if isinstance(value, str) and value.strip()}
     try:
-        argument = _action_argument(action, principal.actor, field)
-        await run_action(client, db, principal, order_id, action, argument)
-    except (HTTPException, ValueError) as exc:
-        reason = exc.detail if isinstance(exc, HTTPException) else str(exc)
-        return RedirectResponse(
-            f"/console/orders/{order_id}?error={quote(str(reason))}", status_code=303
+        body = operator_action.form.model_validate(fields)
+        await operator_action.run(
+            db, workflows=workflows, caller=principal, order_id=order_id, body=body
         )
-    done = quote(f"{ACTION_LABELS[action]}: done.")
-    return RedirectResponse(f"/console/orders/{order_id}?done={done}", status_code=303)
-
-
-def _action_argument(action: str, actor: str, field: dict[str, str]) -> Any:
-    if action == "confirm":
-        price = field.get("final_price") or None
-        try:
-            final = Decimal(price) if price else None
-        except InvalidOperation:
-            raise ValueError(f"final price {price!r} is not a number") from None
-        return ConfirmOrder(actor, None, final, field.get("note", ""))
-    if action == "reject":
-        return RejectOrder(actor, field.get("reason", ""))
-    if action == "decide_stock":
-        return StockDecision(
-            actor, StockChoice(field.get("choice", "")), None, field.get("note", "")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
-    if action == "mark_delayed":
-        return MarkDelayed(
-            actor, field.get("reason", ""), date.fromisoformat(field.get("new_date", ""))
-        )
-    if action == "cancel":
-        return CancelOrder(actor, CancelReason(field.get("reason", "other")), field.get("note", ""))
-    raise ValueError(f"no action {action}")
+        return _back_to(order_id, error=problems)
+    except OrderServiceError as exc:
+        return _back_to(order_id, error=str(exc))
+    return _back_to(order_id, done=f"{operator_action.label}: done.")
 
 
 @router.post("/orders/{order_id}/notes")
 async def add_note(
-    request: Request, order_id: uuid.UUID, db: Session, text: Annotated[str, Form(max_length=2000)]
+    request: Request, order_id: uuid.UUID, db: Session, text: Annotated[str, Form()]
 ) -> Response:
     principal = await _staff(request, Permission.ORDERS_NOTE)
-    db.add(OrderNote(order_id=order_id, author=principal.actor, text=text))
-    await audit(db, principal, "order.note", str(order_id), via="console")
-    await db.commit()
-    return RedirectResponse(f"/console/orders/{order_id}?done=Note+added.", status_code=303)
+    try:
+        note = NoteIn.model_validate({"text": text})
+        await actions.add_note(db, caller=principal, order_id=order_id, body=note, via="console")
+    except ValidationError:
+        return _back_to(order_id, error="A note is 1 to 2000 characters.")
+    except OrderServiceError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return _back_to(order_id, done="Note added.")
 
 
-async def sign_in_redirect(request: Request, exc: Exception) -> Response:
+async def _sign_in_redirect(request: Request, exc: Exception) -> Response:
     return RedirectResponse("/console/login", status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(SignInRequired, _sign_in_redirect)

@@ -1,33 +1,27 @@
 """Who is calling, what their role allows, and the audit log of what they did.
 
-Callers send `Authorization: Bearer <token>`: an API key (services, scripts) or a staff
-session token (people, from `POST /v1/sessions`). Only hashes are stored. 401 means the
-caller is unknown; 403 means the role does not allow the action — both say why.
+Callers present a token: an API key (services, scripts) or a staff session token (people,
+from signing in). Only hashes are stored. The API turns an unknown caller into 401 and a
+role that may not into 403 (starter/api/deps.py); the console into its sign-in page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.database import open_session
+from schema.api import Role
 from schema.tables import ApiKey, AuditEntry, StaffAccount, StaffSession
 
-
-class Role(StrEnum):
-    SERVICE = "service"  # creates orders, reads its own (personal data masked)
-    OPERATOR = "operator"  # confirms, rejects, edits, delays, cancels; sees personal data
-    SUPPORT = "support"  # finds and reads orders, personal data masked; notes
-    ADMIN = "admin"  # everything, plus keys, accounts, erasure and the audit log
+__all__ = ["GRANTS", "Permission", "Principal", "Role", "audit"]
 
 
 class Permission(StrEnum):
@@ -120,46 +114,6 @@ async def principal_for(session: AsyncSession, token: str, ip: str | None) -> Pr
     return Principal(f"staff:{account.username}", Role(account.role), ip)
 
 
-BEARER = HTTPBearer(
-    auto_error=False, description="An API key, or a staff session token from POST /v1/sessions"
-)
-
-
-async def authenticate(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
-) -> Principal:
-    token = credentials.credentials if credentials else ""
-    if not token:
-        raise HTTPException(
-            401,
-            "missing credentials: send 'Authorization: Bearer <API key or session token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    async with open_session(request.app.state.engine) as session:
-        principal = await principal_for(
-            session, token.strip(), request.client.host if request.client else None
-        )
-    if principal is None:
-        raise HTTPException(
-            401, "unknown, revoked or expired credentials", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return principal
-
-
-def require(permission: Permission) -> Any:
-    """A dependency: the caller, if their role grants `permission`; else 401 or 403 with the reason."""
-
-    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        if not principal.may(permission):
-            allowed = " or ".join(sorted(role.value for role in GRANTS[permission]))
-            raise HTTPException(
-                403, f"role {principal.role.value} may not {permission.value} (needs {allowed})"
-            )
-        return principal
-
-    return Depends(check)
-
-
 async def audit(
     session: AsyncSession, principal: Principal, action: str, target: str, **detail: Any
 ) -> None:
@@ -174,3 +128,48 @@ async def audit(
             detail=detail,
         )
     )
+
+
+class UsernameTaken(Exception):
+    pass
+
+
+async def create_account(
+    session: AsyncSession, *, caller: Principal, username: str, password: str, role: Role
+) -> None:
+    taken = await session.exec(select(StaffAccount).where(StaffAccount.username == username))
+    if taken.first() is not None:
+        raise UsernameTaken(f"username {username} is taken")
+    session.add(
+        StaffAccount(username=username, password_hash=hash_password(password), role=role.value)
+    )
+    await audit(session, caller, "account.create", username, role=role.value)
+    await session.commit()
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    return list((await session.exec(select(ApiKey).order_by(col(ApiKey.created_at)))).all())
+
+
+async def revoke_key(session: AsyncSession, *, caller: Principal, key_id: uuid.UUID) -> bool:
+    """False when there is no such key."""
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        return False
+    key.revoked_at = key.revoked_at or datetime.now(UTC)
+    session.add(key)
+    await audit(session, caller, "key.revoke", str(key_id))
+    await session.commit()
+    return True
+
+
+async def audit_entries(
+    session: AsyncSession, *, target: str | None, actor: str | None, limit: int
+) -> list[AuditEntry]:
+    """The audit log, newest first."""
+    query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
+    if target:
+        query = query.where(AuditEntry.target == target)
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    return list((await session.exec(query)).all())

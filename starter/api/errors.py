@@ -1,0 +1,101 @@
+"""Every error the API answers with has one body, `ErrorBody`: a sentence saying why, and for
+invalid input every bad field named. The order services' named failures map to status codes
+here, in one table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from slowapi.errors import RateLimitExceeded
+
+from schema.api import ErrorBody, FieldError
+from schema.webhooks import BadSignature
+from starter.services.access import UsernameTaken
+from starter.services.erasure import CustomerNotFound
+from starter.services.errors import (
+    ActionRefused,
+    OrderNotFound,
+    OrderNumberConflict,
+    TemporalUnavailable,
+)
+from starter.services.provider_events import InvalidEvent
+
+STATUS_OF: dict[type[Exception], int] = {
+    OrderNotFound: 404,
+    CustomerNotFound: 404,
+    OrderNumberConflict: 409,
+    ActionRefused: 409,
+    UsernameTaken: 409,
+    BadSignature: 401,
+    InvalidEvent: 422,
+    TemporalUnavailable: 503,
+}
+
+MEANING = {
+    401: "Missing, unknown or expired credentials (or a bad webhook signature)",
+    403: "The caller's role may not do this",
+    404: "No such order (or not one this caller may see)",
+    409: "Refused in the order's current state; the reason is given",
+    413: "Request body too large",
+    422: "Invalid input; each bad field is named",
+    429: "Too many requests; retry after the given seconds",
+    503: "Temporal unreachable; retry the same request",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the error answers a route gives."""
+    return {code: {"model": ErrorBody, "description": MEANING[code]} for code in codes}
+
+
+def _body(status: int, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content=ErrorBody(detail=detail).model_dump(), headers=headers or None
+    )
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    status = next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
+    return _body(status, str(exc))
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(
+            field=".".join(str(part) for part in err["loc"][1:]) or str(err["loc"][0]),
+            message=err["msg"].removeprefix("Value error, "),
+        )
+        for err in exc.errors()
+    ]
+    detail = f"invalid request: {', '.join(e.field for e in errors)}"
+    return JSONResponse(
+        status_code=422, content=ErrorBody(detail=detail, errors=errors).model_dump()
+    )
+
+
+async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimitExceeded)
+    return _body(
+        429, f"too many requests: limit {exc.detail}; try again later", **{"Retry-After": "60"}
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        status_code=exc.status_code,
+        content=ErrorBody(detail=str(exc.detail)).model_dump(),
+        headers=exc.headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    for kind in STATUS_OF:
+        app.add_exception_handler(kind, _service_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(RateLimitExceeded, _rate_limited)
+    app.add_exception_handler(HTTPException, _http_error)

@@ -1,0 +1,51 @@
+"""The customer's answers as JSON (public, rate-limited): the feedback and the choice about
+missing items. The HTML pages for the same links are in starter/customer/."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request
+
+from schema.api import ActionOut, CustomerStockChoiceIn, FeedbackIn, FeedbackOut
+from settings import get_settings
+from starter.api.deps import Session, Workflows, client_ip
+from starter.api.errors import responses
+from starter.api.limits import limiter
+from starter.services import actions
+from starter.services.feedback import answer_feedback
+
+router = APIRouter(prefix="/v1/orders/{order_id}", tags=["customers"])
+
+
+@router.post(
+    "/stock-choice",
+    response_model=ActionOut,
+    responses=responses(404, 409, 422, 429, 503),
+    summary="The customer's own choice about missing items (link from the e-mail)",
+)
+@limiter.limit(lambda: get_settings().feedback_rate_limit)
+async def customer_stock_choice(
+    request: Request,
+    order_id: uuid.UUID,
+    body: CustomerStockChoiceIn,
+    db: Session,
+    workflows: Workflows,
+) -> ActionOut:
+    result = await actions.choose_stock_as_customer(
+        db, workflows=workflows, order_id=order_id, body=body, ip=client_ip(request)
+    )
+    return ActionOut.model_validate(result, from_attributes=True)
+
+
+@router.post(
+    "/feedback",
+    response_model=FeedbackOut,
+    responses=responses(404, 422, 429, 503),
+    summary="The customer's answer: rating 1-5 or NPS 0-10, comment",
+)
+@limiter.limit(lambda: get_settings().feedback_rate_limit)
+async def feedback(
+    request: Request, order_id: uuid.UUID, body: FeedbackIn, db: Session, workflows: Workflows
+) -> FeedbackOut:
+    return await answer_feedback(db, workflows=workflows, order_id=order_id, body=body)

@@ -1,0 +1,46 @@
+"""The order's documents: receipt, packing list, shipping label (PDFs with personal data)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, HTTPException, Response
+from sqlmodel import col, select
+
+from schema.tables import Document
+from starter.api.deps import PersonalData, Session
+from starter.api.errors import responses
+from starter.services.access import audit
+
+router = APIRouter(prefix="/v1/orders/{order_id}/documents", tags=["documents"])
+
+
+@router.get("", summary="The order's documents")
+async def documents(order_id: uuid.UUID, db: Session, caller: PersonalData) -> list[dict[str, str]]:
+    rows = (
+        await db.exec(
+            select(Document).where(Document.order_id == order_id).order_by(col(Document.kind))
+        )
+    ).all()
+    return [{"kind": d.kind, "url": f"/v1/orders/{order_id}/documents/{d.kind}.pdf"} for d in rows]
+
+
+@router.get(
+    "/{kind}.pdf",
+    responses={200: {"content": {"application/pdf": {}}}, **responses(404)},
+    response_class=Response,
+    summary="One document as PDF (holds personal data; each read is audited)",
+)
+async def document(order_id: uuid.UUID, kind: str, db: Session, caller: PersonalData) -> Response:
+    await audit(db, caller, "order.read_document", str(order_id), kind=kind)
+    await db.commit()
+    row = (
+        await db.exec(select(Document).where(Document.order_id == order_id, Document.kind == kind))
+    ).first()
+    if row is None:
+        raise HTTPException(404, f"order {order_id} has no {kind} document")
+    return Response(
+        row.content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{kind}.pdf"'},
+    )

@@ -1,0 +1,193 @@
+"""What people do to an order: the operator's actions (each a typed workflow update, whose
+validator decides whether the order's stage allows it), the customer's own stock choice,
+and notes. Every action is audited twice: the intent before the update is sent (a timed-out
+caller still leaves a trace) and the outcome after."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from schema.api import (
+    CancelIn,
+    ConfirmIn,
+    CustomerStockChoiceIn,
+    DelayIn,
+    LineIn,
+    NoteIn,
+    NoteOut,
+    RejectIn,
+    StockDecisionIn,
+)
+from schema.contracts import (
+    ActionResult,
+    CancelOrder,
+    ConfirmOrder,
+    LineEdit,
+    MarkDelayed,
+    RejectOrder,
+    StockDecision,
+)
+from schema.tables import Order, OrderNote
+from starter.services.access import Principal, Role, audit
+from starter.services.errors import ActionRefused, OrderFinished, OrderNotFound
+from starter.services.temporal import OrderUpdate, OrderWorkflows
+from workflows.order import OrderWorkflow
+
+A = TypeVar("A")
+
+
+async def _act(
+    session: AsyncSession,
+    workflows: OrderWorkflows,
+    caller: Principal,
+    order_id: uuid.UUID,
+    update: OrderUpdate[A],
+    argument: A,
+    action: str,
+) -> ActionResult:
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    await audit(session, caller, f"order.{action}.requested", str(order_id))
+    await session.commit()
+    try:
+        try:
+            result = await workflows.act(order_id, update, argument)
+        except OrderFinished as finished:
+            raise ActionRefused(
+                f"{action} is not allowed now: the order is {order.stage}"
+            ) from finished
+    except ActionRefused as refused:
+        await audit(session, caller, f"order.{action}.refused", str(order_id), reason=str(refused))
+        await session.commit()
+        raise
+    await audit(session, caller, f"order.{action}", str(order_id))
+    await session.commit()
+    return result
+
+
+def _lines(lines: list[LineIn] | None) -> list[LineEdit] | None:
+    return None if lines is None else [LineEdit(**line.model_dump()) for line in lines]
+
+
+async def confirm(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    caller: Principal,
+    order_id: uuid.UUID,
+    body: ConfirmIn,
+) -> ActionResult:
+    decision = ConfirmOrder(caller.actor, _lines(body.lines), body.final_price, body.note)
+    return await _act(
+        session, workflows, caller, order_id, OrderWorkflow.confirm, decision, "confirm"
+    )
+
+
+async def reject(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    caller: Principal,
+    order_id: uuid.UUID,
+    body: RejectIn,
+) -> ActionResult:
+    decision = RejectOrder(caller.actor, body.reason)
+    return await _act(
+        session, workflows, caller, order_id, OrderWorkflow.reject, decision, "reject"
+    )
+
+
+async def decide_stock(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    caller: Principal,
+    order_id: uuid.UUID,
+    body: StockDecisionIn,
+) -> ActionResult:
+    decision = StockDecision(caller.actor, body.choice, _lines(body.alternative_lines), body.note)
+    return await _act(
+        session, workflows, caller, order_id, OrderWorkflow.decide_stock, decision, "decide_stock"
+    )
+
+
+async def mark_delayed(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    caller: Principal,
+    order_id: uuid.UUID,
+    body: DelayIn,
+) -> ActionResult:
+    delay = MarkDelayed(caller.actor, body.reason.value, body.new_date)
+    return await _act(
+        session, workflows, caller, order_id, OrderWorkflow.mark_delayed, delay, "mark_delayed"
+    )
+
+
+async def cancel(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    caller: Principal,
+    order_id: uuid.UUID,
+    body: CancelIn,
+) -> ActionResult:
+    decision = CancelOrder(caller.actor, body.reason, body.note)
+    return await _act(
+        session, workflows, caller, order_id, OrderWorkflow.cancel, decision, "cancel"
+    )
+
+
+@dataclass(frozen=True)
+class OperatorAction:
+    """An action as the console offers it: its label, its form's model, the service to run."""
+
+    label: str
+    form: type[BaseModel]
+    run: Callable[..., Awaitable[ActionResult]]
+
+
+OPERATOR_ACTIONS: dict[str, OperatorAction] = {
+    "confirm": OperatorAction("Confirm", ConfirmIn, confirm),
+    "reject": OperatorAction("Reject", RejectIn, reject),
+    "decide_stock": OperatorAction("Decide stock", StockDecisionIn, decide_stock),
+    "mark_delayed": OperatorAction("Mark delayed", DelayIn, mark_delayed),
+    "cancel": OperatorAction("Cancel", CancelIn, cancel),
+}
+
+
+async def choose_stock_as_customer(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    order_id: uuid.UUID,
+    body: CustomerStockChoiceIn,
+    ip: str | None,
+) -> ActionResult:
+    """The customer's own answer about missing items, from the link in the e-mail."""
+    customer = Principal("customer", Role.SERVICE, ip)
+    decision = StockDecision("customer", body.choice, None, "chosen by the customer")
+    return await _act(
+        session, workflows, customer, order_id, OrderWorkflow.decide_stock, decision, "decide_stock"
+    )
+
+
+async def add_note(
+    session: AsyncSession, *, caller: Principal, order_id: uuid.UUID, body: NoteIn, **audited: Any
+) -> NoteOut:
+    if await session.get(Order, order_id) is None:
+        raise OrderNotFound(order_id)
+    note = OrderNote(order_id=order_id, author=caller.actor, text=body.text)
+    session.add(note)
+    await audit(session, caller, "order.note", str(order_id), **audited)
+    await session.commit()
+    await session.refresh(note)
+    return NoteOut(at=note.created_at, author=note.author, text=note.text)

@@ -1,0 +1,155 @@
+"""Provider events -> workflow signals: the signature verified, each event recorded once,
+then delivered. A replayed event (same provider and event id) changes nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import structlog
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from schema.contracts import (
+    CarrierEvent,
+    PaymentEvent,
+    PaymentFailure,
+    PaymentOutcome,
+    TrackingStatus,
+    WarehouseEvent,
+    WarehouseEventKind,
+)
+from schema.tables import Order, WebhookEvent
+from schema.webhooks import BadSignature, verify
+from settings import Settings
+from starter.services.errors import OrderNotFound
+from starter.services.temporal import OrderWorkflows
+from workflows.order import OrderWorkflow
+
+log = structlog.get_logger(__name__)
+
+Provider = Literal["payment", "warehouse", "carrier"]
+
+
+class InvalidEvent(Exception):
+    """The body is not an event of this provider."""
+
+
+class Envelope(BaseModel):
+    """What every provider event carries."""
+
+    event_id: str
+    type: str
+    order_ref: uuid.UUID
+
+
+def _secret(provider: Provider, settings: Settings) -> str:
+    return {
+        "payment": settings.payment_webhook_secret,
+        "warehouse": settings.warehouse_webhook_secret,
+        "carrier": settings.carrier_webhook_secret,
+    }[provider]
+
+
+def _parse(provider: Provider, body: bytes) -> tuple[Envelope, dict[str, Any]]:
+    try:
+        payload = json.loads(body)
+        return Envelope.model_validate(payload), payload
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise InvalidEvent(f"not a valid {provider} event: {exc}") from exc
+
+
+async def receive_event(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    settings: Settings,
+    provider: Provider,
+    body: bytes,
+    signature: str | None,
+) -> bool:
+    """Verify, record and deliver one event; False when it was delivered before.
+
+    Raises BadSignature, InvalidEvent, OrderNotFound, or the workflow's failures (then
+    nothing is recorded, and the provider's retry may deliver it later)."""
+    verify(_secret(provider, settings), body, signature, settings.webhook_tolerance_seconds)
+    envelope, payload = _parse(provider, body)
+    try:
+        deliver = _delivery(workflows, provider, envelope.order_ref, payload)
+    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        raise InvalidEvent(f"not a valid {provider} event: {exc!r}") from exc
+    if await session.get(Order, envelope.order_ref) is None:
+        raise OrderNotFound(envelope.order_ref)
+    recorded = await session.execute(
+        insert(WebhookEvent)
+        .values(
+            provider=provider,
+            event_id=envelope.event_id,
+            order_id=envelope.order_ref,
+            type=envelope.type,
+        )
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(col(WebhookEvent.id))
+    )
+    if recorded.first() is None:
+        await session.rollback()
+        return False
+    if deliver is not None:
+        try:
+            await deliver()
+        except Exception:
+            await session.rollback()  # not recorded: the provider's retry may deliver it later
+            raise
+    await session.commit()
+    log.info(
+        "webhook accepted",
+        provider=provider,
+        event_type=envelope.type,
+        order_id=str(envelope.order_ref),
+    )
+    return True
+
+
+def _delivery(
+    workflows: OrderWorkflows, provider: Provider, order_id: uuid.UUID, payload: dict[str, Any]
+) -> Callable[[], Awaitable[None]] | None:
+    """The workflow signal an event becomes (None: a refund confirmation, recorded only)."""
+    if provider == "payment":
+        outcome = PaymentOutcome(payload["type"].removeprefix("payment."))
+        if outcome == PaymentOutcome.REFUNDED:
+            return None
+        failed = outcome == PaymentOutcome.FAILED
+        payment = PaymentEvent(
+            event_id=str(payload["event_id"]),
+            outcome=outcome,
+            payment_id=str(payload["payment_id"]),
+            amount=Decimal(str(payload["amount"])),
+            reason=PaymentFailure.of(str(payload.get("reason") or "")).value if failed else "",
+        )
+        return lambda: workflows.signal(order_id, OrderWorkflow.payment_event, payment)
+    if provider == "warehouse":
+        warehouse = WarehouseEvent(
+            event_id=str(payload["event_id"]),
+            kind=WarehouseEventKind(payload["type"]),
+            task_id=str(payload.get("task_id", "")),
+            missing=[str(sku) for sku in payload.get("missing", [])],
+            defects=[str(defect) for defect in payload.get("defects", [])],
+        )
+        return lambda: workflows.signal(order_id, OrderWorkflow.warehouse_event, warehouse)
+    carrier = CarrierEvent(
+        event_id=str(payload["event_id"]),
+        tracking_number=str(payload["tracking_number"]),
+        status=TrackingStatus(payload["status"]),
+        at=datetime.fromisoformat(payload["at"]),
+        detail=str(payload.get("detail", "")),
+    )
+    return lambda: workflows.signal(order_id, OrderWorkflow.carrier_event, carrier)
+
+
+__all__ = ["BadSignature", "InvalidEvent", "Provider", "receive_event"]

@@ -1,0 +1,98 @@
+"""The running stack the tests drive: simulators, worker and HTTP API on free ports, over
+a Temporal server (dev or time-skipping), real Postgres and the SMTP sink."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.providers import make_http_client
+from devstack.harness import free_port
+from devstack.simulators import create_simulators
+from schema.api import Role
+from schema.database import open_session
+from settings import Settings
+from starter.api.app import create_app
+from starter.services.access import issue_api_key
+from worker import build_worker
+
+
+@dataclass
+class Stack:
+    """Everything an order touches, running: use `api` and `sim` like a shop and its providers would."""
+
+    env: WorkflowEnvironment
+    settings: Settings
+    engine: AsyncEngine
+    api: httpx.AsyncClient  # as an admin
+    sim: httpx.AsyncClient
+    maildir: Path
+    as_role: dict[Role, httpx.AsyncClient]  # the API as each role (key names: the role's)
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+
+@asynccontextmanager
+async def serve(app: FastAPI, port: int) -> AsyncIterator[httpx.AsyncClient]:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        yield http
+    server.should_exit = True
+    await serving
+
+
+@asynccontextmanager
+async def run_stack(
+    env: WorkflowEnvironment, base: Settings, engine: AsyncEngine, maildir: Path
+) -> AsyncIterator[Stack]:
+    api_port, sim_port = free_port(), free_port()
+    settings = base.model_copy(
+        update={
+            "temporal_address": env.client.service_client.config.target_host,
+            "temporal_task_queue": f"orders-{uuid.uuid4().hex[:8]}",
+            "public_url": f"http://127.0.0.1:{api_port}",
+            "simulator_port": sim_port,
+            "payment_url": f"http://127.0.0.1:{sim_port}/payment",
+            "warehouse_url": f"http://127.0.0.1:{sim_port}/warehouse",
+            "carrier_url": f"http://127.0.0.1:{sim_port}/carrier",
+            "sms_url": f"http://127.0.0.1:{sim_port}/sms",
+            "push_url": f"http://127.0.0.1:{sim_port}/push",
+        }
+    )
+    async with AsyncExitStack() as stack:
+        sim = await stack.enter_async_context(serve(create_simulators(settings), sim_port))
+        http = await stack.enter_async_context(make_http_client(settings.provider_timeout_seconds))
+        await stack.enter_async_context(build_worker(env.client, settings, engine, http))
+        anonymous = await stack.enter_async_context(serve(create_app(settings), api_port))
+        clients = {}
+        for role in Role:
+            async with open_session(engine) as session:
+                key = await issue_api_key(session, name=role.value, role=role)
+            clients[role] = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=anonymous.base_url,
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=30,
+                )
+            )
+        yield Stack(env, settings, engine, clients[Role.ADMIN], sim, maildir, clients)

@@ -1,0 +1,96 @@
+"""Stage 5: payment. Prepaid orders get a link and reminders; every failed attempt alerts a
+manager at once and helps the customer (seed 001); expiry cancels the order. Cash on
+delivery skips the wait."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.payments import PaymentActivities
+    from schema.contracts import (
+        CancelOrder,
+        CancelReason,
+        CreatePaymentInput,
+        CustomerStatus,
+        MessageKind,
+        PaymentEvent,
+        PaymentFailure,
+        PaymentLink,
+        PaymentMethod,
+        PaymentOutcome,
+        Stage,
+        WaitingFor,
+    )
+
+from workflows.state import OrderState
+from workflows.timeline import SYSTEM
+
+
+async def take(order: OrderState) -> None:
+    order.waiting.check_cancelled()
+    timeline, inbox = order.timeline, order.inbox
+    if order.payment_method == PaymentMethod.COD:
+        await timeline.record("payment.on_delivery", {"amount": str(order.total)})
+        return
+    expires_at = workflow.now() + order.policy.payment_expiry
+    await timeline.advance(
+        Stage.PAYMENT, CustomerStatus.PROCESSING, "payment.requested", {"amount": str(order.total)}
+    )
+    link = await order.steps.run(
+        PaymentActivities.create_payment_link, CreatePaymentInput(order.order_id, expires_at)
+    )
+    order.payment = link
+    await timeline.notify(
+        MessageKind.PAYMENT_REQUESTED,
+        params={
+            "url": link.url,
+            "amount": str(order.total),
+            "expires_at": link.expires_at.isoformat(),
+        },
+    )
+    requested_at = workflow.now()
+    reminders = [requested_at + offset for offset in order.policy.payment_reminders]
+    while order.paid is None:
+        upcoming = [moment for moment in reminders if moment > workflow.now()]
+        until = min([*upcoming, link.expires_at])
+        await order.waiting.until(
+            lambda: bool(inbox.payments), WaitingFor.PAYMENT, until - workflow.now()
+        )
+        while inbox.payments:
+            event = inbox.payments.pop(0)
+            if event.outcome == PaymentOutcome.SUCCEEDED:
+                order.paid = event
+            elif event.outcome == PaymentOutcome.FAILED:
+                await _failed(order, event, link)
+        if order.paid is not None:
+            break
+        if workflow.now() >= link.expires_at:
+            order.stop(CancelOrder(SYSTEM, CancelReason.PAYMENT_EXPIRED, "payment link expired"))
+        due = [moment for moment in upcoming if moment <= workflow.now()]
+        if due:
+            await timeline.notify(
+                MessageKind.PAYMENT_REMINDER,
+                f"{reminders.index(due[-1]) + 1}",
+                {"url": link.url, "amount": str(order.total)},
+            )
+    paid = order.paid
+    await timeline.advance(
+        Stage.PAYMENT,
+        CustomerStatus.PROCESSING,
+        "payment.succeeded",
+        {"payment_id": paid.payment_id, "amount": str(paid.amount)},
+        actor="payment_provider",
+    )
+    await timeline.notify(MessageKind.PAYMENT_RECEIVED, params={"amount": str(paid.amount)})
+
+
+async def _failed(order: OrderState, event: PaymentEvent, link: PaymentLink) -> None:
+    """Seed 001: every failed attempt alerts a manager at once; the customer gets help."""
+    reason = PaymentFailure.of(event.reason).value
+    await order.timeline.record(
+        "payment.failed", {"reason": reason, "payment_id": event.payment_id}, "payment_provider"
+    )
+    params = {"reason": reason, "url": link.url}
+    await order.timeline.notify(MessageKind.MANAGER_PAYMENT_FAILED, event.event_id, params)
+    await order.timeline.notify(MessageKind.PAYMENT_FAILED, event.event_id, params)

@@ -1,0 +1,107 @@
+"""Pure rules of an order, as tables: what an operator may do now, what a carrier's status
+means to the customer, and the payment and fulfilment status the `status` query reports.
+
+No workflow API and no clock here: every function answers from the facts it is given, so
+the workflow's validators, its query and the tests share one source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schema.contracts import (
+    CustomerStatus,
+    FulfilmentStatus,
+    MessageKind,
+    PaymentMethod,
+    PaymentStatus,
+    Stage,
+    TrackingStatus,
+    WaitingFor,
+)
+
+# Waits that only a person can end: the order shows in the operator queue while it waits.
+NEEDS_A_PERSON = frozenset({WaitingFor.OPERATOR_CONFIRMATION, WaitingFor.STOCK_DECISION})
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the rules need to know about an order right now."""
+
+    stage: Stage
+    waiting_for: WaitingFor | None
+    cancelling: bool  # a cancellation is decided (and compensation runs or ran)
+    handed_over: bool  # the parcel is with the carrier, or collected at the counter
+    delivered: bool
+
+
+def allowed_actions(facts: OrderFacts) -> dict[str, str | None]:
+    """Each operator action and, when it is refused now, why (None: allowed)."""
+    finished = facts.stage in (Stage.COMPLETED, Stage.CANCELLED) or facts.cancelling
+    done = f"the order is {facts.stage.value}" if finished else None
+    reviewing = (
+        None
+        if facts.waiting_for == WaitingFor.OPERATOR_CONFIRMATION
+        else "the order is not awaiting confirmation"
+    )
+    deciding = (
+        None if facts.waiting_for == WaitingFor.STOCK_DECISION else "no stock decision is pending"
+    )
+    handed = "the parcel is already with the carrier" if facts.handed_over else None
+    delivered = "the order is already delivered" if facts.delivered else None
+    return {
+        "confirm": done or reviewing,
+        "reject": done or reviewing,
+        "decide_stock": done or deciding,
+        "mark_delayed": done or delivered,
+        "cancel": done or handed,
+    }
+
+
+# A carrier's tracking status (after AfterShip's) -> what the customer sees and is told.
+# Delivered is handled by the transit stage itself (it ends the wait).
+CARRIER_STATUS: dict[TrackingStatus, tuple[CustomerStatus, MessageKind | None]] = {
+    TrackingStatus.INFO_RECEIVED: (CustomerStatus.SHIPPED, None),
+    TrackingStatus.IN_TRANSIT: (CustomerStatus.IN_TRANSIT, MessageKind.IN_TRANSIT),
+    TrackingStatus.OUT_FOR_DELIVERY: (CustomerStatus.IN_TRANSIT, MessageKind.OUT_FOR_DELIVERY),
+    TrackingStatus.ATTEMPT_FAIL: (CustomerStatus.IN_TRANSIT, MessageKind.DELIVERY_FAILED),
+    TrackingStatus.AVAILABLE_FOR_PICKUP: (
+        CustomerStatus.READY_FOR_PICKUP,
+        MessageKind.READY_FOR_PICKUP,
+    ),
+    TrackingStatus.EXCEPTION: (CustomerStatus.DELAYED, MessageKind.DELIVERY_PROBLEM),
+    TrackingStatus.EXPIRED: (CustomerStatus.DELAYED, MessageKind.DELIVERY_PROBLEM),
+}
+
+# Carrier statuses that mean something went wrong outside the shop: an incident is opened.
+CARRIER_TROUBLE = frozenset({TrackingStatus.EXCEPTION, TrackingStatus.EXPIRED})
+
+
+def payment_status(
+    *, method: PaymentMethod, requested: bool, paid: bool, cancelled: bool, delivered: bool
+) -> PaymentStatus:
+    if paid:
+        return PaymentStatus.REFUNDED if cancelled else PaymentStatus.PAID
+    if method == PaymentMethod.COD:
+        return PaymentStatus.COLLECTED_ON_DELIVERY if delivered else PaymentStatus.CASH_ON_DELIVERY
+    return PaymentStatus.AWAITING_PAYMENT if requested else PaymentStatus.NOT_REQUESTED
+
+
+def fulfilment_status(
+    *,
+    stage: Stage,
+    status: CustomerStatus,
+    reserved: bool,
+    picking: bool,
+    handed_over: bool,
+    delivered: bool,
+) -> FulfilmentStatus:
+    if delivered:
+        return FulfilmentStatus.DELIVERED
+    if handed_over:
+        return FulfilmentStatus.SHIPPED
+    if stage in (Stage.HANDOVER, Stage.DOCUMENTS) or status == CustomerStatus.PACKED:
+        return FulfilmentStatus.PACKED
+    if picking:
+        return FulfilmentStatus.PICKING
+    return FulfilmentStatus.RESERVED if reserved else FulfilmentStatus.PENDING

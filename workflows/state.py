@@ -1,0 +1,109 @@
+"""What the order workflow knows about one order, shared by its stages: no personal data.
+
+`OrderState` holds the order's identity and policy, the tools every stage uses (typed
+activity calls, the timeline, the waits), the messages that came from outside (`Inbox`),
+what validation learned, and what has been done so far — so that cancellation knows what
+to undo and the `status` query can tell.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import NoReturn
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from schema.contracts import (
+        CancelOrder,
+        CarrierEvent,
+        ConfirmOrder,
+        DeliveryMethod,
+        FeedbackReceived,
+        OrderPolicy,
+        OrderWorkflowInput,
+        PaymentEvent,
+        PaymentLink,
+        PaymentMethod,
+        RejectOrder,
+        Shipment,
+        StockDecision,
+        WarehouseEvent,
+        WarehouseEventKind,
+    )
+
+from workflows.steps import Steps
+from workflows.timeline import Timeline
+from workflows.waiting import OrderCancelled, Waiting
+
+
+class Inbox:
+    """Messages from outside, in arrival order: provider events (each event id handled once)
+    and the decisions of people (operators, the customer)."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self.payments: list[PaymentEvent] = []
+        self.warehouse: list[WarehouseEvent] = []
+        self.carrier: list[CarrierEvent] = []
+        self.review: ConfirmOrder | RejectOrder | None = None
+        self.stock_decision: StockDecision | None = None
+        self.feedback: FeedbackReceived | None = None
+
+    def first_time(self, event_id: str) -> bool:
+        if event_id in self._seen:
+            return False
+        self._seen.add(event_id)
+        return True
+
+    def find_warehouse(
+        self, kind: WarehouseEventKind, task_id: str | None = None
+    ) -> WarehouseEvent | None:
+        for event in self.warehouse:
+            if event.kind == kind and (task_id is None or event.task_id == task_id):
+                return event
+        return None
+
+    def has_warehouse(self, kind: WarehouseEventKind, task_id: str | None = None) -> bool:
+        return self.find_warehouse(kind, task_id) is not None
+
+    def take_warehouse(
+        self, kind: WarehouseEventKind, task_id: str | None = None
+    ) -> WarehouseEvent | None:
+        event = self.find_warehouse(kind, task_id)
+        if event is not None:
+            self.warehouse.remove(event)
+        return event
+
+
+class OrderState:
+    def __init__(self, input: OrderWorkflowInput) -> None:
+        self.order_id = input.order_id
+        self.number = input.number
+        self.policy: OrderPolicy = input.policy
+        self.steps = Steps(input.policy)
+        self.timeline = Timeline(input.order_id, self.steps)
+        self.waiting = Waiting(input.policy, self.timeline, lambda: self.cancel is not None)
+        self.inbox = Inbox()
+        # What validation learns from the order in Postgres.
+        self.delivery = DeliveryMethod.COURIER
+        self.payment_method = PaymentMethod.PREPAID
+        self.timezone = "Europe/Kyiv"  # the customer's, for quiet hours
+        self.total = Decimal("0")
+        # What has been done, so that cancellation knows what to undo.
+        self.reserved = False
+        self.payment: PaymentLink | None = None
+        self.paid: PaymentEvent | None = None
+        self.pick_task: str | None = None
+        self.shipment: Shipment | None = None
+        self.handed_over = False  # the parcel is with the carrier, or collected at the counter
+        self.delivered_at: datetime | None = None
+        # How it ends.
+        self.cancel: CancelOrder | None = None
+        self.finished = False  # the run reached its end: completed, cancelled or found invalid
+
+    def stop(self, cancel: CancelOrder) -> NoReturn:
+        """The order cannot go on: cancel it (compensation runs in the workflow's `run`)."""
+        self.cancel = cancel
+        raise OrderCancelled

@@ -1,0 +1,105 @@
+"""The order's timeline and its messages: where the order stands, every step it took, and
+who was told what.
+
+Each step is kept here (for the `status` query) and written to Postgres by a local activity,
+idempotently: the key is the step's position, so a retried write changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notifications import NotificationActivities
+    from activities.orders import OrderActivities
+    from schema.contracts import (
+        CustomerStatus,
+        IncidentCause,
+        IncidentInput,
+        MessageKind,
+        NotifyInput,
+        RecordEventInput,
+        Stage,
+        TimelineEntry,
+    )
+
+from workflows import search
+from workflows.steps import Steps
+
+SYSTEM = "system"
+
+
+class Timeline:
+    def __init__(self, order_id: str, steps: Steps) -> None:
+        self._order_id = order_id
+        self._steps = steps
+        self.stage = Stage.INTAKE
+        self.status = CustomerStatus.RECEIVED
+        self.expected_date: date | None = None
+        self.entries: list[TimelineEntry] = []
+        # The silence guard's clock: when the customer last heard from us or the order moved.
+        # It starts once the order is confirmed (before that nobody has been promised anything).
+        self.quiet_since: datetime | None = None
+
+    async def advance(
+        self,
+        stage: Stage,
+        status: CustomerStatus,
+        event_type: str,
+        detail: dict[str, str] | None = None,
+        actor: str = SYSTEM,
+    ) -> None:
+        """Progress: move to `stage`/`status` and write the step."""
+        if stage != self.stage:
+            search.mark_stage(stage.value)
+        self.stage, self.status = stage, status
+        if self.quiet_since is not None:
+            self.quiet_since = workflow.now()
+        await self.record(event_type, detail, actor)
+
+    async def record(
+        self, event_type: str, detail: dict[str, str] | None = None, actor: str = SYSTEM
+    ) -> None:
+        """Write one step without moving the order."""
+        entry = TimelineEntry(
+            at=workflow.now(), type=event_type, stage=self.stage, actor=actor, detail=detail or {}
+        )
+        key = f"{len(self.entries):04d}:{event_type}"
+        self.entries.append(entry)
+        workflow.logger.info("order %s: %s", self.stage.value, event_type)
+        # A local activity: one short row write per step needs no task-queue round trip
+        # (bench.confirmation: POST-to-e-mail p50 349 -> 163 ms).
+        await self._steps.run_local(
+            OrderActivities.record_event,
+            RecordEventInput(
+                order_id=self._order_id,
+                key=key,
+                entry=entry,
+                status=self.status,
+                expected_date=self.expected_date,
+            ),
+        )
+
+    async def notify(
+        self, kind: MessageKind, key: str = "1", params: dict[str, str] | None = None
+    ) -> None:
+        """Send a message of the catalog, once per `kind:key` (the outbox holds the key)."""
+        await self._steps.run(
+            NotificationActivities.notify,
+            NotifyInput(self._order_id, kind, f"{kind.value}:{key}", params or {}),
+        )
+        if not kind.value.startswith("manager_"):
+            self.quiet_since = workflow.now()
+
+    async def incident(self, stage: Stage, cause: IncidentCause, summary: str, key: str) -> None:
+        """Seed 000: every deviation recorded with its cause; the managers are told at once."""
+        await self._steps.run(
+            OrderActivities.record_incident,
+            IncidentInput(self._order_id, key, stage, cause, summary),
+        )
+        await self.record("incident.opened", {"cause": cause.value, "summary": summary})
+        await self.notify(
+            MessageKind.MANAGER_INCIDENT, key, {"summary": summary, "cause": cause.value}
+        )

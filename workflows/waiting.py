@@ -1,0 +1,105 @@
+"""Every wait of an order, and the silence guard that runs beside it.
+
+A wait ends when its condition holds (True), at its deadline (False), or with
+`OrderCancelled` once a cancellation is decided. Beside every wait runs the silence guard
+(seed 000): whenever the customer has heard nothing for the policy's period, they get an
+interim notice saying what the order waits for, support sees an SLA breach, and it repeats
+each period up to a bound. All of it on durable timers: a worker may die in between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from schema.contracts import MessageKind, NextDeadline, OrderPolicy, SlaBreach, WaitingFor
+
+from workflows import search
+from workflows.rules import NEEDS_A_PERSON
+from workflows.timeline import Timeline
+
+
+class OrderCancelled(Exception):
+    """Raised out of any wait or step once a cancellation is decided."""
+
+
+class Waiting:
+    def __init__(
+        self, policy: OrderPolicy, timeline: Timeline, cancelled: Callable[[], bool]
+    ) -> None:
+        self._policy = policy
+        self._timeline = timeline
+        self._cancelled = cancelled
+        self.waiting_for: WaitingFor | None = None
+        self.deadline: NextDeadline | None = None
+        self.breaches: list[SlaBreach] = []
+        self._notices = 0
+
+    def check_cancelled(self) -> None:
+        if self._cancelled():
+            raise OrderCancelled
+
+    async def until(
+        self,
+        ready: Callable[[], bool],
+        waiting_for: WaitingFor,
+        timeout: timedelta | None = None,
+        *,
+        guard: bool = True,
+    ) -> bool:
+        """Wait until `ready()` (True) or `timeout` (False); a cancellation raises OrderCancelled."""
+        end = workflow.now() + timeout if timeout is not None else None
+        self.waiting_for = waiting_for
+        self.deadline = NextDeadline(end, waiting_for) if end is not None else None
+        search.mark_needs_action(waiting_for in NEEDS_A_PERSON)
+        try:
+            while True:
+                self.check_cancelled()
+                if ready():
+                    return True
+                now = workflow.now()
+                if end is not None and now >= end:
+                    return False
+                wakes = [end] if end is not None else []
+                guard_at = self._guard_due()
+                if guard and guard_at is not None:
+                    wakes.append(guard_at)
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: ready() or self._cancelled(),
+                        timeout=(min(wakes) - now) if wakes else None,
+                    )
+                if guard and not ready() and not self._cancelled():
+                    guard_at = self._guard_due()
+                    if guard_at is not None and workflow.now() >= guard_at:
+                        await self._silence_notice(waiting_for)
+                        # The next period counts from when this one ended.
+                        self._timeline.quiet_since = guard_at
+        finally:
+            self.waiting_for = None
+            self.deadline = None
+            search.mark_needs_action(False)
+
+    def _guard_due(self) -> datetime | None:
+        quiet_since = self._timeline.quiet_since
+        if quiet_since is None or self._notices >= self._policy.silence_max_notices:
+            return None
+        return quiet_since + self._policy.silence_period
+
+    async def _silence_notice(self, waiting_for: WaitingFor) -> None:
+        self._notices += 1
+        self.breaches.append(
+            SlaBreach(at=workflow.now(), stage=self._timeline.stage, waiting_for=waiting_for)
+        )
+        search.mark_sla_breached()
+        await self._timeline.record(
+            "sla.silence_breached",
+            {"waiting_for": waiting_for.value, "notice": str(self._notices)},
+        )
+        await self._timeline.notify(
+            MessageKind.INTERIM, f"{self._notices}", {"waiting_for": waiting_for.value}
+        )
