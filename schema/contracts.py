@@ -495,3 +495,40 @@ class SlaBreach:
     at: datetime
     stage: Stage
     waiting_for: str
+
+
+# --- Codes that messages turn into the customer's words (activities/messages/<locale>/_phrases.j2)
+
+
+class PaymentFailure(StrEnum):
+    """Why a payment attempt failed, as the `reason` of payment_failed messages."""
+
+    CARD_DECLINED = "card_declined"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    EXPIRED_CARD = "expired_card"
+    AUTHENTICATION_FAILED = "authentication_failed"
+    OTHER = "other"
+
+
+class DelayReason(StrEnum):
+    """Why an order is late, as the `reason` of delayed messages."""
+
+    CARRIER_SILENT = "carrier_silent"  # no tracking news for too long: no new date to give
+    SUPPLIER_LATE = "supplier_late"
+    CARRIER_DELAY = "carrier_delay"
+    HIGH_DEMAND = "high_demand"
+    WEATHER = "weather"
+    OTHER = "other"
+
+
+class WaitingFor(StrEnum):
+    """What an order is waiting for (the workflow's waits; `waiting_for` of interim messages)."""
+
+    OPERATOR_CONFIRMATION = "operator_confirmation"
+    STOCK_DECISION = "stock_decision"
+    BACKORDER_ARRIVAL = "backorder_arrival"
+    PAYMENT = "payment"
+    PACKING = "packing"
+    CARRIER = "carrier"
+    COLLECTION = "collection"
+    FEEDBACK = "feedback"
