@@ -1,4 +1,7 @@
-"""Notifications: rendered per locale, sent once per idempotency key, on the customer's channels.
+"""Notifications: sent once per idempotency key, on the customer's channels.
+
+The texts live in activities/messages/ (one template per kind and locale, a block per
+channel); this module reads the order's facts, has them rendered, and delivers.
 
 Channels: e-mail over SMTP, SMS through an HTTP gateway, push/messenger through an HTTP
 webhook. The customer's preferences order them; a channel that fails permanently (a
@@ -15,50 +18,36 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr
-from pathlib import Path
 from typing import Any
 
 import aiosmtplib
 import structlog
-from babel.dates import format_date
-from babel.numbers import format_currency
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.messages import CANCEL_REASONS, CUSTOMER, MANAGER, SUPPORT_FOOTER, WAITING_FOR
-from activities.orders import load_order
+from activities.messages import (
+    LOCALES,
+    MANAGER_KINDS,
+    Line,
+    MessageCatalog,
+    OrderFacts,
+    RenderedMessage,
+)
+from activities.orders import load_order, timezone_of
 from activities.providers import Provider
 from schema.contracts import MessageKind, NotificationResult, NotifyInput, SendConfirmationInput
 from schema.database import open_session
 from schema.pii import mask_email, mask_phone
-from schema.tables import Customer, Notification, Order, OrderLine
+from schema.tables import Customer, CustomerAddress, Notification, Order, OrderLine
 from settings import Settings
 
 log = structlog.get_logger(__name__)
-
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-BABEL_LOCALES = {"uk": "uk_UA", "ru": "ru_RU", "en": "en_GB"}
-DELIVERY_LABELS = {
-    "uk": {"courier": "кур'єр", "post": "пошта", "pickup": "самовивіз"},
-    "ru": {"courier": "курьер", "post": "почта", "pickup": "самовывоз"},
-    "en": {"courier": "courier", "post": "post", "pickup": "pickup"},
-}
-
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    subject: str
-    text: str
-    html: str
 
 
 class Undeliverable(Exception):
@@ -85,63 +74,27 @@ def fit_sms(text: str, max_segments: int = 3) -> str:
     return text[: part * max_segments - 1].rstrip() + "…"
 
 
-class EmailRenderer:
-    """One template per kind and locale, with blocks `subject`, `text` and `html`."""
-
-    def __init__(self) -> None:
-        loader = FileSystemLoader(TEMPLATES)
-        self._plain = Environment(loader=loader, undefined=StrictUndefined, trim_blocks=True)
-        self._html = self._plain.overlay(autoescape=True)  # names and SKUs are escaped in HTML only
-        self._text = Environment(
-            keep_trailing_newline=False
-        )  # lenient: catalog params are optional
-
-    def render(self, kind: MessageKind, locale: str, context: dict[str, object]) -> RenderedEmail:
-        name = f"{kind.value}.{locale}.j2"
-        plain, html = self._plain.get_template(name), self._html.get_template(name)
-
-        def block(template: Template, block_name: str) -> str:
-            return "".join(template.blocks[block_name](template.new_context(context))).strip()
-
-        return RenderedEmail(
-            subject=block(plain, "subject"),
-            text=block(plain, "text") + "\n",
-            html=block(html, "html"),
-        )
-
-    def render_text(self, template: str, values: dict[str, str]) -> str:
-        """A catalog text (activities/messages.py); a missing parameter renders empty."""
-        return self._text.from_string(template).render(values)
-
-    def render_html_message(self, text: str) -> str:
-        return self._html.get_template("message.html.j2").render(paragraphs=text.split("\n\n"))
-
-
 class Mailer:
     """SMTP delivery; the connection is opened per message (the sink or relay may restart)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    async def send(self, *, to: str, email: RenderedEmail, message_id: str) -> str:
-        message = EmailMessage()
-        message["From"] = self._settings.smtp_sender
-        message["To"] = to
-        message["Subject"] = email.subject
-        message["Message-ID"] = message_id
-        message.set_content(email.text)
-        message.add_alternative(email.html, subtype="html")
+    async def send(self, *, to: str, message: RenderedMessage, message_id: str) -> str:
+        email = EmailMessage()
+        email["From"] = self._settings.smtp_sender
+        email["To"] = to
+        email["Subject"] = message.subject
+        email["Message-ID"] = message_id
+        email.set_content(message.text)
+        email.add_alternative(message.html, subtype="html")
         await aiosmtplib.send(
-            message,
+            email,
             hostname=self._settings.smtp_host,
             port=self._settings.smtp_port,
             timeout=self._settings.smtp_timeout_seconds,
         )
         return message_id
-
-
-def _money(amount: Decimal, currency: str, locale: str) -> str:
-    return format_currency(amount, currency, locale=BABEL_LOCALES[locale])
 
 
 class Channel:
@@ -155,7 +108,7 @@ class Channel:
     def masked(self, address: str) -> str:
         raise NotImplementedError
 
-    async def send(self, *, address: str, to_name: str, email: RenderedEmail, key: str) -> str:
+    async def send(self, *, address: str, to_name: str, message: RenderedMessage, key: str) -> str:
         """Deliver; the provider's message id. Raises Undeliverable, or anything transient."""
         raise NotImplementedError
 
@@ -172,11 +125,11 @@ class EmailChannel(Channel):
     def masked(self, address: str) -> str:
         return mask_email(address)
 
-    async def send(self, *, address: str, to_name: str, email: RenderedEmail, key: str) -> str:
+    async def send(self, *, address: str, to_name: str, message: RenderedMessage, key: str) -> str:
         message_id = f"<{key.replace(':', '.')}@orderflow>"
         try:
             return await self._mailer.send(
-                to=formataddr((to_name, address)), email=email, message_id=message_id
+                to=formataddr((to_name, address)), message=message, message_id=message_id
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise Undeliverable(f"recipient refused: {exc}") from exc
@@ -195,8 +148,8 @@ class SmsChannel(Channel):
     def masked(self, address: str) -> str:
         return mask_phone(address)
 
-    async def send(self, *, address: str, to_name: str, email: RenderedEmail, key: str) -> str:
-        text = fit_sms(email.text.split("\n\n")[0].strip())
+    async def send(self, *, address: str, to_name: str, message: RenderedMessage, key: str) -> str:
+        text = fit_sms(message.sms)  # the templates keep within 3 parts; this is the backstop
         answer = await _rejected_is_undeliverable(
             self._gateway.call(
                 "POST",
@@ -220,13 +173,12 @@ class PushChannel(Channel):
     def masked(self, address: str) -> str:
         return f"{address[:4]}***"
 
-    async def send(self, *, address: str, to_name: str, email: RenderedEmail, key: str) -> str:
-        body = email.text.split("\n\n")[0].strip()
+    async def send(self, *, address: str, to_name: str, message: RenderedMessage, key: str) -> str:
         answer = await _rejected_is_undeliverable(
             self._gateway.call(
                 "POST",
                 "/v1/messages",
-                json={"token": address, "title": email.subject, "body": body},
+                json={"token": address, "title": message.push_title, "body": message.push_body},
                 idempotency_key=key,
             )
         )
@@ -247,11 +199,11 @@ class NotificationActivities:
         self._engine = engine
         self._channels = {channel.name: channel for channel in channels}
         self._settings = settings
-        self._renderer = EmailRenderer()
+        self._catalog = MessageCatalog()
 
     @activity.defn
     async def send_confirmation(self, input: SendConfirmationInput) -> NotificationResult:
-        """The order confirmation (seed 000: within minutes): the rich template by e-mail."""
+        """The order confirmation (seed 000: within minutes), with the order's lines."""
         return await self.notify(
             NotifyInput(
                 input.order_id,
@@ -263,33 +215,31 @@ class NotificationActivities:
 
     @activity.defn
     async def notify(self, input: NotifyInput) -> NotificationResult:
-        """Any message of the catalog (activities/messages.py), to the customer or the managers."""
+        """Any message of activities/messages/, to the customer or the managers."""
         async with open_session(self._engine) as session:
             order = await load_order(session, input.order_id)
             customer = await session.get(Customer, order.customer_id)
+            postal = (
+                await session.get(CustomerAddress, order.address_id) if order.address_id else None
+            )
             lines = (
                 await session.exec(
                     select(OrderLine).where(OrderLine.order_id == order.id).order_by("position")
                 )
             ).all()
         assert customer is not None  # FK
-        if input.kind in MANAGER:
-            email = self._render(
-                input.kind, "en", self._values(order, customer, "en", input.params)
-            )
+        facts = self._facts(order, customer, postal, list(lines))
+        if input.kind in MANAGER_KINDS:
+            message = self._catalog.render(input.kind, "en", input.params, facts)
             return await self._first_delivered(
                 order.id,
                 input,
                 [(self._channels["email"], self._settings.manager_email)],
                 "orderflow managers",
-                email,
+                message,
             )
-        locale = _locale(customer.locale)
-        values = self._values(order, customer, locale, input.params)
-        if input.kind == MessageKind.CONFIRMATION:
-            email = self._confirmation(order, customer, list(lines), locale, values)
-        else:
-            email = self._render(input.kind, locale, values)
+        locale = customer.locale if customer.locale in LOCALES else "en"
+        message = self._catalog.render(input.kind, locale, input.params, facts)
         preferred = [*customer.channels, "email"]  # e-mail is the last resort
         routes = []
         for name in dict.fromkeys(preferred):
@@ -297,85 +247,34 @@ class NotificationActivities:
             address = channel.address(customer) if channel else None
             if channel is not None and address:
                 routes.append((channel, address))
-        return await self._first_delivered(order.id, input, routes, customer.name, email)
+        return await self._first_delivered(order.id, input, routes, customer.name, message)
 
-    def _render(self, kind: MessageKind, locale: str, values: dict[str, str]) -> RenderedEmail:
-        if kind in MANAGER:
-            subject, body = MANAGER[kind]
-        else:
-            subject, body = CUSTOMER[kind][locale]
-        render = self._renderer.render_text
-        text = render(body, values) + "\n\n" + render(SUPPORT_FOOTER[locale], values)
-        return RenderedEmail(
-            subject=render(subject, values),
-            text=text + "\n",
-            html=self._renderer.render_html_message(text),
-        )
-
-    def _confirmation(
+    def _facts(
         self,
         order: Order,
         customer: Customer,
+        postal: CustomerAddress | None,
         lines: list[OrderLine],
-        locale: str,
-        values: dict[str, str],
-    ) -> RenderedEmail:
-        rich = self._renderer.render(
-            MessageKind.CONFIRMATION,
-            locale,
-            {
-                "name": customer.name,
-                "number": order.number,
-                "lines": [
-                    {
-                        "sku": line.sku,
-                        "name": line.name,
-                        "quantity": line.quantity,
-                        "unit_price": _money(line.unit_price, order.currency, locale),
-                        "amount": _money(line.unit_price * line.quantity, order.currency, locale),
-                    }
-                    for line in lines
-                ],
-                "total": values["total"],
-                "delivery": DELIVERY_LABELS[locale][order.delivery_method],
-                "expected_date": values["expected_date"],
-                "support_email": self._settings.support_email,
-                "support_phone": self._settings.support_phone,
-            },
-        )
-        # SMS and push carry the short text of the catalog as their first paragraph.
-        short = self._renderer.render_text(CUSTOMER[MessageKind.CONFIRMATION][locale][1], values)
-        return RenderedEmail(subject=rich.subject, text=f"{short}\n\n{rich.text}", html=rich.html)
-
-    def _values(
-        self, order: Order, customer: Customer, locale: str, params: dict[str, str]
-    ) -> dict[str, str]:
-        values = dict(params)
-        values.update(
-            name=customer.name,
+    ) -> OrderFacts:
+        public = f"{self._settings.public_url}/v1/orders/{order.id}"
+        return OrderFacts(
             number=order.number,
-            total=_money(order.total, order.currency, locale),
-            support=f"{self._settings.support_email}, {self._settings.support_phone}",
+            customer_name=customer.name,
+            currency=order.currency,
+            total=order.total,
+            delivery_method=order.delivery_method,
+            lines=tuple(
+                Line(line.sku, line.name, line.quantity, line.unit_price) for line in lines
+            ),
+            timezone=timezone_of(
+                postal.country if postal else None, self._settings.default_timezone
+            ),
             masked_email=mask_email(customer.email),
             masked_phone=mask_phone(customer.phone),
-            feedback_url=f"{self._settings.public_url}/v1/orders/{order.id}/feedback",
-            choice_url=f"{self._settings.public_url}/v1/orders/{order.id}/stock-choice",
+            support=f"{self._settings.support_email}, {self._settings.support_phone}",
+            feedback_url=f"{public}/feedback",
+            choice_url=f"{public}/stock-choice",
         )
-        for field in ("amount", "refund"):
-            if params.get(field):
-                values[field] = _money(Decimal(params[field]), order.currency, locale)
-        for field in ("expected_date", "new_date"):
-            if params.get(field):
-                values[field] = format_date(
-                    date.fromisoformat(params[field]), "long", locale=BABEL_LOCALES[locale]
-                )
-        if "waiting_for" in params:
-            values["waiting_for"] = WAITING_FOR[locale].get(
-                params["waiting_for"], params["waiting_for"]
-            )
-        if "reason" in params and params["reason"] in CANCEL_REASONS[locale]:
-            values["reason"] = CANCEL_REASONS[locale][params["reason"]]
-        return values
 
     async def _first_delivered(
         self,
@@ -383,12 +282,12 @@ class NotificationActivities:
         input: NotifyInput,
         routes: list[tuple[Channel, str]],
         to_name: str,
-        email: RenderedEmail,
+        message: RenderedMessage,
     ) -> NotificationResult:
         for channel, address in routes:
             key = f"{input.order_id}:{input.key}:{channel.name}"
             result = await self._deliver_once(
-                order_id, key, input.kind, channel, address, to_name, email
+                order_id, key, input.kind, channel, address, to_name, message
             )
             if result is not None:
                 return result
@@ -404,7 +303,7 @@ class NotificationActivities:
         channel: Channel,
         address: str,
         to_name: str,
-        email: RenderedEmail,
+        message: RenderedMessage,
     ) -> NotificationResult | None:
         """Outbox first, row locked, provider called only if not sent before. None: undeliverable here."""
         async with open_session(self._engine) as session:
@@ -438,7 +337,7 @@ class NotificationActivities:
             outbox.attempts += 1
             try:
                 message_id = await channel.send(
-                    address=address, to_name=to_name, email=email, key=key
+                    address=address, to_name=to_name, message=message, key=key
                 )
             except Undeliverable as exc:
                 outbox.status, outbox.last_error = "undeliverable", str(exc)[:500]
@@ -471,7 +370,3 @@ class NotificationActivities:
             to=channel.masked(address),
         )
         return NotificationResult(key, channel.name, message_id, False)
-
-
-def _locale(locale: str) -> str:
-    return locale if locale in BABEL_LOCALES else "en"

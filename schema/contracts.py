@@ -511,7 +511,7 @@ class DocumentsResult:
 
 
 class MessageKind(StrEnum):
-    """Every message orderflow sends a customer or a manager (activities/messages.py has the texts)."""
+    """Every message orderflow sends a customer or a manager (texts: activities/messages/)."""
 
     CONFIRMATION = "confirmation"
     AWAITING_REVIEW = "awaiting_review"

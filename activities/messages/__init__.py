@@ -1,0 +1,316 @@
+"""Every message orderflow sends: one template per kind and locale, every channel inside it.
+
+Where a text lives
+    activities/messages/<locale>/<kind>.j2, one block per channel. The SMS in Ukrainian
+    when an order ships: activities/messages/uk/shipped.j2, block `sms`.
+    Locales uk, ru, en; the managers' messages (manager_*) exist in en/ only.
+    Blocks: `subject`, `text` (plain e-mail), `html` (e-mail; most build it from the text's
+    paragraphs, the confirmation has its own), `sms` (at most 3 parts), `push_title`,
+    `push_body`.
+Shared pieces
+    _email.html.j2   the HTML e-mail made of the text's paragraphs
+    _lines.html.j2   the confirmation's table of lines
+    _footer.j2       the support contacts closing every e-mail text
+    <locale>/_phrases.j2   the words for every code (reasons, waits, delivery methods)
+What a template gets
+    Every message: name, number, total, support, masked_email, masked_phone, feedback_url,
+    choice_url, lines, delivery_method, phrases. Each kind: its PARAMS below, with codes
+    normalised, money and dates formatted for the locale, and an absent optional param as
+    None, which the template handles with `{% if %}`. Rendering is strict: a name the
+    context lacks is an error, never an empty gap (tests/activities/test_messages.py renders
+    every kind, locale and channel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import structlog
+from babel.dates import format_date, format_time
+from babel.numbers import format_currency
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from schema.contracts import (
+    CancelReason,
+    DelayReason,
+    DeliveryMethod,
+    MessageKind,
+    PaymentFailure,
+    WaitingFor,
+)
+
+log = structlog.get_logger(__name__)
+
+HERE = Path(__file__).resolve().parent
+LOCALES = ("uk", "ru", "en")
+BABEL_LOCALES = {"uk": "uk_UA", "ru": "ru_RU", "en": "en_GB"}
+BLOCKS = ("subject", "text", "html", "sms", "push_title", "push_body")
+MANAGER_KINDS = frozenset(kind for kind in MessageKind if kind.value.startswith("manager_"))
+
+K = MessageKind
+
+
+@dataclass(frozen=True)
+class Params:
+    """What the workflow passes for one kind: params it must give, and params it may leave out."""
+
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+
+# The contract with the workflow (workflows/order.py `_notify`); a kind not listed takes none.
+# Extra params are ignored: orders in flight still pass `note` with `cancelled`.
+PARAMS: dict[MessageKind, Params] = {
+    K.CONFIRMATION: Params(("expected_date",)),
+    K.STOCK_PARTIAL: Params(("missing",)),  # SKUs, comma-separated: shown as product names
+    K.BACKORDERED: Params(("expected_date",)),
+    K.PAYMENT_REQUESTED: Params(("url", "amount", "expires_at")),
+    K.PAYMENT_REMINDER: Params(("url", "amount")),
+    K.PAYMENT_FAILED: Params(("reason", "url")),  # reason: PaymentFailure
+    K.PAYMENT_RECEIVED: Params(("amount",)),
+    K.SHIPPED: Params(("carrier", "tracking_number", "tracking_url")),
+    K.IN_TRANSIT: Params(("tracking_url",)),
+    K.OUT_FOR_DELIVERY: Params(("tracking_url",)),
+    K.DELIVERY_FAILED: Params(("tracking_url",)),
+    K.DELIVERY_PROBLEM: Params(("tracking_url",)),
+    K.READY_FOR_PICKUP: Params(optional=("tracking_url",)),  # none at the shop's counter
+    # reason: DelayReason; new_date is absent for carrier_silent
+    K.DELAYED: Params(("reason",), ("new_date",)),
+    # reason: CancelReason; refund only when money goes back
+    K.CANCELLED: Params(("reason",), ("refund",)),
+    K.INTERIM: Params(("waiting_for",)),  # WaitingFor
+    K.MANAGER_REVIEW_ESCALATED: Params(("reasons",)),
+    K.MANAGER_PAYMENT_FAILED: Params(("reason", "url")),
+    K.MANAGER_INCIDENT: Params(("summary", "cause")),
+}
+
+# Reasons are codes; an empty one (a provider that says nothing) reads as `other`.
+CODED = {"reason"}
+# Free texts that orders started before the codes still pass, and the code they mean.
+OLD_DELAY_TEXTS = {"no_news_from_the_carrier": DelayReason.CARRIER_SILENT}
+
+
+class MessageParamsMissing(ValueError):
+    """The workflow did not pass what this kind needs. Retryable on purpose: a fixed worker
+    deployed later sends the message and the order goes on."""
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What every message may say about the order, read by the activity (masked where needed)."""
+
+    number: str
+    customer_name: str
+    currency: str
+    total: Decimal
+    delivery_method: str
+    lines: tuple[Line, ...]
+    timezone: str  # the customer's, for times such as a payment link's expiry
+    masked_email: str
+    masked_phone: str
+    support: str
+    feedback_url: str
+    choice_url: str
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    text: str
+    html: str
+    sms: str
+    push_title: str
+    push_body: str
+
+
+def locales_of(kind: MessageKind) -> tuple[str, ...]:
+    return ("en",) if kind in MANAGER_KINDS else LOCALES
+
+
+E = TypeVar("E", PaymentFailure, DelayReason, CancelReason)
+
+
+def _as_code(codes: type[E], value: str, fallback: E) -> E:
+    """`"Card declined"` -> card_declined; anything unknown -> `fallback`."""
+    normalised = "_".join(value.lower().split())
+    try:
+        return codes(normalised)
+    except ValueError:
+        return fallback
+
+
+def payment_failure(value: str) -> PaymentFailure:
+    return _as_code(PaymentFailure, value, PaymentFailure.OTHER)
+
+
+def delay_reason(value: str) -> DelayReason:
+    old = OLD_DELAY_TEXTS.get("_".join(value.lower().split()))
+    return old or _as_code(DelayReason, value, DelayReason.OTHER)
+
+
+def cancel_reason(value: str) -> CancelReason:
+    return _as_code(CancelReason, value, CancelReason.OTHER)
+
+
+class MessageCatalog:
+    """The templates, rendered strictly: one Environment, autoescaping HTML only.
+
+    HTML is escaped in `*.html.j2` templates (by name) and inside `{% autoescape true %}`
+    (the confirmation's own `html` block); text, SMS and push are never escaped.
+    """
+
+    def __init__(self, root: Path = HERE) -> None:
+        self._root = root
+        self._env = Environment(
+            loader=FileSystemLoader(root),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(
+        self, kind: MessageKind, locale: str, params: Mapping[str, str], order: OrderFacts
+    ) -> RenderedMessage:
+        if locale not in locales_of(kind):
+            raise ValueError(f"{kind.value} has no {locale} text")
+        template = self._env.get_template(f"{locale}/{kind.value}.j2")
+        values = self._values(kind, locale, params, order)
+
+        def block(name: str) -> str:
+            return "".join(template.blocks[name](template.new_context(values))).strip()
+
+        return RenderedMessage(
+            subject=block("subject"),
+            text=block("text") + "\n",
+            html=block("html"),
+            sms=block("sms"),
+            push_title=block("push_title"),
+            push_body=block("push_body"),
+        )
+
+    def phrases(self, locale: str) -> dict[str, dict[str, str]]:
+        """The code-to-words tables of `<locale>/_phrases.j2`."""
+        module = self._env.get_template(f"{locale}/_phrases.j2").module
+        return {name: value for name, value in vars(module).items() if isinstance(value, dict)}
+
+    def kinds_by_locale(self) -> dict[str, set[MessageKind]]:
+        """Which kinds have a template in each locale (a file that names no kind is an error)."""
+        return {
+            locale: {
+                MessageKind(path.stem)
+                for path in (self._root / locale).glob("*.j2")
+                if not path.name.startswith("_")
+            }
+            for locale in LOCALES
+        }
+
+    def blocks_of(self, kind: MessageKind, locale: str) -> list[str]:
+        return list(self._env.get_template(f"{locale}/{kind.value}.j2").blocks)
+
+    def _values(
+        self, kind: MessageKind, locale: str, params: Mapping[str, str], order: OrderFacts
+    ) -> dict[str, Any]:
+        babel = BABEL_LOCALES[locale]
+        spec = PARAMS.get(kind, Params())
+        absent = [
+            name
+            for name in spec.required
+            if name not in params or (name not in CODED and not params[name].strip())
+        ]
+        if absent:
+            raise MessageParamsMissing(f"{kind.value} needs {', '.join(absent)}")
+
+        def money(amount: Decimal) -> str:
+            return format_currency(amount, order.currency, locale=babel)
+
+        values: dict[str, Any] = {
+            "name": order.customer_name,
+            "number": order.number,
+            "total": money(order.total),
+            "support": order.support,
+            "masked_email": order.masked_email,
+            "masked_phone": order.masked_phone,
+            "feedback_url": order.feedback_url,
+            "choice_url": order.choice_url,
+            "delivery_method": DeliveryMethod(order.delivery_method).value,
+            "lines": [
+                {
+                    "sku": line.sku,
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unit_price": money(line.unit_price),
+                    "amount": money(line.unit_price * line.quantity),
+                }
+                for line in order.lines
+            ],
+            "phrases": self._env.get_template(f"{locale}/_phrases.j2").module,
+        }
+        for name in (*spec.required, *spec.optional):
+            raw = params.get(name, "").strip()
+            if not raw and name not in CODED:
+                values[name] = None  # only optional params get here
+                continue
+            if name in ("amount", "refund"):
+                values[name] = money(Decimal(raw))
+            elif name in ("expected_date", "new_date"):
+                values[name] = format_date(date.fromisoformat(raw), "d MMMM y", locale=babel)
+            elif name == "expires_at":
+                values[name] = _local_time(raw, order.timezone, babel)
+            elif name == "missing":
+                values[name] = _product_names(raw, order.lines)
+            elif name == "waiting_for":
+                values[name] = WaitingFor(raw).value
+            elif name == "reason":
+                values.update(_reason(kind, raw))
+            else:
+                values[name] = raw
+        return values
+
+
+def _reason(kind: MessageKind, raw: str) -> dict[str, str]:
+    if kind in (K.PAYMENT_FAILED, K.MANAGER_PAYMENT_FAILED):
+        code = payment_failure(raw)
+        # Managers also see what the provider said when it is no known code.
+        said = raw if code == PaymentFailure.OTHER and raw.lower() != "other" else ""
+        return {"reason": code.value, "provider_reason": said}
+    if kind == K.DELAYED:
+        return {"reason": delay_reason(raw).value}
+    if kind == K.CANCELLED:
+        return {"reason": cancel_reason(raw).value}
+    raise ValueError(f"{kind.value} takes no reason")
+
+
+def _local_time(iso: str, zone: str, babel: str) -> str:
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{format_date(local, 'd MMMM y', locale=babel)}, {format_time(local, 'HH:mm', locale=babel)}"
+
+
+def _product_names(skus: str, lines: tuple[Line, ...]) -> list[str]:
+    """The names customers know for the SKUs the workflow passes (codes are never shown)."""
+    wanted = [sku.strip() for sku in skus.split(",") if sku.strip()]
+    names = {line.sku: line.name for line in lines}
+    unknown = [sku for sku in wanted if sku not in names]
+    if unknown:
+        log.warning("missing SKUs are no line of the order", skus=unknown)
+    found = list(dict.fromkeys(names[sku] for sku in wanted if sku in names))
+    if not found:
+        raise MessageParamsMissing(f"stock_partial: no line of the order has SKU {skus}")
+    return found

@@ -1,0 +1,359 @@
+"""Every message kind × locale × channel, rendered with every param combination the workflow
+passes: no empty placeholder, no template syntax, no code and no English inside uk/ru texts.
+
+No Postgres and no Temporal: the catalog renders from the facts the activity reads.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import StrEnum
+
+import pytest
+
+from activities.messages import (
+    BLOCKS,
+    LOCALES,
+    Line,
+    MessageCatalog,
+    MessageParamsMissing,
+    OrderFacts,
+    RenderedMessage,
+    locales_of,
+)
+from activities.notifications import sms_segments
+from schema.contracts import (
+    CancelReason,
+    DelayReason,
+    DeliveryMethod,
+    MessageKind,
+    PaymentFailure,
+    WaitingFor,
+)
+
+K = MessageKind
+# As long as the real ones: SMS must hold them within 3 parts.
+ORDER_URL = "https://orderflow.example/v1/orders/1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed"
+PAY_URL = "https://payments.example/payment/pay/pay_3f0c2a9e7b1d4c6a8e2f"
+TRACKING_URL = "https://tracking.example/track/SIM000123456789"
+CARRIER, TRACKING_NUMBER = "NovaSim", "SIM000123456789"
+
+ORDER = OrderFacts(
+    number="SHOP-4f2a9c1e",
+    customer_name="Ірина Коваль",
+    currency="UAH",
+    total=Decimal("1250.00"),
+    delivery_method="courier",
+    lines=(
+        Line("MUG-01", "Чашка «Ранок»", 2, Decimal("250.00")),
+        Line("KETTLE-01", "Чайник скляний", 1, Decimal("750.00")),
+    ),
+    timezone="Europe/Kyiv",
+    masked_email="ir***@example.com",
+    masked_phone="+38050***4567",
+    support="support@orderflow.example, +380 44 000 00 00",
+    feedback_url=f"{ORDER_URL}/feedback",
+    choice_url=f"{ORDER_URL}/stock-choice",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: MessageKind
+    label: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind.value}[{self.label}]" if self.label else self.kind.value
+
+
+def case(kind: MessageKind, label: str = "", **params: str) -> Case:
+    return Case(kind, label, tuple(params.items()))
+
+
+# What the workflow passes, kind by kind; "old" rows are what orders already in flight send.
+CASES = [
+    case(K.CONFIRMATION, expected_date="2026-03-14"),
+    case(K.AWAITING_REVIEW),
+    case(K.REJECTED),
+    case(K.STOCK_PARTIAL, "one", missing="KETTLE-01"),
+    case(K.STOCK_PARTIAL, "two", missing="KETTLE-01, MUG-01"),
+    case(K.BACKORDERED, expected_date="2026-03-20"),
+    case(
+        K.PAYMENT_REQUESTED,
+        url=PAY_URL,
+        amount="1250.00",
+        expires_at="2026-03-11T18:30:00+00:00",
+    ),
+    case(K.PAYMENT_REMINDER, url=PAY_URL, amount="1250.00"),
+    *[
+        case(K.PAYMENT_FAILED, code.value, reason=code.value, url=PAY_URL)
+        for code in PaymentFailure
+    ],
+    case(K.PAYMENT_FAILED, "old: card declined", reason="card declined", url=PAY_URL),
+    case(K.PAYMENT_FAILED, "old: insufficient funds", reason="insufficient funds", url=PAY_URL),
+    case(K.PAYMENT_FAILED, "old: unknown text", reason="Do not honor (05)", url=PAY_URL),
+    case(K.PAYMENT_FAILED, "old: no reason", reason="", url=PAY_URL),
+    case(K.PAYMENT_RECEIVED, amount="1250.00"),
+    case(K.PICKING),
+    case(K.PACKED),
+    case(K.SHIPPED, carrier=CARRIER, tracking_number=TRACKING_NUMBER, tracking_url=TRACKING_URL),
+    case(K.IN_TRANSIT, tracking_url=TRACKING_URL),
+    case(K.OUT_FOR_DELIVERY, tracking_url=TRACKING_URL),
+    case(K.DELIVERY_FAILED, tracking_url=TRACKING_URL),
+    case(K.DELIVERY_PROBLEM, tracking_url=TRACKING_URL),
+    case(K.READY_FOR_PICKUP, "carrier's point", tracking_url=TRACKING_URL),
+    case(K.READY_FOR_PICKUP, "shop's counter"),
+    case(K.PICKUP_REMINDER),
+    case(K.DELIVERED),
+    case(K.DELAYED, "carrier_silent", reason="carrier_silent"),
+    *[
+        case(K.DELAYED, code.value, reason=code.value, new_date="2026-03-21")
+        for code in DelayReason
+        if code != DelayReason.CARRIER_SILENT
+    ],
+    case(K.DELAYED, "old: no news", reason="no news from the carrier"),
+    case(K.DELAYED, "old: operator text", reason="the warehouse is flooded", new_date="2026-03-21"),
+    *[case(K.CANCELLED, code.value, reason=code.value) for code in CancelReason],
+    case(K.CANCELLED, "refund", reason="customer_request", refund="1250.00"),
+    case(K.CANCELLED, "old: no refund", reason="rejected", note="rude customer", refund=""),
+    case(
+        K.CANCELLED,
+        "old: refund",
+        reason="out_of_stock",
+        note="back-order did not arrive in time",
+        refund="1250.00",
+    ),
+    *[case(K.INTERIM, code.value, waiting_for=code.value) for code in WaitingFor],
+    case(K.FEEDBACK_REQUEST),
+    case(K.FEEDBACK_REMINDER),
+    case(K.MANAGER_REVIEW_ESCALATED, reasons="total over 10000; new customer"),
+    case(K.MANAGER_PAYMENT_FAILED, "code", reason="insufficient_funds", url=PAY_URL),
+    case(K.MANAGER_PAYMENT_FAILED, "old: free text", reason="Do not honor (05)", url=PAY_URL),
+    case(
+        K.MANAGER_INCIDENT,
+        summary="carrier reports Exception: parcel damaged",
+        cause="external",
+    ),
+]
+
+RENDERS = [(c, locale) for c in CASES for locale in locales_of(c.kind)]
+
+
+@functools.cache
+def catalog() -> MessageCatalog:
+    return MessageCatalog()
+
+
+@functools.cache
+def rendered(c: Case, locale: str, order: OrderFacts = ORDER) -> RenderedMessage:
+    return catalog().render(c.kind, locale, dict(c.params), order)
+
+
+def test_the_case_table_covers_every_kind() -> None:
+    assert {c.kind for c in CASES} == set(MessageKind)
+
+
+# --- what a finished text never contains -------------------------------------------------
+
+GAPS = [
+    (re.compile(r"\(\s*\)"), "empty brackets"),
+    (re.compile(r":[ \u00a0]*[.,;]"), "nothing after a colon"),
+    (re.compile(r"\S[ \u00a0]{2,}\S"), "a doubled space"),
+    (re.compile(r":[ \u00a0]*$", re.MULTILINE), "a line ending in a colon"),
+    (re.compile(r"[ \u00a0][.,;!?]"), "a space before punctuation"),
+    (re.compile(r"\b(None|undefined|nan)\b"), "an absent value printed"),
+]
+RAW_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+URLS_AND_ADDRESSES = re.compile(r"https?://\S+|\S+@\S+")
+LATIN_PHRASE = re.compile(r"\b[A-Za-z][A-Za-z'’-]*(?:[ \u00a0,]+[A-Za-z][A-Za-z'’-]*)+\b")
+CODE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+NOT_THIS_LANGUAGE = {"uk": re.compile(r"[ЫыЭэЪъЁё]"), "ru": re.compile(r"[ІіЇїЄєҐґ]")}
+INLINE_TAGS = re.compile(r"</?(?:strong|b|em|i|span|a)\b[^>]*>")
+TAGS = re.compile(r"<[^>]+>")
+
+
+def visible(channel: str, value: str) -> str:
+    """What a reader sees: HTML without its tags, one line per block."""
+    if channel != "html":
+        return value
+    text = TAGS.sub("\n", INLINE_TAGS.sub("", value))
+    return "\n".join(line.strip() for line in html.unescape(text).splitlines() if line.strip())
+
+
+def data_removed(text: str) -> str:
+    """Drop what is data, not wording: addresses, the order's and carrier's identifiers."""
+    text = URLS_AND_ADDRESSES.sub(" ", text)
+    for value in (ORDER.number, TRACKING_NUMBER, CARRIER):
+        text = text.replace(value, " ")
+    return text
+
+
+@pytest.mark.parametrize("channel", BLOCKS)
+@pytest.mark.parametrize(
+    ("c", "locale"), RENDERS, ids=[f"{c.id}-{locale}" for c, locale in RENDERS]
+)
+def test_every_message_renders_whole(c: Case, locale: str, channel: str) -> None:
+    text = visible(channel, getattr(rendered(c, locale), channel))
+    assert text.strip(), "empty"
+    assert not RAW_SYNTAX.search(text), f"template syntax in:\n{text}"
+    for pattern, what in GAPS:
+        found = pattern.search(text)
+        assert found is None, f"{what} ({found.group()!r}) in:\n{text}"
+
+
+@pytest.mark.parametrize("channel", BLOCKS)
+@pytest.mark.parametrize(
+    ("c", "locale"),
+    [(c, locale) for c, locale in RENDERS if locale != "en"],
+    ids=[f"{c.id}-{locale}" for c, locale in RENDERS if locale != "en"],
+)
+def test_uk_and_ru_texts_hold_no_english_and_no_other_language(
+    c: Case, locale: str, channel: str
+) -> None:
+    text = data_removed(visible(channel, getattr(rendered(c, locale), channel)))
+    latin = LATIN_PHRASE.findall(text)
+    assert not latin, f"English in a {locale} text: {latin}\n{text}"
+    other = NOT_THIS_LANGUAGE[locale].findall(text.replace(ORDER.customer_name, ""))
+    assert not other, f"letters of another language in a {locale} text: {other}\n{text}"
+
+
+@pytest.mark.parametrize("channel", BLOCKS)
+@pytest.mark.parametrize(
+    ("c", "locale"),
+    [(c, locale) for c, locale in RENDERS if not c.kind.startswith("manager_")],
+    ids=[f"{c.id}-{locale}" for c, locale in RENDERS if not c.kind.startswith("manager_")],
+)
+def test_customers_see_no_codes(c: Case, locale: str, channel: str) -> None:
+    text = data_removed(visible(channel, getattr(rendered(c, locale), channel)))
+    assert not CODE.findall(text), f"a code in a customer's text: {CODE.findall(text)}\n{text}"
+    if c.kind != K.CONFIRMATION:  # the confirmation's line table names the article numbers
+        skus = [line.sku for line in ORDER.lines if line.sku in text]
+        assert not skus, f"SKUs instead of product names: {skus}\n{text}"
+    for free_text in ("rude customer", "back-order did not arrive", "flooded", "Do not honor"):
+        assert free_text not in text, "an operator's or provider's free text reached the customer"
+
+
+@pytest.mark.parametrize(
+    ("c", "locale"), RENDERS, ids=[f"{c.id}-{locale}" for c, locale in RENDERS]
+)
+def test_sms_fits_three_parts_and_push_is_short(c: Case, locale: str) -> None:
+    message = rendered(c, locale)
+    assert sms_segments(message.sms) <= 3, f"{sms_segments(message.sms)} parts: {message.sms}"
+    assert "\n" not in message.push_title and len(message.push_title) <= 80
+    assert len(message.push_body) <= 200, message.push_body
+
+
+def test_html_escapes_what_customers_typed_and_text_keeps_it() -> None:
+    typed = "Ірина <b>&amp;</b>"
+    order = replace(
+        ORDER,
+        customer_name=typed,
+        lines=tuple(replace(line, name=f"{line.name} <i>") for line in ORDER.lines),
+    )
+    for c, locale in RENDERS:
+        message = rendered(c, locale, order)
+        assert "<b>" not in message.html and "<i>" not in message.html, c.id
+        if typed in message.text:
+            assert "Ірина &lt;b&gt;&amp;amp;&lt;/b&gt;" in message.html, c.id
+        assert "&lt;" not in message.text + message.sms + message.push_body, c.id
+
+
+# --- one home per kind, and a phrase for every code ----------------------------------------
+
+
+def test_every_kind_has_a_template_with_every_channel_in_every_locale() -> None:
+    found = catalog().kinds_by_locale()
+    for locale in LOCALES:
+        wanted = {kind for kind in MessageKind if locale in locales_of(kind)}
+        assert found[locale] == wanted, locale
+    for kind in MessageKind:
+        for locale in locales_of(kind):
+            assert set(catalog().blocks_of(kind, locale)) >= set(BLOCKS), (kind, locale)
+
+
+PHRASE_TABLES: dict[str, type[StrEnum]] = {
+    "cancel_reason": CancelReason,
+    "delay_reason": DelayReason,
+    "payment_failure": PaymentFailure,
+    "waiting_for": WaitingFor,
+    "delivery_method": DeliveryMethod,
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("table", PHRASE_TABLES)
+def test_every_code_has_a_phrase_in_every_locale(table: str, locale: str) -> None:
+    phrases = catalog().phrases(locale)[table]
+    assert set(phrases) == {code.value for code in PHRASE_TABLES[table]}
+    assert all(isinstance(text, str) and text.strip() for text in phrases.values())
+
+
+# --- codes in, the customer's language out --------------------------------------------------
+
+
+def _render(kind: MessageKind, locale: str = "uk", **params: str) -> RenderedMessage:
+    return catalog().render(kind, locale, params, ORDER)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_old_free_text_reasons_read_as_codes(locale: str) -> None:
+    def failed(reason: str) -> RenderedMessage:
+        return _render(K.PAYMENT_FAILED, locale, reason=reason, url=PAY_URL)
+
+    assert failed("card declined") == failed("card_declined")
+    assert failed("Insufficient funds") == failed("insufficient_funds")
+    assert failed("Do not honor (05)") == failed("other") == failed("")
+
+    def delayed(reason: str, **new_date: str) -> RenderedMessage:
+        return _render(K.DELAYED, locale, reason=reason, **new_date)
+
+    assert delayed("no news from the carrier") == delayed("carrier_silent")
+    assert delayed("flooded", new_date="2026-03-21") == delayed("other", new_date="2026-03-21")
+
+    def cancelled(**params: str) -> RenderedMessage:
+        return _render(K.CANCELLED, locale, reason="out_of_stock", **params)
+
+    assert cancelled(note="back-order did not arrive in time", refund="") == cancelled()
+    assert cancelled(note="x", refund="1250.00") == cancelled(refund="1250.00")
+
+
+def test_optional_parts_appear_only_when_given() -> None:
+    refunded = _render(K.CANCELLED, reason="customer_request", refund="1250.00")
+    kept = _render(K.CANCELLED, reason="payment_expired")
+    assert "1\xa0250,00\xa0₴" in refunded.text and "повернемо" in refunded.text
+    assert "повернемо" not in kept.text
+
+    at_point = _render(K.READY_FOR_PICKUP, tracking_url=TRACKING_URL)
+    at_counter = _render(K.READY_FOR_PICKUP)
+    assert TRACKING_URL in at_point.text and "http" not in at_counter.sms
+
+    silent = _render(K.DELAYED, reason="carrier_silent")
+    late = _render(K.DELAYED, reason="supplier_late", new_date="2026-03-21")
+    assert "21 березня 2026" in late.text and "березня" not in silent.text
+
+
+def test_stock_partial_names_the_products() -> None:
+    message = _render(K.STOCK_PARTIAL, missing="KETTLE-01, MUG-01")
+    for channel in ("text", "html"):  # the SMS keeps to the link: names can be long
+        assert "Чайник скляний, Чашка «Ранок»" in getattr(message, channel)
+    assert "KETTLE-01" not in message.text + message.sms + message.push_body
+
+
+def test_payment_link_expiry_is_shown_in_the_customers_time() -> None:
+    message = _render(
+        K.PAYMENT_REQUESTED, url=PAY_URL, amount="1250.00", expires_at="2026-03-11T18:30:00Z"
+    )
+    assert "11 березня 2026" in message.text and "20:30" in message.text  # Kyiv: UTC+2
+
+
+def test_a_missing_param_is_an_error_not_an_empty_gap() -> None:
+    with pytest.raises(MessageParamsMissing, match="tracking_number"):
+        _render(K.SHIPPED, carrier=CARRIER, tracking_url=TRACKING_URL)
+    with pytest.raises(MessageParamsMissing, match="url"):
+        _render(K.PAYMENT_REMINDER, amount="1250.00", url="")
