@@ -95,7 +95,9 @@ class Settings(BaseSettings):
     policy_review_quantity: int = 20
     policy_review_sla: timedelta = timedelta(hours=2)
     policy_backorder_deadline: timedelta = timedelta(days=14)
-    policy_stock_attempts: int = 5  # reservation rounds (back-orders, alternatives) before giving up
+    policy_stock_attempts: int = (
+        5  # reservation rounds (back-orders, alternatives) before giving up
+    )
     policy_payment_expiry: timedelta = timedelta(hours=72)
     policy_payment_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=60))
     policy_picking_attempts: int = 3

@@ -157,7 +157,8 @@ def cancel(
 
 @app.command()
 def delay(order_id: str, reason: str, new_date: str, as_json: JsonFlag = False) -> None:
-    """Mark an order delayed (YYYY-MM-DD); the customer is told."""
+    """Mark an order delayed: REASON is supplier_late, carrier_delay, high_demand, weather or
+    other; NEW_DATE is YYYY-MM-DD. The customer is told, in their language."""
     _print(_run(lambda c: c.delay(order_id, reason, new_date)), True)
 
 
