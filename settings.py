@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     warehouse_webhook_secret: str = "dev-warehouse-secret"
     carrier_webhook_secret: str = "dev-carrier-secret"
     webhook_tolerance_seconds: int = 300
+    # HMAC-SHA256 key of the links customers get in messages (status page, answers); the
+    # previous keys still open links already sent, so the key can be rotated.
+    link_secret: str = "dev-link-secret"
+    link_previous_secrets: list[str] = []
+    link_lifetime: timedelta = timedelta(days=120)  # an order's link outlives its feedback stage
 
     # HTTP
     api_host: str = "127.0.0.1"
