@@ -16,6 +16,7 @@ from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schema.contracts import DeliveryMethod, OrderPolicy
+from schema.links import CustomerLinks
 
 ROOT = Path(__file__).resolve().parent
 
@@ -132,6 +133,9 @@ class Settings(BaseSettings):
                 if name != "delivery_days"
             },
         )
+
+    def customer_links(self) -> CustomerLinks:
+        return CustomerLinks(self.link_secret, self.link_previous_secrets, self.link_lifetime)
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:

@@ -43,6 +43,7 @@ from activities.orders import load_order, timezone_of
 from activities.providers import Provider
 from schema.contracts import MessageKind, NotificationResult, NotifyInput, SendConfirmationInput
 from schema.database import open_session
+from schema.links import LinkPurpose
 from schema.pii import mask_email, mask_phone
 from schema.tables import Customer, CustomerAddress, Notification, Order, OrderLine
 from settings import Settings
@@ -199,6 +200,7 @@ class NotificationActivities:
         self._engine = engine
         self._channels = {channel.name: channel for channel in channels}
         self._settings = settings
+        self._links = settings.customer_links()
         self._catalog = MessageCatalog()
 
     @activity.defn
@@ -256,7 +258,7 @@ class NotificationActivities:
         postal: CustomerAddress | None,
         lines: list[OrderLine],
     ) -> OrderFacts:
-        public = f"{self._settings.public_url}/v1/orders/{order.id}"
+        links, page = self._links, f"{self._settings.public_url}/order"
         return OrderFacts(
             number=order.number,
             customer_name=customer.name,
@@ -272,8 +274,8 @@ class NotificationActivities:
             masked_email=mask_email(customer.email),
             masked_phone=mask_phone(customer.phone),
             support=f"{self._settings.support_email}, {self._settings.support_phone}",
-            feedback_url=f"{public}/feedback",
-            choice_url=f"{public}/stock-choice",
+            feedback_url=f"{page}/{links.token(LinkPurpose.FEEDBACK, order.id)}/feedback",
+            choice_url=f"{page}/{links.token(LinkPurpose.STOCK_CHOICE, order.id)}/stock-choice",
         )
 
     async def _first_delivered(

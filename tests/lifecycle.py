@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlmodel import col, select
 
 from schema.api import Role
 from schema.contracts import OrderStatus
 from schema.database import open_session
+from schema.links import LinkPurpose
 from schema.tables import Incident, Notification, OrderEvent, OrderProviderRefs
 from tests.stack import Stack
-from tests.support import mail_to, order_status, sample_order, until_status
+from tests.support import (
+    body_text,
+    eventually,
+    mail_to,
+    order_status,
+    sample_order,
+    until_status,
+)
 
 
 class Journey:
@@ -67,6 +77,30 @@ class Journey:
         return [
             str(m["Subject"]) for m in mail_to(self.stack.maildir, self.body["customer"]["email"])
         ]
+
+    async def link_from_mail(self, page: str) -> str:
+        """The token of the customer's link to `page` ("feedback", "stock-choice"), read from
+        the e-mail that carried it, as the customer would click it."""
+        pattern = re.compile(rf"/order/([A-Za-z0-9_.-]+)/{page}\b")
+
+        async def found() -> str | None:
+            for message in mail_to(self.stack.maildir, self.body["customer"]["email"]):
+                match = pattern.search(body_text(message, "plain"))
+                if match:
+                    return match.group(1)
+            return None
+
+        return await eventually(found, what=f"a {page} link in an e-mail")
+
+    def link(self, purpose: LinkPurpose) -> str:
+        """A link as the worker signs it, for orders whose message the test does not wait for."""
+        return self.stack.settings.customer_links().token(purpose, uuid.UUID(self.order_id))
+
+    async def answer(self, page: str, body: dict[str, Any], token: str | None = None) -> Any:
+        """The customer's answer through the JSON twin of the link in their e-mail (no key)."""
+        token = token or await self.link_from_mail(page)
+        async with httpx.AsyncClient(base_url=self.stack.api.base_url) as anonymous:
+            return await anonymous.post(f"/v1/customer/orders/{token}/{page}", json=body)
 
     async def incidents(self) -> list[Incident]:
         async with open_session(self.stack.engine) as session:

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from schema.api import Role
 from schema.database import open_session
+from schema.links import LinkPurpose
 from schema.tables import AuditEntry
 from tests.lifecycle import Journey
 from tests.stack import Stack
@@ -98,7 +99,8 @@ async def test_every_endpoint_against_every_role(
 async def test_public_endpoints_need_no_key(dev_stack: Stack, cancelled_order: str) -> None:
     anonymous = httpx.AsyncClient(base_url=dev_stack.api.base_url)
     assert (await anonymous.get("/healthz")).status_code == 200
-    assert (await anonymous.get(f"/v1/orders/{cancelled_order}/feedback")).status_code == 200
+    old_link = await anonymous.get(f"/v1/orders/{cancelled_order}/feedback")  # before signing
+    assert old_link.status_code == 410 and "expired" in old_link.text
     assert (
         await anonymous.post("/v1/webhooks/payment", json={})
     ).status_code == 401  # signature, not key
@@ -245,9 +247,10 @@ async def test_erasure_leaves_no_trace_in_postgres(dev_stack: Stack) -> None:
     await order.waiting_for("packing")
     await order.pack()
     await order.waiting_for("carrier")  # receipt, packing list and label exist now
-    await dev_stack.api.post(
-        f"/v1/orders/{order.order_id}/feedback",
-        json={"rating": 4, "comment": f"{person['name']} here"},
+    await order.answer(
+        "feedback",
+        {"rating": 4, "comment": f"{person['name']} here"},
+        token=order.link(LinkPurpose.FEEDBACK),
     )
 
     erased = await dev_stack.api.post("/v1/admin/erasures", json={"email": person["email"]})
@@ -298,12 +301,11 @@ async def test_oversized_request_is_413(dev_stack: Stack) -> None:
 
 async def test_feedback_form_is_rate_limited(dev_stack: Stack, cancelled_order: str) -> None:
     anonymous = httpx.AsyncClient(base_url=dev_stack.api.base_url)
-    codes = [
-        (
-            await anonymous.post(f"/v1/orders/{cancelled_order}/feedback", json={"rating": 3})
-        ).status_code
-        for _ in range(7)
-    ]
+    token = dev_stack.settings.customer_links().token(
+        LinkPurpose.FEEDBACK, uuid.UUID(cancelled_order)
+    )
+    url = f"/v1/customer/orders/{token}/feedback"
+    codes = [(await anonymous.post(url, json={"rating": 3})).status_code for _ in range(7)]
     assert codes[0] == 200 and 429 in codes
-    limited = await anonymous.post(f"/v1/orders/{cancelled_order}/feedback", json={"rating": 3})
+    limited = await anonymous.post(url, json={"rating": 3})
     assert limited.status_code == 429 and "too many requests" in limited.json()["detail"]

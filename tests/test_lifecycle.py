@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from schema.contracts import Stage
@@ -36,9 +35,7 @@ async def test_prepaid_courier_order_goes_from_intake_to_feedback(stack: Stack) 
 
     await order.sleep(2 * DAY)  # the feedback request goes out 24-48 h after delivery
     await order.reached("feedback.requested")
-    answer = await stack.api.post(
-        f"/v1/orders/{order.order_id}/feedback", json={"rating": 5, "comment": "Fast!"}
-    )
+    answer = await order.answer("feedback", {"rating": 5, "comment": "Fast!"})
     assert answer.status_code == 200 and answer.json()["accepted"]
     done = await order.until(lambda s: s.stage == Stage.COMPLETED)
 
@@ -358,11 +355,9 @@ async def test_negative_feedback_opens_an_incident(stack: Stack) -> None:
     await order.to_delivery()
     await order.sleep(2 * DAY)
     await order.reached("feedback.requested")
-    answer = await stack.api.post(
-        f"/v1/orders/{order.order_id}/feedback", json={"nps": 3, "comment": "Box was wet"}
-    )
+    answer = await order.answer("feedback", {"nps": 3, "comment": "Box was wet"})
     assert answer.status_code == 200
-    again = await stack.api.post(f"/v1/orders/{order.order_id}/feedback", json={"nps": 9})
+    again = await order.answer("feedback", {"nps": 9})
     assert again.json()["duplicate"] is True
     await order.until(lambda s: s.stage == Stage.COMPLETED)
     [incident] = await order.incidents()
@@ -452,15 +447,10 @@ async def test_the_customer_chooses_to_cancel_when_stock_is_missing(stack: Stack
         stack, lines=[{"sku": "GONE-03", "name": "Sold out", "quantity": 1, "unit_price": "10.00"}]
     )
     await order.waiting_for("stock_decision")
-    anonymous = httpx.AsyncClient(base_url=stack.api.base_url)  # the link in the e-mail: no key
-    chosen = await anonymous.post(
-        f"/v1/orders/{order.order_id}/stock-choice", json={"choice": "cancel"}
-    )
+    chosen = await order.answer("stock-choice", {"choice": "cancel"})  # the e-mail's link, no key
     assert chosen.status_code == 200, chosen.text
     status = await order.until(lambda s: s.stage == Stage.CANCELLED)
     decided = next(e for e in status.timeline if e.type == "stock.decided")
     assert decided.actor == "customer" and status.timeline[-1].detail["reason"] == "out_of_stock"
-    again = await anonymous.post(
-        f"/v1/orders/{order.order_id}/stock-choice", json={"choice": "backorder"}
-    )
+    again = await order.answer("stock-choice", {"choice": "backorder"})
     assert again.status_code == 409

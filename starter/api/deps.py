@@ -3,14 +3,16 @@ Long-lived clients live on `app.state`, created in the app's lifespan."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schema.database import open_session
+from schema.links import CustomerLinks, LinkPurpose
 from settings import Settings
 from starter.services.access import GRANTS, Permission, Principal, principal_for
 from starter.services.temporal import OrderWorkflows
@@ -19,6 +21,11 @@ from starter.services.temporal import OrderWorkflows
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_links(request: Request) -> CustomerLinks:
+    links: CustomerLinks = request.app.state.links
+    return links
 
 
 def get_workflows(request: Request) -> OrderWorkflows:
@@ -34,6 +41,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Session = Annotated[AsyncSession, Depends(get_session)]
 Workflows = Annotated[OrderWorkflows, Depends(get_workflows)]
+Links = Annotated[CustomerLinks, Depends(get_links)]
+
+
+def linked_order(purpose: LinkPurpose) -> Any:
+    """A dependency: the order a customer's `{token}` opens for `purpose` (BadLink: 404,
+    ExpiredLink: 410, whatever the token's shape)."""
+
+    def order_of(token: Annotated[str, Path(max_length=200)], links: Links) -> uuid.UUID:
+        return links.order_of(purpose, token)
+
+    return Depends(order_of)
+
 
 BEARER = HTTPBearer(
     auto_error=False, description="An API key, or a staff session token from POST /v1/sessions"

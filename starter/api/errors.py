@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from slowapi.errors import RateLimitExceeded
 
 from schema.api import ErrorBody, FieldError
+from schema.links import BadLink, ExpiredLink
 from schema.webhooks import BadSignature
 from starter.services.access import UsernameTaken
 from starter.services.erasure import CustomerNotFound
@@ -24,6 +25,8 @@ from starter.services.errors import (
 from starter.services.provider_events import InvalidEvent
 
 STATUS_OF: dict[type[Exception], int] = {
+    ExpiredLink: 410,  # before BadLink, its base: the first match answers
+    BadLink: 404,
     OrderNotFound: 404,
     CustomerNotFound: 404,
     OrderNumberConflict: 409,
@@ -37,8 +40,9 @@ STATUS_OF: dict[type[Exception], int] = {
 MEANING = {
     401: "Missing, unknown or expired credentials (or a bad webhook signature)",
     403: "The caller's role may not do this",
-    404: "No such order (or not one this caller may see)",
+    404: "No such order (or not one this caller may see), or a link that is not valid",
     409: "Refused in the order's current state; the reason is given",
+    410: "The link has expired",
     413: "Request body too large",
     422: "Invalid input; each bad field is named",
     429: "Too many requests; retry after the given seconds",

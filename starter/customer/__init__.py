@@ -1,5 +1,5 @@
 """The pages a customer opens from a link in a message: no account, no password."""
 
-from starter.customer.routes import router
+from starter.customer.routes import install, router
 
-__all__ = ["router"]
+__all__ = ["install", "router"]

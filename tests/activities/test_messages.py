@@ -37,7 +37,8 @@ from schema.contracts import (
 
 K = MessageKind
 # As long as the real ones: SMS must hold them within 3 parts.
-ORDER_URL = "https://orderflow.example/v1/orders/1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed"
+# A customer link as messages carry it: a signed token of 73 characters (schema/links.py).
+ORDER_URL = "https://orderflow.example/order/IyABwqHdQhOxtIJV9dSHTw.awgUHg.MxKJT_UN-e5XnhTfMX-rhKgUCbpZ8_uQKrTc0v6spkA"
 PAY_URL = "https://payments.example/payment/pay/pay_3f0c2a9e7b1d4c6a8e2f"
 TRACKING_URL = "https://tracking.example/track/SIM000123456789"
 CARRIER, TRACKING_NUMBER = "NovaSim", "SIM000123456789"
