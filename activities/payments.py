@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 from temporalio import activity
 
 from activities.orders import load_order, load_refs, save_refs
 from activities.providers import Provider
 from schema.contracts import CreatePaymentInput, OrderRef, PaymentLink, RefundInput
 from schema.database import open_session
+from schema.tables import Refund
 
 
 class PaymentActivities:
@@ -43,12 +49,34 @@ class PaymentActivities:
 
     @activity.defn
     async def refund_payment(self, input: RefundInput) -> None:
-        await self._payments.call(
+        """Refund once per step: the ledger row first (so the provider's confirmation finds
+        it), then the provider, who gets the same key on every retry."""
+        key = f"{input.order_id}:{input.step}"
+        async with open_session(self._engine) as session:
+            await session.execute(
+                insert(Refund)
+                .values(
+                    order_id=uuid.UUID(input.order_id),
+                    idempotency_key=key,
+                    payment_id=input.payment_id,
+                    amount=input.amount,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            await session.commit()
+        answer = await self._payments.call(
             "POST",
             f"/v1/payments/{input.payment_id}/refunds",
             json={"amount": str(input.amount)},
-            idempotency_key=f"{input.order_id}:refund",
+            idempotency_key=key,
         )
+        async with open_session(self._engine) as session:
+            await session.execute(
+                update(Refund)
+                .where(col(Refund.idempotency_key) == key)
+                .values(provider_refund_id=str(answer.get("refund_id") or "") or None)
+            )
+            await session.commit()
 
     @activity.defn
     async def cancel_payment_link(self, input: OrderRef) -> None:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,11 @@ class Payment:
     currency: str
     expires_at: str
     callback_url: str
-    status: str = "pending"  # pending | succeeded | failed | refunded | cancelled
+    status: str = (
+        "pending"  # pending | succeeded | failed | partially_refunded | refunded | cancelled
+    )
     attempts: list[str] = field(default_factory=list)
-    refunded: str | None = None
+    refunded: str = "0.00"  # the sum of the refunds so far
 
 
 @dataclass
@@ -147,7 +150,7 @@ payment = APIRouter(prefix="/payment", tags=["payment"])
 
 
 async def _payment_outcome(sim: Simulators, item: Payment, outcome: str, reason: str = "") -> int:
-    if item.status in ("succeeded", "refunded", "cancelled"):
+    if item.status not in ("pending", "failed"):
         raise HTTPException(409, f"payment is {item.status}")
     item.status = outcome
     item.attempts.append(outcome)
@@ -160,6 +163,7 @@ async def _payment_outcome(sim: Simulators, item: Payment, outcome: str, reason:
             "payment_id": item.payment_id,
             "order_ref": item.order_ref,
             "amount": item.amount,
+            "currency": item.currency,
             "reason": reason,
         },
     )
@@ -216,9 +220,14 @@ async def refund(
         raise HTTPException(404, "no such payment")
 
     def make() -> dict[str, Any]:
-        if item.status != "succeeded":
+        """Full or partial refunds, never more than was paid in all."""
+        if item.status not in ("succeeded", "partially_refunded"):
             raise HTTPException(409, f"payment is {item.status}, not refundable")
-        item.status, item.refunded = "refunded", body["amount"]
+        amount, paid, before = Decimal(body["amount"]), Decimal(item.amount), Decimal(item.refunded)
+        if amount <= 0 or before + amount > paid:
+            raise HTTPException(422, f"refund of {amount} exceeds what is left ({paid - before})")
+        item.refunded = str(before + amount)
+        item.status = "refunded" if before + amount == paid else "partially_refunded"
         return {"refund_id": f"ref_{uuid.uuid4().hex[:12]}", "amount": body["amount"]}
 
     first_time = f"refund:{idempotency_key}" not in sim.idempotent
@@ -231,8 +240,10 @@ async def refund(
                 "event_id": f"pay-{uuid.uuid4().hex[:12]}",
                 "type": "payment.refunded",
                 "payment_id": item.payment_id,
+                "refund_id": result["refund_id"],
                 "order_ref": item.order_ref,
                 "amount": body["amount"],
+                "currency": item.currency,
             },
         )
     return result

@@ -358,6 +358,7 @@ class PaymentEvent:
     payment_id: str
     amount: Decimal
     reason: str = ""  # a PaymentFailure code for a failed attempt
+    currency: str = ""  # ISO 4217; events from before verification carry none
 
 
 class WarehouseEventKind(StrEnum):
@@ -490,6 +491,7 @@ class RefundInput:
     order_id: str
     payment_id: str
     amount: Decimal
+    step: str = "refund"  # names this refund among the order's (its idempotency key)
 
 
 @dataclass(frozen=True)

@@ -250,3 +250,21 @@ class OrderNote(SQLModel, table=True):
     author: str = Field(max_length=120)
     text: str = Field(max_length=2000)
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class Refund(SQLModel, table=True):
+    """The refund ledger: every refund the order asked for, written before the provider is
+    called (the key makes a retried activity refund nothing twice); a provider's refund event
+    counts only when it matches one of these rows."""
+
+    __tablename__ = "refunds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    payment_id: str = Field(max_length=64)
+    amount: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    status: str = Field(default="requested", max_length=16)  # requested | confirmed
+    provider_refund_id: str | None = Field(default=None, max_length=64)
+    requested_at: datetime | None = Field(default=None, sa_column=_now_column())
+    confirmed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -8,6 +8,7 @@ import json
 import subprocess
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from activities.notifications import fit_sms, sms_segments
 from activities.providers import Provider, make_http_client
 from activities.shipping import choose_carrier
 from schema.database import open_session
-from schema.tables import Notification, WebhookEvent
+from schema.tables import Incident, Notification, Refund, WebhookEvent
 from schema.webhooks import HEADER, sign
 from tests.lifecycle import Journey
 from tests.stack import Stack
@@ -135,6 +136,7 @@ async def test_bad_or_stale_signatures_are_refused_and_change_nothing(dev_stack:
         "payment_id": refs.payment_id,
         "order_ref": order.order_id,
         "amount": "500.00",
+        "currency": "UAH",
     }
     secret = dev_stack.settings.payment_webhook_secret
 
@@ -166,6 +168,7 @@ async def test_a_replayed_webhook_changes_nothing(dev_stack: Stack) -> None:
         "payment_id": refs.payment_id,
         "order_ref": order.order_id,
         "amount": "500.00",
+        "currency": "UAH",
         "reason": "card declined",
     }
     secret = dev_stack.settings.payment_webhook_secret
@@ -183,6 +186,104 @@ async def test_a_replayed_webhook_changes_nothing(dev_stack: Stack) -> None:
     assert Journey.types(status).count("payment.failed") == 1
     assert (await order.sent()).count("manager_payment_failed") == 1
     assert await _webhook_rows(dev_stack, order.order_id) == 1
+
+
+async def test_a_forged_or_mismatched_payment_does_not_pay_the_order(dev_stack: Stack) -> None:
+    """Validly signed events that do not match what the order asked for: an incident for a
+    manager, and the order stays where it was."""
+    order = await Journey.place(dev_stack)
+    await order.waiting_for("payment")
+    refs = await order.refs()
+    secret = dev_stack.settings.payment_webhook_secret
+
+    def event(**fields: str) -> dict[str, object]:
+        return {
+            "event_id": f"evt-{uuid.uuid4().hex[:8]}",
+            "type": "payment.succeeded",
+            "payment_id": refs.payment_id,
+            "order_ref": order.order_id,
+            "amount": "500.00",
+            "currency": "UAH",
+            **fields,
+        }
+
+    forged = [
+        event(payment_id="pay_forged", amount="0.01"),  # a payment this order never created
+        event(amount="0.01"),  # the right payment, the wrong amount
+        event(currency="USD"),  # the right amount in another currency
+    ]
+    for payload in forged:
+        assert await _post_webhook(dev_stack, "payment", payload, secret) == 202
+
+    async def three_incidents() -> list[Incident] | None:
+        found = await order.incidents()
+        return found if len(found) == 3 else None
+
+    incidents = await eventually(three_incidents, what="an incident per forged event")
+    assert all(i.cause == "external" and i.stage == "payment" for i in incidents)
+    assert any("pay_forged" in i.summary for i in incidents)
+    await eventually(lambda: _sent_count(order, "manager_incident", 3), what="managers told")
+    status = await order.waiting_for("payment")  # back to waiting, as before
+    assert status.payment_status == "awaiting_payment"
+    assert "payment.succeeded" not in Journey.types(status)
+
+    assert await _post_webhook(dev_stack, "payment", event(), secret) == 202  # the genuine one
+    await order.reached("payment.succeeded")
+
+
+async def _sent_count(order: Journey, kind: str, count: int) -> bool:
+    return (await order.sent()).count(kind) == count
+
+
+async def test_a_carrier_event_for_another_parcel_changes_nothing(dev_stack: Stack) -> None:
+    order = await Journey.place(dev_stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    payload = {
+        "event_id": f"trk-{uuid.uuid4().hex[:8]}",
+        "type": "tracking",
+        "tracking_number": "SIM-NOT-THIS-ONE",
+        "order_ref": order.order_id,
+        "status": "Delivered",
+        "at": "2026-11-26T10:00:00+00:00",
+    }
+    secret = dev_stack.settings.carrier_webhook_secret
+    assert await _post_webhook(dev_stack, "carrier", payload, secret) == 202
+    await order.reached("incident.opened")
+    await eventually(lambda: _sent_count(order, "manager_incident", 1), what="managers told")
+    status = await order.waiting_for("carrier")  # still waiting for its own parcel
+    assert "order.delivered" not in Journey.types(status)
+    [incident] = await order.incidents()
+    assert "SIM-NOT-THIS-ONE" in incident.summary
+
+
+async def test_a_refund_event_must_match_a_refund_the_order_asked_for(dev_stack: Stack) -> None:
+    order = await Journey.place(dev_stack)
+    await order.until_paid()
+    refs = await order.refs()
+    payload = {
+        "event_id": f"pay-{uuid.uuid4().hex[:8]}",
+        "type": "payment.refunded",
+        "payment_id": refs.payment_id,
+        "order_ref": order.order_id,
+        "amount": "500.00",
+        "currency": "UAH",
+    }
+    secret = dev_stack.settings.payment_webhook_secret
+    assert await _post_webhook(dev_stack, "payment", payload, secret) == 409  # nobody asked
+    [incident] = await order.incidents()
+    assert incident.cause == "external" and "no refund" in incident.summary
+    assert await _webhook_rows(dev_stack, order.order_id) == 1  # the payment, not the refund
+
+    cancelled = await order.act("cancel", reason="customer_request")  # now one is asked for
+    assert cancelled.status_code == 200, cancelled.text
+    async with open_session(dev_stack.engine) as session:
+        [refund] = (
+            await session.exec(select(Refund).where(Refund.order_id == uuid.UUID(order.order_id)))
+        ).all()
+    assert refund.status == "confirmed" and refund.amount == Decimal("500.00")
+    assert refund.provider_refund_id and refund.provider_refund_id.startswith("ref_")
 
 
 async def test_invalid_webhook_is_422_and_unknown_order_404(dev_stack: Stack) -> None:

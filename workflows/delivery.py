@@ -29,6 +29,9 @@ from workflows import rules
 from workflows.state import OrderState
 from workflows.timeline import SYSTEM
 
+# Carrier events must carry this order's tracking number (see payment.VERIFY_PAYMENT_EVENTS).
+VERIFY_CARRIER_EVENTS = "verify-carrier-events"
+
 
 async def ship(order: OrderState) -> None:
     order.waiting.check_cancelled()
@@ -89,7 +92,21 @@ async def track(order: OrderState) -> None:
             )
             continue
         while inbox.carrier:
-            await _on_carrier_event(order, inbox.carrier.pop(0))
+            event = inbox.carrier.pop(0)
+            if workflow.patched(VERIFY_CARRIER_EVENTS) and not _ours(order, event):
+                await timeline.incident(
+                    Stage.TRANSIT,
+                    IncidentCause.EXTERNAL,
+                    f"carrier event {event.event_id} is for parcel {event.tracking_number}, "
+                    "not this order's",
+                    f"carrier-event-{event.event_id}",
+                )
+                continue
+            await _on_carrier_event(order, event)
+
+
+def _ours(order: OrderState, event: CarrierEvent) -> bool:
+    return order.shipment is not None and event.tracking_number == order.shipment.tracking_number
 
 
 async def _on_carrier_event(order: OrderState, event: CarrierEvent) -> None:

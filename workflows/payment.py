@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
         CancelReason,
         CreatePaymentInput,
         CustomerStatus,
+        IncidentCause,
         MessageKind,
         PaymentEvent,
         PaymentFailure,
@@ -25,6 +26,10 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.state import OrderState
 from workflows.timeline import SYSTEM
+
+# Payment events are checked against what the order asked for (orders that started before
+# this change believed every event they got: they keep doing so for events already handled).
+VERIFY_PAYMENT_EVENTS = "verify-payment-events"
 
 
 async def take(order: OrderState) -> None:
@@ -59,6 +64,17 @@ async def take(order: OrderState) -> None:
         )
         while inbox.payments:
             event = inbox.payments.pop(0)
+            refusal = (
+                _refusal(order, link, event) if workflow.patched(VERIFY_PAYMENT_EVENTS) else ""
+            )
+            if refusal:
+                await timeline.incident(
+                    Stage.PAYMENT,
+                    IncidentCause.EXTERNAL,
+                    f"payment event {event.event_id} refused: {refusal}",
+                    f"payment-event-{event.event_id}",
+                )
+                continue
             if event.outcome == PaymentOutcome.SUCCEEDED:
                 order.paid = event
             elif event.outcome == PaymentOutcome.FAILED:
@@ -83,6 +99,18 @@ async def take(order: OrderState) -> None:
         actor="payment_provider",
     )
     await timeline.notify(MessageKind.PAYMENT_RECEIVED, params={"amount": str(paid.amount)})
+
+
+def _refusal(order: OrderState, link: PaymentLink, event: PaymentEvent) -> str:
+    """Why an event cannot count for this order ("" when it can): it must be about the payment
+    this order created and, when it says money arrived, the amount and currency asked for."""
+    if event.payment_id != link.payment_id:
+        return f"payment {event.payment_id} is not this order's ({link.payment_id})"
+    if event.outcome != PaymentOutcome.SUCCEEDED:
+        return ""
+    if event.amount != order.total or event.currency != order.currency:
+        return f"{event.amount} {event.currency} paid, {order.total} {order.currency} asked"
+    return ""
 
 
 async def _failed(order: OrderState, event: PaymentEvent, link: PaymentLink) -> None:

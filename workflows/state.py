@@ -91,6 +91,7 @@ class OrderState:
         self.payment_method = PaymentMethod.PREPAID
         self.timezone = "Europe/Kyiv"  # the customer's, for quiet hours
         self.total = Decimal("0")
+        self.currency = ""
         # What has been done, so that cancellation knows what to undo.
         self.reserved = False
         self.payment: PaymentLink | None = None

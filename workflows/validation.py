@@ -36,6 +36,7 @@ async def validate(order: OrderState) -> bool:
     )
     order.delivery, order.payment_method = checked.delivery_method, checked.payment_method
     order.timezone, order.total = checked.timezone, checked.total
+    order.currency = checked.currency
     if checked.problems:
         await timeline.advance(
             Stage.CANCELLED,

@@ -57,32 +57,49 @@ class Waiting:
         self.deadline = NextDeadline(end, waiting_for) if end is not None else None
         search.mark_needs_action(waiting_for in NEEDS_A_PERSON)
         try:
-            while True:
-                self.check_cancelled()
-                if ready():
-                    return True
-                now = workflow.now()
-                if end is not None and now >= end:
-                    return False
-                wakes = [end] if end is not None else []
+            ready_in_time = await self._until(ready, waiting_for, end, guard)
+        except Exception:
+            self._done_waiting()
+            raise
+        # Not in a `finally`: when a cached workflow is evicted, its coroutines are closed
+        # outside the workflow's event loop, where no workflow API may be called.
+        self._done_waiting()
+        return ready_in_time
+
+    async def _until(
+        self,
+        ready: Callable[[], bool],
+        waiting_for: WaitingFor,
+        end: datetime | None,
+        guard: bool,
+    ) -> bool:
+        while True:
+            self.check_cancelled()
+            if ready():
+                return True
+            now = workflow.now()
+            if end is not None and now >= end:
+                return False
+            wakes = [end] if end is not None else []
+            guard_at = self._guard_due()
+            if guard and guard_at is not None:
+                wakes.append(guard_at)
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: ready() or self._cancelled(),
+                    timeout=(min(wakes) - now) if wakes else None,
+                )
+            if guard and not ready() and not self._cancelled():
                 guard_at = self._guard_due()
-                if guard and guard_at is not None:
-                    wakes.append(guard_at)
-                with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(
-                        lambda: ready() or self._cancelled(),
-                        timeout=(min(wakes) - now) if wakes else None,
-                    )
-                if guard and not ready() and not self._cancelled():
-                    guard_at = self._guard_due()
-                    if guard_at is not None and workflow.now() >= guard_at:
-                        await self._silence_notice(waiting_for)
-                        # The next period counts from when this one ended.
-                        self._timeline.quiet_since = guard_at
-        finally:
-            self.waiting_for = None
-            self.deadline = None
-            search.mark_needs_action(False)
+                if guard_at is not None and workflow.now() >= guard_at:
+                    await self._silence_notice(waiting_for)
+                    # The next period counts from when this one ended.
+                    self._timeline.quiet_since = guard_at
+
+    def _done_waiting(self) -> None:
+        self.waiting_for = None
+        self.deadline = None
+        search.mark_needs_action(False)
 
     def _guard_due(self) -> datetime | None:
         quiet_since = self._timeline.quiet_since

@@ -22,7 +22,7 @@ from starter.services.errors import (
     OrderNumberConflict,
     TemporalUnavailable,
 )
-from starter.services.provider_events import InvalidEvent
+from starter.services.provider_events import EventMismatch, InvalidEvent
 
 STATUS_OF: dict[type[Exception], int] = {
     ExpiredLink: 410,  # before BadLink, its base: the first match answers
@@ -34,6 +34,7 @@ STATUS_OF: dict[type[Exception], int] = {
     UsernameTaken: 409,
     BadSignature: 401,
     InvalidEvent: 422,
+    EventMismatch: 409,
     TemporalUnavailable: 503,
 }
 

@@ -6,18 +6,19 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schema.contracts import (
     CarrierEvent,
+    IncidentCause,
     PaymentEvent,
     PaymentFailure,
     PaymentOutcome,
@@ -25,7 +26,7 @@ from schema.contracts import (
     WarehouseEvent,
     WarehouseEventKind,
 )
-from schema.tables import Order, WebhookEvent
+from schema.tables import Incident, Order, Refund, WebhookEvent
 from schema.webhooks import BadSignature, verify
 from settings import Settings
 from starter.services.errors import OrderNotFound
@@ -39,6 +40,10 @@ Provider = Literal["payment", "warehouse", "carrier"]
 
 class InvalidEvent(Exception):
     """The body is not an event of this provider."""
+
+
+class EventMismatch(Exception):
+    """A well-formed event that does not match what the order asked for."""
 
 
 class Envelope(BaseModel):
@@ -84,7 +89,8 @@ async def receive_event(
         deliver = _delivery(workflows, provider, envelope.order_ref, payload)
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise InvalidEvent(f"not a valid {provider} event: {exc!r}") from exc
-    if await session.get(Order, envelope.order_ref) is None:
+    order = await session.get(Order, envelope.order_ref)
+    if order is None:
         raise OrderNotFound(envelope.order_ref)
     recorded = await session.execute(
         insert(WebhookEvent)
@@ -100,6 +106,8 @@ async def receive_event(
     if recorded.first() is None:
         await session.rollback()
         return False
+    if provider == "payment" and envelope.type == "payment.refunded":
+        await _match_refund(session, order, envelope, payload)
     if deliver is not None:
         try:
             await deliver()
@@ -131,6 +139,7 @@ def _delivery(
             payment_id=str(payload["payment_id"]),
             amount=Decimal(str(payload["amount"])),
             reason=PaymentFailure.of(str(payload.get("reason") or "")).value if failed else "",
+            currency=str(payload["currency"]),
         )
         return lambda: workflows.signal(order_id, OrderWorkflow.payment_event, payment)
     if provider == "warehouse":
@@ -152,4 +161,46 @@ def _delivery(
     return lambda: workflows.signal(order_id, OrderWorkflow.carrier_event, carrier)
 
 
-__all__ = ["BadSignature", "InvalidEvent", "Provider", "receive_event"]
+async def _match_refund(
+    session: AsyncSession, order: Order, envelope: Envelope, payload: dict[str, Any]
+) -> None:
+    """A refund event counts only when it matches a refund this order asked for (the ledger);
+    anything else opens an incident for a manager and changes nothing."""
+    try:
+        amount = Decimal(str(payload["amount"]))
+        payment_id, currency = str(payload["payment_id"]), str(payload["currency"])
+    except (KeyError, InvalidOperation) as exc:
+        raise InvalidEvent(f"not a valid payment event: {exc!r}") from exc
+    asked = (
+        await session.exec(
+            select(Refund).where(
+                Refund.order_id == order.id,
+                Refund.payment_id == payment_id,
+                Refund.amount == amount,
+                Refund.status == "requested",
+            )
+        )
+    ).first()
+    if asked is None or currency != order.currency:
+        order_id, stage = order.id, order.stage
+        await session.rollback()  # the event is not recorded: only the incident is
+        await session.execute(
+            insert(Incident)
+            .values(
+                order_id=order_id,
+                key=f"refund-event-{envelope.event_id}"[:128],
+                stage=stage,
+                cause=IncidentCause.EXTERNAL.value,
+                summary=f"refund event {envelope.event_id} ({amount} {currency}) "
+                "matches no refund this order asked for",
+            )
+            .on_conflict_do_nothing(index_elements=["order_id", "key"])
+        )
+        await session.commit()
+        raise EventMismatch("the refund matches no refund this order asked for")
+    asked.status, asked.confirmed_at = "confirmed", datetime.now(UTC)
+    asked.provider_refund_id = asked.provider_refund_id or payload.get("refund_id")
+    session.add(asked)
+
+
+__all__ = ["BadSignature", "EventMismatch", "InvalidEvent", "Provider", "receive_event"]
