@@ -16,6 +16,7 @@ even a crash between the send and the commit shows as one message id.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from typing import Any
 
 import aiosmtplib
 import structlog
+from jinja2 import TemplateError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
@@ -47,6 +49,14 @@ from schema.links import LinkPurpose
 from schema.pii import mask_email, mask_phone
 from schema.tables import Customer, CustomerAddress, Notification, Order, OrderLine
 from settings import Settings
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _one_line(name: str) -> str:
+    """A name fit for a mail header: a stored name with a newline must not break the message."""
+    return _CONTROL.sub(" ", name).strip()
+
 
 log = structlog.get_logger(__name__)
 
@@ -130,7 +140,9 @@ class EmailChannel(Channel):
         message_id = f"<{key.replace(':', '.')}@orderflow>"
         try:
             return await self._mailer.send(
-                to=formataddr((to_name, address)), message=message, message_id=message_id
+                to=formataddr((_one_line(to_name), address)),
+                message=message,
+                message_id=message_id,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise Undeliverable(f"recipient refused: {exc}") from exc
@@ -232,7 +244,7 @@ class NotificationActivities:
         assert customer is not None  # FK
         facts = self._facts(order, customer, postal, list(lines))
         if input.kind in MANAGER_KINDS:
-            message = self._catalog.render(input.kind, "en", input.params, facts)
+            message = self._render(input.kind, "en", input.params, facts)
             return await self._first_delivered(
                 order.id,
                 input,
@@ -241,7 +253,7 @@ class NotificationActivities:
                 message,
             )
         locale = customer.locale if customer.locale in LOCALES else "en"
-        message = self._catalog.render(input.kind, locale, input.params, facts)
+        message = self._render(input.kind, locale, input.params, facts)
         preferred = [*customer.channels, "email"]  # e-mail is the last resort
         routes = []
         for name in dict.fromkeys(preferred):
@@ -250,6 +262,20 @@ class NotificationActivities:
             if channel is not None and address:
                 routes.append((channel, address))
         return await self._first_delivered(order.id, input, routes, customer.name, message)
+
+    def _render(
+        self, kind: MessageKind, locale: str, params: dict[str, str], facts: OrderFacts
+    ) -> RenderedMessage:
+        """A message that cannot be rendered will not render on a retry either: the step
+        fails for good, and an operator decides (no poison loop)."""
+        try:
+            return self._catalog.render(kind, locale, params, facts)
+        except (ValueError, TemplateError) as exc:
+            raise ApplicationError(
+                f"{kind.value} ({locale}) cannot be rendered: {exc}",
+                type="MessageBroken",
+                non_retryable=True,
+            ) from exc
 
     def _facts(
         self,

@@ -90,6 +90,8 @@ FLAGS: dict[str, dict[str, bool]] = {
     "sla.silence_breached": {"sla_breached": True},
     "payment.failed": {"payment_failed": True},
     "payment.succeeded": {"payment_failed": False},
+    "step.failed": {"needs_action": True},
+    "step.resolved": {"needs_action": False},
 }
 
 
@@ -219,18 +221,23 @@ class OrderActivities:
 
     @activity.defn
     async def record_incident(self, input: IncidentInput) -> None:
-        async with open_session(self._engine) as session:
-            await session.execute(
-                insert(Incident)
-                .values(
-                    order_id=uuid.UUID(input.order_id),
-                    key=input.key,
-                    stage=input.stage.value,
-                    cause=input.cause.value,
-                    summary=input.summary[:500],
-                )
-                .on_conflict_do_nothing(index_elements=["order_id", "key"])
+        """Open an incident once per key; with a resolution, close it."""
+        statement = insert(Incident).values(
+            order_id=uuid.UUID(input.order_id),
+            key=input.key,
+            stage=input.stage.value,
+            cause=input.cause.value,
+            summary=input.summary[:500],
+            status="resolved" if input.resolution else "open",
+        )
+        if input.resolution:
+            statement = statement.on_conflict_do_update(
+                index_elements=["order_id", "key"], set_={"status": "resolved"}
             )
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=["order_id", "key"])
+        async with open_session(self._engine) as session:
+            await session.execute(statement)
             await session.commit()
 
 

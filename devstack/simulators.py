@@ -462,6 +462,7 @@ async def collect(order_ref: str, request: Request) -> dict[str, Any]:
 
 carrier = APIRouter(prefix="/carrier", tags=["carrier"])
 AUTOPILOT_ROUTE = ("InfoReceived", "InTransit", "OutForDelivery", "Delivered")
+UNSERVED_POSTAL_CODE = "00000"  # the carrier refuses to book a parcel there
 
 
 async def _tracking_event(sim: Simulators, item: Shipment, status: str, detail: str = "") -> int:
@@ -487,6 +488,8 @@ async def create_shipment(
     body: dict[str, Any], request: Request, idempotency_key: str | None = Header(None)
 ) -> dict[str, Any]:
     sim = _sim(request)
+    if body.get("destination", {}).get("postal_code") == UNSERVED_POSTAL_CODE:
+        raise HTTPException(422, "the carrier does not deliver to this postal code")
 
     def make() -> dict[str, Any]:
         tracking = f"SIM{uuid.uuid4().int % 10**12:012d}"

@@ -34,6 +34,7 @@ from schema.contracts import (
     DeliveryMethod,
     PaymentMethod,
     Stage,
+    StepChoice,
     StockChoice,
 )
 
@@ -400,6 +401,14 @@ class CancelIn(_Strict):
 
     reason: CancelReason
     note: str = Field(default="", max_length=500)
+
+
+class ResolveIn(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"choice": "retry"}]})
+
+    choice: StepChoice = Field(
+        description="retry the failed step, or skip it (messages and compensation steps only)"
+    )
 
 
 class NoteIn(_Strict):

@@ -75,6 +75,7 @@ class WaitingFor(StrEnum):
     COLLECTION = "collection"
     FEEDBACK = "feedback"
     FEEDBACK_REQUEST = "feedback_request"  # the request's own send time, in the customer's day
+    INCIDENT_RESOLUTION = "incident_resolution"  # a step failed for good: a person decides
 
 
 class PaymentStatus(StrEnum):
@@ -317,6 +318,19 @@ class CancelOrder:
     actor: str
     reason: CancelReason
     note: str = ""
+
+
+class StepChoice(StrEnum):
+    """What an operator decides about a step that failed for good."""
+
+    RETRY = "retry"  # try it again (the cause was fixed, or it may heal now)
+    SKIP = "skip"  # go on without it (a message not sent, a compensation done by hand)
+
+
+@dataclass(frozen=True)
+class ResolveStep:
+    actor: str
+    choice: StepChoice
 
 
 @dataclass(frozen=True)
@@ -566,6 +580,7 @@ class IncidentInput:
     stage: Stage
     cause: IncidentCause
     summary: str
+    resolution: str = ""  # set when a person resolved it: how (e.g. "retry", "skip")
 
 
 @dataclass(frozen=True)

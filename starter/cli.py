@@ -163,6 +163,16 @@ def delay(order_id: str, reason: str, new_date: str, as_json: JsonFlag = False) 
 
 
 @app.command()
+def resolve(
+    order_id: str,
+    choice: Annotated[str, typer.Argument(help="retry, or skip (messages and compensation)")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Decide about a step that failed for good (the order waits for it)."""
+    _print(_run(lambda c: c.resolve(order_id, choice)), True)
+
+
+@app.command()
 def note(order_id: str, text: str, as_json: JsonFlag = False) -> None:
     """Add a note to an order."""
     _print(_run(lambda c: c.add_note(order_id, text)), True)

@@ -133,6 +133,10 @@ class OrderflowClient:
     async def cancel(self, order_id: str, reason: str, note: str = "") -> dict[str, Any]:
         return await self._act(order_id, "cancel", {"reason": reason, "note": note})
 
+    async def resolve(self, order_id: str, choice: str) -> dict[str, Any]:
+        """Retry a step that failed for good, or skip it."""
+        return await self._act(order_id, "resolve", {"choice": choice})
+
     async def add_note(self, order_id: str, text: str) -> dict[str, Any]:
         return await self._call("POST", f"/v1/orders/{order_id}/notes", json={"text": text})
 

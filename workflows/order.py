@@ -38,7 +38,9 @@ with workflow.unsafe.imports_passed_through():
         PaymentEvent,
         RefundInput,
         RejectOrder,
+        ResolveStep,
         Stage,
+        StepChoice,
         StockChoice,
         StockDecision,
         WaitingFor,
@@ -95,19 +97,20 @@ class OrderWorkflow:
         cancel, steps, ref = order.cancel, order.steps, OrderRef(order.order_id)
         assert cancel is not None
         undone: list[str] = []
+        # Each may be skipped by an operator when it fails for good (then done by hand).
         if order.shipment is not None:
-            await steps.run(ShippingActivities.cancel_shipment, ref)
+            await steps.run_or_skip(ShippingActivities.cancel_shipment, ref)
             undone.append("shipment cancelled")
         if order.paid is not None:
-            await steps.run(
+            await steps.run_or_skip(
                 PaymentActivities.refund_payment,
                 RefundInput(order.order_id, order.paid.payment_id, order.paid.amount),
             )
             undone.append(f"refunded {order.paid.amount}")
         elif order.payment is not None:
-            await steps.run(PaymentActivities.cancel_payment_link, ref)
+            await steps.run_or_skip(PaymentActivities.cancel_payment_link, ref)
         if order.reserved:
-            await steps.run(InventoryActivities.release_stock, ref)
+            await steps.run_or_skip(InventoryActivities.release_stock, ref)
             undone.append("stock released")
         await order.timeline.advance(
             Stage.CANCELLED,
@@ -208,6 +211,19 @@ class OrderWorkflow:
         self._require("mark_delayed")
         if not delay.reason.strip():
             raise ValueError("a delay needs a reason")
+
+    @workflow.update(name="resolve_step")
+    async def resolve_step(self, resolution: ResolveStep) -> ActionResult:
+        """An operator's decision about a step that failed for good (workflows/failures.py)."""
+        self._order.inbox.step_resolution = resolution
+        return self._action_result()
+
+    @resolve_step.validator
+    def _resolve_step_allowed(self, resolution: ResolveStep) -> None:
+        self._require("resolve_step")
+        failed = self._order.failed_step
+        if resolution.choice == StepChoice.SKIP and failed is not None and not failed.skippable:
+            raise ValueError(f"{failed.activity} cannot be skipped: retry it, or cancel the order")
 
     @workflow.update(name="cancel")
     async def cancel(self, cancel: CancelOrder) -> ActionResult:

@@ -21,7 +21,9 @@ from schema.contracts import (
 )
 
 # Waits that only a person can end: the order shows in the operator queue while it waits.
-NEEDS_A_PERSON = frozenset({WaitingFor.OPERATOR_CONFIRMATION, WaitingFor.STOCK_DECISION})
+NEEDS_A_PERSON = frozenset(
+    {WaitingFor.OPERATOR_CONFIRMATION, WaitingFor.STOCK_DECISION, WaitingFor.INCIDENT_RESOLUTION}
+)
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,19 @@ def allowed_actions(facts: OrderFacts) -> dict[str, str | None]:
     )
     handed = "the parcel is already with the carrier" if facts.handed_over else None
     delivered = "the order is already delivered" if facts.delivered else None
+    failed = (
+        None
+        if facts.waiting_for == WaitingFor.INCIDENT_RESOLUTION
+        else "no failed step waits for a decision"
+    )
     return {
         "confirm": done or reviewing,
         "reject": done or reviewing,
         "decide_stock": done or deciding,
         "mark_delayed": done or delivered,
         "cancel": done or handed,
+        # Also while compensating: a failed compensation step waits for it.
+        "resolve_step": failed,
     }
 
 

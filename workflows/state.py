@@ -27,13 +27,15 @@ with workflow.unsafe.imports_passed_through():
         PaymentLink,
         PaymentMethod,
         RejectOrder,
+        ResolveStep,
         Shipment,
         StockDecision,
         WarehouseEvent,
         WarehouseEventKind,
     )
 
-from workflows.steps import Steps
+from workflows import failures
+from workflows.steps import StepFailure, Steps
 from workflows.timeline import Timeline
 from workflows.waiting import OrderCancelled, Waiting
 
@@ -50,6 +52,7 @@ class Inbox:
         self.review: ConfirmOrder | RejectOrder | None = None
         self.stock_decision: StockDecision | None = None
         self.feedback: FeedbackReceived | None = None
+        self.step_resolution: ResolveStep | None = None
 
     def first_time(self, event_id: str) -> bool:
         if event_id in self._seen:
@@ -83,6 +86,7 @@ class OrderState:
         self.number = input.number
         self.policy: OrderPolicy = input.policy
         self.steps = Steps(input.policy)
+        self.steps.on_failure = lambda failure: failures.settle(self, failure)
         self.timeline = Timeline(input.order_id, self.steps)
         self.waiting = Waiting(input.policy, self.timeline, lambda: self.cancel is not None)
         self.inbox = Inbox()
@@ -100,6 +104,9 @@ class OrderState:
         self.shipment: Shipment | None = None
         self.handed_over = False  # the parcel is with the carrier, or collected at the counter
         self.delivered_at: datetime | None = None
+        # Steps that failed for good, and the one waiting for a person now.
+        self.failed_steps = 0
+        self.failed_step: StepFailure | None = None
         # How it ends.
         self.cancel: CancelOrder | None = None
         self.finished = False  # the run reached its end: completed, cancelled or found invalid

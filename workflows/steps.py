@@ -1,46 +1,151 @@
 """How the order workflow calls its activities: typed, through the activity classes' methods,
-with the timeouts and retries of the order's policy.
+each with its own retry policy — and what happens when one fails for good.
 
 `Steps.run(OrderActivities.validate_order, ValidateOrderInput(...))` is checked by mypy:
-the method names the activity (the name recorded in history is the method's), its
-argument type is the input, its return type the result.
+the method names the activity (the name recorded in history is the method's), its argument
+type is the input, its return type the result.
+
+No poison loops: every activity is tried a bounded number of times (`RETRIES`); an error an
+activity classifies as permanent (a non-retryable ApplicationError) is not retried at all.
+When a step has failed for good, the order does not fail and does not retry forever: the
+`on_failure` hook (workflows/failures.py) opens an incident, alerts a manager and waits for
+an operator to retry the step or, where `RETRIES` allows it, skip it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schema.contracts import OrderPolicy
+    from activities.documents import DocumentActivities
+    from activities.inventory import InventoryActivities
+    from activities.notifications import NotificationActivities
+    from activities.orders import OrderActivities
+    from activities.payments import PaymentActivities
+    from activities.shipping import ShippingActivities
+    from activities.warehouse import WarehouseActivities
+    from schema.contracts import OrderPolicy, StepChoice
 
 I = TypeVar("I")  # noqa: E741 - an activity's input
 O = TypeVar("O")  # noqa: E741 - an activity's output
 
-# Errors that no retry heals: the order is gone, or a provider refused the request.
+# Errors that no retry heals, whatever the activity says: the order is gone, or a provider
+# refused the request (activities also raise non-retryable ApplicationErrors of their own).
 NON_RETRYABLE = ["OrderNotFound", "ProviderRejected"]
+
+
+@dataclass(frozen=True)
+class Retries:
+    attempts: int  # tries in all before a person decides (backoff from the order's policy)
+    skippable: bool = False  # a person may decide to go on without it
+
+
+# Every activity the workflow calls. Ten attempts with the policy's backoff (1 s doubling,
+# capped at a minute) ride out a provider or mail outage of about seven minutes; longer
+# outages become an incident that an operator retries once the provider is back.
+RETRIES: dict[Callable[..., Any], Retries] = {
+    OrderActivities.record_event: Retries(10, skippable=True),  # a timeline row
+    OrderActivities.validate_order: Retries(10),
+    OrderActivities.apply_decision: Retries(10),
+    OrderActivities.record_incident: Retries(30),
+    NotificationActivities.send_confirmation: Retries(10, skippable=True),
+    NotificationActivities.notify: Retries(10, skippable=True),
+    InventoryActivities.reserve_stock: Retries(10),
+    InventoryActivities.release_stock: Retries(10, skippable=True),  # or released by hand
+    InventoryActivities.request_backorder: Retries(10),
+    WarehouseActivities.create_pick_task: Retries(10),
+    PaymentActivities.create_payment_link: Retries(10),
+    PaymentActivities.refund_payment: Retries(10, skippable=True),  # or refunded by hand
+    PaymentActivities.cancel_payment_link: Retries(10, skippable=True),
+    ShippingActivities.book_shipment: Retries(10),
+    ShippingActivities.cancel_shipment: Retries(10, skippable=True),
+    DocumentActivities.generate_documents: Retries(10),
+}
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    activity: str
+    error_type: str  # the ApplicationError's type, or the failure's class
+    message: str
+    skippable: bool
 
 
 class Steps:
     def __init__(self, policy: OrderPolicy) -> None:
-        self._options: dict[str, Any] = {
+        self._policy = policy
+        self._settling = False
+        # Decides about a step that failed for good (set by the workflow's state).
+        self.on_failure: Callable[[StepFailure], Awaitable[StepChoice]] | None = None
+
+    async def run(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
+        """One activity on the worker's task queue; a person may only retry it."""
+        while True:
+            try:
+                result: O = await workflow.execute_activity_method(
+                    activity, arg, **self._options(activity)
+                )
+                return result
+            except ActivityError as failure:
+                await self._settle(activity, failure)
+
+    async def run_or_skip(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O | None:
+        """One activity a person may decide to go on without (then None)."""
+        return await self._skippable(activity, arg, local=False)
+
+    async def record_or_skip(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O | None:
+        """A short, idempotent write in the workflow's own worker (a local activity: no
+        task-queue round trip); a person may decide to go on without it."""
+        return await self._skippable(activity, arg, local=True)
+
+    async def _skippable(
+        self, activity: Callable[[Any, I], Awaitable[O]], arg: I, *, local: bool
+    ) -> O | None:
+        execute = (
+            workflow.execute_local_activity_method if local else workflow.execute_activity_method
+        )
+        while True:
+            try:
+                result: O = await execute(activity, arg, **self._options(activity))
+                return result
+            except ActivityError as failure:
+                if await self._settle(activity, failure) == StepChoice.SKIP:
+                    return None
+
+    def _options(self, activity: Callable[..., Any]) -> dict[str, Any]:
+        policy = self._policy
+        return {
             "start_to_close_timeout": policy.activity_timeout,
             "retry_policy": RetryPolicy(
                 initial_interval=policy.activity_retry_initial,
                 maximum_interval=policy.activity_retry_max,
+                maximum_attempts=RETRIES[activity].attempts,
                 non_retryable_error_types=NON_RETRYABLE,
             ),
         }
 
-    async def run(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
-        """One activity on the worker's task queue."""
-        result: O = await workflow.execute_activity_method(activity, arg, **self._options)
-        return result
-
-    async def run_local(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
-        """A short, idempotent activity in the workflow's own worker (no task-queue round trip)."""
-        result: O = await workflow.execute_local_activity_method(activity, arg, **self._options)
-        return result
+    async def _settle(self, activity: Callable[..., Any], failure: ActivityError) -> StepChoice:
+        """Hand a failed step to a person; while one is being settled, a failure of the
+        settling itself (the incident, the alert) is raised to it, never settled in turn."""
+        if self._settling or self.on_failure is None:
+            raise failure
+        cause = failure.cause
+        error_type = cause.type or "" if isinstance(cause, ApplicationError) else ""
+        self._settling = True
+        try:
+            return await self.on_failure(
+                StepFailure(
+                    activity=activity.__name__,
+                    error_type=error_type or type(cause or failure).__name__,
+                    message=str(cause or failure)[:300],
+                    skippable=RETRIES[activity].skippable,
+                )
+            )
+        finally:
+            self._settling = False

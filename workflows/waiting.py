@@ -50,14 +50,16 @@ class Waiting:
         timeout: timedelta | None = None,
         *,
         guard: bool = True,
+        cancellable: bool = True,
     ) -> bool:
-        """Wait until `ready()` (True) or `timeout` (False); a cancellation raises OrderCancelled."""
+        """Wait until `ready()` (True) or `timeout` (False); a cancellation raises
+        OrderCancelled (unless not `cancellable`: compensation's own waits)."""
         end = workflow.now() + timeout if timeout is not None else None
         self.waiting_for = waiting_for
         self.deadline = NextDeadline(end, waiting_for) if end is not None else None
         search.mark_needs_action(waiting_for in NEEDS_A_PERSON)
         try:
-            ready_in_time = await self._until(ready, waiting_for, end, guard)
+            ready_in_time = await self._until(ready, waiting_for, end, guard, cancellable)
         except Exception:
             self._done_waiting()
             raise
@@ -72,9 +74,14 @@ class Waiting:
         waiting_for: WaitingFor,
         end: datetime | None,
         guard: bool,
+        cancellable: bool,
     ) -> bool:
+        def cancelled() -> bool:
+            return cancellable and self._cancelled()
+
         while True:
-            self.check_cancelled()
+            if cancelled():
+                raise OrderCancelled
             if ready():
                 return True
             now = workflow.now()
@@ -86,10 +93,10 @@ class Waiting:
                 wakes.append(guard_at)
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: ready() or self._cancelled(),
+                    lambda: ready() or cancelled(),
                     timeout=(min(wakes) - now) if wakes else None,
                 )
-            if guard and not ready() and not self._cancelled():
+            if guard and not ready() and not cancelled():
                 guard_at = self._guard_due()
                 if guard_at is not None and workflow.now() >= guard_at:
                     await self._silence_notice(waiting_for)

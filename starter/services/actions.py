@@ -22,6 +22,7 @@ from schema.api import (
     NoteIn,
     NoteOut,
     RejectIn,
+    ResolveIn,
     StockDecisionIn,
 )
 from schema.contracts import (
@@ -31,6 +32,7 @@ from schema.contracts import (
     LineEdit,
     MarkDelayed,
     RejectOrder,
+    ResolveStep,
     StockDecision,
 )
 from schema.tables import Order, OrderNote
@@ -146,6 +148,20 @@ async def cancel(
     )
 
 
+async def resolve_step(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    caller: Principal,
+    order_id: uuid.UUID,
+    body: ResolveIn,
+) -> ActionResult:
+    resolution = ResolveStep(caller.actor, body.choice)
+    return await _act(
+        session, workflows, caller, order_id, OrderWorkflow.resolve_step, resolution, "resolve_step"
+    )
+
+
 @dataclass(frozen=True)
 class OperatorAction:
     """An action as the console offers it: its label, its form's model, the service to run."""
@@ -161,6 +177,7 @@ OPERATOR_ACTIONS: dict[str, OperatorAction] = {
     "decide_stock": OperatorAction("Decide stock", StockDecisionIn, decide_stock),
     "mark_delayed": OperatorAction("Mark delayed", DelayIn, mark_delayed),
     "cancel": OperatorAction("Cancel", CancelIn, cancel),
+    "resolve_step": OperatorAction("Resolve the failed step", ResolveIn, resolve_step),
 }
 
 

@@ -16,6 +16,7 @@ from schema.api import (
     NoteIn,
     NoteOut,
     RejectIn,
+    ResolveIn,
     StockDecisionIn,
 )
 from starter.api.deps import NoteTaker, Operator, Session, Workflows
@@ -105,6 +106,22 @@ async def cancel(
 ) -> ActionOut:
     return _out(
         await actions.cancel(db, workflows=workflows, caller=caller, order_id=order_id, body=body)
+    )
+
+
+@router.post(
+    "/resolve",
+    response_model=ActionOut,
+    responses=REFUSED,
+    summary="Decide about a step that failed for good: retry it, or go on without it",
+)
+async def resolve_step(
+    order_id: uuid.UUID, body: ResolveIn, db: Session, workflows: Workflows, caller: Operator
+) -> ActionOut:
+    return _out(
+        await actions.resolve_step(
+            db, workflows=workflows, caller=caller, order_id=order_id, body=body
+        )
     )
 
 

@@ -1,0 +1,93 @@
+"""When a step fails for good: an incident for a manager, and a person decides.
+
+The order neither fails nor retries forever (architecture rule 8). It records the incident
+(cause `external` when a provider is at fault, `system` otherwise), writes the step to the
+timeline, alerts the managers, and waits — flagged in the operator queue — for an operator
+to retry the step or, where the step allows it, go on without it. Cancelling stays possible
+through the ordinary `cancel` while the order may still be cancelled. When the incident
+machinery itself fails (the database or the mail is down), the wait still happens: the flag
+in the queue and the workflow's status tell, and retrying re-runs the step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.orders import OrderActivities
+    from schema.contracts import (
+        IncidentCause,
+        IncidentInput,
+        MessageKind,
+        StepChoice,
+        WaitingFor,
+    )
+
+from workflows.steps import StepFailure
+from workflows.waiting import OrderCancelled
+
+if TYPE_CHECKING:
+    from workflows.state import OrderState
+
+PROVIDER_ERRORS = {"ProviderRejected", "ProviderUnavailable"}
+
+
+async def settle(order: OrderState, failure: StepFailure) -> StepChoice:
+    order.failed_steps += 1
+    key = f"step-{order.failed_steps}-{failure.activity}"
+    cause = (
+        IncidentCause.EXTERNAL if failure.error_type in PROVIDER_ERRORS else IncidentCause.SYSTEM
+    )
+    summary = f"{failure.activity} failed for good ({failure.error_type}): {failure.message}"
+    incident = IncidentInput(order.order_id, key, order.timeline.stage, cause, summary)
+    with contextlib.suppress(ActivityError):
+        await order.steps.run(OrderActivities.record_incident, incident)
+    with contextlib.suppress(ActivityError):
+        await order.timeline.record(
+            "step.failed",
+            {"activity": failure.activity, "error": failure.error_type, "incident": key},
+        )
+    with contextlib.suppress(ActivityError):
+        await order.timeline.notify(
+            MessageKind.MANAGER_INCIDENT, key, {"summary": summary, "cause": cause.value}
+        )
+    inbox = order.inbox
+    inbox.step_resolution, order.failed_step = None, failure
+    try:
+        await order.waiting.until(
+            lambda: inbox.step_resolution is not None,
+            WaitingFor.INCIDENT_RESOLUTION,
+            guard=False,  # the customer's messages may be what fails
+            cancellable=order.cancel is None,  # a failed compensation step waits regardless
+        )
+    except OrderCancelled:
+        with contextlib.suppress(ActivityError):
+            await order.steps.run(
+                OrderActivities.record_incident, _resolved(incident, "order cancelled")
+            )
+        raise
+    finally:
+        order.failed_step = None
+    resolution = inbox.step_resolution
+    assert resolution is not None
+    with contextlib.suppress(ActivityError):
+        await order.steps.run(
+            OrderActivities.record_incident, _resolved(incident, resolution.choice.value)
+        )
+    with contextlib.suppress(ActivityError):
+        await order.timeline.record(
+            "step.resolved",
+            {"activity": failure.activity, "choice": resolution.choice.value, "incident": key},
+            resolution.actor,
+        )
+    return resolution.choice
+
+
+def _resolved(incident: IncidentInput, how: str) -> IncidentInput:
+    return IncidentInput(
+        incident.order_id, incident.key, incident.stage, incident.cause, incident.summary, how
+    )
