@@ -27,10 +27,12 @@ from typing import Any
 import aiosmtplib
 import structlog
 from jinja2 import TemplateError
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
+from temporalio.common import MetricCounter
 from temporalio.exceptions import ApplicationError
 
 from activities.messages import (
@@ -51,6 +53,13 @@ from schema.tables import Customer, CustomerAddress, Notification, Order, OrderL
 from settings import Settings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _resends() -> MetricCounter:
+    return activity.metric_meter().create_counter(
+        "orderflow_notification_resends",
+        "Messages sent again after an attempt died mid-send (possible e-mail duplicates)",
+    )
 
 
 def _one_line(name: str) -> str:
@@ -333,7 +342,15 @@ class NotificationActivities:
         to_name: str,
         message: RenderedMessage,
     ) -> NotificationResult | None:
-        """Outbox first, row locked, provider called only if not sent before. None: undeliverable here."""
+        """Send one message once per key; None when this channel cannot reach the recipient.
+
+        The outbox row is committed `sending` before the provider is called and `sent` right
+        after. SMS and push gateways take the key: a resend after a crash is deduplicated by
+        them, so those are delivered exactly once. SMTP takes no key: a crash between the
+        server's acceptance and the `sent` commit sends the e-mail again — at least once. The
+        attempt that finds the row still `sending` counts that possible duplicate (the row's
+        `resends`, and the worker's `orderflow_notification_resends` metric).
+        """
         async with open_session(self._engine) as session:
             await session.execute(
                 insert(Notification)
@@ -347,7 +364,6 @@ class NotificationActivities:
                 )
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
-            # The row lock keeps a late, timed-out attempt from sending beside its retry.
             outbox = (
                 await session.exec(
                     select(Notification)
@@ -362,34 +378,37 @@ class NotificationActivities:
             if outbox.status == "undeliverable":
                 await session.commit()
                 return None
-            outbox.attempts += 1
-            try:
-                message_id = await channel.send(
-                    address=address, to_name=to_name, message=message, key=key
-                )
-            except Undeliverable as exc:
-                outbox.status, outbox.last_error = "undeliverable", str(exc)[:500]
-                session.add(outbox)
-                await session.commit()
-                log.warning(
-                    "channel cannot deliver, falling back",
-                    key=key,
-                    channel=channel.name,
-                    error=str(exc),
-                )
-                return None
-            except (aiosmtplib.SMTPException, OSError, ApplicationError) as exc:
-                outbox.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                session.add(outbox)
-                await session.commit()
-                log.warning("notification failed, will retry", key=key, error=outbox.last_error)
-                raise
-            outbox.status = "sent"
-            outbox.provider_message_id = message_id
-            outbox.sent_at = datetime.now(UTC)
-            outbox.last_error = None
+            if outbox.status == "sending":  # an attempt died after calling the provider
+                outbox.resends += 1
+                _resends().add(1, {"channel": channel.name})
+            outbox.status, outbox.attempts = "sending", outbox.attempts + 1
             session.add(outbox)
             await session.commit()
+        try:
+            message_id = await channel.send(
+                address=address, to_name=to_name, message=message, key=key
+            )
+        except Undeliverable as exc:
+            await self._outbox(key, status="undeliverable", last_error=str(exc)[:500])
+            log.warning(
+                "channel cannot deliver, falling back",
+                key=key,
+                channel=channel.name,
+                error=str(exc),
+            )
+            return None
+        except (aiosmtplib.SMTPException, OSError, ApplicationError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            await self._outbox(key, status="pending", last_error=error)  # not sent: no resend
+            log.warning("notification failed, will retry", key=key, error=error)
+            raise
+        await self._outbox(
+            key,
+            status="sent",
+            provider_message_id=message_id,
+            sent_at=datetime.now(UTC),
+            last_error=None,
+        )
         log.info(
             "notification sent",
             key=key,
@@ -398,3 +417,12 @@ class NotificationActivities:
             to=channel.masked(address),
         )
         return NotificationResult(key, channel.name, message_id, False)
+
+    async def _outbox(self, key: str, **values: Any) -> None:
+        async with open_session(self._engine) as session:
+            await session.execute(
+                update(Notification)
+                .where(col(Notification.idempotency_key) == key)
+                .values(**values)
+            )
+            await session.commit()

@@ -620,6 +620,16 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         """Every webhook the simulators sent, oldest first."""
         return _sim(request).delivered
 
+    @app.get("/sim/payments")
+    async def payments(request: Request) -> list[dict[str, Any]]:
+        """Every payment link created (one per idempotency key)."""
+        return [asdict(item) for item in _sim(request).payments.values()]
+
+    @app.get("/sim/shipments")
+    async def shipments(request: Request) -> list[dict[str, Any]]:
+        """Every shipment booked (one per idempotency key)."""
+        return [asdict(item) for item in _sim(request).shipments.values()]
+
     for router in (payment, warehouse, carrier, sms, push):
         app.include_router(router)
     return app

@@ -118,9 +118,12 @@ class Notification(SQLModel, table=True):
     kind: str = Field(max_length=32)
     channel: str = Field(max_length=16)
     recipient_masked: str = Field(max_length=64)
-    status: str = Field(max_length=16)  # pending | sent
+    status: str = Field(max_length=16)  # pending | sending | sent | undeliverable
     provider_message_id: str | None = Field(default=None, max_length=256)
     attempts: int = 0
+    # Sent again after an attempt died between calling the provider and recording it: for
+    # e-mail (no idempotency key at SMTP) each one is a possible duplicate.
+    resends: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -4,6 +4,9 @@ a Temporal server (dev or time-skipping), real Postgres and the SMTP sink."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,6 +29,8 @@ from settings import Settings
 from starter.api.app import create_app
 from starter.services.access import issue_api_key
 from worker import build_worker
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -63,8 +68,15 @@ async def serve(app: FastAPI, port: int) -> AsyncIterator[httpx.AsyncClient]:
 
 @asynccontextmanager
 async def run_stack(
-    env: WorkflowEnvironment, base: Settings, engine: AsyncEngine, maildir: Path
+    env: WorkflowEnvironment,
+    base: Settings,
+    engine: AsyncEngine,
+    maildir: Path,
+    *,
+    worker_in_process: bool = True,
 ) -> AsyncIterator[Stack]:
+    """The stack on free ports; without `worker_in_process` the test runs worker processes
+    of its own (`spawn_worker`)."""
     api_port, sim_port = free_port(), free_port()
     settings = base.model_copy(
         update={
@@ -82,7 +94,8 @@ async def run_stack(
     async with AsyncExitStack() as stack:
         sim = await stack.enter_async_context(serve(create_simulators(settings), sim_port))
         http = await stack.enter_async_context(make_http_client(settings.provider_timeout_seconds))
-        await stack.enter_async_context(build_worker(env.client, settings, engine, http))
+        if worker_in_process:
+            await stack.enter_async_context(build_worker(env.client, settings, engine, http))
         anonymous = await stack.enter_async_context(serve(create_app(settings), api_port))
         clients = {}
         for role in Role:
@@ -96,3 +109,22 @@ async def run_stack(
                 )
             )
         yield Stack(env, settings, engine, clients[Role.ADMIN], sim, maildir, clients)
+
+
+def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """`python worker.py`, the real worker process, configured by environment only."""
+    env = {
+        **os.environ,
+        "ORDERFLOW_DATABASE_URL": settings.database_url,
+        "ORDERFLOW_TEMPORAL_ADDRESS": settings.temporal_address,
+        "ORDERFLOW_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "ORDERFLOW_SMTP_PORT": str(settings.smtp_port),
+        "ORDERFLOW_PUBLIC_URL": settings.public_url,
+        "ORDERFLOW_PAYMENT_URL": settings.payment_url,
+        "ORDERFLOW_WAREHOUSE_URL": settings.warehouse_url,
+        "ORDERFLOW_CARRIER_URL": settings.carrier_url,
+        "ORDERFLOW_SMS_URL": settings.sms_url,
+        "ORDERFLOW_PUSH_URL": settings.push_url,
+        "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),
+    }
+    return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env)

@@ -95,8 +95,7 @@ def test_make_dev_runs_stops_cleanly_and_keeps_orders(devstack: DevStack) -> Non
     alive = [p.pid for p in [*children, postgres] if _alive(p)]
     assert alive == [], f"orphans left behind: {alive}"
 
-    restart_seconds = devstack.start()
-    assert restart_seconds < 10, f"restart took {restart_seconds:.1f} s"
+    devstack.start()  # healthy again (how fast is for `make bench`, not a test)
     again = httpx.get(f"{devstack.api}/v1/orders/{order_id}", headers=devstack.auth, timeout=10)
     assert again.status_code == 200
     assert again.json()["stage"] == "feedback"  # waiting 24-48 h to ask, across the restart

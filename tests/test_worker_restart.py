@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,28 +19,8 @@ from schema.tables import Notification, OrderEvent
 from settings import Settings
 from starter.services.orders import record_order
 from starter.services.temporal import OrderWorkflows
+from tests.stack import spawn_worker
 from tests.support import eventually, mail_to, sample_order, until_status, wait_for_mail
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    """`python worker.py`, the real worker process, configured by environment only."""
-    env = {
-        **os.environ,
-        "ORDERFLOW_DATABASE_URL": settings.database_url,
-        "ORDERFLOW_TEMPORAL_ADDRESS": settings.temporal_address,
-        "ORDERFLOW_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "ORDERFLOW_SMTP_PORT": str(settings.smtp_port),
-        "ORDERFLOW_PUBLIC_URL": settings.public_url,
-        "ORDERFLOW_PAYMENT_URL": settings.payment_url,
-        "ORDERFLOW_WAREHOUSE_URL": settings.warehouse_url,
-        "ORDERFLOW_CARRIER_URL": settings.carrier_url,
-        "ORDERFLOW_SMS_URL": settings.sms_url,
-        "ORDERFLOW_PUSH_URL": settings.push_url,
-        "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),
-    }
-    return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env)
 
 
 async def test_worker_killed_mid_run_loses_nothing(

@@ -36,7 +36,9 @@ async def ask(order: OrderState) -> None:
         Stage.FEEDBACK, CustomerStatus.DELIVERED, "feedback.scheduled", {"at": send_at.isoformat()}
     )
     order.waiting.deadline = NextDeadline(send_at, WaitingFor.FEEDBACK_REQUEST)
-    await workflow.sleep(send_at - workflow.now())
+    # Late (a worker was down past the moment): ask at once. A timer may not be negative.
+    if send_at > workflow.now():
+        await workflow.sleep(send_at - workflow.now())
     await timeline.notify(MessageKind.FEEDBACK_REQUEST)
     await timeline.record("feedback.requested")
 
