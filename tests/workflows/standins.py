@@ -103,7 +103,8 @@ class OrderStandIns:
         self.problems = list(problems)
         self.review_reasons = list(review_reasons)
         self.short = dict(short or {})
-        self.calls: list[Call] = []
+        self.calls: list[Call] = []  # as they started
+        self.finished: list[Call] = []  # as they returned (a held call returns late)
         self._holds: list[Hold] = []
         self._pick_tasks = 0
         self.backorder_date: date | None = None  # what request_backorder promised
@@ -127,17 +128,17 @@ class OrderStandIns:
         return [call.input for call in self.calls if call.name == name]
 
     def sent(self) -> list[str]:
-        """The kinds of the messages sent, in order (the confirmation included)."""
+        """The kinds of the messages sent, in the order they went out (the confirmation too)."""
         return [kind for kind, _ in self.messages()]
 
     def messages(self) -> list[tuple[str, datetime]]:
-        """Each message's kind and when it was sent."""
+        """Each message sent: its kind and when it was asked for (on the server's clock)."""
         return [
             (
                 "confirmation" if call.name == "send_confirmation" else call.input.kind.value,
                 call.at,
             )
-            for call in self.calls
+            for call in self.finished
             if call.name in ("send_confirmation", "notify")
         ]
 
@@ -172,12 +173,14 @@ class OrderStandIns:
         ]
 
     async def _called(self, name: str, input: Any) -> None:
-        self.calls.append(Call(name, input, activity.info().current_attempt_scheduled_time))
+        call = Call(name, input, activity.info().current_attempt_scheduled_time)
+        self.calls.append(call)
         for held in self._holds:
             if held.name == name and not held.entered.is_set() and held.matches(input):
                 held.entered.set()
                 await held.released.wait()
-                return
+                break
+        self.finished.append(call)
 
     # --- the stand-ins ---------------------------------------------------------------------
 

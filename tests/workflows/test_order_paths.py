@@ -118,6 +118,7 @@ async def test_pickup_order_is_collected_at_the_counter(desk: OrderDesk) -> None
     await order.warehouse(WarehouseEventKind.COLLECTED)
     collected = await order.reached("order.collected")
     assert collected.status == CustomerStatus.DELIVERED
+    await order.settled()
     assert "cancel" not in collected.allowed_actions
     sent = order.standins.sent()
     assert sent[-2:] == ["ready_for_pickup", "delivered"] and "shipped" not in sent
@@ -170,6 +171,7 @@ async def test_unpaid_order_gets_two_reminders_then_expires(desk: OrderDesk) -> 
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="status query: payment_status stays 'awaiting_payment' after the order is cancelled "
     "and its payment link cancelled (OrderWorkflow.status only knows paid/refunded)",
 )
@@ -320,11 +322,12 @@ async def test_manual_review_escalates_after_the_sla_and_can_still_be_confirmed(
 
     await order.sleep(timedelta(hours=3))
 
-    status = await order.reached("review.escalated")
+    await order.reached("review.escalated")
+    status = await order.waiting_for("operator_confirmation")  # again, now without a deadline
     requested = next(e.at for e in status.timeline if e.type == "review.requested")
     escalated = next(e.at for e in status.timeline if e.type == "review.escalated")
     assert timedelta(hours=2) <= escalated - requested < timedelta(hours=2, seconds=5)
-    assert status.waiting_for == "operator_confirmation" and "confirm" in status.allowed_actions
+    assert "confirm" in status.allowed_actions
     assert status.next_deadline is None  # escalated: it waits for a human without a deadline
     assert order.standins.sent() == ["awaiting_review", "manager_review_escalated"]
     await order.confirm()
@@ -431,7 +434,7 @@ async def test_picking_defect_opens_an_incident_and_picks_again(desk: OrderDesk)
         "a second pick",
     )
     await order.pack()
-    status = await order.reached("order.packed")
+    status = await order.waiting_for("carrier")
 
     assert "incident.opened" in types(status)
     [incident] = order.standins.inputs("record_incident")
@@ -478,6 +481,7 @@ async def test_carrier_silence_marks_the_order_delayed(desk: OrderDesk) -> None:
     await order.sleep(timedelta(days=3, hours=1))
 
     status = await order.reached("transit.no_news")
+    await order.settled()
     assert status.status == CustomerStatus.DELAYED
     told = order.standins.inputs("notify")[-1]
     assert (told.kind, told.params["reason"]) == (MessageKind.DELAYED, "no news from the carrier")
