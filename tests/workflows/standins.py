@@ -1,0 +1,301 @@
+"""Stand-in activities under the real activity names: no Postgres, SMTP or providers.
+
+Each stand-in takes and returns the real contract dataclasses, records the call (name and
+input, in order) so a test can assert what the workflow did, and answers from a small
+configurable model of one order. A test can hold any call mid-flight (`hold`) to line up
+a race with a signal or an update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from temporalio import activity
+
+from schema.contracts import (
+    ApplyDecisionInput,
+    BackorderResult,
+    CreatePaymentInput,
+    DeliveryMethod,
+    DocumentsResult,
+    IncidentInput,
+    LineAvailability,
+    LineEdit,
+    MessageKind,
+    NotificationResult,
+    NotifyInput,
+    OrderRef,
+    OrderTotals,
+    PaymentLink,
+    PaymentMethod,
+    PickTask,
+    RecordEventInput,
+    RecordEventResult,
+    RefundInput,
+    ReserveStockInput,
+    ReserveStockResult,
+    SendConfirmationInput,
+    Shipment,
+    ValidateOrderInput,
+    ValidateOrderResult,
+)
+
+MUG = LineEdit(sku="MUG-01", name="Mug", quantity=2, unit_price=Decimal("250.00"))
+PAYMENT_ID = "pay-standin-1"
+TRACKING_NUMBER = "TRK-STANDIN-1"
+BACKORDER_DAYS = timedelta(days=10)
+
+# What the workflow undoes on cancellation, in the activities that undo it.
+COMPENSATIONS = ("cancel_shipment", "refund_payment", "cancel_payment_link", "release_stock")
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    input: Any
+    at: datetime  # on the server's clock, which the time-skipping server runs ahead
+
+
+@dataclass
+class Hold:
+    """One call held mid-flight: `entered` once it runs, it returns after `release()`."""
+
+    name: str
+    matches: Callable[[Any], bool]
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def reached(self, timeout: float = 10.0) -> None:
+        try:
+            await asyncio.wait_for(self.entered.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{self.name} was not called within {timeout} s") from None
+
+    def release(self) -> None:
+        self.released.set()
+
+
+class OrderStandIns:
+    """Every activity OrderWorkflow calls, answering for one order.
+
+    `lines` are the order's lines; `short` maps a SKU to the quantity the first reservation
+    finds (later reservations find everything, as after a back-order or an alternative).
+    """
+
+    def __init__(
+        self,
+        *,
+        delivery: DeliveryMethod = DeliveryMethod.COURIER,
+        payment: PaymentMethod = PaymentMethod.PREPAID,
+        lines: Sequence[LineEdit] = (MUG,),
+        problems: Sequence[str] = (),
+        review_reasons: Sequence[str] = (),
+        short: dict[str, int] | None = None,
+    ) -> None:
+        self.delivery = delivery
+        self.payment = payment
+        self.lines = list(lines)
+        self.problems = list(problems)
+        self.review_reasons = list(review_reasons)
+        self.short = dict(short or {})
+        self.calls: list[Call] = []  # as they started
+        self.finished: list[Call] = []  # as they returned (a held call returns late)
+        self._holds: list[Hold] = []
+        self._pick_tasks = 0
+        self.backorder_date: date | None = None  # what request_backorder promised
+
+    # --- what the test sets up and reads ----------------------------------------------------
+
+    def hold(self, name: str, matches: Callable[[Any], bool] = lambda _: True) -> Hold:
+        """Hold the next call of `name` whose input `matches` until the test releases it."""
+        held = Hold(name, matches)
+        self._holds.append(held)
+        return held
+
+    def release_all(self) -> None:
+        for held in self._holds:
+            held.release()
+
+    def hold_message(self, kind: MessageKind) -> Hold:
+        return self.hold("notify", lambda input: input.kind == kind)
+
+    def inputs(self, name: str) -> list[Any]:
+        return [call.input for call in self.calls if call.name == name]
+
+    def sent(self) -> list[str]:
+        """The kinds of the messages sent, in the order they went out (the confirmation too)."""
+        return [kind for kind, _ in self.messages()]
+
+    def messages(self) -> list[tuple[str, datetime]]:
+        """Each message sent: its kind and when it was asked for (on the server's clock)."""
+        return [
+            (
+                "confirmation" if call.name == "send_confirmation" else call.input.kind.value,
+                call.at,
+            )
+            for call in self.finished
+            if call.name in ("send_confirmation", "notify")
+        ]
+
+    def compensations(self) -> list[str]:
+        return [call.name for call in self.calls if call.name in COMPENSATIONS]
+
+    def refunds(self) -> list[Decimal]:
+        return [refund.amount for refund in self.inputs("refund_payment")]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.quantity * line.unit_price for line in self.lines), Decimal("0"))
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.record_event,
+            self.validate_order,
+            self.apply_decision,
+            self.record_incident,
+            self.send_confirmation,
+            self.notify,
+            self.reserve_stock,
+            self.release_stock,
+            self.request_backorder,
+            self.create_pick_task,
+            self.create_payment_link,
+            self.refund_payment,
+            self.cancel_payment_link,
+            self.book_shipment,
+            self.cancel_shipment,
+            self.generate_documents,
+        ]
+
+    async def _called(self, name: str, input: Any) -> None:
+        call = Call(name, input, activity.info().current_attempt_scheduled_time)
+        self.calls.append(call)
+        for held in self._holds:
+            if held.name == name and not held.entered.is_set() and held.matches(input):
+                held.entered.set()
+                await held.released.wait()
+                break
+        self.finished.append(call)
+
+    # --- the stand-ins ---------------------------------------------------------------------
+
+    @activity.defn(name="record_event")
+    async def record_event(self, input: RecordEventInput) -> RecordEventResult:
+        await self._called("record_event", input)
+        return RecordEventResult(recorded=True)
+
+    @activity.defn(name="validate_order")
+    async def validate_order(self, input: ValidateOrderInput) -> ValidateOrderResult:
+        await self._called("validate_order", input)
+        return ValidateOrderResult(
+            delivery_method=self.delivery,
+            payment_method=self.payment,
+            currency="UAH",
+            total=self.total,
+            line_count=len(self.lines),
+            problems=list(self.problems),
+            review_reasons=list(self.review_reasons),
+        )
+
+    @activity.defn(name="apply_decision")
+    async def apply_decision(self, input: ApplyDecisionInput) -> OrderTotals:
+        await self._called("apply_decision", input)
+        if input.lines is not None:
+            self.lines = list(input.lines)
+        if input.quantities is not None:
+            self.lines = [
+                LineEdit(line.sku, line.name, kept, line.unit_price)
+                for line in self.lines
+                if (kept := input.quantities.get(line.sku, line.quantity)) > 0
+            ]
+        total = input.final_price if input.final_price is not None else self.total
+        return OrderTotals(total=total, line_count=len(self.lines))
+
+    @activity.defn(name="record_incident")
+    async def record_incident(self, input: IncidentInput) -> None:
+        await self._called("record_incident", input)
+
+    @activity.defn(name="send_confirmation")
+    async def send_confirmation(self, input: SendConfirmationInput) -> NotificationResult:
+        await self._called("send_confirmation", input)
+        return NotificationResult(f"confirmation:{input.order_id}", "email", "msg-confirm", False)
+
+    @activity.defn(name="notify")
+    async def notify(self, input: NotifyInput) -> NotificationResult:
+        await self._called("notify", input)
+        return NotificationResult(input.key, "email", f"msg-{len(self.calls)}", False)
+
+    @activity.defn(name="reserve_stock")
+    async def reserve_stock(self, input: ReserveStockInput) -> ReserveStockResult:
+        first = not self.inputs("reserve_stock")
+        await self._called("reserve_stock", input)
+        wanted = [
+            line for line in self.lines if input.only_skus is None or line.sku in input.only_skus
+        ]
+        return ReserveStockResult(
+            lines=[
+                LineAvailability(
+                    line.sku,
+                    line.quantity,
+                    self.short.get(line.sku, line.quantity) if first else line.quantity,
+                )
+                for line in wanted
+            ]
+        )
+
+    @activity.defn(name="release_stock")
+    async def release_stock(self, input: OrderRef) -> None:
+        await self._called("release_stock", input)
+
+    @activity.defn(name="request_backorder")
+    async def request_backorder(self, input: OrderRef) -> BackorderResult:
+        await self._called("request_backorder", input)
+        # The server's clock, not the machine's: the time-skipping server runs ahead.
+        scheduled = activity.info().current_attempt_scheduled_time
+        self.backorder_date = (scheduled + BACKORDER_DAYS).date()
+        return BackorderResult(expected_date=self.backorder_date)
+
+    @activity.defn(name="create_pick_task")
+    async def create_pick_task(self, input: OrderRef) -> PickTask:
+        await self._called("create_pick_task", input)
+        self._pick_tasks += 1
+        return PickTask(task_id=f"task-{self._pick_tasks}")
+
+    @activity.defn(name="create_payment_link")
+    async def create_payment_link(self, input: CreatePaymentInput) -> PaymentLink:
+        await self._called("create_payment_link", input)
+        return PaymentLink(PAYMENT_ID, f"https://pay.example/{PAYMENT_ID}", input.expires_at)
+
+    @activity.defn(name="refund_payment")
+    async def refund_payment(self, input: RefundInput) -> None:
+        await self._called("refund_payment", input)
+
+    @activity.defn(name="cancel_payment_link")
+    async def cancel_payment_link(self, input: OrderRef) -> None:
+        await self._called("cancel_payment_link", input)
+
+    @activity.defn(name="book_shipment")
+    async def book_shipment(self, input: OrderRef) -> Shipment:
+        await self._called("book_shipment", input)
+        return Shipment(
+            "nova_poshta",
+            "courier",
+            TRACKING_NUMBER,
+            f"https://track.example/{TRACKING_NUMBER}",
+        )
+
+    @activity.defn(name="cancel_shipment")
+    async def cancel_shipment(self, input: OrderRef) -> None:
+        await self._called("cancel_shipment", input)
+
+    @activity.defn(name="generate_documents")
+    async def generate_documents(self, input: OrderRef) -> DocumentsResult:
+        await self._called("generate_documents", input)
+        if self.delivery == DeliveryMethod.PICKUP:
+            return DocumentsResult(kinds=["packing_list", "receipt"])
+        return DocumentsResult(kinds=["label", "packing_list", "receipt"])
