@@ -81,6 +81,7 @@ class WaitingFor(StrEnum):
 class PaymentStatus(StrEnum):
     NOT_REQUESTED = "not_requested"
     AWAITING_PAYMENT = "awaiting_payment"
+    LINK_CANCELLED = "link_cancelled"  # the order ended before it was paid
     PAID = "paid"
     REFUNDED = "refunded"
     CASH_ON_DELIVERY = "cash_on_delivery"

@@ -101,14 +101,16 @@ class OrderWorkflow:
         if order.shipment is not None:
             await steps.run_or_skip(ShippingActivities.cancel_shipment, ref)
             undone.append("shipment cancelled")
+        payment.take_late_payment(order)  # paid while the cancellation was decided
+        if order.paid is None and order.payment is not None:
+            await steps.run_or_skip(PaymentActivities.cancel_payment_link, ref)
+            payment.take_late_payment(order)  # paid while the link was being cancelled
         if order.paid is not None:
             await steps.run_or_skip(
                 PaymentActivities.refund_payment,
                 RefundInput(order.order_id, order.paid.payment_id, order.paid.amount),
             )
             undone.append(f"refunded {order.paid.amount}")
-        elif order.payment is not None:
-            await steps.run_or_skip(PaymentActivities.cancel_payment_link, ref)
         if order.reserved:
             await steps.run_or_skip(InventoryActivities.release_stock, ref)
             undone.append("stock released")
@@ -119,6 +121,8 @@ class OrderWorkflow:
             {"reason": cancel.reason.value, "note": cancel.note, "undone": ", ".join(undone)},
             actor=cancel.actor,
         )
+        if order.timeline.telling:  # a notice sent just before: the cancellation comes last
+            await workflow.wait_condition(lambda: order.timeline.telling == 0)
         if cancel.reason == CancelReason.REJECTED:
             await order.timeline.notify(MessageKind.REJECTED)
             return
@@ -245,6 +249,9 @@ class OrderWorkflow:
             cancelling=order.cancel is not None,
             handed_over=order.handed_over,
             delivered=order.delivered_at is not None,
+            in_review=order.in_review,
+            review_decided=order.inbox.review is not None,
+            stock_decided=order.inbox.stock_decision is not None,
         )
 
     def _require(self, action: str) -> None:

@@ -30,6 +30,8 @@ from workflows.timeline import SYSTEM
 # Payment events are checked against what the order asked for (orders that started before
 # this change believed every event they got: they keep doing so for events already handled).
 VERIFY_PAYMENT_EVENTS = "verify-payment-events"
+# A payment that arrives as the order is cancelled is refunded, not left with the shop.
+REFUND_LATE_PAYMENTS = "refund-late-payments"
 
 
 async def take(order: OrderState) -> None:
@@ -99,6 +101,20 @@ async def take(order: OrderState) -> None:
         actor="payment_provider",
     )
     await timeline.notify(MessageKind.PAYMENT_RECEIVED, params={"amount": str(paid.amount)})
+
+
+def take_late_payment(order: OrderState) -> None:
+    """A cancelled order may still have been paid: a payment for its link that arrived as
+    the cancellation was decided counts (compensation then refunds it)."""
+    link, inbox = order.payment, order.inbox
+    if order.paid is not None or link is None:
+        return
+    for event in inbox.payments:
+        if event.outcome == PaymentOutcome.SUCCEEDED and not _refusal(order, link, event):
+            if workflow.patched(REFUND_LATE_PAYMENTS):
+                inbox.payments.remove(event)
+                order.paid = event
+            return
 
 
 def _refusal(order: OrderState, link: PaymentLink, event: PaymentEvent) -> str:

@@ -35,20 +35,30 @@ class OrderFacts:
     cancelling: bool  # a cancellation is decided (and compensation runs or ran)
     handed_over: bool  # the parcel is with the carrier, or collected at the counter
     delivered: bool
+    in_review: bool = False  # an operator's confirmation is awaited (escalated or not)
+    review_decided: bool = False  # ... and one has been taken, not yet acted on
+    stock_decided: bool = False  # a stock decision has been taken, not yet acted on
 
 
 def allowed_actions(facts: OrderFacts) -> dict[str, str | None]:
-    """Each operator action and, when it is refused now, why (None: allowed)."""
-    finished = facts.stage in (Stage.COMPLETED, Stage.CANCELLED) or facts.cancelling
-    done = f"the order is {facts.stage.value}" if finished else None
-    reviewing = (
-        None
-        if facts.waiting_for == WaitingFor.OPERATOR_CONFIRMATION
-        else "the order is not awaiting confirmation"
-    )
-    deciding = (
-        None if facts.waiting_for == WaitingFor.STOCK_DECISION else "no stock decision is pending"
-    )
+    """Each operator action and, when it is refused now, why (None: allowed).
+
+    A decision taken is final: while the order acts on it (e.g. sends a notice first), a
+    second one is refused, not silently put in its place."""
+    if facts.stage in (Stage.COMPLETED, Stage.CANCELLED):
+        done: str | None = f"the order is {facts.stage.value}"
+    else:
+        done = "the order is being cancelled" if facts.cancelling else None
+    if not facts.in_review:
+        reviewing: str | None = "the order is not awaiting confirmation"
+    else:
+        reviewing = (
+            "a decision about this order was already taken" if facts.review_decided else None
+        )
+    if facts.waiting_for != WaitingFor.STOCK_DECISION:
+        deciding: str | None = "no stock decision is pending"
+    else:
+        deciding = "a stock decision was already taken" if facts.stock_decided else None
     handed = "the parcel is already with the carrier" if facts.handed_over else None
     delivered = "the order is already delivered" if facts.delivered else None
     failed = (
@@ -92,8 +102,12 @@ def payment_status(
     if paid:
         return PaymentStatus.REFUNDED if cancelled else PaymentStatus.PAID
     if method == PaymentMethod.COD:
+        if cancelled:
+            return PaymentStatus.NOT_REQUESTED
         return PaymentStatus.COLLECTED_ON_DELIVERY if delivered else PaymentStatus.CASH_ON_DELIVERY
-    return PaymentStatus.AWAITING_PAYMENT if requested else PaymentStatus.NOT_REQUESTED
+    if requested:
+        return PaymentStatus.LINK_CANCELLED if cancelled else PaymentStatus.AWAITING_PAYMENT
+    return PaymentStatus.NOT_REQUESTED
 
 
 def fulfilment_status(

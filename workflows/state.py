@@ -87,13 +87,14 @@ class OrderState:
         self.policy: OrderPolicy = input.policy
         self.steps = Steps(input.policy)
         self.steps.on_failure = lambda failure: failures.settle(self, failure)
-        self.timeline = Timeline(input.order_id, self.steps)
+        self.timeline = Timeline(input.order_id, self.steps, lambda: self.cancel is not None)
         self.waiting = Waiting(input.policy, self.timeline, lambda: self.cancel is not None)
         self.inbox = Inbox()
         # What validation learns from the order in Postgres.
         self.delivery = DeliveryMethod.COURIER
         self.payment_method = PaymentMethod.PREPAID
         self.timezone = "Europe/Kyiv"  # the customer's, for quiet hours
+        self.in_review = False  # an operator's confirmation is awaited
         self.total = Decimal("0")
         self.currency = ""
         # What has been done, so that cancellation knows what to undo.

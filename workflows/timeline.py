@@ -7,6 +7,7 @@ idempotently: the key is the step's position, so a retried write changes nothing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 from temporalio import workflow
@@ -31,10 +32,18 @@ from workflows.steps import Steps
 SYSTEM = "system"
 
 
+# Once a cancellation is decided, the customer hears nothing but the cancellation (orders
+# that started before this change may have heard one more notice).
+QUIET_ONCE_CANCELLED = "quiet-once-cancelled"
+LAST_WORDS = frozenset({MessageKind.CANCELLED, MessageKind.REJECTED})
+
+
 class Timeline:
-    def __init__(self, order_id: str, steps: Steps) -> None:
+    def __init__(self, order_id: str, steps: Steps, cancelling: Callable[[], bool]) -> None:
         self._order_id = order_id
         self._steps = steps
+        self._cancelling = cancelling
+        self.telling = 0  # customer messages on their way now
         self.stage = Stage.INTAKE
         self.status = CustomerStatus.RECEIVED
         self.expected_date: date | None = None
@@ -86,11 +95,23 @@ class Timeline:
         self, kind: MessageKind, key: str = "1", params: dict[str, str] | None = None
     ) -> None:
         """Send a message of the catalog, once per `kind:key` (the outbox holds the key)."""
-        await self._steps.run_or_skip(
-            NotificationActivities.notify,
-            NotifyInput(self._order_id, kind, f"{kind.value}:{key}", params or {}),
-        )
-        if not kind.value.startswith("manager_"):
+        to_customer = not kind.value.startswith("manager_")
+        if (
+            to_customer
+            and kind not in LAST_WORDS
+            and self._cancelling()
+            and workflow.patched(QUIET_ONCE_CANCELLED)
+        ):
+            return
+        self.telling += to_customer
+        try:
+            await self._steps.run_or_skip(
+                NotificationActivities.notify,
+                NotifyInput(self._order_id, kind, f"{kind.value}:{key}", params or {}),
+            )
+        finally:
+            self.telling -= to_customer
+        if to_customer:
             self.quiet_since = workflow.now()
 
     async def incident(self, stage: Stage, cause: IncidentCause, summary: str, key: str) -> None:

@@ -75,12 +75,14 @@ async def _manual_review(order: OrderState, reasons: list[str]) -> None:
         return inbox.review is not None
 
     sla = order.policy.review_sla
+    order.in_review = True  # also while the escalation is sent: a confirm is welcome then
     if not await order.waiting.until(decided, WaitingFor.OPERATOR_CONFIRMATION, sla):
         await timeline.record("review.escalated", {"after": str(sla)})
         await timeline.notify(
             MessageKind.MANAGER_REVIEW_ESCALATED, params={"reasons": "; ".join(reasons)}
         )
         await order.waiting.until(decided, WaitingFor.OPERATOR_CONFIRMATION)
+    order.in_review = False
     review = inbox.review
     if isinstance(review, RejectOrder):
         order.stop(CancelOrder(review.actor, CancelReason.REJECTED, review.reason))

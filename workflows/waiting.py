@@ -22,6 +22,11 @@ from workflows import search
 from workflows.rules import NEEDS_A_PERSON
 from workflows.timeline import Timeline
 
+# When a wait's own deadline and the silence guard fall due together, the deadline wins: the
+# caller's reminder tells the customer, no interim notice beside it (orders that started
+# before this change sent both).
+DEADLINE_BEFORE_GUARD = "deadline-before-silence-guard"
+
 
 class OrderCancelled(Exception):
     """Raised out of any wait or step once a cancellation is decided."""
@@ -96,6 +101,13 @@ class Waiting:
                     lambda: ready() or cancelled(),
                     timeout=(min(wakes) - now) if wakes else None,
                 )
+            if (
+                end is not None
+                and workflow.now() >= end
+                and not ready()
+                and workflow.patched(DEADLINE_BEFORE_GUARD)
+            ):
+                return False  # the caller acts on its deadline (a reminder is news enough)
             if guard and not ready() and not cancelled():
                 guard_at = self._guard_due()
                 if guard_at is not None and workflow.now() >= guard_at:

@@ -232,13 +232,16 @@ class OrderRun:
         amount: Decimal | None = None,
         reason: str = "",
         event_id: str | None = None,
+        payment_id: str = PAYMENT_ID,
+        currency: str = "UAH",
     ) -> PaymentEvent:
         event = PaymentEvent(
             event_id or self.event_id("payment"),
             outcome,
-            PAYMENT_ID,
+            payment_id,
             self.standins.total if amount is None else amount,
             reason,
+            currency,
         )
         await self.handle.signal(OrderWorkflow.payment_event, event)
         return event
@@ -271,7 +274,8 @@ class OrderRun:
 
     async def feedback(self, *, rating: int | None = None, nps: int | None = None) -> None:
         await self.handle.signal(
-            OrderWorkflow.feedback, FeedbackReceived(self.event_id("feedback"), rating, nps)
+            OrderWorkflow.feedback_received,
+            FeedbackReceived(self.event_id("feedback"), rating, nps),
         )
 
     # --- whole stretches of a journey ---------------------------------------------------------

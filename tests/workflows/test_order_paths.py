@@ -169,12 +169,6 @@ async def test_unpaid_order_gets_two_reminders_then_expires(desk: OrderDesk) -> 
     assert order.standins.compensations() == ["cancel_payment_link", "release_stock"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="status query: payment_status stays 'awaiting_payment' after the order is cancelled "
-    "and its payment link cancelled (OrderWorkflow.status only knows paid/refunded)",
-)
 async def test_expired_order_no_longer_shows_payment_awaited(desk: OrderDesk) -> None:
     order = await desk.place()
     await order.waiting_for("payment")
@@ -189,7 +183,7 @@ async def test_failed_payment_alerts_a_manager_first_then_the_customer_pays(
     await order.waiting_for("payment")
     await order.pay(PaymentOutcome.FAILED, reason="insufficient funds")
     failed = await order.reached("payment.failed")
-    assert failed.timeline[-1].detail["reason"] == "insufficient funds"
+    assert failed.timeline[-1].detail["reason"] == "insufficient_funds"  # a code, not the text
     await order.waiting_for("payment")  # the link still works: the customer tries again
     await order.pay()
     paid = await order.waiting_for("packing")
@@ -222,7 +216,7 @@ async def test_partial_stock_is_backordered_and_arrives(desk: OrderDesk) -> None
     assert types(status).count("stock.reserved") == 1
     assert order.standins.sent()[1:3] == ["stock_partial", "backordered"]
     reservations = order.standins.inputs("reserve_stock")
-    assert [r.only_skus for r in reservations] == [None, ["MUG-01"]]
+    assert [r.only_skus for r in reservations] == [None, None]  # every line's wish, each time
     assert len(order.standins.inputs("request_backorder")) == 1
 
 
@@ -307,7 +301,7 @@ async def test_manual_review_rejected(desk: OrderDesk) -> None:
     assert (await order.result()).stage == Stage.CANCELLED
     last = (await order.status()).timeline[-1]
     assert last.detail["reason"] == CancelReason.REJECTED and last.actor == OPERATOR
-    assert order.standins.sent() == ["awaiting_review", "cancelled"]
+    assert order.standins.sent() == ["awaiting_review", "rejected"]
     assert order.standins.inputs("send_confirmation") == []
     assert order.standins.compensations() == []
 
@@ -409,7 +403,7 @@ async def test_cancellation_before_handover_undoes_in_reverse_order(
         assert status.payment_status == "refunded"
     assert order.standins.sent()[-1] == "cancelled"
     told = order.standins.inputs("notify")[-1]
-    assert told.params["refund"] == (str(standins.total) if paid else "")
+    assert told.params.get("refund") == (str(standins.total) if paid else None)
 
 
 async def test_cancellation_after_handover_is_refused(desk: OrderDesk) -> None:
@@ -484,7 +478,7 @@ async def test_carrier_silence_marks_the_order_delayed(desk: OrderDesk) -> None:
     await order.settled()
     assert status.status == CustomerStatus.DELAYED
     told = order.standins.inputs("notify")[-1]
-    assert (told.kind, told.params["reason"]) == (MessageKind.DELAYED, "no news from the carrier")
+    assert (told.kind, told.params["reason"]) == (MessageKind.DELAYED, "carrier_silent")
     await order.carrier(TrackingStatus.DELIVERED)
     delivered = await order.reached("order.delivered")
     assert delivered.status == CustomerStatus.DELIVERED

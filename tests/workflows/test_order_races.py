@@ -14,7 +14,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
 
 from schema.contracts import (
     CancelReason,
@@ -43,7 +42,6 @@ def cod(**setup: Any) -> OrderStandIns:
 # --- cancellation against the workflow's own steps ------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="cancel hang: fixed in the redesign")
 async def test_cancel_while_an_invalid_order_is_validated_ends_the_order(desk: OrderDesk) -> None:
     standins = OrderStandIns(problems=["no e-mail and no phone: nobody to tell"])
     validating = standins.hold("validate_order")
@@ -85,13 +83,6 @@ async def test_second_cancel_while_compensating_is_refused_and_refunds_once(
     assert [e.detail["note"] for e in cancelled] == ["changed mind"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="while a cancellation is being compensated, a second cancel is refused with "
-    "'the order is <stage>' (e.g. 'picking'): _allowed_actions lumps a pending cancel in "
-    "with a finished order and names the stage, not the cancellation under way",
-)
 async def test_second_cancel_while_compensating_says_a_cancellation_is_under_way(
     desk: OrderDesk,
 ) -> None:
@@ -108,13 +99,6 @@ async def test_second_cancel_while_compensating_says_a_cancellation_is_under_way
     assert "cancel" in explanation, reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a cancel accepted while an activity runs does not stop the next customer message: "
-    "_notify never checks for a cancellation, so the customer hears 'awaiting review' / "
-    "'please pay' / 'we are picking' after the cancel was accepted, then 'cancelled'",
-)
 @pytest.mark.parametrize(
     ("activity", "setup", "undone"),
     [
@@ -173,23 +157,21 @@ async def test_cancel_while_the_shipment_is_booked_cancels_the_booking(desk: Ord
     assert (await order.status()).tracking_number is not None  # booked, then cancelled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="mark_delayed's message can reach the customer after 'cancelled': the update "
-    "handler's notify runs beside the compensation and nothing stops or orders it",
-)
 async def test_delay_notice_in_flight_does_not_follow_the_cancellation(desk: OrderDesk) -> None:
     standins = OrderStandIns()
     telling = standins.hold_message(MessageKind.DELAYED)
     order = await desk.place(standins)
     await order.waiting_for("payment")
-    delaying = order.meanwhile(order.delay("supplier is late", date(2030, 1, 15)))
+    delaying = order.meanwhile(order.delay("supplier_late", date(2030, 1, 15)))
     await telling.reached()
-    await (await order.cancel_accepted()).result()
+    cancelling = await order.cancel_accepted()
+    # Compensation runs; the cancellation notice waits for the delay notice on its way.
+    await order.reached("order.cancelled")
+    assert "cancelled" not in standins.sent()
 
     telling.release()
     await delaying
+    await cancelling.result()
 
     assert (await order.result()).stage == Stage.CANCELLED
     assert standins.compensations() == ["cancel_payment_link", "release_stock"]
@@ -199,13 +181,6 @@ async def test_delay_notice_in_flight_does_not_follow_the_cancellation(desk: Ord
 # --- timers against messages from outside ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=WorkflowUpdateFailedError,
-    reason="review SLA: while the escalation to managers is being sent, waiting_for is None, "
-    "so a confirm arriving in that window is refused ('not awaiting confirmation') although "
-    "the order still awaits exactly that",
-)
 async def test_confirm_arriving_as_the_review_sla_escalates_is_accepted(desk: OrderDesk) -> None:
     standins = reviewed()
     escalating = standins.hold_message(MessageKind.MANAGER_REVIEW_ESCALATED)
@@ -244,12 +219,6 @@ async def test_cancel_while_the_payment_expiry_compensates_is_refused_and_undoes
     assert standins.sent().count("cancelled") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a payment that succeeds while the expiry's compensation runs is never refunded: "
-    "the event is queued in _payment_events, which nothing reads after OrderCancelled",
-)
 async def test_payment_arriving_as_the_link_expires_is_refunded(desk: OrderDesk) -> None:
     standins = OrderStandIns()
     unlinking = standins.hold("cancel_payment_link")
@@ -266,12 +235,6 @@ async def test_payment_arriving_as_the_link_expires_is_refunded(desk: OrderDesk)
     assert standins.compensations().count("release_stock") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="at 24 h the silence guard and the first payment reminder are due at the same "
-    "instant and both go out: the customer gets an interim notice and a reminder at once",
-)
 async def test_silence_guard_stays_quiet_when_a_reminder_is_due_at_the_same_time(
     desk: OrderDesk,
 ) -> None:
@@ -288,13 +251,6 @@ async def test_silence_guard_stays_quiet_when_a_reminder_is_due_at_the_same_time
 # --- messages from outside against each other -----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a payment succeeded signal and a cancel arriving together: the cancel wins in "
-    "_wait before the queued payment is read, so compensation cancels the link instead of "
-    "refunding the money taken",
-)
 async def test_payment_and_cancel_arriving_together_refund_the_payment(desk: OrderDesk) -> None:
     standins = OrderStandIns()
     asking = standins.hold_message(MessageKind.PAYMENT_REQUESTED)
@@ -388,13 +344,6 @@ async def test_second_stock_decision_is_refused_once_the_first_is_taken(desk: Or
     assert order.standins.compensations() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="decide_stock's validator checks waiting_for, not whether a decision is already "
-    "pending: while the silence guard's interim notice is sent, a second decision is accepted "
-    "too and silently replaces the first (here: a back-order becomes a cancellation)",
-)
 async def test_two_stock_decisions_during_an_interim_notice_take_only_the_first(
     desk: OrderDesk,
 ) -> None:
@@ -415,14 +364,6 @@ async def test_two_stock_decisions_during_an_interim_notice_take_only_the_first(
     assert order.standins.compensations() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="confirm's validator checks waiting_for, not whether a review decision is already "
-    "pending: while the interim notice is sent, a confirm after an accepted reject is accepted; "
-    "the order goes on, and the reject update (waiting for _compensated) never returns, so "
-    "run never finishes either",
-)
 async def test_confirm_after_an_accepted_reject_is_refused(desk: OrderDesk) -> None:
     standins = reviewed()
     interim = standins.hold_message(MessageKind.INTERIM)
