@@ -6,7 +6,10 @@ channel); this module reads the order's facts, has them rendered, and delivers.
 Channels: e-mail over SMTP, SMS through an HTTP gateway, push/messenger through an HTTP
 webhook. The customer's preferences order them; a channel that fails permanently (a
 refused recipient, an expired push token) falls back to the next, and e-mail is the last
-resort. Transient failures raise, and the activity's retry policy tries again.
+resort. Transient failures raise, and the activity's retry policy tries again. Addresses
+are read from the order's own contacts; a provider's error is stored and logged with every
+address in it masked. The order of an erased customer is told nothing: its outbox rows say
+`recipient_erased`, and nothing retries.
 
 Exactly once per key and channel: the outbox row is written (and locked) before the
 provider is called, the provider gets the key, and a retried activity that finds the row
@@ -39,12 +42,12 @@ from activities.messages import (
     OrderFacts,
     RenderedMessage,
 )
-from activities.orders import load_order, timezone_of
+from activities.orders import load_contact, load_order, timezone_of
 from activities.providers import Provider
 from schema.contracts import MessageKind, NotificationResult, NotifyInput, SendConfirmationInput
 from schema.database import open_session
-from schema.pii import mask_email, mask_phone
-from schema.tables import Customer, CustomerAddress, Notification, Order, OrderLine
+from schema.pii import ERASED, mask_addresses, mask_email, mask_phone
+from schema.tables import Notification, Order, OrderContact, OrderLine
 from settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -102,11 +105,15 @@ class Channel:
 
     name = ""
 
-    def address(self, customer: Customer) -> str | None:
+    def address(self, contact: OrderContact) -> str | None:
         raise NotImplementedError
 
     def masked(self, address: str) -> str:
         raise NotImplementedError
+
+    def masked_error(self, error: str, address: str) -> str:
+        """A provider's error as the outbox and the log keep it: no address in clear."""
+        return mask_addresses(error.replace(address, self.masked(address)))[:500]
 
     async def send(self, *, address: str, to_name: str, message: RenderedMessage, key: str) -> str:
         """Deliver; the provider's message id. Raises Undeliverable, or anything transient."""
@@ -119,8 +126,8 @@ class EmailChannel(Channel):
     def __init__(self, mailer: Mailer) -> None:
         self._mailer = mailer
 
-    def address(self, customer: Customer) -> str | None:
-        return customer.email
+    def address(self, contact: OrderContact) -> str | None:
+        return contact.email
 
     def masked(self, address: str) -> str:
         return mask_email(address)
@@ -142,8 +149,8 @@ class SmsChannel(Channel):
         self._gateway = gateway
         self._sender = sender
 
-    def address(self, customer: Customer) -> str | None:
-        return customer.phone
+    def address(self, contact: OrderContact) -> str | None:
+        return contact.phone
 
     def masked(self, address: str) -> str:
         return mask_phone(address)
@@ -167,8 +174,8 @@ class PushChannel(Channel):
     def __init__(self, gateway: Provider) -> None:
         self._gateway = gateway
 
-    def address(self, customer: Customer) -> str | None:
-        return customer.push_token
+    def address(self, contact: OrderContact) -> str | None:
+        return contact.push_token
 
     def masked(self, address: str) -> str:
         return f"{address[:4]}***"
@@ -218,17 +225,13 @@ class NotificationActivities:
         """Any message of activities/messages/, to the customer or the managers."""
         async with open_session(self._engine) as session:
             order = await load_order(session, input.order_id)
-            customer = await session.get(Customer, order.customer_id)
-            postal = (
-                await session.get(CustomerAddress, order.address_id) if order.address_id else None
-            )
+            contact = await load_contact(session, order)
             lines = (
                 await session.exec(
                     select(OrderLine).where(OrderLine.order_id == order.id).order_by("position")
                 )
             ).all()
-        assert customer is not None  # FK
-        facts = self._facts(order, customer, postal, list(lines))
+        facts = self._facts(order, contact, list(lines))
         if input.kind in MANAGER_KINDS:
             message = self._catalog.render(input.kind, "en", input.params, facts)
             return await self._first_delivered(
@@ -238,39 +241,56 @@ class NotificationActivities:
                 "orderflow managers",
                 message,
             )
-        locale = customer.locale if customer.locale in LOCALES else "en"
+        if contact.erased:
+            return await self._not_sent_to_erased(order.id, input)
+        locale = contact.locale if contact.locale in LOCALES else "en"
         message = self._catalog.render(input.kind, locale, input.params, facts)
-        preferred = [*customer.channels, "email"]  # e-mail is the last resort
+        preferred = [*contact.channels, "email"]  # e-mail is the last resort
         routes = []
         for name in dict.fromkeys(preferred):
             channel = self._channels.get(name)
-            address = channel.address(customer) if channel else None
+            address = channel.address(contact) if channel else None
             if channel is not None and address:
                 routes.append((channel, address))
-        return await self._first_delivered(order.id, input, routes, customer.name, message)
+        return await self._first_delivered(order.id, input, routes, contact.name or "", message)
 
-    def _facts(
-        self,
-        order: Order,
-        customer: Customer,
-        postal: CustomerAddress | None,
-        lines: list[OrderLine],
-    ) -> OrderFacts:
+    async def _not_sent_to_erased(
+        self, order_id: uuid.UUID, input: NotifyInput
+    ) -> NotificationResult:
+        """The customer was erased: there is nobody to send to, now or on a retry. The outbox
+        row says so; the order goes on."""
+        key = f"{input.order_id}:{input.key}:none"
+        async with open_session(self._engine) as session:
+            await session.execute(
+                insert(Notification)
+                .values(
+                    order_id=order_id,
+                    idempotency_key=key,
+                    kind=input.kind.value,
+                    channel="none",
+                    recipient_masked=ERASED,
+                    status="recipient_erased",
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            await session.commit()
+        log.info("notification not sent: the customer is erased", kind=input.kind.value)
+        return NotificationResult(key, "none", "", False)
+
+    def _facts(self, order: Order, contact: OrderContact, lines: list[OrderLine]) -> OrderFacts:
         public = f"{self._settings.public_url}/v1/orders/{order.id}"
         return OrderFacts(
             number=order.number,
-            customer_name=customer.name,
+            customer_name=contact.name or ERASED,
             currency=order.currency,
             total=order.total,
             delivery_method=order.delivery_method,
             lines=tuple(
                 Line(line.sku, line.name, line.quantity, line.unit_price) for line in lines
             ),
-            timezone=timezone_of(
-                postal.country if postal else None, self._settings.default_timezone
-            ),
-            masked_email=mask_email(customer.email),
-            masked_phone=mask_phone(customer.phone),
+            timezone=timezone_of(contact.country, self._settings.default_timezone),
+            masked_email=mask_email(contact.email) if contact.email else ERASED,
+            masked_phone=mask_phone(contact.phone) if contact.phone else ERASED,
             support=f"{self._settings.support_email}, {self._settings.support_phone}",
             feedback_url=f"{public}/feedback",
             choice_url=f"{public}/stock-choice",
@@ -340,22 +360,25 @@ class NotificationActivities:
                     address=address, to_name=to_name, message=message, key=key
                 )
             except Undeliverable as exc:
-                outbox.status, outbox.last_error = "undeliverable", str(exc)[:500]
+                outbox.status = "undeliverable"
+                outbox.last_error = channel.masked_error(str(exc), address)
                 session.add(outbox)
                 await session.commit()
                 log.warning(
                     "channel cannot deliver, falling back",
                     key=key,
                     channel=channel.name,
-                    error=str(exc),
+                    error=outbox.last_error,
                 )
                 return None
             except (aiosmtplib.SMTPException, OSError, ApplicationError) as exc:
-                outbox.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                outbox.last_error = channel.masked_error(f"{type(exc).__name__}: {exc}", address)
                 session.add(outbox)
                 await session.commit()
                 log.warning("notification failed, will retry", key=key, error=outbox.last_error)
-                raise
+                # Raised again masked, under the same type: Temporal keeps a failure's message.
+                failure = exc.type if isinstance(exc, ApplicationError) else type(exc).__name__
+                raise ApplicationError(outbox.last_error, type=failure) from None
             outbox.status = "sent"
             outbox.provider_message_id = message_id
             outbox.sent_at = datetime.now(UTC)

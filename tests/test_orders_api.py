@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -16,10 +17,12 @@ from devstack.mailsink import MailSink
 from schema.api import Role
 from schema.database import open_session
 from schema.tables import Customer, Notification, Order, OrderEvent
+from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.support import (
     body_text,
     decoded_history,
+    eventually,
     mail_to,
     order_handle,
     sample_order,
@@ -205,6 +208,70 @@ async def test_unknown_order_is_404(api: httpx.AsyncClient) -> None:
     response = await api.get(f"/v1/orders/{uuid.uuid4()}")
     assert response.status_code == 404
     assert "does not exist" in response.json()["detail"]
+
+
+async def test_a_second_order_under_the_same_email_leaves_the_first_untouched(
+    dev_stack: Stack,
+) -> None:
+    phones = [f"+38050{random.randrange(10**7):07d}", f"+4860{random.randrange(10**7):07d}"]
+    first = await Journey.place(
+        dev_stack,
+        customer={**sample_order()["customer"], "phone": phones[0], "channels": ["sms", "email"]},
+    )
+    await first.waiting_for("payment")
+    email = first.body["customer"]["email"]
+    second = await Journey.place(
+        dev_stack,
+        customer={
+            "name": "Olha Petrenko",
+            "email": email.upper(),  # the same person's e-mail, spelled otherwise
+            "phone": phones[1],
+            "locale": "en",
+            "channels": ["push", "email"],
+            "push_token": f"push-{uuid.uuid4().hex[:8]}",
+        },
+        delivery={
+            "method": "courier",
+            "address": {
+                "country": "PL",
+                "city": "Warszawa",
+                "line1": "Marszalkowska 1",
+                "postal_code": "00-001",
+            },
+        },
+    )
+    await second.waiting_for("payment")
+
+    view = (await dev_stack.api.get(f"/v1/orders/{first.order_id}")).json()
+    assert view["customer"] == {
+        "name": "Iryna Koval",
+        "email": email,
+        "phone": phones[0],
+        "locale": "uk",
+        "address": "Khreshchatyk 1, 01001 Kyiv, UA",
+    }
+    await first.pay()  # a message in flight: to the first order's phone, in its language
+    await first.reached("payment.succeeded")
+
+    async def sent_to(gateway: str) -> list[dict[str, Any]]:
+        messages = (await dev_stack.sim.get(f"/{gateway}/v1/messages")).json()
+        return [m for m in messages if m["key"].startswith(f"{first.order_id}:")]
+
+    async def received() -> list[dict[str, Any]]:
+        sms = await sent_to("sms")
+        return sms if any(":payment_received:" in m["key"] for m in sms) else []
+
+    assert {m["to"] for m in await eventually(received, what="the SMS")} == {phones[0]}
+    assert await sent_to("push") == []
+    support = dev_stack.as_role[Role.SUPPORT]
+
+    async def found(q: str) -> set[str]:
+        page = (await support.get("/v1/orders", params={"q": q})).json()
+        return {item["order_id"] for item in page["items"]}
+
+    assert await found(phones[0]) == {first.order_id}
+    assert await found(phones[1]) == {second.order_id}
+    assert await found(email) == {first.order_id, second.order_id}
 
 
 async def test_workflow_history_holds_no_personal_data(
