@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from devstack.mailsink import MailSink
 from schema.api import Role
 from schema.database import open_session
-from schema.tables import AuditEntry, Notification
+from schema.tables import AuditEntry
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.support import eventually
@@ -290,7 +290,7 @@ async def test_erasure_leaves_no_trace_in_postgres(dev_stack: Stack, mail_sink: 
         "feedback.comment",
     ):
         assert f"{copy} holds {tag!r}" in before, f"{copy} holds no copy to erase: {before}"
-    undeliverable = await _outbox(dev_stack, order.order_id, "undeliverable")
+    undeliverable = [n for n in await order.outbox() if n.status == "undeliverable"]
     assert undeliverable and all(
         n.last_error and "refused" in n.last_error and person["email"] not in n.last_error
         for n in undeliverable
@@ -304,16 +304,6 @@ async def test_erasure_leaves_no_trace_in_postgres(dev_stack: Stack, mail_sink: 
     view = (await dev_stack.api.get(f"/v1/orders/{order.order_id}")).json()
     assert view["customer"]["name"] == "erased" and view["timeline"]  # history stays
     assert (await order.status()).waiting_for == "carrier"  # the workflow is untouched
-
-
-async def _outbox(dev_stack: Stack, order_id: str, status: str) -> list[Notification]:
-    async with open_session(dev_stack.engine) as session:
-        rows = await session.exec(
-            select(Notification).where(
-                Notification.order_id == uuid.UUID(order_id), Notification.status == status
-            )
-        )
-        return list(rows.all())
 
 
 async def _scan(dev_stack: Stack, needles: list[str]) -> list[str]:

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlmodel import col, select
 
 from schema.api import OrderCreate
 from schema.contracts import Stage
 from schema.database import open_session
-from schema.tables import Notification
 from starter.services.orders import record_order
 from starter.services.temporal import OrderWorkflows
 from tests.lifecycle import Journey
@@ -476,16 +473,6 @@ async def test_the_customer_chooses_to_cancel_when_stock_is_missing(stack: Stack
     assert again.status_code == 409
 
 
-async def _outbox(stack: Stack, order_id: str) -> list[Notification]:
-    async with open_session(stack.engine) as session:
-        rows = await session.exec(
-            select(Notification)
-            .where(Notification.order_id == uuid.UUID(order_id))
-            .order_by(col(Notification.id))
-        )
-        return list(rows.all())
-
-
 async def test_an_order_in_flight_survives_its_customers_erasure(
     stack: Stack, tmp_path: Path
 ) -> None:
@@ -493,7 +480,7 @@ async def test_an_order_in_flight_survives_its_customers_erasure(
         stack, customer={**sample_order()["customer"], "channels": ["sms", "email"]}
     )
     await order.waiting_for("payment")
-    told = await _outbox(stack, order.order_id)
+    told = await order.outbox()
     assert [(n.kind, n.status) for n in told] == [
         ("confirmation", "sent"),
         ("payment_requested", "sent"),
@@ -508,7 +495,7 @@ async def test_an_order_in_flight_survives_its_customers_erasure(
     done = await order.until(lambda s: s.stage == Stage.COMPLETED)
 
     assert Journey.types(done)[-2:] == ["feedback.none", "order.completed"]
-    after = (await _outbox(stack, order.order_id))[len(told) :]
+    after = (await order.outbox())[len(told) :]
     assert [n.kind for n in after] == [
         "payment_received",
         "picking",
@@ -556,6 +543,6 @@ async def test_an_order_erased_before_its_checks_is_checked_and_goes_on(stack: S
     status = await order.waiting_for("packing")  # checked, confirmed, reserved: no retry loop
 
     assert "order.confirmed" in Journey.types(status)
-    told = await _outbox(stack, order.order_id)
+    told = await order.outbox()
     assert told[0].kind == "confirmation"
     assert {n.status for n in told} == {"recipient_erased"}
