@@ -39,9 +39,9 @@ class OrderContact(SQLModel, table=True):
     that order (its messages, receipt and label must match them), so each order keeps its
     own row, written once at intake and changed only by erasure. A later order under the
     same e-mail writes a row of its own and cannot reach this one. Every reader (activities,
-    the read model, search) reads one row by order id, with no rule for which version applies,
-    which versions would need and every reader would have to get right. The cost is a few
-    hundred bytes per order.
+    the read model, search) reads one row by order id; versioned contacts would add a rule for
+    which version belongs to which order, one more thing every reader must get right. The
+    cost is a few hundred bytes per order.
 
     Erasure empties every personal field and sets `erased_at`: nothing is sent, printed or
     parsed from this row again. `locale`, `channels` and `country` stay: none of them names
