@@ -1,5 +1,8 @@
 """Documents for every order: receipt (invoice), packing list, and the shipping label whose
-Code128 barcode carries the tracking number (seed 000). PDFs are stored with the order."""
+Code128 barcode carries the tracking number (seed 000). PDFs are stored with the order.
+
+They print the contacts the order was placed with. An erased customer's order gets a receipt
+without a name and no label: nothing is printed from erased data."""
 
 from __future__ import annotations
 
@@ -18,10 +21,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from activities.orders import load_order, order_lines
+from activities.orders import load_contact, load_order, order_lines
 from schema.contracts import DocumentsResult, OrderRef
 from schema.database import open_session
-from schema.tables import Customer, CustomerAddress, Document, Order, OrderLine, OrderProviderRefs
+from schema.tables import Document, Order, OrderContact, OrderLine, OrderProviderRefs
 
 # Cyrillic names need a Unicode font; Debian's fonts-dejavu-core has one.
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -51,13 +54,14 @@ def _lines_table(canvas: Canvas, lines: list[OrderLine], y: float, with_prices: 
     return y
 
 
-def receipt(order: Order, customer: Customer, lines: list[OrderLine]) -> bytes:
+def receipt(order: Order, contact: OrderContact, lines: list[OrderLine]) -> bytes:
     canvas, buffer = _pdf(A4)
     _, height = A4
     canvas.setFont(FONT, 16)
     canvas.drawString(20 * mm, height - 25 * mm, f"Invoice / receipt — order {order.number}")
     canvas.setFont(FONT, 10)
-    canvas.drawString(20 * mm, height - 35 * mm, f"Customer: {customer.name}")
+    if contact.name is not None:
+        canvas.drawString(20 * mm, height - 35 * mm, f"Customer: {contact.name}")
     canvas.drawString(
         20 * mm, height - 41 * mm, f"Payment: {order.payment_method}   Currency: {order.currency}"
     )
@@ -86,9 +90,7 @@ def packing_list(order: Order, lines: list[OrderLine]) -> bytes:
     return buffer.getvalue()
 
 
-def shipping_label(
-    order: Order, customer: Customer, address: CustomerAddress, refs: OrderProviderRefs
-) -> bytes:
+def shipping_label(order: Order, contact: OrderContact, refs: OrderProviderRefs) -> bytes:
     assert refs.tracking_number is not None
     canvas, buffer = _pdf(A6)
     width, height = A6
@@ -96,15 +98,7 @@ def shipping_label(
     canvas.drawString(8 * mm, height - 12 * mm, f"{refs.carrier} · {refs.service}")
     canvas.setFont(FONT, 10)
     y = height - 22 * mm
-    for text in (
-        customer.name,
-        address.line1,
-        address.line2 or "",
-        f"{address.postal_code} {address.city}",
-        address.country,
-        customer.phone,
-        f"Order {order.number}",
-    ):
+    for text in (contact.name, *contact.address_lines, contact.phone, f"Order {order.number}"):
         if text:
             canvas.drawString(8 * mm, y, text)
             y -= 5 * mm
@@ -126,18 +120,15 @@ class DocumentActivities:
         lines = await order_lines(self._engine, input.order_id)
         async with open_session(self._engine) as session:
             order = await load_order(session, input.order_id)
-            customer = await session.get(Customer, order.customer_id)
-            address = (
-                await session.get(CustomerAddress, order.address_id) if order.address_id else None
-            )
+            contact = await load_contact(session, order)
             refs = await session.get(OrderProviderRefs, uuid.UUID(input.order_id))
-            assert customer is not None
             documents = {
-                "receipt": receipt(order, customer, lines),
+                "receipt": receipt(order, contact, lines),
                 "packing_list": packing_list(order, lines),
             }
-            if address is not None and refs is not None and refs.tracking_number:
-                documents["label"] = shipping_label(order, customer, address, refs)
+            # No label without an address to print: a pickup order's, or an erased one.
+            if refs is not None and refs.tracking_number and contact.address_lines:
+                documents["label"] = shipping_label(order, contact, refs)
             for kind, content in documents.items():
                 await session.execute(
                     insert(Document)

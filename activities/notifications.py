@@ -6,7 +6,10 @@ channel); this module reads the order's facts, has them rendered, and delivers.
 Channels: e-mail over SMTP, SMS through an HTTP gateway, push/messenger through an HTTP
 webhook. The customer's preferences order them; a channel that fails permanently (a
 refused recipient, an expired push token) falls back to the next, and e-mail is the last
-resort. Transient failures raise, and the activity's retry policy tries again.
+resort. Transient failures raise, and the activity's retry policy tries again. Addresses
+are read from the order's own contacts; a provider's error is stored and logged with every
+address in it masked. The order of an erased customer is told nothing: its outbox rows say
+`recipient_erased`, and nothing retries.
 
 Exactly once per key and channel: the outbox row is written (and locked) before the
 provider is called, the provider gets the key, and a retried activity that finds the row
@@ -43,13 +46,13 @@ from activities.messages import (
     OrderFacts,
     RenderedMessage,
 )
-from activities.orders import load_order, timezone_of
+from activities.orders import load_contact, load_order, timezone_of
 from activities.providers import Provider
 from schema.contracts import MessageKind, NotificationResult, NotifyInput, SendConfirmationInput
 from schema.database import open_session
 from schema.links import LinkPurpose
-from schema.pii import mask_email, mask_phone
-from schema.tables import Customer, CustomerAddress, Notification, Order, OrderLine
+from schema.pii import ERASED, mask_addresses, mask_email, mask_phone
+from schema.tables import Notification, Order, OrderContact, OrderLine
 from settings import Settings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -122,11 +125,15 @@ class Channel:
 
     name = ""
 
-    def address(self, customer: Customer) -> str | None:
+    def address(self, contact: OrderContact) -> str | None:
         raise NotImplementedError
 
     def masked(self, address: str) -> str:
         raise NotImplementedError
+
+    def masked_error(self, error: str, address: str) -> str:
+        """A provider's error as the outbox and the log keep it: no address in clear."""
+        return mask_addresses(error.replace(address, self.masked(address)))[:500]
 
     async def send(self, *, address: str, to_name: str, message: RenderedMessage, key: str) -> str:
         """Deliver; the provider's message id. Raises Undeliverable, or anything transient."""
@@ -139,8 +146,8 @@ class EmailChannel(Channel):
     def __init__(self, mailer: Mailer) -> None:
         self._mailer = mailer
 
-    def address(self, customer: Customer) -> str | None:
-        return customer.email
+    def address(self, contact: OrderContact) -> str | None:
+        return contact.email
 
     def masked(self, address: str) -> str:
         return mask_email(address)
@@ -164,8 +171,8 @@ class SmsChannel(Channel):
         self._gateway = gateway
         self._sender = sender
 
-    def address(self, customer: Customer) -> str | None:
-        return customer.phone
+    def address(self, contact: OrderContact) -> str | None:
+        return contact.phone
 
     def masked(self, address: str) -> str:
         return mask_phone(address)
@@ -189,8 +196,8 @@ class PushChannel(Channel):
     def __init__(self, gateway: Provider) -> None:
         self._gateway = gateway
 
-    def address(self, customer: Customer) -> str | None:
-        return customer.push_token
+    def address(self, contact: OrderContact) -> str | None:
+        return contact.push_token
 
     def masked(self, address: str) -> str:
         return f"{address[:4]}***"
@@ -241,17 +248,13 @@ class NotificationActivities:
         """Any message of activities/messages/, to the customer or the managers."""
         async with open_session(self._engine) as session:
             order = await load_order(session, input.order_id)
-            customer = await session.get(Customer, order.customer_id)
-            postal = (
-                await session.get(CustomerAddress, order.address_id) if order.address_id else None
-            )
+            contact = await load_contact(session, order)
             lines = (
                 await session.exec(
                     select(OrderLine).where(OrderLine.order_id == order.id).order_by("position")
                 )
             ).all()
-        assert customer is not None  # FK
-        facts = self._facts(order, customer, postal, list(lines))
+        facts = self._facts(order, contact, list(lines))
         if input.kind in MANAGER_KINDS:
             message = self._render(input.kind, "en", input.params, facts)
             return await self._first_delivered(
@@ -261,16 +264,18 @@ class NotificationActivities:
                 "orderflow managers",
                 message,
             )
-        locale = customer.locale if customer.locale in LOCALES else "en"
+        if contact.erased:
+            return await self._not_sent_to_erased(order.id, input)
+        locale = contact.locale if contact.locale in LOCALES else "en"
         message = self._render(input.kind, locale, input.params, facts)
-        preferred = [*customer.channels, "email"]  # e-mail is the last resort
+        preferred = [*contact.channels, "email"]  # e-mail is the last resort
         routes = []
         for name in dict.fromkeys(preferred):
             channel = self._channels.get(name)
-            address = channel.address(customer) if channel else None
+            address = channel.address(contact) if channel else None
             if channel is not None and address:
                 routes.append((channel, address))
-        return await self._first_delivered(order.id, input, routes, customer.name, message)
+        return await self._first_delivered(order.id, input, routes, contact.name or "", message)
 
     def _render(
         self, kind: MessageKind, locale: str, params: dict[str, str], facts: OrderFacts
@@ -286,28 +291,43 @@ class NotificationActivities:
                 non_retryable=True,
             ) from exc
 
-    def _facts(
-        self,
-        order: Order,
-        customer: Customer,
-        postal: CustomerAddress | None,
-        lines: list[OrderLine],
-    ) -> OrderFacts:
+    async def _not_sent_to_erased(
+        self, order_id: uuid.UUID, input: NotifyInput
+    ) -> NotificationResult:
+        """The customer was erased: there is nobody to send to, now or on a retry. The outbox
+        row says so; the order goes on."""
+        key = f"{input.order_id}:{input.key}:none"
+        async with open_session(self._engine) as session:
+            await session.execute(
+                insert(Notification)
+                .values(
+                    order_id=order_id,
+                    idempotency_key=key,
+                    kind=input.kind.value,
+                    channel="none",
+                    recipient_masked=ERASED,
+                    status="recipient_erased",
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            await session.commit()
+        log.info("notification not sent: the customer is erased", kind=input.kind.value)
+        return NotificationResult(key, "none", "", False)
+
+    def _facts(self, order: Order, contact: OrderContact, lines: list[OrderLine]) -> OrderFacts:
         links, page = self._links, f"{self._settings.public_url}/order"
         return OrderFacts(
             number=order.number,
-            customer_name=customer.name,
+            customer_name=contact.name or ERASED,
             currency=order.currency,
             total=order.total,
             delivery_method=order.delivery_method,
             lines=tuple(
                 Line(line.sku, line.name, line.quantity, line.unit_price) for line in lines
             ),
-            timezone=timezone_of(
-                postal.country if postal else None, self._settings.default_timezone
-            ),
-            masked_email=mask_email(customer.email),
-            masked_phone=mask_phone(customer.phone),
+            timezone=timezone_of(contact.country, self._settings.default_timezone),
+            masked_email=mask_email(contact.email) if contact.email else ERASED,
+            masked_phone=mask_phone(contact.phone) if contact.phone else ERASED,
             support=f"{self._settings.support_email}, {self._settings.support_phone}",
             feedback_url=f"{page}/{links.token(LinkPurpose.FEEDBACK, order.id)}/feedback",
             choice_url=f"{page}/{links.token(LinkPurpose.STOCK_CHOICE, order.id)}/stock-choice",
@@ -389,19 +409,22 @@ class NotificationActivities:
                 address=address, to_name=to_name, message=message, key=key
             )
         except Undeliverable as exc:
-            await self._outbox(key, status="undeliverable", last_error=str(exc)[:500])
+            error = channel.masked_error(str(exc), address)
+            await self._outbox(key, status="undeliverable", last_error=error)
             log.warning(
-                "channel cannot deliver, falling back",
-                key=key,
-                channel=channel.name,
-                error=str(exc),
+                "channel cannot deliver, falling back", key=key, channel=channel.name, error=error
             )
             return None
         except (aiosmtplib.SMTPException, OSError, ApplicationError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = channel.masked_error(f"{type(exc).__name__}: {exc}", address)
             await self._outbox(key, status="pending", last_error=error)  # not sent: no resend
             log.warning("notification failed, will retry", key=key, error=error)
-            raise
+            # Raised again masked, under the same type: Temporal keeps a failure's message.
+            if isinstance(exc, ApplicationError):
+                raise ApplicationError(
+                    error, type=exc.type, non_retryable=exc.non_retryable
+                ) from None
+            raise ApplicationError(error, type=type(exc).__name__) from None
         await self._outbox(
             key,
             status="sent",

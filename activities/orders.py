@@ -32,10 +32,9 @@ from schema.contracts import (
 )
 from schema.database import open_session
 from schema.tables import (
-    Customer,
-    CustomerAddress,
     Incident,
     Order,
+    OrderContact,
     OrderEvent,
     OrderLine,
     OrderProviderRefs,
@@ -52,6 +51,16 @@ async def load_order(session: AsyncSession, order_id: str) -> Order:
             f"order {order_id} does not exist", type="OrderNotFound", non_retryable=True
         )
     return order
+
+
+async def load_contact(session: AsyncSession, order: Order) -> OrderContact:
+    """The contacts this order was placed with (never another order's)."""
+    contact = await session.get(OrderContact, order.id)
+    if contact is None:
+        raise ApplicationError(
+            f"order {order.id} has no contacts", type="ContactMissing", non_retryable=True
+        )
+    return contact
 
 
 async def order_lines(engine: AsyncEngine, order_id: str) -> list[OrderLine]:
@@ -149,14 +158,12 @@ class OrderActivities:
             lines = (
                 await session.exec(select(OrderLine).where(OrderLine.order_id == order.id))
             ).all()
-            customer = await session.get(Customer, order.customer_id)
-            address = (
-                await session.get(CustomerAddress, order.address_id) if order.address_id else None
-            )
+            contact = await load_contact(session, order)
         problems: list[str] = []
-        if customer is None or not customer.email or not customer.phone:
+        # An erased customer's order goes on: erasure is not a missing contact.
+        if not contact.erased and not (contact.email and contact.phone):
             problems.append("customer contact is missing")
-        if order.delivery_method != DeliveryMethod.PICKUP and address is None:
+        if order.delivery_method != DeliveryMethod.PICKUP and contact.country is None:
             problems.append("delivery address is missing")
         if not lines:
             problems.append("order has no lines")
@@ -172,10 +179,8 @@ class OrderActivities:
             total=order.total,
             line_count=len(lines),
             problems=problems,
-            review_reasons=review_reasons(order, lines, customer, address, input.policy),
-            timezone=timezone_of(
-                address.country if address else None, self._settings.default_timezone
-            ),
+            review_reasons=review_reasons(order, lines, contact, input.policy),
+            timezone=timezone_of(contact.country, self._settings.default_timezone),
         )
 
     @activity.defn
@@ -242,11 +247,7 @@ class OrderActivities:
 
 
 def review_reasons(
-    order: Order,
-    lines: Sequence[OrderLine],
-    customer: Customer | None,
-    address: CustomerAddress | None,
-    policy: OrderPolicy,
+    order: Order, lines: Sequence[OrderLine], contact: OrderContact, policy: OrderPolicy
 ) -> list[str]:
     """Seeds 001, 003: what makes an order need a human before anyone promises anything."""
     reasons = []
@@ -260,10 +261,10 @@ def review_reasons(
         reasons.append("a line has no price: the price must be set by hand")
     if order.customer_note:
         reasons.append("the customer left a note (non-standard wishes)")
-    if customer is not None and address is not None:
-        phone_country = region_code_for_number(phonenumbers.parse(customer.phone))
-        if phone_country and phone_country != address.country:
+    if contact.phone is not None and contact.country is not None:  # neither erased
+        phone_country = region_code_for_number(phonenumbers.parse(contact.phone))
+        if phone_country and phone_country != contact.country:
             reasons.append(
-                f"phone country {phone_country} differs from delivery country {address.country}"
+                f"phone country {phone_country} differs from delivery country {contact.country}"
             )
     return reasons

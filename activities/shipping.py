@@ -10,11 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.orders import load_order, load_refs, order_lines, save_refs
+from activities.orders import load_contact, load_order, load_refs, order_lines, save_refs
 from activities.providers import Provider
 from schema.contracts import OrderRef, Shipment
 from schema.database import open_session
-from schema.tables import CustomerAddress
 
 RULES = Path(__file__).resolve().parent / "data" / "carrier_rules.json"
 
@@ -68,20 +67,24 @@ class ShippingActivities:
     async def book_shipment(self, input: OrderRef) -> Shipment:
         async with open_session(self._engine) as session:
             order = await load_order(session, input.order_id)
-            address = (
-                await session.get(CustomerAddress, order.address_id) if order.address_id else None
-            )
-        if address is None:
+            contact = await load_contact(session, order)
+        if contact.country is None:
             raise ApplicationError(
                 "order has no address to ship to", type="NoAddress", non_retryable=True
             )
         lines = await order_lines(self._engine, input.order_id)
         choice = choose_carrier(
-            country=address.country,
+            country=contact.country,
             method=order.delivery_method,
             skus=[(line.sku, line.quantity) for line in lines],
             speed=order.delivery_speed,
         )
+        # An erased customer's parcel is booked to the country alone: the rest is gone.
+        destination = {
+            "country": contact.country,
+            "city": contact.city,
+            "postal_code": contact.postal_code,
+        }
         answer = await self._carrier.call(
             "POST",
             "/v1/shipments",
@@ -90,11 +93,7 @@ class ShippingActivities:
                 "reference": order.number,
                 "service": choice.service,
                 "weight_kg": choice.weight_kg,
-                "destination": {
-                    "country": address.country,
-                    "city": address.city,
-                    "postal_code": address.postal_code,
-                },
+                "destination": {k: v for k, v in destination.items() if v is not None},
                 "callback_url": self._callback_url,
             },
             idempotency_key=f"{input.order_id}:shipment",

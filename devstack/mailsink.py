@@ -20,6 +20,16 @@ def open_maildir(path: Path) -> mailbox.Maildir:
 class _MaildirHandler:
     def __init__(self, maildir: Path) -> None:
         self.maildir = open_maildir(maildir)
+        self.refused: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.lower() in self.refused:
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.maildir.add(envelope.original_content or envelope.content)
@@ -32,7 +42,12 @@ class MailSink:
     def __init__(self, maildir: Path, port: int, host: str = "127.0.0.1") -> None:
         self.maildir = maildir
         self.port = port
-        self._controller = Controller(_MaildirHandler(maildir), hostname=host, port=port)
+        self._handler = _MaildirHandler(maildir)
+        self._controller = Controller(self._handler, hostname=host, port=port)
+
+    def refuse(self, address: str) -> None:
+        """From now on answer 550 to `address`, as a server refuses an unknown mailbox."""
+        self._handler.refused.add(address.lower())
 
     def start(self) -> MailSink:
         self._controller.start()

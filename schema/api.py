@@ -253,6 +253,9 @@ class NoteOut(BaseModel):
     at: datetime | None
     author: str
     text: str
+    action: str | None = Field(
+        default=None, description="The operator action this text came with (None: a note)"
+    )
 
 
 class FlagsOut(BaseModel):

@@ -247,6 +247,9 @@ class NotificationResult:
 
 
 # --- The operator's decisions (workflow updates) -------------------------------------------
+# What an operator types (a confirm note, a reject reason, …) is personal data at times: it
+# stays in Postgres (`order_notes`), and an update carries only the note's id. The text
+# fields remain for the orders whose histories hold them, and are sent empty.
 
 
 @dataclass(frozen=True)
@@ -262,13 +265,15 @@ class ConfirmOrder:
     actor: str
     lines: list[LineEdit] | None = None  # replaces the order's lines when given
     final_price: Decimal | None = None  # the total to charge, when it could not be computed
-    note: str = ""
+    note: str = ""  # sent empty: the text is order note `note_id`
+    note_id: int | None = None
 
 
 @dataclass(frozen=True)
 class RejectOrder:
     actor: str
-    reason: str
+    reason: str  # sent empty: the text is order note `note_id`
+    note_id: int | None = None
 
 
 class StockChoice(StrEnum):
@@ -283,7 +288,8 @@ class StockDecision:
     actor: str
     choice: StockChoice
     alternative_lines: list[LineEdit] | None = None
-    note: str = ""
+    note: str = ""  # sent empty by operators: the text is order note `note_id`
+    note_id: int | None = None
 
 
 class DelayReason(StrEnum):
@@ -318,7 +324,8 @@ class CancelReason(StrEnum):
 class CancelOrder:
     actor: str
     reason: CancelReason
-    note: str = ""
+    note: str = ""  # sent empty by operators: the text is order note `note_id`
+    note_id: int | None = None
 
 
 class StepChoice(StrEnum):

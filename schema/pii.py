@@ -1,5 +1,13 @@
 """Masking of personal data wherever a message, log or API answer shows it (seed 000)."""
 
+import re
+
+# What stands where erased personal data was.
+ERASED = "erased"
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\+\d{7,15}")  # E.164: what we send, so what a provider quotes
+
 
 def mask_email(email: str) -> str:
     """`iryna@example.com` -> `ir***@example.com`."""
@@ -18,3 +26,9 @@ def mask_name(name: str) -> str:
     """`Iryna Koval` -> `Iryna K.`."""
     first, _, rest = name.strip().partition(" ")
     return f"{first} {rest[0]}." if rest else first
+
+
+def mask_addresses(text: str) -> str:
+    """Every e-mail address and phone number in a free text (a provider's error) masked."""
+    text = _EMAIL.sub(lambda found: mask_email(found.group()), text)
+    return _PHONE.sub(lambda found: mask_phone(found.group()), text)

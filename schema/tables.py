@@ -1,7 +1,8 @@
 """The system of record in Postgres (SQLModel tables).
 
-`customers` and `customer_addresses` are the only home of personal data; orders,
-the timeline and the outbox refer to them by id, so erasing a customer touches two tables.
+Personal data lives in `order_contacts` (each order's own contacts and address) and in what
+people write about an order: the customer's note, feedback comments, staff notes, and the
+free text that the timeline and incidents quote. `starter/services/erasure.py` clears all of it.
 """
 
 from __future__ import annotations
@@ -21,32 +22,64 @@ def _now_column() -> Any:
 
 
 class Customer(SQLModel, table=True):
+    """A person's identity: one row per e-mail, no contacts. It ties together the orders
+    placed under one e-mail (erasure finds them by it; a "my orders" page would list them)."""
+
     __tablename__ = "customers"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     email: str = Field(max_length=320, unique=True)  # lower-cased
-    name: str = Field(max_length=200)
-    phone: str = Field(max_length=20)  # E.164
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class OrderContact(SQLModel, table=True):
+    """Who the order is for and where it goes, as the order was placed: a snapshot per order.
+
+    A snapshot, not versioned contacts: the contacts an order was placed with are a fact of
+    that order (its messages, receipt and label must match them), so each order keeps its
+    own row, written once at intake and changed only by erasure. A later order under the
+    same e-mail writes a row of its own and cannot reach this one. Every reader (activities,
+    the read model, search) reads one row by order id; versioned contacts would add a rule for
+    which version belongs to which order, one more thing every reader must get right. The
+    cost is a few hundred bytes per order.
+
+    Erasure empties every personal field and sets `erased_at`: nothing is sent, printed or
+    parsed from this row again. `locale`, `channels` and `country` stay: none of them names
+    anyone, and the country still chooses the carrier and the customer's time zone.
+    """
+
+    __tablename__ = "order_contacts"
+
+    order_id: uuid.UUID = Field(foreign_key="orders.id", primary_key=True)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320, index=True)  # lower-cased
+    phone: str | None = Field(default=None, max_length=20, index=True)  # E.164
+    push_token: str | None = Field(default=None, max_length=256)  # app or messenger address
     locale: str = Field(max_length=8)
     # Channels in the customer's order of preference; the next one is the fallback.
     channels: list[str] = Field(
         default_factory=lambda: ["email"],
         sa_column=Column(JSONB, nullable=False, server_default='["email"]'),
     )
-    push_token: str | None = Field(default=None, max_length=256)  # app or messenger address
-    created_at: datetime | None = Field(default=None, sa_column=_now_column())
-
-
-class CustomerAddress(SQLModel, table=True):
-    __tablename__ = "customer_addresses"
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    customer_id: uuid.UUID = Field(foreign_key="customers.id", index=True)
-    country: str = Field(max_length=2)
-    city: str = Field(max_length=120)
-    line1: str = Field(max_length=200)
+    # The delivery address; None for an order picked up at a counter.
+    country: str | None = Field(default=None, max_length=2)
+    city: str | None = Field(default=None, max_length=120)
+    line1: str | None = Field(default=None, max_length=200)
     line2: str | None = Field(default=None, max_length=200)
-    postal_code: str = Field(max_length=20)
+    postal_code: str | None = Field(default=None, max_length=20)
+    erased_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+    @property
+    def erased(self) -> bool:
+        return self.erased_at is not None
+
+    @property
+    def address_lines(self) -> list[str]:
+        """The postal address as a label prints it (empty when there is none, or it is erased)."""
+        if self.line1 is None:
+            return []
+        parts = [self.line1, self.line2, f"{self.postal_code} {self.city}", self.country]
+        return [part for part in parts if part]
 
 
 class Order(SQLModel, table=True):
@@ -55,7 +88,6 @@ class Order(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     number: str = Field(max_length=64, unique=True)
     customer_id: uuid.UUID = Field(foreign_key="customers.id", index=True)
-    address_id: uuid.UUID | None = Field(default=None, foreign_key="customer_addresses.id")
     delivery_method: str = Field(max_length=16)
     delivery_speed: str = Field(
         default="standard", max_length=16, sa_column_kwargs={"server_default": "standard"}
@@ -118,13 +150,15 @@ class Notification(SQLModel, table=True):
     kind: str = Field(max_length=32)
     channel: str = Field(max_length=16)
     recipient_masked: str = Field(max_length=64)
-    status: str = Field(max_length=16)  # pending | sending | sent | undeliverable
+    status: str = Field(
+        max_length=16
+    )  # pending | sending | sent | undeliverable | recipient_erased
     provider_message_id: str | None = Field(default=None, max_length=256)
     attempts: int = 0
     # Sent again after an attempt died between calling the provider and recording it: for
     # e-mail (no idempotency key at SMTP) each one is a possible duplicate.
     resends: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
-    last_error: str | None = Field(default=None, max_length=500)
+    last_error: str | None = Field(default=None, max_length=500)  # addresses masked
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
@@ -246,12 +280,16 @@ class AuditEntry(SQLModel, table=True):
 
 
 class OrderNote(SQLModel, table=True):
+    """What staff write about an order: a note of its own, or the free text of an operator's
+    action (a confirm note, a reject reason), kept here so that Temporal never holds it."""
+
     __tablename__ = "order_notes"
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
     author: str = Field(max_length=120)
     text: str = Field(max_length=2000)
+    action: str | None = Field(default=None, max_length=32)  # confirm, reject, … (None: a note)
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 

@@ -60,17 +60,19 @@ class Journey:
     def types(status: OrderStatus) -> list[str]:
         return [entry.type for entry in status.timeline]
 
-    async def sent(self) -> list[str]:
-        """Kinds of the messages sent for this order, from the outbox, in order."""
+    async def outbox(self) -> list[Notification]:
+        """Every outbox row of this order, oldest first."""
         async with open_session(self.stack.engine) as session:
             rows = await session.exec(
                 select(Notification)
-                .where(
-                    Notification.order_id == uuid.UUID(self.order_id), Notification.status == "sent"
-                )
+                .where(Notification.order_id == uuid.UUID(self.order_id))
                 .order_by(col(Notification.id))
             )
-            return [row.kind for row in rows.all()]
+            return list(rows.all())
+
+    async def sent(self) -> list[str]:
+        """Kinds of the messages sent for this order, from the outbox, in order."""
+        return [row.kind for row in await self.outbox() if row.status == "sent"]
 
     def mailbox(self) -> list[str]:
         """Subjects of the e-mails that reached the customer (the SMTP sink's files)."""

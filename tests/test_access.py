@@ -3,21 +3,25 @@ erasure that leaves no trace; limits on size and rate (dev server, real HTTP and
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from sqlalchemy import text
 from sqlmodel import col, select
 
+from devstack.mailsink import MailSink
 from schema.api import Role
 from schema.database import open_session
 from schema.links import LinkPurpose
 from schema.tables import AuditEntry
 from tests.lifecycle import Journey
 from tests.stack import Stack
+from tests.support import eventually
 
 NOBODY = None
 ALL = {Role.SERVICE, Role.OPERATOR, Role.SUPPORT, Role.ADMIN}
@@ -224,7 +228,7 @@ async def test_search_filters_and_pages(dev_stack: Stack) -> None:
     assert by_email["items"][0]["customer"] == "Iryna K."
 
 
-async def test_erasure_leaves_no_trace_in_postgres(dev_stack: Stack) -> None:
+async def test_erasure_leaves_no_trace_in_postgres(dev_stack: Stack, mail_sink: MailSink) -> None:
     tag = uuid.uuid4().hex[:6]
     person = {
         "name": f"Zoryana Testenko{tag}",
@@ -238,28 +242,67 @@ async def test_erasure_leaves_no_trace_in_postgres(dev_stack: Stack) -> None:
         "line1": f"Erasure street {tag}",
         "postal_code": "79000",
     }
-    order = await Journey.place(
-        dev_stack,
-        customer=person,
-        delivery={"method": "courier", "address": address},
-        payment={"method": "cod"},
-    )
+    mail_sink.refuse(person["email"])  # every e-mail refused: the outbox keeps the failure
+    with structlog.testing.capture_logs() as logs:
+        order = await Journey.place(
+            dev_stack,
+            customer=person,
+            delivery={"method": "courier", "address": address},
+            payment={"method": "cod"},
+            note=f"{person['name']} asks to ring twice",  # written by the customer
+        )
+        await order.waiting_for("operator_confirmation")
+
+        async def refused() -> list[dict[str, Any]]:
+            return [e for e in logs if e["event"] == "channel cannot deliver, falling back"]
+
+        [logged] = await eventually(refused, what="the refusal logged")
+    assert "refused" in logged["error"] and person["email"] not in json.dumps(logs, default=str)
+    confirmed = await order.act("confirm", note=f"{person['name']} confirmed on the phone")
+    assert confirmed.status_code == 200, confirmed.text
     await order.waiting_for("packing")
+    await order.pack(defects=[f"MUG-01: box for {person['name']} torn"])  # an incident
+    await order.until(
+        lambda s: Journey.types(s).count("picking.started") == 2 and s.waiting_for == "packing"
+    )
     await order.pack()
     await order.waiting_for("carrier")  # receipt, packing list and label exist now
+    await order.carrier("InTransit", f"handed to {person['name']} neighbour")
+    await dev_stack.as_role[Role.SUPPORT].post(
+        f"/v1/orders/{order.order_id}/notes", json={"text": f"{person['name']} called"}
+    )
     await order.answer(
         "feedback",
         {"rating": 4, "comment": f"{person['name']} here"},
         token=order.link(LinkPurpose.FEEDBACK),
     )
+    needles = [
+        person["name"],
+        person["email"],
+        person["phone"],
+        address["line1"],
+        address["city"],
+        tag,
+    ]
+    before = await _scan(dev_stack, needles)
+    for copy in (
+        "orders.customer_note",
+        "order_notes.text",  # the operator's confirm note and the support's note
+        "order_events.detail",  # the defect and the carrier's words, quoted
+        "incidents.summary",
+        "feedback.comment",
+    ):
+        assert f"{copy} holds {tag!r}" in before, f"{copy} holds no copy to erase: {before}"
+    undeliverable = [n for n in await order.outbox() if n.status == "undeliverable"]
+    assert undeliverable and all(
+        n.last_error and "refused" in n.last_error and person["email"] not in n.last_error
+        for n in undeliverable
+    ), "a refused recipient's address is masked in the error"
 
     erased = await dev_stack.api.post("/v1/admin/erasures", json={"email": person["email"]})
     assert erased.status_code == 200 and erased.json()["orders"] == [order.order_id]
 
-    traces = await _scan(
-        dev_stack,
-        [person["name"], person["email"], person["phone"], address["line1"], address["city"], tag],
-    )
+    traces = await _scan(dev_stack, needles)
     assert traces == [], f"erased values still stored: {traces}"
     view = (await dev_stack.api.get(f"/v1/orders/{order.order_id}")).json()
     assert view["customer"]["name"] == "erased" and view["timeline"]  # history stays

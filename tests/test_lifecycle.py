@@ -6,15 +6,22 @@ real Postgres and SMTP; only the clock is fast.
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from schema.api import OrderCreate
 from schema.contracts import Stage
+from schema.database import open_session
+from starter.services.orders import record_order
+from starter.services.temporal import OrderWorkflows
 from tests.lifecycle import Journey
 from tests.stack import Stack
-from tests.support import eventually
+from tests.support import eventually, sample_order
 
 DAY = timedelta(days=1)
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -454,3 +461,78 @@ async def test_the_customer_chooses_to_cancel_when_stock_is_missing(stack: Stack
     assert decided.actor == "customer" and status.timeline[-1].detail["reason"] == "out_of_stock"
     again = await order.answer("stock-choice", {"choice": "backorder"})
     assert again.status_code == 409
+
+
+async def test_an_order_in_flight_survives_its_customers_erasure(
+    stack: Stack, tmp_path: Path
+) -> None:
+    order = await Journey.place(
+        stack, customer={**sample_order()["customer"], "channels": ["sms", "email"]}
+    )
+    await order.waiting_for("payment")
+    told = await order.outbox()
+    assert [(n.kind, n.status) for n in told] == [
+        ("confirmation", "sent"),
+        ("payment_requested", "sent"),
+    ]
+    erased = await stack.api.post(
+        "/v1/admin/erasures", json={"email": order.body["customer"]["email"]}
+    )
+    assert erased.status_code == 200, erased.text
+
+    await order.to_delivery()
+    await order.sleep(10 * DAY)
+    done = await order.until(lambda s: s.stage == Stage.COMPLETED)
+
+    assert Journey.types(done)[-2:] == ["feedback.none", "order.completed"]
+    after = (await order.outbox())[len(told) :]
+    assert [n.kind for n in after] == [
+        "payment_received",
+        "picking",
+        "packed",
+        "shipped",
+        "in_transit",
+        "out_for_delivery",
+        "delivered",
+        "feedback_request",
+        "feedback_reminder",
+    ]
+    assert {(n.channel, n.recipient_masked, n.status, n.attempts) for n in after} == {
+        ("none", "erased", "recipient_erased", 0)
+    }  # nobody to tell, and the outbox says why
+    texts = (await stack.sim.get("/sms/v1/messages")).json()
+    assert len([m for m in texts if m["key"].startswith(order.order_id)]) == len(told)
+    assert order.mailbox() == []
+    assert await order.incidents() == []
+    documents = (await stack.api.get(f"/v1/orders/{order.order_id}/documents")).json()
+    assert [d["kind"] for d in documents] == ["packing_list", "receipt"]  # no label to print
+    receipt = await stack.api.get(f"/v1/orders/{order.order_id}/documents/receipt.pdf")
+    (tmp_path / "receipt.pdf").write_bytes(receipt.content)
+    text = await asyncio.to_thread(
+        subprocess.run,
+        ["pdftotext", "receipt.pdf", "-"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert order.body["number"] in text.stdout and "erased" not in text.stdout
+
+
+async def test_an_order_erased_before_its_checks_is_checked_and_goes_on(stack: Stack) -> None:
+    body = sample_order(payment={"method": "cod"})
+    async with open_session(stack.engine) as session:
+        recorded, _ = await record_order(session, body=OrderCreate.model_validate(body))
+    erased = await stack.api.post("/v1/admin/erasures", json={"email": body["customer"]["email"]})
+    assert erased.json()["orders"] == [str(recorded.id)]
+    await OrderWorkflows(stack.settings, stack.client).start(
+        order_id=recorded.id, number=recorded.number
+    )
+    order = Journey(stack, str(recorded.id), body)
+
+    status = await order.waiting_for("packing")  # checked, confirmed, reserved: no retry loop
+
+    assert "order.confirmed" in Journey.types(status)
+    told = await order.outbox()
+    assert told[0].kind == "confirmation"
+    assert {n.status for n in told} == {"recipient_erased"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -16,10 +17,12 @@ from devstack.mailsink import MailSink
 from schema.api import Role
 from schema.database import open_session
 from schema.tables import Customer, Notification, Order, OrderEvent
+from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.support import (
     body_text,
     decoded_history,
+    eventually,
     mail_to,
     order_handle,
     sample_order,
@@ -207,35 +210,132 @@ async def test_unknown_order_is_404(api: httpx.AsyncClient) -> None:
     assert "does not exist" in response.json()["detail"]
 
 
-async def test_workflow_history_holds_no_personal_data(
-    api: httpx.AsyncClient, client: Client
+async def test_a_second_order_under_the_same_email_leaves_the_first_untouched(
+    dev_stack: Stack,
 ) -> None:
-    order = sample_order(note="Ring twice")  # a note: an operator confirms the order first
-    response = await api.post("/v1/orders", json=order)
-    order_id = response.json()["order_id"]
-    await until_status(client, order_id, lambda s: s.waiting_for == "operator_confirmation")
-    confirmed = await api.post(f"/v1/orders/{order_id}/confirm", json={})
+    phones = [f"+38050{random.randrange(10**7):07d}", f"+4860{random.randrange(10**7):07d}"]
+    first = await Journey.place(
+        dev_stack,
+        customer={**sample_order()["customer"], "phone": phones[0], "channels": ["sms", "email"]},
+    )
+    await first.waiting_for("payment")
+    email = first.body["customer"]["email"]
+    second = await Journey.place(
+        dev_stack,
+        customer={
+            "name": "Olha Petrenko",
+            "email": email.upper(),  # the same person's e-mail, spelled otherwise
+            "phone": phones[1],
+            "locale": "en",
+            "channels": ["push", "email"],
+            "push_token": f"push-{uuid.uuid4().hex[:8]}",
+        },
+        delivery={
+            "method": "courier",
+            "address": {
+                "country": "PL",
+                "city": "Warszawa",
+                "line1": "Marszalkowska 1",
+                "postal_code": "00-001",
+            },
+        },
+    )
+    await second.waiting_for("payment")
+
+    view = (await dev_stack.api.get(f"/v1/orders/{first.order_id}")).json()
+    assert view["customer"] == {
+        "name": "Iryna Koval",
+        "email": email,
+        "phone": phones[0],
+        "locale": "uk",
+        "address": "Khreshchatyk 1, 01001 Kyiv, UA",
+    }
+    await first.pay()  # a message in flight: to the first order's phone, in its language
+    await first.reached("payment.succeeded")
+
+    async def sent_to(gateway: str) -> list[dict[str, Any]]:
+        messages = (await dev_stack.sim.get(f"/{gateway}/v1/messages")).json()
+        return [m for m in messages if m["key"].startswith(f"{first.order_id}:")]
+
+    async def received() -> list[dict[str, Any]]:
+        sms = await sent_to("sms")
+        return sms if any(":payment_received:" in m["key"] for m in sms) else []
+
+    assert {m["to"] for m in await eventually(received, what="the SMS")} == {phones[0]}
+    assert await sent_to("push") == []
+    support = dev_stack.as_role[Role.SUPPORT]
+
+    async def found(q: str) -> set[str]:
+        page = (await support.get("/v1/orders", params={"q": q})).json()
+        return {item["order_id"] for item in page["items"]}
+
+    assert await found(phones[0]) == {first.order_id}
+    assert await found(phones[1]) == {second.order_id}
+    assert await found(email) == {first.order_id, second.order_id}
+
+
+async def test_workflow_history_holds_no_personal_data(dev_stack: Stack) -> None:
+    """Every operator action, with a person's data in every free-text field: none of it
+    reaches Temporal's history (the texts stay in Postgres, where erasure finds them)."""
+    tag = uuid.uuid4().hex[:6]
+    said = f"Iryna Koval {tag}, +380501234567, Khreshchatyk 1"  # what a person might type
+
+    reviewed = await Journey.place(dev_stack, note=f"customer note: {said}")
+    await reviewed.waiting_for("operator_confirmation")
+    confirmed = await reviewed.act("confirm", final_price="450.00", note=f"confirm: {said}")
     assert confirmed.status_code == 200, confirmed.text
-    await _confirmed(api, client, order_id)
+    await reviewed.waiting_for("payment")
+    delayed = await reviewed.act("delay", reason="weather", new_date="2030-02-01")
+    assert delayed.status_code == 200, delayed.text
+    cancelled = await reviewed.act("cancel", reason="customer_request", note=f"cancel: {said}")
+    assert cancelled.status_code == 200, cancelled.text
 
-    history = await order_handle(client, order_id).fetch_history()
-    text = decoded_history(history.to_json())
+    rejected = await Journey.place(
+        dev_stack, lines=[{"sku": "MUG-01", "name": "Mug", "quantity": 50, "unit_price": "1.00"}]
+    )
+    await rejected.waiting_for("operator_confirmation")
+    refusal = await rejected.act("reject", reason=f"reject: {said}")
+    assert refusal.status_code == 200, refusal.text
 
-    assert order["number"] in text  # the search sees decoded payloads
-    assert "key:admin" in text  # the update's payload (its actor), decoded
-    assert "awaiting_review" in text  # activity inputs, decoded
-    customer, address = order["customer"], order["delivery"]["address"]
-    for personal in (
-        customer["name"],
-        "Iryna",
-        "Koval",
-        customer["email"],
-        customer["phone"],
-        "501234567",
-        address["line1"],
-        "Khreshchatyk",
-    ):
-        assert personal not in text, f"{personal!r} found in the workflow history"
+    short = await Journey.place(
+        dev_stack,
+        lines=[
+            {"sku": "MUG-01", "name": "Mug", "quantity": 1, "unit_price": "250.00"},
+            {"sku": "GONE-07", "name": "Sold out", "quantity": 1, "unit_price": "10.00"},
+        ],
+    )
+    await short.waiting_for("stock_decision")
+    decided = await short.act("stock-decision", choice="ship_available", note=f"stock: {said}")
+    assert decided.status_code == 200, decided.text
+    await short.waiting_for("payment")
+
+    customer, address = reviewed.body["customer"], reviewed.body["delivery"]["address"]
+    for order in (reviewed, rejected, short):
+        history = await order_handle(dev_stack.client, order.order_id).fetch_history()
+        text = decoded_history(history.to_json())
+        assert order.body["number"] in text  # the search sees decoded payloads
+        assert "key:operator" in text  # the updates' payloads (their actor), decoded
+        for personal in (
+            tag,
+            customer["name"],
+            "Iryna",
+            "Koval",
+            order.body["customer"]["email"],
+            customer["phone"],
+            "501234567",
+            address["line1"],
+            "Khreshchatyk",
+        ):
+            assert personal not in text, f"{personal!r} found in the workflow history"
+    view = (await dev_stack.api.get(f"/v1/orders/{reviewed.order_id}")).json()
+    assert {(n["action"], n["text"]) for n in view["notes"]} == {
+        ("confirm", f"confirm: {said}"),
+        ("cancel", f"cancel: {said}"),
+    }  # the operator's words, kept beside the order
+    refused = await short.act("confirm", note=f"too late: {said}")
+    assert refused.status_code == 409, refused.text
+    view = (await dev_stack.api.get(f"/v1/orders/{short.order_id}")).json()
+    assert [n["action"] for n in view["notes"]] == ["decide_stock"]  # none for a refused action
 
 
 async def test_health_reports_each_component(api: httpx.AsyncClient) -> None:

@@ -13,28 +13,18 @@ from pathlib import Path
 
 import pytest
 import structlog
-from sqlmodel import col, select
+from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
 from activities.notifications import fit_sms, sms_segments
 from activities.providers import Provider, make_http_client
 from activities.shipping import choose_carrier
 from schema.database import open_session
-from schema.tables import Incident, Notification, Refund, WebhookEvent
+from schema.tables import Incident, Refund, WebhookEvent
 from schema.webhooks import HEADER, sign
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.support import body_text, eventually, mail_to
-
-
-async def _outbox(stack: Stack, order_id: str) -> list[Notification]:
-    async with open_session(stack.engine) as session:
-        rows = await session.exec(
-            select(Notification)
-            .where(Notification.order_id == uuid.UUID(order_id))
-            .order_by(col(Notification.id))
-        )
-        return list(rows.all())
 
 
 async def _gateway_messages(stack: Stack, gateway: str, needle: str) -> list[dict[str, object]]:
@@ -53,7 +43,7 @@ async def test_sms_channel_delivers_the_confirmation(dev_stack: Stack) -> None:
     assert "Iryna" in str(sms["text"]) and order.body["number"] in str(sms["text"])
     assert sms["segments"] == sms_segments(str(sms["text"])) <= 3
     assert mail_to(dev_stack.maildir, order.body["customer"]["email"]) == []  # not by e-mail too
-    [row] = [n for n in await _outbox(dev_stack, order.order_id) if n.kind == "confirmation"]
+    [row] = [n for n in await order.outbox() if n.kind == "confirmation"]
     assert (row.channel, row.status, row.recipient_masked) == ("sms", "sent", "+38050***4567")
 
 
@@ -75,7 +65,7 @@ async def test_a_channel_that_fails_permanently_falls_back_to_the_next(dev_stack
     await eventually(
         lambda: _async(mail_to(dev_stack.maildir, customer["email"])), what="the fallback e-mail"
     )
-    rows = [n for n in await _outbox(dev_stack, order.order_id) if n.kind == "confirmation"]
+    rows = [n for n in await order.outbox() if n.kind == "confirmation"]
     assert [(n.channel, n.status) for n in rows] == [("push", "undeliverable"), ("email", "sent")]
     assert "expired" in (rows[0].last_error or "")
 
@@ -93,7 +83,7 @@ async def test_gateway_down_for_a_while_still_sends_exactly_once(dev_stack: Stac
     assert len(await sent()) == 1
     attempts = (await dev_stack.sim.get("/sms/sim/attempts")).json()["attempts"] - before
     assert attempts >= 4  # three refused, then delivered
-    [row] = [n for n in await _outbox(dev_stack, order.order_id) if n.kind == "confirmation"]
+    [row] = [n for n in await order.outbox() if n.kind == "confirmation"]
     assert row.status == "sent" and row.attempts >= 4
 
 

@@ -175,7 +175,7 @@ class OrderWorkflow:
     @reject.validator
     def _reject_allowed(self, decision: RejectOrder) -> None:
         self._require("reject")
-        if not decision.reason.strip():
+        if not decision.reason.strip() and decision.note_id is None:
             raise ValueError("a rejection needs a reason")
 
     @workflow.update(name="decide_stock")

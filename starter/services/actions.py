@@ -1,13 +1,16 @@
 """What people do to an order: the operator's actions (each a typed workflow update, whose
 validator decides whether the order's stage allows it), the customer's own stock choice,
 and notes. Every action is audited twice: the intent before the update is sent (a timed-out
-caller still leaves a trace) and the outcome after."""
+caller still leaves a trace) and the outcome after. What an operator types with an action
+(a confirm note, a reject reason) is kept as an order note, and the update carries its id:
+Temporal's history holds no free text, and erasure finds the note."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -50,14 +53,23 @@ async def _act(
     caller: Principal,
     order_id: uuid.UUID,
     update: OrderUpdate[A],
-    argument: A,
+    decision: Callable[..., A],
     action: str,
+    text: str = "",
 ) -> ActionResult:
+    """Send `decision` (its keyword `note_id` given when the operator wrote `text`, which is
+    kept as an order note: free text stays in Postgres, never in Temporal's history)."""
     order = await session.get(Order, order_id)
     if order is None:
         raise OrderNotFound(order_id)
+    note = None
+    if text:
+        note = OrderNote(order_id=order_id, author=caller.actor, text=text, action=action)
+        session.add(note)
+        await session.flush()
     await audit(session, caller, f"order.{action}.requested", str(order_id))
     await session.commit()
+    argument = decision(note_id=note.id) if note is not None else decision()
     try:
         try:
             result = await workflows.act(order_id, update, argument)
@@ -66,6 +78,8 @@ async def _act(
                 f"{action} is not allowed now: the order is {order.stage}"
             ) from finished
     except ActionRefused as refused:
+        if note is not None:
+            await session.delete(note)  # it would explain an action that did not happen
         await audit(session, caller, f"order.{action}.refused", str(order_id), reason=str(refused))
         await session.commit()
         raise
@@ -86,9 +100,9 @@ async def confirm(
     order_id: uuid.UUID,
     body: ConfirmIn,
 ) -> ActionResult:
-    decision = ConfirmOrder(caller.actor, _lines(body.lines), body.final_price, body.note)
+    decision = partial(ConfirmOrder, caller.actor, _lines(body.lines), body.final_price)
     return await _act(
-        session, workflows, caller, order_id, OrderWorkflow.confirm, decision, "confirm"
+        session, workflows, caller, order_id, OrderWorkflow.confirm, decision, "confirm", body.note
     )
 
 
@@ -100,9 +114,9 @@ async def reject(
     order_id: uuid.UUID,
     body: RejectIn,
 ) -> ActionResult:
-    decision = RejectOrder(caller.actor, body.reason)
+    decision = partial(RejectOrder, caller.actor, "")  # the reason is the note
     return await _act(
-        session, workflows, caller, order_id, OrderWorkflow.reject, decision, "reject"
+        session, workflows, caller, order_id, OrderWorkflow.reject, decision, "reject", body.reason
     )
 
 
@@ -114,9 +128,16 @@ async def decide_stock(
     order_id: uuid.UUID,
     body: StockDecisionIn,
 ) -> ActionResult:
-    decision = StockDecision(caller.actor, body.choice, _lines(body.alternative_lines), body.note)
+    decision = partial(StockDecision, caller.actor, body.choice, _lines(body.alternative_lines))
     return await _act(
-        session, workflows, caller, order_id, OrderWorkflow.decide_stock, decision, "decide_stock"
+        session,
+        workflows,
+        caller,
+        order_id,
+        OrderWorkflow.decide_stock,
+        decision,
+        "decide_stock",
+        body.note,
     )
 
 
@@ -128,7 +149,7 @@ async def mark_delayed(
     order_id: uuid.UUID,
     body: DelayIn,
 ) -> ActionResult:
-    delay = MarkDelayed(caller.actor, body.reason.value, body.new_date)
+    delay = partial(MarkDelayed, caller.actor, body.reason.value, body.new_date)
     return await _act(
         session, workflows, caller, order_id, OrderWorkflow.mark_delayed, delay, "mark_delayed"
     )
@@ -142,9 +163,9 @@ async def cancel(
     order_id: uuid.UUID,
     body: CancelIn,
 ) -> ActionResult:
-    decision = CancelOrder(caller.actor, body.reason, body.note)
+    decision = partial(CancelOrder, caller.actor, body.reason)
     return await _act(
-        session, workflows, caller, order_id, OrderWorkflow.cancel, decision, "cancel"
+        session, workflows, caller, order_id, OrderWorkflow.cancel, decision, "cancel", body.note
     )
 
 
@@ -156,7 +177,7 @@ async def resolve_step(
     order_id: uuid.UUID,
     body: ResolveIn,
 ) -> ActionResult:
-    resolution = ResolveStep(caller.actor, body.choice)
+    resolution = partial(ResolveStep, caller.actor, body.choice)
     return await _act(
         session, workflows, caller, order_id, OrderWorkflow.resolve_step, resolution, "resolve_step"
     )
@@ -191,7 +212,7 @@ async def choose_stock_as_customer(
 ) -> ActionResult:
     """The customer's own answer about missing items, from the link in the e-mail."""
     customer = Principal("customer", Role.SERVICE, ip)
-    decision = StockDecision("customer", body.choice, None, "chosen by the customer")
+    decision = partial(StockDecision, "customer", body.choice, None, "chosen by the customer")
     return await _act(
         session, workflows, customer, order_id, OrderWorkflow.decide_stock, decision, "decide_stock"
     )
@@ -207,4 +228,4 @@ async def add_note(
     await audit(session, caller, "order.note", str(order_id), **audited)
     await session.commit()
     await session.refresh(note)
-    return NoteOut(at=note.created_at, author=note.author, text=note.text)
+    return NoteOut(at=note.created_at, author=note.author, text=note.text, action=note.action)

@@ -1,19 +1,33 @@
-"""Erasure of a customer's personal data (GDPR art. 17, 152-FZ): anonymized in Postgres,
-their orders keep their history. Workflows hold no personal data (architecture rule 1),
-so nothing in Temporal changes; documents holding the address are deleted."""
+"""Erasure of a customer's personal data (GDPR art. 17, 152-FZ): every copy in Postgres is
+cleared, their orders keep their history, and orders in flight go on without it (nobody is
+told anything, nothing is printed from it). Temporal's histories hold none of it (README,
+"What Temporal keeps"), so nothing there changes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.tables import Customer, CustomerAddress, Document, Feedback, Notification, Order
+from schema.pii import ERASED
+from schema.tables import (
+    Customer,
+    Document,
+    Feedback,
+    Incident,
+    Notification,
+    Order,
+    OrderContact,
+    OrderEvent,
+    OrderNote,
+)
 from starter.services.access import Principal, audit
 
-ERASED = "erased"
+# Timeline details that quote what people or providers wrote (an operator's note, an
+# incident's summary, a carrier's words): cleared whole, since a person may be named in any form.
+FREE_TEXT_DETAILS = ("note", "summary", "detail")
 
 
 class CustomerNotFound(Exception):
@@ -26,25 +40,46 @@ async def erase_customer(session: AsyncSession, *, caller: Principal, email: str
         raise CustomerNotFound("no customer with that e-mail")
     cid = customer.id
     order_ids = (await session.exec(select(Order.id).where(Order.customer_id == cid))).all()
-    customer.name, customer.email = ERASED, f"erased-{cid}@erased.invalid"
-    customer.phone, customer.push_token, customer.channels = ERASED, None, ["email"]
+    customer.email = f"erased-{cid}@erased.invalid"
     session.add(customer)
     await session.execute(
-        update(CustomerAddress)
-        .where(col(CustomerAddress.customer_id) == cid)
-        .values(city=ERASED, line1=ERASED, line2=None, postal_code=ERASED)
+        update(OrderContact)
+        .where(col(OrderContact.order_id).in_(order_ids))
+        .values(
+            name=None,
+            email=None,
+            phone=None,
+            push_token=None,
+            city=None,
+            line1=None,
+            line2=None,
+            postal_code=None,
+            erased_at=func.now(),
+        )
+    )
+    await session.execute(
+        update(Order).where(col(Order.id).in_(order_ids)).values(customer_note=None)
     )
     await session.execute(
         update(Notification)
         .where(col(Notification.order_id).in_(order_ids))
-        .values(recipient_masked=ERASED)
+        .values(recipient_masked=ERASED, last_error=None)
     )
     await session.execute(
         update(Feedback).where(col(Feedback.order_id).in_(order_ids)).values(comment=None)
     )
     await session.execute(
-        update(Order).where(col(Order.id).in_(order_ids)).values(customer_note=None)
+        update(OrderNote).where(col(OrderNote.order_id).in_(order_ids)).values(text=ERASED)
     )
+    await session.execute(
+        update(Incident).where(col(Incident.order_id).in_(order_ids)).values(summary=ERASED)
+    )
+    events = await session.exec(select(OrderEvent).where(col(OrderEvent.order_id).in_(order_ids)))
+    for event in events.all():
+        quoted = {key: ERASED for key in FREE_TEXT_DETAILS if event.detail.get(key)}
+        if quoted:
+            event.detail = {**event.detail, **quoted}
+            session.add(event)
     await session.execute(delete(Document).where(col(Document.order_id).in_(order_ids)))
     await audit(session, caller, "customer.erase", str(cid), orders=len(order_ids))
     await session.commit()

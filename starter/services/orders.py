@@ -37,13 +37,13 @@ from schema.contracts import (
     Stage,
     workflow_id_for,
 )
-from schema.pii import mask_email, mask_name, mask_phone
+from schema.pii import ERASED, mask_email, mask_name, mask_phone
 from schema.tables import (
     Customer,
-    CustomerAddress,
     Document,
     Notification,
     Order,
+    OrderContact,
     OrderEvent,
     OrderLine,
     OrderNote,
@@ -68,7 +68,7 @@ def _same_or_conflict(existing: Order, body: OrderCreate) -> Order:
 async def record_order(
     session: AsyncSession, *, body: OrderCreate, created_by: str | None = None
 ) -> tuple[Order, bool]:
-    """Store customer, address, order and lines in one transaction.
+    """Store the order, its own contacts and its lines in one transaction.
 
     Returns the order and whether it was created now. The same body under the same
     number returns the stored order; another body raises `OrderNumberConflict`.
@@ -77,43 +77,18 @@ async def record_order(
     if existing is not None:
         return _same_or_conflict(existing, body), False
 
-    customer_in = body.customer
+    # The identity row: one per e-mail, inserted once and never changed by a later order.
+    await session.execute(
+        insert(Customer)
+        .values(id=uuid.uuid4(), email=body.customer.email)
+        .on_conflict_do_nothing(index_elements=["email"])
+    )
     customer_id = (
-        await session.execute(
-            insert(Customer)
-            .values(
-                id=uuid.uuid4(),
-                email=customer_in.email,
-                name=customer_in.name,
-                phone=customer_in.phone,
-                locale=customer_in.locale,
-                channels=customer_in.channels,
-                push_token=customer_in.push_token,
-            )
-            .on_conflict_do_update(
-                index_elements=["email"],
-                set_={
-                    "name": customer_in.name,
-                    "phone": customer_in.phone,
-                    "locale": customer_in.locale,
-                    "channels": customer_in.channels,
-                    "push_token": customer_in.push_token,
-                },
-            )
-            .returning(col(Customer.id))
-        )
-    ).scalar_one()
-
-    address_id = None
-    if body.delivery.address is not None:
-        address = CustomerAddress(customer_id=customer_id, **body.delivery.address.model_dump())
-        session.add(address)
-        address_id = address.id
-
+        await session.exec(select(Customer.id).where(Customer.email == body.customer.email))
+    ).one()
     order = Order(
         number=body.number,
         customer_id=customer_id,
-        address_id=address_id,
         delivery_method=body.delivery.method.value,
         delivery_speed=body.delivery.speed,
         pickup_point=body.delivery.pickup_point,
@@ -127,6 +102,8 @@ async def record_order(
         created_by=created_by,
     )
     session.add(order)
+    address = body.delivery.address.model_dump() if body.delivery.address else {}
+    session.add(OrderContact(order_id=order.id, **body.customer.model_dump(), **address))
     for position, line in enumerate(body.lines, start=1):
         session.add(OrderLine(order_id=order.id, position=position, **line.model_dump()))
     try:
@@ -154,8 +131,8 @@ async def read_order(
     order = await session.get(Order, order_id)
     if order is None:
         return None
-    customer = await session.get(Customer, order.customer_id)
-    assert customer is not None
+    contact = await session.get(OrderContact, order_id)
+    assert contact is not None  # written with the order
     lines = (
         await session.exec(
             select(OrderLine).where(OrderLine.order_id == order_id).order_by("position")
@@ -174,7 +151,6 @@ async def read_order(
         )
     ).all()
     workflow: dict[str, Any] | None = asdict(live) if live is not None else None
-    address = await session.get(CustomerAddress, order.address_id) if order.address_id else None
     notes = (
         await session.exec(
             select(OrderNote).where(OrderNote.order_id == order_id).order_by(col(OrderNote.id))
@@ -194,7 +170,7 @@ async def read_order(
         total=order.total,
         expected_date=order.expected_date,
         created_at=order.created_at,
-        customer=_customer_view(customer, address, unmasked),
+        customer=_customer_view(contact, unmasked),
         lines=[
             LineOut(**line.model_dump(include={"sku", "name", "quantity", "unit_price"}))
             for line in lines
@@ -213,7 +189,9 @@ async def read_order(
             )
             for n in notifications
         ],
-        notes=[NoteOut(at=n.created_at, author=n.author, text=n.text) for n in notes],
+        notes=[
+            NoteOut(at=n.created_at, author=n.author, text=n.text, action=n.action) for n in notes
+        ],
         documents=sorted(kinds),
         flags=FlagsOut(
             needs_action=order.needs_action,
@@ -240,31 +218,23 @@ def seconds_in_stage(events: Sequence[OrderEvent], *, now: datetime) -> dict[str
     return {stage: round(seconds, 3) for stage, seconds in spent.items()}
 
 
-def _customer_view(
-    customer: Customer, address: CustomerAddress | None, unmasked: bool
-) -> CustomerOut:
+def _customer_view(contact: OrderContact, unmasked: bool) -> CustomerOut:
+    """The contacts the order was placed with; after erasure, "erased" in their place."""
+    if contact.name is None or contact.email is None or contact.phone is None:
+        return CustomerOut(name=ERASED, email=ERASED, phone=ERASED, locale=contact.locale)
     if not unmasked:
         return CustomerOut(
-            name=mask_name(customer.name),
-            email=mask_email(customer.email),
-            phone=mask_phone(customer.phone),
-            locale=customer.locale,
+            name=mask_name(contact.name),
+            email=mask_email(contact.email),
+            phone=mask_phone(contact.phone),
+            locale=contact.locale,
         )
-    where = None
-    if address is not None:
-        parts = [
-            address.line1,
-            address.line2,
-            f"{address.postal_code} {address.city}",
-            address.country,
-        ]
-        where = ", ".join(part for part in parts if part)
     return CustomerOut(
-        name=customer.name,
-        email=customer.email,
-        phone=customer.phone,
-        locale=customer.locale,
-        address=where,
+        name=contact.name,
+        email=contact.email,
+        phone=contact.phone,
+        locale=contact.locale,
+        address=", ".join(contact.address_lines) or None,
     )
 
 
@@ -287,14 +257,17 @@ async def search_orders(
     limit: int = 50,
     cursor: str | None = None,
 ) -> OrderPage:
-    """Newest first, keyset-paginated; `q` is a number, phone, e-mail or tracking number."""
-    query = select(Order, Customer).join(Customer, col(Customer.id) == col(Order.customer_id))
+    """Newest first, keyset-paginated; `q` is a number, phone, e-mail or tracking number
+    (a contact finds the orders placed with it)."""
+    query = select(Order, OrderContact).join(
+        OrderContact, col(OrderContact.order_id) == col(Order.id)
+    )
     if q:
         q = q.strip()
         if "@" in q:
-            query = query.where(Customer.email == q.lower())
+            query = query.where(OrderContact.email == q.lower())
         elif (phone := _as_phone(q)) is not None:
-            query = query.where(Customer.phone == phone)
+            query = query.where(OrderContact.phone == phone)
         else:
             tracked = select(OrderProviderRefs.order_id).where(
                 OrderProviderRefs.tracking_number == q
@@ -327,7 +300,7 @@ async def search_orders(
             status=CustomerStatus(order.status),
             total=order.total,
             currency=order.currency,
-            customer=mask_name(customer.name),
+            customer=mask_name(contact.name) if contact.name is not None else ERASED,
             created_at=order.created_at or datetime.now(UTC),  # always set by the database
             flags=FlagsOut(
                 needs_action=order.needs_action,
@@ -335,7 +308,7 @@ async def search_orders(
                 payment_failed=order.payment_failed,
             ),
         )
-        for order, customer in rows[:limit]
+        for order, contact in rows[:limit]
     ]
     next_cursor = None
     if len(rows) > limit:

@@ -1,0 +1,140 @@
+"""Migrations carry existing data into each new shape (a fresh database on the embedded server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import make_url
+
+from devstack.postgres import EmbeddedPostgres
+from schema.database import MIGRATIONS
+
+BEFORE_ORDER_CONTACTS = "b4e69794f5e8"
+
+
+@pytest.fixture
+def database(postgres: EmbeddedPostgres) -> Iterator[str]:
+    """An empty database of its own on the test server; its URL."""
+    name = f"migration_{uuid.uuid4().hex[:8]}"
+    server = create_engine(postgres.url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres.url).set(database=name).render_as_string(hide_password=False)
+    with server.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    server.dispose()
+
+
+def _migrate(url: str, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, revision)
+
+
+def _order(connection: Connection, customer: uuid.UUID, address: uuid.UUID | None) -> uuid.UUID:
+    order_id = uuid.uuid4()
+    connection.execute(
+        text(
+            "INSERT INTO orders (id, number, customer_id, address_id, delivery_method,"
+            " payment_method, currency, total, stage, status, request_hash) VALUES"
+            " (:id, :number, :customer, :address, 'courier', 'prepaid', 'UAH', 500,"
+            " 'payment', 'processing', 'h')"
+        ),
+        {
+            "id": order_id,
+            "number": f"SHOP-{order_id.hex[:8]}",
+            "customer": customer,
+            "address": address,
+        },
+    )
+    return order_id
+
+
+def test_each_order_gets_the_contacts_it_was_placed_with(database: str) -> None:
+    _migrate(database, BEFORE_ORDER_CONTACTS)
+    engine = create_engine(database)
+    iryna, erased = uuid.uuid4(), uuid.uuid4()
+    kyiv, lviv = uuid.uuid4(), uuid.uuid4()
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO customers (id, email, name, phone, locale, channels, push_token)"
+                " VALUES (:iryna, 'iryna@example.com', 'Iryna Koval', '+380501234567', 'uk',"
+                " '[\"sms\", \"email\"]', 'tok-1'),"
+                " (:erased, :erased_email, 'erased', 'erased', 'en', '[\"email\"]', NULL)"
+            ),
+            {"iryna": iryna, "erased": erased, "erased_email": f"erased-{erased}@erased.invalid"},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO customer_addresses (id, customer_id, country, city, line1,"
+                " postal_code) VALUES (:kyiv, :iryna, 'UA', 'Kyiv', 'Khreshchatyk 1', '01001'),"
+                " (:lviv, :erased, 'UA', 'erased', 'erased', 'erased')"
+            ),
+            {"kyiv": kyiv, "lviv": lviv, "iryna": iryna, "erased": erased},
+        )
+        shipped = _order(connection, iryna, kyiv)
+        picked_up = _order(connection, iryna, None)
+        in_flight = _order(connection, erased, lviv)
+
+    _migrate(database, "head")
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT order_id, name, email, phone, push_token, locale, channels, country,"
+                " city, line1, postal_code, erased_at IS NOT NULL AS erased FROM order_contacts"
+            )
+        ).mappings()
+        contacts = {row["order_id"]: dict(row) for row in rows}
+        identities = connection.execute(text("SELECT id, email FROM customers")).all()
+    engine.dispose()
+    iryna_contacts = {
+        "name": "Iryna Koval",
+        "email": "iryna@example.com",
+        "phone": "+380501234567",
+        "push_token": "tok-1",
+        "locale": "uk",
+        "channels": ["sms", "email"],
+        "erased": False,
+    }
+    assert contacts[shipped] == {
+        "order_id": shipped,
+        **iryna_contacts,
+        "country": "UA",
+        "city": "Kyiv",
+        "line1": "Khreshchatyk 1",
+        "postal_code": "01001",
+    }
+    assert contacts[picked_up] == {
+        "order_id": picked_up,
+        **iryna_contacts,
+        "country": None,
+        "city": None,
+        "line1": None,
+        "postal_code": None,
+    }
+    # Erased before: nothing an activity could parse or send to, the country kept.
+    assert contacts[in_flight] == {
+        "order_id": in_flight,
+        "name": None,
+        "email": None,
+        "phone": None,
+        "push_token": None,
+        "locale": "en",
+        "channels": ["email"],
+        "country": "UA",
+        "city": None,
+        "line1": None,
+        "postal_code": None,
+        "erased": True,
+    }
+    assert sorted(identities) == sorted(
+        [(iryna, "iryna@example.com"), (erased, f"erased-{erased}@erased.invalid")]
+    )
