@@ -322,6 +322,7 @@ class NotificationActivities:
             currency=order.currency,
             total=order.total,
             delivery_method=order.delivery_method,
+            payment_method=order.payment_method,
             lines=tuple(
                 Line(line.sku, line.name, line.quantity, line.unit_price) for line in lines
             ),

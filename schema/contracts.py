@@ -541,6 +541,7 @@ class MessageKind(StrEnum):
     AWAITING_REVIEW = "awaiting_review"
     REJECTED = "rejected"
     STOCK_PARTIAL = "stock_partial"
+    ITEMS_UNAVAILABLE = "items_unavailable"  # picking failed: the rest is shipped
     BACKORDERED = "backordered"
     PAYMENT_REQUESTED = "payment_requested"
     PAYMENT_REMINDER = "payment_reminder"

@@ -536,3 +536,30 @@ async def test_an_order_erased_before_its_checks_is_checked_and_goes_on(stack: S
     told = await order.outbox()
     assert told[0].kind == "confirmation"
     assert {n.status for n in told} == {"recipient_erased"}
+
+
+async def test_shipping_what_picking_found_refunds_the_rest(stack: Stack) -> None:
+    lines = [
+        {"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "250.00"},
+        {"sku": "TEA-01", "name": "Green tea 100 g", "quantity": 1, "unit_price": "60.00"},
+    ]
+    order = await Journey.place(stack, lines=lines)
+    await order.until_paid()
+    for attempt in range(1, stack.settings.policy_picking_attempts + 1):
+        await order.until(
+            lambda s, n=attempt: (
+                s.waiting_for == "packing" and Journey.types(s).count("picking.started") == n
+            )
+        )
+        await order.pack(missing=["TEA-01"])
+    await order.waiting_for("stock_decision")
+    decided = await order.act("stock-decision", choice="ship_available")
+    assert decided.status_code == 200, decided.text
+    await order.waiting_for("carrier")
+
+    view = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
+    assert [line["sku"] for line in view["lines"]] == ["MUG-01"] and view["total"] == "500.00"
+    refs = await order.refs()
+    payment = (await stack.sim.get(f"/payment/v1/payments/{refs.payment_id}")).json()
+    assert (payment["status"], payment["refunded"]) == ("partially_refunded", "60.00")
+    assert any("не вдалося зібрати" in subject for subject in order.mailbox())

@@ -14,6 +14,8 @@ behind `workflow.patched(...)`; `tests/histories/` replays every stored path on 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -105,12 +107,13 @@ class OrderWorkflow:
         if order.paid is None and order.payment is not None:
             await steps.run_or_skip(PaymentActivities.cancel_payment_link, ref)
             payment.take_late_payment(order)  # paid while the link was being cancelled
-        if order.paid is not None:
+        refund = order.paid.amount - order.refunded if order.paid is not None else Decimal(0)
+        if order.paid is not None and refund > 0:
             await steps.run_or_skip(
                 PaymentActivities.refund_payment,
-                RefundInput(order.order_id, order.paid.payment_id, order.paid.amount),
+                RefundInput(order.order_id, order.paid.payment_id, refund),
             )
-            undone.append(f"refunded {order.paid.amount}")
+            undone.append(f"refunded {refund}")
         if order.reserved:
             await steps.run_or_skip(InventoryActivities.release_stock, ref)
             undone.append("stock released")
@@ -127,8 +130,8 @@ class OrderWorkflow:
             await order.timeline.notify(MessageKind.REJECTED)
             return
         told = {"reason": cancel.reason.value}
-        if order.paid is not None:
-            told["refund"] = str(order.paid.amount)
+        if refund > 0:
+            told["refund"] = str(refund)
         await order.timeline.notify(MessageKind.CANCELLED, params=told)
 
     # --- messages from outside: provider events (signals) --------------------------------------

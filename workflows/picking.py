@@ -8,26 +8,64 @@ from functools import partial
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.payments import PaymentActivities
     from activities.warehouse import WarehouseActivities
     from schema.contracts import (
+        ApplyDecisionInput,
         CancelOrder,
         CancelReason,
         CustomerStatus,
         IncidentCause,
         MessageKind,
         OrderRef,
+        RefundInput,
         Stage,
         StockChoice,
         WaitingFor,
+        WarehouseEvent,
         WarehouseEventKind,
     )
 
 from workflows import stock
 from workflows.state import OrderState
 
+# "Ship what is there" after failed picking: the lines, the total and the payment follow what
+# was packed (orders that started before this change shipped with the old total).
+SHIP_WHAT_WAS_PACKED = "ship-what-was-packed"
+
+
+async def _ship_what_was_packed(order: OrderState, checklist: WarehouseEvent, actor: str) -> None:
+    """Drop the lines the last checklist found missing or defective; the customer is told,
+    and what they paid for those lines is refunded."""
+    unavailable = {
+        *checklist.missing,
+        *(defect.split(":")[0].strip() for defect in checklist.defects),
+    }
+    if not unavailable:
+        return
+    if set(order.skus) <= unavailable:
+        order.stop(CancelOrder(actor, CancelReason.OUT_OF_STOCK, "nothing could be packed"))
+    await order.timeline.notify(
+        MessageKind.ITEMS_UNAVAILABLE, "picking", {"missing": ", ".join(sorted(unavailable))}
+    )
+    before = order.total
+    change = ApplyDecisionInput(order.order_id, actor, quantities=dict.fromkeys(unavailable, 0))
+    await stock.apply_change(order, change)
+    order.skus = [sku for sku in order.skus if sku not in unavailable]
+    paid = order.paid
+    if paid is not None and order.total < before:
+        amount = before - order.total
+        await order.steps.run_or_skip(
+            PaymentActivities.refund_payment,
+            RefundInput(order.order_id, paid.payment_id, amount, step="refund:not-packed"),
+        )
+        order.refunded += amount
+        await order.timeline.record("payment.partially_refunded", {"amount": str(amount)})
+
 
 async def pick_and_pack(order: OrderState) -> None:
     timeline, inbox = order.timeline, order.inbox
+    checklist: WarehouseEvent | None = None  # the last attempt's
     for attempt in range(1, order.policy.picking_attempts + 1):
         order.waiting.check_cancelled()
         await timeline.advance(
@@ -62,6 +100,8 @@ async def pick_and_pack(order: OrderState) -> None:
     decision = await stock.decision_taken(order)
     if decision.choice != StockChoice.SHIP_AVAILABLE:
         order.stop(CancelOrder(decision.actor, CancelReason.OUT_OF_STOCK, decision.note))
+    if checklist is not None and workflow.patched(SHIP_WHAT_WAS_PACKED):
+        await _ship_what_was_packed(order, checklist, decision.actor)
     await timeline.advance(
         Stage.PICKING, CustomerStatus.PACKED, "order.packed", {"by": decision.actor}, decision.actor
     )

@@ -99,6 +99,8 @@ class OrderState:
         self.currency = ""
         # What has been done, so that cancellation knows what to undo.
         self.reserved = False
+        self.skus: list[str] = []  # the order's lines, as last reserved
+        self.refunded = Decimal("0")  # refunded before the order ended (items not shipped)
         self.payment: PaymentLink | None = None
         self.paid: PaymentEvent | None = None
         self.pick_task: str | None = None

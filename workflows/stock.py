@@ -37,6 +37,7 @@ async def reserve(order: OrderState) -> None:
             InventoryActivities.reserve_stock, ReserveStockInput(order.order_id)
         )
         order.reserved = True
+        order.skus = [line.sku for line in result.lines]
         if result.complete:
             await timeline.advance(Stage.STOCK, CustomerStatus.PROCESSING, "stock.reserved")
             return
@@ -60,6 +61,7 @@ async def reserve(order: OrderState) -> None:
             order.stop(CancelOrder(decision.actor, CancelReason.OUT_OF_STOCK, decision.note))
         if decision.choice == StockChoice.SHIP_AVAILABLE:
             kept = {line.sku: line.reserved for line in result.lines}
+            order.skus = [sku for sku, quantity in kept.items() if quantity > 0]
             await apply_change(
                 order, ApplyDecisionInput(order.order_id, decision.actor, quantities=kept)
             )

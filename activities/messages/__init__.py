@@ -40,6 +40,7 @@ from schema.contracts import (
     CancelReason,
     DelayReason,
     DeliveryMethod,
+    PaymentMethod,
     MessageKind,
     PaymentFailure,
     WaitingFor,
@@ -69,6 +70,7 @@ class Params:
 PARAMS: dict[MessageKind, Params] = {
     K.CONFIRMATION: Params(("expected_date",)),
     K.STOCK_PARTIAL: Params(("missing",)),  # SKUs, comma-separated: shown as product names
+    K.ITEMS_UNAVAILABLE: Params(("missing",)),  # as for stock_partial
     K.BACKORDERED: Params(("expected_date",)),
     K.PAYMENT_REQUESTED: Params(("url", "amount", "expires_at")),
     K.PAYMENT_REMINDER: Params(("url", "amount")),
@@ -125,6 +127,7 @@ class OrderFacts:
     support: str
     feedback_url: str
     choice_url: str
+    payment_method: str = "prepaid"
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ class MessageCatalog:
             "feedback_url": order.feedback_url,
             "choice_url": order.choice_url,
             "delivery_method": DeliveryMethod(order.delivery_method).value,
+            "payment_method": PaymentMethod(order.payment_method).value,
             "lines": [
                 {
                     "sku": line.sku,

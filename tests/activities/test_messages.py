@@ -6,6 +6,7 @@ No Postgres and no Temporal: the catalog renders from the facts the activity rea
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import re
@@ -67,14 +68,15 @@ class Case:
     kind: MessageKind
     label: str
     params: tuple[tuple[str, str], ...] = ()
+    payment_method: str = "prepaid"  # the order's (a message may say what that means)
 
     @property
     def id(self) -> str:
         return f"{self.kind.value}[{self.label}]" if self.label else self.kind.value
 
 
-def case(kind: MessageKind, label: str = "", **params: str) -> Case:
-    return Case(kind, label, tuple(params.items()))
+def case(kind: MessageKind, label: str = "", payment: str = "prepaid", **params: str) -> Case:
+    return Case(kind, label, tuple(params.items()), payment)
 
 
 # What the workflow passes, kind by kind; "old" rows are what orders already in flight send.
@@ -84,6 +86,8 @@ CASES = [
     case(K.REJECTED),
     case(K.STOCK_PARTIAL, "one", missing="KETTLE-01"),
     case(K.STOCK_PARTIAL, "two", missing="KETTLE-01, MUG-01"),
+    case(K.ITEMS_UNAVAILABLE, "prepaid", missing="KETTLE-01"),
+    case(K.ITEMS_UNAVAILABLE, "cod", payment="cod", missing="KETTLE-01"),
     case(K.BACKORDERED, expected_date="2026-03-20"),
     case(
         K.PAYMENT_REQUESTED,
@@ -153,6 +157,7 @@ def catalog() -> MessageCatalog:
 
 @functools.cache
 def rendered(c: Case, locale: str, order: OrderFacts = ORDER) -> RenderedMessage:
+    order = dataclasses.replace(order, payment_method=c.payment_method)
     return catalog().render(c.kind, locale, dict(c.params), order)
 
 

@@ -30,7 +30,7 @@ from schema.contracts import (
     WarehouseEventKind,
 )
 from tests.workflows.order_run import OPERATOR, OrderDesk, refusal, types
-from tests.workflows.standins import PAYMENT_ID, TRACKING_NUMBER, OrderStandIns
+from tests.workflows.standins import MUG, PAYMENT_ID, TRACKING_NUMBER, OrderStandIns
 
 DAY = timedelta(days=1)
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -438,8 +438,7 @@ async def test_picking_defect_opens_an_incident_and_picks_again(desk: OrderDesk)
     assert len(order.standins.inputs("create_pick_task")) == 2
 
 
-async def test_picking_that_keeps_failing_goes_to_an_operator(desk: OrderDesk) -> None:
-    order = await desk.place(cod())
+async def _fail_picking(order: Any, desk: OrderDesk, missing: list[str]) -> OrderStatus:
     for attempt in range(1, desk.policy.picking_attempts + 1):
 
         def picking(status: OrderStatus, attempt: int = attempt) -> bool:
@@ -449,20 +448,46 @@ async def test_picking_that_keeps_failing_goes_to_an_operator(desk: OrderDesk) -
             )
 
         await order.until(picking, f"pick {attempt}")
-        await order.pack(missing=["MUG-01"])
-    deciding = await order.waiting_for("stock_decision")
+        await order.pack(missing=missing)
+    return await order.waiting_for("stock_decision")
+
+
+async def test_picking_that_keeps_failing_ships_what_was_packed(desk: OrderDesk) -> None:
+    order = await desk.place(OrderStandIns(lines=[MUG, TEA]))
+    await order.paid()
+    deciding = await _fail_picking(order, desk, missing=["MUG-01"])
     assert deciding.stage == Stage.PICKING and types(deciding)[-1] == "picking.needs_operator"
     assert "decide_stock" in deciding.allowed_actions
     reason = await refusal(order.decide_stock(StockChoice.BACKORDER))
     assert "ship_available or cancel" in reason
 
-    await order.decide_stock(StockChoice.SHIP_AVAILABLE, note="ship the saucers")
+    await order.decide_stock(StockChoice.SHIP_AVAILABLE, note="ship the tea")
 
     status = await order.waiting_for("carrier")
     packed = next(e for e in status.timeline if e.type == "order.packed")
     assert packed.actor == OPERATOR
     assert len(order.standins.inputs("record_incident")) == desk.policy.picking_attempts
     assert order.standins.sent().count("picking") == 1
+    # The lines, the total and the payment follow what was packed; the customer is told.
+    [change] = order.standins.inputs("apply_decision")
+    assert change.quantities == {"MUG-01": 0}
+    assert [line.sku for line in order.standins.lines] == ["TEA-01"]
+    told = [n for n in order.standins.inputs("notify") if n.kind == "items_unavailable"]
+    assert [n.params for n in told] == [{"missing": "MUG-01"}]
+    [refund] = order.standins.inputs("refund_payment")
+    assert (refund.amount, refund.step) == (MUG.unit_price * MUG.quantity, "refund:not-packed")
+    assert "payment.partially_refunded" in types(status)
+
+
+async def test_picking_that_finds_nothing_cancels_instead_of_shipping(desk: OrderDesk) -> None:
+    order = await desk.place(cod())
+    await _fail_picking(order, desk, missing=["MUG-01"])
+
+    await order.decide_stock(StockChoice.SHIP_AVAILABLE)
+
+    assert (await order.result()).stage == Stage.CANCELLED
+    assert "items_unavailable" not in order.standins.sent()
+    assert order.standins.compensations() == ["release_stock"]
 
 
 async def test_carrier_silence_marks_the_order_delayed(desk: OrderDesk) -> None:
