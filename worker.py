@@ -116,6 +116,7 @@ def build_worker(
         interceptors=[_BindOrderToLogs()],
         activities=[
             orders.record_event,
+            orders.record_progress,
             orders.validate_order,
             orders.apply_decision,
             orders.record_incident,

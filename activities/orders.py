@@ -19,14 +19,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from schema.contracts import (
+    WAITS_FOR_A_PERSON,
     ApplyDecisionInput,
     DeliveryMethod,
     IncidentInput,
     OrderPolicy,
+    OrderProgress,
     OrderTotals,
     PaymentMethod,
     RecordEventInput,
     RecordEventResult,
+    RecordProgressInput,
     ValidateOrderInput,
     ValidateOrderResult,
 )
@@ -104,6 +107,17 @@ FLAGS: dict[str, dict[str, bool]] = {
 }
 
 
+def _progress_columns(progress: OrderProgress) -> dict[str, object]:
+    return {
+        "waiting_for": progress.waiting_for.value if progress.waiting_for else None,
+        "next_deadline": progress.next_deadline,
+        "allowed_actions": list(progress.allowed_actions),
+        "payment_status": progress.payment_status.value,
+        "fulfilment_status": progress.fulfilment_status.value,
+        "needs_action": progress.waiting_for in WAITS_FOR_A_PERSON,
+    }
+
+
 def timezone_of(country: str | None, default: str) -> str:
     """The customer's time zone, from the delivery country (its main zone)."""
     zones = get_global("territory_zones").get(country or "", [])
@@ -142,6 +156,8 @@ class OrderActivities:
             }
             if input.expected_date is not None:
                 values["expected_date"] = input.expected_date
+            if input.progress is not None:
+                values.update(_progress_columns(input.progress))
             values.update(FLAGS.get(entry.type, {}))
             await session.execute(
                 update(Order).where(col(Order.id) == uuid.UUID(input.order_id)).values(**values)
@@ -149,6 +165,17 @@ class OrderActivities:
             await session.commit()
         log.info("timeline", event_type=entry.type, stage=entry.stage.value, recorded=recorded)
         return RecordEventResult(recorded=recorded)
+
+    @activity.defn
+    async def record_progress(self, input: RecordProgressInput) -> None:
+        """What the order waits for now, and what may be done with it (a wait began)."""
+        async with open_session(self._engine) as session:
+            await session.execute(
+                update(Order)
+                .where(col(Order.id) == uuid.UUID(input.order_id))
+                .values(**_progress_columns(input.progress))
+            )
+            await session.commit()
 
     @activity.defn
     async def validate_order(self, input: ValidateOrderInput) -> ValidateOrderResult:

@@ -32,10 +32,13 @@ from schema.contracts import (
     CustomerStatus,
     DelayReason,
     DeliveryMethod,
+    FulfilmentStatus,
     PaymentMethod,
+    PaymentStatus,
     Stage,
     StepChoice,
     StockChoice,
+    WaitingFor,
 )
 
 _MONEY = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
@@ -301,6 +304,17 @@ class NotificationOut(BaseModel):
     sent_at: datetime | None
 
 
+class ProgressOut(BaseModel):
+    """What the order waits for and may do now, as the read model keeps it (the workflow
+    writes it at every step and wait; empty for orders from before it did)."""
+
+    waiting_for: WaitingFor | None
+    next_deadline: datetime | None
+    allowed_actions: list[str]
+    payment_status: PaymentStatus | None
+    fulfilment_status: FulfilmentStatus | None
+
+
 class OrderOut(BaseModel):
     order_id: str
     number: str
@@ -323,6 +337,7 @@ class OrderOut(BaseModel):
     tracking_url: str | None
     payment_url: str | None
     seconds_in_stage: dict[str, float] = Field(description="Time spent in each stage so far")
+    progress: ProgressOut
     workflow: dict[str, Any] | None = Field(
         description="Live answer of the workflow's `status` query; null if Temporal is unreachable"
     )

@@ -78,6 +78,16 @@ class WaitingFor(StrEnum):
     INCIDENT_RESOLUTION = "incident_resolution"  # a step failed for good: a person decides
 
 
+# Waits that only a person can end: the order shows in the operator queue while it waits.
+WAITS_FOR_A_PERSON = frozenset(
+    {
+        WaitingFor.OPERATOR_CONFIRMATION,
+        WaitingFor.STOCK_DECISION,
+        WaitingFor.INCIDENT_RESOLUTION,
+    }
+)
+
+
 class PaymentStatus(StrEnum):
     NOT_REQUESTED = "not_requested"
     AWAITING_PAYMENT = "awaiting_payment"
@@ -199,6 +209,18 @@ class OrderStatus:
 
 
 @dataclass(frozen=True)
+class OrderProgress:
+    """What the order waits for and may do now, kept current in the read model (Postgres) so
+    that lists, the status page and the console need no live query for it."""
+
+    waiting_for: WaitingFor | None = None
+    next_deadline: datetime | None = None
+    allowed_actions: list[str] = field(default_factory=list)
+    payment_status: PaymentStatus = PaymentStatus.NOT_REQUESTED
+    fulfilment_status: FulfilmentStatus = FulfilmentStatus.PENDING
+
+
+@dataclass(frozen=True)
 class RecordEventInput:
     """One timeline row; `key` makes a retried activity write it once."""
 
@@ -207,6 +229,13 @@ class RecordEventInput:
     entry: TimelineEntry
     status: CustomerStatus
     expected_date: date | None = None
+    progress: OrderProgress | None = None  # orders from before progress was kept send none
+
+
+@dataclass(frozen=True)
+class RecordProgressInput:
+    order_id: str
+    progress: OrderProgress
 
 
 @dataclass(frozen=True)

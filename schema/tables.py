@@ -107,6 +107,14 @@ class Order(SQLModel, table=True):
     needs_action: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     sla_breached: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     payment_failed: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    # Progress, kept current by the workflow (schema.contracts.OrderProgress).
+    waiting_for: str | None = Field(default=None, max_length=32)
+    next_deadline: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    allowed_actions: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONB, nullable=False, server_default="[]")
+    )
+    payment_status: str | None = Field(default=None, max_length=32)
+    fulfilment_status: str | None = Field(default=None, max_length=32)
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     updated_at: datetime | None = Field(default=None, sa_column=_now_column())
 

@@ -563,3 +563,29 @@ async def test_shipping_what_picking_found_refunds_the_rest(stack: Stack) -> Non
     payment = (await stack.sim.get(f"/payment/v1/payments/{refs.payment_id}")).json()
     assert (payment["status"], payment["refunded"]) == ("partially_refunded", "60.00")
     assert any("не вдалося зібрати" in subject for subject in order.mailbox())
+
+
+async def test_the_read_model_keeps_what_the_order_waits_for(stack: Stack) -> None:
+    """Lists, the status page and the console read progress from Postgres, no live query."""
+    order = await Journey.place(stack)
+    live = await order.waiting_for("payment")
+
+    async def kept() -> dict[str, object] | None:
+        view = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
+        return view["progress"] if view["progress"]["waiting_for"] == "payment" else None
+
+    progress = await eventually(kept, what="the wait in the read model")
+    assert progress["payment_status"] == "awaiting_payment"
+    assert set(progress["allowed_actions"]) == set(live.allowed_actions)
+    assert live.next_deadline is not None
+    assert progress["next_deadline"].startswith(live.next_deadline.at.isoformat()[:16])
+
+    await order.pay()
+    await order.waiting_for("packing")
+
+    async def moved() -> dict[str, object] | None:
+        view = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
+        return view["progress"] if view["progress"]["waiting_for"] == "packing" else None
+
+    progress = await eventually(moved, what="the next wait in the read model")
+    assert progress["payment_status"] == "paid" and progress["next_deadline"] is None

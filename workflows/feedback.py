@@ -36,6 +36,7 @@ async def ask(order: OrderState) -> None:
         Stage.FEEDBACK, CustomerStatus.DELIVERED, "feedback.scheduled", {"at": send_at.isoformat()}
     )
     order.waiting.deadline = NextDeadline(send_at, WaitingFor.FEEDBACK_REQUEST)
+    await timeline.progressed()
     # Late (a worker was down past the moment): ask at once. A timer may not be negative.
     if send_at > workflow.now():
         await workflow.sleep(send_at - workflow.now())

@@ -244,21 +244,8 @@ class OrderWorkflow:
     def _cancel_allowed(self, cancel: CancelOrder) -> None:
         self._require("cancel")
 
-    def _facts(self) -> rules.OrderFacts:
-        order = self._order
-        return rules.OrderFacts(
-            stage=order.timeline.stage,
-            waiting_for=order.waiting.waiting_for,
-            cancelling=order.cancel is not None,
-            handed_over=order.handed_over,
-            delivered=order.delivered_at is not None,
-            in_review=order.in_review,
-            review_decided=order.inbox.review is not None,
-            stock_decided=order.inbox.stock_decision is not None,
-        )
-
     def _require(self, action: str) -> None:
-        refusal = rules.allowed_actions(self._facts())[action]
+        refusal = rules.allowed_actions(self._order.facts())[action]
         if refusal is not None:
             raise ValueError(f"{action} is not allowed now: {refusal}")
 
@@ -270,8 +257,8 @@ class OrderWorkflow:
 
     @workflow.query(name="status")
     def status(self) -> OrderStatus:
-        order, facts = self._order, self._facts()
-        timeline, shipment = order.timeline, order.shipment
+        order = self._order
+        timeline, shipment, progress = order.timeline, order.shipment, order.progress()
         return OrderStatus(
             order_id=order.order_id,
             number=order.number,
@@ -279,27 +266,12 @@ class OrderWorkflow:
             status=timeline.status,
             expected_date=timeline.expected_date,
             timeline=list(timeline.entries),
-            payment_status=rules.payment_status(
-                method=order.payment_method,
-                requested=order.payment is not None,
-                paid=order.paid is not None,
-                cancelled=timeline.stage == Stage.CANCELLED,
-                delivered=facts.delivered,
-            ),
-            fulfilment_status=rules.fulfilment_status(
-                stage=timeline.stage,
-                status=timeline.status,
-                reserved=order.reserved,
-                picking=order.pick_task is not None,
-                handed_over=order.handed_over,
-                delivered=facts.delivered,
-            ),
+            payment_status=progress.payment_status,
+            fulfilment_status=progress.fulfilment_status,
             tracking_number=shipment.tracking_number if shipment else None,
             tracking_url=shipment.tracking_url if shipment else None,
-            waiting_for=order.waiting.waiting_for,
+            waiting_for=progress.waiting_for,
             next_deadline=order.waiting.deadline,
             sla_breaches=list(order.waiting.breaches),
-            allowed_actions=[
-                name for name, refusal in rules.allowed_actions(facts).items() if refusal is None
-            ],
+            allowed_actions=progress.allowed_actions,
         )

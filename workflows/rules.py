@@ -20,11 +20,6 @@ from schema.contracts import (
     WaitingFor,
 )
 
-# Waits that only a person can end: the order shows in the operator queue while it waits.
-NEEDS_A_PERSON = frozenset(
-    {WaitingFor.OPERATOR_CONFIRMATION, WaitingFor.STOCK_DECISION, WaitingFor.INCIDENT_RESOLUTION}
-)
-
 
 @dataclass(frozen=True)
 class OrderFacts:

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryMethod,
         FeedbackReceived,
         OrderPolicy,
+        OrderProgress,
         OrderWorkflowInput,
         PaymentEvent,
         PaymentLink,
@@ -29,12 +30,13 @@ with workflow.unsafe.imports_passed_through():
         RejectOrder,
         ResolveStep,
         Shipment,
+        Stage,
         StockDecision,
         WarehouseEvent,
         WarehouseEventKind,
     )
 
-from workflows import failures
+from workflows import failures, rules
 from workflows.steps import StepFailure, Steps
 from workflows.timeline import Timeline
 from workflows.waiting import OrderCancelled, Waiting
@@ -87,7 +89,9 @@ class OrderState:
         self.policy: OrderPolicy = input.policy
         self.steps = Steps(input.policy)
         self.steps.on_failure = lambda failure: failures.settle(self, failure)
-        self.timeline = Timeline(input.order_id, self.steps, lambda: self.cancel is not None)
+        self.timeline = Timeline(
+            input.order_id, self.steps, lambda: self.cancel is not None, self.progress
+        )
         self.waiting = Waiting(input.policy, self.timeline, lambda: self.cancel is not None)
         self.inbox = Inbox()
         # What validation learns from the order in Postgres.
@@ -113,6 +117,44 @@ class OrderState:
         # How it ends.
         self.cancel: CancelOrder | None = None
         self.finished = False  # the run reached its end: completed, cancelled or found invalid
+
+    def facts(self) -> rules.OrderFacts:
+        return rules.OrderFacts(
+            stage=self.timeline.stage,
+            waiting_for=self.waiting.waiting_for,
+            cancelling=self.cancel is not None,
+            handed_over=self.handed_over,
+            delivered=self.delivered_at is not None,
+            in_review=self.in_review,
+            review_decided=self.inbox.review is not None,
+            stock_decided=self.inbox.stock_decision is not None,
+        )
+
+    def progress(self) -> OrderProgress:
+        """What the order waits for and may do now (the query says it; the read model keeps it)."""
+        facts, deadline = self.facts(), self.waiting.deadline
+        return OrderProgress(
+            waiting_for=facts.waiting_for,
+            next_deadline=deadline.at if deadline else None,
+            allowed_actions=[
+                name for name, refusal in rules.allowed_actions(facts).items() if refusal is None
+            ],
+            payment_status=rules.payment_status(
+                method=self.payment_method,
+                requested=self.payment is not None,
+                paid=self.paid is not None,
+                cancelled=facts.stage == Stage.CANCELLED,
+                delivered=facts.delivered,
+            ),
+            fulfilment_status=rules.fulfilment_status(
+                stage=facts.stage,
+                status=self.timeline.status,
+                reserved=self.reserved,
+                picking=self.pick_task is not None,
+                handed_over=self.handed_over,
+                delivered=facts.delivered,
+            ),
+        )
 
     def stop(self, cancel: CancelOrder) -> NoReturn:
         """The order cannot go on: cancel it (compensation runs in the workflow's `run`)."""

@@ -51,6 +51,7 @@ class Retries:
 # outages become an incident that an operator retries once the provider is back.
 RETRIES: dict[Callable[..., Any], Retries] = {
     OrderActivities.record_event: Retries(10, skippable=True),  # a timeline row
+    OrderActivities.record_progress: Retries(3),  # best effort: the next step writes it again
     OrderActivities.validate_order: Retries(10),
     OrderActivities.apply_decision: Retries(10),
     OrderActivities.record_incident: Retries(30),
@@ -103,6 +104,13 @@ class Steps:
         """A short, idempotent write in the workflow's own worker (a local activity: no
         task-queue round trip); a person may decide to go on without it."""
         return await self._skippable(activity, arg, local=True)
+
+    async def record_or_give_up(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
+        """A local write whose failure nobody needs to settle (it raises ActivityError)."""
+        result: O = await workflow.execute_local_activity_method(
+            activity, arg, **self._options(activity)
+        )
+        return result
 
     async def _skippable(
         self, activity: Callable[[Any, I], Awaitable[O]], arg: I, *, local: bool

@@ -7,10 +7,12 @@ idempotently: the key is the step's position, so a retried write changes nothing
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import date, datetime
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
@@ -21,7 +23,9 @@ with workflow.unsafe.imports_passed_through():
         IncidentInput,
         MessageKind,
         NotifyInput,
+        OrderProgress,
         RecordEventInput,
+        RecordProgressInput,
         Stage,
         TimelineEntry,
     )
@@ -38,11 +42,23 @@ QUIET_ONCE_CANCELLED = "quiet-once-cancelled"
 LAST_WORDS = frozenset({MessageKind.CANCELLED, MessageKind.REJECTED})
 
 
+# The read model keeps what the order waits for and may do (orders that started before this
+# change keep their stage and status there, as before).
+PROGRESS_IN_READ_MODEL = "progress-in-read-model"
+
+
 class Timeline:
-    def __init__(self, order_id: str, steps: Steps, cancelling: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        order_id: str,
+        steps: Steps,
+        cancelling: Callable[[], bool],
+        progress: Callable[[], OrderProgress],
+    ) -> None:
         self._order_id = order_id
         self._steps = steps
         self._cancelling = cancelling
+        self._progress = progress
         self.telling = 0  # customer messages on their way now
         self.stage = Stage.INTAKE
         self.status = CustomerStatus.RECEIVED
@@ -88,8 +104,20 @@ class Timeline:
                 entry=entry,
                 status=self.status,
                 expected_date=self.expected_date,
+                progress=self._progress(),
             ),
         )
+
+    async def progressed(self) -> None:
+        """Write what the order waits for now (a wait began). Best effort: a failed write is
+        corrected by the next step's, and must not stop the order."""
+        if not workflow.patched(PROGRESS_IN_READ_MODEL):
+            return
+        with contextlib.suppress(ActivityError):
+            await self._steps.record_or_give_up(
+                OrderActivities.record_progress,
+                RecordProgressInput(self._order_id, self._progress()),
+            )
 
     async def notify(
         self, kind: MessageKind, key: str = "1", params: dict[str, str] | None = None

@@ -16,10 +16,16 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schema.contracts import MessageKind, NextDeadline, OrderPolicy, SlaBreach, WaitingFor
+    from schema.contracts import (
+        WAITS_FOR_A_PERSON,
+        MessageKind,
+        NextDeadline,
+        OrderPolicy,
+        SlaBreach,
+        WaitingFor,
+    )
 
 from workflows import search
-from workflows.rules import NEEDS_A_PERSON
 from workflows.timeline import Timeline
 
 # When a wait's own deadline and the silence guard fall due together, the deadline wins: the
@@ -62,7 +68,8 @@ class Waiting:
         end = workflow.now() + timeout if timeout is not None else None
         self.waiting_for = waiting_for
         self.deadline = NextDeadline(end, waiting_for) if end is not None else None
-        search.mark_needs_action(waiting_for in NEEDS_A_PERSON)
+        search.mark_needs_action(waiting_for in WAITS_FOR_A_PERSON)
+        await self._timeline.progressed()
         try:
             ready_in_time = await self._until(ready, waiting_for, end, guard, cancellable)
         except Exception:

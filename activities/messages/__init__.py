@@ -40,9 +40,9 @@ from schema.contracts import (
     CancelReason,
     DelayReason,
     DeliveryMethod,
-    PaymentMethod,
     MessageKind,
     PaymentFailure,
+    PaymentMethod,
     WaitingFor,
 )
 

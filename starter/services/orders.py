@@ -28,6 +28,7 @@ from schema.api import (
     OrderOut,
     OrderPage,
     OrderSummary,
+    ProgressOut,
 )
 from schema.contracts import (
     CustomerStatus,
@@ -202,6 +203,7 @@ async def read_order(
         tracking_url=refs.tracking_url if refs else None,
         payment_url=refs.payment_url if refs else None,
         seconds_in_stage=seconds_in_stage(events, now=datetime.now(UTC)),
+        progress=ProgressOut.model_validate(order, from_attributes=True),
         workflow=workflow,
         links=links,
     )

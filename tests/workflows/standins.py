@@ -36,6 +36,7 @@ from schema.contracts import (
     PickTask,
     RecordEventInput,
     RecordEventResult,
+    RecordProgressInput,
     RefundInput,
     ReserveStockInput,
     ReserveStockResult,
@@ -155,6 +156,7 @@ class OrderStandIns:
     def activities(self) -> list[Callable[..., Any]]:
         return [
             self.record_event,
+            self.record_progress,
             self.validate_order,
             self.apply_decision,
             self.record_incident,
@@ -188,6 +190,10 @@ class OrderStandIns:
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
         await self._called("record_event", input)
         return RecordEventResult(recorded=True)
+
+    @activity.defn(name="record_progress")
+    async def record_progress(self, input: RecordProgressInput) -> None:
+        await self._called("record_progress", input)
 
     @activity.defn(name="validate_order")
     async def validate_order(self, input: ValidateOrderInput) -> ValidateOrderResult:

@@ -11,6 +11,7 @@ from settings import Settings
 from tests.workflows.order_run import WORKFLOW_RUNNER
 from tests.workflows.standins import OrderStandIns
 from worker import build_worker
+from workflows.steps import RETRIES
 
 
 async def test_stand_ins_replace_every_real_activity_under_its_name_and_sandbox(
@@ -22,9 +23,10 @@ async def test_stand_ins_replace_every_real_activity_under_its_name_and_sandbox(
         real = build_worker(time_skipping_env.client, settings, engine, http).config()
     await engine.dispose()
 
-    assert sorted(fn.__name__ for fn in OrderStandIns().activities()) == sorted(
-        fn.__name__ for fn in real["activities"]
-    )
+    registered = sorted(fn.__name__ for fn in real["activities"])
+    assert sorted(fn.__name__ for fn in OrderStandIns().activities()) == registered
+    # Every activity the workflow calls has its retry policy, and the worker runs it.
+    assert sorted(fn.__name__ for fn in RETRIES) == registered
     runner = real["workflow_runner"]
     assert isinstance(runner, SandboxedWorkflowRunner)
     assert runner.restrictions == WORKFLOW_RUNNER.restrictions
