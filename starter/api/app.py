@@ -31,6 +31,7 @@ from starter.services.temporal import OrderWorkflows
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    settings.refuse_devstack_secrets()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,17 +64,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     errors.install(app)
     console.install(app)
-    Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
-        app, include_in_schema=False
-    )
+    # Collected here, served by `main` on the metrics port: never beside the public API.
+    Instrumentator().instrument(app)
     return app
 
 
 def main() -> None:
     import uvicorn
+    from prometheus_client import start_http_server
 
     settings = get_settings()
     configure_logging()
-    uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
-    )
+    app = create_app(settings)
+    start_http_server(settings.api_metrics_port, settings.api_metrics_host)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
