@@ -10,7 +10,10 @@ import copy
 import hashlib
 import json
 import re
-from datetime import date, datetime
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -18,14 +21,20 @@ from typing import Annotated, Any, Literal
 import phonenumbers
 from babel.numbers import list_currencies
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from schema.contracts import (
     CancelReason,
@@ -38,6 +47,7 @@ from schema.contracts import (
 )
 
 _MONEY = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+_POSITIVE = r"^(?!0*(\.0*)?$)"  # at least one digit that is not 0
 MAX_MONEY = Decimal("999999999999.99")  # what the money columns hold: NUMERIC(14, 2)
 _CURRENCIES = frozenset(list_currencies())
 
@@ -59,23 +69,83 @@ def _money_string(value: Any) -> Any:
     return value
 
 
-# An amount of money as the API takes it: a decimal string, never a float.
-Money = Annotated[
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+_MONEY_SCHEMA = {
+    "type": "string",
+    "pattern": _MONEY.pattern,
+    "description": 'Decimal string, e.g. "250.00": at most 12 digits before the point, 2 after',
+    "examples": ["250.00"],
+}
+
+# An amount of money as the API takes it: a decimal string, never a float; at most what the
+# money columns hold (NUMERIC(14, 2)).
+Money = Annotated[Decimal, BeforeValidator(_money_string), WithJsonSchema(_MONEY_SCHEMA)]
+PositiveMoney = Annotated[
     Decimal,
     BeforeValidator(_money_string),
-    Field(description='Decimal string, e.g. "250.00"', examples=["250.00"]),
+    AfterValidator(_positive),
+    WithJsonSchema({**_MONEY_SCHEMA, "pattern": _POSITIVE + _MONEY.pattern[1:]}),
 ]
+
+# What no text field takes: control characters (C0, DEL, C1), lone surrogates and the Unicode
+# line and paragraph separators; text that may run over lines keeps tab, LF and CR.
+_REFUSED = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_REFUSED_IN_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029"
+
+
+@dataclass(frozen=True)
+class _Printable:
+    """Printable text, never only whitespace; the same rule is the field's OpenAPI `pattern`."""
+
+    lines: bool
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        refused = _REFUSED_IN_LINES if self.lines else _REFUSED
+        json_schema["pattern"] = rf"^(|[^{refused}]*[^\s{refused}][^{refused}]*)$"
+        return json_schema
+
+    def _check(self, value: str) -> str:
+        allowed = "\t\n\r" if self.lines else ""
+        for char in value:
+            if char not in allowed and unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
+                where = "" if self.lines else " (one line of text)"
+                raise ValueError(f"control character U+{ord(char):04X} is not allowed{where}")
+        if value.isspace():
+            raise ValueError("must not be blank")
+        return value
+
+
+# One line of text: names, SKUs, addresses, reasons, search terms. Newlines would break the
+# headers and one-line places (e-mail subjects, SMS, labels) such a value goes into.
+OneLine = Annotated[str, _Printable(lines=False)]
+# Text that may run over lines: notes and comments, read by people on a page.
+MultiLine = Annotated[str, _Printable(lines=True)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class CustomerIn(_Strict):
-    name: str = Field(min_length=1, max_length=200, examples=["Iryna Koval"])
+    name: OneLine = Field(min_length=1, max_length=200, examples=["Iryna Koval"])
     email: EmailStr = Field(examples=["iryna@example.com"])
-    phone: str = Field(
-        examples=["+380501234567"], description="Any common notation; stored as E.164."
+    phone: OneLine = Field(
+        max_length=32,
+        examples=["+380501234567"],
+        description="Any common notation of a number that exists; stored as E.164.",
     )
     locale: Locale = "uk"
     channels: list[Literal["email", "sms", "push"]] = Field(
@@ -83,7 +153,7 @@ class CustomerIn(_Strict):
         min_length=1,
         description="Where the customer wants to hear from us, preferred first; the next is the fallback",
     )
-    push_token: str | None = Field(
+    push_token: OneLine | None = Field(
         default=None, max_length=256, description="Needed for the push channel"
     )
 
@@ -112,17 +182,17 @@ class CustomerIn(_Strict):
 
 class AddressIn(_Strict):
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["UA"])
-    city: str = Field(min_length=1, max_length=120)
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
-    postal_code: str = Field(min_length=1, max_length=20)
+    city: OneLine = Field(min_length=1, max_length=120)
+    line1: OneLine = Field(min_length=1, max_length=200)
+    line2: OneLine | None = Field(default=None, max_length=200)
+    postal_code: OneLine = Field(min_length=1, max_length=20)
 
 
 class DeliveryIn(_Strict):
     method: DeliveryMethod
     speed: Literal["standard", "express"] = "standard"
     address: AddressIn | None = None
-    pickup_point: str | None = Field(default=None, max_length=64)
+    pickup_point: OneLine | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _address_for_shipping(self) -> DeliveryIn:
@@ -138,8 +208,8 @@ class PaymentIn(_Strict):
 class LineIn(_Strict):
     """One order line, as the shop posts it and as an operator edits it."""
 
-    sku: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
+    sku: OneLine = Field(min_length=1, max_length=64)
+    name: OneLine = Field(min_length=1, max_length=200)
     quantity: int = Field(gt=0, le=100_000, strict=True)
     unit_price: Money
 
@@ -148,9 +218,16 @@ def lines_total(lines: list[LineIn]) -> Decimal:
     return sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
 
 
-def _total_fits(lines: list[LineIn] | None) -> None:
-    if lines is not None and lines_total(lines) > MAX_MONEY:
+def _total_fits(lines: list[LineIn]) -> list[LineIn]:
+    if lines_total(lines) > MAX_MONEY:
         raise ValueError(f"the lines add up to more than {MAX_MONEY}")
+    return lines
+
+
+# An order's lines: 1 to 500, adding up to what the money columns hold.
+OrderLines = Annotated[
+    list[LineIn], Field(min_length=1, max_length=500), AfterValidator(_total_fits)
+]
 
 
 # The order from the foundation issue: the OpenAPI example, and the base of tests and benchmarks.
@@ -193,9 +270,9 @@ class OrderCreate(_Strict):
     customer: CustomerIn
     delivery: DeliveryIn
     payment: PaymentIn
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)]
+    lines: OrderLines
     currency: str = Field(examples=["UAH"])
-    note: str | None = Field(default=None, max_length=1000, description="Customer's wishes")
+    note: MultiLine | None = Field(default=None, max_length=1000, description="Customer's wishes")
 
     @field_validator("currency")
     @classmethod
@@ -203,11 +280,6 @@ class OrderCreate(_Strict):
         if value not in _CURRENCIES:
             raise ValueError("not an ISO 4217 currency code")
         return value
-
-    @model_validator(mode="after")
-    def _total_fits(self) -> OrderCreate:
-        _total_fits(self.lines)
-        return self
 
     @property
     def total(self) -> Decimal:
@@ -272,6 +344,27 @@ class OrderSummary(BaseModel):
     customer: str
     created_at: datetime
     flags: FlagsOut
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = r"^[0-9]{1,16}_[0-9a-f]{32}$"
+
+
+def page_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
+    """Where the next page starts: after this order (newest first), as `micros_uuidhex`."""
+    return f"{(created_at - _EPOCH) // timedelta(microseconds=1)}_{order_id.hex}"
+
+
+def read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    micros, _, order_id = cursor.partition("_")
+    return _EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=order_id)
+
+
+# Every string the pattern admits is a place in the list; any other is a 422 naming `cursor`.
+PageCursor = Annotated[
+    str,
+    Field(pattern=_CURSOR, description="The `next_cursor` of the previous page"),
+]
 
 
 class OrderPage(BaseModel):
@@ -345,20 +438,11 @@ class ConfirmIn(_Strict):
         }
     )
 
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)] | None = Field(
-        default=None, description="Replaces the order's lines"
-    )
-    final_price: Money | None = Field(
+    lines: OrderLines | None = Field(default=None, description="Replaces the order's lines")
+    final_price: PositiveMoney | None = Field(
         default=None, description="The total to charge, when it could not be computed"
     )
-    note: str = Field(default="", max_length=500)
-
-    @model_validator(mode="after")
-    def _sane(self) -> ConfirmIn:
-        _total_fits(self.lines)
-        if self.final_price is not None and self.final_price <= 0:
-            raise ValueError("final_price must be positive")
-        return self
+    note: MultiLine = Field(default="", max_length=500)
 
 
 class RejectIn(_Strict):
@@ -366,7 +450,7 @@ class RejectIn(_Strict):
         json_schema_extra={"examples": [{"reason": "wholesale orders go through the B2B desk"}]}
     )
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: OneLine = Field(min_length=1, max_length=500)
 
 
 class StockDecisionIn(_Strict):
@@ -375,13 +459,8 @@ class StockDecisionIn(_Strict):
     )
 
     choice: StockChoice
-    alternative_lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)] | None = None
-    note: str = Field(default="", max_length=500)
-
-    @model_validator(mode="after")
-    def _total_fits(self) -> StockDecisionIn:
-        _total_fits(self.alternative_lines)
-        return self
+    alternative_lines: OrderLines | None = None
+    note: MultiLine = Field(default="", max_length=500)
 
 
 class DelayIn(_Strict):
@@ -399,7 +478,7 @@ class CancelIn(_Strict):
     )
 
     reason: CancelReason
-    note: str = Field(default="", max_length=500)
+    note: MultiLine = Field(default="", max_length=500)
 
 
 class NoteIn(_Strict):
@@ -407,7 +486,7 @@ class NoteIn(_Strict):
         json_schema_extra={"examples": [{"text": "Customer asked to call before delivery"}]}
     )
 
-    text: str = Field(min_length=1, max_length=2000)
+    text: MultiLine = Field(min_length=1, max_length=2000)
 
 
 class ActionOut(BaseModel):
@@ -440,7 +519,7 @@ class FeedbackIn(_Strict):
 
     rating: int | None = Field(default=None, ge=1, le=5)
     nps: int | None = Field(default=None, ge=0, le=10)
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: MultiLine | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _some_score(self) -> FeedbackIn:
@@ -458,13 +537,13 @@ class FeedbackOut(BaseModel):
 # --- Administration ------------------------------------------------------------------------------
 
 
-class SessionIn(BaseModel):
-    username: str = Field(max_length=64)
-    password: str = Field(max_length=200)
+class SessionIn(_Strict):
+    username: OneLine = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
 
 
 class KeyIn(_Strict):
-    name: str = Field(min_length=1, max_length=100, examples=["shop-backend"])
+    name: OneLine = Field(min_length=1, max_length=100, examples=["shop-backend"])
     role: Role
 
 

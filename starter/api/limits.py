@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from slowapi import Limiter
 from slowapi.util import get_remote_address
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schema.api import ErrorBody
 
 
 def client_and_path(request: Request) -> str:
@@ -19,7 +19,8 @@ limiter = Limiter(key_func=client_and_path)
 
 
 class BodySizeLimit:
-    """413 for a body over `max_bytes`, whether announced by Content-Length or streamed."""
+    """413 for a body over `max_bytes`, whether announced by Content-Length or streamed; 400
+    for a Content-Length that is not a number."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -30,8 +31,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and not declared.isdigit():
+            await _refuse(send, 400, "the Content-Length header is not a number of bytes")
+            return
         if declared is not None and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await _refuse(send, 413, self.too_large)
             return
         seen = 0
 
@@ -46,20 +50,23 @@ class BodySizeLimit:
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._refuse(send)
+            await _refuse(send, 413, self.too_large)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"request body over {self.max_bytes} bytes", "errors": []}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    @property
+    def too_large(self) -> str:
+        return f"request body over {self.max_bytes} bytes"
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = ErrorBody(detail=detail).model_dump_json().encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -28,6 +27,8 @@ from schema.api import (
     OrderOut,
     OrderPage,
     OrderSummary,
+    page_cursor,
+    read_cursor,
 )
 from schema.contracts import (
     CustomerStatus,
@@ -309,10 +310,8 @@ async def search_orders(
         if wanted is not None:
             query = query.where(column == wanted)
     if cursor:
-        created, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         query = query.where(
-            tuple_(col(Order.created_at), col(Order.id))
-            < tuple_(datetime.fromisoformat(created), uuid.UUID(last_id))
+            tuple_(col(Order.created_at), col(Order.id)) < tuple_(*read_cursor(cursor))
         )
     rows = (
         await session.exec(
@@ -341,9 +340,7 @@ async def search_orders(
     if len(rows) > limit:
         last = rows[limit - 1][0]
         assert last.created_at is not None
-        next_cursor = base64.urlsafe_b64encode(
-            f"{last.created_at.isoformat()}|{last.id}".encode()
-        ).decode()
+        next_cursor = page_cursor(last.created_at, last.id)
     return OrderPage(items=items, next_cursor=next_cursor)
 
 

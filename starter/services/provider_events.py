@@ -11,11 +11,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from schema.api import OneLine
 from schema.contracts import (
     CarrierEvent,
     PaymentEvent,
@@ -44,8 +45,8 @@ class InvalidEvent(Exception):
 class Envelope(BaseModel):
     """What every provider event carries."""
 
-    event_id: str
-    type: str
+    event_id: OneLine = Field(min_length=1, max_length=128)
+    type: OneLine = Field(min_length=1, max_length=64)
     order_ref: uuid.UUID
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from schema.api import AccountIn, ErasureIn, KeyIn
+from schema.api import AccountIn, ErasureIn, KeyIn, OneLine
 from starter.api.deps import Admin, Session
 from starter.api.errors import responses
 from starter.services import access
@@ -62,8 +62,8 @@ async def create_account(body: AccountIn, db: Session, caller: Admin) -> dict[st
 async def audit_log(
     db: Session,
     caller: Admin,
-    target: Annotated[str | None, Query(max_length=64)] = None,
-    actor: Annotated[str | None, Query(max_length=120)] = None,
+    target: Annotated[OneLine | None, Query(max_length=64)] = None,
+    actor: Annotated[OneLine | None, Query(max_length=120)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     rows = await access.audit_entries(db, target=target, actor=actor, limit=limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Response
 from sqlmodel import col, select
@@ -12,6 +13,7 @@ from starter.api.deps import PersonalData, Session
 from starter.api.errors import responses
 from starter.services.access import audit
 
+DocumentKind = Literal["receipt", "packing_list", "label"]
 router = APIRouter(prefix="/v1/orders/{order_id}/documents", tags=["documents"])
 
 
@@ -31,7 +33,9 @@ async def documents(order_id: uuid.UUID, db: Session, caller: PersonalData) -> l
     response_class=Response,
     summary="One document as PDF (holds personal data; each read is audited)",
 )
-async def document(order_id: uuid.UUID, kind: str, db: Session, caller: PersonalData) -> Response:
+async def document(
+    order_id: uuid.UUID, kind: DocumentKind, db: Session, caller: PersonalData
+) -> Response:
     await audit(db, caller, "order.read_document", str(order_id), kind=kind)
     await db.commit()
     row = (

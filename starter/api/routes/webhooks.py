@@ -5,9 +5,9 @@ event id) is answered 200 `duplicate` and changes nothing either."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from schema.webhooks import HEADER
 from settings import get_settings
@@ -36,6 +36,14 @@ async def receive(
     db: Session,
     workflows: Workflows,
     settings: AppSettings,
+    signature: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            pattern=r"^t=[0-9]{1,12},v1=[0-9a-f]{64}$",
+            description="`t=<unix seconds>,v1=<hex HMAC-SHA256 of '{t}.{body}'>`",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     body = await request.body()
     fresh = await receive_event(
@@ -44,7 +52,7 @@ async def receive(
         settings=settings,
         provider=provider,
         body=body,
-        signature=request.headers.get(HEADER),
+        signature=signature,
     )
     if not fresh:
         response.status_code = status.HTTP_200_OK
