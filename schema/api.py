@@ -542,6 +542,11 @@ class SessionIn(_Strict):
     password: str = Field(min_length=1, max_length=200)
 
 
+class SessionOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
 class KeyIn(_Strict):
     name: OneLine = Field(min_length=1, max_length=100, examples=["shop-backend"])
     role: Role
@@ -555,5 +560,57 @@ class AccountIn(_Strict):
     role: Role
 
 
+class AccountCreated(BaseModel):
+    username: str
+    role: Role
+
+
+class AccountOut(AccountCreated):
+    disabled: bool
+    sessions: int = Field(description="Open sessions")
+    created_at: datetime | None
+
+
+class SessionsRevoked(BaseModel):
+    username: str
+    sessions: int = Field(description="How many sessions ended")
+
+
+class KeyIssued(BaseModel):
+    name: str
+    role: Role
+    key: str = Field(description="Shown this once; only its hash is stored")
+
+
+class KeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    role: Role
+    prefix: str
+    revoked: bool
+
+
+class KeyRevoked(BaseModel):
+    id: uuid.UUID
+    revoked: bool
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    target: str
+    ip: str | None
+    detail: dict[str, Any]
+
+
 class ErasureIn(_Strict):
     email: EmailStr
+
+
+class ErasureOut(BaseModel):
+    customer_id: uuid.UUID
+    orders: list[uuid.UUID]
+    erased: bool

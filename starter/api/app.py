@@ -15,7 +15,7 @@ from schema.database import make_engine
 from settings import Settings, get_settings
 from starter import console, customer
 from starter.api import errors
-from starter.api.limits import BodySizeLimit, limiter
+from starter.api.limits import BodySizeLimit, limiter, sign_in_limits
 from starter.api.routes import (
     actions,
     admin,
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = make_engine(settings.database_url)
+        app.state.sign_in_limits = sign_in_limits(app.state.engine, settings)
         app.state.workflows = OrderWorkflows(settings)
         yield
         await app.state.engine.dispose()

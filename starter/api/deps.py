@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schema.database import open_session
 from settings import Settings
-from starter.services.access import GRANTS, Permission, Principal, principal_for
+from starter.services.access import GRANTS, Permission, Principal, SignInLimits, principal_for
 from starter.services.temporal import OrderWorkflows
 
 
@@ -26,6 +26,11 @@ def get_workflows(request: Request) -> OrderWorkflows:
     return workflows
 
 
+def get_sign_in_limits(request: Request) -> SignInLimits:
+    limits: SignInLimits = request.app.state.sign_in_limits
+    return limits
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with open_session(request.app.state.engine) as session:
         yield session
@@ -34,6 +39,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Session = Annotated[AsyncSession, Depends(get_session)]
 Workflows = Annotated[OrderWorkflows, Depends(get_workflows)]
+SignInGuard = Annotated[SignInLimits, Depends(get_sign_in_limits)]
 
 BEARER = HTTPBearer(
     auto_error=False, description="An API key, or a staff session token from POST /v1/sessions"
@@ -78,6 +84,7 @@ def require(permission: Permission) -> Any:
 
 
 # The callers each route admits, by what they may do.
+Anyone = Annotated[Principal, Depends(authenticate)]
 Creator = Annotated[Principal, require(Permission.ORDERS_CREATE)]
 Reader = Annotated[Principal, require(Permission.ORDERS_READ)]
 Searcher = Annotated[Principal, require(Permission.ORDERS_SEARCH)]

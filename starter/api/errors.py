@@ -13,7 +13,12 @@ from slowapi.errors import RateLimitExceeded
 
 from schema.api import ErrorBody, FieldError
 from schema.webhooks import BadSignature
-from starter.services.access import UsernameTaken
+from starter.services.access import (
+    AccountNotFound,
+    SignInLocked,
+    UsernameTaken,
+    WrongCredentials,
+)
 from starter.services.erasure import CustomerNotFound
 from starter.services.errors import (
     ActionRefused,
@@ -26,10 +31,12 @@ from starter.services.provider_events import InvalidEvent
 STATUS_OF: dict[type[Exception], int] = {
     OrderNotFound: 404,
     CustomerNotFound: 404,
+    AccountNotFound: 404,
     OrderNumberConflict: 409,
     ActionRefused: 409,
     UsernameTaken: 409,
     BadSignature: 401,
+    WrongCredentials: 401,
     InvalidEvent: 422,
     TemporalUnavailable: 503,
 }
@@ -77,6 +84,11 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _sign_in_locked(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SignInLocked)
+    return _body(429, str(exc), **{"Retry-After": str(exc.retry_after)})
+
+
 async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimitExceeded)
     return _body(
@@ -98,4 +110,5 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(kind, _service_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(RateLimitExceeded, _rate_limited)
+    app.add_exception_handler(SignInLocked, _sign_in_locked)
     app.add_exception_handler(HTTPException, _http_error)

@@ -67,7 +67,7 @@ def _same_or_conflict(existing: Order, body: OrderCreate) -> Order:
 
 
 async def record_order(
-    session: AsyncSession, *, body: OrderCreate, created_by: str | None = None
+    session: AsyncSession, *, body: OrderCreate, creator: Principal | None = None
 ) -> tuple[Order, bool]:
     """Store customer, address, order and lines in one transaction.
 
@@ -125,7 +125,8 @@ async def record_order(
         stage=Stage.INTAKE.value,
         status=CustomerStatus.RECEIVED.value,
         request_hash=body.fingerprint(),
-        created_by=created_by,
+        created_by=creator.actor if creator else None,
+        created_by_key_id=creator.key_id if creator else None,
     )
     session.add(order)
     for position, line in enumerate(body.lines, start=1):
@@ -363,6 +364,11 @@ def links_for(order_id: uuid.UUID, settings: Settings) -> OrderLinks:
     )
 
 
+def _created_by(order: Order, caller: Principal) -> bool:
+    """Whether the caller's API key created the order (keys are told apart by id, not name)."""
+    return caller.key_id is not None and order.created_by_key_id == caller.key_id
+
+
 async def view_order(
     session: AsyncSession,
     *,
@@ -374,7 +380,7 @@ async def view_order(
     """One order as `caller` may see it: a service only its own; personal data shown (and
     audited) to roles that may read it, masked for the others."""
     order = await session.get(Order, order_id)
-    if order is None or (caller.role == Role.SERVICE and order.created_by != caller.actor):
+    if order is None or (caller.role == Role.SERVICE and not _created_by(order, caller)):
         raise OrderNotFound(order_id)
     unmasked = caller.may(Permission.PERSONAL_DATA)
     view = await read_order(

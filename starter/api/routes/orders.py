@@ -39,7 +39,7 @@ async def create_order(
     caller: Creator,
 ) -> OrderAccepted:
     started = time.perf_counter()
-    order, created = await record_order(db, body=body, created_by=caller.actor)
+    order, created = await record_order(db, body=body, creator=caller)
     if created:
         await audit(db, caller, "order.create", str(order.id))
         await db.commit()
