@@ -14,7 +14,7 @@ from runtime import configure_logging
 from schema.database import make_engine
 from settings import Settings, get_settings
 from starter import console, customer
-from starter.api import errors
+from starter.api import access_log, errors
 from starter.api.limits import BodySizeLimit, limiter, sign_in_limits
 from starter.api.routes import (
     actions,
@@ -32,6 +32,7 @@ from starter.services.temporal import OrderWorkflows
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.refuse_devstack_secrets()
+    access_log.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
