@@ -413,7 +413,12 @@ class OrderOut(BaseModel):
     payment_url: str | None
     seconds_in_stage: dict[str, float] = Field(description="Time spent in each stage so far")
     workflow: dict[str, Any] | None = Field(
-        description="Live answer of the workflow's `status` query; null if Temporal is unreachable"
+        description="Live answer of the workflow's `status` query; null when it did not come "
+        "within 2 s (the rest is the read model)"
+    )
+    workflow_unavailable: str | None = Field(
+        default=None,
+        description="Why `workflow` is null: Temporal unreachable, or no worker answered in time",
     )
     links: OrderLinks
 

@@ -52,7 +52,7 @@ from schema.tables import (
 )
 from settings import Settings
 from starter.services.access import Permission, Principal, Role, audit
-from starter.services.errors import OrderNotFound, OrderNumberConflict
+from starter.services.errors import OrderNotFound, OrderNumberConflict, WorkflowUnanswered
 from starter.services.temporal import OrderWorkflows
 
 
@@ -151,6 +151,7 @@ async def read_order(
     live: OrderStatus | None,
     links: OrderLinks,
     unmasked: bool = False,
+    unanswered: str | None = None,
 ) -> OrderOut | None:
     """The read model of one order with the workflow's live status; personal data masked unless `unmasked`."""
     order = await session.get(Order, order_id)
@@ -227,6 +228,7 @@ async def read_order(
         payment_url=refs.payment_url if refs else None,
         seconds_in_stage=seconds_in_stage(events, now=datetime.now(UTC)),
         workflow=workflow,
+        workflow_unavailable=unanswered,
         links=links,
     )
 
@@ -234,7 +236,8 @@ async def read_order(
 def seconds_in_stage(events: Sequence[OrderEvent], *, now: datetime) -> dict[str, float]:
     """How long the order spent in each stage: from a stage's first event to the next stage's."""
     spent: dict[str, float] = {}
-    for current, following in zip(events, [*events[1:], None], strict=True):
+    # Not strict: an order with no events yet (its workflow never ran) has none to pair.
+    for current, following in zip(events, [*events[1:], None], strict=False):
         end = following.at if following is not None else now
         if current.stage in ("completed", "cancelled"):
             end = current.at
@@ -383,12 +386,18 @@ async def view_order(
     if order is None or (caller.role == Role.SERVICE and not _created_by(order, caller)):
         raise OrderNotFound(order_id)
     unmasked = caller.may(Permission.PERSONAL_DATA)
+    live, unanswered = None, None
+    try:
+        live = await workflows.status(order_id)
+    except WorkflowUnanswered as exc:
+        unanswered = str(exc)
     view = await read_order(
         session,
         order_id=order_id,
-        live=await workflows.status(order_id),
+        live=live,
         links=links_for(order_id, settings),
         unmasked=unmasked,
+        unanswered=unanswered,
     )
     if view is None:
         raise OrderNotFound(order_id)
