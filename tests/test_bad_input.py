@@ -46,8 +46,8 @@ def _order(**customer: Any) -> dict[str, Any]:
         ("lines.0.sku", sample_order(lines=[
             {"sku": "MUG\x1b01", "name": "Mug", "quantity": 1, "unit_price": "1.00"}])),
         ("note", sample_order(note="ring\x00twice")),
-        ("lines", sample_order(lines=[
-            {"sku": "GOLD", "name": "Gold", "quantity": 2, "unit_price": "999999999999.99"}])),
+        ("lines.0.quantity", sample_order(lines=[
+            {"sku": "GOLD", "name": "Gold", "quantity": 100_001, "unit_price": "1.00"}])),
         ("lines.0.unit_price", sample_order(lines=[
             {"sku": "GOLD", "name": "Gold", "quantity": 1, "unit_price": "1E+20"}])),
         ("lines.0.quantity", sample_order(lines=[
@@ -59,6 +59,14 @@ async def test_control_characters_and_impossible_amounts_are_422(
     dev_stack: Stack, field: str, order: dict[str, Any]
 ) -> None:
     _named(await dev_stack.api.post("/v1/orders", json=order), field)
+
+
+async def test_the_largest_order_the_api_admits_is_stored_exactly(dev_stack: Stack) -> None:
+    line = {"sku": "GOLD", "name": "Gold", "quantity": 100_000, "unit_price": "999999999999.99"}
+    accepted = await dev_stack.api.post("/v1/orders", json=sample_order(lines=[line, line]))
+    assert accepted.status_code == 202, accepted.text
+    view = await dev_stack.api.get(f"/v1/orders/{accepted.json()['order_id']}")
+    assert view.json()["total"] == "199999999999998000.00"
 
 
 async def test_a_note_keeps_its_newlines_a_name_may_not(dev_stack: Stack) -> None:

@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     errors.install(app)
+    errors.document_edge_answers(app)
     console.install(app)
     # Collected here, served by `main` on the metrics port: never beside the public API.
     Instrumentator().instrument(app)

@@ -15,10 +15,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from schema.api import FeedbackIn
 from settings import get_settings
 from starter.api.deps import Session, Workflows
+from starter.api.errors import responses
 from starter.api.limits import limiter
 from starter.services.feedback import answer_feedback, order_number
 
-router = APIRouter(prefix="/v1/orders/{order_id}", include_in_schema=False)
+router = APIRouter(prefix="/v1/orders/{order_id}", tags=["customers"])
 templates = Jinja2Templates(
     env=Environment(
         loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -28,7 +29,13 @@ templates = Jinja2Templates(
 )
 
 
-@router.get("/feedback", response_class=HTMLResponse)
+# Documented: it shares its path with the JSON answer (POST), and the OpenAPI lists both.
+@router.get(
+    "/feedback",
+    response_class=HTMLResponse,
+    responses=responses(404, 422),
+    summary="The feedback form (HTML), from the link in the e-mail",
+)
 async def feedback_form(request: Request, order_id: uuid.UUID, db: Session) -> HTMLResponse:
     number = await order_number(db, order_id=order_id)
     return templates.TemplateResponse(
@@ -36,7 +43,7 @@ async def feedback_form(request: Request, order_id: uuid.UUID, db: Session) -> H
     )
 
 
-@router.post("/feedback/form", response_class=HTMLResponse)
+@router.post("/feedback/form", response_class=HTMLResponse, include_in_schema=False)
 @limiter.limit(lambda: get_settings().feedback_rate_limit)
 async def feedback_from_form(
     request: Request,

@@ -76,10 +76,16 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def issue_api_key(session: AsyncSession, *, name: str, role: Role) -> str:
-    """Create a key; the only time its clear text exists is this return value."""
+async def issue_api_key(
+    session: AsyncSession, *, name: str, role: Role, caller: Principal | None = None
+) -> str:
+    """Create a key (audited when an admin asks); the only time its clear text exists is
+    this return value."""
     key = f"of_{secrets.token_urlsafe(32)}"
-    session.add(ApiKey(name=name, role=role.value, key_hash=_digest(key), prefix=key[:10]))
+    row = ApiKey(name=name, role=role.value, key_hash=_digest(key), prefix=key[:10])
+    session.add(row)
+    if caller is not None:
+        await audit(session, caller, "key.issue", str(row.id), name=name, role=role.value)
     await session.commit()
     return key
 
@@ -229,6 +235,11 @@ class UsernameTaken(Exception):  # 409
     pass
 
 
+class LockingOneselfOut(Exception):  # 409
+    """An admin may not revoke the key it calls with, nor disable its own account: another
+    admin does that, so that no one locks the last door by mistake."""
+
+
 class AccountNotFound(Exception):  # 404
     def __init__(self, username: str) -> None:
         super().__init__(f"no staff account {username}")
@@ -304,6 +315,8 @@ async def set_account_disabled(
 ) -> None:
     """Disable (its sessions end at once) or enable an account."""
     account = await _account(session, username)
+    if disabled and caller.actor == f"staff:{username}":
+        raise LockingOneselfOut("this is your own account; another admin disables it")
     account.disabled_at = (account.disabled_at or datetime.now(UTC)) if disabled else None
     session.add(account)
     if disabled:
@@ -323,6 +336,8 @@ async def revoke_key(session: AsyncSession, *, caller: Principal, key_id: uuid.U
     key = await session.get(ApiKey, key_id)
     if key is None:
         return False
+    if key.id == caller.key_id:
+        raise LockingOneselfOut("this is the key you are calling with; another admin revokes it")
     key.revoked_at = key.revoked_at or datetime.now(UTC)
     session.add(key)
     await audit(session, caller, "key.revoke", str(key_id))

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -43,7 +43,9 @@ class InvalidEvent(Exception):
 
 
 class Envelope(BaseModel):
-    """What every provider event carries."""
+    """What every provider event carries (and the fields of its kind beside them)."""
+
+    model_config = ConfigDict(extra="allow")
 
     event_id: OneLine = Field(min_length=1, max_length=128)
     type: OneLine = Field(min_length=1, max_length=64)

@@ -1,4 +1,5 @@
-"""orders keep the id of the key that created them; rate-limit counters for sign-in
+"""orders keep the id of the key that created them; rate-limit counters for sign-in; an
+order's total holds any lines the API admits
 
 Revision ID: c7d1e2f3a4b5
 Revises: b4e69794f5e8
@@ -39,9 +40,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('key')
     )
     op.create_index(op.f('ix_rate_limit_counters_expires_at'), 'rate_limit_counters', ['expires_at'], unique=False)
+    op.alter_column('orders', 'total', type_=sa.Numeric(22, 2), existing_type=sa.Numeric(14, 2), existing_nullable=False)
 
 
 def downgrade() -> None:
+    op.alter_column('orders', 'total', type_=sa.Numeric(14, 2), existing_type=sa.Numeric(22, 2), existing_nullable=False)
     op.drop_index(op.f('ix_rate_limit_counters_expires_at'), table_name='rate_limit_counters')
     op.drop_table('rate_limit_counters')
     op.drop_constraint('orders_created_by_key_id_fkey', 'orders', type_='foreignkey')

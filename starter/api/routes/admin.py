@@ -26,7 +26,7 @@ from schema.api import (
 from starter.api.deps import Admin, Session
 from starter.api.errors import responses
 from starter.services import access
-from starter.services.access import audit, issue_api_key
+from starter.services.access import issue_api_key
 from starter.services.erasure import erase_customer
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -41,9 +41,7 @@ Username = Annotated[OneLine, Path(max_length=64)]
     summary="Issue an API key (shown once)",
 )
 async def create_key(body: KeyIn, db: Session, caller: Admin) -> KeyIssued:
-    key = await issue_api_key(db, name=body.name, role=body.role)
-    await audit(db, caller, "key.issue", body.name, role=body.role.value)
-    await db.commit()
+    key = await issue_api_key(db, name=body.name, role=body.role, caller=caller)
     return KeyIssued(name=body.name, role=body.role, key=key)
 
 
@@ -64,8 +62,8 @@ async def list_keys(db: Session, caller: Admin) -> list[KeyOut]:
 @router.delete(
     "/keys/{key_id}",
     response_model=KeyRevoked,
-    responses=responses(404, 422),
-    summary="Revoke an API key",
+    responses=responses(404, 409, 422),
+    summary="Revoke an API key (not the one calling)",
 )
 async def revoke_key(key_id: uuid.UUID, db: Session, caller: Admin) -> KeyRevoked:
     if not await access.revoke_key(db, caller=caller, key_id=key_id):
@@ -97,8 +95,8 @@ async def list_accounts(db: Session, caller: Admin) -> list[AccountOut]:
 @router.post(
     "/accounts/{username}/disable",
     response_model=AccountOut,
-    responses=responses(404, 422),
-    summary="Disable an account: it cannot sign in, and its sessions end now",
+    responses=responses(404, 409, 422),
+    summary="Disable an account (not one's own): it cannot sign in, and its sessions end now",
 )
 async def disable_account(username: Username, db: Session, caller: Admin) -> AccountOut:
     await access.set_account_disabled(db, caller=caller, username=username, disabled=True)

@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Response
 from sqlmodel import col, select
 
+from schema.api import DocumentLink
 from schema.tables import Document
 from starter.api.deps import PersonalData, Session
 from starter.api.errors import responses
@@ -17,14 +18,16 @@ DocumentKind = Literal["receipt", "packing_list", "label"]
 router = APIRouter(prefix="/v1/orders/{order_id}/documents", tags=["documents"])
 
 
-@router.get("", summary="The order's documents")
-async def documents(order_id: uuid.UUID, db: Session, caller: PersonalData) -> list[dict[str, str]]:
+@router.get("", response_model=list[DocumentLink], summary="The order's documents")
+async def documents(order_id: uuid.UUID, db: Session, caller: PersonalData) -> list[DocumentLink]:
     rows = (
         await db.exec(
             select(Document).where(Document.order_id == order_id).order_by(col(Document.kind))
         )
     ).all()
-    return [{"kind": d.kind, "url": f"/v1/orders/{order_id}/documents/{d.kind}.pdf"} for d in rows]
+    return [
+        DocumentLink(kind=d.kind, url=f"/v1/orders/{order_id}/documents/{d.kind}.pdf") for d in rows
+    ]
 
 
 @router.get(
