@@ -189,3 +189,10 @@ async def test_a_content_length_that_is_not_a_number_is_400(dev_stack: Stack) ->
         response = await direct.send(request)
     assert response.status_code == 400
     assert "Content-Length" in response.json()["detail"]
+
+
+async def test_a_wrong_method_names_every_documented_one(dev_stack: Stack) -> None:
+    answer = await dev_stack.api.request("PUT", "/v1/orders")
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].split(", ")) == {"GET", "POST"}
+    assert answer.json()["detail"] == "Method Not Allowed"

@@ -308,3 +308,21 @@ async def test_cookies_are_secure_when_the_public_url_is_https(dev_stack: Stack)
     assert signed_in.status_code == 303
     cookie = signed_in.headers["set-cookie"].lower()
     assert "orderflow_session=" in cookie and "secure" in cookie and "samesite=strict" in cookie
+
+
+async def test_admins_do_not_lock_themselves_out(dev_stack: Stack) -> None:
+    admin = await _account(dev_stack, Role.ADMIN)
+    token = (await _sign_in(dev_stack, admin)).json()["token"]
+    async with _bearer(dev_stack, token) as staff:
+        refused = await staff.post(f"/v1/admin/accounts/{admin}/disable")
+        assert refused.status_code == 409 and "your own account" in refused.json()["detail"]
+        assert (await staff.get("/v1/admin/accounts")).status_code == 200  # still signed in
+    console = Console(dev_stack)
+    await console.sign_in(admin)
+    csrf = await console.token("/console/accounts")
+    answer = await console.post(f"/console/accounts/{admin}/disable", {}, csrf)
+    assert answer.status_code == 303 and "error=" in answer.headers["location"]
+    prefix = dev_stack.api.headers["Authorization"].removeprefix("Bearer ")[:10]
+    [key] = [k for k in (await dev_stack.api.get("/v1/admin/keys")).json() if k["prefix"] == prefix]
+    refused = await dev_stack.api.delete(f"/v1/admin/keys/{key['id']}")
+    assert refused.status_code == 409 and "calling with" in refused.json()["detail"]

@@ -30,6 +30,7 @@ from starter.api.deps import AppSettings, Session, SignInGuard, Workflows, clien
 from starter.services import access, actions
 from starter.services.access import (
     AccountNotFound,
+    LockingOneselfOut,
     Permission,
     Principal,
     SignInLocked,
@@ -364,6 +365,8 @@ async def change_account(request: Request, username: str, change: str, db: Sessi
             raise Refused(404, f"There is no account change {change}.")
     except AccountNotFound as missing:
         raise Refused(404, str(missing)) from missing
+    except LockingOneselfOut as refused:
+        return RedirectResponse(f"/console/accounts?error={quote(str(refused))}", status_code=303)
     return RedirectResponse(f"/console/accounts?done={quote(done)}", status_code=303)
 
 
