@@ -18,7 +18,11 @@ async def test_a_search_by_contact_leaves_no_contact_in_the_access_log(
     with caplog.at_level(logging.INFO, logger="uvicorn.access"):
         for q in ("iryna.koval@example.com", "+380 50 123 45 67", "+380501234567"):
             assert (await support.get("/v1/orders", params={"q": q, "limit": 5})).status_code == 200
-    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "uvicorn.access" and '"GET /v1/orders' in r.getMessage()
+    ]  # (the simulators' lines pass here too)
     assert len(lines) == 3, lines
     assert all('"GET /v1/orders?q=***&limit=*** HTTP/1.1" 200' in line for line in lines), lines
     logged = "\n".join(caplog.text.splitlines() + lines)
