@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from schema.api import Role
 from schema.webhooks import HEADER, sign
 from starter.api.app import create_app
 from tests.lifecycle import Journey
@@ -196,3 +197,17 @@ async def test_a_wrong_method_names_every_documented_one(dev_stack: Stack) -> No
     assert answer.status_code == 405
     assert set(answer.headers["allow"].split(", ")) == {"GET", "POST"}
     assert answer.json()["detail"] == "Method Not Allowed"
+
+
+async def test_bodies_and_queries_in_a_wrong_encoding_are_4xx(dev_stack: Stack) -> None:
+    for content in (b"\xff\xfe{}", b'{"number": "\xc3\x28"}', b"not json"):
+        answer = await dev_stack.api.post(
+            "/v1/orders", content=content, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code in (400, 422) and answer.json()["detail"], (content, answer.text)
+    searched = await dev_stack.as_role[Role.SUPPORT].get("/v1/orders?q=%FF%FE")
+    assert searched.status_code == 200 and searched.json()["items"] == []
+    signed_in = await dev_stack.api.post(
+        "/v1/sessions", json={"username": "a\x00", "password": "x"}
+    )
+    assert signed_in.status_code == 422

@@ -46,7 +46,8 @@ STATUS_OF: dict[type[Exception], int] = {
 }
 
 MEANING = {
-    400: "Malformed request (e.g. a Content-Length that is not a number)",
+    400: "Malformed request: a body that cannot be read as JSON text, or a Content-Length "
+    "that is not a number",
     401: "Missing, unknown or expired credentials (or a bad webhook signature)",
     403: "The caller's role may not do this",
     404: "No such order (or not one this caller may see)",

@@ -4,7 +4,7 @@ erasure."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
@@ -93,24 +93,17 @@ async def list_accounts(db: Session, caller: Admin) -> list[AccountOut]:
 
 
 @router.post(
-    "/accounts/{username}/disable",
+    "/accounts/{username}/{change}",
     response_model=AccountOut,
     responses=responses(404, 409, 422),
-    summary="Disable an account (not one's own): it cannot sign in, and its sessions end now",
+    summary="Disable an account (not one's own: 409), or enable it again",
+    description="A disabled account cannot sign in, and its sessions end at once.",
 )
-async def disable_account(username: Username, db: Session, caller: Admin) -> AccountOut:
-    await access.set_account_disabled(db, caller=caller, username=username, disabled=True)
-    return await _account_out(db, username)
-
-
-@router.post(
-    "/accounts/{username}/enable",
-    response_model=AccountOut,
-    responses=responses(404, 422),
-    summary="Enable a disabled account",
-)
-async def enable_account(username: Username, db: Session, caller: Admin) -> AccountOut:
-    await access.set_account_disabled(db, caller=caller, username=username, disabled=False)
+async def change_account(
+    username: Username, change: Literal["disable", "enable"], db: Session, caller: Admin
+) -> AccountOut:
+    disabled = change == "disable"
+    await access.set_account_disabled(db, caller=caller, username=username, disabled=disabled)
     return await _account_out(db, username)
 
 
