@@ -4,7 +4,7 @@ erasure."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
@@ -26,7 +26,7 @@ from schema.api import (
 from starter.api.deps import Admin, Session
 from starter.api.errors import responses
 from starter.services import access
-from starter.services.access import issue_api_key
+from starter.services.access import Principal, issue_api_key
 from starter.services.erasure import erase_customer
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -93,18 +93,31 @@ async def list_accounts(db: Session, caller: Admin) -> list[AccountOut]:
 
 
 @router.post(
-    "/accounts/{username}/{change}",
+    "/accounts/{username}/disable",
     response_model=AccountOut,
     responses=responses(404, 409, 422),
-    summary="Disable an account (not one's own: 409), or enable it again",
-    description="A disabled account cannot sign in, and its sessions end at once.",
+    summary="Disable an account (not one's own): it cannot sign in, and its sessions end now",
 )
-async def change_account(
-    username: Username, change: Literal["disable", "enable"], db: Session, caller: Admin
+async def disable_account(username: Username, db: Session, caller: Admin) -> AccountOut:
+    return await _set_disabled(db, caller, username, disabled=True)
+
+
+@router.post(
+    "/accounts/{username}/enable",
+    response_model=AccountOut,
+    responses=responses(404, 422),
+    summary="Enable a disabled account",
+)
+async def enable_account(username: Username, db: Session, caller: Admin) -> AccountOut:
+    return await _set_disabled(db, caller, username, disabled=False)
+
+
+async def _set_disabled(
+    db: Session, caller: Principal, username: str, *, disabled: bool
 ) -> AccountOut:
-    disabled = change == "disable"
     await access.set_account_disabled(db, caller=caller, username=username, disabled=disabled)
-    return await _account_out(db, username)
+    [account] = [a for a in await access.list_accounts(db) if a.username == username]
+    return AccountOut.model_validate(account, from_attributes=True)
 
 
 @router.delete(
@@ -116,11 +129,6 @@ async def change_account(
 async def revoke_sessions(username: Username, db: Session, caller: Admin) -> SessionsRevoked:
     ended = await access.revoke_sessions(db, caller=caller, username=username)
     return SessionsRevoked(username=username, sessions=ended)
-
-
-async def _account_out(db: Session, username: str) -> AccountOut:
-    [account] = [a for a in await access.list_accounts(db) if a.username == username]
-    return AccountOut.model_validate(account, from_attributes=True)
 
 
 @router.get(
