@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint fmt check-compose bench clean
+.PHONY: dev test lint fmt check-compose bench clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,8 @@ clean:
 # Prints POST-to-e-mail latency percentiles and throughput on the real stack.
 bench: $(STAMP)
 	$(BIN)/python -m bench.confirmation
+
+# schemathesis over the OpenAPI of a running `make dev` (every check; schemathesis.toml here).
+fuzz: $(STAMP)
+	$(BIN)/st run http://127.0.0.1:$${ORDERFLOW_API_PORT:-8000}/openapi.json --checks all \
+		-H "Authorization: Bearer $$(cat .data/dev-api-key)"

@@ -21,8 +21,20 @@ from schema.links import CustomerLinks
 ROOT = Path(__file__).resolve().parent
 
 
+# The secrets' values in this file: known to everyone, so usable only on a developer's machine.
+DEVSTACK_SECRETS = frozenset(
+    {"dev-payment-secret", "dev-warehouse-secret", "dev-carrier-secret", "dev-link-secret"}
+)
+MIN_SECRET_LENGTH = 32
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
+
+    # True on a developer's machine (`python -m devstack` sets it for its children, the tests
+    # set it): the secrets may keep this file's defaults. Elsewhere the API and the worker
+    # refuse to start until every secret is set (`refuse_devstack_secrets`).
+    devstack: bool = False
 
     # Where the embedded stack keeps its state (Temporal SQLite file, Postgres, mail).
     data_dir: Path = ROOT / ".data"
@@ -87,6 +99,13 @@ class Settings(BaseSettings):
     webhook_rate_limit: str = "1200/minute"  # per client and provider
     worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for Prometheus to scrape
     worker_metrics_port: int = 9464
+    # The API's /metrics is served on a port of its own, never beside the public API.
+    api_metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = 9465
+    # Staff sign-in: failed attempts allowed per account and per client address before a
+    # lockout until the window ends (429 with Retry-After); counted in Postgres for every process.
+    sign_in_account_limit: str = "5/15minutes"
+    sign_in_ip_limit: str = "20/15minutes"
 
     # Policy: every duration an order lives by. Fixed into each order at its start.
     policy_activity_timeout: timedelta = timedelta(
@@ -136,6 +155,37 @@ class Settings(BaseSettings):
 
     def customer_links(self) -> CustomerLinks:
         return CustomerLinks(self.link_secret, self.link_previous_secrets, self.link_lifetime)
+
+    def refuse_devstack_secrets(self) -> None:
+        """Outside the devstack, stop the process (exit 1, naming each variable) while a
+        webhook or link-signing secret is unset, short or one of the devstack's defaults."""
+        if self.devstack:
+            return
+        problems = []
+        for name in (
+            "payment_webhook_secret",
+            "warehouse_webhook_secret",
+            "carrier_webhook_secret",
+            "link_secret",
+        ):
+            value = getattr(self, name)
+            variable = f"ORDERFLOW_{name.upper()}"
+            if name not in self.model_fields_set:
+                problems.append(f"{variable} is unset")
+            elif value in DEVSTACK_SECRETS:
+                problems.append(f"{variable} is the devstack's default")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
+        if any(old in DEVSTACK_SECRETS for old in self.link_previous_secrets):
+            problems.append("ORDERFLOW_LINK_PREVIOUS_SECRETS holds a devstack default")
+        if problems:
+            raise SystemExit(
+                "orderflow refuses to start outside the devstack: "
+                + "; ".join(problems)
+                + f". Give each a random value of at least {MIN_SECRET_LENGTH} characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))'); on a "
+                "developer's machine set ORDERFLOW_DEVSTACK=true instead."
+            )
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:

@@ -146,6 +146,7 @@ def build_worker(
 async def main() -> None:
     settings = get_settings()
     configure_logging()
+    settings.refuse_devstack_secrets()
     client = await connect_temporal(
         settings, metrics_runtime(settings.worker_metrics_host, settings.worker_metrics_port)
     )

@@ -74,6 +74,7 @@ def check_ports(settings: Settings) -> None:
         ("API", settings.api_port, "ORDERFLOW_API_PORT"),
         ("provider simulators", settings.simulator_port, "ORDERFLOW_SIMULATOR_PORT"),
         ("worker metrics", settings.worker_metrics_port, "ORDERFLOW_WORKER_METRICS_PORT"),
+        ("API metrics", settings.api_metrics_port, "ORDERFLOW_API_METRICS_PORT"),
     ]
     for name, port, env in wanted:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -171,10 +172,12 @@ class Stack:
         log.info("temporal ready", address=s.temporal_address)
 
         # Autopilot unless told otherwise: orders flow end to end on their own in `make dev`.
+        # ORDERFLOW_DEVSTACK: the API and worker accept the devstack's well-known secrets.
         env = {
             "ORDERFLOW_SIMULATOR_AUTOPILOT": "true",
             **os.environ,
             "ORDERFLOW_DATABASE_URL": self.postgres.url,
+            "ORDERFLOW_DEVSTACK": "true",
         }
         self.spawn("simulators", [sys.executable, "-m", "devstack.simulators"], env)
         self.spawn("worker", [sys.executable, str(ROOT / "worker.py")], env)
@@ -192,7 +195,7 @@ class Stack:
             f"  Providers    http://127.0.0.1:{s.simulator_port}/docs  (simulators, autopilot "
             f"{'on' if env['ORDERFLOW_SIMULATOR_AUTOPILOT'] == 'true' else 'off'})\n"
             f"  Metrics      http://127.0.0.1:{s.worker_metrics_port}/metrics (worker), "
-            f"http://127.0.0.1:{s.api_port}/metrics (API)\n"
+            f"http://127.0.0.1:{s.api_metrics_port}/metrics (API)\n"
             "Ctrl-C stops everything.\n",
             flush=True,
         )

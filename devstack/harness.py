@@ -30,7 +30,8 @@ class DevStack:
     def __init__(self, data: Path, **env: str) -> None:
         self.data = data
         self.ports = {
-            name: free_port() for name in ("temporal", "ui", "smtp", "api", "metrics", "sim")
+            name: free_port()
+            for name in ("temporal", "ui", "smtp", "api", "metrics", "api_metrics", "sim")
         }
         self.env = {
             **os.environ,
@@ -40,6 +41,7 @@ class DevStack:
             "ORDERFLOW_SMTP_PORT": str(self.ports["smtp"]),
             "ORDERFLOW_API_PORT": str(self.ports["api"]),
             "ORDERFLOW_WORKER_METRICS_PORT": str(self.ports["metrics"]),
+            "ORDERFLOW_API_METRICS_PORT": str(self.ports["api_metrics"]),
             "ORDERFLOW_SIMULATOR_PORT": str(self.ports["sim"]),
             "ORDERFLOW_SIMULATOR_STEP_SECONDS": "0.5",
         }

@@ -10,22 +10,32 @@ import copy
 import hashlib
 import json
 import re
-from datetime import date, datetime
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import phonenumbers
 from babel.numbers import list_currencies
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonDict, JsonSchemaValue, JsonValue
+from pydantic_core import CoreSchema, core_schema
 
 from schema.contracts import (
     CancelReason,
@@ -42,8 +52,13 @@ from schema.contracts import (
 )
 
 _MONEY = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
-MAX_MONEY = Decimal("999999999999.99")  # what the money columns hold: NUMERIC(14, 2)
+_POSITIVE = r"^(?!0*(\.0*)?$)"  # at least one digit that is not 0
+MAX_MONEY = Decimal("999999999999.99")  # an amount: NUMERIC(14, 2)
+MAX_LINES, MAX_QUANTITY = 500, 100_000
+# An order's total holds any lines the API admits (500 × 100,000 × MAX_MONEY < 10^20):
+# NUMERIC(22, 2), so that every order the OpenAPI calls valid is one the database can keep.
 _CURRENCIES = frozenset(list_currencies())
+_CURRENCY_CODES: list[JsonValue] = [*sorted(_CURRENCIES)]
 
 Locale = Literal["uk", "ru", "en"]
 
@@ -63,23 +78,127 @@ def _money_string(value: Any) -> Any:
     return value
 
 
-# An amount of money as the API takes it: a decimal string, never a float.
-Money = Annotated[
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+_MONEY_SCHEMA = {
+    "type": "string",
+    "pattern": _MONEY.pattern,
+    "description": 'Decimal string, e.g. "250.00": at most 12 digits before the point, 2 after',
+    "examples": ["250.00"],
+}
+
+# An amount of money as the API takes it: a decimal string, never a float; at most what the
+# money columns hold (NUMERIC(14, 2)).
+Money = Annotated[Decimal, BeforeValidator(_money_string), WithJsonSchema(_MONEY_SCHEMA)]
+PositiveMoney = Annotated[
     Decimal,
     BeforeValidator(_money_string),
-    Field(description='Decimal string, e.g. "250.00"', examples=["250.00"]),
+    AfterValidator(_positive),
+    WithJsonSchema({**_MONEY_SCHEMA, "pattern": _POSITIVE + _MONEY.pattern[1:]}),
+]
+
+
+def _whole(value: Any) -> Any:
+    """JSON's integers: 3 and 3.0 alike; never a string or a boolean."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer as JSON Schema's `integer` means it (strict otherwise: "3" and true are refused).
+WholeNumber = Annotated[int, BeforeValidator(_whole), Field(strict=True)]
+
+# What no text field takes: control characters (C0, DEL, C1), lone surrogates and the Unicode
+# line and paragraph separators; text that may run over lines keeps tab, LF and CR.
+_REFUSED = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_REFUSED_IN_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029"
+
+
+@dataclass(frozen=True)
+class _Printable:
+    """Printable text, never only whitespace; the same rule is the field's OpenAPI `pattern`."""
+
+    lines: bool
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        refused = _REFUSED_IN_LINES if self.lines else _REFUSED
+        json_schema["pattern"] = rf"^(|[^{refused}]*[^\s{refused}][^{refused}]*)$"
+        return json_schema
+
+    def _check(self, value: str) -> str:
+        allowed = "\t\n\r" if self.lines else ""
+        for char in value:
+            if char not in allowed and unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
+                where = "" if self.lines else " (one line of text)"
+                raise ValueError(f"control character U+{ord(char):04X} is not allowed{where}")
+        if value.isspace():
+            raise ValueError("must not be blank")
+        return value
+
+
+# One line of text: names, SKUs, addresses, reasons, search terms. Newlines would break the
+# headers and one-line places (e-mail subjects, SMS, labels) such a value goes into.
+OneLine = Annotated[str, _Printable(lines=False)]
+# Text that may run over lines: notes and comments, read by people on a page.
+MultiLine = Annotated[str, _Printable(lines=True)]
+
+
+def _any_case(name: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in name)
+
+
+# An e-mail address that can receive mail: what `format: email` says, less the special-use
+# domains (.test, .localhost, .invalid…) that the address validator refuses.
+Email = Annotated[
+    EmailStr,
+    Field(
+        json_schema_extra={
+            "pattern": "^(?!.*@(.*\\.)?("
+            + "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+            + ")\\.?$)"
+        }
+    ),
 ]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class CustomerIn(_Strict):
-    name: str = Field(min_length=1, max_length=200, examples=["Iryna Koval"])
-    email: EmailStr = Field(examples=["iryna@example.com"])
+    # The rule of `_push_needs_token`, as the schema states it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"channels": {"not": {"contains": {"const": "push"}}}}},
+                {
+                    "required": ["push_token"],
+                    "properties": {"push_token": {"type": "string", "minLength": 1}},
+                },
+            ]
+        }
+    )
+
+    name: OneLine = Field(min_length=1, max_length=200, examples=["Iryna Koval"])
+    email: Email = Field(examples=["iryna@example.com"])
+    # Its rule is the `phone` format (tests/schemathesis_hooks.py generates such numbers).
     phone: str = Field(
-        examples=["+380501234567"], description="Any common notation; stored as E.164."
+        examples=["+380501234567"],
+        description="Any common notation of a number that exists in its country's numbering "
+        "plan, with the country code; stored as E.164.",
+        json_schema_extra={"format": "phone"},
     )
     locale: Locale = "uk"
     channels: list[Literal["email", "sms", "push"]] = Field(
@@ -87,7 +206,7 @@ class CustomerIn(_Strict):
         min_length=1,
         description="Where the customer wants to hear from us, preferred first; the next is the fallback",
     )
-    push_token: str | None = Field(
+    push_token: OneLine | None = Field(
         default=None, max_length=256, description="Needed for the push channel"
     )
 
@@ -105,6 +224,9 @@ class CustomerIn(_Strict):
     @field_validator("phone")
     @classmethod
     def _e164(cls, value: str) -> str:
+        _Printable(lines=False)._check(value)
+        if len(value) > 64:
+            raise ValueError("a phone number is at most 64 characters")
         try:
             parsed = phonenumbers.parse(value, None)
         except phonenumbers.NumberParseException as exc:
@@ -116,17 +238,27 @@ class CustomerIn(_Strict):
 
 class AddressIn(_Strict):
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["UA"])
-    city: str = Field(min_length=1, max_length=120)
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
-    postal_code: str = Field(min_length=1, max_length=20)
+    city: OneLine = Field(min_length=1, max_length=120)
+    line1: OneLine = Field(min_length=1, max_length=200)
+    line2: OneLine | None = Field(default=None, max_length=200)
+    postal_code: OneLine = Field(min_length=1, max_length=20)
 
 
 class DeliveryIn(_Strict):
+    # The rule of `_address_for_shipping`, as the schema states it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"method": {"const": DeliveryMethod.PICKUP.value}}},
+                {"required": ["address"], "properties": {"address": {"type": "object"}}},
+            ]
+        }
+    )
+
     method: DeliveryMethod
     speed: Literal["standard", "express"] = "standard"
     address: AddressIn | None = None
-    pickup_point: str | None = Field(default=None, max_length=64)
+    pickup_point: OneLine | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _address_for_shipping(self) -> DeliveryIn:
@@ -142,9 +274,9 @@ class PaymentIn(_Strict):
 class LineIn(_Strict):
     """One order line, as the shop posts it and as an operator edits it."""
 
-    sku: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    quantity: int = Field(gt=0, le=100_000, strict=True)
+    sku: OneLine = Field(min_length=1, max_length=64)
+    name: OneLine = Field(min_length=1, max_length=200)
+    quantity: WholeNumber = Field(gt=0, le=MAX_QUANTITY)
     unit_price: Money
 
 
@@ -152,9 +284,8 @@ def lines_total(lines: list[LineIn]) -> Decimal:
     return sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
 
 
-def _total_fits(lines: list[LineIn] | None) -> None:
-    if lines is not None and lines_total(lines) > MAX_MONEY:
-        raise ValueError(f"the lines add up to more than {MAX_MONEY}")
+# An order's lines: 1 to 500.
+OrderLines = Annotated[list[LineIn], Field(min_length=1, max_length=MAX_LINES)]
 
 
 # The order from the foundation issue: the OpenAPI example, and the base of tests and benchmarks.
@@ -197,9 +328,9 @@ class OrderCreate(_Strict):
     customer: CustomerIn
     delivery: DeliveryIn
     payment: PaymentIn
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)]
-    currency: str = Field(examples=["UAH"])
-    note: str | None = Field(default=None, max_length=1000, description="Customer's wishes")
+    lines: OrderLines
+    currency: str = Field(examples=["UAH"], json_schema_extra={"enum": _CURRENCY_CODES})
+    note: MultiLine | None = Field(default=None, max_length=1000, description="Customer's wishes")
 
     @field_validator("currency")
     @classmethod
@@ -207,11 +338,6 @@ class OrderCreate(_Strict):
         if value not in _CURRENCIES:
             raise ValueError("not an ISO 4217 currency code")
         return value
-
-    @model_validator(mode="after")
-    def _total_fits(self) -> OrderCreate:
-        _total_fits(self.lines)
-        return self
 
     @property
     def total(self) -> Decimal:
@@ -281,6 +407,27 @@ class OrderSummary(BaseModel):
     flags: FlagsOut
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = r"^[0-9]{1,16}_[0-9a-f]{32}$"
+
+
+def page_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
+    """Where the next page starts: after this order (newest first), as `micros_uuidhex`."""
+    return f"{(created_at - _EPOCH) // timedelta(microseconds=1)}_{order_id.hex}"
+
+
+def read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    micros, _, order_id = cursor.partition("_")
+    return _EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=order_id)
+
+
+# Every string the pattern admits is a place in the list; any other is a 422 naming `cursor`.
+PageCursor = Annotated[
+    str,
+    Field(pattern=_CURSOR, description="The `next_cursor` of the previous page"),
+]
+
+
 class OrderPage(BaseModel):
     items: list[OrderSummary]
     next_cursor: str | None = Field(
@@ -339,7 +486,12 @@ class OrderOut(BaseModel):
     seconds_in_stage: dict[str, float] = Field(description="Time spent in each stage so far")
     progress: ProgressOut
     workflow: dict[str, Any] | None = Field(
-        description="Live answer of the workflow's `status` query; null if Temporal is unreachable"
+        description="Live answer of the workflow's `status` query; null when it did not come "
+        "within 2 s (the rest is the read model)"
+    )
+    workflow_unavailable: str | None = Field(
+        default=None,
+        description="Why `workflow` is null: Temporal unreachable, or no worker answered in time",
     )
     links: OrderLinks
 
@@ -364,20 +516,11 @@ class ConfirmIn(_Strict):
         }
     )
 
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)] | None = Field(
-        default=None, description="Replaces the order's lines"
-    )
-    final_price: Money | None = Field(
+    lines: OrderLines | None = Field(default=None, description="Replaces the order's lines")
+    final_price: PositiveMoney | None = Field(
         default=None, description="The total to charge, when it could not be computed"
     )
-    note: str = Field(default="", max_length=500)
-
-    @model_validator(mode="after")
-    def _sane(self) -> ConfirmIn:
-        _total_fits(self.lines)
-        if self.final_price is not None and self.final_price <= 0:
-            raise ValueError("final_price must be positive")
-        return self
+    note: MultiLine = Field(default="", max_length=500)
 
 
 class RejectIn(_Strict):
@@ -385,7 +528,7 @@ class RejectIn(_Strict):
         json_schema_extra={"examples": [{"reason": "wholesale orders go through the B2B desk"}]}
     )
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: OneLine = Field(min_length=1, max_length=500)
 
 
 class StockDecisionIn(_Strict):
@@ -394,13 +537,8 @@ class StockDecisionIn(_Strict):
     )
 
     choice: StockChoice
-    alternative_lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)] | None = None
-    note: str = Field(default="", max_length=500)
-
-    @model_validator(mode="after")
-    def _total_fits(self) -> StockDecisionIn:
-        _total_fits(self.alternative_lines)
-        return self
+    alternative_lines: OrderLines | None = None
+    note: MultiLine = Field(default="", max_length=500)
 
 
 class DelayIn(_Strict):
@@ -418,7 +556,7 @@ class CancelIn(_Strict):
     )
 
     reason: CancelReason
-    note: str = Field(default="", max_length=500)
+    note: MultiLine = Field(default="", max_length=500)
 
 
 class ResolveIn(_Strict):
@@ -434,7 +572,7 @@ class NoteIn(_Strict):
         json_schema_extra={"examples": [{"text": "Customer asked to call before delivery"}]}
     )
 
-    text: str = Field(min_length=1, max_length=2000)
+    text: MultiLine = Field(min_length=1, max_length=2000)
 
 
 class ActionOut(BaseModel):
@@ -449,25 +587,36 @@ class ActionOut(BaseModel):
 
 
 class CustomerStockChoiceIn(_Strict):
-    choice: StockChoice = Field(description="ship_available, backorder or cancel")
+    # An alternative is offered by an operator: the customer chooses among these.
+    choice: Literal[StockChoice.SHIP_AVAILABLE, StockChoice.BACKORDER, StockChoice.CANCEL] = Field(
+        description="ship_available, backorder or cancel"
+    )
 
-    @model_validator(mode="after")
-    def _no_alternative(self) -> CustomerStockChoiceIn:
-        if self.choice == StockChoice.ALTERNATIVE:
-            raise ValueError(
-                "an alternative is offered by an operator; choose ship_available, backorder or cancel"
-            )
-        return self
+
+# FeedbackIn's scores as the schema states them (each branch of its anyOf complete).
+_RATING: JsonDict = {"type": "integer", "minimum": 1, "maximum": 5}
+_NPS: JsonDict = {"type": "integer", "minimum": 0, "maximum": 10}
+
+
+def _or_null(schema: JsonDict) -> JsonDict:
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 class FeedbackIn(_Strict):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"rating": 5, "comment": "Fast and well packed"}]}
+        json_schema_extra={
+            "examples": [{"rating": 5, "comment": "Fast and well packed"}],
+            # The rule of `_some_score`, as the schema states it.
+            "anyOf": [
+                {"required": ["rating"], "properties": {"rating": _RATING, "nps": _or_null(_NPS)}},
+                {"required": ["nps"], "properties": {"nps": _NPS, "rating": _or_null(_RATING)}},
+            ],
+        }
     )
 
-    rating: int | None = Field(default=None, ge=1, le=5)
-    nps: int | None = Field(default=None, ge=0, le=10)
-    comment: str | None = Field(default=None, max_length=2000)
+    rating: WholeNumber | None = Field(default=None, ge=1, le=5)
+    nps: WholeNumber | None = Field(default=None, ge=0, le=10)
+    comment: MultiLine | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _some_score(self) -> FeedbackIn:
@@ -485,13 +634,18 @@ class FeedbackOut(BaseModel):
 # --- Administration ------------------------------------------------------------------------------
 
 
-class SessionIn(BaseModel):
-    username: str = Field(max_length=64)
-    password: str = Field(max_length=200)
+class SessionIn(_Strict):
+    username: OneLine = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class SessionOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
 
 
 class KeyIn(_Strict):
-    name: str = Field(min_length=1, max_length=100, examples=["shop-backend"])
+    name: OneLine = Field(min_length=1, max_length=100, examples=["shop-backend"])
     role: Role
 
 
@@ -503,5 +657,74 @@ class AccountIn(_Strict):
     role: Role
 
 
+class AccountCreated(BaseModel):
+    username: str
+    role: Role
+
+
+class AccountOut(AccountCreated):
+    disabled: bool
+    sessions: int = Field(description="Open sessions")
+    created_at: datetime | None
+
+
+class SessionsRevoked(BaseModel):
+    username: str
+    sessions: int = Field(description="How many sessions ended")
+
+
+class KeyIssued(BaseModel):
+    name: str
+    role: Role
+    key: str = Field(description="Shown this once; only its hash is stored")
+
+
+class KeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    role: Role
+    prefix: str
+    revoked: bool
+
+
+class KeyRevoked(BaseModel):
+    id: uuid.UUID
+    revoked: bool
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    target: str
+    ip: str | None
+    detail: dict[str, Any]
+
+
+class DocumentLink(BaseModel):
+    kind: str
+    url: str
+
+
+class WebhookAck(BaseModel):
+    accepted: bool = Field(description="False: a replay of an event accepted before")
+    duplicate: bool
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    components: dict[str, dict[str, Any]] = Field(
+        description="database, temporal (with the workers polling), smtp: each with its status"
+    )
+
+
 class ErasureIn(_Strict):
-    email: EmailStr
+    email: Email
+
+
+class ErasureOut(BaseModel):
+    customer_id: uuid.UUID
+    orders: list[uuid.UUID]
+    erased: bool

@@ -95,14 +95,17 @@ class Order(SQLModel, table=True):
     pickup_point: str | None = Field(default=None, max_length=64)
     payment_method: str = Field(max_length=16)
     currency: str = Field(max_length=3)
-    total: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    # Holds any lines the API admits: 500 × 100,000 × 999,999,999,999.99 (schema/api.py).
+    total: Decimal = Field(sa_column=Column(Numeric(22, 2), nullable=False))
     customer_note: str | None = Field(default=None, max_length=1000)
     stage: str = Field(max_length=32, index=True)
     status: str = Field(max_length=32)
     expected_date: date | None = None
     # sha256 of the accepted request body: the same body again is a retry, another is a conflict.
     request_hash: str = Field(max_length=64)
-    created_by: str | None = Field(default=None, max_length=120)  # the key that created it
+    created_by: str | None = Field(default=None, max_length=120)  # who created it: "key:<name>"
+    # The API key that created it: a service sees these orders, and no other (names repeat).
+    created_by_key_id: uuid.UUID | None = Field(default=None, foreign_key="api_keys.id", index=True)
     # Flags for queues and filters, kept by the timeline (activities.orders.FLAGS).
     needs_action: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     sla_breached: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
@@ -270,6 +273,18 @@ class StaffSession(SQLModel, table=True):
     token_hash: str = Field(max_length=64, primary_key=True)
     account_id: uuid.UUID = Field(foreign_key="staff_accounts.id", index=True)
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class RateLimitCounter(SQLModel, table=True):
+    """A fixed-window counter of the `limits` library, shared by every API process."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: str = Field(max_length=256, primary_key=True)
+    count: int
+    expires_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
 
 
 class AuditEntry(SQLModel, table=True):

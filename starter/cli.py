@@ -221,5 +221,33 @@ def create_account(
     _print(_run(lambda c: c.create_account(username, password, role)), True)
 
 
+@accounts.command("list")
+def list_accounts(as_json: JsonFlag = False) -> None:
+    """Staff accounts: role, disabled or not, open sessions."""
+    _print(
+        _run(lambda c: c.list_accounts()),
+        as_json,
+        ["username", "role", "disabled", "sessions", "created_at"],
+    )
+
+
+@accounts.command("disable")
+def disable_account(username: str) -> None:
+    """Disable an account: it cannot sign in, and its sessions end now."""
+    _print(_run(lambda c: c.disable_account(username)), True)
+
+
+@accounts.command("enable")
+def enable_account(username: str) -> None:
+    """Enable a disabled account."""
+    _print(_run(lambda c: c.enable_account(username)), True)
+
+
+@accounts.command("revoke-sessions")
+def revoke_sessions(username: str) -> None:
+    """End every session of an account now (it may sign in again)."""
+    _print(_run(lambda c: c.revoke_sessions(username)), True)
+
+
 if __name__ == "__main__":
     app()

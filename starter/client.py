@@ -158,6 +158,20 @@ class OrderflowClient:
             json={"username": username, "password": password, "role": role},
         )
 
+    async def list_accounts(self) -> list[dict[str, Any]]:
+        return await self._call("GET", "/v1/admin/accounts", idempotent=True)  # type: ignore[no-any-return]
+
+    async def disable_account(self, username: str) -> dict[str, Any]:
+        return await self._call("POST", f"/v1/admin/accounts/{username}/disable", idempotent=True)
+
+    async def enable_account(self, username: str) -> dict[str, Any]:
+        return await self._call("POST", f"/v1/admin/accounts/{username}/enable", idempotent=True)
+
+    async def revoke_sessions(self, username: str) -> dict[str, Any]:
+        return await self._call(
+            "DELETE", f"/v1/admin/accounts/{username}/sessions", idempotent=True
+        )
+
     async def erase_customer(self, email: str) -> dict[str, Any]:
         return await self._call(
             "POST", "/v1/admin/erasures", json={"email": email}, idempotent=True

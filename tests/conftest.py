@@ -72,6 +72,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 def base_settings(postgres: EmbeddedPostgres, mail_sink: MailSink) -> Settings:
     return Settings(
+        devstack=True,
         database_url=postgres.url,
         smtp_port=mail_sink.port,
         policy_activity_timeout=timedelta(seconds=5),

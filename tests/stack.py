@@ -115,6 +115,7 @@ def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
     """`python worker.py`, the real worker process, configured by environment only."""
     env = {
         **os.environ,
+        "ORDERFLOW_DEVSTACK": "true",
         "ORDERFLOW_DATABASE_URL": settings.database_url,
         "ORDERFLOW_TEMPORAL_ADDRESS": settings.temporal_address,
         "ORDERFLOW_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,

@@ -21,7 +21,7 @@ from schema.links import LinkPurpose
 from schema.tables import AuditEntry
 from tests.lifecycle import Journey
 from tests.stack import Stack
-from tests.support import eventually
+from tests.support import eventually, sample_order
 
 NOBODY = None
 ALL = {Role.SERVICE, Role.OPERATOR, Role.SUPPORT, Role.ADMIN}
@@ -352,3 +352,28 @@ async def test_feedback_form_is_rate_limited(dev_stack: Stack, cancelled_order: 
     assert codes[0] == 200 and 429 in codes
     limited = await anonymous.post(url, json={"rating": 3})
     assert limited.status_code == 429 and "too many requests" in limited.json()["detail"]
+
+
+async def test_service_keys_see_their_own_orders_by_key_id(dev_stack: Stack) -> None:
+    """Two service keys with the same name: each sees the orders it created, not the other's."""
+    name = f"shop-{uuid.uuid4().hex[:6]}"
+    keys = [
+        (await dev_stack.api.post("/v1/admin/keys", json={"name": name, "role": "service"})).json()
+        for _ in range(2)
+    ]
+    shops = [
+        httpx.AsyncClient(
+            base_url=dev_stack.api.base_url, headers={"Authorization": f"Bearer {k['key']}"}
+        )
+        for k in keys
+    ]
+    created = []
+    for shop in shops:
+        accepted = await shop.post("/v1/orders", json=sample_order())
+        assert accepted.status_code == 202, accepted.text
+        created.append(accepted.json()["order_id"])
+    mine, theirs = created
+    assert (await shops[0].get(f"/v1/orders/{mine}")).status_code == 200
+    assert (await shops[0].get(f"/v1/orders/{theirs}")).status_code == 404
+    assert (await shops[1].get(f"/v1/orders/{theirs}")).status_code == 200
+    assert (await shops[1].get(f"/v1/orders/{mine}")).status_code == 404

@@ -164,3 +164,30 @@ async def test_operator_cancels_with_a_reason_and_sees_the_refusal_afterwards(
     await page.locator("#confirm-action").click()
     await expect(page.get_by_role("alert")).to_contain_text("not allowed now")
     await page.close()
+
+
+async def test_admin_disables_an_account_and_ends_its_sessions(
+    dev_stack: Stack, browser: Browser
+) -> None:
+    operator = await _sign_in(browser, dev_stack, Role.OPERATOR)
+    who = await _whoami(operator)
+    admin = await _sign_in(browser, dev_stack, Role.ADMIN)
+    await admin.get_by_role("link", name="Accounts").click()
+    row = admin.locator(f'tr[data-username="{who}"]')
+    await expect(row).to_contain_text("active")
+    await row.get_by_role("button", name=f"Disable {who}").click()
+    await expect(admin.get_by_role("status")).to_have_text(f"{who}: disabled.")
+    await expect(admin.locator(f'tr[data-username="{who}"]')).to_contain_text("disabled")
+    await _shot(admin, "admin-accounts")
+    await operator.reload()  # the operator's session ended with the account
+    await expect(operator.get_by_role("heading", name="Sign in")).to_be_visible()
+    await (
+        admin.locator(f'tr[data-username="{who}"]')
+        .get_by_role("button", name=f"Enable {who}")
+        .click()
+    )
+    await expect(admin.locator(f'tr[data-username="{who}"]')).to_contain_text("active")
+    await admin.get_by_role("button", name="Sign out").click()
+    await expect(admin.get_by_role("heading", name="Sign in")).to_be_visible()
+    await operator.close()
+    await admin.close()

@@ -74,8 +74,9 @@ def test_make_dev_runs_stops_cleanly_and_keeps_orders(devstack: DevStack) -> Non
     worker_metrics = httpx.get(f"http://127.0.0.1:{devstack.ports['metrics']}/metrics").text
     assert "temporal_activity_execution_latency" in worker_metrics
     assert 'workflow_type="OrderWorkflow"' in worker_metrics
-    api_metrics = httpx.get(f"{devstack.api}/metrics").text
+    api_metrics = httpx.get(f"http://127.0.0.1:{devstack.ports['api_metrics']}/metrics").text
     assert 'handler="/v1/orders"' in api_metrics
+    assert httpx.get(f"{devstack.api}/metrics").status_code == 404  # never on the public port
 
     # The CLI finds `make dev` on its own: the API port and .data/dev-api-key.
     listed = subprocess.run(

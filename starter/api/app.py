@@ -14,8 +14,8 @@ from runtime import configure_logging
 from schema.database import make_engine
 from settings import Settings, get_settings
 from starter import console, customer
-from starter.api import errors
-from starter.api.limits import BodySizeLimit, limiter
+from starter.api import access_log, errors
+from starter.api.limits import BodySizeLimit, limiter, sign_in_limits
 from starter.api.routes import (
     actions,
     admin,
@@ -31,11 +31,14 @@ from starter.services.temporal import OrderWorkflows
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    settings.refuse_devstack_secrets()
+    access_log.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = make_engine(settings.database_url)
+        app.state.sign_in_limits = sign_in_limits(app.state.engine, settings)
         app.state.workflows = OrderWorkflows(settings)
         app.state.links = settings.customer_links()
         yield
@@ -63,19 +66,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     errors.install(app)
+    errors.document_edge_answers(app)
     console.install(app)
     customer.install(app)
-    Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
-        app, include_in_schema=False
-    )
+    # Collected here, served by `main` on the metrics port: never beside the public API.
+    Instrumentator().instrument(app)
     return app
 
 
 def main() -> None:
     import uvicorn
+    from prometheus_client import start_http_server
 
     settings = get_settings()
     configure_logging()
-    uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
-    )
+    app = create_app(settings)
+    start_http_server(settings.api_metrics_port, settings.api_metrics_host)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)

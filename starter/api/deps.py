@@ -7,14 +7,14 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schema.database import open_session
 from schema.links import CustomerLinks, LinkPurpose
 from settings import Settings
-from starter.services.access import GRANTS, Permission, Principal, principal_for
+from starter.services.access import GRANTS, Permission, Principal, SignInLimits, principal_for
 from starter.services.temporal import OrderWorkflows
 
 
@@ -31,6 +31,11 @@ def get_links(request: Request) -> CustomerLinks:
 def get_workflows(request: Request) -> OrderWorkflows:
     workflows: OrderWorkflows = request.app.state.workflows
     return workflows
+
+
+def get_sign_in_limits(request: Request) -> SignInLimits:
+    limits: SignInLimits = request.app.state.sign_in_limits
+    return limits
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -54,6 +59,8 @@ def linked_order(purpose: LinkPurpose) -> Any:
     return Depends(order_of)
 
 
+SignInGuard = Annotated[SignInLimits, Depends(get_sign_in_limits)]
+
 BEARER = HTTPBearer(
     auto_error=False, description="An API key, or a staff session token from POST /v1/sessions"
 )
@@ -64,7 +71,8 @@ def client_ip(request: Request) -> str | None:
 
 
 async def authenticate(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> Principal:
     token = credentials.credentials if credentials else ""
     if not token:
@@ -85,7 +93,10 @@ async def authenticate(
 def require(permission: Permission) -> Any:
     """A dependency: the caller, if their role grants `permission`; else 401 or 403 with the reason."""
 
-    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    # The permission is named as the bearer requirement's role in the OpenAPI (3.1 allows it).
+    async def check(
+        principal: Principal = Security(authenticate, scopes=[permission.value]),
+    ) -> Principal:
         if not principal.may(permission):
             allowed = " or ".join(sorted(role.value for role in GRANTS[permission]))
             raise HTTPException(
@@ -97,6 +108,7 @@ def require(permission: Permission) -> Any:
 
 
 # The callers each route admits, by what they may do.
+Anyone = Annotated[Principal, Depends(authenticate)]
 Creator = Annotated[Principal, require(Permission.ORDERS_CREATE)]
 Reader = Annotated[Principal, require(Permission.ORDERS_READ)]
 Searcher = Annotated[Principal, require(Permission.ORDERS_SEARCH)]

@@ -4,17 +4,25 @@ here, in one table."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from slowapi.errors import RateLimitExceeded
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schema.api import ErrorBody, FieldError
 from schema.links import BadLink, ExpiredLink
 from schema.webhooks import BadSignature
-from starter.services.access import UsernameTaken
+from starter.services.access import (
+    AccountNotFound,
+    LockingOneselfOut,
+    SignInLocked,
+    UsernameTaken,
+    WrongCredentials,
+)
 from starter.services.erasure import CustomerNotFound
 from starter.services.errors import (
     ActionRefused,
@@ -29,16 +37,21 @@ STATUS_OF: dict[type[Exception], int] = {
     BadLink: 404,
     OrderNotFound: 404,
     CustomerNotFound: 404,
+    AccountNotFound: 404,
     OrderNumberConflict: 409,
     ActionRefused: 409,
     UsernameTaken: 409,
+    LockingOneselfOut: 409,
     BadSignature: 401,
+    WrongCredentials: 401,
     InvalidEvent: 422,
     EventMismatch: 409,
     TemporalUnavailable: 503,
 }
 
 MEANING = {
+    400: "Malformed request: a body that cannot be read as JSON text, or a Content-Length "
+    "that is not a number",
     401: "Missing, unknown or expired credentials (or a bad webhook signature)",
     403: "The caller's role may not do this",
     404: "No such order (or not one this caller may see), or a link that is not valid",
@@ -82,6 +95,11 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _sign_in_locked(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SignInLocked)
+    return _body(429, str(exc), **{"Retry-After": str(exc.retry_after)})
+
+
 async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimitExceeded)
     return _body(
@@ -90,12 +108,66 @@ async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _documented_methods(request) or headers.get("Allow", "")
     return JSONResponse(
         status_code=exc.status_code,
         content=ErrorBody(detail=str(exc.detail)).model_dump(),
-        headers=exc.headers,
+        headers=headers or None,
     )
+
+
+def _documented_methods(request: Request) -> str | None:
+    """`Allow` for a 405: every method the OpenAPI lists for the path (Starlette names only
+    those of the first route that matched it)."""
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = "".join(
+            "[^/]+" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]+\})", template)
+        )
+        if re.fullmatch(pattern, request.url.path):
+            return ", ".join(method.upper() for method in operations)
+    return None
+
+
+def document_edge_answers(app: FastAPI) -> None:
+    """The OpenAPI tells every answer: beside each route's own `responses(...)`, what the edge
+    adds — 401 where a caller authenticates (the operation's `security`), 403 where it names
+    the permission needed, 400 and 413 where a body is read, 422 wherever input is validated —
+    each with `ErrorBody` (FastAPI's own validation body is one this app never sends)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                codes = {422} if operation.get("parameters") else set()
+                if "requestBody" in operation:
+                    codes |= {400, 413, 422}
+                for requirement in operation.get("security", []):
+                    codes.add(401)
+                    if any(requirement.values()):  # roles named: a caller without them gets 403
+                        codes.add(403)
+                answers = operation["responses"]
+                for code in sorted(codes):
+                    if str(code) not in answers or code == 422:
+                        answers[str(code)] = _documented(code)
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(unused, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _documented(code: int) -> dict[str, Any]:
+    return {
+        "description": MEANING[code],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
 
 
 def install(app: FastAPI) -> None:
@@ -103,4 +175,5 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(kind, _service_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(RateLimitExceeded, _rate_limited)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(SignInLocked, _sign_in_locked)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

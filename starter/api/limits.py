@@ -1,13 +1,24 @@
-"""Limits at the edge: request size for every route, request rate for the public ones."""
+"""Limits at the edge: request size for every route, request rate for the public ones
+(per process), failed sign-ins (counted in Postgres, shared by every API process)."""
 
 from __future__ import annotations
 
-import json
+import time
 
+from limits import parse
+from limits.aio.storage import Storage
+from limits.aio.strategies import FixedWindowRateLimiter
 from slowapi import Limiter
 from slowapi.util import get_remote_address
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schema.api import ErrorBody
+from settings import Settings
+from starter.services.access import SignInLimits
 
 
 def client_and_path(request: Request) -> str:
@@ -18,8 +29,93 @@ def client_and_path(request: Request) -> str:
 limiter = Limiter(key_func=client_and_path)
 
 
+class PostgresCounters(Storage):
+    """A storage of the `limits` library in the table `rate_limit_counters`: fixed windows,
+    one row per key, so every API process counts against the same numbers."""
+
+    STORAGE_SCHEME: list[str] | None = ["orderflow+postgres"]  # noqa: RUF012  (the base declares it)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__()
+        self._engine = engine
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return SQLAlchemyError
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        async with self._engine.begin() as conn:
+            count = await conn.scalar(
+                text(
+                    "INSERT INTO rate_limit_counters AS c (key, count, expires_at) "
+                    "VALUES (:key, :amount, now() + make_interval(secs => :expiry)) "
+                    "ON CONFLICT (key) DO UPDATE SET "
+                    "count = CASE WHEN c.expires_at <= now() THEN :amount "
+                    "ELSE c.count + :amount END, "
+                    "expires_at = CASE WHEN c.expires_at <= now() THEN excluded.expires_at "
+                    "ELSE c.expires_at END "
+                    "RETURNING count"
+                ),
+                {"key": key, "amount": amount, "expiry": expiry},
+            )
+        return int(count)
+
+    async def get(self, key: str) -> int:
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(
+                text(
+                    "SELECT count FROM rate_limit_counters WHERE key = :key AND expires_at > now()"
+                ),
+                {"key": key},
+            )
+        return int(count or 0)
+
+    async def get_expiry(self, key: str) -> float:
+        async with self._engine.connect() as conn:
+            expiry = await conn.scalar(
+                text(
+                    "SELECT extract(epoch FROM expires_at) FROM rate_limit_counters "
+                    "WHERE key = :key AND expires_at > now()"
+                ),
+                {"key": key},
+            )
+        return float(expiry) if expiry is not None else time.time()
+
+    async def check(self) -> bool:
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    async def reset(self) -> int | None:
+        async with self._engine.begin() as conn:
+            return (await conn.execute(text("DELETE FROM rate_limit_counters"))).rowcount
+
+    async def clear(self, key: str) -> None:
+        # Rows of windows long past go with it: the table holds only live counters.
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "DELETE FROM rate_limit_counters WHERE key = :key "
+                    "OR expires_at < now() - interval '1 day'"
+                ),
+                {"key": key},
+            )
+
+
+def sign_in_limits(engine: AsyncEngine, settings: Settings) -> SignInLimits:
+    return SignInLimits(
+        FixedWindowRateLimiter(PostgresCounters(engine)),
+        per_account=parse(settings.sign_in_account_limit),
+        per_ip=parse(settings.sign_in_ip_limit),
+    )
+
+
 class BodySizeLimit:
-    """413 for a body over `max_bytes`, whether announced by Content-Length or streamed."""
+    """413 for a body over `max_bytes`, whether announced by Content-Length or streamed; 400
+    for a Content-Length that is not a number."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -30,8 +126,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and not declared.isdigit():
+            await _refuse(send, 400, "the Content-Length header is not a number of bytes")
+            return
         if declared is not None and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await _refuse(send, 413, self.too_large)
             return
         seen = 0
 
@@ -46,20 +145,23 @@ class BodySizeLimit:
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._refuse(send)
+            await _refuse(send, 413, self.too_large)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"request body over {self.max_bytes} bytes", "errors": []}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    @property
+    def too_large(self) -> str:
+        return f"request body over {self.max_bytes} bytes"
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = ErrorBody(detail=detail).model_dump_json().encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):

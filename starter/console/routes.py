@@ -1,38 +1,91 @@
 """The console's pages. Sign-in opens a staff session (a cookie); every page uses the same
 order services as the API — the same roles, masking, audit, and the API's request models
-to read the forms — so the console can do nothing the API would refuse."""
+to read the forms — so the console can do nothing the API would refuse.
+
+Every form that changes something (POST) carries a CSRF token that must match the browser's
+CSRF cookie, and comes from our own origin (Origin, else Referer); a cross-site POST is
+refused with 403. Cookies are SameSite=Strict, HttpOnly, and Secure when the public URL is
+https."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
 
-from schema.api import NoteIn
+from schema.api import NoteIn, OneLine
 from schema.contracts import CancelReason, DelayReason
 from schema.database import open_session
 from schema.tables import Incident, Order
-from starter.api.deps import AppSettings, Session, Workflows, client_ip
-from starter.services import actions
-from starter.services.access import Permission, Principal, open_staff_session, principal_for
-from starter.services.errors import OrderServiceError
+from settings import Settings
+from starter.api.deps import AppSettings, Session, SignInGuard, Workflows, client_ip
+from starter.services import access, actions
+from starter.services.access import (
+    AccountNotFound,
+    LockingOneselfOut,
+    Permission,
+    Principal,
+    SignInLocked,
+    WrongCredentials,
+    close_staff_session,
+    open_staff_session,
+    principal_for,
+)
+from starter.services.errors import OrderNotFound, OrderServiceError
 from starter.services.orders import find_orders, search_orders, view_order
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 COOKIE = "orderflow_session"
+CSRF_COOKIE = "orderflow_csrf"
+CSRF_FIELD = "csrf_token"
 ACTION_LABELS = {name: action.label for name, action in actions.OPERATOR_ACTIONS.items()}
+ONE_LINE: TypeAdapter[str] = TypeAdapter(OneLine)
 
 
 class SignInRequired(Exception):
     pass
+
+
+class Refused(Exception):
+    """A page that cannot be shown: rendered as an error page with its status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _secure(settings: Settings) -> bool:
+    return settings.public_url.startswith("https://")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def same_site_form(request: Request) -> None:
+    """Every console POST: from our own origin, with the CSRF token of this browser."""
+    settings: Settings = request.app.state.settings
+    sent_from = request.headers.get("origin") or _origin(request.headers.get("referer", ""))
+    ours = {_origin(settings.public_url), _origin(str(request.base_url))}
+    if sent_from not in ours:
+        raise Refused(403, "This form was not sent from the console's own pages.")
+    form = await request.form()
+    token, expected = form.get(CSRF_FIELD), request.cookies.get(CSRF_COOKIE)
+    if not (isinstance(token, str) and expected and secrets.compare_digest(token, expected)):
+        raise Refused(403, "This form has expired or was not sent from the console: reload it.")
+
+
+SameSiteForm = Depends(same_site_form)
 
 
 async def _principal(request: Request) -> Principal | None:
@@ -48,12 +101,21 @@ async def _staff(request: Request, permission: Permission = Permission.ORDERS_SE
     if principal is None:
         raise SignInRequired
     if not principal.may(permission):
-        raise HTTPException(403, f"role {principal.role.value} may not {permission.value}")
+        raise Refused(403, f"Role {principal.role.value} may not {permission.value}.")
     return principal
 
 
-def _page(request: Request, name: str, principal: Principal | None, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(
+def _page(
+    request: Request,
+    name: str,
+    principal: Principal | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A page; it carries this browser's CSRF token (set as a cookie on its first page)."""
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = templates.TemplateResponse(
         request,
         f"console/{name}",
         {
@@ -61,9 +123,21 @@ def _page(request: Request, name: str, principal: Principal | None, **context: A
             "flash": request.query_params.get("done"),
             "error": request.query_params.get("error"),
             "ACTION_LABELS": ACTION_LABELS,
+            "csrf_token": token,
             **context,
         },
+        status_code=status_code,
+        headers=headers,
     )
+    if request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(
+            CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=_secure(request.app.state.settings),
+        )
+    return response
 
 
 def _back_to(order_id: uuid.UUID, **message: str) -> RedirectResponse:
@@ -76,23 +150,49 @@ async def login_page(request: Request) -> HTMLResponse:
     return _page(request, "login.html", None)
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[SameSiteForm])
 async def login(
     request: Request,
     db: Session,
+    limits: SignInGuard,
+    settings: AppSettings,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
 ) -> Response:
-    token = await open_staff_session(db, username=username, password=password)
-    if token is None:
-        return _page(request, "login.html", None, error="Wrong username or password.")
+    try:
+        username = ONE_LINE.validate_python(username)
+        token = await open_staff_session(
+            db, limits=limits, username=username, password=password, ip=client_ip(request)
+        )
+    except (ValidationError, WrongCredentials):
+        return _page(request, "login.html", None, 401, error="Wrong username or password.")
+    except SignInLocked as locked:
+        return _page(
+            request,
+            "login.html",
+            None,
+            429,
+            {"Retry-After": str(locked.retry_after)},
+            error=f"Too many failed sign-ins: try again in {locked.retry_after} s.",
+        )
     response = RedirectResponse("/console", status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(settings),
+        max_age=int(access.SESSION_LIFETIME.total_seconds()),
+    )
     return response
 
 
-@router.post("/logout")
-async def logout() -> Response:
+@router.post("/logout", dependencies=[SameSiteForm])
+async def logout(request: Request, db: Session) -> Response:
+    """Sign out: the session ends on the server, not only in this browser."""
+    principal = await _principal(request)
+    if principal is not None:
+        await close_staff_session(db, caller=principal)
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
@@ -122,7 +222,19 @@ async def queue(request: Request, db: Session) -> Response:
 @router.get("/search", response_class=HTMLResponse)
 async def search(request: Request, db: Session, q: str = "") -> Response:
     principal = await _staff(request)
-    page = await find_orders(db, caller=principal, q=q[:200] or None)
+    try:
+        term = ONE_LINE.validate_python(q[:200]) if q else None
+    except ValidationError:
+        return _page(
+            request,
+            "search.html",
+            principal,
+            422,
+            q=q,
+            orders=[],
+            error="Search for one line of text.",
+        )
+    page = await find_orders(db, caller=principal, q=term)
     return _page(request, "search.html", principal, q=q, orders=page.items)
 
 
@@ -131,9 +243,12 @@ async def order_page(
     request: Request, order_id: uuid.UUID, db: Session, workflows: Workflows, settings: AppSettings
 ) -> Response:
     principal = await _staff(request, Permission.ORDERS_READ)
-    view = await view_order(
-        db, caller=principal, order_id=order_id, workflows=workflows, settings=settings
-    )
+    try:
+        view = await view_order(
+            db, caller=principal, order_id=order_id, workflows=workflows, settings=settings
+        )
+    except OrderNotFound as missing:
+        raise Refused(404, str(missing)) from missing
     live = view.workflow or {}  # the workflow's `status`, empty when Temporal could not answer
     live_view = {
         "waiting_for": live.get("waiting_for"),
@@ -161,10 +276,10 @@ async def confirm_action_page(
     """The confirmation step before any action."""
     principal = await _staff(request, Permission.ORDERS_ACT)
     if action not in actions.OPERATOR_ACTIONS:
-        raise HTTPException(404, f"no action {action}")
+        raise Refused(404, f"There is no action {action}.")
     order = await db.get(Order, order_id)
     if order is None:
-        raise HTTPException(404, f"order {order_id} does not exist")
+        raise Refused(404, f"Order {order_id} does not exist.")
     return _page(
         request,
         "act.html",
@@ -176,17 +291,23 @@ async def confirm_action_page(
     )
 
 
-@router.post("/orders/{order_id}/act/{action}")
+@router.post("/orders/{order_id}/act/{action}", dependencies=[SameSiteForm])
 async def act(
     request: Request, order_id: uuid.UUID, action: str, db: Session, workflows: Workflows
 ) -> Response:
     principal = await _staff(request, Permission.ORDERS_ACT)
     operator_action = actions.OPERATOR_ACTIONS.get(action)
     if operator_action is None:
-        raise HTTPException(404, f"no action {action}")
+        raise Refused(404, f"There is no action {action}.")
+    if await db.get(Order, order_id) is None:
+        raise Refused(404, f"Order {order_id} does not exist.")
     form = await request.form()
     # Empty fields are absent: the API's model then applies its defaults and rules.
-    fields = {key: value for key, value in form.items() if isinstance(value, str) and value.strip()}
+    fields = {
+        key: value
+        for key, value in form.items()
+        if key != CSRF_FIELD and isinstance(value, str) and value.strip()
+    }
     try:
         body = operator_action.form.model_validate(fields)
         await operator_action.run(
@@ -203,7 +324,7 @@ async def act(
     return _back_to(order_id, done=f"{operator_action.label}: done.")
 
 
-@router.post("/orders/{order_id}/notes")
+@router.post("/orders/{order_id}/notes", dependencies=[SameSiteForm])
 async def add_note(
     request: Request, order_id: uuid.UUID, db: Session, text: Annotated[str, Form()]
 ) -> Response:
@@ -212,15 +333,53 @@ async def add_note(
         note = NoteIn.model_validate({"text": text})
         await actions.add_note(db, caller=principal, order_id=order_id, body=note, via="console")
     except ValidationError:
-        return _back_to(order_id, error="A note is 1 to 2000 characters.")
-    except OrderServiceError as exc:
-        raise HTTPException(404, str(exc)) from exc
+        return _back_to(
+            order_id, error="A note is 1 to 2000 characters of text (no control characters)."
+        )
+    except OrderNotFound as missing:
+        raise Refused(404, str(missing)) from missing
     return _back_to(order_id, done="Note added.")
+
+
+@router.get("/accounts", response_class=HTMLResponse)
+async def accounts_page(request: Request, db: Session) -> Response:
+    """Admins: staff accounts, with disable, enable and end-sessions buttons."""
+    principal = await _staff(request, Permission.ADMINISTER)
+    return _page(request, "accounts.html", principal, accounts=await access.list_accounts(db))
+
+
+@router.post("/accounts/{username}/{change}", dependencies=[SameSiteForm])
+async def change_account(request: Request, username: str, change: str, db: Session) -> Response:
+    principal = await _staff(request, Permission.ADMINISTER)
+    try:
+        if change == "revoke-sessions":
+            ended = await access.revoke_sessions(db, caller=principal, username=username)
+            done = f"{username}: {ended} session(s) ended."
+        elif change in ("disable", "enable"):
+            disabled = change == "disable"
+            await access.set_account_disabled(
+                db, caller=principal, username=username, disabled=disabled
+            )
+            done = f"{username}: {change}d."
+        else:
+            raise Refused(404, f"There is no account change {change}.")
+    except AccountNotFound as missing:
+        raise Refused(404, str(missing)) from missing
+    except LockingOneselfOut as refused:
+        return RedirectResponse(f"/console/accounts?error={quote(str(refused))}", status_code=303)
+    return RedirectResponse(f"/console/accounts?done={quote(done)}", status_code=303)
 
 
 async def _sign_in_redirect(request: Request, exc: Exception) -> Response:
     return RedirectResponse("/console/login", status_code=303)
 
 
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    principal = await _principal(request)
+    return _page(request, "refused.html", principal, exc.status, message=str(exc))
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_redirect)
+    app.add_exception_handler(Refused, _refused)

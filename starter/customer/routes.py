@@ -16,7 +16,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 
 from schema.api import CustomerStockChoiceIn, FeedbackIn
-from schema.contracts import StockChoice
 from schema.links import BadLink, ExpiredLink, LinkPurpose
 from settings import get_settings
 from starter.api.deps import Links, Session, Workflows, client_ip
@@ -99,7 +98,7 @@ async def stock_choice_made(
     order_id = _opened(request, links, LinkPurpose.STOCK_CHOICE, token)
     number = await order_number(db, order_id=order_id)
     try:
-        body = CustomerStockChoiceIn(choice=StockChoice(choice))
+        body = CustomerStockChoiceIn.model_validate({"choice": choice})
         await actions.choose_stock_as_customer(
             db, workflows=workflows, order_id=order_id, body=body, ip=client_ip(request)
         )

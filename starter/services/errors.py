@@ -30,3 +30,7 @@ class OrderFinished(ActionRefused):  # 409
 
 class TemporalUnavailable(OrderServiceError):  # 503
     """Temporal did not answer; the same request may be retried."""
+
+
+class WorkflowUnanswered(OrderServiceError):
+    """The live status did not come in time: readers answer from the read model instead."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -29,6 +28,8 @@ from schema.api import (
     OrderPage,
     OrderSummary,
     ProgressOut,
+    page_cursor,
+    read_cursor,
 )
 from schema.contracts import (
     CustomerStatus,
@@ -52,7 +53,7 @@ from schema.tables import (
 )
 from settings import Settings
 from starter.services.access import Permission, Principal, Role, audit
-from starter.services.errors import OrderNotFound, OrderNumberConflict
+from starter.services.errors import OrderNotFound, OrderNumberConflict, WorkflowUnanswered
 from starter.services.temporal import OrderWorkflows
 
 
@@ -67,7 +68,7 @@ def _same_or_conflict(existing: Order, body: OrderCreate) -> Order:
 
 
 async def record_order(
-    session: AsyncSession, *, body: OrderCreate, created_by: str | None = None
+    session: AsyncSession, *, body: OrderCreate, creator: Principal | None = None
 ) -> tuple[Order, bool]:
     """Store the order, its own contacts and its lines in one transaction.
 
@@ -100,7 +101,8 @@ async def record_order(
         stage=Stage.INTAKE.value,
         status=CustomerStatus.RECEIVED.value,
         request_hash=body.fingerprint(),
-        created_by=created_by,
+        created_by=creator.actor if creator else None,
+        created_by_key_id=creator.key_id if creator else None,
     )
     session.add(order)
     address = body.delivery.address.model_dump() if body.delivery.address else {}
@@ -127,6 +129,7 @@ async def read_order(
     live: OrderStatus | None,
     links: OrderLinks,
     unmasked: bool = False,
+    unanswered: str | None = None,
 ) -> OrderOut | None:
     """The read model of one order with the workflow's live status; personal data masked unless `unmasked`."""
     order = await session.get(Order, order_id)
@@ -205,6 +208,7 @@ async def read_order(
         seconds_in_stage=seconds_in_stage(events, now=datetime.now(UTC)),
         progress=ProgressOut.model_validate(order, from_attributes=True),
         workflow=workflow,
+        workflow_unavailable=unanswered,
         links=links,
     )
 
@@ -212,7 +216,8 @@ async def read_order(
 def seconds_in_stage(events: Sequence[OrderEvent], *, now: datetime) -> dict[str, float]:
     """How long the order spent in each stage: from a stage's first event to the next stage's."""
     spent: dict[str, float] = {}
-    for current, following in zip(events, [*events[1:], None], strict=True):
+    # Not strict: an order with no events yet (its workflow never ran) has none to pair.
+    for current, following in zip(events, [*events[1:], None], strict=False):
         end = following.at if following is not None else now
         if current.stage in ("completed", "cancelled"):
             end = current.at
@@ -284,10 +289,8 @@ async def search_orders(
         if wanted is not None:
             query = query.where(column == wanted)
     if cursor:
-        created, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         query = query.where(
-            tuple_(col(Order.created_at), col(Order.id))
-            < tuple_(datetime.fromisoformat(created), uuid.UUID(last_id))
+            tuple_(col(Order.created_at), col(Order.id)) < tuple_(*read_cursor(cursor))
         )
     rows = (
         await session.exec(
@@ -316,9 +319,7 @@ async def search_orders(
     if len(rows) > limit:
         last = rows[limit - 1][0]
         assert last.created_at is not None
-        next_cursor = base64.urlsafe_b64encode(
-            f"{last.created_at.isoformat()}|{last.id}".encode()
-        ).decode()
+        next_cursor = page_cursor(last.created_at, last.id)
     return OrderPage(items=items, next_cursor=next_cursor)
 
 
@@ -341,6 +342,11 @@ def links_for(order_id: uuid.UUID, settings: Settings) -> OrderLinks:
     )
 
 
+def _created_by(order: Order, caller: Principal) -> bool:
+    """Whether the caller's API key created the order (keys are told apart by id, not name)."""
+    return caller.key_id is not None and order.created_by_key_id == caller.key_id
+
+
 async def view_order(
     session: AsyncSession,
     *,
@@ -352,15 +358,21 @@ async def view_order(
     """One order as `caller` may see it: a service only its own; personal data shown (and
     audited) to roles that may read it, masked for the others."""
     order = await session.get(Order, order_id)
-    if order is None or (caller.role == Role.SERVICE and order.created_by != caller.actor):
+    if order is None or (caller.role == Role.SERVICE and not _created_by(order, caller)):
         raise OrderNotFound(order_id)
     unmasked = caller.may(Permission.PERSONAL_DATA)
+    live, unanswered = None, None
+    try:
+        live = await workflows.status(order_id)
+    except WorkflowUnanswered as exc:
+        unanswered = str(exc)
     view = await read_order(
         session,
         order_id=order_id,
-        live=await workflows.status(order_id),
+        live=live,
         links=links_for(order_id, settings),
         unmasked=unmasked,
+        unanswered=unanswered,
     )
     if view is None:
         raise OrderNotFound(order_id)

@@ -11,11 +11,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from schema.api import OneLine
 from schema.contracts import (
     CarrierEvent,
     IncidentCause,
@@ -47,10 +48,12 @@ class EventMismatch(Exception):
 
 
 class Envelope(BaseModel):
-    """What every provider event carries."""
+    """What every provider event carries (and the fields of its kind beside them)."""
 
-    event_id: str
-    type: str
+    model_config = ConfigDict(extra="allow")
+
+    event_id: OneLine = Field(min_length=1, max_length=128)
+    type: OneLine = Field(min_length=1, max_length=64)
     order_ref: uuid.UUID
 
 

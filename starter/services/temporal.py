@@ -13,7 +13,13 @@ from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 import structlog
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -28,7 +34,12 @@ from schema.contracts import (
     workflow_id_for,
 )
 from settings import Settings
-from starter.services.errors import ActionRefused, OrderFinished, TemporalUnavailable
+from starter.services.errors import (
+    ActionRefused,
+    OrderFinished,
+    TemporalUnavailable,
+    WorkflowUnanswered,
+)
 from workflows.order import OrderWorkflow
 
 log = structlog.get_logger(__name__)
@@ -85,14 +96,28 @@ class OrderWorkflows:
 
     async def status(
         self, order_id: uuid.UUID, *, deadline: timedelta = STATUS_DEADLINE
-    ) -> OrderStatus | None:
-        """The workflow's live `status`; None (logged) when Temporal cannot answer in time."""
+    ) -> OrderStatus:
+        """The workflow's live `status`, within `deadline` whatever Temporal does (down, no
+        worker polling, a frozen worker); else WorkflowUnanswered saying why (and logged)."""
+        seconds = deadline.total_seconds()
         try:
-            handle = await self._handle(order_id)
-            return await handle.query(OrderWorkflow.status, rpc_timeout=deadline)
-        except (RPCError, TemporalUnavailable) as exc:
-            log.warning("live status unavailable", order_id=str(order_id), error=str(exc))
-            return None
+            async with asyncio.timeout(seconds):
+                handle = await self._handle(order_id)
+                return await handle.query(OrderWorkflow.status, rpc_timeout=deadline)
+        except TimeoutError:
+            reason = f"no worker answered within {seconds:g} s"
+        except RPCError as exc:
+            reason = (
+                f"no worker answered within {seconds:g} s"
+                if exc.status == RPCStatusCode.DEADLINE_EXCEEDED
+                else f"Temporal: {exc.message}"
+            )
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+            reason = f"the workflow could not answer: {exc}"
+        except TemporalUnavailable as exc:
+            reason = str(exc)
+        log.warning("live status unavailable", order_id=str(order_id), reason=reason)
+        raise WorkflowUnanswered(reason)
 
     async def act(
         self,

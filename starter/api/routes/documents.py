@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Response
 from sqlmodel import col, select
 
+from schema.api import DocumentLink
 from schema.tables import Document
 from starter.api.deps import PersonalData, Session
 from starter.api.errors import responses
 from starter.services.access import audit
 
+DocumentKind = Literal["receipt", "packing_list", "label"]
 router = APIRouter(prefix="/v1/orders/{order_id}/documents", tags=["documents"])
 
 
-@router.get("", summary="The order's documents")
-async def documents(order_id: uuid.UUID, db: Session, caller: PersonalData) -> list[dict[str, str]]:
+@router.get("", response_model=list[DocumentLink], summary="The order's documents")
+async def documents(order_id: uuid.UUID, db: Session, caller: PersonalData) -> list[DocumentLink]:
     rows = (
         await db.exec(
             select(Document).where(Document.order_id == order_id).order_by(col(Document.kind))
         )
     ).all()
-    return [{"kind": d.kind, "url": f"/v1/orders/{order_id}/documents/{d.kind}.pdf"} for d in rows]
+    return [
+        DocumentLink(kind=d.kind, url=f"/v1/orders/{order_id}/documents/{d.kind}.pdf") for d in rows
+    ]
 
 
 @router.get(
@@ -31,7 +36,9 @@ async def documents(order_id: uuid.UUID, db: Session, caller: PersonalData) -> l
     response_class=Response,
     summary="One document as PDF (holds personal data; each read is audited)",
 )
-async def document(order_id: uuid.UUID, kind: str, db: Session, caller: PersonalData) -> Response:
+async def document(
+    order_id: uuid.UUID, kind: DocumentKind, db: Session, caller: PersonalData
+) -> Response:
     await audit(db, caller, "order.read_document", str(order_id), kind=kind)
     await db.commit()
     row = (

@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+from schema.api import Health
 from settings import Settings
 from starter.api.deps import AppSettings, Workflows
 from starter.services.temporal import OrderWorkflows
@@ -22,7 +23,12 @@ from starter.services.temporal import OrderWorkflows
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Each component's health; 503 when any is down")
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "A component is down"}},
+    summary="Each component's health; 503 when any is down",
+)
 async def healthz(request: Request, settings: AppSettings, workflows: Workflows) -> JSONResponse:
     checks = await asyncio.gather(
         _check_database(request.app.state.engine),

@@ -9,7 +9,7 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Query, Response, status
 
-from schema.api import OrderAccepted, OrderCreate, OrderOut, OrderPage
+from schema.api import OneLine, OrderAccepted, OrderCreate, OrderOut, OrderPage, PageCursor
 from schema.contracts import CustomerStatus, Stage, workflow_id_for
 from starter.api.deps import AppSettings, Creator, Reader, Searcher, Session, Workflows
 from starter.api.errors import responses
@@ -39,7 +39,7 @@ async def create_order(
     caller: Creator,
 ) -> OrderAccepted:
     started = time.perf_counter()
-    order, created = await record_order(db, body=body, created_by=caller.actor)
+    order, created = await record_order(db, body=body, creator=caller)
     if created:
         await audit(db, caller, "order.create", str(order.id))
         await db.commit()
@@ -86,14 +86,15 @@ async def list_orders(
     db: Session,
     caller: Searcher,
     q: Annotated[
-        str | None, Query(description="number, phone, e-mail or tracking number", max_length=200)
+        OneLine | None,
+        Query(description="number, phone, e-mail or tracking number", max_length=200),
     ] = None,
     stage: Stage | None = None,
     needs_action: bool | None = None,
     sla_breached: bool | None = None,
     payment_failed: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    cursor: PageCursor | None = None,
 ) -> OrderPage:
     return await find_orders(
         db,

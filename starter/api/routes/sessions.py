@@ -1,24 +1,44 @@
-"""Staff sign-in: a session token for the API (the console keeps it in a cookie)."""
+"""Staff sign-in and sign-out: a session token for the API (the console keeps it in a cookie)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 
-from schema.api import SessionIn
-from starter.api.deps import Session
+from schema.api import SessionIn, SessionOut
+from starter.api.deps import Anyone, Session, SignInGuard, client_ip
 from starter.api.errors import responses
-from starter.services.access import open_staff_session
+from starter.services.access import close_staff_session, open_staff_session
 
 router = APIRouter(tags=["auth"])
 
 
 @router.post(
     "/v1/sessions",
-    responses=responses(401, 422),
+    response_model=SessionOut,
+    responses=responses(401, 422, 429),
     summary="Sign in: a session token for a staff account",
+    description="Failed sign-ins are counted per account and per client address; past the "
+    "limit the answer is 429 with Retry-After until the window ends.",
 )
-async def sign_in(body: SessionIn, db: Session) -> dict[str, str]:
-    token = await open_staff_session(db, username=body.username, password=body.password)
-    if token is None:
-        raise HTTPException(401, "wrong username or password")
-    return {"token": token, "token_type": "bearer"}
+async def sign_in(
+    body: SessionIn, request: Request, db: Session, limits: SignInGuard
+) -> SessionOut:
+    token = await open_staff_session(
+        db, limits=limits, username=body.username, password=body.password, ip=client_ip(request)
+    )
+    return SessionOut(token=token)
+
+
+@router.delete(
+    "/v1/sessions/current",
+    status_code=204,
+    response_class=Response,
+    responses=responses(401, 409),
+    summary="Sign out: the session token stops working now",
+)
+async def sign_out(db: Session, caller: Anyone) -> Response:
+    if not await close_staff_session(db, caller=caller):
+        raise HTTPException(
+            409, "this credential is an API key, not a session; an admin revokes keys"
+        )
+    return Response(status_code=204)

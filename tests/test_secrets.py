@@ -1,0 +1,91 @@
+"""Secrets have no usable defaults outside the devstack: the API and the worker refuse to
+start, naming each variable; docker-compose requires them and keeps the internals local."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRETS = (
+    "ORDERFLOW_PAYMENT_WEBHOOK_SECRET",
+    "ORDERFLOW_WAREHOUSE_WEBHOOK_SECRET",
+    "ORDERFLOW_CARRIER_WEBHOOK_SECRET",
+    "ORDERFLOW_LINK_SECRET",
+)
+STRONG = "k" * 40
+
+
+def _production_env(**secrets: str) -> dict[str, str]:
+    """The environment of a production host: no devstack flag, nothing but what is given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    return {**env, "ORDERFLOW_TEMPORAL_ADDRESS": "127.0.0.1:1", **secrets}
+
+
+def _refusal(settings: Settings) -> str:
+    with pytest.raises(SystemExit) as refused:
+        settings.refuse_devstack_secrets()
+    return str(refused.value)
+
+
+def test_every_unset_short_or_devstack_secret_is_named() -> None:
+    settings = Settings(
+        payment_webhook_secret="dev-payment-secret",
+        warehouse_webhook_secret="short",
+        link_secret=STRONG,
+    )
+    message = _refusal(settings)
+    assert "ORDERFLOW_PAYMENT_WEBHOOK_SECRET is the devstack's default" in message
+    assert "ORDERFLOW_WAREHOUSE_WEBHOOK_SECRET is shorter than 32 characters" in message
+    assert "ORDERFLOW_CARRIER_WEBHOOK_SECRET is unset" in message
+    assert "ORDERFLOW_LINK_SECRET" not in message
+    previous = settings.model_copy(
+        update={
+            "payment_webhook_secret": STRONG,
+            "warehouse_webhook_secret": STRONG,
+            "carrier_webhook_secret": STRONG,
+            "link_previous_secrets": ["dev-link-secret"],
+        }
+    )
+    assert "ORDERFLOW_LINK_PREVIOUS_SECRETS" in _refusal(previous)
+
+
+def test_strong_secrets_or_the_devstack_flag_let_it_start() -> None:
+    Settings(devstack=True).refuse_devstack_secrets()
+    strong = Settings(**{name.removeprefix("ORDERFLOW_").lower(): STRONG for name in SECRETS})
+    strong.refuse_devstack_secrets()
+
+
+@pytest.mark.parametrize("argv", [["-m", "starter.api"], ["worker.py"]], ids=["api", "worker"])
+def test_api_and_worker_refuse_to_start_with_devstack_secrets(argv: list[str]) -> None:
+    env = _production_env(ORDERFLOW_LINK_SECRET=STRONG, ORDERFLOW_CARRIER_WEBHOOK_SECRET="x" * 8)
+    run = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 1
+    assert "refuses to start outside the devstack" in run.stderr
+    assert "ORDERFLOW_PAYMENT_WEBHOOK_SECRET is unset" in run.stderr
+    assert "ORDERFLOW_CARRIER_WEBHOOK_SECRET is shorter than 32 characters" in run.stderr
+    assert "ORDERFLOW_LINK_SECRET" not in run.stderr
+
+
+def test_compose_requires_the_secrets_and_keeps_internals_local() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for service in ("api", "worker"):
+        env = services[service]["environment"]
+        for name in (*SECRETS, "ORDERFLOW_PUBLIC_URL"):
+            assert env[name].startswith(f"${{{name}:?"), f"{service} must require {name}"
+    for service in ("temporal", "temporal-ui", "mail"):
+        assert all(port.startswith("127.0.0.1:") for port in services[service]["ports"]), service
+    # The API publishes the public port only; /metrics is on its own port, not published.
+    assert services["api"]["ports"] == ["8000:8000"]
+    assert services["api"]["environment"]["ORDERFLOW_API_METRICS_HOST"] == "0.0.0.0"
+    assert all("ports" not in services[name] for name in ("worker", "postgres", "migrate"))
