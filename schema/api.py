@@ -252,6 +252,7 @@ class NoteOut(BaseModel):
     at: datetime | None
     author: str
     text: str
+    customer_contact: bool = False
 
 
 class FlagsOut(BaseModel):
@@ -408,6 +409,11 @@ class NoteIn(_Strict):
     )
 
     text: str = Field(min_length=1, max_length=2000)
+    customer_contact: bool = Field(
+        default=False,
+        description='The customer contacted support about the order (e.g. "where is my order?"); '
+        "the reports count these",
+    )
 
 
 class ActionOut(BaseModel):

@@ -133,8 +133,14 @@ class OrderflowClient:
     async def cancel(self, order_id: str, reason: str, note: str = "") -> dict[str, Any]:
         return await self._act(order_id, "cancel", {"reason": reason, "note": note})
 
-    async def add_note(self, order_id: str, text: str) -> dict[str, Any]:
-        return await self._call("POST", f"/v1/orders/{order_id}/notes", json={"text": text})
+    async def add_note(
+        self, order_id: str, text: str, *, customer_contact: bool = False
+    ) -> dict[str, Any]:
+        return await self._call(
+            "POST",
+            f"/v1/orders/{order_id}/notes",
+            json={"text": text, "customer_contact": customer_contact},
+        )
 
     # --- administration ------------------------------------------------------------------------
 

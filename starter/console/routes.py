@@ -205,11 +205,15 @@ async def act(
 
 @router.post("/orders/{order_id}/notes")
 async def add_note(
-    request: Request, order_id: uuid.UUID, db: Session, text: Annotated[str, Form()]
+    request: Request,
+    order_id: uuid.UUID,
+    db: Session,
+    text: Annotated[str, Form()],
+    customer_contact: Annotated[bool, Form()] = False,
 ) -> Response:
     principal = await _staff(request, Permission.ORDERS_NOTE)
     try:
-        note = NoteIn.model_validate({"text": text})
+        note = NoteIn.model_validate({"text": text, "customer_contact": customer_contact})
         await actions.add_note(db, caller=principal, order_id=order_id, body=note, via="console")
     except ValidationError:
         return _back_to(order_id, error="A note is 1 to 2000 characters.")

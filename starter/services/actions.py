@@ -185,9 +185,19 @@ async def add_note(
 ) -> NoteOut:
     if await session.get(Order, order_id) is None:
         raise OrderNotFound(order_id)
-    note = OrderNote(order_id=order_id, author=caller.actor, text=body.text)
+    note = OrderNote(
+        order_id=order_id,
+        author=caller.actor,
+        text=body.text,
+        customer_contact=body.customer_contact,
+    )
     session.add(note)
     await audit(session, caller, "order.note", str(order_id), **audited)
     await session.commit()
     await session.refresh(note)
-    return NoteOut(at=note.created_at, author=note.author, text=note.text)
+    return NoteOut(
+        at=note.created_at,
+        author=note.author,
+        text=note.text,
+        customer_contact=note.customer_contact,
+    )

@@ -213,7 +213,12 @@ async def read_order(
             )
             for n in notifications
         ],
-        notes=[NoteOut(at=n.created_at, author=n.author, text=n.text) for n in notes],
+        notes=[
+            NoteOut(
+                at=n.created_at, author=n.author, text=n.text, customer_contact=n.customer_contact
+            )
+            for n in notes
+        ],
         documents=sorted(kinds),
         flags=FlagsOut(
             needs_action=order.needs_action,
