@@ -31,6 +31,7 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.messages import (
     LOCALES,
     MANAGER_KINDS,
@@ -335,6 +336,7 @@ class NotificationActivities:
                 await session.commit()
                 return None
             outbox.attempts += 1
+            managers = kind in MANAGER_KINDS
             try:
                 message_id = await channel.send(
                     address=address, to_name=to_name, message=message, key=key
@@ -343,6 +345,7 @@ class NotificationActivities:
                 outbox.status, outbox.last_error = "undeliverable", str(exc)[:500]
                 session.add(outbox)
                 await session.commit()
+                metrics.notification(channel.name, managers=managers, failure="undeliverable")
                 log.warning(
                     "channel cannot deliver, falling back",
                     key=key,
@@ -354,6 +357,7 @@ class NotificationActivities:
                 outbox.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 session.add(outbox)
                 await session.commit()
+                metrics.notification(channel.name, managers=managers, failure="transient")
                 log.warning("notification failed, will retry", key=key, error=outbox.last_error)
                 raise
             outbox.status = "sent"
@@ -362,6 +366,7 @@ class NotificationActivities:
             outbox.last_error = None
             session.add(outbox)
             await session.commit()
+        metrics.notification(channel.name, managers=managers)
         log.info(
             "notification sent",
             key=key,

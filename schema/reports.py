@@ -78,7 +78,9 @@ class DailyQuery(ReportQuery):
 class StageTime(BaseModel):
     count: int = Field(description="Orders that have left the stage (those still in it wait)")
     p50: float | None = Field(
-        description="Median seconds from the stage's first timeline event to the next stage's"
+        description="Median seconds an order spent in the stage: from its first timeline event "
+        "in the stage to the next stage's first (summed over visits: documents happen within "
+        "handover)"
     )
     p90: float | None = Field(description="90th percentile of the same seconds (interpolated)")
 

@@ -279,6 +279,8 @@ class OrderFacts(SQLModel, table=True):
     """
 
     __tablename__ = "order_facts"
+    # Rows are rewritten on every step of their order: room on the page keeps updates in place.
+    __table_args__ = {"postgresql_with": {"fillfactor": 80}}
 
     order_id: uuid.UUID = Field(foreign_key="orders.id", primary_key=True)
     created_at: datetime = Field(
@@ -297,7 +299,8 @@ class OrderFacts(SQLModel, table=True):
     feedback_requested: bool = False
     rating: int | None = None
     nps: int | None = None
-    # Seconds from the stage's first event to the next stage's, once the order has left it.
+    # Seconds from the stage's first event to the next stage's (summed over visits: documents
+    # happen within handover), once the order has left it.
     intake_seconds: float | None = None
     validation_seconds: float | None = None
     confirmation_seconds: float | None = None

@@ -63,7 +63,11 @@ async def serve(app: FastAPI, port: int) -> AsyncIterator[httpx.AsyncClient]:
 
 @asynccontextmanager
 async def run_stack(
-    env: WorkflowEnvironment, base: Settings, engine: AsyncEngine, maildir: Path
+    env: WorkflowEnvironment,
+    base: Settings,
+    engine: AsyncEngine,
+    maildir: Path,
+    worker_client: Client | None = None,  # e.g. one whose runtime serves Prometheus metrics
 ) -> AsyncIterator[Stack]:
     api_port, sim_port = free_port(), free_port()
     settings = base.model_copy(
@@ -82,7 +86,9 @@ async def run_stack(
     async with AsyncExitStack() as stack:
         sim = await stack.enter_async_context(serve(create_simulators(settings), sim_port))
         http = await stack.enter_async_context(make_http_client(settings.provider_timeout_seconds))
-        await stack.enter_async_context(build_worker(env.client, settings, engine, http))
+        await stack.enter_async_context(
+            build_worker(worker_client or env.client, settings, engine, http)
+        )
         anonymous = await stack.enter_async_context(serve(create_app(settings), api_port))
         clients = {}
         for role in Role:

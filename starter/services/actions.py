@@ -34,6 +34,7 @@ from schema.contracts import (
     StockDecision,
 )
 from schema.tables import Order, OrderNote
+from starter.services import metrics
 from starter.services.access import Principal, Role, audit
 from starter.services.errors import ActionRefused, OrderFinished, OrderNotFound
 from starter.services.temporal import OrderUpdate, OrderWorkflows
@@ -66,9 +67,11 @@ async def _act(
     except ActionRefused as refused:
         await audit(session, caller, f"order.{action}.refused", str(order_id), reason=str(refused))
         await session.commit()
+        metrics.OPERATOR_ACTIONS.labels(action=action, outcome="refused").inc()
         raise
     await audit(session, caller, f"order.{action}", str(order_id))
     await session.commit()
+    metrics.OPERATOR_ACTIONS.labels(action=action, outcome="accepted").inc()
     return result
 
 
@@ -194,6 +197,8 @@ async def add_note(
     session.add(note)
     await audit(session, caller, "order.note", str(order_id), **audited)
     await session.commit()
+    if note.customer_contact:
+        metrics.SUPPORT_CONTACTS.inc()
     await session.refresh(note)
     return NoteOut(
         at=note.created_at,
