@@ -5,6 +5,7 @@ to read the forms — so the console can do nothing the API would refuse."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -16,11 +17,13 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from schema.api import NoteIn
-from schema.contracts import CancelReason, DelayReason
+from schema.contracts import CancelReason, DelayReason, DeliveryMethod, PaymentMethod
 from schema.database import open_session
+from schema.reports import DailyQuery
 from schema.tables import Incident, Order
 from starter.api.deps import AppSettings, Session, Workflows, client_ip
-from starter.services import actions
+from starter.console import charts
+from starter.services import actions, reports
 from starter.services.access import Permission, Principal, open_staff_session, principal_for
 from starter.services.errors import OrderServiceError
 from starter.services.orders import find_orders, search_orders, view_order
@@ -61,6 +64,7 @@ def _page(request: Request, name: str, principal: Principal | None, **context: A
             "flash": request.query_params.get("done"),
             "error": request.query_params.get("error"),
             "ACTION_LABELS": ACTION_LABELS,
+            "Permission": Permission,
             **context,
         },
     )
@@ -220,6 +224,77 @@ async def add_note(
     except OrderServiceError as exc:
         raise HTTPException(404, str(exc)) from exc
     return _back_to(order_id, done="Note added.")
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def reports_page(request: Request, db: Session) -> Response:
+    """The managers' charts over a date range (both days included), with the API's filters."""
+    principal = await _staff(request, Permission.REPORTS_READ)
+    params = request.query_params
+    today = datetime.now(UTC).date()
+    first, last = (
+        params.get("from") or str(today - timedelta(days=29)),
+        params.get("to") or str(today),
+    )
+    filters = {
+        key: params[key]
+        for key in ("delivery_method", "payment_method", "carrier")
+        if params.get(key, "").strip()
+    }
+    form = {"from": first, "to": last, **filters}
+    try:
+        since = datetime.combine(date.fromisoformat(first), time(), UTC)
+        until = datetime.combine(date.fromisoformat(last), time(), UTC) + timedelta(days=1)
+        query = DailyQuery.model_validate({"since": since, "until": until, **filters})
+    except ValueError as exc:  # a bad date, a window backwards or too long, an unknown filter
+        return _page(request, "reports.html", principal, form=form, error=_problems(exc))
+    summary = await reports.summary(db, query=query)
+    daily = await reports.daily(db, query=query)
+    days = [day.day for day in daily.days]
+    reasons = {
+        reason: [day.cancellations_by_reason.get(reason, 0) for day in daily.days]
+        for reason in summary.cancellations_by_reason
+    }
+    return _page(
+        request,
+        "reports.html",
+        principal,
+        form=form,
+        report=summary,
+        duration=charts.duration,
+        stage_chart=charts.stage_times(summary.stage_seconds),
+        cancellations_chart=charts.stacked_columns(
+            days, reasons, "Cancellations by reason per day"
+        ),
+        on_time_chart=charts.line(
+            days,
+            [None if d.on_time_rate is None else 100 * d.on_time_rate for d in daily.days],
+            "On-time deliveries per day, percent",
+            low=0,
+            high=100,
+            unit="%",
+        ),
+        nps_chart=charts.line(
+            days, [d.feedback.nps for d in daily.days], "NPS per day", low=-100, high=100
+        ),
+        incident_peak=max(
+            count
+            for causes in summary.incidents.by_stage_and_cause.values()
+            for count in causes.values()
+        )
+        or 1,
+        DELIVERY_METHODS=[m.value for m in DeliveryMethod],
+        PAYMENT_METHODS=[m.value for m in PaymentMethod],
+    )
+
+
+def _problems(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+    return f"dates are YYYY-MM-DD: {exc}"
 
 
 async def _sign_in_redirect(request: Request, exc: Exception) -> Response:
