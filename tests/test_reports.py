@@ -14,8 +14,10 @@ import pytest
 from pytest import approx
 
 from schema.api import Role
+from tests.lifecycle import Journey
 from tests.reports_history import Seeded, seed_history
 from tests.stack import Stack
+from tests.support import eventually
 
 BASE = datetime(2021, 3, 1, tzinfo=UTC)
 WINDOW = {"since": "2021-03-01T00:00:00Z", "until": "2021-03-03T00:00:00Z"}
@@ -235,3 +237,51 @@ async def test_a_daily_report_is_at_most_a_year(dev_stack: Stack) -> None:
     assert (await dev_stack.api.get("/v1/reports/daily")).json()["days"][-1]["day"] == str(
         now.date()
     )
+
+
+async def test_orders_that_ran_show_in_the_summary_as_they_go(dev_stack: Stack) -> None:
+    """Real orders through the real stack: the triggers keep the figures as the worker writes."""
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    delivered = [await Journey.place(dev_stack) for _ in range(2)]
+    for order in delivered:
+        await order.to_delivery()
+    cancelled = await Journey.place(dev_stack)
+    await cancelled.waiting_for("payment")
+    assert (await cancelled.act("cancel", reason="customer_request")).status_code == 200
+    window = {
+        "since": since.isoformat(),
+        "until": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
+    }
+
+    async def all_mail_counted() -> dict[str, Any] | None:
+        report = await _report(dev_stack, "summary", **window)
+        email = report["notifications"]["email"]
+        return report if email["sent_per_delivered_order"] == 9 else None  # up to "delivered"
+
+    report = await eventually(all_mail_counted, what="e-mails counted")
+    assert (report["orders"], report["delivered"], report["cancelled"]) == (3, 2, 1)
+    assert report["cancellation_rate"] == 1 / 3
+    assert report["cancellations_by_reason"]["customer_request"] == 1
+    assert report["on_time_rate"] == 1.0  # delivered minutes after the promise was made
+    timed = {stage: t for stage, t in report["stage_seconds"].items() if t["count"]}
+    assert {
+        "intake",
+        "validation",
+        "confirmation",
+        "stock",
+        "payment",
+        "picking",
+        "transit",
+    } <= set(timed)
+    assert timed["payment"]["count"] == 3  # the cancelled order left payment too
+    for stage, time in timed.items():
+        assert 0 <= time["p50"] <= time["p90"], stage
+
+    response = await dev_stack.api.get(
+        "/v1/reports/summary", params=window, headers={"Accept": "text/csv"}
+    )
+    [row] = list(csv.DictReader(io.StringIO(response.text)))
+    assert (row["orders"], row["delivered"], row["cancelled"]) == ("3", "2", "1")
+    assert row["cancellation_rate"] == str(1 / 3)
+    assert row["cancellations_by_reason.customer_request"] == "1"
+    assert row["notifications.email.sent_per_delivered_order"] == "9.0"
