@@ -286,6 +286,7 @@ class OrderFacts(SQLModel, table=True):
     created_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
     )
+    created_on: date  # the UTC day of created_at: the daily report's groups
     customer_id: uuid.UUID
     returning_customer: bool = False  # the customer had ordered before this order
     delivery_method: str = Field(max_length=16)

@@ -54,6 +54,7 @@ def _refresh_function() -> str:
     assignments = ',\n'.join(
         [
             'created_at = o.created_at',
+            "created_on = (o.created_at AT TIME ZONE 'UTC')::date",
             'customer_id = o.customer_id',
             'delivery_method = o.delivery_method',
             'payment_method = o.payment_method',
@@ -81,8 +82,10 @@ def _refresh_function() -> str:
     return f"""
 CREATE FUNCTION refresh_order_facts(ids uuid[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO order_facts (order_id, created_at, customer_id, delivery_method, payment_method)
-        SELECT id, created_at, customer_id, delivery_method, payment_method
+    INSERT INTO order_facts (order_id, created_at, created_on, customer_id, delivery_method,
+                             payment_method)
+        SELECT id, created_at, (created_at AT TIME ZONE 'UTC')::date, customer_id,
+               delivery_method, payment_method
         FROM orders WHERE id = ANY(ids)
         ON CONFLICT (order_id) DO NOTHING;
     -- A concurrent writer of the same order waits here until the other commits; the recount
@@ -163,6 +166,7 @@ def upgrade() -> None:
     op.create_table('order_facts',
     sa.Column('order_id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_on', sa.Date(), nullable=False),
     sa.Column('customer_id', sa.Uuid(), nullable=False),
     sa.Column('returning_customer', sa.Boolean(), nullable=False, server_default='false'),
     sa.Column('delivery_method', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
