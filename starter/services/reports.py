@@ -103,14 +103,8 @@ def _cohort(query: ReportQuery) -> list[ColumnElement[bool]]:
     return where
 
 
-def _bucket(daily: bool) -> ColumnElement[Any]:
-    if not daily:
-        return literal_column("NULL").cast(Date)
-    return _facts.created_on
-
-
 async def _figures(session: AsyncSession, query: ReportQuery, daily: bool) -> dict[Bucket, Figures]:
-    bucket = _bucket(daily).label("bucket")
+    bucket = (_facts.created_on if daily else literal_column("NULL").cast(Date)).label("bucket")
     where = _cohort(query)
     by_bucket: ColumnElement[Any] = literal_column("bucket")
     delivered = _facts.delivered_at.is_not(None)
