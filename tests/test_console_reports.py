@@ -3,27 +3,19 @@ browser (Debian's Chromium). Screenshots go to .artifacts/screenshots/."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from schema.api import Role
+from tests import test_console
 from tests.lifecycle import Journey
 from tests.reports_history import Seeded, seed_history
 from tests.stack import Stack
-from tests.test_console import CHROMIUM_FLAGS, _shot, _sign_in
+from tests.test_console import _shot, _sign_in
 
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
-        )
-        yield chromium
-        await chromium.close()
+browser = test_console.browser  # the same Chromium fixture
 
 
 @pytest.fixture(scope="module")
