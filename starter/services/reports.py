@@ -189,10 +189,13 @@ async def _figures(session: AsyncSession, query: ReportQuery, daily: bool) -> di
     assert isinstance(engine, AsyncEngine)
 
     async def rows(statement: Any) -> list[Row[Any]]:
-        # Each part on a connection of its own, so that the database works on them at once;
-        # with room to sort 100,000 rows in memory.
+        # Each part on a connection of its own, so that the database works on them at once
+        # (parallel workers within a part would only compete with the other parts), with room
+        # to sort 100,000 rows in memory.
         async with open_session(engine) as own:
-            await own.execute(text("SET LOCAL work_mem = '32MB'"))
+            await own.execute(
+                text("SET LOCAL work_mem = '32MB'; SET LOCAL max_parallel_workers_per_gather = 0")
+            )
             return list((await own.execute(statement)).all())
 
     answers = await asyncio.gather(*(rows(statement) for statement in [*figures, *breakdowns]))
