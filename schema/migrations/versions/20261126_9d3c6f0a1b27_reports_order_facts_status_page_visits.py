@@ -4,11 +4,12 @@ Revision ID: 9d3c6f0a1b27
 Revises: b4e69794f5e8
 Create Date: 2026-11-26 11:30:00.000000
 
-`order_facts` holds one row per order with what the reports count. Triggers keep it: every
-statement that inserts (or updates) rows of an order recounts that order's row from its raw
-rows with `refresh_order_facts`, the one place where each fact is defined. A bulk load of
-100,000 orders is one recount per statement, set-based; a workflow's single event is a
-recount of one order (a handful of index lookups).
+`order_facts` holds one row per order with what the reports count. Triggers keep it: a
+statement that inserts (or updates) rows of an order recounts, from that table's rows, the
+part of the facts the table holds (`order_facts_<part>`, the one place where each fact is
+defined); `refresh_order_facts` recounts every part (the backfill below). A bulk load of
+100,000 orders is one set-based recount per statement; a workflow's single event recounts
+the timeline part of one order.
 """
 
 from collections.abc import Sequence
@@ -26,127 +27,146 @@ STAGES = (
     'intake', 'validation', 'confirmation', 'stock', 'payment',
     'picking', 'documents', 'handover', 'transit', 'feedback',
 )
-CHANNELS = ('email', 'sms', 'push')
-# Tables whose rows carry `order_id`, and whether an update of them changes a fact.
+CHANNELS = {'email': 'emails', 'sms': 'sms', 'push': 'push'}  # channel -> its columns' prefix
+# Tables whose rows carry `order_id`: the part of the facts they hold, and whether an update
+# of their rows changes it.
 FOLLOWED = {
-    'order_events': False,
-    'notifications': True,
-    'feedback': True,
-    'order_provider_refs': True,
-    'status_page_visits': False,
-    'order_notes': True,
+    'order_events': ('timeline', False),
+    'notifications': ('messages', True),
+    'feedback': ('feedback', True),
+    'order_provider_refs': ('carrier', True),
+    'status_page_visits': ('visits', False),
+    'order_notes': ('contacts', True),
 }
 
-
-def _refresh_function() -> str:
-    stage_seconds = ',\n'.join(
-        f"sum(extract(epoch FROM next_at - at)) FILTER (WHERE stage = '{s}' AND stage_now <> '{s}')"
-        f" AS {s}_seconds"
-        for s in STAGES
-    )
-    channel_counts = ',\n'.join(
-        f"count(*) FILTER (WHERE channel = '{c}' AND status = 'sent') AS {c}_sent, "
-        f"count(*) FILTER (WHERE channel = '{c}' AND status = 'undeliverable') AS {c}_failed"
-        for c in CHANNELS
-    )
-    channel_columns = [f'{name}_{outcome}' for name in ('emails', 'sms', 'push') for outcome in ('sent', 'failed')]
-    channel_values = [f'{c}_{outcome}' for c in CHANNELS for outcome in ('sent', 'failed')]
-    assignments = ',\n'.join(
-        [
-            'created_at = o.created_at',
-            "created_on = (o.created_at AT TIME ZONE 'UTC')::date",
-            'customer_id = o.customer_id',
-            'delivery_method = o.delivery_method',
-            'payment_method = o.payment_method',
-            'returning_customer = EXISTS (SELECT 1 FROM orders p'
-            ' WHERE p.customer_id = o.customer_id AND p.created_at < o.created_at)',
-            'carrier = r.carrier',
-            'promised_date = t.promised_date',
-            'delivered_at = t.delivered_at',
-            'cancelled_at = t.cancelled_at',
-            'cancel_reason = t.cancel_reason',
-            'sla_breaches = coalesce(t.sla_breaches, 0)',
-            'feedback_requested = coalesce(t.feedback_requested, false)',
-            'rating = fb.rating',
-            'nps = fb.nps',
-            *(f'{s}_seconds = t.{s}_seconds' for s in STAGES),
-            *(
-                f'{column} = coalesce(n.{value}, 0)'
-                for column, value in zip(channel_columns, channel_values, strict=True)
-            ),
-            'status_page_views = coalesce(v.views, 0)',
-            'status_link_clicks = coalesce(v.clicks, 0)',
-            'support_contacts = coalesce(s.contacts, 0)',
-        ]
-    )
-    return f"""
-CREATE FUNCTION refresh_order_facts(ids uuid[]) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO order_facts (order_id, created_at, created_on, customer_id, delivery_method,
-                             payment_method)
-        SELECT id, created_at, (created_at AT TIME ZONE 'UTC')::date, customer_id,
-               delivery_method, payment_method
-        FROM orders WHERE id = ANY(ids)
-        ON CONFLICT (order_id) DO NOTHING;
-    -- A concurrent writer of the same order waits here until the other commits; the recount
-    -- below is a new statement (a new snapshot) and so sees the other's rows too.
-    PERFORM 1 FROM order_facts WHERE order_id = ANY(ids) ORDER BY order_id FOR UPDATE;
-    WITH steps AS (
-        SELECT order_id, type, stage, at, detail,
-               lead(at) OVER w AS next_at,
+TIMELINE = """
+    SELECT order_id,
+        max(CASE WHEN type = 'order.confirmed' AND pg_input_is_valid(detail->>'expected_date', 'date')
+                 THEN (detail->>'expected_date')::date END) AS promised_date,
+        min(at) FILTER (WHERE type IN ('order.delivered', 'order.collected')) AS delivered_at,
+        min(at) FILTER (WHERE stage = 'cancelled') AS cancelled_at,
+        (array_agg(CASE WHEN type = 'order.invalid' THEN 'invalid'
+                        ELSE coalesce(nullif(detail->>'reason', ''), 'other') END ORDER BY at, type)
+            FILTER (WHERE type IN ('order.cancelled', 'order.invalid')))[1] AS cancel_reason,
+        count(*) FILTER (WHERE type = 'sla.silence_breached') AS sla_breaches,
+        bool_or(type = 'feedback.requested') AS feedback_requested,
+        {stage_seconds}
+    FROM (
+        SELECT order_id, type, stage, at, detail, lead(at) OVER w AS next_at,
                last_value(stage) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
                    AS stage_now
         FROM order_events WHERE order_id = ANY(ids)
         WINDOW w AS (PARTITION BY order_id ORDER BY at, id)
-    ), timeline AS (
-        SELECT order_id,
-            max(CASE WHEN type = 'order.confirmed'
-                      AND pg_input_is_valid(detail->>'expected_date', 'date')
-                     THEN (detail->>'expected_date')::date END) AS promised_date,
-            min(at) FILTER (WHERE type IN ('order.delivered', 'order.collected')) AS delivered_at,
-            min(at) FILTER (WHERE stage = 'cancelled') AS cancelled_at,
-            (array_agg(CASE WHEN type = 'order.invalid' THEN 'invalid'
-                            ELSE coalesce(nullif(detail->>'reason', ''), 'other') END
-                       ORDER BY at, type)
-                FILTER (WHERE type IN ('order.cancelled', 'order.invalid')))[1] AS cancel_reason,
-            count(*) FILTER (WHERE type = 'sla.silence_breached') AS sla_breaches,
-            bool_or(type = 'feedback.requested') AS feedback_requested,
-{stage_seconds}
-        FROM steps GROUP BY order_id
-    ), sent AS (
-        SELECT order_id,
-{channel_counts}
-        FROM notifications
-        WHERE order_id = ANY(ids) AND kind NOT LIKE 'manager\\_%'
-        GROUP BY order_id
-    ), visits AS (
-        SELECT order_id, count(*) AS views, count(*) FILTER (WHERE source = 'link') AS clicks
-        FROM status_page_visits WHERE order_id = ANY(ids) GROUP BY order_id
-    ), contacts AS (
-        SELECT order_id, count(*) AS contacts
-        FROM order_notes WHERE order_id = ANY(ids) AND customer_contact GROUP BY order_id
+    ) AS steps
+    GROUP BY order_id"""
+
+# Each part: the columns it sets (from `x`, its source's row of the order) and its source.
+PARTS = {
+    'timeline': (
+        [
+            'promised_date = x.promised_date',
+            'delivered_at = x.delivered_at',
+            'cancelled_at = x.cancelled_at',
+            'cancel_reason = x.cancel_reason',
+            'sla_breaches = coalesce(x.sla_breaches, 0)',
+            'feedback_requested = coalesce(x.feedback_requested, false)',
+            *(f'{stage}_seconds = x.{stage}_seconds' for stage in STAGES),
+        ],
+        TIMELINE.format(
+            stage_seconds=',\n        '.join(
+                f"sum(extract(epoch FROM next_at - at)) FILTER"
+                f" (WHERE stage = '{s}' AND stage_now <> '{s}') AS {s}_seconds"
+                for s in STAGES
+            )
+        ),
+    ),
+    'messages': (
+        [
+            f'{prefix}_{outcome} = coalesce(x.{channel}_{outcome}, 0)'
+            for channel, prefix in CHANNELS.items()
+            for outcome in ('sent', 'failed')
+        ],
+        'SELECT order_id, '
+        + ', '.join(
+            f"count(*) FILTER (WHERE channel = '{c}' AND status = 'sent') AS {c}_sent, "
+            f"count(*) FILTER (WHERE channel = '{c}' AND status = 'undeliverable') AS {c}_failed"
+            for c in CHANNELS
+        )
+        + " FROM notifications WHERE order_id = ANY(ids) AND kind NOT LIKE 'manager\\_%'"
+        ' GROUP BY order_id',
+    ),
+    'feedback': (
+        ['rating = x.rating', 'nps = x.nps'],
+        'SELECT order_id, rating, nps FROM feedback WHERE order_id = ANY(ids)',
+    ),
+    'carrier': (
+        ['carrier = x.carrier'],
+        'SELECT order_id, carrier FROM order_provider_refs WHERE order_id = ANY(ids)',
+    ),
+    'visits': (
+        ['status_page_views = coalesce(x.views, 0)', 'status_link_clicks = coalesce(x.clicks, 0)'],
+        "SELECT order_id, count(*) AS views, count(*) FILTER (WHERE source = 'link') AS clicks"
+        ' FROM status_page_visits WHERE order_id = ANY(ids) GROUP BY order_id',
+    ),
+    'contacts': (
+        ['support_contacts = coalesce(x.contacts, 0)'],
+        'SELECT order_id, count(*) AS contacts FROM order_notes'
+        ' WHERE order_id = ANY(ids) AND customer_contact GROUP BY order_id',
+    ),
+}
+
+
+def _functions() -> str:
+    parts = ''.join(
+        f"""
+CREATE FUNCTION order_facts_{name}(ids uuid[]) RETURNS void LANGUAGE sql AS $$
+    UPDATE order_facts f SET {', '.join(assignments)}
+    FROM unnest(ids) AS wanted (id) LEFT JOIN ({source}) AS x ON x.order_id = wanted.id
+    WHERE f.order_id = wanted.id;
+$$;
+"""
+        for name, (assignments, source) in PARTS.items()
     )
-    UPDATE order_facts f SET
-{assignments}
-    FROM orders o
-    LEFT JOIN order_provider_refs r ON r.order_id = o.id
-    LEFT JOIN feedback fb ON fb.order_id = o.id
-    LEFT JOIN timeline t ON t.order_id = o.id
-    LEFT JOIN sent n ON n.order_id = o.id
-    LEFT JOIN visits v ON v.order_id = o.id
-    LEFT JOIN contacts s ON s.order_id = o.id
-    WHERE f.order_id = o.id AND o.id = ANY(ids);
+    every = '\n'.join(f'    PERFORM order_facts_{name}(ids);' for name in PARTS)
+    follow = '\n'.join(f"        WHEN '{name}' THEN PERFORM order_facts_{name}(ids);" for name in PARTS)
+    return f"""
+-- The order's own facts, written once: the row every part then updates. A concurrent writer
+-- of the same order waits on the row lock until the other commits; the recount after it is
+-- a new statement (a new snapshot) and so sees the other's rows too.
+CREATE FUNCTION order_facts_lock(ids uuid[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO order_facts (order_id, created_at, created_on, customer_id, delivery_method,
+                             payment_method, returning_customer)
+        SELECT o.id, o.created_at, (o.created_at AT TIME ZONE 'UTC')::date, o.customer_id,
+               o.delivery_method, o.payment_method,
+               EXISTS (SELECT 1 FROM orders p
+                       WHERE p.customer_id = o.customer_id AND p.created_at < o.created_at)
+        FROM orders o WHERE o.id = ANY(ids)
+        ON CONFLICT (order_id) DO NOTHING;
+    PERFORM 1 FROM order_facts WHERE order_id = ANY(ids) ORDER BY order_id FOR UPDATE;
+END $$;
+{parts}
+CREATE FUNCTION refresh_order_facts(ids uuid[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM order_facts_lock(ids);
+{every}
 END $$;
 
 CREATE FUNCTION order_facts_start() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM refresh_order_facts(ARRAY(SELECT id FROM changed));
+    PERFORM order_facts_lock(ARRAY(SELECT id FROM changed));
     RETURN NULL;
 END $$;
 
+-- TG_ARGV[0]: the part of the facts that the trigger's table holds.
 CREATE FUNCTION order_facts_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ids uuid[] := ARRAY(SELECT DISTINCT order_id FROM changed);
 BEGIN
-    PERFORM refresh_order_facts(ARRAY(SELECT DISTINCT order_id FROM changed));
+    PERFORM order_facts_lock(ids);
+    CASE TG_ARGV[0]
+{follow}
+    END CASE;
     RETURN NULL;
 END $$;
 """
@@ -200,29 +220,30 @@ def upgrade() -> None:
         'ix_order_events_sla_breaches', 'order_events', ['order_id'], unique=False,
         postgresql_where=sa.text("type = 'sla.silence_breached'"),
     )
-    op.execute(_refresh_function())
+    op.execute(_functions())
     op.execute(
         'CREATE TRIGGER order_facts_start AFTER INSERT ON orders'
         ' REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION order_facts_start();'
     )
-    for table, on_update in FOLLOWED.items():
+    for table, (part, on_update) in FOLLOWED.items():
         for event in ('INSERT', 'UPDATE') if on_update else ('INSERT',):
             op.execute(
                 f'CREATE TRIGGER order_facts_{event.lower()} AFTER {event} ON {table}'
                 ' REFERENCING NEW TABLE AS changed FOR EACH STATEMENT'
-                ' EXECUTE FUNCTION order_facts_follow();'
+                f" EXECUTE FUNCTION order_facts_follow('{part}');"
             )
     op.execute('SELECT refresh_order_facts(ARRAY(SELECT id FROM orders));')
 
 
 def downgrade() -> None:
-    for table, on_update in FOLLOWED.items():
+    for table, (part, on_update) in FOLLOWED.items():
         for event in ('INSERT', 'UPDATE') if on_update else ('INSERT',):
             op.execute(f'DROP TRIGGER order_facts_{event.lower()} ON {table};')
+        op.execute(f'DROP FUNCTION order_facts_{part}(uuid[]);')
     op.execute('DROP TRIGGER order_facts_start ON orders;')
     op.execute(
         'DROP FUNCTION order_facts_follow(); DROP FUNCTION order_facts_start();'
-        ' DROP FUNCTION refresh_order_facts(uuid[]);'
+        ' DROP FUNCTION refresh_order_facts(uuid[]); DROP FUNCTION order_facts_lock(uuid[]);'
     )
     op.drop_index('ix_order_events_sla_breaches', table_name='order_events')
     op.drop_index(op.f('ix_order_facts_created_at'), table_name='order_facts')
