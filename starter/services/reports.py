@@ -7,7 +7,7 @@ Why `order_facts` (an incremental aggregate) and not indexes over the raw rows: 
 over 100,000 orders would read ~2 million timeline events and ~1 million notifications, and
 the time per stage needs a window function over every event; an index finds rows, it does
 not make reading them cheaper. `make bench` (bench/reports.py) measured the time per stage
-alone from the raw timeline at 2.3 s of database CPU for 100,000 orders. So the database keeps
+alone, from the raw timeline of 100,000 orders, at about 5 s of database CPU. So the database keeps
 one row per order with its facts (`schema.tables.OrderFacts`), recounted by triggers whenever
 a row of that order is written, and a report reads 100,000 rows of 30 MB. What is left is
 sorting each stage's seconds for exact percentiles (`percentile_cont`): the parts of a
