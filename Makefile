@@ -29,16 +29,20 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# No Docker engine is needed: the file is checked against the Compose specification.
+# No Docker engine is needed: the file is checked against the Compose specification, the
+# Grafana dashboards against what provisioning needs (tests/test_monitoring.py checks the rest).
 check-compose: $(STAMP)
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(BIN)/check-jsonschema --schemafile monitoring/grafana/dashboard.schema.json monitoring/grafana/dashboards/*.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# Prints POST-to-e-mail latency percentiles and throughput on the real stack.
+# Prints POST-to-e-mail latency percentiles and throughput on the real stack, then the
+# reports' answer times over 100,000 orders.
 bench: $(STAMP)
 	$(BIN)/python -m bench.confirmation
+	$(BIN)/python -m bench.reports
 
 # schemathesis over the OpenAPI of a running `make dev` (every check; schemathesis.toml here).
 fuzz: $(STAMP)

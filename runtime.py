@@ -11,6 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
+from activities.metrics import HISTOGRAM_BUCKETS
 from settings import Settings
 
 
@@ -52,9 +53,14 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def metrics_runtime(host: str, port: int) -> Runtime:
-    """A Temporal runtime that serves the SDK's metrics for Prometheus on host:port."""
+    """A Temporal runtime that serves for Prometheus on host:port the SDK's metrics and the
+    business metrics activities record through it (activities/metrics.py)."""
     return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}"))
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"{host}:{port}", histogram_bucket_overrides=HISTOGRAM_BUCKETS
+            )
+        )
     )
 
 

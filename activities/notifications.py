@@ -38,6 +38,7 @@ from temporalio import activity
 from temporalio.common import MetricCounter
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.messages import (
     LOCALES,
     MANAGER_KINDS,
@@ -405,6 +406,7 @@ class NotificationActivities:
             outbox.status, outbox.attempts = "sending", outbox.attempts + 1
             session.add(outbox)
             await session.commit()
+        managers = kind in MANAGER_KINDS
         try:
             message_id = await channel.send(
                 address=address, to_name=to_name, message=message, key=key
@@ -412,6 +414,7 @@ class NotificationActivities:
         except Undeliverable as exc:
             error = channel.masked_error(str(exc), address)
             await self._outbox(key, status="undeliverable", last_error=error)
+            metrics.notification(channel.name, managers=managers, failure="undeliverable")
             log.warning(
                 "channel cannot deliver, falling back", key=key, channel=channel.name, error=error
             )
@@ -419,6 +422,7 @@ class NotificationActivities:
         except (aiosmtplib.SMTPException, OSError, ApplicationError) as exc:
             error = channel.masked_error(f"{type(exc).__name__}: {exc}", address)
             await self._outbox(key, status="pending", last_error=error)  # not sent: no resend
+            metrics.notification(channel.name, managers=managers, failure="transient")
             log.warning("notification failed, will retry", key=key, error=error)
             # Raised again masked, under the same type: Temporal keeps a failure's message.
             if isinstance(exc, ApplicationError):
@@ -433,6 +437,7 @@ class NotificationActivities:
             sent_at=datetime.now(UTC),
             last_error=None,
         )
+        metrics.notification(channel.name, managers=managers)
         log.info(
             "notification sent",
             key=key,

@@ -10,14 +10,16 @@ import phonenumbers
 import structlog
 from babel.core import get_global
 from phonenumbers import region_code_for_number
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from schema.contracts import (
     WAITS_FOR_A_PERSON,
     ApplyDecisionInput,
@@ -39,6 +41,7 @@ from schema.tables import (
     Order,
     OrderContact,
     OrderEvent,
+    OrderFacts,
     OrderLine,
     OrderProviderRefs,
 )
@@ -133,11 +136,34 @@ class OrderActivities:
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
         """Append one timeline row and move the read model's stage; a retry writes nothing."""
         entry = input.entry
+        order_id = uuid.UUID(input.order_id)
         async with open_session(self._engine) as session:
+            # Where the order was, and since when (this visit: documents happen within handover),
+            # for the stage it leaves now if it moves on.
+            other = aliased(OrderEvent)
+            came_back_after = (
+                select(func.coalesce(func.max(other.id), 0))
+                .where(other.order_id == Order.id, other.stage != Order.stage)
+                .scalar_subquery()
+            )
+            visit_start = (
+                select(func.min(OrderEvent.at))
+                .where(
+                    OrderEvent.order_id == Order.id,
+                    OrderEvent.stage == Order.stage,
+                    col(OrderEvent.id) > came_back_after,
+                )
+                .scalar_subquery()
+            )
+            before = (
+                await session.execute(
+                    select(col(Order.stage), visit_start).where(col(Order.id) == order_id)
+                )
+            ).first()
             inserted = await session.execute(
                 insert(OrderEvent)
                 .values(
-                    order_id=uuid.UUID(input.order_id),
+                    order_id=order_id,
                     key=input.key,
                     at=entry.at,
                     type=entry.type,
@@ -159,10 +185,16 @@ class OrderActivities:
             if input.progress is not None:
                 values.update(_progress_columns(input.progress))
             values.update(FLAGS.get(entry.type, {}))
-            await session.execute(
-                update(Order).where(col(Order.id) == uuid.UUID(input.order_id)).values(**values)
-            )
+            await session.execute(update(Order).where(col(Order.id) == order_id).values(**values))
+            facts = None
+            if entry.type in metrics.DELIVERY_STEPS:  # for the date promised at confirmation
+                facts = await session.get(OrderFacts, order_id)
             await session.commit()
+        if recorded:
+            if before is not None and before[1] is not None and before[0] != entry.stage.value:
+                metrics.stage_left(before[0], (entry.at - before[1]).total_seconds())
+            promised = facts.promised_date if facts is not None else None
+            metrics.timeline_step(entry.type, entry.stage.value, entry.detail, promised, entry.at)
         log.info("timeline", event_type=entry.type, stage=entry.stage.value, recorded=recorded)
         return RecordEventResult(recorded=recorded)
 

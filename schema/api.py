@@ -385,6 +385,7 @@ class NoteOut(BaseModel):
     action: str | None = Field(
         default=None, description="The operator action this text came with (None: a note)"
     )
+    customer_contact: bool = False
 
 
 class FlagsOut(BaseModel):
@@ -573,6 +574,12 @@ class NoteIn(_Strict):
     )
 
     text: MultiLine = Field(min_length=1, max_length=2000)
+    customer_contact: bool = Field(
+        default=False,
+        strict=True,
+        description='The customer contacted support about the order (e.g. "where is my order?"); '
+        "the reports count these",
+    )
 
 
 class ActionOut(BaseModel):

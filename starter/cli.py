@@ -173,9 +173,17 @@ def resolve(
 
 
 @app.command()
-def note(order_id: str, text: str, as_json: JsonFlag = False) -> None:
-    """Add a note to an order."""
-    _print(_run(lambda c: c.add_note(order_id, text)), True)
+def note(
+    order_id: str,
+    text: str,
+    customer_contact: Annotated[
+        bool,
+        typer.Option(help='the customer asked about the order ("where is my order?")'),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a note to an order; --customer-contact when it records the customer asking."""
+    _print(_run(lambda c: c.add_note(order_id, text, customer_contact=customer_contact)), True)
 
 
 @app.command()

@@ -137,8 +137,14 @@ class OrderflowClient:
         """Retry a step that failed for good, or skip it."""
         return await self._act(order_id, "resolve", {"choice": choice})
 
-    async def add_note(self, order_id: str, text: str) -> dict[str, Any]:
-        return await self._call("POST", f"/v1/orders/{order_id}/notes", json={"text": text})
+    async def add_note(
+        self, order_id: str, text: str, *, customer_contact: bool = False
+    ) -> dict[str, Any]:
+        return await self._call(
+            "POST",
+            f"/v1/orders/{order_id}/notes",
+            json={"text": text, "customer_contact": customer_contact},
+        )
 
     # --- administration ------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ async def run_stack(
     maildir: Path,
     *,
     worker_in_process: bool = True,
+    worker_client: Client | None = None,  # e.g. one whose runtime serves Prometheus metrics
 ) -> AsyncIterator[Stack]:
     """The stack on free ports; without `worker_in_process` the test runs worker processes
     of its own (`spawn_worker`)."""
@@ -95,7 +96,9 @@ async def run_stack(
         sim = await stack.enter_async_context(serve(create_simulators(settings), sim_port))
         http = await stack.enter_async_context(make_http_client(settings.provider_timeout_seconds))
         if worker_in_process:
-            await stack.enter_async_context(build_worker(env.client, settings, engine, http))
+            await stack.enter_async_context(
+                build_worker(worker_client or env.client, settings, engine, http)
+            )
         anonymous = await stack.enter_async_context(serve(create_app(settings), api_port))
         clients = {}
         for role in Role:

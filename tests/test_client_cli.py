@@ -129,3 +129,20 @@ async def test_cli_lists_shows_and_cancels(dev_stack: Stack, tmp_path: Path) -> 
     assert forbidden.returncode == 1 and "error 403" in forbidden.stdout
     keys = await asyncio.to_thread(_cli, dev_stack, admin, "keys", "list", "--json")
     assert any(k["name"] == "client-support" for k in json.loads(keys.stdout))
+
+
+async def test_cli_note_marks_a_customer_contact(dev_stack: Stack) -> None:
+    order = await Journey.place(dev_stack)
+    support = await _key(dev_stack, Role.SUPPORT)
+    plain = await asyncio.to_thread(_cli, dev_stack, support, "note", order.order_id, "rang")
+    asked = await asyncio.to_thread(
+        _cli, dev_stack, support, "note", order.order_id, "where is it?", "--customer-contact"
+    )
+    assert plain.returncode == 0 and asked.returncode == 0, plain.stdout + asked.stdout
+    assert json.loads(plain.stdout)["customer_contact"] is False
+    assert json.loads(asked.stdout)["customer_contact"] is True
+    notes = (await dev_stack.api.get(f"/v1/orders/{order.order_id}")).json()["notes"]
+    assert [(n["text"], n["customer_contact"]) for n in notes] == [
+        ("rang", False),
+        ("where is it?", True),
+    ]

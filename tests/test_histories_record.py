@@ -86,7 +86,7 @@ async def _run_out_feedback(order: Journey) -> None:
 async def _feedback(order: Journey, **answer: object) -> None:
     await order.sleep(2 * DAY)  # the request goes out 24-48 h after delivery
     await order.reached("feedback.requested")
-    response = await order.stack.api.post(f"/v1/orders/{order.order_id}/feedback", json=answer)
+    response = await order.answer("feedback", answer)
     assert response.status_code == 200 and response.json()["accepted"], response.text
     await order.until(lambda s: s.stage == Stage.COMPLETED)
 

@@ -23,6 +23,7 @@ from starter.api.routes import (
     documents,
     health,
     orders,
+    reports,
     sessions,
     webhooks,
 )
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions.router,
         documents.router,
         customers.router,
+        reports.router,
         webhooks.router,
         sessions.router,
         admin.router,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -22,12 +23,14 @@ from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
 
 from schema.api import NoteIn, OneLine
-from schema.contracts import CancelReason, DelayReason
+from schema.contracts import CancelReason, DelayReason, DeliveryMethod, PaymentMethod
 from schema.database import open_session
+from schema.reports import DailyQuery
 from schema.tables import Incident, Order
 from settings import Settings
 from starter.api.deps import AppSettings, Session, SignInGuard, Workflows, client_ip
-from starter.services import access, actions
+from starter.console import charts
+from starter.services import access, actions, reports
 from starter.services.access import (
     AccountNotFound,
     LockingOneselfOut,
@@ -124,6 +127,7 @@ def _page(
             "error": request.query_params.get("error"),
             "ACTION_LABELS": ACTION_LABELS,
             "csrf_token": token,
+            "Permission": Permission,
             **context,
         },
         status_code=status_code,
@@ -326,11 +330,15 @@ async def act(
 
 @router.post("/orders/{order_id}/notes", dependencies=[SameSiteForm])
 async def add_note(
-    request: Request, order_id: uuid.UUID, db: Session, text: Annotated[str, Form()]
+    request: Request,
+    order_id: uuid.UUID,
+    db: Session,
+    text: Annotated[str, Form()],
+    customer_contact: Annotated[bool, Form()] = False,
 ) -> Response:
     principal = await _staff(request, Permission.ORDERS_NOTE)
     try:
-        note = NoteIn.model_validate({"text": text})
+        note = NoteIn.model_validate({"text": text, "customer_contact": customer_contact})
         await actions.add_note(db, caller=principal, order_id=order_id, body=note, via="console")
     except ValidationError:
         return _back_to(
@@ -368,6 +376,86 @@ async def change_account(request: Request, username: str, change: str, db: Sessi
     except LockingOneselfOut as refused:
         return RedirectResponse(f"/console/accounts?error={quote(str(refused))}", status_code=303)
     return RedirectResponse(f"/console/accounts?done={quote(done)}", status_code=303)
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def reports_page(request: Request, db: Session) -> Response:
+    """The managers' charts over a date range (both days included), with the API's filters."""
+    principal = await _staff(request, Permission.REPORTS_READ)
+    params = request.query_params
+    today = datetime.now(UTC).date()
+    first, last = (
+        params.get("from") or str(today - timedelta(days=29)),
+        params.get("to") or str(today),
+    )
+    filters = {
+        key: params[key]
+        for key in ("delivery_method", "payment_method", "carrier")
+        if params.get(key, "").strip()
+    }
+    form = {"from": first, "to": last, **filters}
+    try:
+        since = datetime.combine(_day(first), time(), UTC)
+        until = datetime.combine(_day(last), time(), UTC) + timedelta(days=1)
+        if until <= since:
+            raise ValueError("the last day comes before the first")
+        query = DailyQuery.model_validate({"since": since, "until": until, **filters})
+    except ValueError as exc:  # a bad date, a window backwards, an unknown filter
+        return _page(request, "reports.html", principal, form=form, error=_problems(exc))
+    summary = await reports.summary(db, query=query)
+    daily = await reports.daily(db, query=query)
+    days = [day.day for day in daily.days]
+    reasons = {
+        reason: [day.cancellations_by_reason.get(reason, 0) for day in daily.days]
+        for reason in summary.cancellations_by_reason
+    }
+    return _page(
+        request,
+        "reports.html",
+        principal,
+        form=form,
+        report=summary,
+        duration=charts.duration,
+        stage_chart=charts.stage_times(summary.stage_seconds),
+        cancellations_chart=charts.stacked_columns(
+            days, reasons, "Cancellations by reason per day"
+        ),
+        on_time_chart=charts.line(
+            days,
+            [None if d.on_time_rate is None else 100 * d.on_time_rate for d in daily.days],
+            "On-time deliveries per day, percent",
+            low=0,
+            high=100,
+            unit="%",
+        ),
+        nps_chart=charts.line(
+            days, [d.feedback.nps for d in daily.days], "NPS per day", low=-100, high=100
+        ),
+        incident_peak=max(
+            count
+            for causes in summary.incidents.by_stage_and_cause.values()
+            for count in causes.values()
+        )
+        or 1,
+        DELIVERY_METHODS=[m.value for m in DeliveryMethod],
+        PAYMENT_METHODS=[m.value for m in PaymentMethod],
+    )
+
+
+def _problems(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+    return str(exc)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"dates are YYYY-MM-DD, not {text!r}") from None
 
 
 async def _sign_in_redirect(request: Request, exc: Exception) -> Response:

@@ -44,6 +44,7 @@ class Permission(StrEnum):
     ORDERS_ACT = "orders.act"
     ORDERS_NOTE = "orders.note"
     PERSONAL_DATA = "personal_data.read"
+    REPORTS_READ = "reports.read"
     ADMINISTER = "administer"
 
 
@@ -54,6 +55,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.ORDERS_ACT: frozenset({Role.OPERATOR, Role.ADMIN}),
     Permission.ORDERS_NOTE: frozenset({Role.OPERATOR, Role.SUPPORT, Role.ADMIN}),
     Permission.PERSONAL_DATA: frozenset({Role.OPERATOR, Role.ADMIN}),
+    Permission.REPORTS_READ: frozenset({Role.OPERATOR, Role.SUPPORT, Role.ADMIN}),
     Permission.ADMINISTER: frozenset({Role.ADMIN}),
 }
 

@@ -39,6 +39,7 @@ from schema.contracts import (
     StockDecision,
 )
 from schema.tables import Order, OrderNote
+from starter.services import metrics
 from starter.services.access import Principal, Role, audit
 from starter.services.errors import ActionRefused, OrderFinished, OrderNotFound
 from starter.services.temporal import OrderUpdate, OrderWorkflows
@@ -82,9 +83,11 @@ async def _act(
             await session.delete(note)  # it would explain an action that did not happen
         await audit(session, caller, f"order.{action}.refused", str(order_id), reason=str(refused))
         await session.commit()
+        metrics.OPERATOR_ACTIONS.labels(action=action, outcome="refused").inc()
         raise
     await audit(session, caller, f"order.{action}", str(order_id))
     await session.commit()
+    metrics.OPERATOR_ACTIONS.labels(action=action, outcome="accepted").inc()
     return result
 
 
@@ -223,9 +226,22 @@ async def add_note(
 ) -> NoteOut:
     if await session.get(Order, order_id) is None:
         raise OrderNotFound(order_id)
-    note = OrderNote(order_id=order_id, author=caller.actor, text=body.text)
+    note = OrderNote(
+        order_id=order_id,
+        author=caller.actor,
+        text=body.text,
+        customer_contact=body.customer_contact,
+    )
     session.add(note)
     await audit(session, caller, "order.note", str(order_id), **audited)
     await session.commit()
+    if note.customer_contact:
+        metrics.SUPPORT_CONTACTS.inc()
     await session.refresh(note)
-    return NoteOut(at=note.created_at, author=note.author, text=note.text, action=note.action)
+    return NoteOut(
+        at=note.created_at,
+        author=note.author,
+        text=note.text,
+        action=note.action,
+        customer_contact=note.customer_contact,
+    )

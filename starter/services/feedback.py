@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from schema.api import FeedbackIn, FeedbackOut
 from schema.contracts import FeedbackReceived
 from schema.tables import Feedback, Order
+from starter.services import metrics
 from starter.services.errors import ActionRefused, OrderNotFound
 from starter.services.temporal import OrderWorkflows
 from workflows.order import OrderWorkflow
@@ -54,4 +55,5 @@ async def answer_feedback(
             FeedbackReceived(str(feedback_id), body.rating, body.nps),
         )
     await session.commit()
+    metrics.feedback_answered(body.rating, body.nps)
     return FeedbackOut(accepted=True, duplicate=False, feedback_id=str(feedback_id))

@@ -194,7 +194,14 @@ async def read_order(
             for n in notifications
         ],
         notes=[
-            NoteOut(at=n.created_at, author=n.author, text=n.text, action=n.action) for n in notes
+            NoteOut(
+                at=n.created_at,
+                author=n.author,
+                text=n.text,
+                action=n.action,
+                customer_contact=n.customer_contact,
+            )
+            for n in notes
         ],
         documents=sorted(kinds),
         flags=FlagsOut(
