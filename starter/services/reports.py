@@ -151,7 +151,8 @@ async def _figures(session: AsyncSession, query: ReportQuery, daily: bool) -> di
             _sum(_facts[f"{prefix}_failed"]).label(f"{channel}_failed"),
             _sum(_facts[f"{prefix}_sent"], delivered).label(f"{channel}_sent_delivered"),
         ]
-    # Each percentile is a sort of its own: two halves, so two connections share them.
+    # Each percentile is a sort of its own: in two halves (the counts with the first), so that
+    # two connections share them.
     percentiles = [
         _percentiles(days_late).label("days_late"),
         *(_percentiles(_facts[f"{stage}_seconds"]).label(f"{stage}_p") for stage in TIMED_STAGES),
@@ -166,7 +167,7 @@ async def _figures(session: AsyncSession, query: ReportQuery, daily: bool) -> di
     figures = [
         *(
             select(bucket, *columns).where(*where).group_by(by_bucket)
-            for columns in (counts, percentiles[:half], percentiles[half:])
+            for columns in (counts + percentiles[:half], percentiles[half:])
         ),
         select(
             per_customer.c.bucket,
