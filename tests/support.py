@@ -27,7 +27,7 @@ def sample_order(**overrides: Any) -> dict[str, Any]:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0, what: str = "condition"
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0, what: str = "condition"
 ) -> T:
     """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
