@@ -28,7 +28,7 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from activities.notifications import sms_segments
+from activities.messages import sms_segments
 from schema.webhooks import HEADER, sign
 from settings import Settings, get_settings
 

@@ -78,6 +78,11 @@ def base_settings(postgres: EmbeddedPostgres, mail_sink: MailSink) -> Settings:
         policy_activity_timeout=timedelta(seconds=5),
         policy_activity_retry_initial=timedelta(milliseconds=200),
         policy_activity_retry_max=timedelta(seconds=1),
+        # Order events to the shop: the same backoff, in milliseconds instead of seconds.
+        shop_events_poll_seconds=0.1,
+        shop_events_retry_base=timedelta(milliseconds=100),
+        shop_events_retry_max=timedelta(seconds=1),
+        shop_events_timeout_seconds=3.0,
     )
 
 

@@ -16,7 +16,7 @@ import structlog
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
-from activities.notifications import fit_sms, sms_segments
+from activities.messages import fit_sms, sms_segments
 from activities.providers import Provider, make_http_client
 from activities.shipping import choose_carrier
 from schema.database import open_session

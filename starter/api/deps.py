@@ -15,6 +15,7 @@ from schema.database import open_session
 from schema.links import CustomerLinks, LinkPurpose
 from settings import Settings
 from starter.services.access import GRANTS, Permission, Principal, SignInLimits, principal_for
+from starter.services.status_page import OrderListLimits
 from starter.services.temporal import OrderWorkflows
 
 
@@ -33,6 +34,11 @@ def get_workflows(request: Request) -> OrderWorkflows:
     return workflows
 
 
+def get_order_list_limits(request: Request) -> OrderListLimits:
+    limits: OrderListLimits = request.app.state.order_list_limits
+    return limits
+
+
 def get_sign_in_limits(request: Request) -> SignInLimits:
     limits: SignInLimits = request.app.state.sign_in_limits
     return limits
@@ -49,17 +55,18 @@ Workflows = Annotated[OrderWorkflows, Depends(get_workflows)]
 Links = Annotated[CustomerLinks, Depends(get_links)]
 
 
-def linked_order(purpose: LinkPurpose) -> Any:
-    """A dependency: the order a customer's `{token}` opens for `purpose` (BadLink: 404,
-    ExpiredLink: 410, whatever the token's shape)."""
+def linked_order(*purposes: LinkPurpose) -> Any:
+    """A dependency: the order a customer's `{token}` opens for one of `purposes` (BadLink:
+    404, ExpiredLink: 410, whatever the token's shape)."""
 
     def order_of(token: Annotated[str, Path(max_length=200)], links: Links) -> uuid.UUID:
-        return links.order_of(purpose, token)
+        return links.order_of(purposes, token)
 
     return Depends(order_of)
 
 
 SignInGuard = Annotated[SignInLimits, Depends(get_sign_in_limits)]
+OrderListGuard = Annotated[OrderListLimits, Depends(get_order_list_limits)]
 
 BEARER = HTTPBearer(
     auto_error=False, description="An API key, or a staff session token from POST /v1/sessions"
