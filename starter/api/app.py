@@ -25,6 +25,7 @@ from starter.api.routes import (
     orders,
     reports,
     sessions,
+    subscriptions,
     webhooks,
 )
 from starter.services.temporal import OrderWorkflows
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         customers.router,
         customers.links_router,
         reports.router,
+        subscriptions.router,
         webhooks.router,
         sessions.router,
         admin.router,
