@@ -58,8 +58,9 @@ async def test_prepaid_courier_order_goes_from_intake_to_feedback(stack: Stack) 
         "out_for_delivery",
         "delivered",
         "feedback_request",
+        "feedback_thanks",
     ]
-    assert len(order.mailbox()) == 10  # every one of them arrived, once
+    assert len(order.mailbox()) == 11  # every one of them arrived, once
     assert await order.incidents() == []
     documents = (await stack.api.get(f"/v1/orders/{order.order_id}/documents")).json()
     assert [d["kind"] for d in documents] == ["label", "packing_list", "receipt"]

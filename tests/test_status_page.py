@@ -85,7 +85,9 @@ async def test_the_confirmation_links_a_status_page_that_opens_without_credentia
     assert f'history.replaceState(null, "", "/order/{token}")' in page.text
 
     english = await anonymous.get(f"/order/{token}", params={"lang": "en"})
-    assert 'id="status">Picking<' in english.text and f"Order {order.body['number']}" in english.text
+    assert (
+        'id="status">Picking<' in english.text and f"Order {order.body['number']}" in english.text
+    )
     twin = await anonymous.get(f"/v1/customer/orders/{token}")
     assert twin.status_code == 200
     view = twin.json()

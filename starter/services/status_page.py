@@ -216,7 +216,7 @@ async def status_view(
         waiting_for=None if cancelled else waiting,
         waiting_text=words.waiting_for[waiting.value] if waiting and not cancelled else None,
         waiting_until=None if cancelled else order.next_deadline,
-        expected_date=None if cancelled else order.expected_date,
+        expected_date=None if cancelled or status == S.DELIVERED else order.expected_date,
         lines=[
             CustomerLineOut(
                 sku=line.sku,
