@@ -786,6 +786,7 @@ class CustomerOrderOut(BaseModel):
     payment: PaymentOut
     receipt_url: str | None
     contact: ContactOut
+    timezone: str = Field(description="The customer's time zone (times here are in UTC)")
     support: SupportOut
     actions: CustomerActionsOut
     history: list[HistoryOut]

@@ -18,9 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 
-from activities import metrics
 from devstack.harness import free_port
 from devstack.mailsink import MailSink
 from runtime import metrics_runtime
@@ -29,7 +28,7 @@ from schema.links import LinkPurpose
 from settings import Settings
 from tests.lifecycle import Journey
 from tests.stack import Stack, run_stack
-from tests.support import sample_order
+from tests.support import eventually, sample_order
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "orderflow.json"
@@ -91,6 +90,17 @@ async def business(
         temporal_env, settings, engine, mail_sink.maildir, worker_client=client
     ) as stack:
         api_before = Scraped(_api_metrics())
+        # Order events to the shop: the worker's dispatcher delivers them through the same
+        # runtime as the activities (a receiver that refuses once first: a retry counted).
+        await stack.sim.post("/shop/sim/refuse", params={"count": 1})
+        subscribed = await stack.api.post(
+            "/v1/webhook-subscriptions",
+            json={
+                "url": f"{str(stack.sim.base_url).rstrip('/')}/shop/events",
+                "events": ["order.received"],
+            },
+        )
+        assert subscribed.status_code == 201
         customer = {**sample_order()["customer"], "channels": ["push", "email"]}
         delivered = await Journey.place(stack, customer={**customer, "push_token": "expired-1"})
         await delivered.reached("sla.silence_breached")  # two seconds without news
@@ -108,11 +118,12 @@ async def business(
             json={"text": "where is my order?", "customer_contact": True},
         )
         assert note.status_code == 201 and note.json()["customer_contact"] is True
-        # Event deliveries to the shop: nothing delivers them yet; the helper that will
-        # counts through the same runtime as the worker's activities.
-        environment = ActivityEnvironment()
-        environment.metric_meter = runtime.metric_meter
-        environment.run(metrics.shop_event_delivery, "delivered")
+
+        async def delivered() -> bool:
+            arrived = (await stack.sim.get("/shop/sim/events")).json()
+            return any(a["event"]["data"]["order_id"] == cancelled.order_id for a in arrived)
+
+        await eventually(delivered, 20, what="the order events delivered")
         async with httpx.AsyncClient() as http:
             worker = Scraped((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
         yield Business(stack, worker, api_before, Scraped(_api_metrics()))
@@ -138,6 +149,9 @@ async def test_the_worker_counts_orders_stages_breaches_and_messages(business: B
         worker.value("orderflow_notifications_failed_total", failure="undeliverable", **push) >= 1
     )
     assert worker.value("orderflow_notifications_sent_total", channel="email", **mine) >= 8
+    # Counted by the dispatcher beside the activities (no task queue label: not an activity).
+    assert worker.value("orderflow_shop_event_deliveries_total", outcome="retrying") >= 1
+    assert worker.value("orderflow_shop_event_deliveries_total", outcome="delivered") >= 1
 
 
 async def test_the_api_counts_actions_contacts_and_answers(business: Business) -> None:

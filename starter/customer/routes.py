@@ -45,7 +45,6 @@ from sqlmodel import select
 
 from activities.messages import BABEL_LOCALES, LOCALES
 from activities.notifications import FROM_MESSAGE
-from activities.orders import timezone_of
 from schema.api import CustomerCancelIn, CustomerStockChoiceIn, FeedbackIn
 from schema.links import BadLink, ExpiredLink, LinkPurpose
 from schema.pii import mask_email
@@ -161,25 +160,22 @@ async def _order_page(
     **context: Any,
 ) -> HTMLResponse:
     order_id = _opened(request, links, token, LinkPurpose.STATUS)
-    order, contact = await status_page.load_order(db, order_id=order_id)
-    locale = status_page.resolve_locale(request.query_params.get("lang"), contact.locale)
     view = await status_page.status_view(
-        db,
-        order=order,
-        contact=contact,
-        locale=locale,
+        request.app.state.engine,
+        order_id=order_id,
+        requested_locale=request.query_params.get("lang"),
         settings=settings,
         receipt_url=f"/order/{token}/receipt.pdf",
+        source=source,
     )
-    await status_page.record_visit(db, order_id=order_id, source=source)
-    zone = timezone_of(contact.country, settings.default_timezone)
+    locale = view.locale
     return _page(
         request,
         "status.html",
         locale,
         order=view,
         token=token,
-        fmt=Formats(locale, view.currency, zone),
+        fmt=Formats(locale, view.currency, view.timezone),
         source=source,
         plain_url=f"/order/{token}" + (f"?lang={locale}" if "lang" in request.query_params else ""),
         **{"refused": None, **context},

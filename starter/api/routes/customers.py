@@ -60,17 +60,14 @@ async def customer_order(
         Locale | None, Query(description="uk, ru or en; the order's by default")
     ] = None,
 ) -> CustomerOrderOut:
-    order, contact = await status_page.load_order(db, order_id=order_id)
-    view = await status_page.status_view(
-        db,
-        order=order,
-        contact=contact,
-        locale=status_page.resolve_locale(lang, contact.locale),
+    return await status_page.status_view(
+        request.app.state.engine,
+        order_id=order_id,
+        requested_locale=lang,
         settings=settings,
         receipt_url=f"{settings.public_url}/order/{token}/receipt.pdf",
+        source="json",
     )
-    await status_page.record_visit(db, order_id=order_id, source="json")
-    return view
 
 
 @router.post(
