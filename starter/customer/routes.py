@@ -26,6 +26,7 @@ The JSON twins are in starter/api/routes/customers.py.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -34,7 +35,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
+from babel.dates import get_month_names
 from babel.numbers import format_currency
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -76,8 +77,16 @@ class LinkRefused(Exception):
         self.page = page
 
 
+@functools.cache
+def _months(babel: str) -> dict[int, str]:
+    """The months as a date names them ("26 листопада"): babel's, read once per locale."""
+    return dict(get_month_names("wide", "format", locale=babel))
+
+
 class Formats:
-    """Money, dates and times as the page's locale writes them, times in the customer's zone."""
+    """Money, dates and times as the page's locale writes them ("d MMMM y", "HH:mm"), times
+    in the customer's zone. Dates are put together from babel's month names rather than
+    formatted by babel one by one: a page shows a dozen, and it is the hottest page."""
 
     def __init__(self, locale: str, currency: str, zone: str) -> None:
         self._babel, self._currency, self._zone = BABEL_LOCALES[locale], currency, ZoneInfo(zone)
@@ -86,11 +95,11 @@ class Formats:
         return format_currency(amount, self._currency, locale=self._babel)
 
     def day(self, value: date) -> str:
-        return format_date(value, "d MMMM y", locale=self._babel)
+        return f"{value.day} {_months(self._babel)[value.month]} {value.year}"
 
     def moment(self, value: datetime) -> str:
         local = value.astimezone(self._zone)
-        return f"{self.day(local)}, {format_time(local, 'HH:mm', locale=self._babel)}"
+        return f"{self.day(local)}, {local:%H:%M}"
 
 
 def _page(

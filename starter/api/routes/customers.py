@@ -54,7 +54,6 @@ async def customer_order(
     request: Request,
     token: Annotated[str, Path(max_length=200)],
     order_id: StatusLink,
-    db: Session,
     settings: AppSettings,
     lang: Annotated[
         Locale | None, Query(description="uk, ru or en; the order's by default")
