@@ -58,6 +58,9 @@ async def fuzz_stack(
     await engine.dispose()
 
 
+# About 50 operations at 15 examples each, plus the stateful phase: over the default 120 s
+# on a shared machine.
+@pytest.mark.timeout(360)
 async def test_schemathesis_finds_nothing(fuzz_stack: Stack, tmp_path: Path) -> None:
     order = await Journey.place(fuzz_stack, note="call me first")
     await order.waiting_for("operator_confirmation")
