@@ -71,6 +71,7 @@ async def test_the_status_page_on_a_phone_in_ukrainian_and_english(
 
     await page.get_by_role("link", name="EN").click()
     await expect(page.get_by_role("heading", name=f"Order {number}")).to_be_visible()
+    assert page.url == f"{base}/order/{token}?lang=en"  # a view of the page, not another click
     await expect(page.locator("#status")).to_have_text("Delivered")
     await expect(page.get_by_role("heading", name="History")).to_be_visible()
     await expect(page.locator("ul.history li").first).to_contain_text("Delivered")

@@ -47,6 +47,11 @@ async def test_prepaid_courier_order_goes_from_intake_to_feedback(stack: Stack) 
     done = await order.until(lambda s: s.stage == Stage.COMPLETED)
 
     assert Journey.types(done)[-2:] == ["feedback.received", "order.completed"]
+
+    async def thanked() -> bool:  # the thanks go out beside the order's workflow
+        return "feedback_thanks" in await order.sent()
+
+    await eventually(thanked, what="the thank-you message")
     assert await order.sent() == [
         "confirmation",
         "payment_requested",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,17 +15,19 @@ import httpx
 import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.harness import free_port
 from devstack.mailsink import MailSink
+from devstack.postgres import EmbeddedPostgres
 from runtime import metrics_runtime
 from schema.api import Role
+from schema.database import make_engine
 from schema.links import LinkPurpose
 from settings import Settings
+from tests.conftest import database_of_its_own
 from tests.lifecycle import Journey
 from tests.stack import Stack, run_stack
 from tests.support import eventually, sample_order
@@ -59,10 +61,17 @@ class Business:
 
 
 @pytest.fixture(scope="module")
+def metrics_database(postgres: EmbeddedPostgres) -> Iterator[str]:
+    """Its own: the order events it counts are delivered by its worker's dispatcher alone."""
+    with database_of_its_own(postgres, "metrics") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 async def business(
     temporal_env: WorkflowEnvironment,
     base_settings: Settings,
-    engine: AsyncEngine,
+    metrics_database: str,
     mail_sink: MailSink,
 ) -> AsyncIterator[Business]:
     """On a stack whose worker's Temporal runtime serves Prometheus, with the policy's days
@@ -76,8 +85,10 @@ async def business(
         data_converter=pydantic_data_converter,
         runtime=runtime,
     )
+    engine = make_engine(metrics_database)
     settings = base_settings.model_copy(
         update={
+            "database_url": metrics_database,
             "policy_silence_period": timedelta(seconds=2),
             "policy_silence_max_notices": 1,
             "policy_feedback_earliest": timedelta(seconds=1),
@@ -127,6 +138,7 @@ async def business(
         async with httpx.AsyncClient() as http:
             worker = Scraped((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
         yield Business(stack, worker, api_before, Scraped(_api_metrics()))
+    await engine.dispose()
 
 
 async def test_the_worker_counts_orders_stages_breaches_and_messages(business: Business) -> None:

@@ -186,6 +186,7 @@ async def _order_page(
         token=token,
         fmt=Formats(locale, view.currency, view.timezone),
         source=source,
+        path=f"/order/{token}",  # the language links: a page view, not a message's click
         plain_url=f"/order/{token}" + (f"?lang={locale}" if "lang" in request.query_params else ""),
         **{"refused": None, **context},
     )
