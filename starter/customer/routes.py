@@ -161,7 +161,6 @@ FromOurPages = Depends(from_our_pages)
 
 async def _order_page(
     request: Request,
-    db: Session,
     settings: Settings,
     links: Links,
     token: str,
@@ -195,18 +194,18 @@ async def _order_page(
 @router.get("/order/{token}", response_class=HTMLResponse)
 @limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def order_status(
-    request: Request, token: str, db: Session, settings: AppSettings, links: Links
+    request: Request, token: str, settings: AppSettings, links: Links
 ) -> HTMLResponse:
-    return await _order_page(request, db, settings, links, token, "page")
+    return await _order_page(request, settings, links, token, "page")
 
 
 @router.get(f"/order/{{token}}/{FROM_MESSAGE}", response_class=HTMLResponse)
 @limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def order_status_from_message(
-    request: Request, token: str, db: Session, settings: AppSettings, links: Links
+    request: Request, token: str, settings: AppSettings, links: Links
 ) -> HTMLResponse:
     """The link every message carries: a click through it, then the plain URL is shown."""
-    return await _order_page(request, db, settings, links, token, "link")
+    return await _order_page(request, settings, links, token, "link")
 
 
 @router.post("/order/{token}/cancel", response_class=HTMLResponse, dependencies=[FromOurPages])
@@ -226,7 +225,7 @@ async def cancel_order(
     try:
         body = CustomerCancelIn.model_validate({"reason": reason})
     except ValidationError:
-        page = await _order_page(request, db, settings, links, token, "page", refused="choose_one")
+        page = await _order_page(request, settings, links, token, "page", refused="choose_one")
         page.status_code = 422
         return page
     try:
@@ -234,7 +233,7 @@ async def cancel_order(
             db, workflows=workflows, order_id=order_id, body=body, ip=client_ip(request)
         )
     except ActionRefused:
-        page = await _order_page(request, db, settings, links, token, "page", refused="too_late")
+        page = await _order_page(request, settings, links, token, "page", refused="too_late")
         page.status_code = 409
         return page
     return RedirectResponse(back, status_code=303, headers=HEADERS)
