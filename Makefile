@@ -38,10 +38,11 @@ check-compose: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# Prints POST-to-e-mail latency percentiles and throughput on the real stack, then the
-# reports' answer times over 100,000 orders.
+# Prints POST-to-e-mail latency percentiles and throughput on the real stack, the customer's
+# status page over 100,000 orders, then the reports' answer times over 100,000 orders.
 bench: $(STAMP)
 	$(BIN)/python -m bench.confirmation
+	$(BIN)/python -m bench.status_page
 	$(BIN)/python -m bench.reports
 
 # schemathesis over the OpenAPI of a running `make dev` (every check; schemathesis.toml here).

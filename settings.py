@@ -7,16 +7,18 @@ and the tests all read this object.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schema.contracts import DeliveryMethod, OrderPolicy
-from schema.links import CustomerLinks
+from schema.links import CustomerLinks, LinkPurpose
 
 ROOT = Path(__file__).resolve().parent
 
@@ -26,6 +28,7 @@ DEVSTACK_SECRETS = frozenset(
     {"dev-payment-secret", "dev-warehouse-secret", "dev-carrier-secret", "dev-link-secret"}
 )
 MIN_SECRET_LENGTH = 32
+BONUS_CODE = re.compile(r"[A-Za-z0-9-]{3,32}")
 
 
 class Settings(BaseSettings):
@@ -89,6 +92,27 @@ class Settings(BaseSettings):
     link_secret: str = "dev-link-secret"
     link_previous_secrets: list[str] = []
     link_lifetime: timedelta = timedelta(days=120)  # an order's link outlives its feedback stage
+    # The "my orders" link lists every order of an e-mail: it lives an hour.
+    order_list_link_lifetime: timedelta = timedelta(hours=1)
+
+    # The feedback bonus, given for any answer (never depending on the score): "none" (and
+    # then no message promises one), "fixed" (everyone gets `feedback_bonus_code`) or
+    # "unique" (a code per order, generated and stored). The feedback request that promised a
+    # bonus records the promise: that order gets its bonus even if the policy changes later.
+    feedback_bonus: Literal["none", "fixed", "unique"] = "none"
+    feedback_bonus_code: str = ""
+
+    # Order events to the shop's backend (signed webhooks from the outbox `shop_deliveries`):
+    # every worker process runs the dispatcher; each delivery is retried with exponential
+    # backoff (from `_retry_base`, capped at `_retry_max`) for `_retry_for` before it is
+    # given up (and can still be redelivered by hand).
+    shop_events_dispatcher: bool = True
+    shop_events_poll_seconds: float = 1.0
+    shop_events_batch: int = 50
+    shop_events_timeout_seconds: float = 10.0
+    shop_events_retry_base: timedelta = timedelta(seconds=5)
+    shop_events_retry_max: timedelta = timedelta(minutes=10)
+    shop_events_retry_for: timedelta = timedelta(hours=72)
 
     # HTTP
     api_host: str = "127.0.0.1"
@@ -96,6 +120,11 @@ class Settings(BaseSettings):
     public_url: str = ""  # where customers and providers reach the API; unset: 127.0.0.1:api_port
     max_request_bytes: int = 1_048_576
     feedback_rate_limit: str = "5/minute"  # per client and order
+    status_page_rate_limit: str = "120/minute"  # views per client and order (page and JSON)
+    # "My orders" links: requests per client address (429 past it), and e-mails per address
+    # (past it the request is still answered 202, and nothing is sent).
+    customer_link_rate_limit: str = "10/hour"
+    customer_link_email_limit: str = "3/hour"
     webhook_rate_limit: str = "1200/minute"  # per client and provider
     worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for Prometheus to scrape
     worker_metrics_port: int = 9464
@@ -154,7 +183,12 @@ class Settings(BaseSettings):
         )
 
     def customer_links(self) -> CustomerLinks:
-        return CustomerLinks(self.link_secret, self.link_previous_secrets, self.link_lifetime)
+        return CustomerLinks(
+            self.link_secret,
+            self.link_previous_secrets,
+            self.link_lifetime,
+            {LinkPurpose.ORDER_LIST: self.order_list_link_lifetime},
+        )
 
     def refuse_devstack_secrets(self) -> None:
         """Outside the devstack, stop the process (exit 1, naming each variable) while a
@@ -189,6 +223,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:
+        if self.feedback_bonus == "fixed" and not BONUS_CODE.fullmatch(self.feedback_bonus_code):
+            raise ValueError(
+                "ORDERFLOW_FEEDBACK_BONUS=fixed needs ORDERFLOW_FEEDBACK_BONUS_CODE: "
+                "3 to 32 letters, digits or dashes"
+            )
         if not self.database_url:
             self.database_url = (
                 f"postgresql+psycopg://postgres@/orderflow?host={self.data_dir / 'pg'}"

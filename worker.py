@@ -14,6 +14,8 @@ from temporalio import activity
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.common import MetricMeter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -36,11 +38,13 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.providers import Provider, make_http_client
 from activities.shipping import ShippingActivities
+from activities.shop_events import ShopEventDispatcher
 from activities.warehouse import WarehouseActivities
 from runtime import configure_logging, connect_temporal, metrics_runtime
 from schema.contracts import order_id_of
 from schema.database import make_engine
 from settings import Settings, get_settings
+from workflows.messages import CustomerMessageWorkflow
 from workflows.order import OrderWorkflow
 from workflows.search import SEARCH_ATTRIBUTES
 
@@ -80,6 +84,12 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
             raise
 
 
+def client_meter(client: Client) -> MetricMeter:
+    """The metric meter of the client's runtime: what it counts comes out of the worker's
+    Prometheus endpoint beside the activities' metrics."""
+    return (client.service_client.config.runtime or Runtime.default()).metric_meter
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -112,7 +122,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[OrderWorkflow],
+        workflows=[OrderWorkflow, CustomerMessageWorkflow],
         interceptors=[_BindOrderToLogs()],
         activities=[
             orders.record_event,
@@ -122,6 +132,7 @@ def build_worker(
             orders.record_incident,
             notifications.send_confirmation,
             notifications.notify,
+            notifications.send_order_list,
             inventory.reserve_stock,
             inventory.release_stock,
             inventory.request_backorder,
@@ -167,7 +178,11 @@ async def main() -> None:
         temporal=settings.temporal_address,
         metrics=f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics",
     )
-    async with worker:
+    # Order events to the shop's backend: every worker process delivers the outbox.
+    dispatcher = ShopEventDispatcher(engine, http, settings, client_meter(client))
+    async with worker, asyncio.TaskGroup() as tasks:
+        if settings.shop_events_dispatcher:
+            tasks.create_task(dispatcher.run(stop))
         await stop.wait()
         log.info("worker stopping")
     await http.aclose()

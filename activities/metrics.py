@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 
 from temporalio import activity
+from temporalio.common import MetricMeter
 
 ORDERS_STARTED = "orderflow_orders_started_total"
 ORDERS_COMPLETED = "orderflow_orders_completed_total"
@@ -43,8 +44,12 @@ COUNTERS = (
 HISTOGRAMS = (STAGE_SECONDS,)
 
 
-def _count(name: str, labels: Mapping[str, str | int | float | bool] | None = None) -> None:
-    activity.metric_meter().create_counter(name).add(1, labels)
+def _count(
+    name: str,
+    labels: Mapping[str, str | int | float | bool] | None = None,
+    meter: MetricMeter | None = None,
+) -> None:
+    (meter or activity.metric_meter()).create_counter(name).add(1, labels)
 
 
 def timeline_step(
@@ -83,6 +88,9 @@ def notification(channel: str, *, managers: bool, failure: str | None = None) ->
         _count(NOTIFICATIONS_FAILED, {**labels, "failure": failure})
 
 
-def shop_event_delivery(outcome: str) -> None:
-    """For the delivery of order events to the shop's backend: "delivered", "retrying", "failed"."""
-    _count(SHOP_EVENT_DELIVERIES, {"outcome": outcome})
+def shop_event_delivery(outcome: str, meter: MetricMeter | None = None) -> None:
+    """One attempt to deliver an order event to the shop's backend: "delivered", "retrying"
+    (it failed and will be tried again) or "failed" (given up). The dispatcher runs beside
+    the activities, not in one: it passes the worker's meter (the same runtime, so the same
+    endpoint)."""
+    _count(SHOP_EVENT_DELIVERIES, {"outcome": outcome}, meter)

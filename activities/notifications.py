@@ -38,22 +38,30 @@ from temporalio import activity
 from temporalio.common import MetricCounter
 from temporalio.exceptions import ApplicationError
 
-from activities import metrics
+from activities import feedback, metrics
 from activities.messages import (
     LOCALES,
     MANAGER_KINDS,
     Line,
     MessageCatalog,
     OrderFacts,
+    RecipientFacts,
     RenderedMessage,
+    fit_sms,
 )
 from activities.orders import load_contact, load_order, timezone_of
 from activities.providers import Provider
-from schema.contracts import MessageKind, NotificationResult, NotifyInput, SendConfirmationInput
+from schema.contracts import (
+    MessageKind,
+    NotificationResult,
+    NotifyInput,
+    OrderListInput,
+    SendConfirmationInput,
+)
 from schema.database import open_session
-from schema.links import LinkPurpose
-from schema.pii import ERASED, mask_addresses, mask_email, mask_phone
-from schema.tables import Notification, Order, OrderContact, OrderLine
+from schema.links import CustomerLinks, LinkPurpose
+from schema.pii import ERASED, ERASED_DOMAIN, mask_addresses, mask_email, mask_phone
+from schema.tables import Customer, Notification, Order, OrderContact, OrderLine
 from settings import Settings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -73,29 +81,18 @@ def _one_line(name: str) -> str:
 
 log = structlog.get_logger(__name__)
 
+# Messages link the status page through this path: the page counts such a view as a click
+# through a message's link (`status_page_visits.source = "link"`) and shows the plain URL.
+FROM_MESSAGE = "m"
+
+
+def status_link(public_url: str, links: CustomerLinks, order_id: uuid.UUID) -> str:
+    """The order's status page as every customer message links it."""
+    return f"{public_url}/order/{links.token(LinkPurpose.STATUS, order_id)}/{FROM_MESSAGE}"
+
 
 class Undeliverable(Exception):
     """This channel cannot reach this recipient (permanently): fall back to the next one."""
-
-
-GSM7 = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-
-
-def sms_segments(text: str) -> int:
-    """How many SMS parts `text` takes: GSM-7 fits 160 (153 per part), UCS-2 (Cyrillic) 70 (67)."""
-    single, part = (160, 153) if set(text) <= GSM7 else (70, 67)
-    return 1 if len(text) <= single else -(-len(text) // part)
-
-
-def fit_sms(text: str, max_segments: int = 3) -> str:
-    """Shorten to at most `max_segments` parts, ending with an ellipsis when cut."""
-    if sms_segments(text) <= max_segments:
-        return text
-    part = 153 if set(text) <= GSM7 else 67
-    return text[: part * max_segments - 1].rstrip() + "…"
 
 
 class Mailer:
@@ -208,7 +205,12 @@ class PushChannel(Channel):
             self._gateway.call(
                 "POST",
                 "/v1/messages",
-                json={"token": address, "title": message.push_title, "body": message.push_body},
+                json={
+                    "token": address,
+                    "title": message.push_title,
+                    "body": message.push_body,
+                    "url": message.link,  # a tap opens the order's status page
+                },
                 idempotency_key=key,
             )
         )
@@ -255,7 +257,12 @@ class NotificationActivities:
                     select(OrderLine).where(OrderLine.order_id == order.id).order_by("position")
                 )
             ).all()
-        facts = self._facts(order, contact, list(lines))
+            # The request (and its reminder) promises a bonus only when one is given.
+            bonus = None
+            if input.kind in (MessageKind.FEEDBACK_REQUEST, MessageKind.FEEDBACK_REMINDER):
+                bonus = await feedback.bonus_of(session, order_id=order.id, settings=self._settings)
+                await session.commit()
+        facts = self._facts(order, contact, list(lines), bonus=bonus is not None)
         if input.kind in MANAGER_KINDS:
             message = self._render(input.kind, "en", input.params, facts)
             return await self._first_delivered(
@@ -279,7 +286,11 @@ class NotificationActivities:
         return await self._first_delivered(order.id, input, routes, contact.name or "", message)
 
     def _render(
-        self, kind: MessageKind, locale: str, params: dict[str, str], facts: OrderFacts
+        self,
+        kind: MessageKind,
+        locale: str,
+        params: dict[str, str],
+        facts: OrderFacts | RecipientFacts,
     ) -> RenderedMessage:
         """A message that cannot be rendered will not render on a retry either: the step
         fails for good, and an operator decides (no poison loop)."""
@@ -315,7 +326,64 @@ class NotificationActivities:
         log.info("notification not sent: the customer is erased", kind=input.kind.value)
         return NotificationResult(key, "none", "", False)
 
-    def _facts(self, order: Order, contact: OrderContact, lines: list[OrderLine]) -> OrderFacts:
+    @activity.defn
+    async def send_order_list(self, input: OrderListInput) -> None:
+        """The "my orders" link to the e-mail of one customer identity (asked for on
+        POST /v1/customer-links). No outbox row: it is about no one order; a retry after a
+        crash mid-send may send it twice (SMTP takes no key), which is harmless."""
+        customer_id = uuid.UUID(input.customer_id)
+        async with open_session(self._engine) as session:
+            customer = await session.get(Customer, customer_id)
+            country = (
+                await session.exec(
+                    select(OrderContact.country)
+                    .join(Order, col(Order.id) == col(OrderContact.order_id))
+                    .where(Order.customer_id == customer_id)
+                    .order_by(col(Order.created_at).desc())
+                    .limit(1)
+                )
+            ).first()
+        if customer is None or customer.email.endswith(ERASED_DOMAIN):
+            log.info("order list not sent: no such customer, or erased")
+            return
+        expires_at = datetime.now(UTC) + self._settings.order_list_link_lifetime
+        token = self._links.token(LinkPurpose.ORDER_LIST, customer_id)
+        locale = input.locale if input.locale in LOCALES else "en"
+        message = self._render(
+            MessageKind.ORDER_LIST,
+            locale,
+            {
+                "url": f"{self._settings.public_url}/my-orders/{token}",
+                "expires_at": expires_at.isoformat(),
+            },
+            RecipientFacts(
+                support=self._support(),
+                timezone=timezone_of(country, self._settings.default_timezone),
+            ),
+        )
+        channel = self._channels["email"]
+        try:
+            await channel.send(
+                address=customer.email,
+                to_name="",
+                message=message,
+                key=f"order-list:{input.request_id}",
+            )
+        except Undeliverable as exc:
+            log.warning(
+                "order list undeliverable", error=channel.masked_error(str(exc), customer.email)
+            )
+            metrics.notification(channel.name, managers=False, failure="undeliverable")
+            return
+        metrics.notification(channel.name, managers=False)
+        log.info("order list sent", to=channel.masked(customer.email))
+
+    def _support(self) -> str:
+        return f"{self._settings.support_email}, {self._settings.support_phone}"
+
+    def _facts(
+        self, order: Order, contact: OrderContact, lines: list[OrderLine], *, bonus: bool
+    ) -> OrderFacts:
         links, page = self._links, f"{self._settings.public_url}/order"
         return OrderFacts(
             number=order.number,
@@ -330,9 +398,11 @@ class NotificationActivities:
             timezone=timezone_of(contact.country, self._settings.default_timezone),
             masked_email=mask_email(contact.email) if contact.email else ERASED,
             masked_phone=mask_phone(contact.phone) if contact.phone else ERASED,
-            support=f"{self._settings.support_email}, {self._settings.support_phone}",
+            support=self._support(),
             feedback_url=f"{page}/{links.token(LinkPurpose.FEEDBACK, order.id)}/feedback",
             choice_url=f"{page}/{links.token(LinkPurpose.STOCK_CHOICE, order.id)}/stock-choice",
+            status_url=status_link(self._settings.public_url, links, order.id),
+            bonus=bonus,
         )
 
     async def _first_delivered(

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import metrics
+from activities import metrics, shop_events
 from schema.contracts import (
     WAITS_FOR_A_PERSON,
     ApplyDecisionInput,
@@ -134,7 +134,9 @@ class OrderActivities:
 
     @activity.defn
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
-        """Append one timeline row and move the read model's stage; a retry writes nothing."""
+        """Append one timeline row and move the read model's stage, and queue the shop's
+        order events for the step (activities/shop_events.py), in one transaction; a retry
+        writes nothing."""
         entry = input.entry
         order_id = uuid.UUID(input.order_id)
         async with open_session(self._engine) as session:
@@ -186,6 +188,8 @@ class OrderActivities:
                 values.update(_progress_columns(input.progress))
             values.update(FLAGS.get(entry.type, {}))
             await session.execute(update(Order).where(col(Order.id) == order_id).values(**values))
+            if recorded:  # the shop hears of the step once, with the read model (an outbox)
+                await shop_events.record_timeline_step(session, order_id=order_id, entry=entry)
             facts = None
             if entry.type in metrics.DELIVERY_STEPS:  # for the date promised at confirmation
                 facts = await session.get(OrderFacts, order_id)

@@ -173,8 +173,11 @@ class Stack:
 
         # Autopilot unless told otherwise: orders flow end to end on their own in `make dev`.
         # ORDERFLOW_DEVSTACK: the API and worker accept the devstack's well-known secrets.
+        # A unique bonus code per answered order, unless told otherwise: the feedback
+        # request promises it and the thank-you page shows it.
         env = {
             "ORDERFLOW_SIMULATOR_AUTOPILOT": "true",
+            "ORDERFLOW_FEEDBACK_BONUS": "unique",
             **os.environ,
             "ORDERFLOW_DATABASE_URL": self.postgres.url,
             "ORDERFLOW_DEVSTACK": "true",
@@ -194,6 +197,8 @@ class Stack:
             f"  Mail         {data / 'mail'}  (SMTP 127.0.0.1:{s.smtp_port})\n"
             f"  Providers    http://127.0.0.1:{s.simulator_port}/docs  (simulators, autopilot "
             f"{'on' if env['ORDERFLOW_SIMULATOR_AUTOPILOT'] == 'true' else 'off'})\n"
+            f"  Shop events  http://127.0.0.1:{s.simulator_port}/shop/events receives them "
+            f"(subscribe it: README, the shop's events)\n"
             f"  Metrics      http://127.0.0.1:{s.worker_metrics_port}/metrics (worker), "
             f"http://127.0.0.1:{s.api_metrics_port}/metrics (API)\n"
             "Ctrl-C stops everything.\n",

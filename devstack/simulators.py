@@ -3,7 +3,10 @@
 One service, a path per provider: /payment (payment links, a payment page with Pay and
 Fail buttons, refunds), /warehouse (stock seeded from stock.csv, reservations, pick tasks,
 back-orders), /carrier (shipments, tracking events), /sms and /push (message gateways that
-store and list what they accept, and can be told to fail for a while). Manual mode: tests and users drive
+store and list what they accept, and can be told to fail for a while), and /shop: the
+shop's own backend as a receiver of orderflow's order events (subscribe
+http://127.0.0.1:8100/shop/events; it lists what arrived and checks each signature once
+told the secret; it can be told to be down for a while). Manual mode: tests and users drive
 every event through the /sim/ endpoints. Autopilot (ORDERFLOW_SIMULATOR_AUTOPILOT=true):
 payments succeed, parcels get packed, travel and arrive on their own, one step at a time.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,8 +32,10 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from activities.notifications import sms_segments
-from schema.webhooks import HEADER, sign
+from activities.messages import sms_segments
+from schema.shop_events import HEADER as SHOP_EVENTS_HEADER
+from schema.shop_events import verify as verify_shop_event
+from schema.webhooks import HEADER, BadSignature, sign
 from settings import Settings, get_settings
 
 log = structlog.get_logger("simulators")
@@ -96,6 +102,7 @@ class Simulators:
         self.messages: dict[str, list[dict[str, Any]]] = {"sms": [], "push": []}
         self.failing: dict[str, int] = {"sms": 0, "push": 0}
         self.attempts: dict[str, int] = {"sms": 0, "push": 0}
+        self.shop = ShopReceiver()
 
     async def webhook(self, url: str, secret: str, payload: dict[str, Any]) -> int:
         body = json.dumps(payload).encode()
@@ -129,6 +136,18 @@ class Simulators:
     @property
     def autopilot(self) -> bool:
         return self.settings.simulator_autopilot
+
+
+@dataclass
+class ShopReceiver:
+    """The shop's backend as orderflow's order events reach it: what arrived, in arrival
+    order, each checked against the subscription's secret once it is told (`/sim/secret`)."""
+
+    secret: str | None = None
+    received: list[dict[str, Any]] = field(default_factory=list)
+    refuse_next: int = 0  # answer 503 to this many deliveries
+    refuse_until: float = 0.0  # ... and to every delivery until this moment (time.monotonic)
+    refused: int = 0
 
 
 def _once(sim: Simulators, key: str | None, make: Any) -> Any:
@@ -604,6 +623,64 @@ push = _gateway(
 )
 
 
+# --- the shop's backend: a receiver of order events ----------------------------------------
+
+shop = APIRouter(prefix="/shop", tags=["shop"])
+
+
+@shop.post("/events")
+async def shop_event(request: Request) -> dict[str, Any]:
+    """Where a subscription's deliveries arrive (subscribe with this URL)."""
+    receiver = _sim(request).shop
+    if receiver.refuse_next > 0 or time.monotonic() < receiver.refuse_until:
+        receiver.refuse_next = max(0, receiver.refuse_next - 1)
+        receiver.refused += 1
+        raise HTTPException(503, "the shop's backend is down")
+    raw = await request.body()
+    signature = request.headers.get(SHOP_EVENTS_HEADER)
+    valid: bool | None = None
+    if receiver.secret is not None:
+        try:
+            verify_shop_event(receiver.secret, raw, signature, tolerance_seconds=300)
+            valid = True
+        except BadSignature:
+            valid = False
+    event = json.loads(raw)
+    receiver.received.append(
+        {"event": event, "raw": raw.decode(), "signature": signature, "signature_valid": valid}
+    )
+    log.info("shop event", type=event.get("type"), valid=valid)
+    return {"received": event.get("id")}
+
+
+@shop.get("/sim/events")
+async def shop_events_received(request: Request) -> list[dict[str, Any]]:
+    """Every delivery accepted, in arrival order, with whether its signature checked out
+    (null until `/sim/secret` is set)."""
+    return _sim(request).shop.received
+
+
+@shop.post("/sim/secret")
+async def shop_secret(body: dict[str, str], request: Request) -> dict[str, bool]:
+    """The subscription's secret (from its creation's answer), to check signatures with."""
+    _sim(request).shop.secret = body["secret"]
+    return {"set": True}
+
+
+@shop.post("/sim/refuse")
+async def shop_refuse(request: Request, count: int = 0, seconds: float = 0.0) -> dict[str, Any]:
+    """Be down: answer 503 to the next `count` deliveries and to all for `seconds`."""
+    receiver = _sim(request).shop
+    receiver.refuse_next = count
+    receiver.refuse_until = time.monotonic() + seconds
+    return {"refusing": count, "for_seconds": seconds}
+
+
+@shop.get("/sim/refused")
+async def shop_refused(request: Request) -> dict[str, int]:
+    return {"refused": _sim(request).shop.refused}
+
+
 def create_simulators(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -630,7 +707,7 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         """Every shipment booked (one per idempotency key)."""
         return [asdict(item) for item in _sim(request).shipments.values()]
 
-    for router in (payment, warehouse, carrier, sms, push):
+    for router in (payment, warehouse, carrier, sms, push, shop):
         app.include_router(router)
     return app
 

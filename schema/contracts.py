@@ -24,6 +24,12 @@ def workflow_id_for(order_id: str) -> str:
     return f"{_WORKFLOW_ID_PREFIX}{order_id}"
 
 
+def message_workflow_id(kind: MessageKind, subject: str) -> str:
+    """The id of the workflow that sends one message no order's workflow sends: `subject` is
+    the order id (one thanks per order) or a request's own id."""
+    return f"message-{kind.value}-{subject}"
+
+
 def order_id_of(workflow_id: str) -> str | None:
     """The order id inside a workflow id (None for a workflow that is not an order's)."""
     if not workflow_id.startswith(_WORKFLOW_ID_PREFIX):
@@ -591,6 +597,9 @@ class MessageKind(StrEnum):
     INTERIM = "interim"
     FEEDBACK_REQUEST = "feedback_request"
     FEEDBACK_REMINDER = "feedback_reminder"
+    FEEDBACK_THANKS = "feedback_thanks"  # the answer came: thanks, and the bonus if any
+    # Not about one order: the "my orders" link, to the e-mail that asked for it
+    ORDER_LIST = "order_list"
     # To the shop's managers, not the customer
     MANAGER_REVIEW_ESCALATED = "manager_review_escalated"
     MANAGER_PAYMENT_FAILED = "manager_payment_failed"
@@ -603,6 +612,24 @@ class NotifyInput:
     kind: MessageKind
     key: str  # unique per order: makes the message exactly-once
     params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrderListInput:
+    """The "my orders" link to the e-mail of one customer identity (read by the activity)."""
+
+    customer_id: str
+    locale: str  # uk | ru | en
+    request_id: str  # the request that asked for it (one e-mail per request)
+
+
+@dataclass(frozen=True)
+class CustomerMessageInput:
+    """A message the API sends, not an order's workflow (CustomerMessageWorkflow): exactly
+    one of the two."""
+
+    notify: NotifyInput | None = None  # an order's message: the thanks for an answer
+    order_list: OrderListInput | None = None
 
 
 class IncidentCause(StrEnum):

@@ -4,6 +4,13 @@ import re
 
 # What stands where erased personal data was.
 ERASED = "erased"
+# An erased customer's identity row keeps a unique address that reaches nobody.
+ERASED_DOMAIN = "@erased.invalid"
+
+
+def erased_email(customer_id: object) -> str:
+    return f"erased-{customer_id}{ERASED_DOMAIN}"
+
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+\d{7,15}")  # E.164: what we send, so what a provider quotes

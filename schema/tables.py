@@ -12,7 +12,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, Numeric, UniqueConstraint, func, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Numeric,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -238,6 +249,8 @@ class WebhookEvent(SQLModel, table=True):
 
 
 class Feedback(SQLModel, table=True):
+    """The customer's answer, one per order: answering again replaces it (`updated_at`)."""
+
     __tablename__ = "feedback"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -245,6 +258,24 @@ class Feedback(SQLModel, table=True):
     rating: int | None = None
     nps: int | None = None
     comment: str | None = Field(default=None, max_length=2000)
+    # Optional per-line ratings: SKU -> 1-5.
+    line_ratings: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class FeedbackBonus(SQLModel, table=True):
+    """The bonus for answering the feedback request, per order: recorded when the request
+    promises it (or, without a promise, when an answer earns it under the policy then), so
+    what a customer was promised is what they get. Given for any answer, whatever its score."""
+
+    __tablename__ = "feedback_bonuses"
+
+    order_id: uuid.UUID = Field(foreign_key="orders.id", primary_key=True)
+    code: str = Field(max_length=32)
+    policy: str = Field(max_length=8)  # fixed | unique: the policy it was issued under
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
@@ -412,3 +443,80 @@ class OrderFacts(SQLModel, table=True):
     status_page_views: int = 0
     status_link_clicks: int = 0
     support_contacts: int = 0
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """A receiver of order events on the shop's side. The secret signs every delivery: it is
+    shown once when the subscription is created and kept here, because signing needs it."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    url: str = Field(max_length=500)
+    events: list[str] = Field(sa_column=Column(JSONB, nullable=False))  # ShopEventType values
+    secret: str = Field(max_length=64)
+    # A service key's subscription: events of the orders that key created. None: every order
+    # (an admin's subscription).
+    for_key_id: uuid.UUID | None = Field(default=None, foreign_key="api_keys.id", index=True)
+    created_by: str = Field(max_length=120)  # "key:<name>" or "staff:<username>"
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": "true"})
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class ShopEvent(SQLModel, table=True):
+    """The outbox of order events: written with the read model, in the same transaction as
+    the timeline row it comes from; `seq` orders an order's events (its row lock is held)."""
+
+    __tablename__ = "shop_events"
+
+    seq: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, unique=True)  # the receiver's dedup key
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    type: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # The whole body as delivered: {"id", "type", "created_at", "data"}; no personal data.
+    payload: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+class ShopDelivery(SQLModel, table=True):
+    """One event to one subscription: its state, attempts and last answer (the delivery log)."""
+
+    __tablename__ = "shop_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_seq"),
+        # What is due: the dispatcher's scan.
+        Index(
+            "ix_shop_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # An order's earlier events still pending for the same receiver: in order per order.
+        Index(
+            "ix_shop_deliveries_chain",
+            "subscription_id",
+            "order_id",
+            "event_seq",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_shop_deliveries_log", "subscription_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    subscription_id: uuid.UUID = Field(foreign_key="webhook_subscriptions.id", ondelete="CASCADE")
+    event_seq: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("shop_events.seq"), nullable=False)
+    )
+    order_id: uuid.UUID
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | failed
+    attempts: int = 0
+    # Queued (or queued again by a redelivery): retried until `shop_events_retry_for` after.
+    queued_at: datetime | None = Field(default=None, sa_column=_now_column())
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_now_column())
+    last_attempt_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=300)
+    delivered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())

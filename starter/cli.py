@@ -3,6 +3,7 @@
     orderflow list --needs-action            orderflow show <order_id>
     orderflow confirm <order_id> --price 450 orderflow cancel <order_id> --reason customer_request
     orderflow keys issue shop-backend --role service
+    orderflow subscriptions create https://shop.example/hooks -e order.shipped -e order.delivered
 Every command takes --json. The API and key come from ORDERFLOW_API_URL and
 ORDERFLOW_API_KEY; with `make dev` running, the defaults find it (.data/dev-api-key).
 """
@@ -26,8 +27,13 @@ from starter.client import OrderflowClient, OrderflowError
 app = typer.Typer(help="orderflow: orders as durable workflows.", no_args_is_help=True)
 keys = typer.Typer(help="API keys (admin).", no_args_is_help=True)
 accounts = typer.Typer(help="Staff accounts (admin).", no_args_is_help=True)
+subscriptions = typer.Typer(
+    help="Order events for the shop's backend: subscriptions and their delivery log.",
+    no_args_is_help=True,
+)
 app.add_typer(keys, name="keys")
 app.add_typer(accounts, name="accounts")
+app.add_typer(subscriptions, name="subscriptions")
 console = Console()
 T = TypeVar("T")
 
@@ -255,6 +261,74 @@ def enable_account(username: str) -> None:
 def revoke_sessions(username: str) -> None:
     """End every session of an account now (it may sign in again)."""
     _print(_run(lambda c: c.revoke_sessions(username)), True)
+
+
+EventOption = Annotated[
+    list[str] | None,
+    typer.Option("--event", "-e", help="an event type, e.g. order.shipped (repeat for more)"),
+]
+
+
+@subscriptions.command("create")
+def create_subscription(url: str, event: EventOption = None) -> None:
+    """Subscribe URL to order events; the signing secret is printed once."""
+    _print(_run(lambda c: c.create_subscription(url, event or [])), True)
+
+
+@subscriptions.command("list")
+def list_subscriptions(as_json: JsonFlag = False) -> None:
+    _print(
+        _run(lambda c: c.list_subscriptions()),
+        as_json,
+        ["id", "url", "events", "active", "scope", "pending", "failed"],
+    )
+
+
+@subscriptions.command("update")
+def update_subscription(
+    subscription_id: str,
+    url: str | None = None,
+    event: EventOption = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--paused", help="resume or pause deliveries")
+    ] = None,
+) -> None:
+    """Change a subscription's URL or events (the given ones replace them), or pause it."""
+    changes = {
+        key: value
+        for key, value in {"url": url, "events": event, "active": active}.items()
+        if value is not None
+    }
+    _print(_run(lambda c: c.update_subscription(subscription_id, **changes)), True)
+
+
+@subscriptions.command("delete")
+def delete_subscription(subscription_id: str) -> None:
+    """Delete a subscription and its delivery log."""
+    _run(lambda c: c.delete_subscription(subscription_id))
+    console.print(f"deleted {subscription_id}")
+
+
+@subscriptions.command("deliveries")
+def deliveries(
+    subscription_id: str,
+    status: Annotated[str | None, typer.Option(help="pending, delivered or failed")] = None,
+    limit: int = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """The delivery log, newest first: each event, its attempts, the receiver's last answer."""
+    page = _run(lambda c: c.deliveries(subscription_id, status=status, limit=limit))
+    _print(
+        page["items"],
+        as_json,
+        ["id", "type", "order_id", "status", "attempts", "last_status_code", "last_error"],
+    )
+
+
+@subscriptions.command("redeliver")
+def redeliver(subscription_id: str, delivery_id: int) -> None:
+    """Send a delivery again (the same event id and body)."""
+    _print(_run(lambda c: c.redeliver(subscription_id, delivery_id)), True)
 
 
 if __name__ == "__main__":

@@ -187,6 +187,45 @@ class OrderflowClient:
         params = {"limit": limit, **({"target": target} if target else {})}
         return await self._call("GET", "/v1/admin/audit", params=params, idempotent=True)  # type: ignore[no-any-return]
 
+    # --- order events for the shop's backend ---------------------------------------------------
+
+    async def create_subscription(self, url: str, events: list[str]) -> dict[str, Any]:
+        """Subscribe a receiver; the answer holds the signing secret, this once."""
+        return await self._call(
+            "POST", "/v1/webhook-subscriptions", json={"url": url, "events": events}
+        )
+
+    async def list_subscriptions(self) -> list[dict[str, Any]]:
+        return await self._call("GET", "/v1/webhook-subscriptions", idempotent=True)  # type: ignore[no-any-return]
+
+    async def update_subscription(self, subscription_id: str, **changes: Any) -> dict[str, Any]:
+        """Change `url`, `events` or `active` (false pauses deliveries)."""
+        return await self._call(
+            "PATCH", f"/v1/webhook-subscriptions/{subscription_id}", json=changes, idempotent=True
+        )
+
+    async def delete_subscription(self, subscription_id: str) -> None:
+        await self._call("DELETE", f"/v1/webhook-subscriptions/{subscription_id}", idempotent=True)
+
+    async def deliveries(
+        self, subscription_id: str, *, status: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        """The delivery log, newest first."""
+        params = {"limit": limit, **({"status": status} if status else {})}
+        return await self._call(  # type: ignore[no-any-return]
+            "GET",
+            f"/v1/webhook-subscriptions/{subscription_id}/deliveries",
+            params=params,
+            idempotent=True,
+        )
+
+    async def redeliver(self, subscription_id: str, delivery_id: int) -> dict[str, Any]:
+        return await self._call(
+            "POST",
+            f"/v1/webhook-subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver",
+            idempotent=True,
+        )
+
     # --- plumbing ----------------------------------------------------------------------------
 
     async def _act(self, order_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +258,8 @@ class OrderflowClient:
 
 
 def _result(response: httpx.Response) -> Any:
+    if response.status_code == 204:
+        return None
     if response.is_success:
         return response.json()
     try:

@@ -10,11 +10,14 @@ day-long timer passes in milliseconds.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -39,6 +42,22 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedPostgres:
     upgrade_database(server.url)
     yield server
     server.stop()
+
+
+@contextmanager
+def database_of_its_own(postgres: EmbeddedPostgres, prefix: str) -> Iterator[str]:
+    """A fresh, migrated database on the test server (its URL), dropped afterwards: for a
+    stack whose workers must see nothing of the others' (the outbox of order events is
+    delivered by every stack's dispatcher that shares a database)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    plain = postgres.url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = postgres.url.replace(f"/{postgres.database}?", f"/{name}?", 1)
+    upgrade_database(url)
+    yield url
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +97,11 @@ def base_settings(postgres: EmbeddedPostgres, mail_sink: MailSink) -> Settings:
         policy_activity_timeout=timedelta(seconds=5),
         policy_activity_retry_initial=timedelta(milliseconds=200),
         policy_activity_retry_max=timedelta(seconds=1),
+        # Order events to the shop: the same backoff, in milliseconds instead of seconds.
+        shop_events_poll_seconds=0.1,
+        shop_events_retry_base=timedelta(milliseconds=100),
+        shop_events_retry_max=timedelta(seconds=1),
+        shop_events_timeout_seconds=3.0,
     )
 
 

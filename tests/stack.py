@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.providers import make_http_client
+from activities.shop_events import ShopEventDispatcher
 from devstack.harness import free_port
 from devstack.simulators import create_simulators
 from schema.api import Role
@@ -28,7 +29,7 @@ from schema.database import open_session
 from settings import Settings
 from starter.api.app import create_app
 from starter.services.access import issue_api_key
-from worker import build_worker
+from worker import build_worker, client_meter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,9 +97,18 @@ async def run_stack(
         sim = await stack.enter_async_context(serve(create_simulators(settings), sim_port))
         http = await stack.enter_async_context(make_http_client(settings.provider_timeout_seconds))
         if worker_in_process:
-            await stack.enter_async_context(
-                build_worker(worker_client or env.client, settings, engine, http)
-            )
+            client = worker_client or env.client
+            await stack.enter_async_context(build_worker(client, settings, engine, http))
+            # The worker process's other duty: order events to the shop's backend.
+            dispatcher = ShopEventDispatcher(engine, http, settings, client_meter(client))
+            stop = asyncio.Event()
+            delivering = asyncio.create_task(dispatcher.run(stop))
+
+            async def stop_delivering() -> None:
+                stop.set()
+                await delivering
+
+            stack.push_async_callback(stop_delivering)
         anonymous = await stack.enter_async_context(serve(create_app(settings), api_port))
         clients = {}
         for role in Role:

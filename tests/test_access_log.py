@@ -36,3 +36,12 @@ def test_masking_keeps_the_names_only() -> None:
     assert masked_url("/v1/orders?garbage") == "/v1/orders?garbage=***"
     assert masked_url("/v1/orders?iryna%40example.com") == "/v1/orders?***=***"
     assert masked_url("/v1/orders?&&") == "/v1/orders?***"
+
+
+def test_customer_link_tokens_are_not_logged() -> None:
+    token = "IyABwqHdQhOxtIJV9dSHTw.awgUHg.MxKJT_UN-e5XnhTfMX-rhKgUCbpZ8_uQKrTc0v6spkA"
+    assert masked_url(f"/order/{token}/m") == "/order/***/m"
+    assert masked_url(f"/order/{token}?lang=en") == "/order/***?lang=***"
+    assert masked_url(f"/v1/customer/orders/{token}/cancel") == "/v1/customer/orders/***/cancel"
+    assert masked_url(f"/my-orders/{token}") == "/my-orders/***"
+    assert masked_url("/v1/orders/3f0c2a9e") == "/v1/orders/3f0c2a9e"  # an id opens nothing

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import psutil
@@ -120,3 +126,101 @@ def test_make_dev_names_a_taken_port(devstack: DevStack) -> None:
     message = output.decode()
     assert f"port {devstack.ports['api']}" in message
     assert "ORDERFLOW_API_PORT" in message
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """The shop's backend: keeps each delivery's raw body and signature."""
+
+    received: ClassVar[list[tuple[bytes, str]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((body, self.headers.get("Orderflow-Signature", "")))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _signed(secret: str, body: bytes, header: str) -> bool:
+    parts = dict(part.split("=", 1) for part in header.split(","))
+    mac = hmac.new(secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256)
+    return hmac.compare_digest(mac.hexdigest(), parts["v1"])
+
+
+def _mail_with(devstack: DevStack, address: str, pattern: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in read_maildir(devstack.data / "mail"):
+            if address in str(message["To"]):
+                text = str(message.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+                found = re.search(pattern, text)
+                if found:
+                    return found.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"no e-mail to {address} with {pattern}")
+
+
+def test_make_dev_shows_the_customer_their_order_and_tells_the_shop(devstack: DevStack) -> None:
+    """As the issue is judged from outside: the confirmation's link opens the status page
+    without credentials, the same link changed shows nothing, a "my orders" link arrives and
+    lists the order, and a receiver subscribed for three events gets them, signed, with no
+    personal data — for an autopilot order."""
+    _Receiver.received = []
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        devstack.start()
+        subscribed = httpx.post(
+            f"{devstack.api}/v1/webhook-subscriptions",
+            headers=devstack.auth,
+            json={
+                "url": f"http://127.0.0.1:{receiver.server_address[1]}/hooks",
+                "events": ["order.confirmed", "order.shipped", "order.delivered"],
+            },
+            timeout=10,
+        )
+        assert subscribed.status_code == 201, subscribed.text
+        secret = subscribed.json()["secret"]
+        order = sample_order()
+        customer = order["customer"]
+        accepted = httpx.post(
+            f"{devstack.api}/v1/orders", json=order, headers=devstack.auth, timeout=10
+        )
+        assert accepted.status_code == 202, accepted.text
+
+        link = _mail_with(devstack, customer["email"], r"(http://\S+/order/\S+/m)\b")
+        page = httpx.get(link, timeout=10)  # no credentials
+        assert page.status_code == 200 and order["number"] in page.text
+        tampered = link[:-10] + ("A" if link[-10] != "A" else "B") + link[-9:]
+        refused = httpx.get(tampered, timeout=10)
+        assert refused.status_code == 404 and order["number"] not in refused.text
+
+        deadline = time.monotonic() + 60
+        while len(_Receiver.received) < 3 and time.monotonic() < deadline:
+            time.sleep(0.3)  # autopilot: paid, packed, shipped, delivered on their own
+        events = [(json.loads(body), body, header) for body, header in _Receiver.received]
+        assert [e["type"] for e, _, _ in events] == [
+            "order.confirmed",
+            "order.shipped",
+            "order.delivered",
+        ]
+        for event, body, header in events:
+            assert event["data"]["order_id"] == accepted.json()["order_id"]
+            assert _signed(secret, body, header)
+            for personal in (customer["name"], "Iryna", customer["email"], customer["phone"]):
+                assert personal.encode() not in body
+
+        asked = httpx.post(
+            f"{devstack.api}/v1/customer-links", json={"email": customer["email"]}, timeout=10
+        )
+        assert asked.status_code == 202
+        listing = _mail_with(devstack, customer["email"], r"(http://\S+/my-orders/\S+)")
+        mine = httpx.get(listing, timeout=10)
+        assert mine.status_code == 200 and order["number"] in mine.text
+        for message in read_maildir(devstack.data / "mail"):  # nothing promised too early
+            assert "бонус" not in str(message.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+        assert devstack.stop() == 0
+    finally:
+        receiver.shutdown()

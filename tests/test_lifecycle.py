@@ -47,6 +47,11 @@ async def test_prepaid_courier_order_goes_from_intake_to_feedback(stack: Stack) 
     done = await order.until(lambda s: s.stage == Stage.COMPLETED)
 
     assert Journey.types(done)[-2:] == ["feedback.received", "order.completed"]
+
+    async def thanked() -> bool:  # the thanks go out beside the order's workflow
+        return "feedback_thanks" in await order.sent()
+
+    await eventually(thanked, what="the thank-you message")
     assert await order.sent() == [
         "confirmation",
         "payment_requested",
@@ -58,8 +63,9 @@ async def test_prepaid_courier_order_goes_from_intake_to_feedback(stack: Stack) 
         "out_for_delivery",
         "delivered",
         "feedback_request",
+        "feedback_thanks",
     ]
-    assert len(order.mailbox()) == 10  # every one of them arrived, once
+    assert len(order.mailbox()) == 11  # every one of them arrived, once
     assert await order.incidents() == []
     documents = (await stack.api.get(f"/v1/orders/{order.order_id}/documents")).json()
     assert [d["kind"] for d in documents] == ["label", "packing_list", "receipt"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,21 +15,22 @@ import httpx
 import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 
-from activities import metrics
 from devstack.harness import free_port
 from devstack.mailsink import MailSink
+from devstack.postgres import EmbeddedPostgres
 from runtime import metrics_runtime
 from schema.api import Role
+from schema.database import make_engine
 from schema.links import LinkPurpose
 from settings import Settings
+from tests.conftest import database_of_its_own
 from tests.lifecycle import Journey
 from tests.stack import Stack, run_stack
-from tests.support import sample_order
+from tests.support import eventually, sample_order
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "orderflow.json"
@@ -60,10 +61,17 @@ class Business:
 
 
 @pytest.fixture(scope="module")
+def metrics_database(postgres: EmbeddedPostgres) -> Iterator[str]:
+    """Its own: the order events it counts are delivered by its worker's dispatcher alone."""
+    with database_of_its_own(postgres, "metrics") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 async def business(
     temporal_env: WorkflowEnvironment,
     base_settings: Settings,
-    engine: AsyncEngine,
+    metrics_database: str,
     mail_sink: MailSink,
 ) -> AsyncIterator[Business]:
     """On a stack whose worker's Temporal runtime serves Prometheus, with the policy's days
@@ -77,8 +85,10 @@ async def business(
         data_converter=pydantic_data_converter,
         runtime=runtime,
     )
+    engine = make_engine(metrics_database)
     settings = base_settings.model_copy(
         update={
+            "database_url": metrics_database,
             "policy_silence_period": timedelta(seconds=2),
             "policy_silence_max_notices": 1,
             "policy_feedback_earliest": timedelta(seconds=1),
@@ -91,6 +101,17 @@ async def business(
         temporal_env, settings, engine, mail_sink.maildir, worker_client=client
     ) as stack:
         api_before = Scraped(_api_metrics())
+        # Order events to the shop: the worker's dispatcher delivers them through the same
+        # runtime as the activities (a receiver that refuses once first: a retry counted).
+        await stack.sim.post("/shop/sim/refuse", params={"count": 1})
+        subscribed = await stack.api.post(
+            "/v1/webhook-subscriptions",
+            json={
+                "url": f"{str(stack.sim.base_url).rstrip('/')}/shop/events",
+                "events": ["order.received"],
+            },
+        )
+        assert subscribed.status_code == 201
         customer = {**sample_order()["customer"], "channels": ["push", "email"]}
         delivered = await Journey.place(stack, customer={**customer, "push_token": "expired-1"})
         await delivered.reached("sla.silence_breached")  # two seconds without news
@@ -108,14 +129,16 @@ async def business(
             json={"text": "where is my order?", "customer_contact": True},
         )
         assert note.status_code == 201 and note.json()["customer_contact"] is True
-        # Event deliveries to the shop: nothing delivers them yet; the helper that will
-        # counts through the same runtime as the worker's activities.
-        environment = ActivityEnvironment()
-        environment.metric_meter = runtime.metric_meter
-        environment.run(metrics.shop_event_delivery, "delivered")
+
+        async def delivered() -> bool:
+            arrived = (await stack.sim.get("/shop/sim/events")).json()
+            return any(a["event"]["data"]["order_id"] == cancelled.order_id for a in arrived)
+
+        await eventually(delivered, 20, what="the order events delivered")
         async with httpx.AsyncClient() as http:
             worker = Scraped((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
         yield Business(stack, worker, api_before, Scraped(_api_metrics()))
+    await engine.dispose()
 
 
 async def test_the_worker_counts_orders_stages_breaches_and_messages(business: Business) -> None:
@@ -138,6 +161,9 @@ async def test_the_worker_counts_orders_stages_breaches_and_messages(business: B
         worker.value("orderflow_notifications_failed_total", failure="undeliverable", **push) >= 1
     )
     assert worker.value("orderflow_notifications_sent_total", channel="email", **mine) >= 8
+    # Counted by the dispatcher beside the activities (no task queue label: not an activity).
+    assert worker.value("orderflow_shop_event_deliveries_total", outcome="retrying") >= 1
+    assert worker.value("orderflow_shop_event_deliveries_total", outcome="delivered") >= 1
 
 
 async def test_the_api_counts_actions_contacts_and_answers(business: Business) -> None:

@@ -14,15 +14,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
-from schema.database import make_engine, upgrade_database
+from schema.database import make_engine
 from settings import Settings
+from tests.conftest import database_of_its_own
 from tests.lifecycle import Journey
 from tests.stack import Stack, run_stack
 
@@ -33,15 +33,8 @@ ST = Path(sys.executable).parent / "st"
 
 @pytest.fixture(scope="module")
 def fuzz_database(postgres: EmbeddedPostgres) -> Iterator[str]:
-    name = f"fuzz_{uuid.uuid4().hex[:8]}"
-    plain = postgres.url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = postgres.url.replace(f"/{postgres.database}?", f"/{name}?", 1)
-    upgrade_database(url)
-    yield url
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with database_of_its_own(postgres, "fuzz") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +51,9 @@ async def fuzz_stack(
     await engine.dispose()
 
 
+# About 50 operations at 15 examples each, plus the stateful phase: over the default 120 s
+# on a shared machine.
+@pytest.mark.timeout(360)
 async def test_schemathesis_finds_nothing(fuzz_stack: Stack, tmp_path: Path) -> None:
     order = await Journey.place(fuzz_stack, note="call me first")
     await order.waiting_for("operator_confirmation")

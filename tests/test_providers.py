@@ -16,7 +16,7 @@ import structlog
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
-from activities.notifications import fit_sms, sms_segments
+from activities.messages import fit_sms, sms_segments
 from activities.providers import Provider, make_http_client
 from activities.shipping import choose_carrier
 from schema.database import open_session
@@ -40,7 +40,10 @@ async def test_sms_channel_delivers_the_confirmation(dev_stack: Stack) -> None:
 
     [sms] = await eventually(sent, what="an SMS")
     assert sms["to"] == "+380501234567"
-    assert "Iryna" in str(sms["text"]) and order.body["number"] in str(sms["text"])
+    assert order.body["number"] in str(sms["text"])
+    # The order's status page, as the message links it (the name made way for it).
+    assert f"{dev_stack.settings.public_url}/order/" in str(sms["text"])
+    assert str(sms["text"]).endswith("/m")
     assert sms["segments"] == sms_segments(str(sms["text"])) <= 3
     assert mail_to(dev_stack.maildir, order.body["customer"]["email"]) == []  # not by e-mail too
     [row] = [n for n in await order.outbox() if n.kind == "confirmation"]
@@ -56,6 +59,7 @@ async def test_push_channel_delivers(dev_stack: Stack) -> None:
 
     [push] = await eventually(sent, what="a push message")
     assert order.body["number"] in str(push["title"])
+    assert str(push["url"]).startswith(f"{dev_stack.settings.public_url}/order/")  # a tap opens it
 
 
 async def test_a_channel_that_fails_permanently_falls_back_to_the_next(dev_stack: Stack) -> None:

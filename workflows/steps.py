@@ -57,6 +57,8 @@ RETRIES: dict[Callable[..., Any], Retries] = {
     OrderActivities.record_incident: Retries(30),
     NotificationActivities.send_confirmation: Retries(10, skippable=True),
     NotificationActivities.notify: Retries(10, skippable=True),
+    # Called by CustomerMessageWorkflow (workflows/messages.py), never by an order's.
+    NotificationActivities.send_order_list: Retries(10),
     InventoryActivities.reserve_stock: Retries(10),
     InventoryActivities.release_stock: Retries(10, skippable=True),  # or released by hand
     InventoryActivities.request_backorder: Retries(10),

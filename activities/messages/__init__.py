@@ -10,15 +10,19 @@ Where a text lives
 Shared pieces
     _email.html.j2   the HTML e-mail made of the text's paragraphs
     _lines.html.j2   the confirmation's table of lines
-    _footer.j2       the support contacts closing every e-mail text
-    <locale>/_phrases.j2   the words for every code (reasons, waits, delivery methods)
+    _footer.j2       the status-page link and the support contacts closing every order's e-mail
+    <locale>/_phrases.j2   the words for every code (reasons, waits, delivery methods, statuses)
+                     and the customer pages' words (starter/customer/ reads them too)
 What a template gets
-    Every message: name, number, total, support, masked_email, masked_phone, feedback_url,
-    choice_url, lines, delivery_method, phrases. Each kind: its PARAMS below, with codes
-    normalised, money and dates formatted for the locale, and an absent optional param as
-    None, which the template handles with `{% if %}`. Rendering is strict: a name the
-    context lacks is an error, never an empty gap (tests/activities/test_messages.py renders
-    every kind, locale and channel).
+    Every order's message: name, number, total, support, masked_email, masked_phone,
+    status_url (the order's status page; every customer message links it: in the e-mail's
+    footer, in the SMS where it fits within 3 parts, and as the push notification's link),
+    feedback_url, choice_url, bonus (a feedback bonus is promised to this order), lines,
+    delivery_method, phrases. A message about no one order (`order_list`) gets support and
+    phrases only. Each kind: its PARAMS below, with codes normalised, money and dates
+    formatted for the locale, and an absent optional param as None, which the template
+    handles with `{% if %}`. Rendering is strict: a name the context lacks is an error, never
+    an empty gap (tests/activities/test_messages.py renders every kind, locale and channel).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ LOCALES = ("uk", "ru", "en")
 BABEL_LOCALES = {"uk": "uk_UA", "ru": "ru_RU", "en": "en_GB"}
 BLOCKS = ("subject", "text", "html", "sms", "push_title", "push_body")
 MANAGER_KINDS = frozenset(kind for kind in MessageKind if kind.value.startswith("manager_"))
+# Messages about no one order: rendered with RecipientFacts, never sent by an order's workflow.
+ORDERLESS_KINDS = frozenset({MessageKind.ORDER_LIST})
 
 K = MessageKind
 
@@ -87,6 +93,8 @@ PARAMS: dict[MessageKind, Params] = {
     # reason: CancelReason; refund only when money goes back
     K.CANCELLED: Params(("reason",), ("refund",)),
     K.INTERIM: Params(("waiting_for",)),  # WaitingFor
+    K.FEEDBACK_THANKS: Params(optional=("bonus_code",)),  # absent when no bonus is given
+    K.ORDER_LIST: Params(("url", "expires_at")),  # the "my orders" link and its end
     K.MANAGER_REVIEW_ESCALATED: Params(("reasons",)),
     K.MANAGER_PAYMENT_FAILED: Params(("reason", "url")),
     K.MANAGER_INCIDENT: Params(("summary", "cause")),
@@ -127,7 +135,18 @@ class OrderFacts:
     support: str
     feedback_url: str
     choice_url: str
+    status_url: str  # the order's status page, as messages link it (counted as a click)
     payment_method: str = "prepaid"
+    bonus: bool = False  # a feedback bonus is promised to this order (never for "none")
+
+
+@dataclass(frozen=True)
+class RecipientFacts:
+    """What a message about no one order may say: the shop's support contacts, and the time
+    zone for the times it names."""
+
+    support: str
+    timezone: str
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,30 @@ class RenderedMessage:
     sms: str
     push_title: str
     push_body: str
+    link: str = ""  # where a push notification opens: the status page (or the message's link)
+
+
+GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS parts `text` takes: GSM-7 fits 160 (153 per part), UCS-2 (Cyrillic) 70 (67)."""
+    single, part = (160, 153) if set(text) <= GSM7 else (70, 67)
+    return 1 if len(text) <= single else -(-len(text) // part)
+
+
+SMS_PARTS = 3  # what an SMS may take
+
+
+def fit_sms(text: str, max_segments: int = SMS_PARTS) -> str:
+    """Shorten to at most `max_segments` parts, ending with an ellipsis when cut."""
+    if sms_segments(text) <= max_segments:
+        return text
+    part = 153 if set(text) <= GSM7 else 67
+    return text[: part * max_segments - 1].rstrip() + "…"
 
 
 def locales_of(kind: MessageKind) -> tuple[str, ...]:
@@ -187,29 +230,44 @@ class MessageCatalog:
         )
 
     def render(
-        self, kind: MessageKind, locale: str, params: Mapping[str, str], order: OrderFacts
+        self,
+        kind: MessageKind,
+        locale: str,
+        params: Mapping[str, str],
+        facts: OrderFacts | RecipientFacts,
     ) -> RenderedMessage:
         if locale not in locales_of(kind):
             raise ValueError(f"{kind.value} has no {locale} text")
+        if (kind in ORDERLESS_KINDS) == isinstance(facts, OrderFacts):
+            raise ValueError(f"{kind.value} is rendered with {type(facts).__name__}")
         template = self._env.get_template(f"{locale}/{kind.value}.j2")
-        values = self._values(kind, locale, params, order)
+        values = self._values(kind, locale, params, facts)
 
         def block(name: str) -> str:
             return "".join(template.blocks[name](template.new_context(values))).strip()
 
+        sms = block("sms")
+        if isinstance(facts, OrderFacts) and kind not in MANAGER_KINDS:
+            sms = _with_status_link(sms, values["phrases"].status_label, facts.status_url)
         return RenderedMessage(
             subject=block("subject"),
             text=block("text") + "\n",
             html=block("html"),
-            sms=block("sms"),
+            sms=sms,
             push_title=block("push_title"),
             push_body=block("push_body"),
+            link=facts.status_url if isinstance(facts, OrderFacts) else values.get("url", ""),
         )
 
     def phrases(self, locale: str) -> dict[str, dict[str, str]]:
         """The code-to-words tables of `<locale>/_phrases.j2`."""
-        module = self._env.get_template(f"{locale}/_phrases.j2").module
+        module = self.words(locale)
         return {name: value for name, value in vars(module).items() if isinstance(value, dict)}
+
+    def words(self, locale: str) -> Any:
+        """`<locale>/_phrases.j2` as templates use it (`words.page.title`): the customer's
+        pages read their words here too, so each locale's words live in one place."""
+        return self._env.get_template(f"{locale}/_phrases.j2").module
 
     def kinds_by_locale(self) -> dict[str, set[MessageKind]]:
         """Which kinds have a template in each locale (a file that names no kind is an error)."""
@@ -226,7 +284,11 @@ class MessageCatalog:
         return list(self._env.get_template(f"{locale}/{kind.value}.j2").blocks)
 
     def _values(
-        self, kind: MessageKind, locale: str, params: Mapping[str, str], order: OrderFacts
+        self,
+        kind: MessageKind,
+        locale: str,
+        params: Mapping[str, str],
+        facts: OrderFacts | RecipientFacts,
     ) -> dict[str, Any]:
         babel = BABEL_LOCALES[locale]
         spec = PARAMS.get(kind, Params())
@@ -238,32 +300,40 @@ class MessageCatalog:
         if absent:
             raise MessageParamsMissing(f"{kind.value} needs {', '.join(absent)}")
 
+        currency = facts.currency if isinstance(facts, OrderFacts) else ""
+
         def money(amount: Decimal) -> str:
-            return format_currency(amount, order.currency, locale=babel)
+            return format_currency(amount, currency, locale=babel)
 
         values: dict[str, Any] = {
-            "name": order.customer_name,
-            "number": order.number,
-            "total": money(order.total),
-            "support": order.support,
-            "masked_email": order.masked_email,
-            "masked_phone": order.masked_phone,
-            "feedback_url": order.feedback_url,
-            "choice_url": order.choice_url,
-            "delivery_method": DeliveryMethod(order.delivery_method).value,
-            "payment_method": PaymentMethod(order.payment_method).value,
-            "lines": [
-                {
-                    "sku": line.sku,
-                    "name": line.name,
-                    "quantity": line.quantity,
-                    "unit_price": money(line.unit_price),
-                    "amount": money(line.unit_price * line.quantity),
-                }
-                for line in order.lines
-            ],
-            "phrases": self._env.get_template(f"{locale}/_phrases.j2").module,
+            "support": facts.support,
+            "phrases": self.words(locale),
         }
+        order = facts if isinstance(facts, OrderFacts) else None
+        if order is not None:
+            values |= {
+                "name": order.customer_name,
+                "number": order.number,
+                "total": money(order.total),
+                "masked_email": order.masked_email,
+                "masked_phone": order.masked_phone,
+                "status_url": order.status_url,
+                "feedback_url": order.feedback_url,
+                "choice_url": order.choice_url,
+                "bonus": order.bonus,
+                "delivery_method": DeliveryMethod(order.delivery_method).value,
+                "payment_method": PaymentMethod(order.payment_method).value,
+                "lines": [
+                    {
+                        "sku": line.sku,
+                        "name": line.name,
+                        "quantity": line.quantity,
+                        "unit_price": money(line.unit_price),
+                        "amount": money(line.unit_price * line.quantity),
+                    }
+                    for line in order.lines
+                ],
+            }
         for name in (*spec.required, *spec.optional):
             raw = params.get(name, "").strip()
             if not raw and name not in CODED:
@@ -274,9 +344,9 @@ class MessageCatalog:
             elif name in ("expected_date", "new_date"):
                 values[name] = format_date(date.fromisoformat(raw), "d MMMM y", locale=babel)
             elif name == "expires_at":
-                values[name] = _local_time(raw, order.timezone, babel)
+                values[name] = _local_time(raw, facts.timezone, babel)
             elif name == "missing":
-                values[name] = _product_names(raw, order.lines)
+                values[name] = _product_names(raw, order.lines if order else ())
             elif name == "waiting_for":
                 values[name] = WaitingFor(raw).value
             elif name == "reason":
@@ -284,6 +354,19 @@ class MessageCatalog:
             else:
                 values[name] = raw
         return values
+
+
+def _with_status_link(sms: str, label: str, status_url: str) -> str:
+    """Every customer SMS links the order's status page where it fits: most templates place
+    the link; an SMS that holds no link (its text is a long reason) gets it appended when the
+    whole still fits in 3 parts (labelled, or bare when only that fits). An SMS that holds the action's own link (pay, choose, rate)
+    keeps to that one."""
+    if "://" in sms:
+        return sms
+    for linked in (f"{sms} {label}: {status_url}", f"{sms} {status_url}"):
+        if sms_segments(linked) <= SMS_PARTS:
+            return linked
+    return sms
 
 
 def _reason(kind: MessageKind, raw: str) -> dict[str, str]:

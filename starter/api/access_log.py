@@ -1,6 +1,7 @@
-"""The access log without personal data: a search (`GET /v1/orders?q=<e-mail or phone>`)
-must not leave a contact in a log line, so every query string is logged with its
-parameter names only (`?q=***&limit=***`)."""
+"""The access log without personal data or keys: a search (`GET /v1/orders?q=<e-mail or
+phone>`) must not leave a contact in a log line, so every query string is logged with its
+parameter names only (`?q=***&limit=***`); and a customer's link opens their order to
+whoever holds it, so its token is logged as `***` (`/order/***/m`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from urllib.parse import parse_qsl
 
 ACCESS_LOGGER = "uvicorn.access"  # uvicorn's: '%s - "%s %s HTTP/%s" %d', the 3rd is the URL
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")  # a parameter's name; anything else is masked too
+# The paths that carry a customer's link token (starter/customer/, the customer API).
+_TOKEN = re.compile(r"^(/order/|/my-orders/|/v1/customer/orders/)[^/?]+")
 
 
 def masked_url(url: str) -> str:
     path, question, query = url.partition("?")
+    path = _TOKEN.sub(r"\1***", path)
     if not question or not query:
-        return url
+        return path
     names = [
         name if _NAME.match(name) else "***" for name, _ in parse_qsl(query, keep_blank_values=True)
     ]

@@ -15,7 +15,7 @@ from schema.database import make_engine
 from settings import Settings, get_settings
 from starter import console, customer
 from starter.api import access_log, errors
-from starter.api.limits import BodySizeLimit, limiter, sign_in_limits
+from starter.api.limits import BodySizeLimit, limiter, order_list_limits, sign_in_limits
 from starter.api.routes import (
     actions,
     admin,
@@ -25,6 +25,7 @@ from starter.api.routes import (
     orders,
     reports,
     sessions,
+    subscriptions,
     webhooks,
 )
 from starter.services.temporal import OrderWorkflows
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = make_engine(settings.database_url)
         app.state.sign_in_limits = sign_in_limits(app.state.engine, settings)
+        app.state.order_list_limits = order_list_limits(app.state.engine, settings)
         app.state.workflows = OrderWorkflows(settings)
         app.state.links = settings.customer_links()
         yield
@@ -58,7 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions.router,
         documents.router,
         customers.router,
+        customers.links_router,
         reports.router,
+        subscriptions.router,
         webhooks.router,
         sessions.router,
         admin.router,

@@ -1,5 +1,7 @@
 """FastAPI dependencies: the caller, the database session, the orders' workflows, settings.
-Long-lived clients live on `app.state`, created in the app's lifespan."""
+Long-lived clients live on `app.state`, created in the app's lifespan. Dependencies that do
+no I/O are `async def` all the same: FastAPI runs a plain `def` in a thread pool, a thread
+hop on every request for a lookup on `app.state`."""
 
 from __future__ import annotations
 
@@ -15,25 +17,31 @@ from schema.database import open_session
 from schema.links import CustomerLinks, LinkPurpose
 from settings import Settings
 from starter.services.access import GRANTS, Permission, Principal, SignInLimits, principal_for
+from starter.services.status_page import OrderListLimits
 from starter.services.temporal import OrderWorkflows
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_links(request: Request) -> CustomerLinks:
+async def get_links(request: Request) -> CustomerLinks:
     links: CustomerLinks = request.app.state.links
     return links
 
 
-def get_workflows(request: Request) -> OrderWorkflows:
+async def get_workflows(request: Request) -> OrderWorkflows:
     workflows: OrderWorkflows = request.app.state.workflows
     return workflows
 
 
-def get_sign_in_limits(request: Request) -> SignInLimits:
+async def get_order_list_limits(request: Request) -> OrderListLimits:
+    limits: OrderListLimits = request.app.state.order_list_limits
+    return limits
+
+
+async def get_sign_in_limits(request: Request) -> SignInLimits:
     limits: SignInLimits = request.app.state.sign_in_limits
     return limits
 
@@ -49,17 +57,18 @@ Workflows = Annotated[OrderWorkflows, Depends(get_workflows)]
 Links = Annotated[CustomerLinks, Depends(get_links)]
 
 
-def linked_order(purpose: LinkPurpose) -> Any:
-    """A dependency: the order a customer's `{token}` opens for `purpose` (BadLink: 404,
-    ExpiredLink: 410, whatever the token's shape)."""
+def linked_order(*purposes: LinkPurpose) -> Any:
+    """A dependency: the order a customer's `{token}` opens for one of `purposes` (BadLink:
+    404, ExpiredLink: 410, whatever the token's shape)."""
 
-    def order_of(token: Annotated[str, Path(max_length=200)], links: Links) -> uuid.UUID:
-        return links.order_of(purpose, token)
+    async def order_of(token: Annotated[str, Path(max_length=200)], links: Links) -> uuid.UUID:
+        return links.order_of(purposes, token)
 
     return Depends(order_of)
 
 
 SignInGuard = Annotated[SignInLimits, Depends(get_sign_in_limits)]
+OrderListGuard = Annotated[OrderListLimits, Depends(get_order_list_limits)]
 
 BEARER = HTTPBearer(
     auto_error=False, description="An API key, or a staff session token from POST /v1/sessions"
@@ -116,4 +125,5 @@ Operator = Annotated[Principal, require(Permission.ORDERS_ACT)]
 NoteTaker = Annotated[Principal, require(Permission.ORDERS_NOTE)]
 PersonalData = Annotated[Principal, require(Permission.PERSONAL_DATA)]
 ReportReader = Annotated[Principal, require(Permission.REPORTS_READ)]
+Subscriber = Annotated[Principal, require(Permission.EVENTS_SUBSCRIBE)]
 Admin = Annotated[Principal, require(Permission.ADMINISTER)]

@@ -26,8 +26,10 @@ from starter.services.access import (
 from starter.services.erasure import CustomerNotFound
 from starter.services.errors import (
     ActionRefused,
+    InputRefused,
     OrderNotFound,
     OrderNumberConflict,
+    SubscriptionNotFound,
     TemporalUnavailable,
 )
 from starter.services.provider_events import EventMismatch, InvalidEvent
@@ -36,6 +38,7 @@ STATUS_OF: dict[type[Exception], int] = {
     ExpiredLink: 410,  # before BadLink, its base: the first match answers
     BadLink: 404,
     OrderNotFound: 404,
+    SubscriptionNotFound: 404,
     CustomerNotFound: 404,
     AccountNotFound: 404,
     OrderNumberConflict: 409,
@@ -45,6 +48,7 @@ STATUS_OF: dict[type[Exception], int] = {
     BadSignature: 401,
     WrongCredentials: 401,
     InvalidEvent: 422,
+    InputRefused: 422,
     EventMismatch: 409,
     TemporalUnavailable: 503,
 }
@@ -54,7 +58,8 @@ MEANING = {
     "that is not a number",
     401: "Missing, unknown or expired credentials (or a bad webhook signature)",
     403: "The caller's role may not do this",
-    404: "No such order (or not one this caller may see), or a link that is not valid",
+    404: "No such order or subscription (or not one this caller may see), or a link that "
+    "is not valid",
     409: "Refused in the order's current state; the reason is given",
     410: "The link has expired",
     413: "Request body too large",
@@ -77,6 +82,9 @@ def _body(status: int, detail: str, **headers: str) -> JSONResponse:
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     status = next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
+    if isinstance(exc, InputRefused):
+        body = ErrorBody(detail=str(exc), errors=[FieldError(field=exc.field, message=exc.message)])
+        return JSONResponse(status_code=422, content=body.model_dump())
     return _body(status, str(exc))
 
 

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from schema.api import ErrorBody
 from settings import Settings
 from starter.services.access import SignInLimits
+from starter.services.status_page import OrderListLimits
 
 
 def client_and_path(request: Request) -> str:
@@ -103,6 +104,13 @@ class PostgresCounters(Storage):
                 ),
                 {"key": key},
             )
+
+
+def order_list_limits(engine: AsyncEngine, settings: Settings) -> OrderListLimits:
+    return OrderListLimits(
+        FixedWindowRateLimiter(PostgresCounters(engine)),
+        per_address=parse(settings.customer_link_email_limit),
+    )
 
 
 def sign_in_limits(engine: AsyncEngine, settings: Settings) -> SignInLimits:

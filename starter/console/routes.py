@@ -30,7 +30,7 @@ from schema.tables import Incident, Order
 from settings import Settings
 from starter.api.deps import AppSettings, Session, SignInGuard, Workflows, client_ip
 from starter.console import charts
-from starter.services import access, actions, reports
+from starter.services import access, actions, reports, subscriptions
 from starter.services.access import (
     AccountNotFound,
     LockingOneselfOut,
@@ -42,7 +42,7 @@ from starter.services.access import (
     open_staff_session,
     principal_for,
 )
-from starter.services.errors import OrderNotFound, OrderServiceError
+from starter.services.errors import OrderNotFound, OrderServiceError, SubscriptionNotFound
 from starter.services.orders import find_orders, search_orders, view_order
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -376,6 +376,58 @@ async def change_account(request: Request, username: str, change: str, db: Sessi
     except LockingOneselfOut as refused:
         return RedirectResponse(f"/console/accounts?error={quote(str(refused))}", status_code=303)
     return RedirectResponse(f"/console/accounts?done={quote(done)}", status_code=303)
+
+
+@router.get("/subscriptions", response_class=HTMLResponse)
+async def subscriptions_page(request: Request, db: Session) -> Response:
+    """Admins: the shop's event subscriptions, with what waits and what failed."""
+    principal = await _staff(request, Permission.ADMINISTER)
+    rows = await subscriptions.list_subscriptions(db, caller=principal)
+    return _page(request, "subscriptions.html", principal, subscriptions=rows)
+
+
+@router.get("/subscriptions/{subscription_id}", response_class=HTMLResponse)
+async def deliveries_page(
+    request: Request, subscription_id: uuid.UUID, db: Session, status: str = ""
+) -> Response:
+    """One subscription's delivery log, newest first, with a redeliver button per row."""
+    principal = await _staff(request, Permission.ADMINISTER)
+    wanted = status if status in ("pending", "delivered", "failed") else None
+    try:
+        subscription = await subscriptions.get_subscription(
+            db, caller=principal, subscription_id=subscription_id
+        )
+        page = await subscriptions.deliveries(
+            db, caller=principal, subscription_id=subscription_id, status=wanted, limit=200
+        )
+    except SubscriptionNotFound as missing:
+        raise Refused(404, str(missing)) from missing
+    return _page(
+        request,
+        "deliveries.html",
+        principal,
+        subscription=subscription,
+        deliveries=page.items,
+        status=wanted or "",
+    )
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver",
+    dependencies=[SameSiteForm],
+)
+async def redeliver(
+    request: Request, subscription_id: uuid.UUID, delivery_id: int, db: Session
+) -> Response:
+    principal = await _staff(request, Permission.ADMINISTER)
+    try:
+        await subscriptions.redeliver(
+            db, caller=principal, subscription_id=subscription_id, delivery_id=delivery_id
+        )
+    except SubscriptionNotFound as missing:
+        raise Refused(404, str(missing)) from missing
+    done = quote(f"Delivery {delivery_id} queued again.")
+    return RedirectResponse(f"/console/subscriptions/{subscription_id}?done={done}", 303)
 
 
 @router.get("/reports", response_class=HTMLResponse)

@@ -45,6 +45,7 @@ class Permission(StrEnum):
     ORDERS_NOTE = "orders.note"
     PERSONAL_DATA = "personal_data.read"
     REPORTS_READ = "reports.read"
+    EVENTS_SUBSCRIBE = "events.subscribe"  # order events to the shop's backend
     ADMINISTER = "administer"
 
 
@@ -56,6 +57,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.ORDERS_NOTE: frozenset({Role.OPERATOR, Role.SUPPORT, Role.ADMIN}),
     Permission.PERSONAL_DATA: frozenset({Role.OPERATOR, Role.ADMIN}),
     Permission.REPORTS_READ: frozenset({Role.OPERATOR, Role.SUPPORT, Role.ADMIN}),
+    Permission.EVENTS_SUBSCRIBE: frozenset({Role.SERVICE, Role.ADMIN}),
     Permission.ADMINISTER: frozenset({Role.ADMIN}),
 }
 

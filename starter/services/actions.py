@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from schema.api import (
     CancelIn,
     ConfirmIn,
+    CustomerCancelIn,
     CustomerStockChoiceIn,
     DelayIn,
     LineIn,
@@ -31,6 +32,7 @@ from schema.api import (
 from schema.contracts import (
     ActionResult,
     CancelOrder,
+    CancelReason,
     ConfirmOrder,
     LineEdit,
     MarkDelayed,
@@ -203,6 +205,32 @@ OPERATOR_ACTIONS: dict[str, OperatorAction] = {
     "cancel": OperatorAction("Cancel", CancelIn, cancel),
     "resolve_step": OperatorAction("Resolve the failed step", ResolveIn, resolve_step),
 }
+
+
+async def cancel_as_customer(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    order_id: uuid.UUID,
+    body: CustomerCancelIn,
+    ip: str | None,
+) -> ActionResult:
+    """The customer cancels from the status page, before handover (the workflow's validator
+    decides, as for an operator): reason `customer_request`; the reason they chose from the
+    list is kept as a code, an order note of the cancellation (author `customer`). Answers
+    once compensation has run (refund asked, stock released)."""
+    customer = Principal("customer", Role.SERVICE, ip)
+    decision = partial(CancelOrder, "customer", CancelReason.CUSTOMER_REQUEST)
+    return await _act(
+        session,
+        workflows,
+        customer,
+        order_id,
+        OrderWorkflow.cancel,
+        decision,
+        "cancel",
+        body.reason.value,
+    )
 
 
 async def choose_stock_as_customer(

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.pii import ERASED
+from schema.pii import ERASED, erased_email
 from schema.tables import (
     Customer,
     Document,
@@ -40,7 +40,7 @@ async def erase_customer(session: AsyncSession, *, caller: Principal, email: str
         raise CustomerNotFound("no customer with that e-mail")
     cid = customer.id
     order_ids = (await session.exec(select(Order.id).where(Order.customer_id == cid))).all()
-    customer.email = f"erased-{cid}@erased.invalid"
+    customer.email = erased_email(cid)
     session.add(customer)
     await session.execute(
         update(OrderContact)

@@ -20,6 +20,21 @@ class OrderNumberConflict(OrderServiceError):  # 409
         super().__init__(f"order number {number} is already used by a different order")
 
 
+class InputRefused(OrderServiceError):  # 422
+    """Input of the right shape that this order (or this deployment) does not admit: a SKU
+    the order has not, an http:// receiver outside the devstack. Names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"invalid request: {field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class SubscriptionNotFound(OrderServiceError):  # 404
+    def __init__(self, subscription_id: object, what: str = "subscription") -> None:
+        super().__init__(f"{what} {subscription_id} does not exist (or is not yours)")
+
+
 class ActionRefused(OrderServiceError):  # 409
     """The order's stage does not allow this now; the message says why."""
 

@@ -28,6 +28,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from runtime import connect_temporal
 from schema.contracts import (
     ActionResult,
+    CustomerMessageInput,
     OrderResult,
     OrderStatus,
     OrderWorkflowInput,
@@ -40,6 +41,7 @@ from starter.services.errors import (
     TemporalUnavailable,
     WorkflowUnanswered,
 )
+from workflows.messages import CustomerMessageWorkflow
 from workflows.order import OrderWorkflow
 
 log = structlog.get_logger(__name__)
@@ -93,6 +95,24 @@ class OrderWorkflows:
             raise TemporalUnavailable(
                 f"order recorded, but its workflow could not start ({exc}); retry the request"
             ) from exc
+
+    async def send_message(self, workflow_id: str, message: CustomerMessageInput) -> None:
+        """Have a worker send a message no order's workflow sends (CustomerMessageWorkflow);
+        a second request under the same id starts nothing."""
+        client = await self.client()
+        try:
+            await client.start_workflow(
+                CustomerMessageWorkflow.run,
+                message,
+                id=workflow_id,
+                task_queue=self._settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # sent already
+        except RPCError as exc:
+            raise TemporalUnavailable(f"the message could not be queued ({exc}); retry") from exc
 
     async def status(
         self, order_id: uuid.UUID, *, deadline: timedelta = STATUS_DEADLINE

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -19,20 +20,26 @@ import pytest
 from activities.messages import (
     BLOCKS,
     LOCALES,
+    MANAGER_KINDS,
+    ORDERLESS_KINDS,
     Line,
     MessageCatalog,
     MessageParamsMissing,
     OrderFacts,
+    RecipientFacts,
     RenderedMessage,
     locales_of,
+    sms_segments,
 )
-from activities.notifications import sms_segments
+from schema.api import CUSTOMER_STOCK_CHOICES, CustomerCancelReason
 from schema.contracts import (
     CancelReason,
+    CustomerStatus,
     DelayReason,
     DeliveryMethod,
     MessageKind,
     PaymentFailure,
+    PaymentStatus,
     WaitingFor,
 )
 
@@ -60,7 +67,12 @@ ORDER = OrderFacts(
     support="support@orderflow.example, +380 44 000 00 00",
     feedback_url=f"{ORDER_URL}/feedback",
     choice_url=f"{ORDER_URL}/stock-choice",
+    status_url=f"{ORDER_URL}/m",  # the status page, as messages link it
 )
+# A message about no one order: the "my orders" link.
+RECIPIENT = RecipientFacts(support=ORDER.support, timezone="Europe/Kyiv")
+LIST_URL = "https://orderflow.example/my-orders/GDBPMXlSRW-vM1b4w0Qe0A.awgUHg.lkEOH5uVnHCCrvdMX1M3qk9Tz2aH6xNYodGpHu3tHb8"
+BONUS_CODE = "THANKS-7K3MQ9XD"
 
 
 @dataclass(frozen=True)
@@ -69,14 +81,17 @@ class Case:
     label: str
     params: tuple[tuple[str, str], ...] = ()
     payment_method: str = "prepaid"  # the order's (a message may say what that means)
+    bonus: bool = False  # a feedback bonus is promised to the order
 
     @property
     def id(self) -> str:
         return f"{self.kind.value}[{self.label}]" if self.label else self.kind.value
 
 
-def case(kind: MessageKind, label: str = "", payment: str = "prepaid", **params: str) -> Case:
-    return Case(kind, label, tuple(params.items()), payment)
+def case(
+    kind: MessageKind, label: str = "", payment: str = "prepaid", bonus: bool = False, **params: str
+) -> Case:
+    return Case(kind, label, tuple(params.items()), payment, bonus)
 
 
 # What the workflow passes, kind by kind; "old" rows are what orders already in flight send.
@@ -135,8 +150,12 @@ CASES = [
         refund="1250.00",
     ),
     *[case(K.INTERIM, code.value, waiting_for=code.value) for code in WaitingFor],
-    case(K.FEEDBACK_REQUEST),
+    case(K.FEEDBACK_REQUEST, "no bonus"),
+    case(K.FEEDBACK_REQUEST, "bonus", bonus=True),
     case(K.FEEDBACK_REMINDER),
+    case(K.FEEDBACK_THANKS, "no bonus"),
+    case(K.FEEDBACK_THANKS, "bonus", bonus=True, bonus_code=BONUS_CODE),
+    case(K.ORDER_LIST, url=LIST_URL, expires_at="2026-03-11T18:30:00+00:00"),
     case(K.MANAGER_REVIEW_ESCALATED, reasons="total over 10000; new customer"),
     case(K.MANAGER_PAYMENT_FAILED, "code", reason="insufficient_funds", url=PAY_URL),
     case(K.MANAGER_PAYMENT_FAILED, "old: free text", reason="Do not honor (05)", url=PAY_URL),
@@ -157,7 +176,9 @@ def catalog() -> MessageCatalog:
 
 @functools.cache
 def rendered(c: Case, locale: str, order: OrderFacts = ORDER) -> RenderedMessage:
-    order = dataclasses.replace(order, payment_method=c.payment_method)
+    if c.kind in ORDERLESS_KINDS:
+        return catalog().render(c.kind, locale, dict(c.params), RECIPIENT)
+    order = dataclasses.replace(order, payment_method=c.payment_method, bonus=c.bonus)
     return catalog().render(c.kind, locale, dict(c.params), order)
 
 
@@ -195,7 +216,7 @@ def visible(channel: str, value: str) -> str:
 def data_removed(text: str) -> str:
     """Drop what is data, not wording: addresses, the order's and carrier's identifiers."""
     text = URLS_AND_ADDRESSES.sub(" ", text)
-    for value in (ORDER.number, TRACKING_NUMBER, CARRIER):
+    for value in (ORDER.number, TRACKING_NUMBER, CARRIER, BONUS_CODE):
         text = text.replace(value, " ")
     return text
 
@@ -283,12 +304,16 @@ def test_every_kind_has_a_template_with_every_channel_in_every_locale() -> None:
             assert set(catalog().blocks_of(kind, locale)) >= set(BLOCKS), (kind, locale)
 
 
-PHRASE_TABLES: dict[str, type[StrEnum]] = {
+PHRASE_TABLES: dict[str, Iterable[StrEnum]] = {
     "cancel_reason": CancelReason,
     "delay_reason": DelayReason,
     "payment_failure": PaymentFailure,
     "waiting_for": WaitingFor,
     "delivery_method": DeliveryMethod,
+    "customer_status": CustomerStatus,
+    "payment_status": PaymentStatus,
+    "customer_cancel_reason": CustomerCancelReason,
+    "stock_choice": CUSTOMER_STOCK_CHOICES,
 }
 
 
@@ -298,6 +323,74 @@ def test_every_code_has_a_phrase_in_every_locale(table: str, locale: str) -> Non
     phrases = catalog().phrases(locale)[table]
     assert set(phrases) == {code.value for code in PHRASE_TABLES[table]}
     assert all(isinstance(text, str) and text.strip() for text in phrases.values())
+
+
+@pytest.mark.parametrize("table", ["page", "event"])
+def test_the_pages_words_exist_in_every_locale_and_speak_it(table: str) -> None:
+    """The customer pages' words (starter/customer/) live beside the messages' phrases."""
+    english = catalog().phrases("en")[table]
+    # Templates write `t.page.total`: a key named like a dict's method would be the method.
+    assert not [key for key in english if hasattr(dict, key)]
+    for locale in ("uk", "ru"):
+        words = catalog().phrases(locale)[table]
+        assert set(words) == set(english), locale
+        for key, text in words.items():
+            wording = re.sub(r"\{[a-z_]+\}", " ", text)  # placeholders are filled with data
+            assert not LATIN_PHRASE.findall(wording), f"English in {locale} {table}.{key}: {text}"
+            assert not NOT_THIS_LANGUAGE[locale].findall(wording), f"{locale} {table}.{key}"
+
+
+# --- the status page, linked from every customer message; the bonus, only when given --------
+
+CUSTOMER_RENDERS = [
+    (c, locale)
+    for c, locale in RENDERS
+    if c.kind not in MANAGER_KINDS and c.kind not in ORDERLESS_KINDS
+]
+
+
+@pytest.mark.parametrize(
+    ("c", "locale"),
+    CUSTOMER_RENDERS,
+    ids=[f"{c.id}-{locale}" for c, locale in CUSTOMER_RENDERS],
+)
+def test_every_customer_message_links_its_status_page(c: Case, locale: str) -> None:
+    message = rendered(c, locale)
+    assert ORDER.status_url in message.text
+    assert f'href="{ORDER.status_url}"' in message.html
+    assert message.link == ORDER.status_url  # a push notification opens it
+    if ORDER.status_url not in message.sms:
+        # The SMS holds the action's own link (pay, choose, rate), or the status link would
+        # take it past 3 parts.
+        with_link = f"{message.sms} {ORDER.status_url}"
+        assert "://" in message.sms or sms_segments(with_link) > 3, message.sms
+
+
+BONUS = re.compile(r"bonus|бонус", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_bonus_is_promised_and_thanked_for_only_when_given(locale: str) -> None:
+    def channels(message: RenderedMessage) -> list[str]:
+        return [getattr(message, channel) for channel in BLOCKS]
+
+    for kind in (K.FEEDBACK_REQUEST, K.FEEDBACK_REMINDER, K.FEEDBACK_THANKS):
+        plain = rendered(case(kind), locale)
+        assert not any(BONUS.search(text) for text in channels(plain)), (kind, locale)
+    promised = rendered(case(K.FEEDBACK_REQUEST, bonus=True), locale)
+    assert all(BONUS.search(text) for text in (promised.text, promised.sms, promised.push_body))
+    thanked = rendered(case(K.FEEDBACK_THANKS, bonus=True, bonus_code=BONUS_CODE), locale)
+    for text in (thanked.text, thanked.html, thanked.sms, thanked.push_body):
+        assert BONUS_CODE in text
+
+
+def test_the_order_list_link_is_no_order_s_message() -> None:
+    listed = rendered(case(K.ORDER_LIST, url=LIST_URL, expires_at="2026-03-11T18:30:00Z"), "uk")
+    assert LIST_URL in listed.text and listed.link == LIST_URL
+    assert "11 березня 2026, 20:30" in listed.text  # the link's end, in the customer's time
+    assert ORDER.number not in listed.text and ORDER.customer_name not in listed.text
+    with pytest.raises(ValueError, match="rendered with"):
+        catalog().render(K.ORDER_LIST, "uk", {"url": LIST_URL, "expires_at": "2026-03-11"}, ORDER)
 
 
 # --- codes in, the customer's language out --------------------------------------------------
@@ -337,7 +430,7 @@ def test_optional_parts_appear_only_when_given() -> None:
 
     at_point = _render(K.READY_FOR_PICKUP, tracking_url=TRACKING_URL)
     at_counter = _render(K.READY_FOR_PICKUP)
-    assert TRACKING_URL in at_point.text and "http" not in at_counter.sms
+    assert TRACKING_URL in at_point.text and TRACKING_URL not in at_counter.text
 
     silent = _render(K.DELAYED, reason="carrier_silent")
     late = _render(K.DELAYED, reason="supplier_late", new_date="2026-03-21")

@@ -29,6 +29,7 @@ from schema.contracts import (
     MessageKind,
     NotificationResult,
     NotifyInput,
+    OrderListInput,
     OrderRef,
     OrderTotals,
     PaymentLink,
@@ -162,6 +163,7 @@ class OrderStandIns:
             self.record_incident,
             self.send_confirmation,
             self.notify,
+            self.send_order_list,
             self.reserve_stock,
             self.release_stock,
             self.request_backorder,
@@ -235,6 +237,10 @@ class OrderStandIns:
     async def notify(self, input: NotifyInput) -> NotificationResult:
         await self._called("notify", input)
         return NotificationResult(input.key, "email", f"msg-{len(self.calls)}", False)
+
+    @activity.defn(name="send_order_list")
+    async def send_order_list(self, input: OrderListInput) -> None:
+        await self._called("send_order_list", input)
 
     @activity.defn(name="reserve_stock")
     async def reserve_stock(self, input: ReserveStockInput) -> ReserveStockResult:

@@ -1,5 +1,6 @@
-"""The customer's answers as JSON, opened by the signed link from a message (public,
-rate-limited): the feedback and the choice about missing items. The HTML pages of the same
+"""The customer's side as JSON, without credentials: the status page's twin for chat-bots and
+messenger integrations, and the customer's own actions, each opened by the signed link of a
+message (public, rate-limited); and "my orders" by e-mailed link. The HTML pages of the same
 links are in starter/customer/."""
 
 from __future__ import annotations
@@ -7,27 +8,92 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request
 
-from schema.api import ActionOut, CustomerStockChoiceIn, FeedbackIn, FeedbackOut
+from schema.api import (
+    ActionOut,
+    CustomerCancelIn,
+    CustomerLinkAccepted,
+    CustomerLinkIn,
+    CustomerOrderOut,
+    CustomerStockChoiceIn,
+    FeedbackIn,
+    FeedbackOut,
+    Locale,
+)
 from schema.links import LinkPurpose
 from settings import get_settings
-from starter.api.deps import Session, Workflows, client_ip, linked_order
+from starter.api.deps import (
+    AppSettings,
+    OrderListGuard,
+    Session,
+    Workflows,
+    client_ip,
+    linked_order,
+)
 from starter.api.errors import responses
 from starter.api.limits import limiter
-from starter.services import actions
+from starter.services import actions, status_page
 from starter.services.feedback import answer_feedback
 
 router = APIRouter(prefix="/v1/customer/orders/{token}", tags=["customers"])
-FeedbackLink = Annotated[uuid.UUID, linked_order(LinkPurpose.FEEDBACK)]
-StockChoiceLink = Annotated[uuid.UUID, linked_order(LinkPurpose.STOCK_CHOICE)]
+links_router = APIRouter(prefix="/v1/customer-links", tags=["customers"])
+StatusLink = Annotated[uuid.UUID, linked_order(LinkPurpose.STATUS)]
+FeedbackLink = Annotated[uuid.UUID, linked_order(LinkPurpose.FEEDBACK, LinkPurpose.STATUS)]
+StockChoiceLink = Annotated[uuid.UUID, linked_order(LinkPurpose.STOCK_CHOICE, LinkPurpose.STATUS)]
+
+
+@router.get(
+    "",
+    response_model=CustomerOrderOut,
+    responses=responses(404, 410, 422, 429),
+    summary="The order as its customer sees it (the status page's link; no credentials)",
+)
+@limiter.limit(lambda: get_settings().status_page_rate_limit)
+async def customer_order(
+    request: Request,
+    token: Annotated[str, Path(max_length=200)],
+    order_id: StatusLink,
+    settings: AppSettings,
+    lang: Annotated[
+        Locale | None, Query(description="uk, ru or en; the order's by default")
+    ] = None,
+) -> CustomerOrderOut:
+    return await status_page.status_view(
+        request.app.state.engine,
+        order_id=order_id,
+        requested_locale=lang,
+        settings=settings,
+        receipt_url=f"{settings.public_url}/order/{token}/receipt.pdf",
+        source="json",
+    )
+
+
+@router.post(
+    "/cancel",
+    response_model=ActionOut,
+    responses=responses(404, 409, 410, 422, 429, 503),
+    summary="The customer cancels before handover, with a reason from the list (status link)",
+)
+@limiter.limit(lambda: get_settings().feedback_rate_limit)
+async def customer_cancel(
+    request: Request,
+    order_id: StatusLink,
+    body: CustomerCancelIn,
+    db: Session,
+    workflows: Workflows,
+) -> ActionOut:
+    result = await actions.cancel_as_customer(
+        db, workflows=workflows, order_id=order_id, body=body, ip=client_ip(request)
+    )
+    return ActionOut.model_validate(result, from_attributes=True)
 
 
 @router.post(
     "/stock-choice",
     response_model=ActionOut,
     responses=responses(404, 409, 410, 422, 429, 503),
-    summary="The customer's own choice about missing items (the link from the message)",
+    summary="The customer's own choice about missing items (the message's or status link)",
 )
 @limiter.limit(lambda: get_settings().feedback_rate_limit)
 async def customer_stock_choice(
@@ -47,10 +113,49 @@ async def customer_stock_choice(
     "/feedback",
     response_model=FeedbackOut,
     responses=responses(404, 410, 422, 429, 503),
-    summary="The customer's answer: rating 1-5 or NPS 0-10, comment (the link from the message)",
+    summary="The customer's answer: rating 1-5 and/or NPS 0-10, comment, per-line ratings; "
+    "answering again replaces the answer",
 )
 @limiter.limit(lambda: get_settings().feedback_rate_limit)
 async def feedback(
-    request: Request, order_id: FeedbackLink, body: FeedbackIn, db: Session, workflows: Workflows
+    request: Request,
+    order_id: FeedbackLink,
+    body: FeedbackIn,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
 ) -> FeedbackOut:
-    return await answer_feedback(db, workflows=workflows, order_id=order_id, body=body)
+    return await answer_feedback(
+        db, workflows=workflows, settings=settings, order_id=order_id, body=body
+    )
+
+
+@links_router.post(
+    "",
+    status_code=202,
+    response_model=CustomerLinkAccepted,
+    responses=responses(422, 429),
+    summary='"My orders": e-mail a short-lived link to every order of this address',
+)
+@limiter.limit(lambda: get_settings().customer_link_rate_limit)
+async def customer_link(
+    request: Request,
+    body: CustomerLinkIn,
+    background: BackgroundTasks,
+    workflows: Workflows,
+    limits: OrderListGuard,
+) -> CustomerLinkAccepted:
+    """Always 202 with the same answer, whether the address has orders or not (nothing tells
+    who is a customer); the look-up and the e-mail happen after the answer. Limited per
+    client address (429) and, silently, per e-mail address."""
+    background.add_task(
+        status_page.send_order_list,
+        request.app.state.engine,
+        workflows=workflows,
+        limits=limits,
+        email=body.email,
+        locale=body.locale,
+    )
+    return CustomerLinkAccepted(
+        detail="If this address has orders, a link to them is on its way; it works for a while."
+    )

@@ -1,0 +1,390 @@
+"""Order events for the shop's backend: written to an outbox with the read model, delivered
+by a dispatcher that every worker process runs.
+
+Writing (`record`, `record_timeline_step`). An event is written inside the transaction that
+writes the read model it reports: `OrderActivities.record_event` (the timeline row and the
+order row; the timeline's types map to the shop's in `TIMELINE`) and the feedback service
+(the stored answer, `feedback.received`). It is one `shop_events` row and one
+`shop_deliveries` row per active subscription that wants the type and may see the order (an
+admin's sees every order, a service key's the orders that key created); with none, nothing
+is written. The event's `seq` is taken while the order's row is locked by the same
+transaction, so an order's events commit in `seq` order.
+
+Delivering (`ShopEventDispatcher`). A loop in each worker process claims what is due with
+`SELECT ... FOR UPDATE SKIP LOCKED`, posts each claimed event (signed, schema/shop_events.py)
+and records the answer in the same transaction, which holds the rows' locks for the few
+seconds of the POSTs: several processes share the queue and never send one delivery at the
+same time. In order per order: a delivery is due only when no earlier event of the same
+order waits for the same receiver, so an order's events arrive in order even across
+processes, while other orders go on. At least once: a delivery is done only when the
+receiver answered 2xx; a process that dies mid-POST leaves the row pending (its lock goes
+with its connection) and another sends it again — the event's `id` lets the receiver drop
+the repeat. A failure waits with exponential backoff and jitter (5 s doubling to 10 min by
+default) and is retried until `retry_for` (72 h by default, at least a day) has passed since
+it was queued; then it is `failed`, later events of that order go on, and it can be
+redelivered by hand (the API, the CLI, the console).
+
+Why not Temporal activities: the state of each delivery (attempts, next try, last answer)
+must be in Postgres anyway for the delivery log, the ordering rule and redelivery; the
+outbox row is written in the read model's transaction, where no workflow can be signalled;
+and a workflow per event or per subscription would add history and timers for what one
+indexed query and one row update do. Temporal's retries would add nothing the row's backoff
+does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import func, text, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.common import MetricMeter
+
+from activities import metrics
+from activities.messages import delay_reason
+from schema.contracts import TimelineEntry, WaitingFor
+from schema.shop_events import HEADER, ShopEventType, body_of, sign
+from schema.tables import (
+    Incident,
+    Order,
+    OrderNote,
+    OrderProviderRefs,
+    Refund,
+    ShopDelivery,
+    ShopEvent,
+    WebhookSubscription,
+)
+from settings import Settings
+
+log = structlog.get_logger(__name__)
+T = ShopEventType
+
+# The timeline's steps that the shop hears of, as its event types.
+TIMELINE: dict[str, tuple[ShopEventType, ...]] = {
+    "order.received": (T.RECEIVED,),
+    "order.confirmed": (T.CONFIRMED,),
+    "review.requested": (T.AWAITING_ACTION,),
+    "payment.requested": (T.AWAITING_ACTION,),
+    "stock.partial": (T.AWAITING_ACTION,),
+    "picking.needs_operator": (T.AWAITING_ACTION,),
+    "step.failed": (T.INCIDENT_OPENED, T.AWAITING_ACTION),
+    "payment.succeeded": (T.PAID,),
+    "payment.collected_on_delivery": (T.PAID,),
+    "payment.failed": (T.PAYMENT_FAILED,),
+    "order.packed": (T.PACKED,),
+    "order.shipped": (T.SHIPPED,),
+    "order.delivered": (T.DELIVERED,),
+    "order.collected": (T.DELIVERED,),
+    "order.delayed": (T.DELAYED,),
+    "transit.no_news": (T.DELAYED,),
+    "carrier.Exception": (T.DELAYED,),
+    "carrier.Expired": (T.DELAYED,),
+    "order.cancelled": (T.CANCELLED,),
+    "order.invalid": (T.CANCELLED,),
+    "incident.opened": (T.INCIDENT_OPENED,),
+}
+
+# What an order awaiting action waits for, by the step that made it wait.
+AWAITS = {
+    "review.requested": WaitingFor.OPERATOR_CONFIRMATION,
+    "payment.requested": WaitingFor.PAYMENT,
+    "stock.partial": WaitingFor.STOCK_DECISION,
+    "picking.needs_operator": WaitingFor.STOCK_DECISION,
+    "step.failed": WaitingFor.INCIDENT_RESOLUTION,
+}
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    order_id: uuid.UUID,
+    type: ShopEventType,
+    at: datetime,
+    data: dict[str, Any],
+) -> bool:
+    """Queue one event for every subscription that wants it, in the caller's transaction
+    (the caller has written, and so locked, the order's row). False: nobody wants it."""
+    order = await session.get(Order, order_id)
+    assert order is not None
+    wanted = (
+        await session.exec(
+            select(WebhookSubscription.id).where(
+                col(WebhookSubscription.active),
+                col(WebhookSubscription.events).contains([type.value]),
+                or_(
+                    col(WebhookSubscription.for_key_id).is_(None),
+                    WebhookSubscription.for_key_id == order.created_by_key_id,
+                ),
+            )
+        )
+    ).all()
+    if not wanted:
+        return False
+    event_id = uuid.uuid4()
+    payload = {
+        "id": str(event_id),
+        "type": type.value,
+        "created_at": at.isoformat(),
+        "data": {
+            "order_id": str(order.id),
+            "number": order.number,
+            "stage": order.stage,
+            "status": order.status,
+            **data,
+        },
+    }
+    event = ShopEvent(
+        id=event_id, order_id=order.id, type=type.value, created_at=at, payload=payload
+    )
+    session.add(event)
+    await session.flush()
+    assert event.seq is not None
+    session.add_all(
+        ShopDelivery(subscription_id=subscription, event_seq=event.seq, order_id=order.id)
+        for subscription in wanted
+    )
+    return True
+
+
+async def record_timeline_step(
+    session: AsyncSession, *, order_id: uuid.UUID, entry: TimelineEntry
+) -> None:
+    """The shop's events for one new timeline row, in the transaction that wrote it."""
+    for type in TIMELINE.get(entry.type, ()):
+        data = await _timeline_data(session, order_id, entry, type)
+        await record(session, order_id=order_id, type=type, at=entry.at, data=data)
+
+
+async def _timeline_data(
+    session: AsyncSession, order_id: uuid.UUID, entry: TimelineEntry, type: ShopEventType
+) -> dict[str, Any]:
+    """What each type says beyond the order's number, stage and status: codes, amounts,
+    dates, the carrier's tracking — never a person's name, e-mail, phone or address, and
+    never free text (notes, a carrier's remark, an incident's summary)."""
+    detail, order = entry.detail, await session.get(Order, order_id)
+    assert order is not None
+    if type in (T.RECEIVED, T.CONFIRMED):
+        data: dict[str, Any] = {
+            "total": str(order.total),
+            "currency": order.currency,
+            "delivery_method": order.delivery_method,
+            "payment_method": order.payment_method,
+        }
+        if type == T.CONFIRMED:
+            data["expected_date"] = detail.get("expected_date")
+        return data
+    if type == T.AWAITING_ACTION:
+        return {"waiting_for": AWAITS[entry.type].value}
+    if type == T.PAID:
+        return {
+            "amount": detail.get("amount", str(order.total)),
+            "currency": order.currency,
+            "payment_method": order.payment_method,
+        }
+    if type == T.PAYMENT_FAILED:
+        return {"reason": detail.get("reason") or "other"}
+    if type == T.SHIPPED:
+        refs = await session.get(OrderProviderRefs, order_id)
+        return {
+            "carrier": detail.get("carrier"),
+            "tracking_number": detail.get("tracking_number"),
+            "tracking_url": refs.tracking_url if refs else None,
+        }
+    if type == T.DELIVERED:
+        return {"delivered_at": entry.at.isoformat()}
+    if type == T.DELAYED:
+        reason = {
+            "order.delayed": delay_reason(detail.get("reason", "")).value,
+            "transit.no_news": "carrier_silent",
+        }.get(entry.type, "carrier_delay")
+        return {"reason": reason, "new_date": detail.get("new_date")}
+    if type == T.CANCELLED:
+        return await _cancellation(session, order, entry)
+    if type == T.INCIDENT_OPENED:
+        cause = detail.get("cause")
+        if cause is None:  # a step that failed for good: its incident says why
+            incident = (
+                await session.exec(
+                    select(Incident).where(
+                        Incident.order_id == order_id, Incident.key == detail.get("incident", "")
+                    )
+                )
+            ).first()
+            cause = incident.cause if incident else "system"
+        return {"cause": cause, "incident_stage": entry.stage.value}
+    return {}
+
+
+async def _cancellation(
+    session: AsyncSession, order: Order, entry: TimelineEntry
+) -> dict[str, Any]:
+    refunded = (
+        await session.exec(
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.order_id == order.id)
+        )
+    ).one()
+    data: dict[str, Any] = {
+        "reason": "invalid"
+        if entry.type == "order.invalid"
+        else entry.detail.get("reason", "other"),
+        "refunded": str(Decimal(refunded).quantize(Decimal("0.01"))),
+        "currency": order.currency,
+    }
+    if entry.actor == "customer":
+        chosen = (
+            await session.exec(
+                select(OrderNote.text)
+                .where(
+                    OrderNote.order_id == order.id,
+                    OrderNote.author == "customer",
+                    OrderNote.action == "cancel",
+                )
+                .order_by(col(OrderNote.id).desc())
+            )
+        ).first()
+        data["customer_reason"] = chosen
+    return data
+
+
+# --- delivering -----------------------------------------------------------------------------
+
+# What is due: the oldest pending delivery of each order for each receiver (an earlier one
+# pending blocks the later), locked so that no other process takes it meanwhile.
+DUE = text(
+    """
+    SELECT d.id, d.attempts, d.queued_at, s.url, s.secret, e.payload, now() AS now
+    FROM shop_deliveries d
+    JOIN webhook_subscriptions s ON s.id = d.subscription_id
+    JOIN shop_events e ON e.seq = d.event_seq
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND s.active
+      AND NOT EXISTS (
+        SELECT 1 FROM shop_deliveries earlier
+        WHERE earlier.subscription_id = d.subscription_id AND earlier.order_id = d.order_id
+          AND earlier.event_seq < d.event_seq AND earlier.status = 'pending')
+    ORDER BY d.next_attempt_at
+    LIMIT :batch
+    FOR UPDATE OF d SKIP LOCKED
+    """
+)
+
+
+class ShopEventDispatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        meter: MetricMeter | None = None,
+    ) -> None:
+        self._engine = engine
+        self._http = http
+        self._settings = settings
+        self._meter = meter
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; a database outage (or any failed round) is waited
+        out, never fatal to the worker."""
+        log.info("shop event dispatcher started")
+        while not stop.is_set():
+            try:
+                sent = await self.deliver_due()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("shop event dispatcher: database unavailable", error=str(exc))
+                sent = 0
+            except Exception:  # a fault of ours must not stop the worker's orders
+                log.exception("shop event dispatcher: round failed")
+                sent = 0
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._settings.shop_events_poll_seconds)
+
+    async def deliver_due(self) -> int:
+        """One round: claim what is due, post it, record each answer. How many were tried."""
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(DUE, {"batch": self._settings.shop_events_batch})).all()
+            if not rows:
+                return 0
+            answers = await asyncio.gather(*(self._post(row) for row in rows))
+            outcomes = [
+                await self._settle(conn, row, answer)
+                for row, answer in zip(rows, answers, strict=True)
+            ]
+        for outcome in outcomes:
+            metrics.shop_event_delivery(outcome, self._meter)
+        return len(rows)
+
+    async def _post(self, row: Row[Any]) -> tuple[int | None, str | None]:
+        """The receiver's status code (None when there was no answer) and what went wrong."""
+        payload = row.payload
+        body = body_of(payload)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "orderflow-events/1",
+            HEADER: sign(row.secret, body),
+            "Orderflow-Event-Id": payload["id"],
+            "Orderflow-Event-Type": payload["type"],
+        }
+        try:
+            answer = await self._http.post(
+                row.url,
+                content=body,
+                headers=headers,
+                timeout=self._settings.shop_events_timeout_seconds,
+            )
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:300]
+        if 200 <= answer.status_code < 300:
+            return answer.status_code, None
+        return answer.status_code, f"HTTP {answer.status_code}"
+
+    async def _settle(
+        self, conn: AsyncConnection, row: Row[Any], answer: tuple[int | None, str | None]
+    ) -> str:
+        status_code, error = answer
+        now = row.now  # the database's clock, as `queued_at` and the next round's scan
+        attempts = row.attempts + 1
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "last_attempt_at": now,
+            "last_status_code": status_code,
+            "last_error": error,
+        }
+        if error is None:
+            outcome = "delivered"
+            values |= {"status": "delivered", "delivered_at": now}
+        elif now >= row.queued_at + self._settings.shop_events_retry_for:
+            outcome = "failed"
+            values["status"] = "failed"
+        else:
+            outcome = "retrying"
+            values["next_attempt_at"] = now + self.backoff(attempts)
+        await conn.execute(
+            update(ShopDelivery).where(col(ShopDelivery.id) == row.id).values(**values)
+        )
+        log.info(
+            "shop event delivery",
+            outcome=outcome,
+            event_id=row.payload["id"],
+            status=status_code,
+            attempts=attempts,
+        )
+        return outcome
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Exponential from `retry_base`, capped at `retry_max`, ±20 % so receivers that come
+        back are not hit by every retry at once."""
+        base, cap = self._settings.shop_events_retry_base, self._settings.shop_events_retry_max
+        wait = min(base * 2 ** min(attempts - 1, 30), cap)
+        return wait * random.uniform(0.8, 1.2)
