@@ -34,7 +34,7 @@ from activities.notifications import (
 )
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
-from activities.providers import Provider, make_http_client
+from activities.providers import Provider, SharedRate, make_http_client
 from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
 from runtime import configure_logging, connect_temporal, metrics_runtime
@@ -105,10 +105,22 @@ def build_worker(
     channels = [
         EmailChannel(Mailer(settings)),
         SmsChannel(
-            Provider("sms", http, settings.sms_url, settings.sms_rate_per_second),
+            Provider(
+                "sms",
+                http,
+                settings.sms_url,
+                SharedRate(engine, "sms", settings.sms_rate_per_second),
+            ),
             settings.sms_sender,
         ),
-        PushChannel(Provider("push", http, settings.push_url, settings.push_rate_per_second)),
+        PushChannel(
+            Provider(
+                "push",
+                http,
+                settings.push_url,
+                SharedRate(engine, "push", settings.push_rate_per_second),
+            )
+        ),
     ]
     notifications = NotificationActivities(engine, channels, settings)
     inventory = InventoryActivities(engine, warehouse)
@@ -145,6 +157,7 @@ def build_worker(
             documents.generate_documents,
         ],
         workflow_runner=WORKFLOW_RUNNER,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
 

@@ -422,3 +422,13 @@ class OrderFacts(SQLModel, table=True):
     status_page_views: int = 0
     status_link_clicks: int = 0
     support_contacts: int = 0
+
+
+class ProviderSlot(SQLModel, table=True):
+    """When a rate-limited provider's next call may go, for every worker alike
+    (activities.providers.SharedRate)."""
+
+    __tablename__ = "provider_slots"
+
+    provider: str = Field(max_length=32, primary_key=True)
+    next_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

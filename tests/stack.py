@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -116,7 +117,22 @@ async def run_stack(
 
 def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
     """`python worker.py`, the real worker process, configured by environment only."""
+    return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=process_env(settings))
+
+
+def spawn_api(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    """`python -m starter.api`, a real API process on `port`, configured by environment only."""
     env = {
+        **process_env(settings),
+        "ORDERFLOW_API_PORT": str(port),
+        "ORDERFLOW_API_METRICS_PORT": str(free_port()),
+    }
+    return subprocess.Popen([sys.executable, "-m", "starter.api"], cwd=ROOT, env=env)
+
+
+def process_env(settings: Settings) -> dict[str, str]:
+    """The environment of a worker or API process for the stack of `settings`."""
+    return {
         **os.environ,
         "ORDERFLOW_DEVSTACK": "true",
         "ORDERFLOW_DATABASE_URL": settings.database_url,
@@ -129,6 +145,16 @@ def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "ORDERFLOW_CARRIER_URL": settings.carrier_url,
         "ORDERFLOW_SMS_URL": settings.sms_url,
         "ORDERFLOW_PUSH_URL": settings.push_url,
+        "ORDERFLOW_SMS_RATE_PER_SECOND": str(settings.sms_rate_per_second),
+        "ORDERFLOW_SIMULATOR_PORT": str(settings.simulator_port),
         "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),
+        **{  # the order policy of these tests (an API process starts orders with it)
+            f"ORDERFLOW_{name.upper()}": _env_value(getattr(settings, name))
+            for name in settings.model_fields_set
+            if name.startswith("policy_")
+        },
     }
-    return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env)
+
+
+def _env_value(value: object) -> str:
+    return f"PT{value.total_seconds()}S" if isinstance(value, timedelta) else str(value)
