@@ -115,8 +115,8 @@ def mix_of(history: WorkflowHistory) -> str:
 def describe(steps: str) -> str:
     counts = Counter(steps)
     return (
-        f"{counts['A']} activities, {counts['L']} local activities, "
-        f"{counts['S']} signals, {counts['U']} search-attribute upserts, {counts['T']} timers"
+        f"{counts['A']} activities, {counts['L']} local, {counts['S']} signals, "
+        f"{counts['U']} upserts, {counts['T']} timers"
     )
 
 
