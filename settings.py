@@ -52,8 +52,9 @@ class Settings(BaseSettings):
 
     # Workflows a worker keeps in memory between their steps (the SDK's sticky cache). Each
     # costs memory; one that is not cached replays its history on its next step or query
-    # (README, Speed: the trade-off measured). Orders beyond it wait on the server, not here.
-    worker_max_cached_workflows: int = 1000
+    # (README, Speed: about 0.23 MB each; an uncached one replays its history on its next step
+    # or query, tens of milliseconds). Orders beyond it wait on the server, not here.
+    worker_max_cached_workflows: int = 500
 
     # Postgres: unset means the embedded server's socket under data_dir.
     database_url: str = ""

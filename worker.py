@@ -173,7 +173,7 @@ async def main() -> None:
         await ensure_search_attributes(client, settings.temporal_namespace)
     except RPCError as exc:  # e.g. no permission on a managed cluster: an operator registers them
         log.warning("could not register search attributes", error=str(exc))
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pre_ping=False)  # activities retry
     http = make_http_client(settings.provider_timeout_seconds)
     worker = build_worker(client, settings, engine, http)
     stop = asyncio.Event()

@@ -108,8 +108,14 @@ STEPS = {
 
 
 def mix_of(history: WorkflowHistory) -> str:
-    """An order's Temporal work as steps: its activities, local activities, upserts and signals."""
-    return "".join(STEPS[event.event_type] for event in history.events if event.event_type in STEPS)
+    """An order's Temporal work as steps: its activities, local activities, upserts and signals
+    (a `workflow.patched` marker is no local activity: it is left out)."""
+    return "".join(
+        STEPS[event.event_type]
+        for event in history.events
+        if event.event_type in STEPS
+        and event.marker_recorded_event_attributes.marker_name in ("", "core_local_activity")
+    )
 
 
 def describe(steps: str) -> str:

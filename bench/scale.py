@@ -342,23 +342,37 @@ async def resume_after_restart(stack: DevStack, parked: list[str], table: Table)
     client = await Client.connect(
         stack.env["ORDERFLOW_TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter
     )
-    gate = asyncio.Semaphore(8)
     latencies: list[float] = []
 
     async def ask(order_id: str) -> None:
+        started = time.perf_counter()
+        handle = client.get_workflow_handle(workflow_id_for(order_id))
+        status = await handle.query(OrderWorkflow.status)
+        latencies.append(time.perf_counter() - started)
+        assert status.waiting_for == "payment", status
+
+    # One at a time first (each query replays its order: none is cached after the restart),
+    # then the rest eight at a time.
+    first, rest = parked[:100], parked[100:]
+    for order_id in first:
+        await ask(order_id)
+    table.add(
+        f"after a restart: first live status of {len(first)} parked, one at a time",
+        percentiles(latencies),
+    )
+    gate = asyncio.Semaphore(8)
+
+    async def gated(order_id: str) -> None:
         async with gate:
-            started = time.perf_counter()
-            handle = client.get_workflow_handle(workflow_id_for(order_id))
-            status = await handle.query(OrderWorkflow.status)
-            latencies.append(time.perf_counter() - started)
-            assert status.waiting_for == "payment", status
+            await ask(order_id)
 
     started = time.perf_counter()
-    await asyncio.gather(*(ask(order_id) for order_id in parked))
-    table.add(
-        f"after a restart: live status of all {len(parked)} parked",
-        f"{percentiles(latencies)} ({time.perf_counter() - started:.0f} s in all)",
-    )
+    await asyncio.gather(*(gated(order_id) for order_id in rest))
+    if rest:
+        table.add(
+            f"... and of the other {len(rest)}, eight at a time",
+            f"{len(rest) / (time.perf_counter() - started):.0f} answers/s, all {len(parked)} answered",
+        )
     table.add("worker RSS after every parked order answered", f"{worker_rss_mb(stack):.0f} MB")
     engine = database(stack)
     sample = random.sample(parked, min(10, len(parked)))
