@@ -13,11 +13,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,9 +28,11 @@ from devstack.harness import free_port
 from devstack.simulators import create_simulators
 from schema.api import Role
 from schema.database import open_session
+from schema.tables import Order
 from settings import Settings
 from starter.api.app import create_app
 from starter.services.access import issue_api_key
+from tests.support import eventually
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +117,42 @@ async def run_stack(
                 )
             )
         yield Stack(env, settings, engine, clients[Role.ADMIN], sim, maildir, clients)
+
+
+@asynccontextmanager
+async def stack_to_the_end(
+    env: WorkflowEnvironment, base: Settings, engine: AsyncEngine, maildir: Path, **changes: Any
+) -> AsyncIterator[Stack]:
+    """A stack whose orders run to their end within a test: the simulators on autopilot, a
+    feedback window of seconds; no worker in process (the test spawns worker processes)."""
+    settings = base.model_copy(
+        update={
+            "simulator_autopilot": True,
+            "simulator_step_seconds": 0.3,
+            "policy_feedback_earliest": timedelta(seconds=1),
+            "policy_feedback_latest": timedelta(seconds=3),
+            "policy_feedback_reminder": timedelta(seconds=2),
+            "policy_feedback_wait": timedelta(seconds=4),
+            "policy_quiet_from_hour": 24,  # no night: the feedback request goes at once
+            "policy_quiet_until_hour": 0,
+            **changes,
+        }
+    )
+    async with run_stack(env, settings, engine, maildir, worker_in_process=False) as stack:
+        yield stack
+
+
+async def every_order_completed(stack: Stack, placed: list[uuid.UUID]) -> None:
+    """Wait until each of the orders has run to its end (stage `completed`)."""
+
+    async def all_completed() -> bool:
+        async with open_session(stack.engine) as session:
+            stages = (
+                await session.exec(select(Order.stage).where(col(Order.id).in_(placed)))
+            ).all()
+        return len(stages) == len(placed) and set(stages) == {"completed"}
+
+    await eventually(all_completed, timeout=240, what="every order completed")
 
 
 def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:

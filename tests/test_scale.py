@@ -12,20 +12,16 @@ import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.harness import free_port
 from devstack.mailsink import MailSink
-from schema.database import open_session
-from schema.tables import Order
 from settings import Settings
-from tests.stack import Stack, run_stack, spawn_api, spawn_worker
+from tests.stack import Stack, every_order_completed, spawn_api, spawn_worker, stack_to_the_end
 from tests.support import eventually, sample_order
 
 ORDERS = 12
@@ -39,21 +35,8 @@ async def two_of_each(
     engine: AsyncEngine,
     mail_sink: MailSink,
 ) -> AsyncIterator[Stack]:
-    settings = base_settings.model_copy(
-        update={
-            "simulator_autopilot": True,
-            "simulator_step_seconds": 0.3,
-            "sms_rate_per_second": SMS_PER_SECOND,
-            "policy_feedback_earliest": timedelta(seconds=1),
-            "policy_feedback_latest": timedelta(seconds=3),
-            "policy_feedback_reminder": timedelta(seconds=2),
-            "policy_feedback_wait": timedelta(seconds=4),
-            "policy_quiet_from_hour": 24,  # no night: the feedback request goes at once
-            "policy_quiet_until_hour": 0,
-        }
-    )
-    async with run_stack(
-        temporal_env, settings, engine, mail_sink.maildir, worker_in_process=False
+    async with stack_to_the_end(
+        temporal_env, base_settings, engine, mail_sink.maildir, sms_rate_per_second=SMS_PER_SECOND
     ) as stack:
         yield stack
 
@@ -118,14 +101,7 @@ async def test_two_workers_and_two_apis_share_the_load_and_the_provider_limit(
         processes[0].send_signal(signal.SIGKILL)
         processes[0].wait()
 
-        async def all_completed() -> bool:
-            async with open_session(two_of_each.engine) as session:
-                stages = (
-                    await session.exec(select(Order.stage).where(col(Order.id).in_(placed)))
-                ).all()
-            return len(stages) == ORDERS and set(stages) == {"completed"}
-
-        await eventually(all_completed, timeout=240, what="every order completed")
+        await every_order_completed(two_of_each, placed)
     finally:
         for http in apis:
             await http.aclose()
