@@ -59,6 +59,7 @@ from workflows.order import OrderWorkflow
 GOAL_READ_MS = 50.0
 GOAL_RSS_MB = 400.0
 GOAL_RATIO = 0.8
+IN_FLIGHT = 200  # orders on their way to their payment wait at once
 
 
 @dataclass
@@ -279,6 +280,15 @@ async def throughput(stack: DevStack, orders: int, rounds: int, table: Table) ->
                 f"{lifecycle_rate:.2f} orders/s, ratio {ratio:.2f}",
                 "ok" if ratio >= GOAL_RATIO else f"UNDER {GOAL_RATIO}",
             )
+            # On a machine shared with other work, the wall clock favours whichever run has
+            # more processes (each gets its share of the cores); the CPU each one needs says
+            # what the ratio is where the two cores are theirs alone.
+            cpu_ratio = sum(bare_profile.values()) / sum(profile.values())
+            table.add(
+                "ratio by CPU (ceiling's CPU per workflow / lifecycle's per order)",
+                f"{cpu_ratio:.2f}",
+                "ok" if cpu_ratio >= GOAL_RATIO else f"UNDER {GOAL_RATIO}",
+            )
             for what, spent in (("ceiling workflow", bare_profile), ("lifecycle order", profile)):
                 per_one = {name: 1000 * cpu / (orders * rounds) for name, cpu in spent.items()}
                 table.add(
@@ -316,8 +326,18 @@ async def park(stack: DevStack, count: int, table: Table) -> list[str]:
         await restock(stack, 2 * count + 100)
         idle = worker_rss_mb(stack)
         started = time.time()
+        posted = 0
         async with httpx.AsyncClient(base_url=stack.api, headers=stack.auth, timeout=60) as api:
-            await post_orders(api, count, 20)
+            # In waves: at most IN_FLIGHT orders on their way at once, so that the orders
+            # being parked fit the worker's cache (a parked one may leave it).
+            while posted < count:
+                on_the_way = posted - len(await waiting_for_payment(engine))
+                wave = min(count - posted, IN_FLIGHT - on_the_way)
+                if wave > 0:
+                    await post_orders(api, wave, 20)
+                    posted += wave
+                else:
+                    await asyncio.sleep(0.5)
         while len(parked := await waiting_for_payment(engine)) < count:
             if time.time() - started > 60 + count:
                 raise RuntimeError(f"only {len(parked)} of {count} parked")
