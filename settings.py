@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     temporal_ui_url: str = ""  # unset: the dev server's UI on temporal_ui_port
 
+    # Workflows a worker keeps in memory between their steps (the SDK's sticky cache). Each
+    # costs memory; one that is not cached replays its history on its next step or query
+    # (README, Speed: about 0.23 MB each; an uncached one replays its history on its next step
+    # or query, tens of milliseconds). Orders beyond it wait on the server, not here.
+    worker_max_cached_workflows: int = 500
+
     # Postgres: unset means the embedded server's socket under data_dir.
     database_url: str = ""
 
@@ -79,7 +85,8 @@ class Settings(BaseSettings):
     sms_url: str = ""
     push_url: str = ""
     sms_sender: str = "orderflow"
-    sms_rate_per_second: float = 5.0  # gateways throttle; so do we, per worker process
+    # Gateways throttle; so do we, across every worker (activities.providers.SharedRate).
+    sms_rate_per_second: float = 5.0
     push_rate_per_second: float = 50.0
     provider_timeout_seconds: float = 10.0
     # HMAC-SHA256 secrets of signed webhooks; the devstack's simulators sign with the same

@@ -7,28 +7,79 @@ request (other 4xx) raises a non-retryable `ProviderRejected`.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
-from aiolimiter import AsyncLimiter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+# Calls are spaced a fifth more than 1/rate apart, so that the provider, which sees each call
+# a few milliseconds (under load, a hundred) later than it was let go, still never counts
+# more than the rate in a second.
+JITTER_MARGIN = 1.2
 
-class Provider:
-    """One provider's HTTP API; `rate_per_second` caps this process's calls to it (leaky bucket)."""
+# The provider's row says when its next call may go; a call goes only when it moves that
+# moment on from now (one statement, so two workers never both go).
+_TAKE_TURN = text(
+    """
+    INSERT INTO provider_slots AS s (provider, next_at)
+    VALUES (:provider, clock_timestamp() + make_interval(secs => :spacing))
+    ON CONFLICT (provider) DO UPDATE
+        SET next_at = clock_timestamp() + make_interval(secs => :spacing)
+        WHERE s.next_at <= clock_timestamp()
+    RETURNING 0.0
+    """
+)
+_NEXT_TURN = text(
+    "SELECT extract(epoch FROM next_at - clock_timestamp()) FROM provider_slots"
+    " WHERE provider = :provider"
+)
+
+
+class SharedRate:
+    """A provider's rate limit held by every worker together, in Postgres (`provider_slots`:
+    one row per provider). A call goes when it takes its turn — it moves the provider's next
+    moment on by 1/rate in one statement — and otherwise sleeps until that moment and tries
+    again. So N workers' calls are spaced as one worker's would be. A call that has waited
+    `max_wait` in vain fails retryably (its activity's retry policy backs off)."""
 
     def __init__(
-        self,
-        name: str,
-        http: httpx.AsyncClient,
-        base_url: str,
-        rate_per_second: float | None = None,
+        self, engine: AsyncEngine, provider: str, per_second: float, max_wait: float = 10.0
+    ) -> None:
+        self._engine = engine
+        self._provider = provider
+        self._values = {"provider": provider, "spacing": JITTER_MARGIN / per_second}
+        self._max_wait = max_wait
+
+    async def take_turn(self) -> None:
+        deadline = time.monotonic() + self._max_wait
+        while True:
+            async with self._engine.begin() as connection:
+                if await connection.scalar(_TAKE_TURN, self._values) is not None:
+                    return
+                wait = float(await connection.scalar(_NEXT_TURN, self._values) or 0)
+            if time.monotonic() + wait > deadline:
+                raise ApplicationError(
+                    f"{self._provider} is at its rate limit: no turn within {self._max_wait:g} s",
+                    type="ProviderUnavailable",
+                )
+            await asyncio.sleep(max(wait, 0.001))
+
+
+class Provider:
+    """One provider's HTTP API; `rate` holds its rate limit across every worker."""
+
+    def __init__(
+        self, name: str, http: httpx.AsyncClient, base_url: str, rate: SharedRate | None = None
     ) -> None:
         self.name = name
         self._http = http
         self._base = base_url.rstrip("/")
-        self._limiter = AsyncLimiter(rate_per_second, 1) if rate_per_second else None
+        self._rate = rate
 
     async def call(
         self,
@@ -39,8 +90,8 @@ class Provider:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        if self._rate is not None:
+            await self._rate.take_turn()
         try:
             response = await self._http.request(
                 method, f"{self._base}{path}", json=json, headers=headers

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
@@ -37,7 +39,7 @@ def choose_carrier(
     rules_file: Path = RULES,
 ) -> CarrierChoice:
     """Carrier and service by the rules in data: region, method, speed, goods class, weight."""
-    table = json.loads(rules_file.read_text())
+    table = _rules(rules_file, rules_file.stat().st_mtime_ns)
     items = sum(quantity for _, quantity in skus)
     weight = round(items * table["weight_per_item_kg"], 2)
     classes = [
@@ -55,6 +57,13 @@ def choose_carrier(
     raise ApplicationError(
         f"no carrier rule for {wanted} at {weight} kg", type="NoCarrier", non_retryable=True
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _rules(rules_file: Path, modified: int) -> dict[str, Any]:
+    """The rules file, read once (again when it changes), not at every booking."""
+    rules: dict[str, Any] = json.loads(rules_file.read_text())
+    return rules
 
 
 class ShippingActivities:

@@ -42,9 +42,8 @@ START = datetime(2026, 8, 1, tzinfo=UTC)
 # One statement per table, so each is one set-based recount of the facts (as a bulk load is).
 LOAD = [
     """
-    INSERT INTO customers (id, email, name, phone, locale)
-    SELECT md5('customer' || i)::uuid, 'bench' || i || '@example.com', 'Customer ' || i,
-           '+38050' || lpad(i::text, 7, '0'), 'uk'
+    INSERT INTO customers (id, email)
+    SELECT md5('customer' || i)::uuid, 'bench' || i || '@example.com'
     FROM generate_series(1, :customers) AS i
     """,
     # Each order's plan: its customer, methods, carrier, and how long each stage takes.
@@ -73,6 +72,19 @@ LOAD = [
            CASE WHEN cancelled THEN 'cancelled' ELSE 'delivered' END,
            md5(i::text), created_at, created_at, (created_at + promised_days * interval '1 day')::date
     FROM bench_plan
+    """,
+    # Each order's own contacts (a snapshot of its customer's) and its one line.
+    """
+    INSERT INTO order_contacts (order_id, name, email, phone, locale, country, city, line1,
+                                postal_code)
+    SELECT p.id, 'Customer ' || c.n, 'bench' || c.n || '@example.com',
+           '+38050' || lpad(c.n::text, 7, '0'), 'uk', 'UA', 'Kyiv', 'Khreshchatyk 1', '01001'
+    FROM bench_plan p
+    CROSS JOIN LATERAL (SELECT 1 + (hashint4(p.i) & 2147483647) % :customers AS n) AS c
+    """,
+    """
+    INSERT INTO order_lines (order_id, position, sku, name, quantity, unit_price)
+    SELECT id, 1, 'MUG-01', 'Mug', 1, 250.00 FROM bench_plan
     """,
     """
     INSERT INTO order_events (order_id, key, at, type, stage, actor, detail)

@@ -53,6 +53,7 @@ class DevStack:
     def start(self) -> float:
         """Start `python -m devstack`; seconds until /healthz answers 200."""
         started = time.monotonic()
+        self.data.parent.mkdir(parents=True, exist_ok=True)
         log = (self.data.parent / "devstack.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "devstack"], cwd=ROOT, env=self.env, stdout=log, stderr=log

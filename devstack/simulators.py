@@ -2,7 +2,7 @@
 
 One service, a path per provider: /payment (payment links, a payment page with Pay and
 Fail buttons, refunds), /warehouse (stock seeded from stock.csv, reservations, pick tasks,
-back-orders), /carrier (shipments, tracking events), /sms and /push (message gateways that
+back-orders, a restock for benchmarks), /carrier (shipments, tracking events), /sms and /push (message gateways that
 store and list what they accept, and can be told to fail for a while), and /shop: the
 shop's own backend as a receiver of orderflow's order events (subscribe
 http://127.0.0.1:8100/shop/events; it lists what arrived and checks each signature once
@@ -103,6 +103,7 @@ class Simulators:
         self.failing: dict[str, int] = {"sms": 0, "push": 0}
         self.attempts: dict[str, int] = {"sms": 0, "push": 0}
         self.shop = ShopReceiver()
+        self.arrivals: dict[str, list[float]] = {"sms": [], "push": []}
 
     async def webhook(self, url: str, secret: str, payload: dict[str, Any]) -> int:
         body = json.dumps(payload).encode()
@@ -348,6 +349,18 @@ async def stock(sku: str, request: Request) -> dict[str, Any]:
     return {"sku": sku, "available": _sim(request).available.get(sku, 0)}
 
 
+@warehouse.post("/sim/restock")
+async def restock(body: dict[str, int], request: Request) -> dict[str, int]:
+    """A delivery to the warehouse: `{"MUG-01": 100000}` adds that many of each SKU (a
+    benchmark stocks what it means to order); the answer is what is available now."""
+    sim = _sim(request)
+    for sku, quantity in body.items():
+        if quantity < 0:
+            raise HTTPException(422, f"{sku}: a delivery adds, {quantity} is negative")
+        sim.available[sku] = sim.available.get(sku, 0) + quantity
+    return {sku: sim.available[sku] for sku in body}
+
+
 @warehouse.post("/v1/backorders", status_code=201)
 async def backorder(
     body: dict[str, Any], request: Request, idempotency_key: str | None = Header(None)
@@ -579,6 +592,7 @@ def _gateway(name: str, address_field: str, refuse: Any) -> APIRouter:
     ) -> dict[str, Any]:
         sim = _sim(request)
         sim.attempts[name] += 1
+        sim.arrivals[name].append(time.time())
         if sim.failing[name] > 0:
             sim.failing[name] -= 1
             raise HTTPException(503, f"{name} gateway is overloaded, try later")
@@ -611,8 +625,10 @@ def _gateway(name: str, address_field: str, refuse: Any) -> APIRouter:
         return {"failing": count}
 
     @router.get("/sim/attempts")
-    async def attempts(request: Request) -> dict[str, int]:
-        return {"attempts": _sim(request).attempts[name]}
+    async def attempts(request: Request) -> dict[str, Any]:
+        """Every request the gateway received: how many, and when (Unix seconds)."""
+        sim = _sim(request)
+        return {"attempts": sim.attempts[name], "at": sim.arrivals[name]}
 
     return router
 

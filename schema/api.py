@@ -488,12 +488,14 @@ class OrderOut(BaseModel):
     seconds_in_stage: dict[str, float] = Field(description="Time spent in each stage so far")
     progress: ProgressOut
     workflow: dict[str, Any] | None = Field(
-        description="Live answer of the workflow's `status` query; null when it did not come "
-        "within 2 s (the rest is the read model)"
+        description="Live answer of the workflow's `status` query, asked only with `live=true` "
+        "(its timeline is the latest steps; `timeline` above has them all); null when not "
+        "asked, or when it did not come within 2 s (the rest is the read model)"
     )
     workflow_unavailable: str | None = Field(
         default=None,
-        description="Why `workflow` is null: Temporal unreachable, or no worker answered in time",
+        description="Why `workflow` is null although asked: Temporal unreachable, or no worker "
+        "answered in time",
     )
     links: OrderLinks
 

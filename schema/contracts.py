@@ -203,7 +203,7 @@ class OrderStatus:
     stage: Stage
     status: CustomerStatus
     expected_date: date | None
-    timeline: list[TimelineEntry]
+    timeline: list[TimelineEntry]  # the latest steps (workflows.timeline.LATEST); Postgres has all
     payment_status: PaymentStatus = PaymentStatus.NOT_REQUESTED
     fulfilment_status: FulfilmentStatus = FulfilmentStatus.PENDING
     tracking_number: str | None = None

@@ -10,8 +10,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(database_url: str) -> AsyncEngine:
-    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+def make_engine(database_url: str, *, pre_ping: bool = True) -> AsyncEngine:
+    """`pre_ping` tests each pooled connection before use (a round trip per checkout): the
+    API's requests need it to survive a database restart; the worker's activities need not,
+    a failed statement is retried with its activity."""
+    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)
 
 
 def upgrade_database(database_url: str) -> None:

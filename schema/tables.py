@@ -95,6 +95,16 @@ class OrderContact(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
+    # Every list is newest first with a keyset cursor: each filter has an index in that order
+    # (a partial one per flag: few orders carry it).
+    __table_args__ = (
+        Index("ix_orders_newest", "created_at", "id"),
+        Index("ix_orders_stage_newest", "stage", "created_at", "id"),
+        *(
+            Index(f"ix_orders_{flag}_newest", "created_at", "id", postgresql_where=text(flag))
+            for flag in ("needs_action", "sla_breached", "payment_failed")
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     number: str = Field(max_length=64, unique=True)
@@ -109,7 +119,7 @@ class Order(SQLModel, table=True):
     # Holds any lines the API admits: 500 × 100,000 × 999,999,999,999.99 (schema/api.py).
     total: Decimal = Field(sa_column=Column(Numeric(22, 2), nullable=False))
     customer_note: str | None = Field(default=None, max_length=1000)
-    stage: str = Field(max_length=32, index=True)
+    stage: str = Field(max_length=32)
     status: str = Field(max_length=32)
     expected_date: date | None = None
     # sha256 of the accepted request body: the same body again is a retry, another is a conflict.
@@ -520,3 +530,13 @@ class ShopDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=300)
     delivered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class ProviderSlot(SQLModel, table=True):
+    """When a rate-limited provider's next call may go, for every worker alike
+    (activities.providers.SharedRate)."""
+
+    __tablename__ = "provider_slots"
+
+    provider: str = Field(max_length=32, primary_key=True)
+    next_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

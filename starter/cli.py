@@ -118,22 +118,32 @@ def list_orders(
 
 
 @app.command()
-def show(order_id: str, as_json: JsonFlag = False) -> None:
+def show(
+    order_id: str,
+    live: Annotated[
+        bool, typer.Option("--live", help="Ask the workflow too (its live status, within 2 s).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """One order: stage, status, what it waits for, and its timeline."""
-    order = _run(lambda c: c.get_order(order_id))
+    order = _run(lambda c: c.get_order(order_id, live=live))
     if as_json:
         _print(order.model_dump(mode="json"), True)
         return
-    live = order.workflow or {}
+    progress = order.progress
+    waiting = progress.waiting_for.value if progress.waiting_for else None
+    allowed = progress.allowed_actions
+    if order.workflow is not None:  # asked, and answered: the workflow's word is the latest
+        waiting, allowed = order.workflow.get("waiting_for"), order.workflow["allowed_actions"]
+    elif order.workflow_unavailable:
+        console.print(f"live status unavailable: {order.workflow_unavailable}")
     console.print(
         f"[bold]{order.number}[/bold]  {order.stage.value} / {order.status.value}  {order.total} {order.currency}"
     )
     console.print(
         f"customer: {order.customer.name}, {order.customer.email}, {order.customer.phone}"
     )
-    console.print(
-        f"waiting for: {live.get('waiting_for') or '-'}   allowed: {', '.join(live.get('allowed_actions', []))}"
-    )
+    console.print(f"waiting for: {waiting or '-'}   allowed: {', '.join(allowed)}")
     _print(
         [e.model_dump(mode="json") for e in order.timeline], False, ["at", "stage", "type", "actor"]
     )

@@ -103,9 +103,11 @@ class OrderflowClient:
             await self._call("POST", "/v1/orders", json=body, idempotent=True)
         )
 
-    async def get_order(self, order_id: str) -> OrderOut:
+    async def get_order(self, order_id: str, *, live: bool = False) -> OrderOut:
+        """The stored order; with `live` also the workflow's own `status` (`workflow`)."""
+        params = {"live": "true"} if live else None
         return OrderOut.model_validate(
-            await self._call("GET", f"/v1/orders/{order_id}", idempotent=True)
+            await self._call("GET", f"/v1/orders/{order_id}", params=params, idempotent=True)
         )
 
     async def find_orders(self, q: str | None = None, **filters: Any) -> OrderPage:

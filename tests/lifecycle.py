@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import httpx
 from sqlmodel import col, select
 
 from schema.api import Role
-from schema.contracts import OrderStatus
+from schema.contracts import OrderStatus, Stage, TimelineEntry
 from schema.database import open_session
 from schema.links import LinkPurpose
 from schema.tables import Incident, Notification, OrderEvent, OrderProviderRefs
@@ -23,7 +24,6 @@ from tests.support import (
     mail_to,
     order_status,
     sample_order,
-    until_status,
 )
 
 
@@ -43,12 +43,27 @@ class Journey:
     # --- what we see -----------------------------------------------------------------------
 
     async def status(self) -> OrderStatus:
-        return await order_status(self.stack.client, self.order_id)
+        """The workflow's `status`, with the timeline read where it lives: Postgres (the
+        query answers only the latest steps)."""
+        status = await order_status(self.stack.client, self.order_id)
+        timeline = [
+            TimelineEntry(
+                at=e.at, type=e.type, stage=Stage(e.stage), actor=e.actor, detail=e.detail
+            )
+            for e in await self.stored_events()
+        ]
+        return dataclasses.replace(status, timeline=timeline)
 
     async def until(
         self, holds: Callable[[OrderStatus], bool], timeout: float = 30.0
     ) -> OrderStatus:
-        return await until_status(self.stack.client, self.order_id, holds, timeout)
+        """Poll `status` (real time: no timer is skipped) until `holds(status)`."""
+
+        async def check() -> OrderStatus | None:
+            status = await self.status()
+            return status if holds(status) else None
+
+        return await eventually(check, timeout, what=f"status of order {self.order_id}")
 
     async def waiting_for(self, what: str) -> OrderStatus:
         return await self.until(lambda s: s.waiting_for == what)

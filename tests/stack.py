@@ -11,12 +11,15 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,9 +29,11 @@ from devstack.harness import free_port
 from devstack.simulators import create_simulators
 from schema.api import Role
 from schema.database import open_session
+from schema.tables import Order
 from settings import Settings
 from starter.api.app import create_app
 from starter.services.access import issue_api_key
+from tests.support import eventually
 from worker import build_worker, client_meter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,9 +129,60 @@ async def run_stack(
         yield Stack(env, settings, engine, clients[Role.ADMIN], sim, maildir, clients)
 
 
+@asynccontextmanager
+async def stack_to_the_end(
+    env: WorkflowEnvironment, base: Settings, engine: AsyncEngine, maildir: Path, **changes: Any
+) -> AsyncIterator[Stack]:
+    """A stack whose orders run to their end within a test: the simulators on autopilot, a
+    feedback window of seconds; no worker in process (the test spawns worker processes)."""
+    settings = base.model_copy(
+        update={
+            "simulator_autopilot": True,
+            "simulator_step_seconds": 0.3,
+            "policy_feedback_earliest": timedelta(seconds=1),
+            "policy_feedback_latest": timedelta(seconds=3),
+            "policy_feedback_reminder": timedelta(seconds=2),
+            "policy_feedback_wait": timedelta(seconds=4),
+            "policy_quiet_from_hour": 24,  # no night: the feedback request goes at once
+            "policy_quiet_until_hour": 0,
+            **changes,
+        }
+    )
+    async with run_stack(env, settings, engine, maildir, worker_in_process=False) as stack:
+        yield stack
+
+
+async def every_order_completed(stack: Stack, placed: list[uuid.UUID]) -> None:
+    """Wait until each of the orders has run to its end (stage `completed`)."""
+
+    async def all_completed() -> bool:
+        async with open_session(stack.engine) as session:
+            stages = (
+                await session.exec(select(Order.stage).where(col(Order.id).in_(placed)))
+            ).all()
+        return len(stages) == len(placed) and set(stages) == {"completed"}
+
+    await eventually(all_completed, timeout=240, what="every order completed")
+
+
 def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
     """`python worker.py`, the real worker process, configured by environment only."""
+    return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=process_env(settings))
+
+
+def spawn_api(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    """`python -m starter.api`, a real API process on `port`, configured by environment only."""
     env = {
+        **process_env(settings),
+        "ORDERFLOW_API_PORT": str(port),
+        "ORDERFLOW_API_METRICS_PORT": str(free_port()),
+    }
+    return subprocess.Popen([sys.executable, "-m", "starter.api"], cwd=ROOT, env=env)
+
+
+def process_env(settings: Settings) -> dict[str, str]:
+    """The environment of a worker or API process for the stack of `settings`."""
+    return {
         **os.environ,
         "ORDERFLOW_DEVSTACK": "true",
         "ORDERFLOW_DATABASE_URL": settings.database_url,
@@ -139,6 +195,16 @@ def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
         "ORDERFLOW_CARRIER_URL": settings.carrier_url,
         "ORDERFLOW_SMS_URL": settings.sms_url,
         "ORDERFLOW_PUSH_URL": settings.push_url,
+        "ORDERFLOW_SMS_RATE_PER_SECOND": str(settings.sms_rate_per_second),
+        "ORDERFLOW_SIMULATOR_PORT": str(settings.simulator_port),
         "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),
+        **{  # the order policy of these tests (an API process starts orders with it)
+            f"ORDERFLOW_{name.upper()}": _env_value(getattr(settings, name))
+            for name in settings.model_fields_set
+            if name.startswith("policy_")
+        },
     }
-    return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env)
+
+
+def _env_value(value: object) -> str:
+    return f"PT{value.total_seconds()}S" if isinstance(value, timedelta) else str(value)

@@ -13,7 +13,6 @@ import subprocess
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,10 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.mailsink import MailSink, read_maildir
 from schema.database import open_session
-from schema.tables import Notification, Order
+from schema.tables import Notification
 from settings import Settings
-from tests.stack import Stack, run_stack, spawn_worker
-from tests.support import eventually, sample_order
+from tests.stack import Stack, every_order_completed, spawn_worker, stack_to_the_end
+from tests.support import sample_order
 
 ORDERS = 18
 KILLS = 5
@@ -38,21 +37,7 @@ async def crash_stack(
     engine: AsyncEngine,
     mail_sink: MailSink,
 ) -> AsyncIterator[Stack]:
-    settings = base_settings.model_copy(
-        update={
-            "simulator_autopilot": True,
-            "simulator_step_seconds": 0.3,
-            "policy_feedback_earliest": timedelta(seconds=1),
-            "policy_feedback_latest": timedelta(seconds=3),
-            "policy_feedback_reminder": timedelta(seconds=2),
-            "policy_feedback_wait": timedelta(seconds=4),
-            "policy_quiet_from_hour": 24,  # no night: the feedback request goes at once
-            "policy_quiet_until_hour": 0,
-        }
-    )
-    async with run_stack(
-        temporal_env, settings, engine, mail_sink.maildir, worker_in_process=False
-    ) as stack:
+    async with stack_to_the_end(temporal_env, base_settings, engine, mail_sink.maildir) as stack:
         yield stack
 
 
@@ -90,14 +75,7 @@ async def test_killed_workers_finish_every_order_without_duplicates(crash_stack:
             placed.append(uuid.UUID(response.json()["order_id"]))
         await _kill_repeatedly(stack, workers)
 
-        async def all_completed() -> bool:
-            async with open_session(stack.engine) as session:
-                stages = (
-                    await session.exec(select(Order.stage).where(col(Order.id).in_(placed)))
-                ).all()
-            return len(stages) == ORDERS and set(stages) == {"completed"}
-
-        await eventually(all_completed, timeout=240, what="every order completed")
+        await every_order_completed(stack, placed)
     finally:
         for worker in workers:
             if worker.poll() is None:

@@ -103,7 +103,9 @@ def test_make_dev_runs_stops_cleanly_and_keeps_orders(devstack: DevStack) -> Non
     assert alive == [], f"orphans left behind: {alive}"
 
     devstack.start()  # healthy again (how fast is for `make bench`, not a test)
-    again = httpx.get(f"{devstack.api}/v1/orders/{order_id}", headers=devstack.auth, timeout=10)
+    again = httpx.get(
+        f"{devstack.api}/v1/orders/{order_id}?live=true", headers=devstack.auth, timeout=10
+    )
     assert again.status_code == 200
     assert again.json()["stage"] == "feedback"  # waiting 24-48 h to ask, across the restart
     assert again.json()["workflow"]["number"] == order["number"]

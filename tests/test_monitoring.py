@@ -36,10 +36,13 @@ def test_prometheus_scrapes_the_worker_and_the_api_where_they_serve() -> None:
     defaults = Settings()
     services = _compose()["services"]
     jobs = {job["job_name"]: job for job in _yaml(MONITORING / "prometheus.yml")["scrape_configs"]}
-    [worker] = jobs["orderflow-worker"]["static_configs"][0]["targets"]
-    [api] = jobs["orderflow-api"]["static_configs"][0]["targets"]
-    assert worker == f"worker:{defaults.worker_metrics_port}"
-    assert api == f"api:{defaults.api_port}" and jobs["orderflow-api"]["metrics_path"] == "/metrics"
+    # Every replica of a scaled service: its name resolves to each (DNS service discovery).
+    [worker] = jobs["orderflow-worker"]["dns_sd_configs"]
+    [api] = jobs["orderflow-api"]["dns_sd_configs"]
+    assert (worker["names"], worker["port"]) == (["worker"], defaults.worker_metrics_port)
+    assert (api["names"], api["port"]) == (["api"], defaults.api_metrics_port)
+    assert jobs["orderflow-api"]["metrics_path"] == "/metrics"
+    assert services["api"]["environment"]["ORDERFLOW_API_METRICS_HOST"] == "0.0.0.0"
     # The worker listens beyond its container (the default is loopback only).
     worker_env = services["worker"]["environment"]
     assert worker_env["ORDERFLOW_WORKER_METRICS_HOST"] == "0.0.0.0"

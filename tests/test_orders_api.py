@@ -42,7 +42,7 @@ async def _confirmed(api: httpx.AsyncClient, client: Client, order_id: str) -> d
     await until_status(
         client, order_id, lambda s: "order.confirmed" in [e.type for e in s.timeline]
     )
-    response = await api.get(f"/v1/orders/{order_id}")
+    response = await api.get(f"/v1/orders/{order_id}", params={"live": "true"})
     assert response.status_code == 200
     return dict(response.json())
 

@@ -17,7 +17,7 @@ from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
 from activities.messages import fit_sms, sms_segments
-from activities.providers import Provider, make_http_client
+from activities.providers import Provider, SharedRate, make_http_client
 from activities.shipping import choose_carrier
 from schema.database import open_session
 from schema.tables import Incident, Refund, WebhookEvent
@@ -384,17 +384,40 @@ def test_no_rule_is_a_named_error() -> None:
     assert raised.value.type == "NoCarrier" and raised.value.non_retryable
 
 
-async def test_provider_calls_respect_the_rate_limit(dev_stack: Stack) -> None:
-    """At 5 calls a second, 11 calls cannot take less than 1.2 s (5 at once, then one per 0.2 s)."""
-    async with make_http_client(5) as http:
-        gateway = Provider("sms", http, dev_stack.settings.sms_url, rate_per_second=5)
-        started = time.monotonic()
-        for n in range(11):
+async def test_provider_calls_respect_the_rate_limit_across_workers(dev_stack: Stack) -> None:
+    """Two workers' gateways to one provider at 5 calls a second share one limit: 12 calls
+    at once are spaced a fifth of a second apart (and a margin more), never 6 in one second."""
+    provider = f"sms-{uuid.uuid4().hex[:6]}"  # a limit of its own, not the stack's
+    async with make_http_client(5) as first, make_http_client(5) as second:
+        gateways = [
+            Provider(
+                "sms", http, dev_stack.settings.sms_url, SharedRate(dev_stack.engine, provider, 5)
+            )
+            for http in (first, second)
+        ]
+        sent: list[float] = []
+
+        async def call(gateway: Provider, n: int) -> None:
             await gateway.call(
                 "POST", "/v1/messages", json={"to": "+380501234567", "text": f"rate {n}"}
             )
-        elapsed = time.monotonic() - started
-    assert elapsed >= 1.15, elapsed
+            sent.append(time.monotonic())
+
+        started = time.monotonic()
+        await asyncio.gather(*(call(gateways[n % 2], n) for n in range(12)))
+    assert time.monotonic() - started >= 11 * 0.2, "12 calls took less than 11 intervals"
+    sent.sort()
+    assert all(sent[n + 5] - sent[n] >= 1.0 for n in range(len(sent) - 5)), sent
+
+
+async def test_a_provider_busy_longer_than_the_wait_is_refused_retryably(dev_stack: Stack) -> None:
+    limit = SharedRate(dev_stack.engine, f"sms-{uuid.uuid4().hex[:6]}", 2, max_wait=1.0)
+    # Turns 0.6 s apart: now, in 0.6 s, and the third not within the second it may wait.
+    taken = await asyncio.gather(*(limit.take_turn() for _ in range(3)), return_exceptions=True)
+    refused = [outcome for outcome in taken if isinstance(outcome, ApplicationError)]
+    assert len(refused) == 1 and taken.count(None) == 2, taken
+    assert "at its rate limit" in str(refused[0])
+    assert refused[0].type == "ProviderUnavailable" and not refused[0].non_retryable
 
 
 async def test_payment_page_buttons_pay_and_fail(dev_stack: Stack) -> None:

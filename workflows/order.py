@@ -210,7 +210,7 @@ class OrderWorkflow:
         await timeline.advance(
             timeline.stage, CustomerStatus.DELAYED, "order.delayed", told, actor=delay.actor
         )
-        await timeline.notify(MessageKind.DELAYED, f"{len(timeline.entries)}", told)
+        await timeline.notify(MessageKind.DELAYED, f"{timeline.steps}", told)
         return self._action_result()
 
     @mark_delayed.validator
@@ -265,7 +265,7 @@ class OrderWorkflow:
             stage=timeline.stage,
             status=timeline.status,
             expected_date=timeline.expected_date,
-            timeline=list(timeline.entries),
+            timeline=list(timeline.entries),  # the latest steps; Postgres has them all
             payment_status=progress.payment_status,
             fulfilment_status=progress.fulfilment_status,
             tracking_number=shipment.tracking_number if shipment else None,

@@ -41,13 +41,16 @@ from workflows.steps import StepFailure, Steps
 from workflows.timeline import Timeline
 from workflows.waiting import OrderCancelled, Waiting
 
+SEEN_EVENTS = 200  # provider event ids remembered per order
+
 
 class Inbox:
     """Messages from outside, in arrival order: provider events (each event id handled once)
     and the decisions of people (operators, the customer)."""
 
     def __init__(self) -> None:
-        self._seen: set[str] = set()
+        # The latest event ids, to drop a provider's repeat (the API drops replays of any age).
+        self._seen: dict[str, None] = {}
         self.payments: list[PaymentEvent] = []
         self.warehouse: list[WarehouseEvent] = []
         self.carrier: list[CarrierEvent] = []
@@ -59,7 +62,9 @@ class Inbox:
     def first_time(self, event_id: str) -> bool:
         if event_id in self._seen:
             return False
-        self._seen.add(event_id)
+        self._seen[event_id] = None
+        if len(self._seen) > SEEN_EVENTS:
+            del self._seen[next(iter(self._seen))]  # the oldest
         return True
 
     def find_warehouse(

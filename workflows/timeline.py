@@ -1,13 +1,16 @@
 """The order's timeline and its messages: where the order stands, every step it took, and
 who was told what.
 
-Each step is kept here (for the `status` query) and written to Postgres by a local activity,
-idempotently: the key is the step's position, so a retried write changes nothing.
+Each step is written to Postgres by a local activity, idempotently: the key is the step's
+position, so a retried write changes nothing. The timeline's home is Postgres: the workflow
+keeps only the latest steps (`LATEST`) for the `status` query, so that an order that hears
+hundreds of carrier scans holds no more in a worker's memory than one that hears a few.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -34,6 +37,7 @@ from workflows import search
 from workflows.steps import Steps
 
 SYSTEM = "system"
+LATEST = 20  # steps the `status` query answers with (all of them are in Postgres)
 
 
 # Once a cancellation is decided, the customer hears nothing but the cancellation (orders
@@ -63,7 +67,8 @@ class Timeline:
         self.stage = Stage.INTAKE
         self.status = CustomerStatus.RECEIVED
         self.expected_date: date | None = None
-        self.entries: list[TimelineEntry] = []
+        self.entries: deque[TimelineEntry] = deque(maxlen=LATEST)  # the latest steps
+        self.steps = 0  # steps taken so far: each one's position, its key in Postgres
         # The silence guard's clock: when the customer last heard from us or the order moved.
         # It starts once the order is confirmed (before that nobody has been promised anything).
         self.quiet_since: datetime | None = None
@@ -91,7 +96,8 @@ class Timeline:
         entry = TimelineEntry(
             at=workflow.now(), type=event_type, stage=self.stage, actor=actor, detail=detail or {}
         )
-        key = f"{len(self.entries):04d}:{event_type}"
+        key = f"{self.steps:04d}:{event_type}"
+        self.steps += 1
         self.entries.append(entry)
         workflow.logger.info("order %s: %s", self.stage.value, event_type)
         # A local activity: one short row write per step needs no task-queue round trip

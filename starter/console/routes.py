@@ -244,31 +244,53 @@ async def search(request: Request, db: Session, q: str = "") -> Response:
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 async def order_page(
-    request: Request, order_id: uuid.UUID, db: Session, workflows: Workflows, settings: AppSettings
+    request: Request,
+    order_id: uuid.UUID,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
+    live: bool = False,
 ) -> Response:
+    """The stored order (the workflow keeps its progress there); `?live=1` asks the workflow."""
     principal = await _staff(request, Permission.ORDERS_READ)
     try:
         view = await view_order(
-            db, caller=principal, order_id=order_id, workflows=workflows, settings=settings
+            db,
+            caller=principal,
+            order_id=order_id,
+            workflows=workflows,
+            settings=settings,
+            live=live,
         )
     except OrderNotFound as missing:
         raise Refused(404, str(missing)) from missing
-    live = view.workflow or {}  # the workflow's `status`, empty when Temporal could not answer
-    live_view = {
-        "waiting_for": live.get("waiting_for"),
-        "next_deadline": live.get("next_deadline"),
-        "payment_status": live.get("payment_status"),
-        "sla_breaches": live.get("sla_breaches", []),
-        "allowed_actions": live.get("allowed_actions", [])
-        if principal.may(Permission.ORDERS_ACT)
-        else [],
+    answer = view.workflow  # the workflow's `status`, when asked and answered in time
+    progress = view.progress
+    progress_view = {
+        "waiting_for": progress.waiting_for.value if progress.waiting_for else None,
+        "next_deadline": progress.next_deadline,
+        "payment_status": progress.payment_status.value if progress.payment_status else None,
+        "sla_breaches": sum(event.type == "sla.silence_breached" for event in view.timeline),
+        "allowed_actions": progress.allowed_actions,
     }
+    if answer is not None:
+        deadline = answer.get("next_deadline")
+        progress_view = {
+            "waiting_for": answer.get("waiting_for"),
+            "next_deadline": deadline["at"] if deadline else None,
+            "payment_status": answer.get("payment_status"),
+            "sla_breaches": len(answer.get("sla_breaches", [])),
+            "allowed_actions": answer.get("allowed_actions", []),
+        }
+    if not principal.may(Permission.ORDERS_ACT):
+        progress_view["allowed_actions"] = []
     return _page(
         request,
         "order.html",
         principal,
         order=view,
-        live=live_view,
+        live=progress_view,
+        asked_live=live,
         can_read_personal=principal.may(Permission.PERSONAL_DATA),
     )
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import or_, tuple_
+from sqlalchemy import tuple_, union
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -131,7 +131,8 @@ async def read_order(
     unmasked: bool = False,
     unanswered: str | None = None,
 ) -> OrderOut | None:
-    """The read model of one order with the workflow's live status; personal data masked unless `unmasked`."""
+    """The read model of one order (with the workflow's `live` status when asked); personal
+    data masked unless `unmasked`."""
     order = await session.get(Order, order_id)
     if order is None:
         return None
@@ -283,10 +284,12 @@ async def search_orders(
         elif (phone := _as_phone(q)) is not None:
             query = query.where(OrderContact.phone == phone)
         else:
-            tracked = select(OrderProviderRefs.order_id).where(
-                OrderProviderRefs.tracking_number == q
+            # Two index lookups, united: `number = q OR id IN (...)` could use neither index.
+            numbered = select(col(Order.id)).where(col(Order.number) == q)
+            tracked = select(col(OrderProviderRefs.order_id)).where(
+                col(OrderProviderRefs.tracking_number) == q
             )
-            query = query.where(or_(col(Order.number) == q, col(Order.id).in_(tracked)))
+            query = query.where(col(Order.id).in_(union(numbered, tracked)))
     for column, wanted in (
         (Order.stage, stage.value if stage else None),
         (Order.needs_action, needs_action),
@@ -361,22 +364,29 @@ async def view_order(
     order_id: uuid.UUID,
     workflows: OrderWorkflows,
     settings: Settings,
+    live: bool = False,
 ) -> OrderOut:
     """One order as `caller` may see it: a service only its own; personal data shown (and
-    audited) to roles that may read it, masked for the others."""
+    audited) to roles that may read it, masked for the others.
+
+    The read model answers alone: the workflow keeps the order's stage, what it waits for,
+    the next deadline and the allowed actions current in Postgres. With `live` the workflow's
+    own `status` is asked too, within `STATUS_DEADLINE` (a query costs a worker's attention:
+    tens of milliseconds, and a replay of its history when the worker holds it no longer)."""
     order = await session.get(Order, order_id)
     if order is None or (caller.role == Role.SERVICE and not _created_by(order, caller)):
         raise OrderNotFound(order_id)
     unmasked = caller.may(Permission.PERSONAL_DATA)
-    live, unanswered = None, None
-    try:
-        live = await workflows.status(order_id)
-    except WorkflowUnanswered as exc:
-        unanswered = str(exc)
+    status, unanswered = None, None
+    if live:
+        try:
+            status = await workflows.status(order_id)
+        except WorkflowUnanswered as exc:
+            unanswered = str(exc)
     view = await read_order(
         session,
         order_id=order_id,
-        live=live,
+        live=status,
         links=links_for(order_id, settings),
         unmasked=unmasked,
         unanswered=unanswered,

@@ -5,6 +5,7 @@ as the shop's operators and providers would, and read what a user would see.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import sys
 import uuid
@@ -26,7 +27,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from schema.contracts import (
     ActionResult,
@@ -51,18 +51,11 @@ from schema.contracts import (
 )
 from settings import Settings
 from tests.workflows.standins import PAYMENT_ID, TRACKING_NUMBER, OrderStandIns
+from worker import WORKFLOW_RUNNER  # the worker's sandbox (test_standins checks it is used)
 from workflows.order import OrderWorkflow
 
 OPERATOR = "key:operator"
 T = TypeVar("T")
-
-# The same sandbox as worker.build_worker: contracts are plain dataclasses and pydantic is the
-# converter, so both pass through (test_standins checks that the two stay the same).
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "pydantic", "schema", "zoneinfo"
-    )
-)
 
 
 def stand_in_worker(client: Client, standins: OrderStandIns, task_queue: str) -> Worker:
@@ -116,7 +109,10 @@ class OrderRun:
     # --- what a user sees -------------------------------------------------------------------
 
     async def status(self) -> OrderStatus:
-        return await self.handle.query(OrderWorkflow.status)
+        """The workflow's `status`, with the timeline read where it lives: the rows written
+        (the stand-in's `record_event` calls; the query answers only the latest steps)."""
+        status = await self.handle.query(OrderWorkflow.status)
+        return dataclasses.replace(status, timeline=self.standins.timeline())
 
     async def until(
         self, holds: Callable[[OrderStatus], bool], what: str = "condition", timeout: float = 10.0

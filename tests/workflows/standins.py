@@ -43,6 +43,7 @@ from schema.contracts import (
     ReserveStockResult,
     SendConfirmationInput,
     Shipment,
+    TimelineEntry,
     ValidateOrderInput,
     ValidateOrderResult,
 )
@@ -143,6 +144,15 @@ class OrderStandIns:
             for call in self.finished
             if call.name in ("send_confirmation", "notify")
         ]
+
+    def timeline(self) -> list[TimelineEntry]:
+        """The timeline as Postgres would hold it: one row per key, in key order."""
+        rows = {
+            call.input.key: call.input.entry
+            for call in self.finished
+            if call.name == "record_event"
+        }
+        return [rows[key] for key in sorted(rows)]
 
     def compensations(self) -> list[str]:
         return [call.name for call in self.calls if call.name in COMPENSATIONS]

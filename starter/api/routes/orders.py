@@ -66,14 +66,26 @@ async def create_order(
     "/{order_id}",
     response_model=OrderOut,
     responses=responses(404),
-    summary="The order's read model with the workflow's live `status`",
+    summary="The order's read model; with `live=true` the workflow's live `status` too",
 )
 async def get_order(
-    order_id: uuid.UUID, db: Session, workflows: Workflows, settings: AppSettings, caller: Reader
+    order_id: uuid.UUID,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
+    caller: Reader,
+    live: Annotated[
+        bool,
+        Query(
+            description="Also ask the workflow for its live `status` (within 2 s); the read "
+            "model alone already holds the stage, what the order waits for, the next deadline "
+            "and the allowed actions"
+        ),
+    ] = False,
 ) -> OrderOut:
     """Personal data is shown to operators and admins (and each such read is audited), masked for others."""
     return await view_order(
-        db, caller=caller, order_id=order_id, workflows=workflows, settings=settings
+        db, caller=caller, order_id=order_id, workflows=workflows, settings=settings, live=live
     )
 
 
