@@ -35,6 +35,7 @@ from activities.notifications import (
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.providers import Provider, make_http_client
+from activities.returns import ReturnActivities
 from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
 from runtime import configure_logging, connect_temporal, metrics_runtime
@@ -42,6 +43,8 @@ from schema.contracts import order_id_of
 from schema.database import make_engine
 from settings import Settings, get_settings
 from workflows.order import OrderWorkflow
+from workflows.refunds import RefundWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.search import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger(__name__)
@@ -108,11 +111,12 @@ def build_worker(
     shipping = ShippingActivities(
         engine, Provider("carrier", http, settings.carrier_url), f"{webhooks}/carrier"
     )
-    documents = DocumentActivities(engine)
+    documents = DocumentActivities(engine, settings.returns_address)
+    returns = ReturnActivities(engine)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[OrderWorkflow],
+        workflows=[OrderWorkflow, ReturnWorkflow, RefundWorkflow],
         interceptors=[_BindOrderToLogs()],
         activities=[
             orders.record_event,
@@ -132,6 +136,12 @@ def build_worker(
             shipping.book_shipment,
             shipping.cancel_shipment,
             documents.generate_documents,
+            inventory.restock,
+            shipping.book_return_shipment,
+            documents.generate_return_label,
+            returns.record_return_step,
+            returns.create_exchange_order,
+            returns.exchange_outcome,
         ],
         # Contracts are plain dataclasses; pydantic is only the converter: pass both through.
         workflow_runner=SandboxedWorkflowRunner(

@@ -333,6 +333,7 @@ class NotificationActivities:
             support=f"{self._settings.support_email}, {self._settings.support_phone}",
             feedback_url=f"{page}/{links.token(LinkPurpose.FEEDBACK, order.id)}/feedback",
             choice_url=f"{page}/{links.token(LinkPurpose.STOCK_CHOICE, order.id)}/stock-choice",
+            status_url=f"{page}/{links.token(LinkPurpose.STATUS, order.id)}",
         )
 
     async def _first_delivered(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import phonenumbers
 import structlog
@@ -134,32 +135,40 @@ class OrderActivities:
 
     @activity.defn
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
-        """Append one timeline row and move the read model's stage; a retry writes nothing."""
+        """Append one timeline row and move the read model's stage; a retry writes nothing.
+        A step beside the order (`moves_order` False: a return's, an outside refund's) is
+        written under the order's current stage and moves nothing."""
         entry = input.entry
         order_id = uuid.UUID(input.order_id)
+        moves = input.moves_order
         async with open_session(self._engine) as session:
-            # Where the order was, and since when (this visit: documents happen within handover),
-            # for the stage it leaves now if it moves on.
-            other = aliased(OrderEvent)
-            came_back_after = (
-                select(func.coalesce(func.max(other.id), 0))
-                .where(other.order_id == Order.id, other.stage != Order.stage)
-                .scalar_subquery()
-            )
-            visit_start = (
-                select(func.min(OrderEvent.at))
-                .where(
-                    OrderEvent.order_id == Order.id,
-                    OrderEvent.stage == Order.stage,
-                    col(OrderEvent.id) > came_back_after,
+            before = None
+            stage: Any = entry.stage.value
+            if moves:
+                # Where the order was, and since when (this visit: documents happen within
+                # handover), for the stage it leaves now if it moves on.
+                other = aliased(OrderEvent)
+                came_back_after = (
+                    select(func.coalesce(func.max(other.id), 0))
+                    .where(other.order_id == Order.id, other.stage != Order.stage)
+                    .scalar_subquery()
                 )
-                .scalar_subquery()
-            )
-            before = (
-                await session.execute(
-                    select(col(Order.stage), visit_start).where(col(Order.id) == order_id)
+                visit_start = (
+                    select(func.min(OrderEvent.at))
+                    .where(
+                        OrderEvent.order_id == Order.id,
+                        OrderEvent.stage == Order.stage,
+                        col(OrderEvent.id) > came_back_after,
+                    )
+                    .scalar_subquery()
                 )
-            ).first()
+                before = (
+                    await session.execute(
+                        select(col(Order.stage), visit_start).where(col(Order.id) == order_id)
+                    )
+                ).first()
+            else:  # the order's stage as it stands
+                stage = select(col(Order.stage)).where(col(Order.id) == order_id).scalar_subquery()
             inserted = await session.execute(
                 insert(OrderEvent)
                 .values(
@@ -167,7 +176,7 @@ class OrderActivities:
                     key=input.key,
                     at=entry.at,
                     type=entry.type,
-                    stage=entry.stage.value,
+                    stage=stage,
                     actor=entry.actor,
                     detail=entry.detail,
                 )
@@ -175,27 +184,33 @@ class OrderActivities:
                 .returning(col(OrderEvent.id))
             )
             recorded = inserted.first() is not None
-            values: dict[str, object] = {
-                "stage": entry.stage.value,
-                "status": input.status.value,
-                "updated_at": entry.at,
-            }
-            if input.expected_date is not None:
-                values["expected_date"] = input.expected_date
-            if input.progress is not None:
-                values.update(_progress_columns(input.progress))
-            values.update(FLAGS.get(entry.type, {}))
-            await session.execute(update(Order).where(col(Order.id) == order_id).values(**values))
             facts = None
-            if entry.type in metrics.DELIVERY_STEPS:  # for the date promised at confirmation
-                facts = await session.get(OrderFacts, order_id)
+            if moves:
+                values: dict[str, object] = {
+                    "stage": entry.stage.value,
+                    "status": input.status.value,
+                    "updated_at": entry.at,
+                }
+                if input.expected_date is not None:
+                    values["expected_date"] = input.expected_date
+                if input.progress is not None:
+                    values.update(_progress_columns(input.progress))
+                values.update(FLAGS.get(entry.type, {}))
+                if entry.type == "payment.succeeded" and "amount" in entry.detail:
+                    # What was paid: the refund ledger's limit (schema/ledger.py).
+                    values["paid_amount"] = Decimal(entry.detail["amount"])
+                await session.execute(
+                    update(Order).where(col(Order.id) == order_id).values(**values)
+                )
+                if entry.type in metrics.DELIVERY_STEPS:  # for the date promised at confirmation
+                    facts = await session.get(OrderFacts, order_id)
             await session.commit()
-        if recorded:
+        if recorded and moves:
             if before is not None and before[1] is not None and before[0] != entry.stage.value:
                 metrics.stage_left(before[0], (entry.at - before[1]).total_seconds())
             promised = facts.promised_date if facts is not None else None
             metrics.timeline_step(entry.type, entry.stage.value, entry.detail, promised, entry.at)
-        log.info("timeline", event_type=entry.type, stage=entry.stage.value, recorded=recorded)
+        log.info("timeline", event_type=entry.type, moves_order=moves, recorded=recorded)
         return RecordEventResult(recorded=recorded)
 
     @activity.defn

@@ -14,7 +14,7 @@ Shared pieces
     <locale>/_phrases.j2   the words for every code (reasons, waits, delivery methods)
 What a template gets
     Every message: name, number, total, support, masked_email, masked_phone, feedback_url,
-    choice_url, lines, delivery_method, phrases. Each kind: its PARAMS below, with codes
+    choice_url, lines, delivery_method, payment_method, phrases. Each kind: its PARAMS below, with codes
     normalised, money and dates formatted for the locale, and an absent optional param as
     None, which the template handles with `{% if %}`. Rendering is strict: a name the
     context lacks is an error, never an empty gap (tests/activities/test_messages.py renders
@@ -40,9 +40,13 @@ from schema.contracts import (
     CancelReason,
     DelayReason,
     DeliveryMethod,
+    InspectionFinding,
     MessageKind,
+    ParcelOutcome,
     PaymentFailure,
     PaymentMethod,
+    RefundReason,
+    ReturnDecline,
     WaitingFor,
 )
 
@@ -87,6 +91,18 @@ PARAMS: dict[MessageKind, Params] = {
     # reason: CancelReason; refund only when money goes back
     K.CANCELLED: Params(("reason",), ("refund",)),
     K.INTERIM: Params(("waiting_for",)),  # WaitingFor
+    K.PARCEL_RETURNING: Params(("outcome",)),  # ParcelOutcome
+    K.PARCEL_RESHIPPED: Params(("outcome", "carrier", "tracking_number", "tracking_url")),
+    K.REFUND_MADE: Params(("amount", "reason")),  # reason: RefundReason
+    K.RETURN_REQUESTED: Params(("return_number",)),
+    # return_id: the template gets `label_url`, the customer's link to the return label
+    K.RETURN_APPROVED: Params(("return_number", "return_id", "tracking_url")),
+    K.RETURN_DECLINED: Params(("return_number", "decline")),  # ReturnDecline
+    K.RETURN_RECEIVED: Params(("return_number",)),
+    # refund "0": nothing refunded; findings: InspectionFinding codes, comma-separated;
+    # by_hand "yes": paid on delivery, a manager returns the money
+    K.RETURN_REFUNDED: Params(("return_number",), ("refund", "findings", "by_hand")),
+    K.RETURN_EXCHANGED: Params(("return_number", "exchange_number")),
     K.MANAGER_REVIEW_ESCALATED: Params(("reasons",)),
     K.MANAGER_PAYMENT_FAILED: Params(("reason", "url")),
     K.MANAGER_INCIDENT: Params(("summary", "cause")),
@@ -128,6 +144,7 @@ class OrderFacts:
     feedback_url: str
     choice_url: str
     payment_method: str = "prepaid"
+    status_url: str = ""  # the order's status page (a signed link): return pages hang off it
 
 
 @dataclass(frozen=True)
@@ -144,7 +161,7 @@ def locales_of(kind: MessageKind) -> tuple[str, ...]:
     return ("en",) if kind in MANAGER_KINDS else LOCALES
 
 
-E = TypeVar("E", PaymentFailure, DelayReason, CancelReason)
+E = TypeVar("E", PaymentFailure, DelayReason, CancelReason, RefundReason)
 
 
 def _as_code(codes: type[E], value: str, fallback: E) -> E:
@@ -269,7 +286,9 @@ class MessageCatalog:
             if not raw and name not in CODED:
                 values[name] = None  # only optional params get here
                 continue
-            if name in ("amount", "refund"):
+            if name == "refund" and Decimal(raw) == 0:
+                values[name] = None  # nothing refunded: the template says so
+            elif name in ("amount", "refund"):
                 values[name] = money(Decimal(raw))
             elif name in ("expected_date", "new_date"):
                 values[name] = format_date(date.fromisoformat(raw), "d MMMM y", locale=babel)
@@ -279,6 +298,16 @@ class MessageCatalog:
                 values[name] = _product_names(raw, order.lines)
             elif name == "waiting_for":
                 values[name] = WaitingFor(raw).value
+            elif name == "outcome":
+                values[name] = ParcelOutcome(raw).value
+            elif name == "decline":
+                values[name] = ReturnDecline(raw).value
+            elif name == "findings":
+                values[name] = [InspectionFinding(code).value for code in raw.split(",")]
+            elif name == "by_hand":
+                values[name] = raw == "yes"
+            elif name == "return_id":
+                values["label_url"] = f"{order.status_url}/returns/{raw}/label.pdf"
             elif name == "reason":
                 values.update(_reason(kind, raw))
             else:
@@ -296,6 +325,8 @@ def _reason(kind: MessageKind, raw: str) -> dict[str, str]:
         return {"reason": delay_reason(raw).value}
     if kind == K.CANCELLED:
         return {"reason": cancel_reason(raw).value}
+    if kind == K.REFUND_MADE:
+        return {"reason": _as_code(RefundReason, raw, RefundReason.OTHER).value}
     raise ValueError(f"{kind.value} takes no reason")
 
 

@@ -31,8 +31,12 @@ from schema.contracts import (
     CancelReason,
     DelayReason,
     DeliveryMethod,
+    InspectionFinding,
     MessageKind,
+    ParcelOutcome,
     PaymentFailure,
+    RefundReason,
+    ReturnDecline,
     WaitingFor,
 )
 
@@ -60,7 +64,10 @@ ORDER = OrderFacts(
     support="support@orderflow.example, +380 44 000 00 00",
     feedback_url=f"{ORDER_URL}/feedback",
     choice_url=f"{ORDER_URL}/stock-choice",
+    status_url=ORDER_URL,
 )
+RETURN = "SHOP-4f2a9c1e-R1"
+RETURN_ID = "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,59 @@ CASES = [
     *[case(K.INTERIM, code.value, waiting_for=code.value) for code in WaitingFor],
     case(K.FEEDBACK_REQUEST),
     case(K.FEEDBACK_REMINDER),
+    # After the parcel leaves (what workflows/delivery.py and workflows/returns.py pass)
+    *[
+        case(K.PARCEL_RETURNING, f"{outcome} {pay}", payment=pay, outcome=outcome)
+        for outcome in ("refused", "unclaimed", "returning")
+        for pay in ("prepaid", "cod")
+    ],
+    *[
+        case(
+            K.PARCEL_RESHIPPED,
+            outcome,
+            outcome=outcome,
+            carrier=CARRIER,
+            tracking_number=TRACKING_NUMBER,
+            tracking_url=TRACKING_URL,
+        )
+        for outcome in ("lost", "damaged")
+    ],
+    *[case(K.REFUND_MADE, code.value, amount="150.00", reason=code.value) for code in RefundReason],
+    case(K.RETURN_REQUESTED, return_number=RETURN),
+    case(K.RETURN_APPROVED, return_number=RETURN, return_id=RETURN_ID, tracking_url=TRACKING_URL),
+    *[
+        case(K.RETURN_DECLINED, code.value, return_number=RETURN, decline=code.value)
+        for code in ReturnDecline
+    ],
+    case(K.RETURN_RECEIVED, return_number=RETURN),
+    case(K.RETURN_REFUNDED, "full", return_number=RETURN, refund="500.00", findings="", by_hand=""),
+    case(
+        K.RETURN_REFUNDED,
+        "partial",
+        return_number=RETURN,
+        refund="250.00",
+        findings="damaged",
+        by_hand="",
+    ),
+    case(
+        K.RETURN_REFUNDED,
+        "none",
+        return_number=RETURN,
+        refund="0",
+        findings="used,missing",
+        by_hand="",
+    ),
+    case(
+        K.RETURN_REFUNDED,
+        "by hand",
+        payment="cod",
+        return_number=RETURN,
+        refund="500.00",
+        findings="",
+        by_hand="yes",
+    ),
+    case(K.RETURN_REFUNDED, "exchange difference", return_number=RETURN, refund="100.00"),
+    case(K.RETURN_EXCHANGED, return_number=RETURN, exchange_number=f"{RETURN}-X"),
     case(K.MANAGER_REVIEW_ESCALATED, reasons="total over 10000; new customer"),
     case(K.MANAGER_PAYMENT_FAILED, "code", reason="insufficient_funds", url=PAY_URL),
     case(K.MANAGER_PAYMENT_FAILED, "old: free text", reason="Do not honor (05)", url=PAY_URL),
@@ -195,7 +255,7 @@ def visible(channel: str, value: str) -> str:
 def data_removed(text: str) -> str:
     """Drop what is data, not wording: addresses, the order's and carrier's identifiers."""
     text = URLS_AND_ADDRESSES.sub(" ", text)
-    for value in (ORDER.number, TRACKING_NUMBER, CARRIER):
+    for value in (f"{RETURN}-X", RETURN, ORDER.number, TRACKING_NUMBER, CARRIER):
         text = text.replace(value, " ")
     return text
 
@@ -289,6 +349,10 @@ PHRASE_TABLES: dict[str, type[StrEnum]] = {
     "payment_failure": PaymentFailure,
     "waiting_for": WaitingFor,
     "delivery_method": DeliveryMethod,
+    "parcel_outcome": ParcelOutcome,
+    "return_decline": ReturnDecline,
+    "inspection_finding": InspectionFinding,
+    "refund_reason": RefundReason,
 }
 
 
@@ -363,3 +427,28 @@ def test_a_missing_param_is_an_error_not_an_empty_gap() -> None:
         _render(K.SHIPPED, carrier=CARRIER, tracking_url=TRACKING_URL)
     with pytest.raises(MessageParamsMissing, match="url"):
         _render(K.PAYMENT_REMINDER, amount="1250.00", url="")
+
+
+def test_a_return_label_link_opens_the_label_of_that_return() -> None:
+    message = _render(
+        K.RETURN_APPROVED, return_number=RETURN, return_id=RETURN_ID, tracking_url=TRACKING_URL
+    )
+    assert f"{ORDER_URL}/returns/{RETURN_ID}/label.pdf" in message.text
+    assert "label.pdf" not in message.sms  # too long for a text: it is in the e-mail
+
+
+def test_a_return_refunded_says_what_was_refunded_and_why_not_the_rest() -> None:
+    partial = _render(K.RETURN_REFUNDED, return_number=RETURN, refund="250.00", findings="damaged")
+    assert "250,00\xa0₴" in partial.text and "пошкоджено після доставки" in partial.text
+    nothing = _render(K.RETURN_REFUNDED, return_number=RETURN, refund="0", findings="used,missing")
+    assert "₴" not in nothing.text
+    assert "був у вжитку, немає в посилці" in nothing.text
+    by_hand = _render(K.RETURN_REFUNDED, return_number=RETURN, refund="500.00", by_hand="yes")
+    assert "менеджер зв'яжеться" in by_hand.text.lower() and "картку" not in by_hand.text
+
+
+def test_a_refused_parcel_says_whether_money_comes_back() -> None:
+    order = dataclasses.replace(ORDER, payment_method="cod")
+    cod = catalog().render(K.PARCEL_RETURNING, "uk", {"outcome": "refused"}, order)
+    prepaid = _render(K.PARCEL_RETURNING, outcome="refused")
+    assert "повернемо кошти" in prepaid.text and "нічого не винні" in cod.text

@@ -39,8 +39,11 @@ from schema.contracts import (
     OrderResult,
     OrderStatus,
     OrderWorkflowInput,
+    ParcelChoice,
+    ParcelDecision,
     PaymentEvent,
     PaymentOutcome,
+    RefundMade,
     RejectOrder,
     StockChoice,
     StockDecision,
@@ -52,6 +55,8 @@ from schema.contracts import (
 from settings import Settings
 from tests.workflows.standins import PAYMENT_ID, TRACKING_NUMBER, OrderStandIns
 from workflows.order import OrderWorkflow
+from workflows.refunds import RefundWorkflow
+from workflows.returns import ReturnWorkflow
 
 OPERATOR = "key:operator"
 T = TypeVar("T")
@@ -69,7 +74,7 @@ def stand_in_worker(client: Client, standins: OrderStandIns, task_queue: str) ->
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow],
+        workflows=[OrderWorkflow, ReturnWorkflow, RefundWorkflow],
         activities=standins.activities(),
         workflow_runner=WORKFLOW_RUNNER,
     )
@@ -201,6 +206,12 @@ class OrderRun:
             CancelOrder(OPERATOR, reason, note),
         )
 
+    async def decide_parcel(self, choice: ParcelChoice) -> ActionResult:
+        return await self.handle.execute_update(
+            OrderWorkflow.decide_parcel,  # type: ignore[arg-type]
+            ParcelDecision(OPERATOR, choice),
+        )
+
     async def reject_accepted(self, reason: str) -> WorkflowUpdateHandle[ActionResult]:
         """Send a rejection; return once accepted (it answers when the order is cancelled)."""
         return await self.handle.start_update(
@@ -261,16 +272,27 @@ class OrderRun:
         )
 
     async def carrier(
-        self, status: TrackingStatus, detail: str = "", event_id: str | None = None
+        self,
+        status: TrackingStatus,
+        detail: str = "",
+        event_id: str | None = None,
+        *,
+        subtag: str = "",
+        tracking_number: str = TRACKING_NUMBER,
     ) -> None:
         event = CarrierEvent(
             event_id or self.event_id("carrier"),
-            TRACKING_NUMBER,
+            tracking_number,
             status,
             datetime.now(UTC),
             detail,
+            subtag,
         )
         await self.handle.signal(OrderWorkflow.carrier_event, event)
+
+    async def refund_made(self, key: str, amount: Decimal) -> None:
+        """A refund made outside the workflow (an operator's, a return's) is told to it."""
+        await self.handle.signal(OrderWorkflow.refund_made, RefundMade(key, amount))
 
     async def feedback(self, *, rating: int | None = None, nps: int | None = None) -> None:
         await self.handle.signal(
@@ -290,15 +312,19 @@ class OrderRun:
         await self.pack()
         return await self.reached("order.packed")
 
-    async def delivered(self) -> OrderStatus:
-        """From payment (or packing, for cash on delivery) to the doorstep."""
+    async def shipped(self) -> OrderStatus:
+        """From payment (or packing, for cash on delivery) to the carrier."""
         status = await self.until(
             lambda s: s.waiting_for in ("payment", "packing"), "payment or packing"
         )
         if status.waiting_for == "payment":
             await self.paid()
         await self.packed()
-        await self.waiting_for("carrier")
+        return await self.waiting_for("carrier")
+
+    async def delivered(self) -> OrderStatus:
+        """From payment (or packing, for cash on delivery) to the doorstep."""
+        await self.shipped()
         for event in (
             TrackingStatus.IN_TRANSIT,
             TrackingStatus.OUT_FOR_DELIVERY,
