@@ -39,8 +39,10 @@ from workflows.steps import Steps
 
 
 async def refund_beside_the_order(steps: Steps, refund: RefundInput) -> None:
-    """Refund through the ledger, then tell the order's workflow (if it still runs)."""
-    await steps.run(PaymentActivities.refund_payment, refund)
+    """Refund through the ledger, then tell the order's workflow (if it still runs). A
+    refund that failed for good may be skipped by an operator (refunded by hand): the
+    order is then told of it all the same."""
+    await steps.run_or_skip(PaymentActivities.refund_payment, refund)
     handle: workflow.ExternalWorkflowHandle[OrderWorkflow] = (
         workflow.get_external_workflow_handle_for(
             OrderWorkflow.run, workflow_id_for(refund.order_id)

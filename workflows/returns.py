@@ -301,13 +301,18 @@ class ReturnWorkflow:
             id=workflow_id_for(exchange.order_id),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
-        await self._step(ReturnStatus.EXCHANGED)
-        await self._record(
-            "return.exchanged", {"order": exchange.number, "order_id": exchange.order_id}
-        )
-        await self._tell(MessageKind.RETURN_EXCHANGED, {"exchange_number": exchange.number})
         if value > covered and self._can_refund():
             await self._refund_step(value - covered, f"return:{self._in.return_id}:difference")
+        await self._step(ReturnStatus.EXCHANGED)
+        await self._record(
+            "return.exchanged",
+            {
+                "order": exchange.number,
+                "order_id": exchange.order_id,
+                "refunded": str(self._refunded),
+            },
+        )
+        await self._tell(MessageKind.RETURN_EXCHANGED, {"exchange_number": exchange.number})
         with contextlib.suppress(ChildWorkflowError):  # terminated by hand: read it all the same
             await child
         outcome = await self._steps.run(
