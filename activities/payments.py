@@ -63,6 +63,8 @@ class PaymentActivities:
                     payment_id=input.payment_id,
                     amount=input.amount,
                     paid=input.paid,
+                    reason=input.reason,
+                    actor=input.actor,
                 )
             except RefundExceedsPayment as exc:
                 raise ApplicationError(str(exc), type="RefundRefused", non_retryable=True) from exc

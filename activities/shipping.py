@@ -167,6 +167,7 @@ class ShippingActivities:
                 "service": choice.service,
                 "weight_kg": choice.weight_kg,
                 "origin": {k: v for k, v in origin.items() if v is not None},
+                "lines": [{"sku": item.sku, "quantity": item.quantity} for item in items],
                 "callback_url": self._callback_url,
             },
             idempotency_key=f"{input.return_id}:return-shipment",

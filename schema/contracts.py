@@ -616,6 +616,8 @@ class RefundInput:
     # What the payment brought in, as the workflow verified it (None: as recorded when the
     # payment succeeded). The ledger never refunds more than that in all.
     paid: Decimal | None = None
+    reason: str | None = None  # an operator's RefundReason, kept in the ledger
+    actor: str | None = None  # who asked (None: the order's own workflow)
 
 
 @dataclass(frozen=True)

@@ -157,13 +157,27 @@ class Journey:
         )
         assert response.json()["webhook_status"] == 202, response.text
 
-    async def carrier(self, status: str, detail: str = "") -> None:
+    async def carrier(self, status: str, detail: str = "", subtag: str = "") -> None:
+        """The carrier reports on the order's parcel (AfterShip's tag and subtag)."""
         refs = await self.refs()
+        await self.parcel_event(refs.tracking_number or "", status, detail, subtag)
+
+    async def parcel_event(
+        self, tracking_number: str, status: str, detail: str = "", subtag: str = ""
+    ) -> None:
         response = await self.stack.sim.post(
-            f"/carrier/sim/shipments/{refs.tracking_number}/events",
-            json={"status": status, "detail": detail},
+            f"/carrier/sim/shipments/{tracking_number}/events",
+            json={"status": status, "detail": detail, "subtag": subtag},
         )
         assert response.json()["webhook_status"] == 202, response.text
+
+    async def parcel_back(self) -> None:
+        """The warehouse says a refused or unclaimed parcel is back."""
+        response = await self.stack.sim.post(f"/warehouse/sim/orders/{self.order_id}/returned")
+        assert response.json()["webhook_status"] == 202, response.text
+
+    async def stock(self, sku: str) -> int:
+        return int((await self.stack.sim.get(f"/warehouse/v1/stock/{sku}")).json()["available"])
 
     async def collect(self) -> None:
         response = await self.stack.sim.post(f"/warehouse/sim/orders/{self.order_id}/collect")

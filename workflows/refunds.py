@@ -73,7 +73,15 @@ class RefundWorkflow:
         steps = Steps(input.policy)
         step = f"refund:{input.key}"
         await refund_beside_the_order(
-            steps, RefundInput(input.order_id, input.payment_id, input.amount, step=step)
+            steps,
+            RefundInput(
+                input.order_id,
+                input.payment_id,
+                input.amount,
+                step=step,
+                reason=input.reason.value,
+                actor=input.actor,
+            ),
         )
         detail = {"amount": str(input.amount), "reason": input.reason.value, "refund": step}
         if input.lines:

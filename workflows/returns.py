@@ -383,7 +383,7 @@ class ReturnWorkflow:
         )
 
     def _allowed(self) -> dict[str, str | None]:
-        awaiting = self._waiting_for == "approval" and self._decision is None
+        awaiting = self._status == ReturnStatus.AWAITING_APPROVAL and self._decision is None
         return {
             "decide": None if awaiting else "the return is not awaiting approval",
             "resolve_step": None

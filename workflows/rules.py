@@ -220,8 +220,8 @@ def assess_return(
     for line in lines:
         if line.sku.startswith(policy.non_returnable):
             reasons.append(f"{line.sku}: non-returnable")
-        # A set is sold as one line (its SKU starts with a set prefix): fewer items back
-        # than ordered breaks it.
+        # A set is one line whose SKU starts with a set prefix, its quantity the pieces of
+        # the set (SET-CUPS × 6): fewer pieces back than were ordered breaks it.
         if line.sku.startswith(policy.sets) and line.quantity < line.ordered:
             reasons.append(f"{line.sku}: part of a set ({line.quantity} of {line.ordered})")
     return ReturnAssessment(None, closes, tuple(reasons))

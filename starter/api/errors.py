@@ -28,6 +28,7 @@ from starter.services.errors import (
     ActionRefused,
     OrderNotFound,
     OrderNumberConflict,
+    ReturnNotFound,
     TemporalUnavailable,
 )
 from starter.services.provider_events import EventMismatch, InvalidEvent
@@ -36,6 +37,7 @@ STATUS_OF: dict[type[Exception], int] = {
     ExpiredLink: 410,  # before BadLink, its base: the first match answers
     BadLink: 404,
     OrderNotFound: 404,
+    ReturnNotFound: 404,
     CustomerNotFound: 404,
     AccountNotFound: 404,
     OrderNumberConflict: 409,

@@ -9,6 +9,7 @@ https."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
@@ -22,15 +23,30 @@ from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
 
-from schema.api import NoteIn, OneLine
-from schema.contracts import CancelReason, DelayReason, DeliveryMethod, PaymentMethod
+from schema.api import (
+    IDEMPOTENCY_KEY,
+    NoteIn,
+    OneLine,
+    RefundIn,
+    ResolveIn,
+    ReturnDecisionIn,
+    ReturnIn,
+)
+from schema.contracts import (
+    CancelReason,
+    DelayReason,
+    DeliveryMethod,
+    PaymentMethod,
+    RefundReason,
+    ReturnReason,
+)
 from schema.database import open_session
 from schema.reports import DailyQuery
-from schema.tables import Incident, Order
+from schema.tables import Incident, Order, Return
 from settings import Settings
 from starter.api.deps import AppSettings, Session, SignInGuard, Workflows, client_ip
 from starter.console import charts
-from starter.services import access, actions, reports
+from starter.services import access, actions, refunds, reports, returns
 from starter.services.access import (
     AccountNotFound,
     LockingOneselfOut,
@@ -220,7 +236,22 @@ async def queue(request: Request, db: Session) -> Response:
             .limit(50)
         )
     ).all()
-    return _page(request, "queue.html", principal, sections=sections, incidents=incidents)
+    waiting_returns = (
+        await db.exec(
+            select(Return)
+            .where(col(Return.needs_action))
+            .order_by(col(Return.created_at))
+            .limit(50)
+        )
+    ).all()
+    return _page(
+        request,
+        "queue.html",
+        principal,
+        sections=sections,
+        incidents=incidents,
+        waiting_returns=waiting_returns,
+    )
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -270,6 +301,12 @@ async def order_page(
         order=view,
         live=live_view,
         can_read_personal=principal.may(Permission.PERSONAL_DATA),
+        can_act=principal.may(Permission.ORDERS_ACT),
+        returns=await returns.returns_of(db, order_id=order_id),
+        ledger=await refunds.refunds_of(db, order_id=order_id),
+        request_key=secrets.token_hex(16),  # a form sent twice makes one refund, one return
+        REFUND_REASONS=[reason.value for reason in RefundReason],
+        RETURN_REASONS=[reason.value for reason in ReturnReason],
     )
 
 
@@ -318,14 +355,147 @@ async def act(
             db, workflows=workflows, caller=principal, order_id=order_id, body=body
         )
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        return _back_to(order_id, error=problems)
+        return _back_to(order_id, error=_problems(exc))
     except OrderServiceError as exc:
         return _back_to(order_id, error=str(exc))
     return _back_to(order_id, done=f"{operator_action.label}: done.")
+
+
+async def _filled(
+    request: Request, *, keyed: bool = False
+) -> tuple[dict[str, str], list[dict[str, str]], str]:
+    """A console form's fields (empty ones absent), its item rows (sku, quantity), and the
+    request key a form that makes something was rendered with (sent twice, it makes one)."""
+    form = await request.form()
+    key = form.get("request_key") if keyed else ""
+    if not isinstance(key, str) or (keyed and not re.fullmatch(IDEMPOTENCY_KEY, key)):
+        raise Refused(422, "This form is incomplete: reload the page.")
+    fields = {
+        name: value
+        for name, value in form.items()
+        if name not in (CSRF_FIELD, "sku", "quantity", "request_key")
+        and isinstance(value, str)
+        and value.strip()
+    }
+    rows = [
+        {"sku": str(sku), "quantity": str(quantity)}
+        for sku, quantity in zip(form.getlist("sku"), form.getlist("quantity"), strict=False)
+        if str(quantity).strip() not in ("", "0")
+    ]
+    return fields, rows, key
+
+
+@router.post("/orders/{order_id}/refunds", dependencies=[SameSiteForm])
+async def refund(
+    request: Request,
+    order_id: uuid.UUID,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
+) -> Response:
+    """Refund an amount, or items, of the order (the ledger's limit holds here too)."""
+    principal = await _staff(request, Permission.ORDERS_ACT)
+    fields, rows, key = await _filled(request, keyed=True)
+    try:
+        if rows and "amount" not in fields:
+            fields_with_lines: dict[str, object] = {**fields, "lines": [_row(r) for r in rows]}
+            body = RefundIn.model_validate(fields_with_lines)
+        else:
+            body = RefundIn.model_validate(fields)
+        made = await refunds.refund(
+            db,
+            workflows=workflows,
+            settings=settings,
+            caller=principal,
+            order_id=order_id,
+            key=key,
+            body=body,
+        )
+    except ValidationError as exc:
+        return _back_to(order_id, error=_problems(exc))
+    except OrderServiceError as exc:
+        return _back_to(order_id, error=str(exc))
+    return _back_to(order_id, done=f"Refund of {made.amount}: {made.status.replace('_', ' ')}.")
+
+
+def _row(row: dict[str, str]) -> dict[str, object]:
+    quantity = row["quantity"]
+    return {"sku": row["sku"], "quantity": int(quantity) if quantity.isdigit() else quantity}
+
+
+@router.post("/orders/{order_id}/returns", dependencies=[SameSiteForm])
+async def open_return(
+    request: Request,
+    order_id: uuid.UUID,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
+) -> Response:
+    """Open a return for a customer who asked by phone or mail."""
+    principal = await _staff(request, Permission.ORDERS_ACT)
+    fields, rows, key = await _filled(request, keyed=True)
+    try:
+        body = ReturnIn.model_validate({**fields, "lines": [_row(r) for r in rows]})
+        opened, _ = await returns.open_return(
+            db,
+            workflows=workflows,
+            settings=settings,
+            caller=principal,
+            order_id=order_id,
+            key=key,
+            body=body,
+        )
+    except ValidationError as exc:
+        return _back_to(order_id, error=_problems(exc))
+    except OrderServiceError as exc:
+        return _back_to(order_id, error=str(exc))
+    return _back_to(
+        order_id, done=f"Return {opened.number}: {opened.status.value.replace('_', ' ')}."
+    )
+
+
+@router.post("/orders/{order_id}/returns/{return_id}/{step}", dependencies=[SameSiteForm])
+async def steer_return(
+    request: Request,
+    order_id: uuid.UUID,
+    return_id: uuid.UUID,
+    step: str,
+    db: Session,
+    workflows: Workflows,
+) -> Response:
+    """Approve or refuse a return (`decision`), or decide about its failed step (`resolve`)."""
+    principal = await _staff(request, Permission.ORDERS_ACT)
+    fields, _, _ = await _filled(request)
+    try:
+        if step == "decision":
+            decided = ReturnDecisionIn.model_validate(
+                {**fields, "approve": fields.get("approve") == "yes"}
+            )
+            ret = await returns.decide_return(
+                db,
+                workflows=workflows,
+                caller=principal,
+                order_id=order_id,
+                return_id=return_id,
+                body=decided,
+            )
+        elif step == "resolve":
+            resolution = ResolveIn.model_validate(fields)
+            ret = await returns.resolve_return_step(
+                db,
+                workflows=workflows,
+                caller=principal,
+                order_id=order_id,
+                return_id=return_id,
+                choice=resolution.choice,
+            )
+        else:
+            raise Refused(404, f"There is no return step {step}.")
+    except ValidationError as exc:
+        return _back_to(order_id, error=_problems(exc))
+    except OrderServiceError as exc:
+        return _back_to(order_id, error=str(exc))
+    return _back_to(order_id, done=f"Return {ret.number}: {ret.status.value.replace('_', ' ')}.")
 
 
 @router.post("/orders/{order_id}/notes", dependencies=[SameSiteForm])
