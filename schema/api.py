@@ -782,10 +782,16 @@ class RefundIn(_Strict):
                 {"amount": "100.00", "reason": "goodwill"},
                 {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "item_missing"},
             ],
-            # The rule of `_amount_or_lines`, as the schema states it.
+            # The rule of `_amount_or_lines`, as the schema states it (the other absent or null).
             "oneOf": [
-                {"required": ["amount"], "not": {"required": ["lines"]}},
-                {"required": ["lines"], "not": {"required": ["amount"]}},
+                {
+                    "required": ["amount"],
+                    "properties": {"amount": {"type": "string"}, "lines": {"type": "null"}},
+                },
+                {
+                    "required": ["lines"],
+                    "properties": {"lines": {"type": "array"}, "amount": {"type": "null"}},
+                },
             ],
         }
     )

@@ -14,13 +14,15 @@ import httpx
 import pytest
 
 from schema.api import Role
+from schema.contracts import return_workflow_id_for
 from schema.database import open_session
 from schema.ledger import RefundExceedsPayment, enter_refund
 from schema.links import LinkPurpose
+from schema.tables import Return
 from starter.client import Conflict, OrderflowClient
 from tests.lifecycle import Journey
 from tests.stack import Stack
-from tests.support import eventually
+from tests.support import decoded_history, eventually
 from tests.test_client_cli import _cli, _key
 
 SET_AND_BRUSH = [
@@ -250,3 +252,31 @@ async def test_the_client_and_the_cli_refund_and_open_returns(dev_stack: Stack) 
         _cli, dev_stack, operator_key, "returns", "list", order.order_id, "--json"
     )
     assert [r["status"] for r in json.loads(listed.stdout)] == ["approved"]
+
+
+async def test_a_returns_comment_stays_in_postgres_and_erasure_clears_it(dev_stack: Stack) -> None:
+    order = await Journey.place(dev_stack)
+    await order.to_delivery()
+    comment = f"Please call {order.body['customer']['name']} at {order.body['customer']['phone']}"
+    token = order.link(LinkPurpose.STATUS)
+    async with httpx.AsyncClient(base_url=dev_stack.api.base_url) as customer:
+        asked = await post(
+            customer,
+            f"/v1/customer/orders/{token}/returns",
+            {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "other", "comment": comment},
+        )
+    assert asked.status_code == 201, asked.text
+    history = await dev_stack.client.get_workflow_handle(
+        return_workflow_id_for(asked.json()["return_id"])
+    ).fetch_history()
+    decoded = decoded_history(history.to_json())
+    assert "MUG-01" in decoded and order.body["customer"]["name"] not in decoded
+    assert order.body["customer"]["phone"] not in decoded
+
+    erased = await dev_stack.api.post(
+        "/v1/admin/erasures", json={"email": order.body["customer"]["email"]}
+    )
+    assert erased.status_code == 200, erased.text
+    async with open_session(dev_stack.engine) as session:
+        stored = await session.get(Return, uuid.UUID(asked.json()["return_id"]))
+    assert stored is not None and stored.comment is None
