@@ -334,6 +334,7 @@ class NotificationActivities:
             feedback_url=f"{page}/{links.token(LinkPurpose.FEEDBACK, order.id)}/feedback",
             choice_url=f"{page}/{links.token(LinkPurpose.STOCK_CHOICE, order.id)}/stock-choice",
             status_url=f"{page}/{links.token(LinkPurpose.STATUS, order.id)}",
+            return_days=self._settings.policy_return_window.days,
         )
 
     async def _first_delivered(

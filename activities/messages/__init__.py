@@ -14,7 +14,8 @@ Shared pieces
     <locale>/_phrases.j2   the words for every code (reasons, waits, delivery methods)
 What a template gets
     Every message: name, number, total, support, masked_email, masked_phone, feedback_url,
-    choice_url, lines, delivery_method, payment_method, phrases. Each kind: its PARAMS below, with codes
+    choice_url, return_url (the return page), return_period ("14 днів"), lines,
+    delivery_method, payment_method, phrases. Each kind: its PARAMS below, with codes
     normalised, money and dates formatted for the locale, and an absent optional param as
     None, which the template handles with `{% if %}`. Rendering is strict: a name the
     context lacks is an error, never an empty gap (tests/activities/test_messages.py renders
@@ -34,6 +35,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency
+from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from schema.contracts import (
@@ -145,6 +147,7 @@ class OrderFacts:
     choice_url: str
     payment_method: str = "prepaid"
     status_url: str = ""  # the order's status page (a signed link): return pages hang off it
+    return_days: int = 14  # the return window (policy), as the delivery message states it
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,8 @@ class MessageCatalog:
             "masked_phone": order.masked_phone,
             "feedback_url": order.feedback_url,
             "choice_url": order.choice_url,
+            "return_url": f"{order.status_url}/return",
+            "return_period": format_unit(order.return_days, "duration-day", locale=babel),
             "delivery_method": DeliveryMethod(order.delivery_method).value,
             "payment_method": PaymentMethod(order.payment_method).value,
             "lines": [

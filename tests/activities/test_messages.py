@@ -452,3 +452,11 @@ def test_a_refused_parcel_says_whether_money_comes_back() -> None:
     cod = catalog().render(K.PARCEL_RETURNING, "uk", {"outcome": "refused"}, order)
     prepaid = _render(K.PARCEL_RETURNING, outcome="refused")
     assert "повернемо кошти" in prepaid.text and "нічого не винні" in cod.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_delivery_message_links_the_return_page_with_the_window(locale: str) -> None:
+    order = dataclasses.replace(ORDER, return_days=21)
+    message = catalog().render(K.DELIVERED, locale, {}, order)
+    assert f"{ORDER_URL}/return" in message.text
+    assert {"uk": "21 день", "ru": "21 день", "en": "21 days"}[locale] in message.text
