@@ -210,7 +210,8 @@ class OrderActivities:
                 metrics.stage_left(before[0], (entry.at - before[1]).total_seconds())
             promised = facts.promised_date if facts is not None else None
             metrics.timeline_step(entry.type, entry.stage.value, entry.detail, promised, entry.at)
-        log.info("timeline", event_type=entry.type, moves_order=moves, recorded=recorded)
+        stage_now = entry.stage.value if moves else "the order's"
+        log.info("timeline", event_type=entry.type, stage=stage_now, recorded=recorded)
         return RecordEventResult(recorded=recorded)
 
     @activity.defn

@@ -8,8 +8,9 @@ back — the order is `returning`, the customer told once and never again sent a
 notice for it; when it is back (the carrier's "returned to sender" or the warehouse's word)
 its goods go back on the shelf and the order closes with its reason through the ordinary
 compensation (what was paid and is left is refunded). Lost or damaged, an operator decides:
-a second parcel under its own booking, a refund, or closing the order. Orders that started
-before this change kept waiting for a delivery instead (`CARRIER_OUTCOMES`).
+a second parcel under its own booking, a refund, or closing the order. Events that came
+before this change keep, on replay, the path they took (an incident, and the wait for a
+delivery): `CARRIER_OUTCOMES`.
 """
 
 from __future__ import annotations

@@ -44,7 +44,6 @@ class OrderFacts:
     stock_decided: bool = False  # a stock decision has been taken, not yet acted on
     returning: bool = False  # refused or unclaimed: the parcel goes back to the shop
     parcel_decided: bool = False  # a decision about a lost parcel has been taken
-    refundable: bool = False  # something of the payment is left to refund
 
 
 def allowed_actions(facts: OrderFacts) -> dict[str, str | None]:

@@ -136,7 +136,6 @@ class OrderState:
             stock_decided=self.inbox.stock_decision is not None,
             returning=self.going_back is not None,
             parcel_decided=self.inbox.parcel_decision is not None,
-            refundable=self.left_to_refund() > 0,
         )
 
     def left_to_refund(self) -> Decimal:
