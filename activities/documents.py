@@ -21,9 +21,10 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from activities.orders import load_contact, load_order, order_lines
+from activities.orders import load_contact, load_order, load_return, order_lines
 from schema.contracts import DocumentsResult, OrderRef, ReturnRef
 from schema.database import open_session
 from schema.tables import Document, Order, OrderContact, OrderLine, OrderProviderRefs, Return
@@ -151,34 +152,29 @@ class DocumentActivities:
             # No label without an address to print: a pickup order's, or an erased one.
             if refs is not None and refs.tracking_number and contact.address_lines:
                 documents["label"] = shipping_label(order, contact, refs)
-            for kind, content in documents.items():
-                await session.execute(
-                    insert(Document)
-                    .values(order_id=order.id, kind=kind, content=content)
-                    .on_conflict_do_update(
-                        index_elements=["order_id", "kind"], set_={"content": content}
-                    )
-                )
-            await session.commit()
+            await _store(session, order.id, documents)
         return DocumentsResult(kinds=sorted(documents))
 
     @activity.defn
     async def generate_return_label(self, input: ReturnRef) -> DocumentsResult:
         """The return label (again, on a retry: same bytes); none without an address."""
         async with open_session(self._engine) as session:
-            ret = await session.get(Return, uuid.UUID(input.return_id))
-            assert ret is not None and ret.tracking_number is not None  # booked before
+            ret = await load_return(session, input.return_id)
             order = await load_order(session, str(ret.order_id))
             contact = await load_contact(session, order)
             if not contact.address_lines:
                 return DocumentsResult(kinds=[])
-            kind, content = ret.label_kind, return_label(ret, contact, self._returns_address)
-            await session.execute(
-                insert(Document)
-                .values(order_id=order.id, kind=kind, content=content)
-                .on_conflict_do_update(
-                    index_elements=["order_id", "kind"], set_={"content": content}
-                )
-            )
-            await session.commit()
-        return DocumentsResult(kinds=[kind])
+            label = return_label(ret, contact, self._returns_address)
+            await _store(session, order.id, {ret.label_kind: label})
+        return DocumentsResult(kinds=[ret.label_kind])
+
+
+async def _store(session: AsyncSession, order_id: uuid.UUID, documents: dict[str, bytes]) -> None:
+    """Keep the documents with the order (a retry replaces them with the same bytes)."""
+    for kind, content in documents.items():
+        await session.execute(
+            insert(Document)
+            .values(order_id=order_id, kind=kind, content=content)
+            .on_conflict_do_update(index_elements=["order_id", "kind"], set_={"content": content})
+        )
+    await session.commit()

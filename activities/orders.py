@@ -45,6 +45,7 @@ from schema.tables import (
     OrderFacts,
     OrderLine,
     OrderProviderRefs,
+    Return,
 )
 from settings import Settings
 
@@ -58,6 +59,15 @@ async def load_order(session: AsyncSession, order_id: str) -> Order:
             f"order {order_id} does not exist", type="OrderNotFound", non_retryable=True
         )
     return order
+
+
+async def load_return(session: AsyncSession, return_id: str) -> Return:
+    ret = await session.get(Return, uuid.UUID(return_id))
+    if ret is None:
+        raise ApplicationError(
+            f"return {return_id} does not exist", type="ReturnNotFound", non_retryable=True
+        )
+    return ret
 
 
 async def load_contact(session: AsyncSession, order: Order) -> OrderContact:

@@ -11,9 +11,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.orders import load_contact, load_order
+from activities.orders import load_contact, load_order, load_return
 from schema.contracts import (
     CustomerStatus,
     ExchangeOrder,
@@ -68,13 +67,7 @@ class ReturnActivities:
         contacts (a snapshot of its own), delivery and currency, paid for by the return.
         Written once: a retry finds it by its number."""
         async with open_session(self._engine) as session:
-            ret = await session.get(Return, uuid.UUID(input.return_id))
-            if ret is None:
-                raise ApplicationError(
-                    f"return {input.return_id} does not exist",
-                    type="ReturnNotFound",
-                    non_retryable=True,
-                )
+            ret = await load_return(session, input.return_id)
             number = f"{ret.number}-X"
             existing = (await session.exec(select(Order).where(Order.number == number))).first()
             if existing is not None:

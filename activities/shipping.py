@@ -15,7 +15,14 @@ from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.orders import load_contact, load_order, load_refs, order_lines, save_refs
+from activities.orders import (
+    load_contact,
+    load_order,
+    load_refs,
+    load_return,
+    order_lines,
+    save_refs,
+)
 from activities.providers import Provider
 from schema.contracts import BookShipmentInput, OrderRef, ReturnRef, Shipment
 from schema.database import open_session
@@ -130,13 +137,7 @@ class ShippingActivities:
         """The return parcel, from the customer's address to the shop, once per return; the
         carrier's events about it name the return (`return_ref`)."""
         async with open_session(self._engine) as session:
-            ret = await session.get(Return, uuid.UUID(input.return_id))
-            if ret is None:
-                raise ApplicationError(
-                    f"return {input.return_id} does not exist",
-                    type="ReturnNotFound",
-                    non_retryable=True,
-                )
+            ret = await load_return(session, input.return_id)
             order = await load_order(session, str(ret.order_id))
             contact = await load_contact(session, order)
             items = (

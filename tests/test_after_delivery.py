@@ -11,7 +11,6 @@ exchange placing a real replacement order.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -29,7 +28,7 @@ from schema.links import LinkPurpose
 from schema.tables import Order, OrderContact, Refund
 from tests.lifecycle import Journey
 from tests.stack import Stack
-from tests.support import eventually, sample_order
+from tests.support import eventually, sample_order, scan_barcode
 
 DAY = timedelta(days=1)
 MUGS = [{"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "250.00"}]
@@ -44,32 +43,10 @@ def key() -> str:
     return uuid.uuid4().hex
 
 
-async def shipped(order: Journey) -> None:
-    status = await order.until(lambda s: s.waiting_for in ("payment", "packing"))
-    if status.waiting_for == "payment":
-        await order.until_paid()
-    await order.waiting_for("packing")
-    await order.pack()
-    await order.waiting_for("carrier")
-
-
 async def payment(stack: Stack, order: Journey) -> dict[str, Any]:
     refs = await order.refs()
     answer: dict[str, Any] = (await stack.sim.get(f"/payment/v1/payments/{refs.payment_id}")).json()
     return answer
-
-
-async def ask_for_return(
-    order: Journey, body: dict[str, Any], request: str | None = None, token: str | None = None
-) -> Any:
-    """The customer's request through the JSON twin of their return page (the status link)."""
-    token = token or order.link(LinkPurpose.STATUS)
-    async with httpx.AsyncClient(base_url=order.stack.api.base_url) as customer:
-        return await customer.post(
-            f"/v1/customer/orders/{token}/returns",
-            json=body,
-            headers={"Idempotency-Key": request or key()},
-        )
 
 
 async def told(order: Journey, last: str) -> list[str] | None:
@@ -78,26 +55,12 @@ async def told(order: Journey, last: str) -> list[str] | None:
     return sent if last in sent else None
 
 
-async def returns_of(order: Journey) -> list[dict[str, Any]]:
-    answer = await order.stack.api.get(f"/v1/orders/{order.order_id}/returns")
-    assert answer.status_code == 200, answer.text
-    rows: list[dict[str, Any]] = answer.json()
-    return rows
-
-
-async def until_return(order: Journey, status: str) -> dict[str, Any]:
-    async def reached() -> dict[str, Any] | None:
-        return next((r for r in await returns_of(order) if r["status"] == status), None)
-
-    return await eventually(reached, what=f"a return {status}")
-
-
 async def test_a_refused_cod_parcel_comes_back_to_the_shelf_and_closes_the_order(
     stack: Stack,
 ) -> None:
     order = await Journey.place(stack, payment={"method": "cod"})
     on_the_shelf = await order.stock("MUG-01")  # before the order reserved its two mugs
-    await shipped(order)
+    await order.shipped()
     await order.carrier("InTransit")
     await order.carrier("Exception", "recipient refused the parcel", subtag="Exception_003")
     returning = await order.waiting_for("parcel_return")
@@ -128,7 +91,7 @@ async def test_a_refused_cod_parcel_comes_back_to_the_shelf_and_closes_the_order
 
 async def test_a_returned_prepaid_parcel_is_refunded_what_is_left(stack: Stack) -> None:
     order = await Journey.place(stack)
-    await shipped(order)
+    await order.shipped()
     await order.carrier("Expired", "not collected at the point")
     await order.waiting_for("parcel_return")
     await order.carrier("Exception", "back at the depot", subtag="Exception_011")
@@ -144,7 +107,7 @@ async def test_a_returned_prepaid_parcel_is_refunded_what_is_left(stack: Stack) 
 
 async def test_a_lost_parcel_is_reshipped_under_its_own_booking(stack: Stack) -> None:
     order = await Journey.place(stack, payment={"method": "cod"})
-    await shipped(order)
+    await order.shipped()
     first = (await order.refs()).tracking_number
     await order.carrier("Exception", "no trace at the hub", subtag="Exception_013")
     await order.waiting_for("parcel_decision")
@@ -177,8 +140,7 @@ async def test_a_return_within_the_window_is_refunded_once_after_inspection(
     await order.sleep(13 * DAY)  # a day left of the 14
     request = key()
     link = await order.link_from_mail("return")  # "delivered" links the return page
-    asked = await ask_for_return(
-        order,
+    asked = await order.ask_for_return(
         {
             "lines": [{"sku": "MUG-01", "quantity": 2}],
             "reason": "wrong_size",
@@ -190,8 +152,8 @@ async def test_a_return_within_the_window_is_refunded_once_after_inspection(
     assert asked.status_code == 201, asked.text
     opened = asked.json()
     assert opened["status"] == "approved" and opened["tracking_number"]
-    again = await ask_for_return(
-        order, {"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "wrong_size"}, request
+    again = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "wrong_size"}, request
     )
     assert again.status_code == 200 and again.json()["return_id"] == opened["return_id"]
 
@@ -200,25 +162,17 @@ async def test_a_return_within_the_window_is_refunded_once_after_inspection(
     async with httpx.AsyncClient(base_url=stack.api.base_url) as customer:
         label = await customer.get(f"/order/{token}/returns/{opened['return_id']}/label.pdf")
     assert label.status_code == 200 and label.headers["content-type"] == "application/pdf"
-    (tmp_path / "label.pdf").write_bytes(label.content)
-    render = ["pdftoppm", "-r", "300", "-png", "label.pdf", "label"]
-    await asyncio.to_thread(subprocess.run, render, cwd=tmp_path, check=True)
-    [png] = list(tmp_path.glob("label*.png"))
-    scan = ["zbarimg", "--quiet", "--raw", str(png)]
-    scanned = await asyncio.to_thread(
-        subprocess.run, scan, capture_output=True, text=True, check=True
-    )
-    assert scanned.stdout.strip() == opened["tracking_number"]
+    assert await scan_barcode(label.content, tmp_path) == opened["tracking_number"]
 
-    for status in ("InTransit", "Delivered"):
-        await order.parcel_event(opened["tracking_number"], status)
-    await until_return(order, "received")
+    for scan in ("InTransit", "Delivered"):
+        await order.parcel_event(opened["tracking_number"], scan)
+    await order.return_reached("received")
     inspected = await stack.sim.post(
         f"/warehouse/sim/returns/{opened['return_id']}/inspect",
         json={"lines": [{"sku": "MUG-01", "received": 2, "accepted": 1, "finding": "used"}]},
     )
     assert inspected.json()["webhook_status"] == 202, inspected.text
-    refunded = await until_return(order, "refunded")
+    refunded = await order.return_reached("refunded")
 
     assert Decimal(refunded["refunded"]) == Decimal("250.00")
     assert refunded["lines"][0]["accepted"] == 1 and refunded["lines"][0]["finding"] == "used"
@@ -254,12 +208,12 @@ async def test_a_return_outside_the_window_is_refused_with_the_reason(stack: Sta
     order = await Journey.place(stack, payment={"method": "cod"})
     await order.to_delivery()
     await order.sleep(15 * DAY)
-    asked = await ask_for_return(
-        order, {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "changed_mind"}
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "changed_mind"}
     )
     assert asked.status_code == 409, asked.text
     assert "the time for returns ended on" in asked.json()["detail"]
-    [declined] = await returns_of(order)
+    [declined] = await order.returns()
     assert (declined["status"], declined["decline"]) == ("declined", "window_closed")
     # Nothing of it counts as a return, and nothing else is promised.
     assert not [e for e in await order.stored_events() if e.type == "return.requested"]
@@ -312,8 +266,7 @@ async def test_partial_refunds_never_exceed_what_was_paid(stack: Stack) -> None:
 async def test_an_exchange_places_a_real_replacement_order(stack: Stack) -> None:
     order = await Journey.place(stack)
     await order.to_delivery()
-    asked = await ask_for_return(
-        order,
+    asked = await order.ask_for_return(
         {
             "lines": [{"sku": "MUG-01", "quantity": 1}],
             "reason": "defective",
@@ -322,11 +275,11 @@ async def test_an_exchange_places_a_real_replacement_order(stack: Stack) -> None
     )
     assert asked.status_code == 201, asked.text
     opened = asked.json()
-    for status in ("InTransit", "Delivered"):
-        await order.parcel_event(opened["tracking_number"], status)
-    await until_return(order, "received")
+    for scan in ("InTransit", "Delivered"):
+        await order.parcel_event(opened["tracking_number"], scan)
+    await order.return_reached("received")
     await stack.sim.post(f"/warehouse/sim/returns/{opened['return_id']}/inspect")
-    exchanged = await until_return(order, "exchanged")
+    exchanged = await order.return_reached("exchanged")
 
     replacement = uuid.UUID(exchanged["exchange_order_id"])
     async with open_session(stack.engine) as session:

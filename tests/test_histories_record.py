@@ -31,10 +31,8 @@ from schema.contracts import (
     return_workflow_id_for,
     workflow_id_for,
 )
-from schema.links import LinkPurpose
 from tests.lifecycle import Journey
 from tests.stack import Stack
-from tests.support import eventually
 from tests.test_workflow import HISTORIES
 
 pytestmark = pytest.mark.skipif(
@@ -304,39 +302,9 @@ async def test_customer_cancels_missing_stock(stack: Stack, record: Record) -> N
 # --- After the parcel leaves ---------------------------------------------------------------
 
 
-async def _shipped(order: Journey) -> None:
-    status = await order.until(lambda s: s.waiting_for in ("payment", "packing"))
-    if status.waiting_for == "payment":
-        await order.until_paid()
-    await order.waiting_for("packing")
-    await order.pack()
-    await order.waiting_for("carrier")
-
-
-async def _ask_for_return(order: Journey, body: dict[str, object]) -> dict[str, object]:
-    token = order.link(LinkPurpose.STATUS)
-    async with httpx.AsyncClient(base_url=order.stack.api.base_url) as customer:
-        asked = await customer.post(
-            f"/v1/customer/orders/{token}/returns",
-            json=body,
-            headers={"Idempotency-Key": uuid.uuid4().hex},
-        )
-    assert asked.status_code in (201, 409), asked.text
-    opened: dict[str, object] = asked.json()
-    return opened
-
-
-async def _until_return(order: Journey, status: str) -> dict[str, object]:
-    async def reached() -> dict[str, object] | None:
-        rows = (await order.stack.api.get(f"/v1/orders/{order.order_id}/returns")).json()
-        return next((r for r in rows if r["status"] == status), None)
-
-    return await eventually(reached, what=f"a return {status}")
-
-
 async def test_refused_cod_parcel_returned(stack: Stack, record: Record) -> None:
     order = await Journey.place(stack, payment={"method": "cod"})
-    await _shipped(order)
+    await order.shipped()
     await order.carrier("InTransit")
     await order.carrier("Exception", "recipient refused", subtag="Exception_003")
     await order.waiting_for("parcel_return")
@@ -349,7 +317,7 @@ async def test_refused_cod_parcel_returned(stack: Stack, record: Record) -> None
 
 async def test_unclaimed_prepaid_parcel_refunded(stack: Stack, record: Record) -> None:
     order = await Journey.place(stack)
-    await _shipped(order)
+    await order.shipped()
     await order.carrier("Expired", "not collected")
     await order.waiting_for("parcel_return")
     await order.carrier("Exception", "back at the depot", subtag="Exception_011")
@@ -361,7 +329,7 @@ async def test_unclaimed_prepaid_parcel_refunded(stack: Stack, record: Record) -
 async def test_refused_parcel_on_its_way_back(stack: Stack, record: Record) -> None:
     """In flight on purpose: a refused parcel the order waits for (no interim notices)."""
     order = await Journey.place(stack)
-    await _shipped(order)
+    await order.shipped()
     await order.carrier("Exception", "recipient refused", subtag="Exception_003")
     await order.waiting_for("parcel_return")
     await record(order, in_flight=True)
@@ -369,7 +337,7 @@ async def test_refused_parcel_on_its_way_back(stack: Stack, record: Record) -> N
 
 async def test_lost_parcel_reshipped(stack: Stack, record: Record) -> None:
     order = await Journey.place(stack, payment={"method": "cod"})
-    await _shipped(order)
+    await order.shipped()
     await order.carrier("Exception", "no trace at the hub", subtag="Exception_013")
     await order.waiting_for("parcel_decision")
     decided = await order.act("parcel-decision", choice="reship")
@@ -384,7 +352,7 @@ async def test_lost_parcel_reshipped(stack: Stack, record: Record) -> None:
 
 async def test_damaged_parcel_refunded(stack: Stack, record: Record) -> None:
     order = await Journey.place(stack)
-    await _shipped(order)
+    await order.shipped()
     await order.carrier("Exception", "box crushed", subtag="Exception_012")
     await order.waiting_for("parcel_decision")
     decided = await order.act("parcel-decision", choice="refund")
@@ -431,19 +399,20 @@ async def test_return_refunded_after_inspection(stack: Stack, record: Record) ->
     order = await Journey.place(stack)
     await order.to_delivery()
     await order.sleep(13 * DAY)
-    opened = await _ask_for_return(
-        order, {"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "wrong_size"}
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "wrong_size"}
     )
+    opened = asked.json()
     assert opened["status"] == "approved", opened
     for status in ("InTransit", "Delivered"):
         await order.parcel_event(str(opened["tracking_number"]), status)
-    await _until_return(order, "received")
+    await order.return_reached("received")
     inspected = await stack.sim.post(
         f"/warehouse/sim/returns/{opened['return_id']}/inspect",
         json={"lines": [{"sku": "MUG-01", "received": 2, "accepted": 1, "finding": "used"}]},
     )
     assert inspected.json()["webhook_status"] == 202
-    await _until_return(order, "refunded")
+    await order.return_reached("refunded")
     await record(order, workflow_id=return_workflow_id_for(str(opened["return_id"])))
 
 
@@ -451,8 +420,8 @@ async def test_return_refused_outside_the_window(stack: Stack, record: Record) -
     order = await Journey.place(stack, payment={"method": "cod"})
     await order.to_delivery()
     await order.sleep(15 * DAY)
-    await _ask_for_return(
-        order, {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "changed_mind"}
+    await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "changed_mind"}
     )
     [declined] = (await stack.api.get(f"/v1/orders/{order.order_id}/returns")).json()
     assert declined["decline"] == "window_closed"
@@ -466,9 +435,10 @@ async def test_return_awaiting_approval(stack: Stack, record: Record) -> None:
     ]
     order = await Journey.place(stack, lines=cups, payment={"method": "cod"})
     await order.to_delivery()
-    opened = await _ask_for_return(
-        order, {"lines": [{"sku": "SET-CUPS", "quantity": 2}], "reason": "defective"}
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "SET-CUPS", "quantity": 2}], "reason": "defective"}
     )
+    opened = asked.json()
     assert opened["status"] == "awaiting_approval", opened
     await record(
         order, in_flight=True, workflow_id=return_workflow_id_for(str(opened["return_id"]))
@@ -479,19 +449,19 @@ async def test_return_exchanged(stack: Stack, record: Record) -> None:
     """In flight on purpose: an exchange whose replacement order (its child) runs."""
     order = await Journey.place(stack)
     await order.to_delivery()
-    opened = await _ask_for_return(
-        order,
+    asked = await order.ask_for_return(
         {
             "lines": [{"sku": "MUG-01", "quantity": 1}],
             "reason": "defective",
             "resolution": "exchange",
-        },
+        }
     )
+    opened = asked.json()
     for status in ("InTransit", "Delivered"):
         await order.parcel_event(str(opened["tracking_number"]), status)
-    await _until_return(order, "received")
+    await order.return_reached("received")
     await stack.sim.post(f"/warehouse/sim/returns/{opened['return_id']}/inspect")
-    exchanged = await _until_return(order, "exchanged")
+    exchanged = await order.return_reached("exchanged")
     replacement = Journey(stack, str(exchanged["exchange_order_id"]), {})
     await replacement.waiting_for("packing")
     await record(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -342,30 +343,24 @@ async def act(
         raise Refused(404, f"There is no action {action}.")
     if await db.get(Order, order_id) is None:
         raise Refused(404, f"Order {order_id} does not exist.")
-    form = await request.form()
-    # Empty fields are absent: the API's model then applies its defaults and rules.
-    fields = {
-        key: value
-        for key, value in form.items()
-        if key != CSRF_FIELD and isinstance(value, str) and value.strip()
-    }
-    try:
+    fields, _, _ = await _filled(request)
+
+    async def acted() -> str:
         body = operator_action.form.model_validate(fields)
         await operator_action.run(
             db, workflows=workflows, caller=principal, order_id=order_id, body=body
         )
-    except ValidationError as exc:
-        return _back_to(order_id, error=_problems(exc))
-    except OrderServiceError as exc:
-        return _back_to(order_id, error=str(exc))
-    return _back_to(order_id, done=f"{operator_action.label}: done.")
+        return f"{operator_action.label}: done."
+
+    return await _done(order_id, acted)
 
 
 async def _filled(
     request: Request, *, keyed: bool = False
 ) -> tuple[dict[str, str], list[dict[str, str]], str]:
-    """A console form's fields (empty ones absent), its item rows (sku, quantity), and the
-    request key a form that makes something was rendered with (sent twice, it makes one)."""
+    """A console form's fields (empty ones absent: the API's model then applies its defaults
+    and rules), its item rows (sku, quantity), and the request key a form that makes
+    something was rendered with (sent twice, it makes one)."""
     form = await request.form()
     key = form.get("request_key") if keyed else ""
     if not isinstance(key, str) or (keyed and not re.fullmatch(IDEMPOTENCY_KEY, key)):
@@ -385,6 +380,22 @@ async def _filled(
     return fields, rows, key
 
 
+async def _done(order_id: uuid.UUID, action: Callable[[], Awaitable[str]]) -> Response:
+    """Back to the order page: what was done, or why not (a bad field, the order's refusal)."""
+    try:
+        done = await action()
+    except ValidationError as exc:
+        return _back_to(order_id, error=_problems(exc))
+    except OrderServiceError as exc:
+        return _back_to(order_id, error=str(exc))
+    return _back_to(order_id, done=done)
+
+
+def _row(row: dict[str, str]) -> dict[str, object]:
+    quantity = row["quantity"]
+    return {"sku": row["sku"], "quantity": int(quantity) if quantity.isdigit() else quantity}
+
+
 @router.post("/orders/{order_id}/refunds", dependencies=[SameSiteForm])
 async def refund(
     request: Request,
@@ -396,12 +407,10 @@ async def refund(
     """Refund an amount, or items, of the order (the ledger's limit holds here too)."""
     principal = await _staff(request, Permission.ORDERS_ACT)
     fields, rows, key = await _filled(request, keyed=True)
-    try:
-        if rows and "amount" not in fields:
-            fields_with_lines: dict[str, object] = {**fields, "lines": [_row(r) for r in rows]}
-            body = RefundIn.model_validate(fields_with_lines)
-        else:
-            body = RefundIn.model_validate(fields)
+
+    async def refunded() -> str:
+        lines = [_row(r) for r in rows] if rows and "amount" not in fields else None
+        body = RefundIn.model_validate({**fields, **({"lines": lines} if lines else {})})
         made = await refunds.refund(
             db,
             workflows=workflows,
@@ -411,16 +420,9 @@ async def refund(
             key=key,
             body=body,
         )
-    except ValidationError as exc:
-        return _back_to(order_id, error=_problems(exc))
-    except OrderServiceError as exc:
-        return _back_to(order_id, error=str(exc))
-    return _back_to(order_id, done=f"Refund of {made.amount}: {made.status.replace('_', ' ')}.")
+        return f"Refund of {made.amount}: {made.status.replace('_', ' ')}."
 
-
-def _row(row: dict[str, str]) -> dict[str, object]:
-    quantity = row["quantity"]
-    return {"sku": row["sku"], "quantity": int(quantity) if quantity.isdigit() else quantity}
+    return await _done(order_id, refunded)
 
 
 @router.post("/orders/{order_id}/returns", dependencies=[SameSiteForm])
@@ -434,9 +436,10 @@ async def open_return(
     """Open a return for a customer who asked by phone or mail."""
     principal = await _staff(request, Permission.ORDERS_ACT)
     fields, rows, key = await _filled(request, keyed=True)
-    try:
+
+    async def opened() -> str:
         body = ReturnIn.model_validate({**fields, "lines": [_row(r) for r in rows]})
-        opened, _ = await returns.open_return(
+        ret, _ = await returns.open_return(
             db,
             workflows=workflows,
             settings=settings,
@@ -445,13 +448,9 @@ async def open_return(
             key=key,
             body=body,
         )
-    except ValidationError as exc:
-        return _back_to(order_id, error=_problems(exc))
-    except OrderServiceError as exc:
-        return _back_to(order_id, error=str(exc))
-    return _back_to(
-        order_id, done=f"Return {opened.number}: {opened.status.value.replace('_', ' ')}."
-    )
+        return f"Return {ret.number}: {ret.status.value.replace('_', ' ')}."
+
+    return await _done(order_id, opened)
 
 
 @router.post("/orders/{order_id}/returns/{return_id}/{step}", dependencies=[SameSiteForm])
@@ -465,10 +464,13 @@ async def steer_return(
 ) -> Response:
     """Approve or refuse a return (`decision`), or decide about its failed step (`resolve`)."""
     principal = await _staff(request, Permission.ORDERS_ACT)
+    if step not in ("decision", "resolve"):
+        raise Refused(404, f"There is no return step {step}.")
     fields, _, _ = await _filled(request)
-    try:
+
+    async def steered() -> str:
         if step == "decision":
-            decided = ReturnDecisionIn.model_validate(
+            decision = ReturnDecisionIn.model_validate(
                 {**fields, "approve": fields.get("approve") == "yes"}
             )
             ret = await returns.decide_return(
@@ -477,25 +479,20 @@ async def steer_return(
                 caller=principal,
                 order_id=order_id,
                 return_id=return_id,
-                body=decided,
+                body=decision,
             )
-        elif step == "resolve":
-            resolution = ResolveIn.model_validate(fields)
+        else:
             ret = await returns.resolve_return_step(
                 db,
                 workflows=workflows,
                 caller=principal,
                 order_id=order_id,
                 return_id=return_id,
-                choice=resolution.choice,
+                choice=ResolveIn.model_validate(fields).choice,
             )
-        else:
-            raise Refused(404, f"There is no return step {step}.")
-    except ValidationError as exc:
-        return _back_to(order_id, error=_problems(exc))
-    except OrderServiceError as exc:
-        return _back_to(order_id, error=str(exc))
-    return _back_to(order_id, done=f"Return {ret.number}: {ret.status.value.replace('_', ' ')}.")
+        return f"Return {ret.number}: {ret.status.value.replace('_', ' ')}."
+
+    return await _done(order_id, steered)
 
 
 @router.post("/orders/{order_id}/notes", dependencies=[SameSiteForm])

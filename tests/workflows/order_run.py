@@ -8,7 +8,7 @@ import asyncio
 import gc
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -114,6 +114,27 @@ async def refusal(update: Any) -> str:
     raise AssertionError(f"the update was accepted: {result}")
 
 
+S = TypeVar("S")
+
+
+async def poll(
+    read: Callable[[], Awaitable[S]],
+    holds: Callable[[S], bool],
+    what: str,
+    timeout: float,
+    seen: Callable[[S], str],
+) -> S:
+    """Read a workflow's status (in real time: no timer is skipped) until `holds`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await read()
+        if holds(status):
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s: {seen(status)}")
+        await asyncio.sleep(0.02)
+
+
 class OrderRun:
     """A running order: its handle, its stand-ins, and the world around it."""
 
@@ -152,17 +173,11 @@ class OrderRun:
         self, holds: Callable[[OrderStatus], bool], what: str = "condition", timeout: float = 10.0
     ) -> OrderStatus:
         """Poll the status query (in real time: no timer is skipped) until `holds`."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            status = await self.status()
-            if holds(status):
-                return status
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"{what} did not happen within {timeout} s: stage={status.stage}, "
-                    f"waiting_for={status.waiting_for}, timeline={types(status)}"
-                )
-            await asyncio.sleep(0.02)
+
+        def seen(s: OrderStatus) -> str:
+            return f"stage={s.stage}, waiting_for={s.waiting_for}, timeline={types(s)}"
+
+        return await poll(self.status, holds, what, timeout, seen)
 
     async def waiting_for(self, what: str) -> OrderStatus:
         return await self.until(lambda s: s.waiting_for == what, f"waiting for {what}")
@@ -387,14 +402,7 @@ class ReturnRun:
     async def until(
         self, holds: Callable[[ReturnProgress], bool], what: str, timeout: float = 10.0
     ) -> ReturnProgress:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            status = await self.status()
-            if holds(status):
-                return status
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{what} did not happen within {timeout} s: {status}")
-            await asyncio.sleep(0.02)
+        return await poll(self.status, holds, what, timeout, str)
 
     async def waiting_for(self, what: str) -> ReturnProgress:
         return await self.until(lambda s: s.waiting_for == what, f"waiting for {what}")
