@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schema.contracts import DeliveryMethod, OrderPolicy
+from schema.contracts import DeliveryMethod, OrderPolicy, ReturnPolicy
 from schema.links import CustomerLinks, LinkPurpose
 
 ROOT = Path(__file__).resolve().parent
@@ -173,6 +173,15 @@ class Settings(BaseSettings):
     policy_quiet_until_hour: int = 9
     policy_silence_period: timedelta = timedelta(hours=24)
     policy_silence_max_notices: int = 7
+    policy_parcel_return_wait: timedelta = timedelta(days=21)  # a refused parcel back by then
+    # Customer returns: fixed into each return at its start.
+    policy_return_window: timedelta = timedelta(days=14)  # from delivery (EU, UA law)
+    policy_return_non_returnable: tuple[str, ...] = ("HYG-", "FOOD-")  # SKU prefixes: approval
+    policy_return_sets: tuple[str, ...] = ("SET-",)  # SKU prefixes of sets: part of one, approval
+    policy_return_shipping_wait: timedelta = timedelta(days=14)  # approved: the parcel by then
+    policy_return_inspection_wait: timedelta = timedelta(days=3)  # received: inspected by then
+    # Where return parcels go (printed on the return label).
+    returns_address: str = "orderflow returns desk, Warehouse 1, 01001 Kyiv, UA"
 
     def order_policy(self) -> OrderPolicy:
         """The policy a new order is started with (and keeps for its whole life)."""
@@ -187,6 +196,15 @@ class Settings(BaseSettings):
                 for name in OrderPolicy.__dataclass_fields__
                 if name != "delivery_days"
             },
+        )
+
+    def return_policy(self) -> ReturnPolicy:
+        """The policy a new customer return is started with."""
+        return ReturnPolicy(
+            **{
+                name: getattr(self, f"policy_return_{name}")
+                for name in ReturnPolicy.__dataclass_fields__
+            }
         )
 
     def customer_links(self) -> CustomerLinks:

@@ -37,6 +37,7 @@ from activities.notifications import (
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.providers import Provider, SharedRate, make_http_client
+from activities.returns import ReturnActivities
 from activities.shipping import ShippingActivities
 from activities.shop_events import ShopEventDispatcher
 from activities.warehouse import WarehouseActivities
@@ -46,6 +47,8 @@ from schema.database import make_engine
 from settings import Settings, get_settings
 from workflows.messages import CustomerMessageWorkflow
 from workflows.order import OrderWorkflow
+from workflows.refunds import RefundWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.search import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger(__name__)
@@ -141,11 +144,12 @@ def build_worker(
     shipping = ShippingActivities(
         engine, Provider("carrier", http, settings.carrier_url), f"{webhooks}/carrier"
     )
-    documents = DocumentActivities(engine)
+    documents = DocumentActivities(engine, settings.returns_address)
+    returns = ReturnActivities(engine)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[OrderWorkflow, CustomerMessageWorkflow],
+        workflows=[OrderWorkflow, ReturnWorkflow, RefundWorkflow, CustomerMessageWorkflow],
         interceptors=[_BindOrderToLogs()],
         activities=[
             orders.record_event,
@@ -166,6 +170,12 @@ def build_worker(
             shipping.book_shipment,
             shipping.cancel_shipment,
             documents.generate_documents,
+            inventory.restock,
+            shipping.book_return_shipment,
+            documents.generate_return_label,
+            returns.record_return_step,
+            returns.create_exchange_order,
+            returns.exchange_outcome,
         ],
         workflow_runner=WORKFLOW_RUNNER,
         max_cached_workflows=settings.worker_max_cached_workflows,

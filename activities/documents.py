@@ -1,5 +1,7 @@
 """Documents for every order: receipt (invoice), packing list, and the shipping label whose
-Code128 barcode carries the tracking number (seed 000). PDFs are stored with the order.
+Code128 barcode carries the tracking number (seed 000); a customer's return gets a return
+label the same way (`return_label_<n>`, from the customer to the shop). PDFs are stored with
+the order.
 
 They print the contacts the order was placed with. An erased customer's order gets a receipt
 without a name and no label: nothing is printed from erased data."""
@@ -19,12 +21,13 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from activities.orders import load_contact, load_order, order_lines
-from schema.contracts import DocumentsResult, OrderRef
+from activities.orders import load_contact, load_order, load_return, order_lines
+from schema.contracts import DocumentsResult, OrderRef, ReturnRef
 from schema.database import open_session
-from schema.tables import Document, Order, OrderContact, OrderLine, OrderProviderRefs
+from schema.tables import Document, Order, OrderContact, OrderLine, OrderProviderRefs, Return
 
 # Cyrillic names need a Unicode font; Debian's fonts-dejavu-core has one.
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -90,29 +93,49 @@ def packing_list(order: Order, lines: list[OrderLine]) -> bytes:
     return buffer.getvalue()
 
 
-def shipping_label(order: Order, contact: OrderContact, refs: OrderProviderRefs) -> bytes:
-    assert refs.tracking_number is not None
+def _label(heading: str, lines: list[str | None], tracking_number: str) -> bytes:
+    """An A6 label: the carrier, the addresses, and the tracking number as a Code128 barcode."""
     canvas, buffer = _pdf(A6)
     width, height = A6
     canvas.setFont(FONT, 12)
-    canvas.drawString(8 * mm, height - 12 * mm, f"{refs.carrier} · {refs.service}")
+    canvas.drawString(8 * mm, height - 12 * mm, heading)
     canvas.setFont(FONT, 10)
     y = height - 22 * mm
-    for text in (contact.name, *contact.address_lines, contact.phone, f"Order {order.number}"):
+    for text in lines:
         if text:
             canvas.drawString(8 * mm, y, text)
             y -= 5 * mm
-    barcode = Code128(refs.tracking_number, barHeight=18 * mm, barWidth=0.35 * mm, quiet=True)
+    barcode = Code128(tracking_number, barHeight=18 * mm, barWidth=0.35 * mm, quiet=True)
     barcode.drawOn(canvas, (width - barcode.width) / 2, 14 * mm)
-    canvas.drawCentredString(width / 2, 8 * mm, refs.tracking_number)
+    canvas.drawCentredString(width / 2, 8 * mm, tracking_number)
     canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 
 
+def shipping_label(order: Order, contact: OrderContact, refs: OrderProviderRefs) -> bytes:
+    assert refs.tracking_number is not None
+    return _label(
+        f"{refs.carrier} · {refs.service}",
+        [contact.name, *contact.address_lines, contact.phone, f"Order {order.number}"],
+        refs.tracking_number,
+    )
+
+
+def return_label(ret: Return, contact: OrderContact, returns_address: str) -> bytes:
+    """From the customer back to the shop: the return's number on it, for the warehouse."""
+    assert ret.tracking_number is not None
+    return _label(
+        f"{ret.carrier} · RETURN {ret.number}",
+        ["From:", contact.name, *contact.address_lines, "To:", returns_address],
+        ret.tracking_number,
+    )
+
+
 class DocumentActivities:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, returns_address: str = "") -> None:
         self._engine = engine
+        self._returns_address = returns_address
 
     @activity.defn
     async def generate_documents(self, input: OrderRef) -> DocumentsResult:
@@ -129,13 +152,29 @@ class DocumentActivities:
             # No label without an address to print: a pickup order's, or an erased one.
             if refs is not None and refs.tracking_number and contact.address_lines:
                 documents["label"] = shipping_label(order, contact, refs)
-            for kind, content in documents.items():
-                await session.execute(
-                    insert(Document)
-                    .values(order_id=order.id, kind=kind, content=content)
-                    .on_conflict_do_update(
-                        index_elements=["order_id", "kind"], set_={"content": content}
-                    )
-                )
-            await session.commit()
+            await _store(session, order.id, documents)
         return DocumentsResult(kinds=sorted(documents))
+
+    @activity.defn
+    async def generate_return_label(self, input: ReturnRef) -> DocumentsResult:
+        """The return label (again, on a retry: same bytes); none without an address."""
+        async with open_session(self._engine) as session:
+            ret = await load_return(session, input.return_id)
+            order = await load_order(session, str(ret.order_id))
+            contact = await load_contact(session, order)
+            if not contact.address_lines:
+                return DocumentsResult(kinds=[])
+            label = return_label(ret, contact, self._returns_address)
+            await _store(session, order.id, {ret.label_kind: label})
+        return DocumentsResult(kinds=[ret.label_kind])
+
+
+async def _store(session: AsyncSession, order_id: uuid.UUID, documents: dict[str, bytes]) -> None:
+    """Keep the documents with the order (a retry replaces them with the same bytes)."""
+    for kind, content in documents.items():
+        await session.execute(
+            insert(Document)
+            .values(order_id=order_id, kind=kind, content=content)
+            .on_conflict_do_update(index_elements=["order_id", "kind"], set_={"content": content})
+        )
+    await session.commit()

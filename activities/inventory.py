@@ -1,4 +1,5 @@
-"""Stock: reserve and release an order's lines at the warehouse, back-order from the supplier."""
+"""Stock: reserve and release an order's lines at the warehouse, back-order from the supplier,
+and put goods that came back (a returned parcel, a customer's return) on the shelf again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from schema.contracts import (
     OrderRef,
     ReserveStockInput,
     ReserveStockResult,
+    RestockInput,
+    StockLine,
 )
 
 
@@ -52,3 +55,22 @@ class InventoryActivities:
             idempotency_key=step_key(input.order_id, "backorder"),
         )
         return BackorderResult(expected_date=answer["expected_date"])
+
+    @activity.defn
+    async def restock(self, input: RestockInput) -> None:
+        """Goods back on the shelf, once per step: the warehouse gets the step's key."""
+        lines = input.lines
+        if lines is None:
+            lines = [
+                StockLine(line.sku, line.quantity)
+                for line in await order_lines(self._engine, input.order_id)
+            ]
+        await self._warehouse.call(
+            "POST",
+            "/v1/restocks",
+            json={
+                "order_ref": input.order_id,
+                "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
+            },
+            idempotency_key=f"{input.order_id}:{input.step}",
+        )

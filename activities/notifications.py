@@ -435,6 +435,8 @@ class NotificationActivities:
             choice_url=f"{page}/{links.token(LinkPurpose.STOCK_CHOICE, order.id)}/stock-choice",
             status_url=status_link(self._settings.public_url, links, order.id),
             bonus=bonus,
+            page_url=f"{page}/{links.token(LinkPurpose.STATUS, order.id)}",
+            return_days=self._settings.policy_return_window.days,
         )
 
     async def _first_delivered(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import phonenumbers
 import structlog
@@ -44,6 +45,7 @@ from schema.tables import (
     OrderFacts,
     OrderLine,
     OrderProviderRefs,
+    Return,
 )
 from settings import Settings
 
@@ -57,6 +59,15 @@ async def load_order(session: AsyncSession, order_id: str) -> Order:
             f"order {order_id} does not exist", type="OrderNotFound", non_retryable=True
         )
     return order
+
+
+async def load_return(session: AsyncSession, return_id: str) -> Return:
+    ret = await session.get(Return, uuid.UUID(return_id))
+    if ret is None:
+        raise ApplicationError(
+            f"return {return_id} does not exist", type="ReturnNotFound", non_retryable=True
+        )
+    return ret
 
 
 async def load_contact(session: AsyncSession, order: Order) -> OrderContact:
@@ -136,32 +147,39 @@ class OrderActivities:
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
         """Append one timeline row and move the read model's stage, and queue the shop's
         order events for the step (activities/shop_events.py), in one transaction; a retry
-        writes nothing."""
+        writes nothing. A step beside the order (`moves_order` False: a return's, an outside
+        refund's) is written under the order's current stage and moves nothing."""
         entry = input.entry
         order_id = uuid.UUID(input.order_id)
+        moves = input.moves_order
         async with open_session(self._engine) as session:
-            # Where the order was, and since when (this visit: documents happen within handover),
-            # for the stage it leaves now if it moves on.
-            other = aliased(OrderEvent)
-            came_back_after = (
-                select(func.coalesce(func.max(other.id), 0))
-                .where(other.order_id == Order.id, other.stage != Order.stage)
-                .scalar_subquery()
-            )
-            visit_start = (
-                select(func.min(OrderEvent.at))
-                .where(
-                    OrderEvent.order_id == Order.id,
-                    OrderEvent.stage == Order.stage,
-                    col(OrderEvent.id) > came_back_after,
+            before = None
+            stage: Any = entry.stage.value
+            if moves:
+                # Where the order was, and since when (this visit: documents happen within
+                # handover), for the stage it leaves now if it moves on.
+                other = aliased(OrderEvent)
+                came_back_after = (
+                    select(func.coalesce(func.max(other.id), 0))
+                    .where(other.order_id == Order.id, other.stage != Order.stage)
+                    .scalar_subquery()
                 )
-                .scalar_subquery()
-            )
-            before = (
-                await session.execute(
-                    select(col(Order.stage), visit_start).where(col(Order.id) == order_id)
+                visit_start = (
+                    select(func.min(OrderEvent.at))
+                    .where(
+                        OrderEvent.order_id == Order.id,
+                        OrderEvent.stage == Order.stage,
+                        col(OrderEvent.id) > came_back_after,
+                    )
+                    .scalar_subquery()
                 )
-            ).first()
+                before = (
+                    await session.execute(
+                        select(col(Order.stage), visit_start).where(col(Order.id) == order_id)
+                    )
+                ).first()
+            else:  # the order's stage as it stands
+                stage = select(col(Order.stage)).where(col(Order.id) == order_id).scalar_subquery()
             inserted = await session.execute(
                 insert(OrderEvent)
                 .values(
@@ -169,7 +187,7 @@ class OrderActivities:
                     key=input.key,
                     at=entry.at,
                     type=entry.type,
-                    stage=entry.stage.value,
+                    stage=stage,
                     actor=entry.actor,
                     detail=entry.detail,
                 )
@@ -177,29 +195,42 @@ class OrderActivities:
                 .returning(col(OrderEvent.id))
             )
             recorded = inserted.first() is not None
-            values: dict[str, object] = {
-                "stage": entry.stage.value,
-                "status": input.status.value,
-                "updated_at": entry.at,
-            }
-            if input.expected_date is not None:
-                values["expected_date"] = input.expected_date
-            if input.progress is not None:
-                values.update(_progress_columns(input.progress))
-            values.update(FLAGS.get(entry.type, {}))
-            await session.execute(update(Order).where(col(Order.id) == order_id).values(**values))
-            if recorded:  # the shop hears of the step once, with the read model (an outbox)
-                await shop_events.record_timeline_step(session, order_id=order_id, entry=entry)
             facts = None
-            if entry.type in metrics.DELIVERY_STEPS:  # for the date promised at confirmation
-                facts = await session.get(OrderFacts, order_id)
+            if moves:
+                values: dict[str, object] = {
+                    "stage": entry.stage.value,
+                    "status": input.status.value,
+                    "updated_at": entry.at,
+                }
+                if input.expected_date is not None:
+                    values["expected_date"] = input.expected_date
+                if input.progress is not None:
+                    values.update(_progress_columns(input.progress))
+                values.update(FLAGS.get(entry.type, {}))
+                if entry.type == "payment.succeeded" and "amount" in entry.detail:
+                    # What was paid: the refund ledger's limit (schema/ledger.py).
+                    values["paid_amount"] = Decimal(entry.detail["amount"])
+                await session.execute(
+                    update(Order).where(col(Order.id) == order_id).values(**values)
+                )
+                if entry.type in metrics.DELIVERY_STEPS:  # for the date promised at confirmation
+                    facts = await session.get(OrderFacts, order_id)
+            if recorded and entry.type in shop_events.TIMELINE:
+                # The shop hears of the step once, with the read model (an outbox), in the
+                # order the order's row lock gives its events (a move's update took it).
+                if not moves:
+                    await session.execute(
+                        select(col(Order.id)).where(col(Order.id) == order_id).with_for_update()
+                    )
+                await shop_events.record_timeline_step(session, order_id=order_id, entry=entry)
             await session.commit()
-        if recorded:
+        if recorded and moves:
             if before is not None and before[1] is not None and before[0] != entry.stage.value:
                 metrics.stage_left(before[0], (entry.at - before[1]).total_seconds())
             promised = facts.promised_date if facts is not None else None
             metrics.timeline_step(entry.type, entry.stage.value, entry.detail, promised, entry.at)
-        log.info("timeline", event_type=entry.type, stage=entry.stage.value, recorded=recorded)
+        stage_now = entry.stage.value if moves else "the order's"
+        log.info("timeline", event_type=entry.type, stage=stage_now, recorded=recorded)
         return RecordEventResult(recorded=recorded)
 
     @activity.defn

@@ -1,19 +1,20 @@
-"""Payment: a link for prepaid orders, refunds when an order is cancelled after payment."""
+"""Payment: a link for prepaid orders, refunds (whole or partial) through the ledger."""
 
 from __future__ import annotations
 
 import uuid
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.orders import load_order, load_refs, save_refs
 from activities.providers import Provider
 from schema.contracts import CreatePaymentInput, OrderRef, PaymentLink, RefundInput
 from schema.database import open_session
+from schema.ledger import REJECTED, RefundExceedsPayment, enter_refund
 from schema.tables import Refund
 
 
@@ -50,31 +51,41 @@ class PaymentActivities:
     @activity.defn
     async def refund_payment(self, input: RefundInput) -> None:
         """Refund once per step: the ledger row first (so the provider's confirmation finds
-        it), then the provider, who gets the same key on every retry."""
+        it), then the provider, who gets the same key on every retry. A refund beyond what is
+        left of the payment is refused for good (`RefundRefused`): no retry makes it fit."""
         key = f"{input.order_id}:{input.step}"
         async with open_session(self._engine) as session:
-            await session.execute(
-                insert(Refund)
-                .values(
+            try:
+                await enter_refund(
+                    session,
                     order_id=uuid.UUID(input.order_id),
-                    idempotency_key=key,
+                    key=key,
                     payment_id=input.payment_id,
                     amount=input.amount,
+                    paid=input.paid,
+                    reason=input.reason,
+                    actor=input.actor,
                 )
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            )
+            except RefundExceedsPayment as exc:
+                raise ApplicationError(str(exc), type="RefundRefused", non_retryable=True) from exc
             await session.commit()
-        answer = await self._payments.call(
-            "POST",
-            f"/v1/payments/{input.payment_id}/refunds",
-            json={"amount": str(input.amount)},
-            idempotency_key=key,
-        )
+        try:
+            answer = await self._payments.call(
+                "POST",
+                f"/v1/payments/{input.payment_id}/refunds",
+                json={"amount": str(input.amount)},
+                idempotency_key=key,
+            )
+        except ApplicationError as exc:
+            if exc.type == "ProviderRejected":  # nothing was refunded: the row counts for nothing
+                await self._mark(key, status=REJECTED)
+            raise
+        await self._mark(key, provider_refund_id=str(answer.get("refund_id") or "") or None)
+
+    async def _mark(self, key: str, **values: object) -> None:
         async with open_session(self._engine) as session:
             await session.execute(
-                update(Refund)
-                .where(col(Refund.idempotency_key) == key)
-                .values(provider_refund_id=str(answer.get("refund_id") or "") or None)
+                update(Refund).where(col(Refund.idempotency_key) == key).values(**values)
             )
             await session.commit()
 

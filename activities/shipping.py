@@ -1,21 +1,34 @@
-"""Handover: the carrier and service chosen by rules held in data, a booked shipment, its cancellation."""
+"""Handover: the carrier and service chosen by rules held in data, a booked shipment (a
+second one when the first was lost), its cancellation; and a customer's return shipment,
+from their address back to the shop."""
 
 from __future__ import annotations
 
 import functools
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.orders import load_contact, load_order, load_refs, order_lines, save_refs
+from activities.orders import (
+    load_contact,
+    load_order,
+    load_refs,
+    load_return,
+    order_lines,
+    save_refs,
+)
 from activities.providers import Provider
-from schema.contracts import OrderRef, Shipment
+from schema.contracts import BookShipmentInput, OrderRef, ReturnRef, Shipment
 from schema.database import open_session
+from schema.tables import Return, ReturnItem
 
 RULES = Path(__file__).resolve().parent / "data" / "carrier_rules.json"
 
@@ -73,7 +86,9 @@ class ShippingActivities:
         self._callback_url = callback_url
 
     @activity.defn
-    async def book_shipment(self, input: OrderRef) -> Shipment:
+    async def book_shipment(self, input: BookShipmentInput) -> Shipment:
+        """Book the order's parcel: the first under `{order}:shipment` (as always), a second
+        after a loss under `{order}:shipment:2`, so that each is booked once."""
         async with open_session(self._engine) as session:
             order = await load_order(session, input.order_id)
             contact = await load_contact(session, order)
@@ -105,7 +120,8 @@ class ShippingActivities:
                 "destination": {k: v for k, v in destination.items() if v is not None},
                 "callback_url": self._callback_url,
             },
-            idempotency_key=f"{input.order_id}:shipment",
+            idempotency_key=f"{input.order_id}:shipment"
+            + (f":{input.parcel}" if input.parcel > 1 else ""),
         )
         await save_refs(
             self._engine,
@@ -124,3 +140,59 @@ class ShippingActivities:
         refs = await load_refs(self._engine, input.order_id)
         if refs is not None and refs.tracking_number:
             await self._carrier.call("DELETE", f"/v1/shipments/{refs.tracking_number}")
+
+    @activity.defn
+    async def book_return_shipment(self, input: ReturnRef) -> Shipment:
+        """The return parcel, from the customer's address to the shop, once per return; the
+        carrier's events about it name the return (`return_ref`)."""
+        async with open_session(self._engine) as session:
+            ret = await load_return(session, input.return_id)
+            order = await load_order(session, str(ret.order_id))
+            contact = await load_contact(session, order)
+            items = (
+                await session.exec(select(ReturnItem).where(ReturnItem.return_id == ret.id))
+            ).all()
+        if contact.country is None:
+            raise ApplicationError(
+                "order has no address to collect from", type="NoAddress", non_retryable=True
+            )
+        choice = choose_carrier(
+            country=contact.country,
+            method=order.delivery_method,
+            skus=[(item.sku, item.quantity) for item in items],
+        )
+        origin = {
+            "country": contact.country,
+            "city": contact.city,
+            "postal_code": contact.postal_code,
+        }
+        answer = await self._carrier.call(
+            "POST",
+            "/v1/shipments",
+            json={
+                "order_ref": str(order.id),
+                "return_ref": input.return_id,
+                "direction": "return",
+                "reference": ret.number,
+                "service": choice.service,
+                "weight_kg": choice.weight_kg,
+                "origin": {k: v for k, v in origin.items() if v is not None},
+                "lines": [{"sku": item.sku, "quantity": item.quantity} for item in items],
+                "callback_url": self._callback_url,
+            },
+            idempotency_key=f"{input.return_id}:return-shipment",
+        )
+        async with open_session(self._engine) as session:
+            await session.execute(
+                update(Return)
+                .where(col(Return.id) == uuid.UUID(input.return_id))
+                .values(
+                    carrier=choice.carrier,
+                    tracking_number=answer["tracking_number"],
+                    tracking_url=answer["tracking_url"],
+                )
+            )
+            await session.commit()
+        return Shipment(
+            choice.carrier, choice.service, answer["tracking_number"], answer["tracking_url"]
+        )

@@ -1,14 +1,18 @@
 """Local stand-ins for the shop's providers, over the same HTTP and signed webhooks as production.
 
 One service, a path per provider: /payment (payment links, a payment page with Pay and
-Fail buttons, refunds), /warehouse (stock seeded from stock.csv, reservations, pick tasks,
-back-orders, a restock for benchmarks), /carrier (shipments, tracking events), /sms and /push (message gateways that
-store and list what they accept, and can be told to fail for a while), and /shop: the
-shop's own backend as a receiver of orderflow's order events (subscribe
-http://127.0.0.1:8100/shop/events; it lists what arrived and checks each signature once
-told the secret; it can be told to be down for a while). Manual mode: tests and users drive
-every event through the /sim/ endpoints. Autopilot (ORDERFLOW_SIMULATOR_AUTOPILOT=true):
-payments succeed, parcels get packed, travel and arrive on their own, one step at a time.
+Fail buttons, refunds, whole or partial), /warehouse (stock seeded from stock.csv,
+reservations, pick tasks, back-orders, restocks, parcels that come back, the inspection of
+returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
+and subtag), /sms and /push (message gateways that store and list what they accept, and can
+be told to fail for a while), and /shop: the shop's own backend as a receiver of
+orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
+arrived and checks each signature once told the secret; it can be told to be down for a
+while). Manual mode: tests and users drive every event through the /sim/ endpoints.
+Autopilot (ORDERFLOW_SIMULATOR_AUTOPILOT=true): payments succeed, parcels get packed,
+travel and arrive on their own, one step at a time; a return parcel travels to the
+warehouse, which accepts everything in it. A parcel driven by hand (an event posted to
+/carrier/sim/…) leaves the autopilot: what happens to it next is the user's to say.
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ class Shipment:
     callback_url: str
     status: str = "booked"  # booked | cancelled | <tracking status>
     events: list[str] = field(default_factory=list)
+    return_ref: str | None = None  # a customer's return parcel, on its way to the warehouse
+    lines: list[dict[str, Any]] = field(default_factory=list)  # what a return parcel holds
+    by_hand: bool = False  # an event was posted by hand: the autopilot leaves it alone
 
 
 @dataclass
@@ -97,6 +104,7 @@ class Simulators:
         self.shipments: dict[str, Shipment] = {}
         self.pick_tasks: dict[str, PickTask] = {}
         self.idempotent: dict[str, Any] = {}
+        self.restocked: list[dict[str, Any]] = []  # every restock, for tests and the curious
         self.delivered: list[dict[str, Any]] = []  # every webhook sent, for tests and the curious
         self.tasks: set[asyncio.Task[None]] = set()
         self.messages: dict[str, list[dict[str, Any]]] = {"sms": [], "push": []}
@@ -344,13 +352,82 @@ async def release(reservation_id: str, request: Request) -> dict[str, Any]:
     return {"reservation_id": reservation_id, "released": True}
 
 
+@warehouse.post("/v1/restocks", status_code=201)
+async def restock(
+    body: dict[str, Any], request: Request, idempotency_key: str | None = Header(None)
+) -> dict[str, Any]:
+    """Goods back on the shelf (a parcel that came back, accepted return items), once per key."""
+    sim = _sim(request)
+
+    def make() -> dict[str, Any]:
+        for line in body["lines"]:
+            sim.available[line["sku"]] = sim.available.get(line["sku"], 0) + int(line["quantity"])
+        sim.restocked.append({"order_ref": body["order_ref"], "lines": body["lines"]})
+        return {"restock_id": f"rs_{uuid.uuid4().hex[:12]}", "lines": body["lines"]}
+
+    result: dict[str, Any] = _once(sim, f"restock:{idempotency_key}", make)
+    return result
+
+
+@warehouse.get("/v1/restocks")
+async def restocks(request: Request) -> list[dict[str, Any]]:
+    return _sim(request).restocked
+
+
+@warehouse.post("/sim/orders/{order_ref}/returned")
+async def parcel_returned(order_ref: str, request: Request) -> dict[str, Any]:
+    """A refused or unclaimed parcel is back at the warehouse."""
+    sim = _sim(request)
+    status = await sim.webhook(
+        f"{sim.settings.public_url}/v1/webhooks/warehouse",
+        sim.settings.warehouse_webhook_secret,
+        {"event_id": f"wh-{uuid.uuid4().hex[:12]}", "type": "returned", "order_ref": order_ref},
+    )
+    return {"order_ref": order_ref, "webhook_status": status}
+
+
+async def _inspected(sim: Simulators, item: Shipment, lines: list[dict[str, Any]]) -> int:
+    return await sim.webhook(
+        f"{sim.settings.public_url}/v1/webhooks/warehouse",
+        sim.settings.warehouse_webhook_secret,
+        {
+            "event_id": f"wh-{uuid.uuid4().hex[:12]}",
+            "type": "return_inspected",
+            "order_ref": item.order_ref,
+            "return_ref": item.return_ref,
+            "lines": lines,
+        },
+    )
+
+
+@warehouse.post("/sim/returns/{return_ref}/inspect")
+async def inspect_return(
+    return_ref: str, request: Request, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The warehouse's inspection of a return parcel: `{"lines": [{"sku", "received",
+    "accepted", "finding"}]}`; without a body, everything in it is accepted."""
+    sim = _sim(request)
+    item = next((s for s in sim.shipments.values() if s.return_ref == return_ref), None)
+    if item is None:
+        raise HTTPException(404, "no such return parcel")
+    lines = (body or {}).get("lines") or _all_accepted(item)
+    return {"return_ref": return_ref, "webhook_status": await _inspected(sim, item, lines)}
+
+
+def _all_accepted(item: Shipment) -> list[dict[str, Any]]:
+    return [
+        {"sku": line["sku"], "received": line["quantity"], "accepted": line["quantity"]}
+        for line in item.lines
+    ]
+
+
 @warehouse.get("/v1/stock/{sku}")
 async def stock(sku: str, request: Request) -> dict[str, Any]:
     return {"sku": sku, "available": _sim(request).available.get(sku, 0)}
 
 
 @warehouse.post("/sim/restock")
-async def restock(body: dict[str, int], request: Request) -> dict[str, int]:
+async def restock_for_benchmarks(body: dict[str, int], request: Request) -> dict[str, int]:
     """A delivery to the warehouse: `{"MUG-01": 100000}` adds that many of each SKU (a
     benchmark stocks what it means to order); the answer is what is available now."""
     sim = _sim(request)
@@ -494,25 +571,38 @@ async def collect(order_ref: str, request: Request) -> dict[str, Any]:
 
 carrier = APIRouter(prefix="/carrier", tags=["carrier"])
 AUTOPILOT_ROUTE = ("InfoReceived", "InTransit", "OutForDelivery", "Delivered")
+RETURN_ROUTE = ("InfoReceived", "InTransit", "Delivered")  # to the warehouse
 UNSERVED_POSTAL_CODE = "00000"  # the carrier refuses to book a parcel there
 
 
-async def _tracking_event(sim: Simulators, item: Shipment, status: str, detail: str = "") -> int:
+async def _tracking_event(
+    sim: Simulators, item: Shipment, status: str, detail: str = "", subtag: str = ""
+) -> int:
     item.status = status
-    item.events.append(status)
-    return await sim.webhook(
-        item.callback_url,
-        sim.settings.carrier_webhook_secret,
-        {
-            "event_id": f"trk-{uuid.uuid4().hex[:12]}",
-            "type": "tracking",
-            "tracking_number": item.tracking_number,
-            "order_ref": item.order_ref,
-            "status": status,
-            "at": datetime.now(UTC).isoformat(),
-            "detail": detail,
-        },
-    )
+    item.events.append(f"{status}/{subtag}" if subtag else status)
+    event = {
+        "event_id": f"trk-{uuid.uuid4().hex[:12]}",
+        "type": "tracking",
+        "tracking_number": item.tracking_number,
+        "order_ref": item.order_ref,
+        "status": status,
+        "subtag": subtag,
+        "at": datetime.now(UTC).isoformat(),
+        "detail": detail,
+    }
+    if item.return_ref is not None:
+        event["return_ref"] = item.return_ref
+    return await sim.webhook(item.callback_url, sim.settings.carrier_webhook_secret, event)
+
+
+async def _autopilot_step(sim: Simulators, item: Shipment, status: str) -> None:
+    """One step of the autopilot's route, unless the parcel is driven by hand now; a return
+    parcel that arrives is inspected a step later (everything accepted)."""
+    if item.by_hand or item.status == "cancelled":
+        return
+    await _tracking_event(sim, item, status)
+    if item.return_ref is not None and status == "Delivered":
+        sim.later(sim.step, lambda: _inspected(sim, item, _all_accepted(item)))
 
 
 @carrier.post("/v1/shipments", status_code=201)
@@ -525,11 +615,19 @@ async def create_shipment(
 
     def make() -> dict[str, Any]:
         tracking = f"SIM{uuid.uuid4().int % 10**12:012d}"
-        item = Shipment(tracking, body["order_ref"], body["service"], body["callback_url"])
+        item = Shipment(
+            tracking,
+            body["order_ref"],
+            body["service"],
+            body["callback_url"],
+            return_ref=body.get("return_ref"),
+            lines=body.get("lines", []),
+        )
         sim.shipments[tracking] = item
         if sim.autopilot:
-            for n, status in enumerate(AUTOPILOT_ROUTE, start=1):
-                sim.later(n * sim.step, lambda status=status: _tracking_event(sim, item, status))
+            route = AUTOPILOT_ROUTE if item.return_ref is None else RETURN_ROUTE
+            for n, status in enumerate(route, start=1):
+                sim.later(n * sim.step, lambda status=status: _autopilot_step(sim, item, status))
         return {
             "tracking_number": tracking,
             "tracking_url": f"{request.base_url}carrier/track/{tracking}",
@@ -562,12 +660,18 @@ async def cancel_shipment(tracking_number: str, request: Request) -> dict[str, A
 async def tracking_event(
     tracking_number: str, body: dict[str, Any], request: Request
 ) -> dict[str, Any]:
-    """Drive a parcel: `{"status": "InTransit" | "OutForDelivery" | "AttemptFail" | "Delivered" | ..., "detail": ""}`."""
+    """Drive a parcel by hand: `{"status": "InTransit" | "OutForDelivery" | "AttemptFail" |
+    "Delivered" | "Exception" | "Expired" | ..., "subtag": "", "detail": ""}` with AfterShip's
+    tag and subtag (`Exception` + `Exception_003`: refused; `Exception_011`: returned to
+    sender; `Exception_013`: lost; …). The autopilot then leaves this parcel alone."""
     sim = _sim(request)
     item = sim.shipments.get(tracking_number)
     if item is None:
         raise HTTPException(404, "no such shipment")
-    status = await _tracking_event(sim, item, body["status"], body.get("detail", ""))
+    item.by_hand = True
+    status = await _tracking_event(
+        sim, item, body["status"], body.get("detail", ""), body.get("subtag", "")
+    )
     return {"tracking_number": tracking_number, "webhook_status": status}
 
 

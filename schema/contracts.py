@@ -30,6 +30,17 @@ def message_workflow_id(kind: MessageKind, subject: str) -> str:
     return f"message-{kind.value}-{subject}"
 
 
+def return_workflow_id_for(return_id: str) -> str:
+    """The id of a customer return's workflow (one per return, beside the order's)."""
+    return f"return-{return_id}"
+
+
+def refund_workflow_id_for(order_id: str, key: str) -> str:
+    """The id of an operator's refund: one per order and idempotency key, so a retried
+    request finds the refund it made."""
+    return f"refund-{order_id}-{key}"
+
+
 def order_id_of(workflow_id: str) -> str | None:
     """The order id inside a workflow id (None for a workflow that is not an order's)."""
     if not workflow_id.startswith(_WORKFLOW_ID_PREFIX):
@@ -67,6 +78,7 @@ class CustomerStatus(StrEnum):
     DELIVERED = "delivered"
     DELAYED = "delayed"
     CANCELLED = "cancelled"
+    RETURNING = "returning"  # refused or unclaimed: the parcel goes back to the shop
 
 
 class WaitingFor(StrEnum):
@@ -82,6 +94,8 @@ class WaitingFor(StrEnum):
     FEEDBACK = "feedback"
     FEEDBACK_REQUEST = "feedback_request"  # the request's own send time, in the customer's day
     INCIDENT_RESOLUTION = "incident_resolution"  # a step failed for good: a person decides
+    PARCEL_RETURN = "parcel_return"  # a refused or unclaimed parcel on its way back
+    PARCEL_DECISION = "parcel_decision"  # lost or damaged: an operator re-ships, refunds or cancels
 
 
 # Waits that only a person can end: the order shows in the operator queue while it waits.
@@ -90,6 +104,7 @@ WAITS_FOR_A_PERSON = frozenset(
         WaitingFor.OPERATOR_CONFIRMATION,
         WaitingFor.STOCK_DECISION,
         WaitingFor.INCIDENT_RESOLUTION,
+        WaitingFor.PARCEL_DECISION,
     }
 )
 
@@ -102,6 +117,7 @@ class PaymentStatus(StrEnum):
     REFUNDED = "refunded"
     CASH_ON_DELIVERY = "cash_on_delivery"
     COLLECTED_ON_DELIVERY = "collected_on_delivery"
+    COVERED_BY_RETURN = "covered_by_return"  # an exchange: the goods sent back pay for it
 
 
 class FulfilmentStatus(StrEnum):
@@ -111,6 +127,8 @@ class FulfilmentStatus(StrEnum):
     PACKED = "packed"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
+    RETURNING = "returning"  # refused or unclaimed, on its way back
+    RETURNED = "returned"  # back at the warehouse, on the shelf again
 
 
 class DeliveryMethod(StrEnum):
@@ -122,6 +140,9 @@ class DeliveryMethod(StrEnum):
 class PaymentMethod(StrEnum):
     PREPAID = "prepaid"
     COD = "cod"
+    # A replacement order of an exchange: paid for by the goods returned (never posted by a
+    # shop: the API takes prepaid or cod).
+    EXCHANGE = "exchange"
 
 
 @dataclass(frozen=True)
@@ -163,6 +184,8 @@ class OrderPolicy:
     silence_max_notices: int
     # Stock: how many reservation rounds (after back-orders, alternatives) before giving up
     stock_attempts: int = 5
+    # A refused or unclaimed parcel not back at the warehouse after this opens an incident
+    parcel_return_wait: timedelta = timedelta(days=21)
 
 
 @dataclass(frozen=True)
@@ -236,6 +259,10 @@ class RecordEventInput:
     status: CustomerStatus
     expected_date: date | None = None
     progress: OrderProgress | None = None  # orders from before progress was kept send none
+    # False: a step beside the order (a customer return, a refund made outside its workflow)
+    # written to its timeline under the order's current stage; the order's stage, status and
+    # progress are left as they are (its own workflow keeps them).
+    moves_order: bool = True
 
 
 @dataclass(frozen=True)
@@ -353,6 +380,10 @@ class CancelReason(StrEnum):
     REJECTED = "rejected"
     FRAUD_SUSPECTED = "fraud_suspected"
     OTHER = "other"
+    DELIVERY_REFUSED = "delivery_refused"  # the customer refused the parcel at the door
+    RETURNED_BY_CARRIER = "returned_by_carrier"  # the carrier sent it back (reason not given)
+    PARCEL_LOST = "parcel_lost"
+    PARCEL_DAMAGED = "parcel_damaged"
 
 
 @dataclass(frozen=True)
@@ -374,6 +405,30 @@ class StepChoice(StrEnum):
 class ResolveStep:
     actor: str
     choice: StepChoice
+
+
+class ParcelChoice(StrEnum):
+    """What an operator decides about a parcel the carrier lost or damaged."""
+
+    RESHIP = "reship"  # send the order again: a second shipment, its own booking
+    REFUND = "refund"  # close the order and refund what is left of the payment
+    CANCEL = "cancel"  # close the order: nothing is left to refund (cash on delivery)
+
+
+@dataclass(frozen=True)
+class ParcelDecision:
+    actor: str
+    choice: ParcelChoice
+    note_id: int | None = None  # the operator's text, an order note
+
+
+@dataclass(frozen=True)
+class RefundMade:
+    """A refund made outside the order's workflow (an operator's, a return's): the order
+    counts it, so that its own compensation refunds only what is left."""
+
+    key: str  # the refund's step, unique per order (its idempotency key)
+    amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -422,6 +477,7 @@ class WarehouseEventKind(StrEnum):
     PACKED = "packed"  # picked and packed against the checklist: missing lines, defects
     STOCK_ARRIVED = "stock_arrived"  # a back-order came in
     COLLECTED = "collected"  # a pickup order left the counter
+    RETURNED = "returned"  # a refused or unclaimed parcel is back at the warehouse
 
 
 @dataclass(frozen=True)
@@ -453,6 +509,20 @@ class CarrierEvent:
     status: TrackingStatus
     at: datetime
     detail: str = ""
+    # AfterShip's subtag, which says what the tag means: "Exception_003" (refused by the
+    # recipient), "Exception_011" (returned to sender), … (workflows/rules.py reads them).
+    subtag: str = ""
+
+
+class ParcelOutcome(StrEnum):
+    """What a carrier's (tag, subtag) means for the parcel, beyond "delivered"."""
+
+    REFUSED = "refused"  # the customer refused it at the door
+    UNCLAIMED = "unclaimed"  # nobody came for it
+    RETURNING = "returning"  # the carrier sends it back to the shop
+    RETURNED = "returned"  # it is back at the shop
+    LOST = "lost"
+    DAMAGED = "damaged"
 
 
 @dataclass(frozen=True)
@@ -549,6 +619,34 @@ class RefundInput:
     payment_id: str
     amount: Decimal
     step: str = "refund"  # names this refund among the order's (its idempotency key)
+    # What the payment brought in, as the workflow verified it (None: as recorded when the
+    # payment succeeded). The ledger never refunds more than that in all.
+    paid: Decimal | None = None
+    reason: str | None = None  # an operator's RefundReason, kept in the ledger
+    actor: str | None = None  # who asked (None: the order's own workflow)
+
+
+@dataclass(frozen=True)
+class StockLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class RestockInput:
+    """Goods back on the shelf: a parcel that came back, the accepted items of a return."""
+
+    order_id: str
+    step: str  # names the restock among the order's (its idempotency key)
+    lines: list[StockLine] | None = None  # None: every line of the order
+
+
+@dataclass(frozen=True)
+class BookShipmentInput(OrderRef):
+    """Which parcel of the order to book: the first, or a re-shipment after a loss (each
+    under its own idempotency key). Orders in flight sent a bare OrderRef: parcel 1."""
+
+    parcel: int = 1
 
 
 @dataclass(frozen=True)
@@ -600,6 +698,15 @@ class MessageKind(StrEnum):
     FEEDBACK_THANKS = "feedback_thanks"  # the answer came: thanks, and the bonus if any
     # Not about one order: the "my orders" link, to the e-mail that asked for it
     ORDER_LIST = "order_list"
+    PARCEL_RETURNING = "parcel_returning"  # refused or unclaimed: it goes back to the shop
+    PARCEL_RESHIPPED = "parcel_reshipped"  # lost or damaged: a new parcel is on its way
+    REFUND_MADE = "refund_made"  # an operator's refund (goodwill, an item missing)
+    RETURN_REQUESTED = "return_requested"  # a return awaits the shop's approval
+    RETURN_APPROVED = "return_approved"  # with the return label
+    RETURN_DECLINED = "return_declined"  # outside the window, not approved, never sent
+    RETURN_RECEIVED = "return_received"  # the parcel is back: inspection follows
+    RETURN_REFUNDED = "return_refunded"  # the refund after inspection (full, partial, none)
+    RETURN_EXCHANGED = "return_exchanged"  # the replacement order is on its way
     # To the shop's managers, not the customer
     MANAGER_REVIEW_ESCALATED = "manager_review_escalated"
     MANAGER_PAYMENT_FAILED = "manager_payment_failed"
@@ -653,3 +760,209 @@ class SlaBreach:
     at: datetime
     stage: Stage
     waiting_for: WaitingFor
+
+
+# --- After delivery: customer returns, and refunds made outside the order's workflow -------
+# A return runs as a `ReturnWorkflow` of its own (workflows/returns.py says why); an
+# operator's refund as a `RefundWorkflow`. Both write to the order's timeline and tell the
+# order's workflow, while it runs, what was refunded (`RefundMade`).
+
+
+class ReturnReason(StrEnum):
+    """Why the customer sends goods back (a list on the return form)."""
+
+    CHANGED_MIND = "changed_mind"
+    WRONG_SIZE = "wrong_size"
+    DEFECTIVE = "defective"
+    NOT_AS_DESCRIBED = "not_as_described"
+    WRONG_ITEM = "wrong_item"
+    OTHER = "other"
+
+
+class ReturnResolution(StrEnum):
+    REFUND = "refund"  # money back for what the inspection accepts
+    EXCHANGE = "exchange"  # a new order for the replacement lines instead
+
+
+class ReturnStatus(StrEnum):
+    REQUESTED = "requested"
+    AWAITING_APPROVAL = "awaiting_approval"  # policy: a person decides (non-returnable, sets)
+    APPROVED = "approved"  # label sent, the parcel is awaited
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"  # at the warehouse: inspection follows
+    REFUNDED = "refunded"  # closed: refunded per inspection (possibly nothing, with reasons)
+    EXCHANGED = "exchanged"  # closed: the replacement order runs
+    DECLINED = "declined"  # closed: outside the window, not approved, or never sent
+
+
+class ReturnDecline(StrEnum):
+    """Why a return was declined, as the customer is told it."""
+
+    WINDOW_CLOSED = "window_closed"
+    NOT_APPROVED = "not_approved"
+    NOT_SENT = "not_sent"  # the parcel never came within the policy's wait
+
+
+class InspectionFinding(StrEnum):
+    """Why the warehouse did not accept returned items (they are not refunded)."""
+
+    DAMAGED = "damaged"  # damaged after delivery
+    USED = "used"
+    INCOMPLETE = "incomplete"  # parts or packaging missing
+    MISSING = "missing"  # not in the parcel
+    OTHER = "other"
+
+
+class RefundReason(StrEnum):
+    """Why an operator refunds part of an order, as the customer is told it."""
+
+    GOODWILL = "goodwill"
+    ITEM_MISSING = "item_missing"
+    ITEM_DAMAGED = "item_damaged"
+    PRICE_ADJUSTMENT = "price_adjustment"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class ReturnPolicy:
+    """What a return lives by, fixed at its start (settings ORDERFLOW_POLICY_RETURN_*)."""
+
+    window: timedelta = timedelta(days=14)  # from delivery: EU and UA law's 14 days
+    non_returnable: tuple[str, ...] = ()  # SKU prefixes a person must approve (hygiene, food)
+    sets: tuple[str, ...] = ()  # SKU prefixes of sets: returning part of one needs approval
+    shipping_wait: timedelta = timedelta(days=14)  # approved: the parcel must come by then
+    inspection_wait: timedelta = timedelta(days=3)  # received: inspected by then, else flagged
+
+
+@dataclass(frozen=True)
+class ReturnLine:
+    sku: str
+    quantity: int  # returned
+    unit_price: Decimal
+    ordered: int  # on the order (returning fewer items of a set is a partial set)
+
+
+@dataclass(frozen=True)
+class ReturnWorkflowInput:
+    return_id: str
+    order_id: str
+    number: str  # the return's number, e.g. SHOP-1001-R1
+    lines: list[ReturnLine]
+    reason: ReturnReason
+    resolution: ReturnResolution
+    delivered_at: datetime  # the window counts from here
+    payment_method: PaymentMethod
+    policy: OrderPolicy  # retries and timeouts of its steps
+    returns: ReturnPolicy
+    actor: str  # who asked: "customer" or a staff member
+    payment_id: str | None = None  # the order's payment (prepaid), refunded against
+    paid: Decimal | None = None
+    replacement: list[LineEdit] | None = None  # an exchange's new lines
+
+
+@dataclass(frozen=True)
+class ReturnResult:
+    return_id: str
+    status: ReturnStatus
+    decline: ReturnDecline | None = None
+    refunded: Decimal = Decimal("0")
+    exchange_order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnDecision:
+    """An operator's approval (or not) of a return that needs one."""
+
+    actor: str
+    approve: bool
+    note_id: int | None = None
+
+
+@dataclass(frozen=True)
+class InspectedLine:
+    sku: str
+    received: int
+    accepted: int  # refunded (and back on the shelf unless the return is for a defect)
+    finding: InspectionFinding | None = None  # why the rest was not accepted
+
+
+@dataclass(frozen=True)
+class ReturnInspection:
+    """The warehouse's inspection of a returned parcel (a signed webhook)."""
+
+    event_id: str
+    lines: list[InspectedLine]
+
+
+@dataclass(frozen=True)
+class ReturnProgress:
+    """Answer of the return workflow's `status` query."""
+
+    return_id: str
+    number: str
+    status: ReturnStatus
+    waiting_for: str | None = None  # approval, parcel, inspection, incident_resolution
+    decline: ReturnDecline | None = None
+    tracking_number: str | None = None
+    refunded: Decimal = Decimal("0")
+    exchange_order_id: str | None = None
+    allowed_actions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReturnRef:
+    """The input of return activities that need nothing but the return."""
+
+    return_id: str
+
+
+@dataclass(frozen=True)
+class ReturnStepInput:
+    """The return's row in Postgres follows its workflow (status, refund, the exchange)."""
+
+    return_id: str
+    status: ReturnStatus
+    decline: ReturnDecline | None = None
+    refunded: Decimal | None = None
+    exchange_order_id: str | None = None
+    needs_action: bool = False
+    inspected: list[InspectedLine] | None = None  # what the warehouse accepted, per line
+
+
+@dataclass(frozen=True)
+class ExchangeOrderInput:
+    return_id: str
+    lines: list[LineEdit]
+
+
+@dataclass(frozen=True)
+class ExchangeOrder:
+    order_id: str
+    number: str
+
+
+@dataclass(frozen=True)
+class ExchangeOutcome:
+    """How an exchange's replacement order ended: what it shipped, at what total."""
+
+    cancelled: bool
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class RefundWorkflowInput:
+    order_id: str
+    key: str  # the caller's idempotency key (the refund's step: `refund:<key>`)
+    payment_id: str
+    amount: Decimal
+    reason: RefundReason
+    actor: str
+    policy: OrderPolicy
+    lines: list[StockLine] = field(default_factory=list)  # when refunded by line (told as such)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    order_id: str
+    step: str
+    amount: Decimal

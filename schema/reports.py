@@ -147,6 +147,19 @@ class StatusPage(BaseModel):
     link_clicks: int = Field(description="Views opened from a status link in a message")
 
 
+class Returns(BaseModel):
+    count: int = Field(
+        description="Customer returns of the orders: requests the return policy let through "
+        "(`return.requested`; a request refused at once, outside the window, is none)"
+    )
+    orders: int = Field(description="Orders with at least one return")
+    rate: float | None = Field(description="orders / delivered")
+    by_reason: dict[str, int] = Field(
+        description="Returns by the customer's reason: changed_mind, wrong_size, defective, "
+        "not_as_described, wrong_item, other"
+    )
+
+
 class Figures(BaseModel):
     orders: int = Field(description="Orders created in the window (that match the filters)")
     delivered: int = Field(description="Of those, delivered to the customer or collected")
@@ -176,6 +189,7 @@ class Figures(BaseModel):
         description='Notes that support marked as the customer asking (e.g. "where is my order?")'
     )
     support_contacts_per_order: float | None = Field(description="support_contacts / orders")
+    returns: Returns = Field(description="Customer returns after delivery, by reason")
 
 
 class ReportWindow(BaseModel):

@@ -1,8 +1,8 @@
 """The system of record in Postgres (SQLModel tables).
 
 Personal data lives in `order_contacts` (each order's own contacts and address) and in what
-people write about an order: the customer's note, feedback comments, staff notes, and the
-free text that the timeline and incidents quote. `starter/services/erasure.py` clears all of it.
+people write about an order: the customer's note, feedback comments, a return's comment,
+staff notes, and the free text that the timeline and incidents quote. `starter/services/erasure.py` clears all of it.
 """
 
 from __future__ import annotations
@@ -139,6 +139,9 @@ class Order(SQLModel, table=True):
     )
     payment_status: str | None = Field(default=None, max_length=32)
     fulfilment_status: str | None = Field(default=None, max_length=32)
+    # What the payment brought in (written with `payment.succeeded`; None: nothing was paid
+    # through the provider). The refund ledger never refunds more than this in all.
+    paid_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2)))
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     updated_at: datetime | None = Field(default=None, sa_column=_now_column())
 
@@ -166,6 +169,12 @@ class OrderEvent(SQLModel, table=True):
             "ix_order_events_sla_breaches",
             "order_id",
             postgresql_where=text("type = 'sla.silence_breached'"),
+        ),
+        # Returns by reason (the reports): rare rows too.
+        Index(
+            "ix_order_events_returns",
+            "order_id",
+            postgresql_where=text("type = 'return.requested'"),
         ),
     )
 
@@ -370,7 +379,9 @@ class OrderNote(SQLModel, table=True):
 class Refund(SQLModel, table=True):
     """The refund ledger: every refund the order asked for, written before the provider is
     called (the key makes a retried activity refund nothing twice); a provider's refund event
-    counts only when it matches one of these rows."""
+    counts only when it matches one of these rows. Rows are written under a lock on the
+    order's row, and their sum (those the provider did not reject) never exceeds
+    `orders.paid_amount` (activities/payments.py)."""
 
     __tablename__ = "refunds"
 
@@ -379,7 +390,9 @@ class Refund(SQLModel, table=True):
     idempotency_key: str = Field(max_length=128, unique=True)
     payment_id: str = Field(max_length=64)
     amount: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
-    status: str = Field(default="requested", max_length=16)  # requested | confirmed
+    status: str = Field(default="requested", max_length=16)  # requested | confirmed | rejected
+    reason: str | None = Field(default=None, max_length=32)  # an operator's RefundReason
+    actor: str | None = Field(default=None, max_length=120)  # who asked (None: the workflow)
     provider_refund_id: str | None = Field(default=None, max_length=64)
     requested_at: datetime | None = Field(default=None, sa_column=_now_column())
     confirmed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
@@ -453,6 +466,7 @@ class OrderFacts(SQLModel, table=True):
     status_page_views: int = 0
     status_link_clicks: int = 0
     support_contacts: int = 0
+    returns: int = 0  # customer returns requested (`return.requested`; refused at once: none)
 
 
 class WebhookSubscription(SQLModel, table=True):
@@ -540,3 +554,56 @@ class ProviderSlot(SQLModel, table=True):
 
     provider: str = Field(max_length=32, primary_key=True)
     next_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class Return(SQLModel, table=True):
+    """A customer's return of delivered goods, one row per return; its `ReturnWorkflow`
+    keeps the status. The lines are in `return_lines`."""
+
+    __tablename__ = "returns"
+    __table_args__ = (
+        UniqueConstraint("order_id", "seq"),
+        UniqueConstraint("order_id", "request_key"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    seq: int  # 1, 2, … within the order: the number's suffix
+    number: str = Field(max_length=80, unique=True)  # e.g. SHOP-1001-R1
+    # The caller's Idempotency-Key: the same request again finds this return.
+    request_key: str = Field(max_length=64)
+    status: str = Field(max_length=32)  # schema.contracts.ReturnStatus
+    reason: str = Field(max_length=32)  # ReturnReason
+    resolution: str = Field(max_length=16)  # ReturnResolution
+    comment: str | None = Field(default=None, max_length=2000)  # the customer's words
+    requested_by: str = Field(max_length=120)  # "customer" or a staff member
+    decline: str | None = Field(default=None, max_length=32)  # ReturnDecline
+    needs_action: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    carrier: str | None = Field(default=None, max_length=64)
+    tracking_number: str | None = Field(default=None, max_length=64, index=True)
+    tracking_url: str | None = Field(default=None, max_length=500)
+    refunded: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2)))
+    # An exchange's replacement order (a real order of its own, linked here).
+    exchange_order_id: uuid.UUID | None = Field(default=None, foreign_key="orders.id")
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+    @property
+    def label_kind(self) -> str:
+        """Its return label's kind in `documents` (one per return of the order)."""
+        return f"return_label_{self.seq}"
+
+
+class ReturnItem(SQLModel, table=True):
+    """A line of a return: what was sent back, and what the inspection accepted."""
+
+    __tablename__ = "return_lines"
+
+    id: int | None = Field(default=None, primary_key=True)
+    return_id: uuid.UUID = Field(foreign_key="returns.id", index=True)
+    sku: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    quantity: int
+    unit_price: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    accepted: int | None = None  # after inspection
+    finding: str | None = Field(default=None, max_length=16)  # InspectionFinding for the rest

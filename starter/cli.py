@@ -2,6 +2,8 @@
 
     orderflow list --needs-action            orderflow show <order_id>
     orderflow confirm <order_id> --price 450 orderflow cancel <order_id> --reason customer_request
+    orderflow refund <order_id> --amount 100 --reason goodwill
+    orderflow returns open <order_id> --item MUG-01:1 --reason wrong_size
     orderflow keys issue shop-backend --role service
     orderflow subscriptions create https://shop.example/hooks -e order.shipped -e order.delivered
 Every command takes --json. The API and key come from ORDERFLOW_API_URL and
@@ -31,9 +33,11 @@ subscriptions = typer.Typer(
     help="Order events for the shop's backend: subscriptions and their delivery log.",
     no_args_is_help=True,
 )
+returns = typer.Typer(help="Customer returns of an order (operators).", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(accounts, name="accounts")
 app.add_typer(subscriptions, name="subscriptions")
+app.add_typer(returns, name="returns")
 console = Console()
 T = TypeVar("T")
 
@@ -186,6 +190,123 @@ def resolve(
 ) -> None:
     """Decide about a step that failed for good (the order waits for it)."""
     _print(_run(lambda c: c.resolve(order_id, choice)), True)
+
+
+@app.command(name="parcel-decision")
+def parcel_decision(
+    order_id: str,
+    choice: Annotated[str, typer.Argument(help="reship, refund or cancel")],
+    note: str = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Decide about a lost or damaged parcel: send it again, refund what is left and close
+    the order, or close it (nothing left to refund). The customer is told which."""
+    _print(_run(lambda c: c.decide_parcel(order_id, choice, note)), True)
+
+
+Items = Annotated[
+    list[str] | None,
+    typer.Option("--item", help="SKU:QUANTITY, once per item (e.g. --item MUG-01:1)"),
+]
+
+
+def _items(items: list[str] | None) -> list[dict[str, Any]] | None:
+    if not items:
+        return None
+    parsed = []
+    for item in items:
+        sku, _, quantity = item.rpartition(":")
+        if not sku or not quantity.isdigit():
+            raise typer.BadParameter(f"{item!r} is not SKU:QUANTITY")
+        parsed.append({"sku": sku, "quantity": int(quantity)})
+    return parsed
+
+
+@app.command()
+def refund(
+    order_id: str,
+    reason: Annotated[
+        str, typer.Option(help="goodwill, item_missing, item_damaged, price_adjustment, other")
+    ],
+    amount: Annotated[str | None, typer.Option(help="e.g. 100.00")] = None,
+    item: Items = None,
+    note: str = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Refund an amount, or items, of a paid order (never more than was paid in all)."""
+    made = _run(
+        lambda c: c.refund(order_id, reason=reason, amount=amount, lines=_items(item), note=note)
+    )
+    _print(made, True)
+
+
+@app.command()
+def refunds(order_id: str, as_json: JsonFlag = False) -> None:
+    """The order's refund ledger: paid, refunded, left, and every refund."""
+    ledger = _run(lambda c: c.refunds(order_id))
+    if as_json:
+        _print(ledger, True)
+        return
+    console.print(f"paid {ledger['paid']}  refunded {ledger['refunded']}  left {ledger['left']}")
+    _print(ledger["refunds"], False, ["key", "amount", "status", "reason", "actor"])
+
+
+@returns.command("list")
+def list_returns(order_id: str, as_json: JsonFlag = False) -> None:
+    """The order's returns."""
+    _print(
+        _run(lambda c: c.returns(order_id)),
+        as_json,
+        ["return_id", "number", "status", "reason", "resolution", "refunded", "needs_action"],
+    )
+
+
+@returns.command("open")
+def open_return(
+    order_id: str,
+    item: Items = None,
+    reason: Annotated[
+        str,
+        typer.Option(
+            help="changed_mind, wrong_size, defective, not_as_described, wrong_item, other"
+        ),
+    ] = "changed_mind",
+    exchange: Annotated[bool, typer.Option(help="the same items again, not a refund")] = False,
+    comment: str | None = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Open a return of a delivered order for the customer (policy decides the window)."""
+    lines = _items(item)
+    if not lines:
+        raise typer.BadParameter("name at least one --item SKU:QUANTITY")
+    resolution = "exchange" if exchange else "refund"
+    opened = _run(
+        lambda c: c.open_return(
+            order_id, lines=lines, reason=reason, resolution=resolution, comment=comment
+        )
+    )
+    _print(opened, True)
+
+
+@returns.command("decide")
+def decide_return(
+    order_id: str,
+    return_id: str,
+    approve: Annotated[bool, typer.Option("--approve/--refuse")],
+    note: str = "",
+) -> None:
+    """Approve, or refuse, a return awaiting approval."""
+    _print(_run(lambda c: c.decide_return(order_id, return_id, approve=approve, note=note)), True)
+
+
+@returns.command("resolve")
+def resolve_return(
+    order_id: str,
+    return_id: str,
+    choice: Annotated[str, typer.Argument(help="retry, or skip")],
+) -> None:
+    """Decide about a return's step that failed for good."""
+    _print(_run(lambda c: c.resolve_return(order_id, return_id, choice)), True)
 
 
 @app.command()

@@ -12,6 +12,7 @@ fields), Unavailable (5xx or no answer, after the retries).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -139,6 +140,82 @@ class OrderflowClient:
         """Retry a step that failed for good, or skip it."""
         return await self._act(order_id, "resolve", {"choice": choice})
 
+    async def decide_parcel(self, order_id: str, choice: str, note: str = "") -> dict[str, Any]:
+        """A lost or damaged parcel: reship, refund or cancel."""
+        return await self._act(order_id, "parcel-decision", {"choice": choice, "note": note})
+
+    # --- after delivery: refunds and returns ----------------------------------------------------
+    # Each call that makes something sends an Idempotency-Key (a new one unless given), so
+    # its retries make nothing twice.
+
+    async def refund(
+        self,
+        order_id: str,
+        *,
+        reason: str,
+        amount: str | None = None,
+        lines: list[dict[str, Any]] | None = None,
+        note: str = "",
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        """Refund an amount, or lines ({"sku", "quantity"}), of a paid order."""
+        body = {"amount": amount, "lines": lines, "reason": reason, "note": note}
+        return await self._call(  # type: ignore[no-any-return]
+            "POST",
+            f"/v1/orders/{order_id}/refunds",
+            json={k: v for k, v in body.items() if v is not None},
+            key=key or uuid.uuid4().hex,
+        )
+
+    async def refunds(self, order_id: str) -> dict[str, Any]:
+        """The order's refund ledger: paid, refunded, left, every refund."""
+        return await self._call("GET", f"/v1/orders/{order_id}/refunds", idempotent=True)  # type: ignore[no-any-return]
+
+    async def open_return(
+        self,
+        order_id: str,
+        *,
+        lines: list[dict[str, Any]],
+        reason: str,
+        resolution: str = "refund",
+        replacement: list[dict[str, Any]] | None = None,
+        comment: str | None = None,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        """Open a return of a delivered order (lines: {"sku", "quantity"})."""
+        body = {
+            "lines": lines,
+            "reason": reason,
+            "resolution": resolution,
+            "replacement": replacement,
+            "comment": comment,
+        }
+        return await self._call(  # type: ignore[no-any-return]
+            "POST",
+            f"/v1/orders/{order_id}/returns",
+            json={k: v for k, v in body.items() if v is not None},
+            key=key or uuid.uuid4().hex,
+        )
+
+    async def returns(self, order_id: str) -> list[dict[str, Any]]:
+        return await self._call("GET", f"/v1/orders/{order_id}/returns", idempotent=True)  # type: ignore[no-any-return]
+
+    async def decide_return(
+        self, order_id: str, return_id: str, *, approve: bool, note: str = ""
+    ) -> dict[str, Any]:
+        """Approve, or refuse, a return awaiting approval."""
+        return await self._call(  # type: ignore[no-any-return]
+            "POST",
+            f"/v1/orders/{order_id}/returns/{return_id}/decision",
+            json={"approve": approve, "note": note},
+        )
+
+    async def resolve_return(self, order_id: str, return_id: str, choice: str) -> dict[str, Any]:
+        """Retry a return's step that failed for good, or skip it."""
+        return await self._call(  # type: ignore[no-any-return]
+            "POST", f"/v1/orders/{order_id}/returns/{return_id}/resolve", json={"choice": choice}
+        )
+
     async def add_note(
         self, order_id: str, text: str, *, customer_contact: bool = False
     ) -> dict[str, Any]:
@@ -242,13 +319,18 @@ class OrderflowClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
         idempotent: bool = False,
+        key: str | None = None,
     ) -> Any:
-        """One request; requests that are safe to repeat are retried on 5xx and lost connections."""
-        attempts = self._retries + 1 if idempotent else 1
+        """One request; requests that are safe to repeat (reads, and what an idempotency key
+        makes so) are retried on 5xx and lost connections."""
+        attempts = self._retries + 1 if idempotent or key else 1
+        headers = {"Idempotency-Key": key} if key else None
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = await self._http.request(method, path, json=json, params=params)
+                response = await self._http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
             except httpx.TransportError as exc:
                 if last:
                     raise Unavailable(0, f"orderflow unreachable: {exc}") from exc

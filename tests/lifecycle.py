@@ -172,13 +172,27 @@ class Journey:
         )
         assert response.json()["webhook_status"] == 202, response.text
 
-    async def carrier(self, status: str, detail: str = "") -> None:
+    async def carrier(self, status: str, detail: str = "", subtag: str = "") -> None:
+        """The carrier reports on the order's parcel (AfterShip's tag and subtag)."""
         refs = await self.refs()
+        await self.parcel_event(refs.tracking_number or "", status, detail, subtag)
+
+    async def parcel_event(
+        self, tracking_number: str, status: str, detail: str = "", subtag: str = ""
+    ) -> None:
         response = await self.stack.sim.post(
-            f"/carrier/sim/shipments/{refs.tracking_number}/events",
-            json={"status": status, "detail": detail},
+            f"/carrier/sim/shipments/{tracking_number}/events",
+            json={"status": status, "detail": detail, "subtag": subtag},
         )
         assert response.json()["webhook_status"] == 202, response.text
+
+    async def parcel_back(self) -> None:
+        """The warehouse says a refused or unclaimed parcel is back."""
+        response = await self.stack.sim.post(f"/warehouse/sim/orders/{self.order_id}/returned")
+        assert response.json()["webhook_status"] == 202, response.text
+
+    async def stock(self, sku: str) -> int:
+        return int((await self.stack.sim.get(f"/warehouse/v1/stock/{sku}")).json()["available"])
 
     async def collect(self) -> None:
         response = await self.stack.sim.post(f"/warehouse/sim/orders/{self.order_id}/collect")
@@ -193,14 +207,46 @@ class Journey:
         await self.pay()
         return await self.reached("payment.succeeded")
 
-    async def to_delivery(self) -> OrderStatus:
-        """From payment (or confirmation, for COD) to the doorstep, every provider event on time."""
+    async def shipped(self) -> OrderStatus:
+        """From payment (or confirmation, for COD) to the carrier."""
         status = await self.until(lambda s: s.waiting_for in ("payment", "packing"))
         if status.waiting_for == "payment":
             await self.until_paid()
         await self.waiting_for("packing")
         await self.pack()
-        await self.waiting_for("carrier")
+        return await self.waiting_for("carrier")
+
+    # --- after delivery --------------------------------------------------------------------
+
+    async def ask_for_return(
+        self, body: dict[str, Any], request: str | None = None, token: str | None = None
+    ) -> httpx.Response:
+        """The customer's request through the JSON twin of their return page (the status
+        link; `request`: the Idempotency-Key, a new one unless given)."""
+        token = token or self.link(LinkPurpose.STATUS)
+        async with httpx.AsyncClient(base_url=self.stack.api.base_url) as customer:
+            return await customer.post(
+                f"/v1/customer/orders/{token}/returns",
+                json=body,
+                headers={"Idempotency-Key": request or uuid.uuid4().hex},
+            )
+
+    async def returns(self) -> list[dict[str, Any]]:
+        """The order's returns, as an operator reads them."""
+        answer = await self.stack.api.get(f"/v1/orders/{self.order_id}/returns")
+        assert answer.status_code == 200, answer.text
+        rows: list[dict[str, Any]] = answer.json()
+        return rows
+
+    async def return_reached(self, status: str) -> dict[str, Any]:
+        async def reached() -> dict[str, Any] | None:
+            return next((r for r in await self.returns() if r["status"] == status), None)
+
+        return await eventually(reached, what=f"a return {status}")
+
+    async def to_delivery(self) -> OrderStatus:
+        """From payment (or confirmation, for COD) to the doorstep, every provider event on time."""
+        await self.shipped()
         for event in ("InTransit", "OutForDelivery", "Delivered"):
             await self.carrier(event)
         return await self.reached("order.delivered")

@@ -3,7 +3,8 @@ report tests to check every figure against numbers worked out by hand.
 
 Every time is relative to `base` (a day at 00:00 UTC), so each test seeds its own window.
 Five orders are created on days 0 and 1, one earlier (which makes a customer returning)
-and one exactly at day 2 (outside a [day 0, day 2) window). The expected figures are in
+and one exactly at day 2 (outside a [day 0, day 2) window); A is returned twice after it
+completed (and asked once more, refused as too late), E once. The expected figures are in
 tests/test_reports.py beside the arithmetic that gives them.
 """
 
@@ -115,6 +116,9 @@ async def seed_history(engine: AsyncEngine, base: datetime) -> Seeded:
             (at(days=1, hours=8, minutes=45), "feedback.scheduled", "feedback", {}),
             (at(days=2, hours=8, minutes=45), "feedback.requested", "feedback", {}),
             (at(days=2, hours=9, minutes=45), "order.completed", "completed", {}),
+            (at(days=5), "return.requested", "completed", {"reason": "wrong_size", "return": "A-R1"}),
+            (at(days=6), "return.requested", "completed", {"reason": "defective", "return": "A-R2"}),
+            (at(days=20), "return.refused", "completed", {"decline": "window_closed", "return": "A-R3"}),
         ]),
         *_events(b, [
             (at(hours=12), "order.received", "intake", {}),
@@ -163,6 +167,7 @@ async def seed_history(engine: AsyncEngine, base: datetime) -> Seeded:
             (at(days=2, hours=20), "feedback.scheduled", "feedback", {}),
             (at(days=3, hours=20), "feedback.requested", "feedback", {}),
             (at(days=3, hours=21), "order.completed", "completed", {}),
+            (at(days=4), "return.requested", "completed", {"reason": "wrong_size", "return": "E-R1"}),
         ]),
         *_events(ids["late"], [(at(days=2), "order.received", "intake", {})]),
     ]  # fmt: skip

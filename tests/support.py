@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
 import uuid
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
@@ -94,3 +95,17 @@ async def until_status(
         return status if holds(status) else None
 
     return await eventually(check, timeout, what=f"status of order {order_id}")
+
+
+async def scan_barcode(pdf: bytes, folder: Path) -> str:
+    """What a handheld scanner reads off a label: Debian's poppler-utils renders the PDF,
+    zbar-tools scans it."""
+    (folder / "label.pdf").write_bytes(pdf)
+    render = ["pdftoppm", "-r", "300", "-png", "label.pdf", "label"]
+    await asyncio.to_thread(subprocess.run, render, cwd=folder, check=True)
+    [png] = list(folder.glob("label*.png"))
+    scan = ["zbarimg", "--quiet", "--raw", str(png)]
+    scanned = await asyncio.to_thread(
+        subprocess.run, scan, capture_output=True, text=True, check=True
+    )
+    return scanned.stdout.strip()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -23,7 +24,13 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
-from schema.contracts import Stage
+from schema.api import Role
+from schema.contracts import (
+    Stage,
+    refund_workflow_id_for,
+    return_workflow_id_for,
+    workflow_id_for,
+)
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.test_workflow import HISTORIES
@@ -44,13 +51,18 @@ def stack(ts_stack: Stack) -> Stack:
 
 @pytest.fixture
 def record(request: pytest.FixtureRequest) -> Record:
-    """`await record(order)` saves the order's history, once: it refuses an existing file."""
+    """`await record(order)` saves the order's history, once: it refuses an existing file.
+    `workflow_id`: another workflow of the order's (a return's, a refund's)."""
     path = HISTORIES / f"{request.node.name.removeprefix('test_')}.json"
     if path.exists():
         pytest.skip(f"{path.name} exists: a stored history is never regenerated")
 
-    async def save(order: Journey, *, in_flight: bool = False) -> None:
-        handle = order.stack.client.get_workflow_handle(f"order-{order.order_id}")
+    async def save(
+        order: Journey, *, in_flight: bool = False, workflow_id: str | None = None
+    ) -> None:
+        handle = order.stack.client.get_workflow_handle(
+            workflow_id or workflow_id_for(order.order_id)
+        )
         if in_flight:
             await _settled(handle)
         else:
@@ -285,3 +297,173 @@ async def test_customer_cancels_missing_stock(stack: Stack, record: Record) -> N
     status = await order.until(lambda s: s.stage == Stage.CANCELLED)
     assert status.timeline[-1].detail["reason"] == "out_of_stock"
     await record(order)
+
+
+# --- After the parcel leaves ---------------------------------------------------------------
+
+
+async def test_refused_cod_parcel_returned(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.shipped()
+    await order.carrier("InTransit")
+    await order.carrier("Exception", "recipient refused", subtag="Exception_003")
+    await order.waiting_for("parcel_return")
+    await order.sleep(2 * DAY)
+    await order.parcel_back()
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.timeline[-1].detail["reason"] == "delivery_refused"
+    await record(order)
+
+
+async def test_unclaimed_prepaid_parcel_refunded(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack)
+    await order.shipped()
+    await order.carrier("Expired", "not collected")
+    await order.waiting_for("parcel_return")
+    await order.carrier("Exception", "back at the depot", subtag="Exception_011")
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.payment_status == "refunded"
+    await record(order)
+
+
+async def test_refused_parcel_on_its_way_back(stack: Stack, record: Record) -> None:
+    """In flight on purpose: a refused parcel the order waits for (no interim notices)."""
+    order = await Journey.place(stack)
+    await order.shipped()
+    await order.carrier("Exception", "recipient refused", subtag="Exception_003")
+    await order.waiting_for("parcel_return")
+    await record(order, in_flight=True)
+
+
+async def test_lost_parcel_reshipped(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.shipped()
+    await order.carrier("Exception", "no trace at the hub", subtag="Exception_013")
+    await order.waiting_for("parcel_decision")
+    decided = await order.act("parcel-decision", choice="reship")
+    assert decided.status_code == 200, decided.text
+    await order.reached("order.reshipped")
+    await order.waiting_for("carrier")
+    await order.carrier("Delivered")
+    await order.reached("order.delivered")
+    await _run_out_feedback(order)
+    await record(order)
+
+
+async def test_damaged_parcel_refunded(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack)
+    await order.shipped()
+    await order.carrier("Exception", "box crushed", subtag="Exception_012")
+    await order.waiting_for("parcel_decision")
+    decided = await order.act("parcel-decision", choice="refund")
+    assert decided.status_code == 200, decided.text
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert status.timeline[-1].detail["reason"] == "parcel_damaged"
+    await record(order)
+
+
+async def test_partial_refund_then_cancelled(stack: Stack, record: Record) -> None:
+    """An operator's refund while the order runs: it learns of it (refund_made), and its
+    compensation refunds only the rest."""
+    order = await Journey.place(stack)
+    await order.until_paid()
+    await order.waiting_for("packing")
+    refunded = await order.stack.as_role[Role.OPERATOR].post(
+        f"/v1/orders/{order.order_id}/refunds",
+        json={"amount": "100.00", "reason": "goodwill"},
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert refunded.status_code == 201, refunded.text
+    cancelled = await order.act("cancel", reason="customer_request")
+    assert cancelled.status_code == 200, cancelled.text
+    status = await order.until(lambda s: s.stage == Stage.CANCELLED)
+    assert "refunded 400.00" in status.timeline[-1].detail["undone"]
+    await record(order)
+
+
+async def test_operator_refund_made(stack: Stack, record: Record) -> None:
+    """The refund's own workflow: the ledger, the timeline, the customer told, the order told."""
+    order = await Journey.place(stack)
+    await order.to_delivery()
+    key = uuid.uuid4().hex
+    refunded = await order.stack.as_role[Role.OPERATOR].post(
+        f"/v1/orders/{order.order_id}/refunds",
+        json={"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "item_damaged"},
+        headers={"Idempotency-Key": key},
+    )
+    assert refunded.status_code == 201, refunded.text
+    await record(order, workflow_id=refund_workflow_id_for(order.order_id, key))
+
+
+async def test_return_refunded_after_inspection(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack)
+    await order.to_delivery()
+    await order.sleep(13 * DAY)
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "wrong_size"}
+    )
+    opened = asked.json()
+    assert opened["status"] == "approved", opened
+    for status in ("InTransit", "Delivered"):
+        await order.parcel_event(str(opened["tracking_number"]), status)
+    await order.return_reached("received")
+    inspected = await stack.sim.post(
+        f"/warehouse/sim/returns/{opened['return_id']}/inspect",
+        json={"lines": [{"sku": "MUG-01", "received": 2, "accepted": 1, "finding": "used"}]},
+    )
+    assert inspected.json()["webhook_status"] == 202
+    await order.return_reached("refunded")
+    await record(order, workflow_id=return_workflow_id_for(str(opened["return_id"])))
+
+
+async def test_return_refused_outside_the_window(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.to_delivery()
+    await order.sleep(15 * DAY)
+    await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "changed_mind"}
+    )
+    [declined] = (await stack.api.get(f"/v1/orders/{order.order_id}/returns")).json()
+    assert declined["decline"] == "window_closed"
+    await record(order, workflow_id=return_workflow_id_for(declined["return_id"]))
+
+
+async def test_return_awaiting_approval(stack: Stack, record: Record) -> None:
+    """In flight on purpose: a return of part of a set, waiting for an operator."""
+    cups = [
+        {"sku": "SET-CUPS", "name": "Cups of a set of six", "quantity": 6, "unit_price": "40.00"}
+    ]
+    order = await Journey.place(stack, lines=cups, payment={"method": "cod"})
+    await order.to_delivery()
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "SET-CUPS", "quantity": 2}], "reason": "defective"}
+    )
+    opened = asked.json()
+    assert opened["status"] == "awaiting_approval", opened
+    await record(
+        order, in_flight=True, workflow_id=return_workflow_id_for(str(opened["return_id"]))
+    )
+
+
+async def test_return_exchanged(stack: Stack, record: Record) -> None:
+    """In flight on purpose: an exchange whose replacement order (its child) runs."""
+    order = await Journey.place(stack)
+    await order.to_delivery()
+    asked = await order.ask_for_return(
+        {
+            "lines": [{"sku": "MUG-01", "quantity": 1}],
+            "reason": "defective",
+            "resolution": "exchange",
+        }
+    )
+    opened = asked.json()
+    for status in ("InTransit", "Delivered"):
+        await order.parcel_event(str(opened["tracking_number"]), status)
+    await order.return_reached("received")
+    await stack.sim.post(f"/warehouse/sim/returns/{opened['return_id']}/inspect")
+    exchanged = await order.return_reached("exchanged")
+    replacement = Journey(stack, str(exchanged["exchange_order_id"]), {})
+    await replacement.waiting_for("packing")
+    await record(
+        order, in_flight=True, workflow_id=return_workflow_id_for(str(opened["return_id"]))
+    )

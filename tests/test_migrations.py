@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from alembic import command
@@ -21,6 +22,7 @@ from schema.database import MIGRATIONS
 
 BEFORE_ORDER_CONTACTS = "b4e69794f5e8"
 BEFORE_KEY_IDS = "b4e69794f5e8"
+BEFORE_PAID_AMOUNTS = "9d3c6f0a1b27"
 
 
 @pytest.fixture
@@ -186,6 +188,59 @@ def test_orders_get_their_creating_keys_id_where_the_name_is_unique(database: st
     # The one "solo" key made order 1; "twin" names two keys, so nobody can tell: no service
     # sees order 2 (staff still do); a person's order has no key.
     assert owners == {"1": keys["solo"][0], "2": None, "3": None}
+
+
+def test_orders_get_what_was_paid_the_refund_ledgers_limit(database: str) -> None:
+    """Paid orders get their `payment.succeeded` amount; one paid as it was cancelled (no
+    such step) what it was refunded; unpaid ones nothing. Returns already on the timeline
+    are counted in the facts."""
+    _migrate(database, BEFORE_PAID_AMOUNTS)
+    engine = create_engine(database)
+    ids = {name: uuid.uuid4() for name in ("paid", "late", "unpaid")}
+    with engine.begin() as conn:
+        customer = uuid.uuid4()
+        conn.execute(
+            text("INSERT INTO customers (id, email) VALUES (:id, 'paid@example.com')"),
+            {"id": customer},
+        )
+        for name, order_id in ids.items():
+            conn.execute(
+                text(
+                    "INSERT INTO orders (id, number, customer_id, delivery_method, payment_method,"
+                    " currency, total, stage, status, request_hash) VALUES (:id, :n, :c,"
+                    " 'courier', 'prepaid', 'UAH', 500, 'payment', 'processing', 'h')"
+                ),
+                {"id": order_id, "n": name, "c": customer},
+            )
+        events = [
+            (ids["paid"], "payment.succeeded", '{"amount": "500.00", "payment_id": "p1"}'),
+            (ids["paid"], "return.requested", '{"return": "paid-R1"}'),
+            (ids["unpaid"], "payment.requested", '{"amount": "500.00"}'),
+        ]
+        for n, (order_id, kind, detail) in enumerate(events):
+            conn.execute(
+                text(
+                    "INSERT INTO order_events (order_id, key, at, type, stage, actor, detail)"
+                    " VALUES (:o, :k, now(), :t, 'payment', 'system', CAST(:d AS jsonb))"
+                ),
+                {"o": order_id, "k": f"{n}", "t": kind, "d": detail},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO refunds (order_id, idempotency_key, payment_id, amount, status)"
+                " VALUES (:o, 'late:refund', 'p2', 480, 'confirmed')"
+            ),
+            {"o": ids["late"]},
+        )
+
+    _migrate(database, "head")
+
+    with engine.connect() as conn:
+        paid = dict(conn.execute(text("SELECT number, paid_amount FROM orders")).all())
+        returns = dict(conn.execute(text("SELECT order_id, returns FROM order_facts")).all())
+    engine.dispose()
+    assert paid == {"paid": Decimal("500.00"), "late": Decimal("480.00"), "unpaid": None}
+    assert returns[ids["paid"]] == 1 and returns[ids["unpaid"]] == 0
 
 
 def test_the_tables_match_the_models(database: str) -> None:

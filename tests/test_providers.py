@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 import uuid
 from decimal import Decimal
@@ -24,7 +23,7 @@ from schema.tables import Incident, Refund, WebhookEvent
 from schema.webhooks import HEADER, sign
 from tests.lifecycle import Journey
 from tests.stack import Stack
-from tests.support import body_text, eventually, mail_to
+from tests.support import body_text, eventually, mail_to, scan_barcode
 
 
 async def _gateway_messages(stack: Stack, gateway: str, needle: str) -> list[dict[str, object]]:
@@ -303,16 +302,7 @@ async def test_label_barcode_decodes_to_the_tracking_number(
     status = await order.waiting_for("carrier")
     label = await ts_stack.api.get(f"/v1/orders/{order.order_id}/documents/label.pdf")
     assert label.status_code == 200 and label.headers["content-type"] == "application/pdf"
-    (tmp_path / "label.pdf").write_bytes(label.content)
-    # Debian's poppler-utils renders the PDF; zbar-tools scans it as a handheld scanner would.
-    render = ["pdftoppm", "-r", "300", "-png", "label.pdf", "label"]
-    await asyncio.to_thread(subprocess.run, render, cwd=tmp_path, check=True)
-    [png] = list(tmp_path.glob("label*.png"))
-    scan = ["zbarimg", "--quiet", "--raw", str(png)]
-    scanned = await asyncio.to_thread(
-        subprocess.run, scan, capture_output=True, text=True, check=True
-    )
-    assert scanned.stdout.strip() == status.tracking_number
+    assert await scan_barcode(label.content, tmp_path) == status.tracking_number
 
 
 async def test_masking_holds_in_manager_messages_and_logs(dev_stack: Stack) -> None:

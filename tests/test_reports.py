@@ -54,7 +54,8 @@ async def test_summary_has_every_figure_worked_out_by_hand(
     assert report["cancellation_rate"] == approx(2 / 5)
     assert report["cancellations_by_reason"] == {
         "customer_request": 0, "out_of_stock": 0, "payment_expired": 1, "not_collected": 0,
-        "rejected": 0, "fraud_suspected": 0, "other": 0, "invalid": 1,
+        "rejected": 0, "fraud_suspected": 0, "other": 0, "delivery_refused": 0,
+        "returned_by_carrier": 0, "parcel_lost": 0, "parcel_damaged": 0, "invalid": 1,
     }  # fmt: skip
 
     # Seconds in each stage; percentiles interpolate between the sorted values (n-1)·q.
@@ -79,7 +80,8 @@ async def test_summary_has_every_figure_worked_out_by_hand(
         "by_waiting_for": {
             "operator_confirmation": 0, "stock_decision": 0, "backorder_arrival": 0,
             "payment": 2, "packing": 0, "carrier": 1, "collection": 0, "feedback": 0,
-            "feedback_request": 0, "incident_resolution": 0,
+            "feedback_request": 0, "incident_resolution": 0, "parcel_return": 0,
+            "parcel_decision": 0,
         },
     }  # fmt: skip
 
@@ -135,6 +137,16 @@ async def test_summary_has_every_figure_worked_out_by_hand(
     assert report["repeat_customer_rate"] == approx(2 / 3)
     assert report["support_contacts"] == 3  # A once, E twice (A's other note is no contact)
     assert report["support_contacts_per_order"] == approx(3 / 5)
+    # Returns after delivery: A twice (its third request came too late: none), E once.
+    assert report["returns"] == {
+        "count": 3,
+        "orders": 2,
+        "rate": approx(2 / 3),  # of the 3 delivered
+        "by_reason": {
+            "changed_mind": 0, "wrong_size": 2, "defective": 1, "not_as_described": 0,
+            "wrong_item": 0, "other": 0,
+        },
+    }  # fmt: skip
     assert report["window"] == {
         "since": "2021-03-01T00:00:00Z",
         "until": "2021-03-03T00:00:00Z",
@@ -166,6 +178,8 @@ async def test_daily_splits_the_same_figures_by_the_day_orders_were_created(
     assert second["feedback"]["nps"] == approx(100)  # E: 9
     assert second["incidents"]["by_stage_and_cause"]["picking"]["system"] == 1
     assert second["support_contacts"] == 2
+    assert (first["returns"]["count"], second["returns"]["count"]) == (2, 1)
+    assert second["returns"]["by_reason"]["wrong_size"] == 1
 
     assert days["2021-03-03"]["orders"] == 1  # created at day 2, 00:00
     assert sum(day["orders"] for day in report["days"]) == 6
@@ -193,6 +207,7 @@ async def test_csv_carries_the_same_figures(dev_stack: Stack, history: Seeded) -
     assert float(row["stage_seconds.payment.p90"]) == approx(207600)
     assert row["incidents.by_stage_and_cause.transit.external"] == "1"
     assert row["notifications.email.sent"] == "11"
+    assert row["returns.by_reason.wrong_size"] == "2" and row["returns.count"] == "3"
     assert row["window.since"] == "2021-03-01T00:00:00+00:00"
 
     daily = await api.get(

@@ -37,6 +37,8 @@ from tests.stack import Stack
 from tests.support import decoded_history, order_handle, sample_order
 from worker import build_worker
 from workflows.order import OrderWorkflow
+from workflows.refunds import RefundWorkflow
+from workflows.returns import ReturnWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
@@ -146,10 +148,12 @@ async def test_history_stays_small_with_hundreds_of_carrier_events(ts_stack: Sta
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_stored_history_replays(path: Path) -> None:
-    """Orders already in flight must survive every change of OrderWorkflow (rule 6)."""
+    """Orders (and returns, refunds) already in flight must survive every change of their
+    workflows (rule 6)."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     await Replayer(
-        workflows=[OrderWorkflow], data_converter=pydantic_data_converter
+        workflows=[OrderWorkflow, ReturnWorkflow, RefundWorkflow],
+        data_converter=pydantic_data_converter,
     ).replay_workflow(history)
 
 

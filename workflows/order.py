@@ -14,8 +14,6 @@ behind `workflow.patched(...)`; `tests/histories/` replays every stored path on 
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -37,8 +35,11 @@ with workflow.unsafe.imports_passed_through():
         OrderResult,
         OrderStatus,
         OrderWorkflowInput,
+        ParcelChoice,
+        ParcelDecision,
         PaymentEvent,
         RefundInput,
+        RefundMade,
         RejectOrder,
         ResolveStep,
         Stage,
@@ -100,21 +101,25 @@ class OrderWorkflow:
         assert cancel is not None
         undone: list[str] = []
         # Each may be skipped by an operator when it fails for good (then done by hand).
-        if order.shipment is not None:
+        # After handover (a parcel that came back, or was lost) there is no booking left to
+        # cancel and no reservation to release: the goods left, and came back on the shelf
+        # or not. (Before that change nothing was compensated after handover: no stored
+        # history reaches these conditions.)
+        if order.shipment is not None and not order.handed_over:
             await steps.run_or_skip(ShippingActivities.cancel_shipment, ref)
             undone.append("shipment cancelled")
         payment.take_late_payment(order)  # paid while the cancellation was decided
         if order.paid is None and order.payment is not None:
             await steps.run_or_skip(PaymentActivities.cancel_payment_link, ref)
             payment.take_late_payment(order)  # paid while the link was being cancelled
-        refund = order.paid.amount - order.refunded if order.paid is not None else Decimal(0)
+        refund = order.left_to_refund()  # refunds made outside this workflow are counted
         if order.paid is not None and refund > 0:
             await steps.run_or_skip(
                 PaymentActivities.refund_payment,
-                RefundInput(order.order_id, order.paid.payment_id, refund),
+                RefundInput(order.order_id, order.paid.payment_id, refund, paid=order.paid.amount),
             )
             undone.append(f"refunded {refund}")
-        if order.reserved:
+        if order.reserved and not order.handed_over:
             await steps.run_or_skip(InventoryActivities.release_stock, ref)
             undone.append("stock released")
         await order.timeline.advance(
@@ -155,6 +160,13 @@ class OrderWorkflow:
     def feedback_received(self, answer: FeedbackReceived) -> None:
         if self._order.inbox.feedback is None:
             self._order.inbox.feedback = answer
+
+    @workflow.signal(name="refund_made")
+    def refund_made(self, refund: RefundMade) -> None:
+        """A refund made outside this workflow (an operator's, a return's): compensation then
+        refunds only what is left (the ledger refuses anything beyond in any case)."""
+        if self._order.inbox.first_time(f"refund:{refund.key}"):
+            self._order.refunded += refund.amount
 
     # --- messages from outside: people's decisions (updates, each with its validator) ----------
 
@@ -231,6 +243,24 @@ class OrderWorkflow:
         failed = self._order.failed_step
         if resolution.choice == StepChoice.SKIP and failed is not None and not failed.skippable:
             raise ValueError(f"{failed.activity} cannot be skipped: retry it, or cancel the order")
+
+    @workflow.update(name="decide_parcel")
+    async def decide_parcel(self, decision: ParcelDecision) -> ActionResult:
+        """A lost or damaged parcel: re-ship it, or close the order (refunded, or not when
+        nothing is left to refund); a closing answers once the order is closed."""
+        self._order.inbox.parcel_decision = decision
+        if decision.choice != ParcelChoice.RESHIP:
+            await workflow.wait_condition(lambda: self._order.finished)
+        return self._action_result()
+
+    @decide_parcel.validator
+    def _decide_parcel_allowed(self, decision: ParcelDecision) -> None:
+        self._require("decide_parcel")
+        refusal = rules.parcel_choice_refusal(
+            decision.choice, refundable=self._order.left_to_refund() > 0
+        )
+        if refusal is not None:
+            raise ValueError(f"decide_parcel {decision.choice.value} is not allowed: {refusal}")
 
     @workflow.update(name="cancel")
     async def cancel(self, cancel: CancelOrder) -> ActionResult:

@@ -1,6 +1,7 @@
 """Stage 5: payment. Prepaid orders get a link and reminders; every failed attempt alerts a
 manager at once and helps the customer (seed 001); expiry cancels the order. Cash on
-delivery skips the wait."""
+delivery skips the wait, and so does an exchange's replacement order (the goods sent back
+pay for it)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ async def take(order: OrderState) -> None:
     timeline, inbox = order.timeline, order.inbox
     if order.payment_method == PaymentMethod.COD:
         await timeline.record("payment.on_delivery", {"amount": str(order.total)})
+        return
+    if order.payment_method == PaymentMethod.EXCHANGE:  # an exchange's replacement order
+        await timeline.record("payment.covered_by_return", {"amount": str(order.total)})
         return
     expires_at = workflow.now() + order.policy.payment_expiry
     await timeline.advance(

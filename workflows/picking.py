@@ -57,7 +57,9 @@ async def _ship_what_was_packed(order: OrderState, checklist: WarehouseEvent, ac
         amount = before - order.total
         await order.steps.run_or_skip(
             PaymentActivities.refund_payment,
-            RefundInput(order.order_id, paid.payment_id, amount, step="refund:not-packed"),
+            RefundInput(
+                order.order_id, paid.payment_id, amount, step="refund:not-packed", paid=paid.amount
+            ),
         )
         order.refunded += amount
         await order.timeline.record("payment.partially_refunded", {"amount": str(amount)})

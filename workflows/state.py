@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
         OrderPolicy,
         OrderProgress,
         OrderWorkflowInput,
+        ParcelDecision,
+        ParcelOutcome,
         PaymentEvent,
         PaymentLink,
         PaymentMethod,
@@ -58,6 +60,7 @@ class Inbox:
         self.stock_decision: StockDecision | None = None
         self.feedback: FeedbackReceived | None = None
         self.step_resolution: ResolveStep | None = None
+        self.parcel_decision: ParcelDecision | None = None
 
     def first_time(self, event_id: str) -> bool:
         if event_id in self._seen:
@@ -116,6 +119,9 @@ class OrderState:
         self.shipment: Shipment | None = None
         self.handed_over = False  # the parcel is with the carrier, or collected at the counter
         self.delivered_at: datetime | None = None
+        self.parcels = 1  # shipments booked: a lost parcel may be re-shipped
+        self.going_back: ParcelOutcome | None = None  # refused or unclaimed: why it comes back
+        self.restocked = False  # ... and it came back: its goods are on the shelf again
         # Steps that failed for good, and the one waiting for a person now.
         self.failed_steps = 0
         self.failed_step: StepFailure | None = None
@@ -133,7 +139,14 @@ class OrderState:
             in_review=self.in_review,
             review_decided=self.inbox.review is not None,
             stock_decided=self.inbox.stock_decision is not None,
+            returning=self.going_back is not None,
+            parcel_decided=self.inbox.parcel_decision is not None,
         )
+
+    def left_to_refund(self) -> Decimal:
+        """What is left of the payment after every refund so far (those made outside this
+        workflow included: it is told of them)."""
+        return self.paid.amount - self.refunded if self.paid is not None else Decimal(0)
 
     def progress(self) -> OrderProgress:
         """What the order waits for and may do now (the query says it; the read model keeps it)."""
@@ -158,6 +171,8 @@ class OrderState:
                 picking=self.pick_task is not None,
                 handed_over=self.handed_over,
                 delivered=facts.delivered,
+                returning=facts.returning,
+                returned=self.restocked,
             ),
         )
 

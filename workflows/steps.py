@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
     from activities.orders import OrderActivities
     from activities.payments import PaymentActivities
+    from activities.returns import ReturnActivities
     from activities.shipping import ShippingActivities
     from activities.warehouse import WarehouseActivities
     from schema.contracts import OrderPolicy, StepChoice
@@ -69,6 +70,13 @@ RETRIES: dict[Callable[..., Any], Retries] = {
     ShippingActivities.book_shipment: Retries(10),
     ShippingActivities.cancel_shipment: Retries(10, skippable=True),
     DocumentActivities.generate_documents: Retries(10),
+    # After the parcel leaves: parcels that come back, customer returns, exchanges.
+    InventoryActivities.restock: Retries(10, skippable=True),  # or put on the shelf by hand
+    ShippingActivities.book_return_shipment: Retries(10),
+    DocumentActivities.generate_return_label: Retries(10),
+    ReturnActivities.record_return_step: Retries(10),
+    ReturnActivities.create_exchange_order: Retries(10),
+    ReturnActivities.exchange_outcome: Retries(10),
 }
 
 

@@ -17,8 +17,9 @@ What a template gets
     Every order's message: name, number, total, support, masked_email, masked_phone,
     status_url (the order's status page; every customer message links it: in the e-mail's
     footer, in the SMS where it fits within 3 parts, and as the push notification's link),
-    feedback_url, choice_url, bonus (a feedback bonus is promised to this order), lines,
-    delivery_method, phrases. A message about no one order (`order_list`) gets support and
+    feedback_url, choice_url, return_url (the return page), return_period ("14 днів"),
+    bonus (a feedback bonus is promised to this order), lines, delivery_method,
+    payment_method, phrases. A message about no one order (`order_list`) gets support and
     phrases only. Each kind: its PARAMS below, with codes normalised, money and dates
     formatted for the locale, and an absent optional param as None, which the template
     handles with `{% if %}`. Rendering is strict: a name the context lacks is an error, never
@@ -38,15 +39,20 @@ from zoneinfo import ZoneInfo
 import structlog
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency
+from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from schema.contracts import (
     CancelReason,
     DelayReason,
     DeliveryMethod,
+    InspectionFinding,
     MessageKind,
+    ParcelOutcome,
     PaymentFailure,
     PaymentMethod,
+    RefundReason,
+    ReturnDecline,
     WaitingFor,
 )
 
@@ -95,6 +101,18 @@ PARAMS: dict[MessageKind, Params] = {
     K.INTERIM: Params(("waiting_for",)),  # WaitingFor
     K.FEEDBACK_THANKS: Params(optional=("bonus_code",)),  # absent when no bonus is given
     K.ORDER_LIST: Params(("url", "expires_at")),  # the "my orders" link and its end
+    K.PARCEL_RETURNING: Params(("outcome",)),  # ParcelOutcome
+    K.PARCEL_RESHIPPED: Params(("outcome", "carrier", "tracking_number", "tracking_url")),
+    K.REFUND_MADE: Params(("amount", "reason")),  # reason: RefundReason
+    K.RETURN_REQUESTED: Params(("return_number",)),
+    # return_id: the template gets `label_url`, the customer's link to the return label
+    K.RETURN_APPROVED: Params(("return_number", "return_id", "tracking_url")),
+    K.RETURN_DECLINED: Params(("return_number", "decline")),  # ReturnDecline
+    K.RETURN_RECEIVED: Params(("return_number",)),
+    # refund "0": nothing refunded; findings: InspectionFinding codes, comma-separated;
+    # by_hand "yes": paid on delivery, a manager returns the money
+    K.RETURN_REFUNDED: Params(("return_number",), ("refund", "findings", "by_hand")),
+    K.RETURN_EXCHANGED: Params(("return_number", "exchange_number")),
     K.MANAGER_REVIEW_ESCALATED: Params(("reasons",)),
     K.MANAGER_PAYMENT_FAILED: Params(("reason", "url")),
     K.MANAGER_INCIDENT: Params(("summary", "cause")),
@@ -138,6 +156,8 @@ class OrderFacts:
     status_url: str  # the order's status page, as messages link it (counted as a click)
     payment_method: str = "prepaid"
     bonus: bool = False  # a feedback bonus is promised to this order (never for "none")
+    page_url: str = ""  # the order's page, signed, as pages link it: return pages hang off it
+    return_days: int = 14  # the return window (policy), as the delivery message states it
 
 
 @dataclass(frozen=True)
@@ -187,7 +207,7 @@ def locales_of(kind: MessageKind) -> tuple[str, ...]:
     return ("en",) if kind in MANAGER_KINDS else LOCALES
 
 
-E = TypeVar("E", PaymentFailure, DelayReason, CancelReason)
+E = TypeVar("E", PaymentFailure, DelayReason, CancelReason, RefundReason)
 
 
 def _as_code(codes: type[E], value: str, fallback: E) -> E:
@@ -320,6 +340,8 @@ class MessageCatalog:
                 "status_url": order.status_url,
                 "feedback_url": order.feedback_url,
                 "choice_url": order.choice_url,
+                "return_url": f"{order.page_url}/return",
+                "return_period": format_unit(order.return_days, "duration-day", locale=babel),
                 "bonus": order.bonus,
                 "delivery_method": DeliveryMethod(order.delivery_method).value,
                 "payment_method": PaymentMethod(order.payment_method).value,
@@ -339,7 +361,9 @@ class MessageCatalog:
             if not raw and name not in CODED:
                 values[name] = None  # only optional params get here
                 continue
-            if name in ("amount", "refund"):
+            if name == "refund" and Decimal(raw) == 0:
+                values[name] = None  # nothing refunded: the template says so
+            elif name in ("amount", "refund"):
                 values[name] = money(Decimal(raw))
             elif name in ("expected_date", "new_date"):
                 values[name] = format_date(date.fromisoformat(raw), "d MMMM y", locale=babel)
@@ -349,6 +373,16 @@ class MessageCatalog:
                 values[name] = _product_names(raw, order.lines if order else ())
             elif name == "waiting_for":
                 values[name] = WaitingFor(raw).value
+            elif name == "outcome":
+                values[name] = ParcelOutcome(raw).value
+            elif name == "decline":
+                values[name] = ReturnDecline(raw).value
+            elif name == "findings":
+                values[name] = [InspectionFinding(code).value for code in raw.split(",")]
+            elif name == "by_hand":
+                values[name] = raw == "yes"
+            elif name == "return_id" and order is not None:
+                values["label_url"] = f"{order.page_url}/returns/{raw}/label.pdf"
             elif name == "reason":
                 values.update(_reason(kind, raw))
             else:
@@ -379,6 +413,8 @@ def _reason(kind: MessageKind, raw: str) -> dict[str, str]:
         return {"reason": delay_reason(raw).value}
     if kind == K.CANCELLED:
         return {"reason": cancel_reason(raw).value}
+    if kind == K.REFUND_MADE:
+        return {"reason": _as_code(RefundReason, raw, RefundReason.OTHER).value}
     raise ValueError(f"{kind.value} takes no reason")
 
 

@@ -23,7 +23,9 @@ from starter.api.routes import (
     documents,
     health,
     orders,
+    refunds,
     reports,
+    returns,
     sessions,
     subscriptions,
     webhooks,
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         orders.router,
         actions.router,
+        refunds.router,
+        returns.router,
         documents.router,
         customers.router,
         customers.links_router,

@@ -29,6 +29,7 @@ from starter.services.errors import (
     InputRefused,
     OrderNotFound,
     OrderNumberConflict,
+    ReturnNotFound,
     SubscriptionNotFound,
     TemporalUnavailable,
 )
@@ -39,6 +40,7 @@ STATUS_OF: dict[type[Exception], int] = {
     BadLink: 404,
     OrderNotFound: 404,
     SubscriptionNotFound: 404,
+    ReturnNotFound: 404,
     CustomerNotFound: 404,
     AccountNotFound: 404,
     OrderNumberConflict: 409,

@@ -9,8 +9,10 @@ https."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,15 +24,30 @@ from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
 
-from schema.api import NoteIn, OneLine
-from schema.contracts import CancelReason, DelayReason, DeliveryMethod, PaymentMethod
+from schema.api import (
+    IDEMPOTENCY_KEY,
+    NoteIn,
+    OneLine,
+    RefundIn,
+    ResolveIn,
+    ReturnDecisionIn,
+    ReturnIn,
+)
+from schema.contracts import (
+    CancelReason,
+    DelayReason,
+    DeliveryMethod,
+    PaymentMethod,
+    RefundReason,
+    ReturnReason,
+)
 from schema.database import open_session
 from schema.reports import DailyQuery
-from schema.tables import Incident, Order
+from schema.tables import Incident, Order, Return
 from settings import Settings
 from starter.api.deps import AppSettings, Session, SignInGuard, Workflows, client_ip
 from starter.console import charts
-from starter.services import access, actions, reports, subscriptions
+from starter.services import access, actions, refunds, reports, returns, subscriptions
 from starter.services.access import (
     AccountNotFound,
     LockingOneselfOut,
@@ -220,7 +237,22 @@ async def queue(request: Request, db: Session) -> Response:
             .limit(50)
         )
     ).all()
-    return _page(request, "queue.html", principal, sections=sections, incidents=incidents)
+    waiting_returns = (
+        await db.exec(
+            select(Return)
+            .where(col(Return.needs_action))
+            .order_by(col(Return.created_at))
+            .limit(50)
+        )
+    ).all()
+    return _page(
+        request,
+        "queue.html",
+        principal,
+        sections=sections,
+        incidents=incidents,
+        waiting_returns=waiting_returns,
+    )
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -292,6 +324,12 @@ async def order_page(
         live=progress_view,
         asked_live=live,
         can_read_personal=principal.may(Permission.PERSONAL_DATA),
+        can_act=principal.may(Permission.ORDERS_ACT),
+        returns=await returns.returns_of(db, order_id=order_id),
+        ledger=await refunds.refunds_of(db, order_id=order_id),
+        request_key=secrets.token_hex(16),  # a form sent twice makes one refund, one return
+        REFUND_REASONS=[reason.value for reason in RefundReason],
+        RETURN_REASONS=[reason.value for reason in ReturnReason],
     )
 
 
@@ -327,27 +365,156 @@ async def act(
         raise Refused(404, f"There is no action {action}.")
     if await db.get(Order, order_id) is None:
         raise Refused(404, f"Order {order_id} does not exist.")
-    form = await request.form()
-    # Empty fields are absent: the API's model then applies its defaults and rules.
-    fields = {
-        key: value
-        for key, value in form.items()
-        if key != CSRF_FIELD and isinstance(value, str) and value.strip()
-    }
-    try:
+    fields, _, _ = await _filled(request)
+
+    async def acted() -> str:
         body = operator_action.form.model_validate(fields)
         await operator_action.run(
             db, workflows=workflows, caller=principal, order_id=order_id, body=body
         )
+        return f"{operator_action.label}: done."
+
+    return await _done(order_id, acted)
+
+
+async def _filled(
+    request: Request, *, keyed: bool = False
+) -> tuple[dict[str, str], list[dict[str, str]], str]:
+    """A console form's fields (empty ones absent: the API's model then applies its defaults
+    and rules), its item rows (sku, quantity), and the request key a form that makes
+    something was rendered with (sent twice, it makes one)."""
+    form = await request.form()
+    key = form.get("request_key") if keyed else ""
+    if not isinstance(key, str) or (keyed and not re.fullmatch(IDEMPOTENCY_KEY, key)):
+        raise Refused(422, "This form is incomplete: reload the page.")
+    fields = {
+        name: value
+        for name, value in form.items()
+        if name not in (CSRF_FIELD, "sku", "quantity", "request_key")
+        and isinstance(value, str)
+        and value.strip()
+    }
+    rows = [
+        {"sku": str(sku), "quantity": str(quantity)}
+        for sku, quantity in zip(form.getlist("sku"), form.getlist("quantity"), strict=False)
+        if str(quantity).strip() not in ("", "0")
+    ]
+    return fields, rows, key
+
+
+async def _done(order_id: uuid.UUID, action: Callable[[], Awaitable[str]]) -> Response:
+    """Back to the order page: what was done, or why not (a bad field, the order's refusal)."""
+    try:
+        done = await action()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        return _back_to(order_id, error=problems)
+        return _back_to(order_id, error=_problems(exc))
     except OrderServiceError as exc:
         return _back_to(order_id, error=str(exc))
-    return _back_to(order_id, done=f"{operator_action.label}: done.")
+    return _back_to(order_id, done=done)
+
+
+def _row(row: dict[str, str]) -> dict[str, object]:
+    quantity = row["quantity"]
+    return {"sku": row["sku"], "quantity": int(quantity) if quantity.isdigit() else quantity}
+
+
+@router.post("/orders/{order_id}/refunds", dependencies=[SameSiteForm])
+async def refund(
+    request: Request,
+    order_id: uuid.UUID,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
+) -> Response:
+    """Refund an amount, or items, of the order (the ledger's limit holds here too)."""
+    principal = await _staff(request, Permission.ORDERS_ACT)
+    fields, rows, key = await _filled(request, keyed=True)
+
+    async def refunded() -> str:
+        lines = [_row(r) for r in rows] if rows and "amount" not in fields else None
+        body = RefundIn.model_validate({**fields, **({"lines": lines} if lines else {})})
+        made = await refunds.refund(
+            db,
+            workflows=workflows,
+            settings=settings,
+            caller=principal,
+            order_id=order_id,
+            key=key,
+            body=body,
+        )
+        return f"Refund of {made.amount}: {made.status.replace('_', ' ')}."
+
+    return await _done(order_id, refunded)
+
+
+@router.post("/orders/{order_id}/returns", dependencies=[SameSiteForm])
+async def open_return(
+    request: Request,
+    order_id: uuid.UUID,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
+) -> Response:
+    """Open a return for a customer who asked by phone or mail."""
+    principal = await _staff(request, Permission.ORDERS_ACT)
+    fields, rows, key = await _filled(request, keyed=True)
+
+    async def opened() -> str:
+        body = ReturnIn.model_validate({**fields, "lines": [_row(r) for r in rows]})
+        ret, _ = await returns.open_return(
+            db,
+            workflows=workflows,
+            settings=settings,
+            caller=principal,
+            order_id=order_id,
+            key=key,
+            body=body,
+        )
+        return f"Return {ret.number}: {ret.status.value.replace('_', ' ')}."
+
+    return await _done(order_id, opened)
+
+
+@router.post("/orders/{order_id}/returns/{return_id}/{step}", dependencies=[SameSiteForm])
+async def steer_return(
+    request: Request,
+    order_id: uuid.UUID,
+    return_id: uuid.UUID,
+    step: str,
+    db: Session,
+    workflows: Workflows,
+) -> Response:
+    """Approve or refuse a return (`decision`), or decide about its failed step (`resolve`)."""
+    principal = await _staff(request, Permission.ORDERS_ACT)
+    if step not in ("decision", "resolve"):
+        raise Refused(404, f"There is no return step {step}.")
+    fields, _, _ = await _filled(request)
+
+    async def steered() -> str:
+        if step == "decision":
+            decision = ReturnDecisionIn.model_validate(
+                {**fields, "approve": fields.get("approve") == "yes"}
+            )
+            ret = await returns.decide_return(
+                db,
+                workflows=workflows,
+                caller=principal,
+                order_id=order_id,
+                return_id=return_id,
+                body=decision,
+            )
+        else:
+            ret = await returns.resolve_return_step(
+                db,
+                workflows=workflows,
+                caller=principal,
+                order_id=order_id,
+                return_id=return_id,
+                choice=ResolveIn.model_validate(fields).choice,
+            )
+        return f"Return {ret.number}: {ret.status.value.replace('_', ' ')}."
+
+    return await _done(order_id, steered)
 
 
 @router.post("/orders/{order_id}/notes", dependencies=[SameSiteForm])

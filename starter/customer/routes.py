@@ -8,6 +8,9 @@
     /order/{token}/feedback       rating 1-5, NPS 0-10, comment, per-line ratings (FEEDBACK
                                   or STATUS link); answering again replaces the answer
     /order/{token}/receipt.pdf    the receipt
+    /order/{token}/return         the return request (STATUS link): what to send back, how
+                                  many, why, money back or an exchange; then its label at
+    /order/{token}/returns/{id}/label.pdf
     /my-orders/{token}            every order of one e-mail (the short-lived ORDER_LIST link)
 
 In the order's language (uk, ru, en), switchable with `?lang=`; the words are those of the
@@ -46,16 +49,35 @@ from sqlmodel import select
 
 from activities.messages import BABEL_LOCALES, LOCALES
 from activities.notifications import FROM_MESSAGE
-from schema.api import CustomerCancelIn, CustomerStockChoiceIn, FeedbackIn
+from schema.api import CustomerCancelIn, CustomerReturnIn, CustomerStockChoiceIn, FeedbackIn
+from schema.contracts import ReturnReason
 from schema.links import BadLink, ExpiredLink, LinkPurpose
 from schema.pii import mask_email
 from schema.tables import Document, FeedbackBonus, Order, OrderLine
 from settings import Settings, get_settings
 from starter.api.deps import AppSettings, Links, Session, Workflows, client_ip
 from starter.api.limits import limiter
-from starter.services import actions, status_page
-from starter.services.errors import ActionRefused, InputRefused, OrderNotFound
+from starter.api.routes.returns import pdf
+from starter.services import actions, returns, status_page
+from starter.services.access import Principal
+from starter.services.errors import (
+    ActionRefused,
+    InputRefused,
+    OrderNotFound,
+    ReturnNotFound,
+    ReturnRefused,
+)
 from starter.services.feedback import answer_feedback, stored_answer
+
+# What the customer reads for each reason code (the page is in English, as the others).
+RETURN_REASONS = {
+    ReturnReason.CHANGED_MIND: "I changed my mind",
+    ReturnReason.WRONG_SIZE: "Wrong size",
+    ReturnReason.DEFECTIVE: "It is defective",
+    ReturnReason.NOT_AS_DESCRIBED: "Not as described",
+    ReturnReason.WRONG_ITEM: "I received the wrong item",
+    ReturnReason.OTHER: "Another reason",
+}
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(
@@ -439,6 +461,99 @@ async def my_orders(
         orders=[(order, f"/order/{links.token(LinkPurpose.STATUS, order.id)}") for order in orders],
         fmt=lambda currency: Formats(locale, currency, zone),
     )
+
+
+@router.get("/order/{token}/return", response_class=HTMLResponse)
+async def return_form(request: Request, token: str, db: Session, links: Links) -> HTMLResponse:
+    order_id = _opened(request, links, token, LinkPurpose.STATUS)
+    return await _return_page(request, db, token, order_id)
+
+
+async def _return_page(
+    request: Request,
+    db: Session,
+    token: str,
+    order_id: uuid.UUID,
+    status: int = 200,
+    refused: str | None = None,
+) -> HTMLResponse:
+    """The form: what may be sent back (a fresh request key, so that sending it twice opens
+    one return), and the returns asked for so far."""
+    view = await returns.returnable(db, order_id=order_id)
+    _, locale = await _order_and_locale(request, db, order_id)
+    return _page(
+        request,
+        "return.html",
+        locale,
+        status,
+        token=token,
+        view=view,
+        request_key=uuid.uuid4().hex,
+        refused=refused,
+        REASONS=RETURN_REASONS,
+    )
+
+
+@router.post("/order/{token}/return", response_class=HTMLResponse, dependencies=[FromOurPages])
+@limiter.limit(lambda: get_settings().feedback_rate_limit)
+async def return_asked(
+    request: Request,
+    token: str,
+    db: Session,
+    links: Links,
+    workflows: Workflows,
+    settings: AppSettings,
+) -> HTMLResponse:
+    order_id = _opened(request, links, token, LinkPurpose.STATUS)
+    form = await request.form()
+    try:
+        wanted = [
+            {"sku": str(sku), "quantity": int(str(quantity))}
+            for sku, quantity in zip(form.getlist("sku"), form.getlist("quantity"), strict=True)
+            if str(quantity).strip() not in ("", "0")
+        ]
+        body = CustomerReturnIn.model_validate(
+            {
+                "lines": wanted,
+                "reason": form.get("reason"),
+                "resolution": form.get("resolution") or "refund",
+                "comment": str(form.get("comment") or "").strip() or None,
+            }
+        )
+        key = str(form.get("request_key") or "")
+        if not 8 <= len(key) <= 64 or not key.isalnum():
+            raise ValueError("the form is incomplete: reload the page")
+    except (ValidationError, ValueError):
+        refusal = "Choose how many of which item to send back, and why."
+        return await _return_page(request, db, token, order_id, 422, refusal)
+    try:
+        opened, _ = await returns.open_return(
+            db,
+            workflows=workflows,
+            settings=settings,
+            caller=Principal.customer(client_ip(request)),
+            order_id=order_id,
+            key=key,
+            body=body,
+        )
+    except ReturnRefused as refused:
+        reason = refused.reason[0].upper() + refused.reason[1:] + "."
+        return await _return_page(request, db, token, order_id, 409, reason)
+    order, locale = await _order_and_locale(request, db, order_id)
+    return _page(request, "return_sent.html", locale, token=token, ret=opened, number=order.number)
+
+
+@router.get("/order/{token}/returns/{return_id}/label.pdf")
+async def return_label(
+    request: Request, token: str, return_id: uuid.UUID, db: Session, links: Links
+) -> Response:
+    order_id = _opened(request, links, token, LinkPurpose.STATUS)
+    try:
+        number, content = await returns.return_label(db, order_id=order_id, return_id=return_id)
+    except ReturnNotFound as missing:
+        page = _page(request, "link_refused.html", _asked_locale(request), 404, expired=False)
+        raise LinkRefused(page) from missing
+    return pdf(number, content)
 
 
 @router.get("/v1/orders/{order_id}/feedback", response_class=HTMLResponse)

@@ -75,6 +75,11 @@ class Principal:
     def may(self, permission: Permission) -> bool:
         return self.role in GRANTS[permission]
 
+    @classmethod
+    def customer(cls, ip: str | None) -> Principal:
+        """The customer acting through a signed link (no account): audited as `customer`."""
+        return cls("customer", Role.SERVICE, ip)
+
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

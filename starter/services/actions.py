@@ -25,6 +25,7 @@ from schema.api import (
     LineIn,
     NoteIn,
     NoteOut,
+    ParcelDecisionIn,
     RejectIn,
     ResolveIn,
     StockDecisionIn,
@@ -36,13 +37,14 @@ from schema.contracts import (
     ConfirmOrder,
     LineEdit,
     MarkDelayed,
+    ParcelDecision,
     RejectOrder,
     ResolveStep,
     StockDecision,
 )
 from schema.tables import Order, OrderNote
 from starter.services import metrics
-from starter.services.access import Principal, Role, audit
+from starter.services.access import Principal, audit
 from starter.services.errors import ActionRefused, OrderFinished, OrderNotFound
 from starter.services.temporal import OrderUpdate, OrderWorkflows
 from workflows.order import OrderWorkflow
@@ -188,6 +190,28 @@ async def resolve_step(
     )
 
 
+async def decide_parcel(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    caller: Principal,
+    order_id: uuid.UUID,
+    body: ParcelDecisionIn,
+) -> ActionResult:
+    """A lost or damaged parcel: re-ship, refund, or cancel (a closing answers once done)."""
+    decision = partial(ParcelDecision, caller.actor, body.choice)
+    return await _act(
+        session,
+        workflows,
+        caller,
+        order_id,
+        OrderWorkflow.decide_parcel,
+        decision,
+        "decide_parcel",
+        body.note,
+    )
+
+
 @dataclass(frozen=True)
 class OperatorAction:
     """An action as the console offers it: its label, its form's model, the service to run."""
@@ -204,6 +228,9 @@ OPERATOR_ACTIONS: dict[str, OperatorAction] = {
     "mark_delayed": OperatorAction("Mark delayed", DelayIn, mark_delayed),
     "cancel": OperatorAction("Cancel", CancelIn, cancel),
     "resolve_step": OperatorAction("Resolve the failed step", ResolveIn, resolve_step),
+    "decide_parcel": OperatorAction(
+        "Decide about the lost parcel", ParcelDecisionIn, decide_parcel
+    ),
 }
 
 
@@ -219,7 +246,7 @@ async def cancel_as_customer(
     decides, as for an operator): reason `customer_request`; the reason they chose from the
     list is kept as a code, an order note of the cancellation (author `customer`). Answers
     once compensation has run (refund asked, stock released)."""
-    customer = Principal("customer", Role.SERVICE, ip)
+    customer = Principal.customer(ip)
     decision = partial(CancelOrder, "customer", CancelReason.CUSTOMER_REQUEST)
     return await _act(
         session,
@@ -242,7 +269,7 @@ async def choose_stock_as_customer(
     ip: str | None,
 ) -> ActionResult:
     """The customer's own answer about missing items, from the link in the e-mail."""
-    customer = Principal("customer", Role.SERVICE, ip)
+    customer = Principal.customer(ip)
     decision = partial(StockDecision, "customer", body.choice, None, "chosen by the customer")
     return await _act(
         session, workflows, customer, order_id, OrderWorkflow.decide_stock, decision, "decide_stock"

@@ -22,6 +22,7 @@ from schema.tables import (
     OrderContact,
     OrderEvent,
     OrderNote,
+    Return,
 )
 from starter.services.access import Principal, audit
 
@@ -70,6 +71,9 @@ async def erase_customer(session: AsyncSession, *, caller: Principal, email: str
     )
     await session.execute(
         update(OrderNote).where(col(OrderNote.order_id).in_(order_ids)).values(text=ERASED)
+    )
+    await session.execute(  # what the customer wrote with a return
+        update(Return).where(col(Return.order_id).in_(order_ids)).values(comment=None)
     )
     await session.execute(
         update(Incident).where(col(Incident.order_id).in_(order_ids)).values(summary=ERASED)

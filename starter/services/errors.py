@@ -13,6 +13,11 @@ class OrderNotFound(OrderServiceError):  # 404
         super().__init__(f"order {order_id} does not exist")
 
 
+class ReturnNotFound(OrderServiceError):  # 404
+    def __init__(self, what: object) -> None:
+        super().__init__(f"return {what} does not exist")
+
+
 class OrderNumberConflict(OrderServiceError):  # 409
     """The number is taken by an order with a different body."""
 
@@ -41,6 +46,21 @@ class ActionRefused(OrderServiceError):  # 409
 
 class OrderFinished(ActionRefused):  # 409
     """The order's workflow has ended: nothing can change it any more."""
+
+
+class RefundRefused(ActionRefused):  # 409
+    """The ledger refused a refund: it would exceed what is left of the payment (or
+    nothing was paid through the provider)."""
+
+
+class ReturnRefused(ActionRefused):  # 409
+    """A return that cannot be opened: not delivered, outside the window, items that are
+    not the order's or already on their way back. `reason` is said to a customer as it is;
+    the API's message names the field too."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {reason}" if field else f"return refused: {reason}")
+        self.reason = reason
 
 
 class TemporalUnavailable(OrderServiceError):  # 503

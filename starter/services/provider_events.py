@@ -1,5 +1,8 @@
 """Provider events -> workflow signals: the signature verified, each event recorded once,
-then delivered. A replayed event (same provider and event id) changes nothing."""
+then delivered. A replayed event (same provider and event id) changes nothing.
+
+Events about a customer's return (its parcel's tracking, the warehouse's inspection) carry
+`return_ref` beside the order's `order_ref`, and go to the return's workflow."""
 
 from __future__ import annotations
 
@@ -20,19 +23,23 @@ from schema.api import OneLine
 from schema.contracts import (
     CarrierEvent,
     IncidentCause,
+    InspectedLine,
+    InspectionFinding,
     PaymentEvent,
     PaymentFailure,
     PaymentOutcome,
+    ReturnInspection,
     TrackingStatus,
     WarehouseEvent,
     WarehouseEventKind,
 )
-from schema.tables import Incident, Order, Refund, WebhookEvent
+from schema.tables import Incident, Order, Refund, Return, WebhookEvent
 from schema.webhooks import BadSignature, verify
 from settings import Settings
-from starter.services.errors import OrderNotFound
+from starter.services.errors import OrderNotFound, ReturnNotFound
 from starter.services.temporal import OrderWorkflows
 from workflows.order import OrderWorkflow
+from workflows.returns import ReturnWorkflow
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +62,7 @@ class Envelope(BaseModel):
     event_id: OneLine = Field(min_length=1, max_length=128)
     type: OneLine = Field(min_length=1, max_length=64)
     order_ref: uuid.UUID
+    return_ref: uuid.UUID | None = None  # an event about one of the order's returns
 
 
 def _secret(provider: Provider, settings: Settings) -> str:
@@ -95,6 +103,10 @@ async def receive_event(
     order = await session.get(Order, envelope.order_ref)
     if order is None:
         raise OrderNotFound(envelope.order_ref)
+    if envelope.return_ref is not None:
+        ret = await session.get(Return, envelope.return_ref)
+        if ret is None or ret.order_id != order.id:
+            raise ReturnNotFound(envelope.return_ref)
     recorded = await session.execute(
         insert(WebhookEvent)
         .values(
@@ -131,6 +143,8 @@ def _delivery(
     workflows: OrderWorkflows, provider: Provider, order_id: uuid.UUID, payload: dict[str, Any]
 ) -> Callable[[], Awaitable[None]] | None:
     """The workflow signal an event becomes (None: a refund confirmation, recorded only)."""
+    if payload.get("return_ref") is not None:
+        return _return_delivery(workflows, provider, payload)
     if provider == "payment":
         outcome = PaymentOutcome(payload["type"].removeprefix("payment."))
         if outcome == PaymentOutcome.REFUNDED:
@@ -154,14 +168,44 @@ def _delivery(
             defects=[str(defect) for defect in payload.get("defects", [])],
         )
         return lambda: workflows.signal(order_id, OrderWorkflow.warehouse_event, warehouse)
-    carrier = CarrierEvent(
+    carrier = _carrier_event(payload)
+    return lambda: workflows.signal(order_id, OrderWorkflow.carrier_event, carrier)
+
+
+def _carrier_event(payload: dict[str, Any]) -> CarrierEvent:
+    return CarrierEvent(
         event_id=str(payload["event_id"]),
         tracking_number=str(payload["tracking_number"]),
         status=TrackingStatus(payload["status"]),
         at=datetime.fromisoformat(payload["at"]),
         detail=str(payload.get("detail", "")),
+        subtag=str(payload.get("subtag") or ""),
     )
-    return lambda: workflows.signal(order_id, OrderWorkflow.carrier_event, carrier)
+
+
+def _return_delivery(
+    workflows: OrderWorkflows, provider: Provider, payload: dict[str, Any]
+) -> Callable[[], Awaitable[None]]:
+    """A return parcel's tracking, or the warehouse's inspection of it."""
+    return_id = str(uuid.UUID(str(payload["return_ref"])))
+    if provider == "carrier":
+        carrier = _carrier_event(payload)
+        return lambda: workflows.signal_return(return_id, ReturnWorkflow.carrier_event, carrier)
+    if provider == "warehouse" and payload["type"] == "return_inspected":
+        lines = [
+            InspectedLine(
+                sku=str(line["sku"]),
+                received=int(line["received"]),
+                accepted=int(line["accepted"]),
+                finding=InspectionFinding(line["finding"]) if line.get("finding") else None,
+            )
+            for line in payload["lines"]
+        ]
+        if any(not 0 <= line.accepted <= line.received for line in lines):
+            raise ValueError("an inspected line accepts between 0 and what was received")
+        inspection = ReturnInspection(event_id=str(payload["event_id"]), lines=lines)
+        return lambda: workflows.signal_return(return_id, ReturnWorkflow.inspected, inspection)
+    raise ValueError(f"{provider} sends no {payload['type']} event about a return")
 
 
 async def _match_refund(

@@ -12,8 +12,9 @@ one row per order with its facts (`schema.tables.OrderFacts`), recounted by trig
 a row of that order is written, and a report reads 100,000 rows of 30 MB. What is left is
 sorting each stage's seconds for exact percentiles (`percentile_cont`): the parts of a
 report run at once, each on its own connection, so both cores share them, with room to sort
-in memory; the daily report groups by a stored day. The rare rows, incidents and SLA
-breaches by what the order waited for, are read raw (a partial index finds the breaches).
+in memory; the daily report groups by a stored day. The rare rows, incidents, SLA breaches
+by what the order waited for and returns by reason, are read raw (partial indexes find the
+breaches and the returns; how many returns an order had is a fact like the others).
 The README's "Reports and metrics" has the measured times.
 """
 
@@ -46,7 +47,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.contracts import CancelReason, IncidentCause, Stage, WaitingFor
+from schema.contracts import CancelReason, IncidentCause, ReturnReason, Stage, WaitingFor
 from schema.database import open_session
 from schema.reports import (
     ChannelFigures,
@@ -58,6 +59,7 @@ from schema.reports import (
     OnTime,
     ReportQuery,
     ReportWindow,
+    Returns,
     SlaBreaches,
     StageTime,
     StatusPage,
@@ -69,6 +71,7 @@ TIMED_STAGES = [stage for stage in Stage if stage not in (Stage.COMPLETED, Stage
 CHANNELS = {"email": "emails", "sms": "sms", "push": "push"}  # channel -> its columns' prefix
 CANCEL_REASONS = [*(reason.value for reason in CancelReason), "invalid"]
 BREACH = "sla.silence_breached"
+RETURN = "return.requested"
 
 Bucket = date | None  # the day, or None for the whole window
 
@@ -143,6 +146,8 @@ async def _figures(session: AsyncSession, query: ReportQuery, daily: bool) -> di
         _sum(_facts.status_page_views).label("views"),
         _sum(_facts.status_link_clicks).label("clicks"),
         _sum(_facts.support_contacts).label("support_contacts"),
+        _sum(_facts.returns).label("returns"),
+        _count(_facts.returns > 0).label("returned_orders"),
         *(func.count(_facts[f"{stage}_seconds"]).label(f"{stage}_n") for stage in TIMED_STAGES),
     ]
     for channel, prefix in CHANNELS.items():
@@ -176,6 +181,7 @@ async def _figures(session: AsyncSession, query: ReportQuery, daily: bool) -> di
         ).group_by(per_customer.c.bucket),
     ]
     waited_for = col(OrderEvent.detail)["waiting_for"].astext
+    return_reason = col(OrderEvent.detail)["reason"].astext
     breakdowns = [
         select(bucket, col(Incident.stage) + "|" + col(Incident.cause), func.count())
         .join(OrderFacts, _facts.order_id == col(Incident.order_id))
@@ -185,6 +191,11 @@ async def _figures(session: AsyncSession, query: ReportQuery, daily: bool) -> di
         .join(OrderFacts, _facts.order_id == col(OrderEvent.order_id))
         .where(*where, col(OrderEvent.type) == BREACH)
         .group_by(by_bucket, waited_for),
+        # Rare rows too, found by a partial index like the breaches.
+        select(bucket, return_reason, func.count())
+        .join(OrderFacts, _facts.order_id == col(OrderEvent.order_id))
+        .where(*where, col(OrderEvent.type) == RETURN)
+        .group_by(by_bucket, return_reason),
     ]
     engine = session.bind
     assert isinstance(engine, AsyncEngine)
@@ -204,9 +215,9 @@ async def _figures(session: AsyncSession, query: ReportQuery, daily: bool) -> di
     for answer in answers[: len(figures)]:
         for row in answer:
             values.setdefault(row.bucket, {}).update(row._mapping)
-    incidents, breaches = map(_breakdown, answers[len(figures) :])
+    incidents, breaches, returns = map(_breakdown, answers[len(figures) :])
     return {
-        key: _assemble(row, incidents.get(key, {}), breaches.get(key, {}))
+        key: _assemble(row, incidents.get(key, {}), breaches.get(key, {}), returns.get(key, {}))
         for key, row in values.items()
     }
 
@@ -227,6 +238,7 @@ def _assemble(
     row: Mapping[str, Any] | None,
     incidents: dict[str, int],
     breaches: dict[str, int],
+    returns: dict[str, int],
 ) -> Figures:
     r: Mapping[str, Any] = row if row is not None else {}
 
@@ -305,6 +317,12 @@ def _assemble(
         repeat_customer_rate=_ratio(n("returning_customers"), n("customers")),
         support_contacts=n("support_contacts"),
         support_contacts_per_order=_ratio(n("support_contacts"), orders),
+        returns=Returns(
+            count=n("returns"),
+            orders=n("returned_orders"),
+            rate=_ratio(n("returned_orders"), delivered),
+            by_reason=_every((reason.value for reason in ReturnReason), returns),
+        ),
     )
 
 
@@ -321,7 +339,7 @@ def _window(query: ReportQuery) -> ReportWindow:
 
 async def summary(session: AsyncSession, *, query: ReportQuery) -> Summary:
     """The figures of the orders created in the window."""
-    figures = (await _figures(session, query, daily=False)).get(None) or _assemble(None, {}, {})
+    figures = (await _figures(session, query, daily=False)).get(None) or _assemble(None, {}, {}, {})
     return Summary(window=_window(query), **dict(figures))
 
 
@@ -335,7 +353,7 @@ async def daily(session: AsyncSession, *, query: ReportQuery) -> DailyReport:
     until = min(until, datetime.now(UTC))
     days, day = [], since.date()
     while datetime.combine(day, datetime.min.time(), since.tzinfo) < until:
-        figures = by_day.get(day) or _assemble(None, {}, {})
+        figures = by_day.get(day) or _assemble(None, {}, {}, {})
         days.append(Day(day=day, **dict(figures)))
         day += timedelta(days=1)
     return DailyReport(window=_window(query), days=days)

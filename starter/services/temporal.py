@@ -7,6 +7,7 @@ The client connects lazily: the API starts, and says so in /healthz, while Tempo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
@@ -15,13 +16,14 @@ from typing import Any, TypeVar, cast
 import structlog
 from temporalio.client import (
     Client,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
@@ -32,17 +34,28 @@ from schema.contracts import (
     OrderResult,
     OrderStatus,
     OrderWorkflowInput,
+    RefundResult,
+    RefundWorkflowInput,
+    ReturnProgress,
+    ReturnResult,
+    ReturnStatus,
+    ReturnWorkflowInput,
+    refund_workflow_id_for,
+    return_workflow_id_for,
     workflow_id_for,
 )
 from settings import Settings
 from starter.services.errors import (
     ActionRefused,
     OrderFinished,
+    RefundRefused,
     TemporalUnavailable,
     WorkflowUnanswered,
 )
 from workflows.messages import CustomerMessageWorkflow
 from workflows.order import OrderWorkflow
+from workflows.refunds import RefundWorkflow
+from workflows.returns import ReturnWorkflow
 
 log = structlog.get_logger(__name__)
 A = TypeVar("A")
@@ -50,8 +63,14 @@ A = TypeVar("A")
 # An operator's action: an update of OrderWorkflow taking one argument, answering ActionResult.
 OrderUpdate = UpdateMethodMultiParam[[OrderWorkflow, A], Coroutine[Any, Any, ActionResult]]
 
+# An operator's action on a return: an update of ReturnWorkflow answering its progress.
+ReturnUpdate = UpdateMethodMultiParam[[ReturnWorkflow, A], Coroutine[Any, Any, ReturnProgress]]
+
 # How long a reader waits for the live `status` before answering from the read model.
 STATUS_DEADLINE = timedelta(seconds=2)
+# How long a request that starts a return or a refund waits for its first answer (the
+# return's assessment, the refund's provider call) before answering "in progress".
+FIRST_ANSWER = timedelta(seconds=10)
 
 
 class OrderWorkflows:
@@ -152,7 +171,7 @@ class OrderWorkflows:
             # The SDK types an async update's result as its coroutine; the value is the result.
             return cast(ActionResult, result)
         except WorkflowUpdateFailedError as exc:
-            raise ActionRefused(str(exc.cause or exc)) from exc
+            raise ActionRefused(_validator_said(exc)) from exc
         except RPCError as exc:
             raise _not_running_or_unavailable(exc) from exc
 
@@ -166,8 +185,124 @@ class OrderWorkflows:
         except RPCError as exc:
             raise _not_running_or_unavailable(exc) from exc
 
+    # --- beside the order: customer returns and operators' refunds -------------------------
+
+    async def _return(self, return_id: str) -> WorkflowHandle[ReturnWorkflow, ReturnResult]:
+        client = await self.client()
+        return client.get_workflow_handle_for(ReturnWorkflow.run, return_workflow_id_for(return_id))
+
+    async def start_return(self, input: ReturnWorkflowInput) -> ReturnProgress:
+        """Start the return (a retried request finds it) and answer once policy has assessed
+        it, or with its status as it stands after FIRST_ANSWER."""
+        client = await self.client()
+        try:
+            await client.start_workflow(
+                ReturnWorkflow.run,
+                input,
+                id=return_workflow_id_for(input.return_id),
+                task_queue=self._settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # it ran to its end already
+        except RPCError as exc:
+            raise TemporalUnavailable(f"the return could not start ({exc}); retry") from exc
+        return await self.return_assessed(input.return_id)
+
+    async def return_assessed(self, return_id: str) -> ReturnProgress:
+        """The return's status once policy has spoken (its first workflow task answers)."""
+        handle = await self._return(return_id)
+        last: ReturnProgress | None = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_ANSWER.total_seconds()):
+                while True:
+                    with contextlib.suppress(WorkflowQueryFailedError, RPCError):
+                        last = await handle.query(ReturnWorkflow.status)
+                        if last.status != ReturnStatus.REQUESTED:
+                            return last
+                    await asyncio.sleep(0.05)
+        if last is None:
+            raise TemporalUnavailable("the return did not answer in time; ask for it again")
+        return last
+
+    async def return_status(self, return_id: str) -> ReturnProgress:
+        handle = await self._return(return_id)
+        try:
+            return await handle.query(ReturnWorkflow.status, rpc_timeout=STATUS_DEADLINE)
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError) as exc:
+            raise WorkflowUnanswered(str(exc)) from exc
+
+    async def act_on_return(
+        self, return_id: str, update: ReturnUpdate[A], argument: A
+    ) -> ReturnProgress:
+        handle = await self._return(return_id)
+        try:
+            result = await handle.execute_update(update, argument)
+            return cast(ReturnProgress, result)
+        except WorkflowUpdateFailedError as exc:
+            raise ActionRefused(_validator_said(exc)) from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ActionRefused("the return is closed") from exc
+            raise TemporalUnavailable(f"Temporal: {exc}") from exc
+
+    async def signal_return(
+        self, return_id: str, signal: Callable[[ReturnWorkflow, A], Any], argument: A
+    ) -> None:
+        handle = await self._return(return_id)
+        try:
+            await handle.signal(signal, argument)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise OrderFinished("the return is closed") from exc
+            raise TemporalUnavailable(f"Temporal: {exc}") from exc
+
+    async def refund(self, input: RefundWorkflowInput) -> RefundResult | None:
+        """Run the refund (once per order and key: a retried request finds the first one's,
+        and one that failed runs again); its result, or None while it is still trying after
+        FIRST_ANSWER. The ledger's refusal is RefundRefused."""
+        client = await self.client()
+        workflow_id = refund_workflow_id_for(input.order_id, input.key)
+        try:
+            handle = await client.start_workflow(
+                RefundWorkflow.run,
+                input,
+                id=workflow_id,
+                task_queue=self._settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:  # made before: its answer again
+            handle = client.get_workflow_handle_for(RefundWorkflow.run, workflow_id)
+        except RPCError as exc:
+            raise TemporalUnavailable(f"the refund could not start ({exc}); retry") from exc
+        try:
+            async with asyncio.timeout(FIRST_ANSWER.total_seconds()):
+                return await handle.result()
+        except TimeoutError:
+            return None
+        except WorkflowFailureError as exc:
+            raise _refused(exc) from exc
+
+
+def _validator_said(exc: WorkflowUpdateFailedError) -> str:
+    """The refusal as the validator worded it (without the error's type in front)."""
+    cause = exc.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+
 
 def _not_running_or_unavailable(exc: RPCError) -> Exception:
     if exc.status == RPCStatusCode.NOT_FOUND:
         return OrderFinished("the order is no longer in progress")
     return TemporalUnavailable(f"Temporal: {exc}")
+
+
+def _refused(exc: WorkflowFailureError) -> Exception:
+    """The ledger's refusal, found among the failure's causes; anything else may heal."""
+    cause: BaseException | None = exc.cause
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = getattr(cause, "cause", None)
+    if isinstance(cause, ApplicationError) and cause.type == "RefundRefused":
+        return RefundRefused(f"refund refused: {cause.message}")
+    return TemporalUnavailable(f"the refund failed ({cause or exc}); retry with the same key")

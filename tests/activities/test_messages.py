@@ -37,9 +37,13 @@ from schema.contracts import (
     CustomerStatus,
     DelayReason,
     DeliveryMethod,
+    InspectionFinding,
     MessageKind,
+    ParcelOutcome,
     PaymentFailure,
     PaymentStatus,
+    RefundReason,
+    ReturnDecline,
     WaitingFor,
 )
 
@@ -68,11 +72,14 @@ ORDER = OrderFacts(
     feedback_url=f"{ORDER_URL}/feedback",
     choice_url=f"{ORDER_URL}/stock-choice",
     status_url=f"{ORDER_URL}/m",  # the status page, as messages link it
+    page_url=ORDER_URL,
 )
 # A message about no one order: the "my orders" link.
 RECIPIENT = RecipientFacts(support=ORDER.support, timezone="Europe/Kyiv")
 LIST_URL = "https://orderflow.example/my-orders/GDBPMXlSRW-vM1b4w0Qe0A.awgUHg.lkEOH5uVnHCCrvdMX1M3qk9Tz2aH6xNYodGpHu3tHb8"
 BONUS_CODE = "THANKS-7K3MQ9XD"
+RETURN = "SHOP-4f2a9c1e-R1"
+RETURN_ID = "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,59 @@ CASES = [
     case(K.FEEDBACK_THANKS, "no bonus"),
     case(K.FEEDBACK_THANKS, "bonus", bonus=True, bonus_code=BONUS_CODE),
     case(K.ORDER_LIST, url=LIST_URL, expires_at="2026-03-11T18:30:00+00:00"),
+    # After the parcel leaves (what workflows/delivery.py and workflows/returns.py pass)
+    *[
+        case(K.PARCEL_RETURNING, f"{outcome} {pay}", payment=pay, outcome=outcome)
+        for outcome in ("refused", "unclaimed", "returning")
+        for pay in ("prepaid", "cod")
+    ],
+    *[
+        case(
+            K.PARCEL_RESHIPPED,
+            outcome,
+            outcome=outcome,
+            carrier=CARRIER,
+            tracking_number=TRACKING_NUMBER,
+            tracking_url=TRACKING_URL,
+        )
+        for outcome in ("lost", "damaged")
+    ],
+    *[case(K.REFUND_MADE, code.value, amount="150.00", reason=code.value) for code in RefundReason],
+    case(K.RETURN_REQUESTED, return_number=RETURN),
+    case(K.RETURN_APPROVED, return_number=RETURN, return_id=RETURN_ID, tracking_url=TRACKING_URL),
+    *[
+        case(K.RETURN_DECLINED, code.value, return_number=RETURN, decline=code.value)
+        for code in ReturnDecline
+    ],
+    case(K.RETURN_RECEIVED, return_number=RETURN),
+    case(K.RETURN_REFUNDED, "full", return_number=RETURN, refund="500.00", findings="", by_hand=""),
+    case(
+        K.RETURN_REFUNDED,
+        "partial",
+        return_number=RETURN,
+        refund="250.00",
+        findings="damaged",
+        by_hand="",
+    ),
+    case(
+        K.RETURN_REFUNDED,
+        "none",
+        return_number=RETURN,
+        refund="0",
+        findings="used,missing",
+        by_hand="",
+    ),
+    case(
+        K.RETURN_REFUNDED,
+        "by hand",
+        payment="cod",
+        return_number=RETURN,
+        refund="500.00",
+        findings="",
+        by_hand="yes",
+    ),
+    case(K.RETURN_REFUNDED, "exchange difference", return_number=RETURN, refund="100.00"),
+    case(K.RETURN_EXCHANGED, return_number=RETURN, exchange_number=f"{RETURN}-X"),
     case(K.MANAGER_REVIEW_ESCALATED, reasons="total over 10000; new customer"),
     case(K.MANAGER_PAYMENT_FAILED, "code", reason="insufficient_funds", url=PAY_URL),
     case(K.MANAGER_PAYMENT_FAILED, "old: free text", reason="Do not honor (05)", url=PAY_URL),
@@ -216,7 +276,7 @@ def visible(channel: str, value: str) -> str:
 def data_removed(text: str) -> str:
     """Drop what is data, not wording: addresses, the order's and carrier's identifiers."""
     text = URLS_AND_ADDRESSES.sub(" ", text)
-    for value in (ORDER.number, TRACKING_NUMBER, CARRIER, BONUS_CODE):
+    for value in (f"{RETURN}-X", RETURN, ORDER.number, TRACKING_NUMBER, CARRIER, BONUS_CODE):
         text = text.replace(value, " ")
     return text
 
@@ -314,6 +374,10 @@ PHRASE_TABLES: dict[str, Iterable[StrEnum]] = {
     "payment_status": PaymentStatus,
     "customer_cancel_reason": CustomerCancelReason,
     "stock_choice": CUSTOMER_STOCK_CHOICES,
+    "parcel_outcome": ParcelOutcome,
+    "return_decline": ReturnDecline,
+    "inspection_finding": InspectionFinding,
+    "refund_reason": RefundReason,
 }
 
 
@@ -456,3 +520,36 @@ def test_a_missing_param_is_an_error_not_an_empty_gap() -> None:
         _render(K.SHIPPED, carrier=CARRIER, tracking_url=TRACKING_URL)
     with pytest.raises(MessageParamsMissing, match="url"):
         _render(K.PAYMENT_REMINDER, amount="1250.00", url="")
+
+
+def test_a_return_label_link_opens_the_label_of_that_return() -> None:
+    message = _render(
+        K.RETURN_APPROVED, return_number=RETURN, return_id=RETURN_ID, tracking_url=TRACKING_URL
+    )
+    assert f"{ORDER_URL}/returns/{RETURN_ID}/label.pdf" in message.text
+    assert "label.pdf" not in message.sms  # too long for a text: it is in the e-mail
+
+
+def test_a_return_refunded_says_what_was_refunded_and_why_not_the_rest() -> None:
+    partial = _render(K.RETURN_REFUNDED, return_number=RETURN, refund="250.00", findings="damaged")
+    assert "250,00\xa0₴" in partial.text and "пошкоджено після доставки" in partial.text
+    nothing = _render(K.RETURN_REFUNDED, return_number=RETURN, refund="0", findings="used,missing")
+    assert "₴" not in nothing.text
+    assert "був у вжитку, немає в посилці" in nothing.text
+    by_hand = _render(K.RETURN_REFUNDED, return_number=RETURN, refund="500.00", by_hand="yes")
+    assert "менеджер зв'яжеться" in by_hand.text.lower() and "картку" not in by_hand.text
+
+
+def test_a_refused_parcel_says_whether_money_comes_back() -> None:
+    order = dataclasses.replace(ORDER, payment_method="cod")
+    cod = catalog().render(K.PARCEL_RETURNING, "uk", {"outcome": "refused"}, order)
+    prepaid = _render(K.PARCEL_RETURNING, outcome="refused")
+    assert "повернемо кошти" in prepaid.text and "нічого не винні" in cod.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_delivery_message_links_the_return_page_with_the_window(locale: str) -> None:
+    order = dataclasses.replace(ORDER, return_days=21)
+    message = catalog().render(K.DELIVERED, locale, {}, order)
+    assert f"{ORDER_URL}/return" in message.text
+    assert {"uk": "21 день", "ru": "21 день", "en": "21 days"}[locale] in message.text

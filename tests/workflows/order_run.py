@@ -9,7 +9,7 @@ import dataclasses
 import gc
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -35,24 +35,48 @@ from schema.contracts import (
     CarrierEvent,
     ConfirmOrder,
     FeedbackReceived,
+    InspectedLine,
     MarkDelayed,
     OrderResult,
     OrderStatus,
     OrderWorkflowInput,
+    ParcelChoice,
+    ParcelDecision,
     PaymentEvent,
+    PaymentMethod,
     PaymentOutcome,
+    RefundMade,
     RejectOrder,
+    ResolveStep,
+    ReturnDecision,
+    ReturnInspection,
+    ReturnLine,
+    ReturnProgress,
+    ReturnReason,
+    ReturnResolution,
+    ReturnResult,
+    ReturnWorkflowInput,
+    StepChoice,
     StockChoice,
     StockDecision,
     TrackingStatus,
     WarehouseEvent,
     WarehouseEventKind,
+    order_id_of,
+    return_workflow_id_for,
     workflow_id_for,
 )
 from settings import Settings
-from tests.workflows.standins import PAYMENT_ID, TRACKING_NUMBER, OrderStandIns
+from tests.workflows.standins import (
+    PAYMENT_ID,
+    RETURN_TRACKING_NUMBER,
+    TRACKING_NUMBER,
+    OrderStandIns,
+)
 from worker import WORKFLOW_RUNNER  # the worker's sandbox (test_standins checks it is used)
 from workflows.order import OrderWorkflow
+from workflows.refunds import RefundWorkflow
+from workflows.returns import ReturnWorkflow
 
 OPERATOR = "key:operator"
 T = TypeVar("T")
@@ -62,7 +86,7 @@ def stand_in_worker(client: Client, standins: OrderStandIns, task_queue: str) ->
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow],
+        workflows=[OrderWorkflow, ReturnWorkflow, RefundWorkflow],
         activities=standins.activities(),
         workflow_runner=WORKFLOW_RUNNER,
     )
@@ -83,6 +107,27 @@ async def refusal(update: Any) -> str:
     raise AssertionError(f"the update was accepted: {result}")
 
 
+S = TypeVar("S")
+
+
+async def poll(
+    read: Callable[[], Awaitable[S]],
+    holds: Callable[[S], bool],
+    what: str,
+    timeout: float,
+    seen: Callable[[S], str],
+) -> S:
+    """Read a workflow's status (in real time: no timer is skipped) until `holds`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await read()
+        if holds(status):
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s: {seen(status)}")
+        await asyncio.sleep(0.02)
+
+
 class OrderRun:
     """A running order: its handle, its stand-ins, and the world around it."""
 
@@ -99,6 +144,12 @@ class OrderRun:
         self.task_queue = task_queue
         self.background_tasks: list[asyncio.Task[Any]] = []
         self._events = 0
+
+    @property
+    def order_id(self) -> str:
+        order_id = order_id_of(self.handle.id)
+        assert order_id is not None
+        return order_id
 
     def meanwhile(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run `work` beside the test (e.g. a sleep across a held activity); ended at teardown."""
@@ -118,17 +169,11 @@ class OrderRun:
         self, holds: Callable[[OrderStatus], bool], what: str = "condition", timeout: float = 10.0
     ) -> OrderStatus:
         """Poll the status query (in real time: no timer is skipped) until `holds`."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            status = await self.status()
-            if holds(status):
-                return status
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"{what} did not happen within {timeout} s: stage={status.stage}, "
-                    f"waiting_for={status.waiting_for}, timeline={types(status)}"
-                )
-            await asyncio.sleep(0.02)
+
+        def seen(s: OrderStatus) -> str:
+            return f"stage={s.stage}, waiting_for={s.waiting_for}, timeline={types(s)}"
+
+        return await poll(self.status, holds, what, timeout, seen)
 
     async def waiting_for(self, what: str) -> OrderStatus:
         return await self.until(lambda s: s.waiting_for == what, f"waiting for {what}")
@@ -145,21 +190,7 @@ class OrderRun:
         await self.env.sleep(delta)
 
     async def settled(self, timeout: float = 5.0) -> bool:
-        """Wait until nothing is in flight: no activity pending, the history no longer growing.
-        False when the run has already ended."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        length = -1
-        while True:
-            described = await self.handle.describe()
-            if described.status != WorkflowExecutionStatus.RUNNING:
-                return False
-            idle = not described.raw_description.pending_activities
-            if idle and described.history_length == length:
-                return True
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{self.handle.id} did not settle within {timeout} s")
-            length = described.history_length
-            await asyncio.sleep(0.05)
+        return await settled(self.handle, timeout)
 
     # --- what operators do -------------------------------------------------------------------
     # The SDK types an async handler declared with `@workflow.update(name=...)` as returning a
@@ -195,6 +226,12 @@ class OrderRun:
         return await self.handle.execute_update(
             OrderWorkflow.cancel,  # type: ignore[arg-type]
             CancelOrder(OPERATOR, reason, note),
+        )
+
+    async def decide_parcel(self, choice: ParcelChoice) -> ActionResult:
+        return await self.handle.execute_update(
+            OrderWorkflow.decide_parcel,  # type: ignore[arg-type]
+            ParcelDecision(OPERATOR, choice),
         )
 
     async def reject_accepted(self, reason: str) -> WorkflowUpdateHandle[ActionResult]:
@@ -257,16 +294,27 @@ class OrderRun:
         )
 
     async def carrier(
-        self, status: TrackingStatus, detail: str = "", event_id: str | None = None
+        self,
+        status: TrackingStatus,
+        detail: str = "",
+        event_id: str | None = None,
+        *,
+        subtag: str = "",
+        tracking_number: str = TRACKING_NUMBER,
     ) -> None:
         event = CarrierEvent(
             event_id or self.event_id("carrier"),
-            TRACKING_NUMBER,
+            tracking_number,
             status,
             datetime.now(UTC),
             detail,
+            subtag,
         )
         await self.handle.signal(OrderWorkflow.carrier_event, event)
+
+    async def refund_made(self, key: str, amount: Decimal) -> None:
+        """A refund made outside the workflow (an operator's, a return's) is told to it."""
+        await self.handle.signal(OrderWorkflow.refund_made, RefundMade(key, amount))
 
     async def feedback(self, *, rating: int | None = None, nps: int | None = None) -> None:
         await self.handle.signal(
@@ -286,15 +334,19 @@ class OrderRun:
         await self.pack()
         return await self.reached("order.packed")
 
-    async def delivered(self) -> OrderStatus:
-        """From payment (or packing, for cash on delivery) to the doorstep."""
+    async def shipped(self) -> OrderStatus:
+        """From payment (or packing, for cash on delivery) to the carrier."""
         status = await self.until(
             lambda s: s.waiting_for in ("payment", "packing"), "payment or packing"
         )
         if status.waiting_for == "payment":
             await self.paid()
         await self.packed()
-        await self.waiting_for("carrier")
+        return await self.waiting_for("carrier")
+
+    async def delivered(self) -> OrderStatus:
+        """From payment (or packing, for cash on delivery) to the doorstep."""
+        await self.shipped()
         for event in (
             TrackingStatus.IN_TRANSIT,
             TrackingStatus.OUT_FOR_DELIVERY,
@@ -304,6 +356,116 @@ class OrderRun:
         return await self.reached("order.delivered")
 
 
+async def settled(handle: WorkflowHandle[Any, Any], timeout: float = 5.0) -> bool:
+    """Wait until nothing is in flight: no activity pending, the history no longer growing.
+    False when the run has already ended."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    length = -1
+    while True:
+        described = await handle.describe()
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            return False
+        idle = not described.raw_description.pending_activities
+        if idle and described.history_length == length:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{handle.id} did not settle within {timeout} s")
+        length = described.history_length
+        await asyncio.sleep(0.05)
+
+
+class ReturnRun:
+    """A customer return's workflow beside its order (which may run or not): drive it as the
+    carrier, the warehouse and the operators would, and read what they would see."""
+
+    def __init__(
+        self,
+        env: WorkflowEnvironment,
+        handle: WorkflowHandle[ReturnWorkflow, ReturnResult],
+        standins: OrderStandIns,
+        input: ReturnWorkflowInput,
+    ) -> None:
+        self.env = env
+        self.handle = handle
+        self.standins = standins
+        self.input = input
+        self.background_tasks: list[asyncio.Task[Any]] = []
+        self._events = 0
+
+    async def status(self) -> ReturnProgress:
+        return await self.handle.query(ReturnWorkflow.status)
+
+    async def until(
+        self, holds: Callable[[ReturnProgress], bool], what: str, timeout: float = 10.0
+    ) -> ReturnProgress:
+        return await poll(self.status, holds, what, timeout, str)
+
+    async def waiting_for(self, what: str) -> ReturnProgress:
+        return await self.until(lambda s: s.waiting_for == what, f"waiting for {what}")
+
+    async def result(self, timeout: float = 10.0) -> ReturnResult:
+        return await asyncio.wait_for(self.handle.result(), timeout)
+
+    async def sleep(self, delta: timedelta) -> None:
+        await self.env.sleep(delta)
+
+    async def settled(self, timeout: float = 5.0) -> bool:
+        return await settled(self.handle, timeout)
+
+    def steps(self) -> list[str]:
+        """The return's steps on the order's timeline, in order."""
+        return [
+            input.entry.type
+            for input in self.standins.inputs("record_event")
+            if input.entry.detail.get("return_id") == self.input.return_id
+        ]
+
+    def told(self) -> list[str]:
+        """The kinds of the messages this return sent, in order."""
+        return [
+            input.kind.value
+            for input in self.standins.inputs("notify")
+            if self.input.number in input.key
+        ]
+
+    async def carrier(self, status: TrackingStatus) -> None:
+        self._events += 1
+        await self.handle.signal(
+            ReturnWorkflow.carrier_event,
+            CarrierEvent(
+                f"return-scan-{self._events}",
+                RETURN_TRACKING_NUMBER,
+                status,
+                datetime.now(UTC),
+            ),
+        )
+
+    async def delivered(self) -> ReturnProgress:
+        """The parcel travels to the warehouse."""
+        await self.waiting_for("parcel")
+        for status in (TrackingStatus.IN_TRANSIT, TrackingStatus.DELIVERED):
+            await self.carrier(status)
+        return await self.waiting_for("inspection")
+
+    async def inspect(self, *lines: InspectedLine) -> None:
+        await self.handle.signal(
+            ReturnWorkflow.inspected,
+            ReturnInspection(f"inspection-{self.input.return_id}", list(lines)),
+        )
+
+    async def decide(self, approve: bool) -> ReturnProgress:
+        return await self.handle.execute_update(
+            ReturnWorkflow.decide,  # type: ignore[arg-type]
+            ReturnDecision(OPERATOR, approve),
+        )
+
+    async def resolve(self, choice: StepChoice) -> ReturnProgress:
+        return await self.handle.execute_update(
+            ReturnWorkflow.resolve_step,  # type: ignore[arg-type]
+            ResolveStep(OPERATOR, choice),
+        )
+
+
 class OrderDesk:
     """Starts orders for one test: each on its own task queue, with its own stand-in worker."""
 
@@ -311,7 +473,7 @@ class OrderDesk:
         self.env = env
         self.policy = Settings().order_policy()  # the real 2 h / 24 h / 72 h durations
         self.workers = AsyncExitStack()
-        self._runs: list[OrderRun] = []
+        self._runs: list[OrderRun | ReturnRun] = []
 
     async def place(
         self, standins: OrderStandIns | None = None, *, worker: bool = True
@@ -330,6 +492,55 @@ class OrderDesk:
         self._runs.append(run)
         if worker:
             await self.start_worker(run)
+        return run
+
+    async def open_return(
+        self,
+        order: OrderRun | None = None,
+        *,
+        standins: OrderStandIns | None = None,
+        delivered_ago: timedelta = timedelta(days=2),
+        **given: Any,
+    ) -> ReturnRun:
+        """Start a return of `order` (on its worker), or of an order whose workflow ended
+        long ago (a worker of its own): by default 2 mugs of 250.00, prepaid, delivered two
+        days ago on the server's clock, for a refund."""
+        if order is not None:
+            standins, task_queue, order_id = order.standins, order.task_queue, order.order_id
+        else:
+            standins = standins or OrderStandIns()
+            order_id = str(uuid.uuid4())
+            task_queue = f"fast-{order_id[:8]}"
+            await self.workers.enter_async_context(
+                stand_in_worker(self.env.client, standins, task_queue)
+            )
+        return_id = str(uuid.uuid4())
+        now = await self.env.get_current_time()
+        prepaid = standins.payment == PaymentMethod.PREPAID
+        fields: dict[str, Any] = {
+            "return_id": return_id,
+            "order_id": order_id,
+            "number": f"T-{order_id[:6]}-R1",
+            "lines": [ReturnLine("MUG-01", 2, Decimal("250.00"), 2)],
+            "reason": ReturnReason.CHANGED_MIND,
+            "resolution": ReturnResolution.REFUND,
+            "delivered_at": now - delivered_ago,
+            "payment_method": standins.payment,
+            "policy": self.policy,
+            "returns": Settings().return_policy(),  # the real 14 days
+            "actor": "customer",
+            "payment_id": PAYMENT_ID if prepaid else None,
+            "paid": standins.total if prepaid else None,
+        }
+        input = ReturnWorkflowInput(**{**fields, **given})
+        handle = await self.env.client.start_workflow(
+            ReturnWorkflow.run,
+            input,
+            id=return_workflow_id_for(return_id),
+            task_queue=task_queue,
+        )
+        run = ReturnRun(self.env, handle, standins, input)
+        self._runs.append(run)
         return run
 
     async def start_worker(self, run: OrderRun) -> None:

@@ -9,6 +9,7 @@ a race with a signal or an update.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,13 +17,18 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from schema.contracts import (
     ApplyDecisionInput,
     BackorderResult,
+    BookShipmentInput,
     CreatePaymentInput,
     DeliveryMethod,
     DocumentsResult,
+    ExchangeOrder,
+    ExchangeOrderInput,
+    ExchangeOutcome,
     IncidentInput,
     LineAvailability,
     LineEdit,
@@ -41,6 +47,9 @@ from schema.contracts import (
     RefundInput,
     ReserveStockInput,
     ReserveStockResult,
+    RestockInput,
+    ReturnRef,
+    ReturnStepInput,
     SendConfirmationInput,
     Shipment,
     TimelineEntry,
@@ -50,7 +59,8 @@ from schema.contracts import (
 
 MUG = LineEdit(sku="MUG-01", name="Mug", quantity=2, unit_price=Decimal("250.00"))
 PAYMENT_ID = "pay-standin-1"
-TRACKING_NUMBER = "TRK-STANDIN-1"
+TRACKING_NUMBER = "TRK-STANDIN-1"  # the first parcel's; a re-shipment's ends in its number
+RETURN_TRACKING_NUMBER = "TRK-RETURN-1"
 BACKORDER_DAYS = timedelta(days=10)
 
 # What the workflow undoes on cancellation, in the activities that undo it.
@@ -111,6 +121,9 @@ class OrderStandIns:
         self._holds: list[Hold] = []
         self._pick_tasks = 0
         self.backorder_date: date | None = None  # what request_backorder promised
+        self.refused: dict[str, str] = {}  # refund step -> why the ledger refuses it
+        self.exchange_outcome_is = ExchangeOutcome(cancelled=False, total=Decimal("0"))
+        self.exchange_order_id = str(uuid.uuid4())  # the replacement order an exchange places
 
     # --- what the test sets up and reads ----------------------------------------------------
 
@@ -184,6 +197,12 @@ class OrderStandIns:
             self.book_shipment,
             self.cancel_shipment,
             self.generate_documents,
+            self.restock,
+            self.book_return_shipment,
+            self.generate_return_label,
+            self.record_return_step,
+            self.create_exchange_order,
+            self.exchange_outcome,
         ]
 
     async def _called(self, name: str, input: Any) -> None:
@@ -296,20 +315,20 @@ class OrderStandIns:
     @activity.defn(name="refund_payment")
     async def refund_payment(self, input: RefundInput) -> None:
         await self._called("refund_payment", input)
+        if input.step in self.refused:  # as the ledger refuses a refund beyond the payment
+            raise ApplicationError(
+                self.refused[input.step], type="RefundRefused", non_retryable=True
+            )
 
     @activity.defn(name="cancel_payment_link")
     async def cancel_payment_link(self, input: OrderRef) -> None:
         await self._called("cancel_payment_link", input)
 
     @activity.defn(name="book_shipment")
-    async def book_shipment(self, input: OrderRef) -> Shipment:
+    async def book_shipment(self, input: BookShipmentInput) -> Shipment:
         await self._called("book_shipment", input)
-        return Shipment(
-            "nova_poshta",
-            "courier",
-            TRACKING_NUMBER,
-            f"https://track.example/{TRACKING_NUMBER}",
-        )
+        tracking = TRACKING_NUMBER.replace("-1", f"-{input.parcel}")
+        return Shipment("nova_poshta", "courier", tracking, f"https://track.example/{tracking}")
 
     @activity.defn(name="cancel_shipment")
     async def cancel_shipment(self, input: OrderRef) -> None:
@@ -321,3 +340,32 @@ class OrderStandIns:
         if self.delivery == DeliveryMethod.PICKUP:
             return DocumentsResult(kinds=["packing_list", "receipt"])
         return DocumentsResult(kinds=["label", "packing_list", "receipt"])
+
+    @activity.defn(name="restock")
+    async def restock(self, input: RestockInput) -> None:
+        await self._called("restock", input)
+
+    @activity.defn(name="book_return_shipment")
+    async def book_return_shipment(self, input: ReturnRef) -> Shipment:
+        await self._called("book_return_shipment", input)
+        tracking = RETURN_TRACKING_NUMBER
+        return Shipment("nova_poshta", "courier", tracking, f"https://track.example/{tracking}")
+
+    @activity.defn(name="generate_return_label")
+    async def generate_return_label(self, input: ReturnRef) -> DocumentsResult:
+        await self._called("generate_return_label", input)
+        return DocumentsResult(kinds=["return_label_1"])
+
+    @activity.defn(name="record_return_step")
+    async def record_return_step(self, input: ReturnStepInput) -> None:
+        await self._called("record_return_step", input)
+
+    @activity.defn(name="create_exchange_order")
+    async def create_exchange_order(self, input: ExchangeOrderInput) -> ExchangeOrder:
+        await self._called("create_exchange_order", input)
+        return ExchangeOrder(self.exchange_order_id, f"T-{self.exchange_order_id[:6]}-X")
+
+    @activity.defn(name="exchange_outcome")
+    async def exchange_outcome(self, input: OrderRef) -> ExchangeOutcome:
+        await self._called("exchange_outcome", input)
+        return self.exchange_outcome_is

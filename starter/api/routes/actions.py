@@ -15,6 +15,7 @@ from schema.api import (
     DelayIn,
     NoteIn,
     NoteOut,
+    ParcelDecisionIn,
     RejectIn,
     ResolveIn,
     StockDecisionIn,
@@ -120,6 +121,26 @@ async def resolve_step(
 ) -> ActionOut:
     return _out(
         await actions.resolve_step(
+            db, workflows=workflows, caller=caller, order_id=order_id, body=body
+        )
+    )
+
+
+@router.post(
+    "/parcel-decision",
+    response_model=ActionOut,
+    responses=REFUSED,
+    summary="Decide about a lost or damaged parcel: re-ship it, refund, or cancel",
+)
+async def decide_parcel(
+    order_id: uuid.UUID,
+    body: ParcelDecisionIn,
+    db: Session,
+    workflows: Workflows,
+    caller: Operator,
+) -> ActionOut:
+    return _out(
+        await actions.decide_parcel(
             db, workflows=workflows, caller=caller, order_id=order_id, body=body
         )
     )

@@ -1,14 +1,15 @@
 """The customer's side as JSON, without credentials: the status page's twin for chat-bots and
-messenger integrations, and the customer's own actions, each opened by the signed link of a
-message (public, rate-limited); and "my orders" by e-mailed link. The HTML pages of the same
-links are in starter/customer/."""
+messenger integrations, and the customer's own actions (cancel, feedback, the choice about
+missing items, a return), each opened by the signed link of a message (public,
+rate-limited); and "my orders" by e-mailed link. The HTML pages of the same links are in
+starter/customer/."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
 
 from schema.api import (
     ActionOut,
@@ -16,10 +17,13 @@ from schema.api import (
     CustomerLinkAccepted,
     CustomerLinkIn,
     CustomerOrderOut,
+    CustomerReturnIn,
     CustomerStockChoiceIn,
     FeedbackIn,
     FeedbackOut,
     Locale,
+    ReturnableOut,
+    ReturnOut,
 )
 from schema.links import LinkPurpose
 from settings import get_settings
@@ -33,7 +37,9 @@ from starter.api.deps import (
 )
 from starter.api.errors import responses
 from starter.api.limits import limiter
-from starter.services import actions, status_page
+from starter.api.routes.refunds import IdempotencyKey
+from starter.services import actions, returns, status_page
+from starter.services.access import Principal
 from starter.services.feedback import answer_feedback
 
 router = APIRouter(prefix="/v1/customer/orders/{token}", tags=["customers"])
@@ -159,3 +165,47 @@ async def customer_link(
     return CustomerLinkAccepted(
         detail="If this address has orders, a link to them is on its way; it works for a while."
     )
+
+
+@router.get(
+    "/returns",
+    response_model=ReturnableOut,
+    responses=responses(404, 410, 422),
+    summary="What the customer may send back, and their returns so far (the status link)",
+)
+async def returnable(order_id: StatusLink, db: Session) -> ReturnableOut:
+    return await returns.returnable(db, order_id=order_id)
+
+
+@router.post(
+    "/returns",
+    status_code=201,
+    response_model=ReturnOut,
+    responses={
+        200: {"model": ReturnOut, "description": "Asked before under this key"},
+        **responses(404, 409, 410, 422, 429, 503),
+    },
+    summary="The customer asks for a return: lines, quantities, reason, comment (the status link)",
+)
+@limiter.limit(lambda: get_settings().feedback_rate_limit)
+async def ask_for_a_return(
+    request: Request,
+    response: Response,
+    order_id: StatusLink,
+    body: CustomerReturnIn,
+    key: IdempotencyKey,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
+) -> ReturnOut:
+    opened, created = await returns.open_return(
+        db,
+        workflows=workflows,
+        settings=settings,
+        caller=Principal.customer(client_ip(request)),
+        order_id=order_id,
+        key=key,
+        body=body,
+    )
+    response.status_code = 201 if created else 200
+    return opened

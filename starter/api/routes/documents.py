@@ -1,11 +1,12 @@
-"""The order's documents: receipt, packing list, shipping label (PDFs with personal data)."""
+"""The order's documents: receipt, packing list, shipping label and the labels of its
+returns (PDFs with personal data)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Path, Response
 from sqlmodel import col, select
 
 from schema.api import DocumentLink
@@ -14,7 +15,10 @@ from starter.api.deps import PersonalData, Session
 from starter.api.errors import responses
 from starter.services.access import audit
 
-DocumentKind = Literal["receipt", "packing_list", "label"]
+# Receipt, packing list, shipping label; `return_label_<n>`: the label of the order's n-th return.
+DocumentKind = Annotated[
+    str, Path(pattern=r"^(receipt|packing_list|label|return_label_[1-9][0-9]{0,3})$")
+]
 router = APIRouter(prefix="/v1/orders/{order_id}/documents", tags=["documents"])
 
 
