@@ -3,7 +3,8 @@ by a dispatcher that every worker process runs.
 
 Writing (`record`, `record_timeline_step`). An event is written inside the transaction that
 writes the read model it reports: `OrderActivities.record_event` (the timeline row and the
-order row; the timeline's types map to the shop's in `TIMELINE`) and the feedback service
+order row, or a return's or refund's row beside the order; the timeline's types map to the
+shop's in `TIMELINE`) and the feedback service
 (the stored answer, `feedback.received`). It is one `shop_events` row and one
 `shop_deliveries` row per active subscription that wants the type and may see the order (an
 admin's sees every order, a service key's the orders that key created); with none, nothing
@@ -94,6 +95,15 @@ TIMELINE: dict[str, tuple[ShopEventType, ...]] = {
     "order.cancelled": (T.CANCELLED,),
     "order.invalid": (T.CANCELLED,),
     "incident.opened": (T.INCIDENT_OPENED,),
+    "payment.partially_refunded": (T.REFUNDED,),
+    # A return's steps, written beside the order (workflows/returns.py)
+    "return.requested": (T.RETURN_REQUESTED,),
+    "return.approved": (T.RETURN_APPROVED,),
+    "return.declined": (T.RETURN_DECLINED,),
+    "return.received": (T.RETURN_RECEIVED,),
+    "return.refunded": (T.RETURN_REFUNDED,),
+    "return.exchange_refunded": (T.RETURN_REFUNDED,),
+    "return.exchanged": (T.RETURN_EXCHANGED,),
 }
 
 # What an order awaiting action waits for, by the step that made it wait.
@@ -212,6 +222,12 @@ async def _timeline_data(
         return {"reason": reason, "new_date": detail.get("new_date")}
     if type == T.CANCELLED:
         return await _cancellation(session, order, entry)
+    if type == T.REFUNDED:
+        # An operator's refund names its reason; the one for items that were not packed, none.
+        reason = detail.get("reason", "not_packed")
+        return {"amount": detail.get("amount"), "currency": order.currency, "reason": reason}
+    if type.value.startswith("return."):
+        return _return_data(type, detail, order.currency)
     if type == T.INCIDENT_OPENED:
         cause = detail.get("cause")
         if cause is None:  # a step that failed for good: its incident says why
@@ -225,6 +241,31 @@ async def _timeline_data(
             cause = incident.cause if incident else "system"
         return {"cause": cause, "incident_stage": entry.stage.value}
     return {}
+
+
+def _return_data(type: ShopEventType, detail: dict[str, Any], currency: str) -> dict[str, Any]:
+    """A return's number and id, and the codes and amounts of its step (never the comment)."""
+    data: dict[str, Any] = {
+        "return_number": detail.get("return"),
+        "return_id": detail.get("return_id"),
+    }
+    if type == T.RETURN_REQUESTED:
+        data |= {"reason": detail.get("reason"), "resolution": detail.get("resolution")}
+    elif type == T.RETURN_DECLINED:
+        data["decline"] = detail.get("decline")
+    elif type == T.RETURN_REFUNDED:
+        # by_hand: the order was paid in cash; a manager pays the amount back.
+        data |= {
+            "amount": detail.get("amount"),
+            "currency": currency,
+            "by_hand": detail.get("by_hand") == "yes",
+        }
+    elif type == T.RETURN_EXCHANGED:
+        data |= {
+            "exchange_number": detail.get("order"),
+            "exchange_order_id": detail.get("order_id"),
+        }
+    return data
 
 
 async def _cancellation(

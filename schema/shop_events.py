@@ -36,8 +36,16 @@ class ShopEventType(StrEnum):
     DELIVERED = "order.delivered"
     DELAYED = "order.delayed"
     CANCELLED = "order.cancelled"
+    REFUNDED = "order.refunded"  # part of the payment back: an operator's refund, items not packed
     FEEDBACK_RECEIVED = "feedback.received"
     INCIDENT_OPENED = "incident.opened"
+    # A customer return (one order may have several: `return_id` tells them apart)
+    RETURN_REQUESTED = "return.requested"
+    RETURN_APPROVED = "return.approved"  # by policy or an operator: the label is on its way
+    RETURN_DECLINED = "return.declined"  # not approved, or the parcel never came
+    RETURN_RECEIVED = "return.received"  # the parcel is back at the warehouse
+    RETURN_REFUNDED = "return.refunded"  # after inspection, or an exchange's difference
+    RETURN_EXCHANGED = "return.exchanged"  # the replacement order is placed
 
 
 def body_of(payload: dict[str, Any]) -> bytes:

@@ -161,6 +161,61 @@ async def test_the_shop_hears_every_step_signed_in_order_without_personal_data(
     assert twice[0]["raw"] == twice[1]["raw"] and twice[1]["signature_valid"] is True
 
 
+async def test_the_shop_hears_of_refunds_and_of_each_step_of_a_return(
+    dev_stack: Stack, subscribed: dict[str, Any]
+) -> None:
+    order = await Journey.place(dev_stack)  # two mugs, 500.00 paid
+    await order.to_delivery()
+    refund = await dev_stack.as_role[Role.OPERATOR].post(
+        f"/v1/orders/{order.order_id}/refunds",
+        json={"amount": "50.00", "reason": "goodwill"},
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert refund.status_code == 201, refund.text
+    asked = await order.ask_for_return(
+        {
+            "lines": [{"sku": "MUG-01", "quantity": 1}],
+            "reason": "wrong_size",
+            "comment": "Too small for Olena",
+        }
+    )
+    assert asked.status_code == 201, asked.text
+    opened = asked.json()
+    for scan in ("InTransit", "Delivered"):
+        await order.parcel_event(opened["tracking_number"], scan)
+    await order.return_reached("received")
+    await dev_stack.sim.post(
+        f"/warehouse/sim/returns/{opened['return_id']}/inspect",
+        json={"lines": [{"sku": "MUG-01", "received": 1, "accepted": 1}]},
+    )
+
+    arrived = await _types_arrived(dev_stack, order.order_id, "return.refunded")
+    events = [a["event"] for a in arrived]
+    assert [e["type"] for e in events][-5:] == [
+        "order.refunded",
+        "return.requested",
+        "return.approved",
+        "return.received",
+        "return.refunded",
+    ]
+    refunded = next(e["data"] for e in events if e["type"] == "order.refunded")
+    assert (refunded["amount"], refunded["currency"], refunded["reason"]) == (
+        "50.00",
+        "UAH",
+        "goodwill",
+    )
+    steps = {e["type"]: e["data"] for e in events if e["type"].startswith("return.")}
+    for data in steps.values():
+        assert (data["return_id"], data["return_number"]) == (opened["return_id"], opened["number"])
+        assert data["order_id"] == order.order_id
+    requested = steps["return.requested"]
+    assert (requested["reason"], requested["resolution"]) == ("wrong_size", "refund")
+    paid_back = steps["return.refunded"]
+    assert (paid_back["amount"], paid_back["by_hand"]) == ("250.00", False)
+    assert all(a["signature_valid"] for a in arrived)
+    assert not [a for a in arrived if "Too small" in a["raw"] or "Olena" in a["raw"]]
+
+
 async def test_a_receiver_down_for_a_while_loses_nothing_and_keeps_each_order_in_order(
     dev_stack: Stack, subscribed: dict[str, Any]
 ) -> None:
