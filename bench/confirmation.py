@@ -21,7 +21,7 @@ import httpx
 
 from devstack.harness import DevStack
 from devstack.mailsink import read_maildir
-from schema.api import sample_order
+from schema.api.orders import sample_order
 
 
 class Mailbox:

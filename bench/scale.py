@@ -49,7 +49,7 @@ from bench import reports
 from bench.ceiling import BareOrderWorkflow, describe, mix_of
 from bench.confirmation import Mailbox
 from devstack.harness import DevStack
-from schema.api import sample_order
+from schema.api.orders import sample_order
 from schema.contracts import workflow_id_for
 from schema.database import make_engine
 from schema.webhooks import HEADER, sign

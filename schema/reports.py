@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schema.api import OneLine
+from schema.api.fields import OneLine
 from schema.contracts import DeliveryMethod, PaymentMethod
 
 DEFAULT_WINDOW = timedelta(days=30)

@@ -116,7 +116,7 @@ class Order(SQLModel, table=True):
     pickup_point: str | None = Field(default=None, max_length=64)
     payment_method: str = Field(max_length=16)
     currency: str = Field(max_length=3)
-    # Holds any lines the API admits: 500 × 100,000 × 999,999,999,999.99 (schema/api.py).
+    # Holds any lines the API admits: 500 × 100,000 × 999,999,999,999.99 (schema/api/fields.py).
     total: Decimal = Field(sa_column=Column(Numeric(22, 2), nullable=False))
     customer_note: str | None = Field(default=None, max_length=1000)
     stage: str = Field(max_length=32)

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from schema.api import FieldError, OrderAccepted, OrderCreate, OrderOut, OrderPage
+from schema.api.orders import FieldError, OrderAccepted, OrderCreate, OrderOut, OrderPage
 
 
 class OrderflowError(Exception):

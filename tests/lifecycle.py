@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.contracts import OrderStatus, Stage, TimelineEntry
 from schema.database import open_session
 from schema.links import LinkPurpose

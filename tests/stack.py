@@ -27,7 +27,7 @@ from activities.providers import make_http_client
 from activities.shop_events import ShopEventDispatcher
 from devstack.harness import free_port
 from devstack.simulators import create_simulators
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import open_session
 from schema.tables import Order
 from settings import Settings

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 
-import schema.api
+import schema.api.orders
 from devstack.mailsink import read_maildir
 from schema.contracts import OrderResult, OrderStatus, workflow_id_for
 from workflows.order import OrderWorkflow
@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 def sample_order(**overrides: Any) -> dict[str, Any]:
     """The order from the foundation issue, with a number and e-mail unique to the test."""
-    return schema.api.sample_order(uuid.uuid4().hex[:8], **overrides)
+    return schema.api.orders.sample_order(uuid.uuid4().hex[:8], **overrides)
 
 
 async def eventually(

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from devstack.mailsink import MailSink
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import open_session
 from schema.links import LinkPurpose
 from schema.tables import AuditEntry

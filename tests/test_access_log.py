@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from schema.api import Role
+from schema.api.fields import Role
 from starter.api.access_log import masked_url
 from tests.stack import Stack
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.contracts import Stage
 from schema.database import open_session
 from schema.links import LinkPurpose

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.webhooks import HEADER, sign
 from starter.api.app import create_app
 from tests.lifecycle import Journey

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import open_session
 from starter.client import (
     Conflict,

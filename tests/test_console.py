@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import open_session
 from schema.tables import StaffAccount
 from starter.services.access import hash_password

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from playwright.async_api import Browser, expect
 
-from schema.api import Role
+from schema.api.fields import Role
 from tests import test_console
 from tests.lifecycle import Journey
 from tests.reports_history import Seeded, seed_history

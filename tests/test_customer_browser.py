@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, expect
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.links import LinkPurpose
 from tests import test_console
 from tests.lifecycle import Journey

@@ -24,7 +24,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.contracts import (
     Stage,
     refund_workflow_id_for,

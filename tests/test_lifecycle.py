@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from schema.api import OrderCreate
+from schema.api.orders import OrderCreate
 from schema.contracts import Stage
 from schema.database import open_session
 from starter.services.orders import record_order

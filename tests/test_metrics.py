@@ -23,7 +23,7 @@ from devstack.harness import free_port
 from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
 from runtime import metrics_runtime
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import make_engine
 from schema.links import LinkPurpose
 from settings import Settings

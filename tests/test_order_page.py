@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from devstack.harness import free_port
-from schema.api import Role
+from schema.api.fields import Role
 from settings import Settings
 from starter.api.app import create_app
 from tests.stack import Stack, serve

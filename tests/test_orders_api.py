@@ -14,7 +14,7 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from devstack.mailsink import MailSink
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import open_session
 from schema.tables import Customer, Notification, Order, OrderEvent
 from tests.lifecycle import Journey

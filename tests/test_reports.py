@@ -15,7 +15,7 @@ from pytest import approx
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import open_session
 from schema.tables import Order
 from tests.lifecycle import Journey

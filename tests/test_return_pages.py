@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from playwright.async_api import Browser, expect
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import open_session
 from schema.links import LinkPurpose
 from schema.tables import Return

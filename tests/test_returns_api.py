@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.contracts import return_workflow_id_for
 from schema.database import open_session
 from schema.ledger import RefundExceedsPayment, enter_refund

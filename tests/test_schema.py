@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from schema.api import OrderCreate
+from schema.api.orders import OrderCreate
 from schema.pii import mask_email, mask_name, mask_phone
 from tests.support import sample_order
 

@@ -25,7 +25,7 @@ from activities import shop_events
 from activities.providers import make_http_client
 from activities.shop_events import ShopEventDispatcher
 from devstack.harness import free_port
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import make_engine, open_session
 from schema.shop_events import HEADER, ShopEventType
 from schema.tables import Order, ShopDelivery

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.database import open_session
 from schema.tables import OrderNote, StaffAccount
 from starter.api.app import create_app

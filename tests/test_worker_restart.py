@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from devstack.harness import free_port
 from devstack.mailsink import MailSink
-from schema.api import OrderCreate
+from schema.api.orders import OrderCreate
 from schema.contracts import Stage
 from schema.database import open_session
 from schema.tables import Notification, OrderEvent

@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 
 from activities.providers import make_http_client
 from devstack.mailsink import MailSink
-from schema.api import SAMPLE_ORDER, OrderCreate
+from schema.api.orders import SAMPLE_ORDER, OrderCreate
 from schema.contracts import (
     CarrierEvent,
     CustomerStatus,

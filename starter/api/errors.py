@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from slowapi.errors import RateLimitExceeded
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schema.api import ErrorBody, FieldError
+from schema.api.orders import ErrorBody, FieldError
 from schema.links import BadLink, ExpiredLink
 from schema.webhooks import BadSignature
 from starter.services.access import (

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schema.api import ErrorBody
+from schema.api.orders import ErrorBody
 from settings import Settings
 from starter.services.access import SignInLimits
 from starter.services.status_page import OrderListLimits

@@ -24,15 +24,9 @@ from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
 
-from schema.api import (
-    IDEMPOTENCY_KEY,
-    NoteIn,
-    OneLine,
-    RefundIn,
-    ResolveIn,
-    ReturnDecisionIn,
-    ReturnIn,
-)
+from schema.api.actions import NoteIn, ResolveIn
+from schema.api.fields import OneLine
+from schema.api.returns import IDEMPOTENCY_KEY, RefundIn, ReturnDecisionIn, ReturnIn
 from schema.contracts import (
     CancelReason,
     DelayReason,

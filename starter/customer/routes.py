@@ -49,7 +49,8 @@ from sqlmodel import select
 
 from activities.messages import BABEL_LOCALES, LOCALES
 from activities.notifications import FROM_MESSAGE
-from schema.api import CustomerCancelIn, CustomerReturnIn, CustomerStockChoiceIn, FeedbackIn
+from schema.api.customers import CustomerCancelIn, CustomerStockChoiceIn, FeedbackIn
+from schema.api.returns import CustomerReturnIn
 from schema.contracts import ReturnReason
 from schema.links import BadLink, ExpiredLink, LinkPurpose
 from schema.pii import mask_email

@@ -31,7 +31,7 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.api import Role
+from schema.api.fields import Role
 from schema.tables import ApiKey, AuditEntry, StaffAccount, StaffSession
 
 __all__ = ["GRANTS", "Permission", "Principal", "Role", "audit"]

@@ -16,20 +16,18 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.api import (
+from schema.api.actions import (
     CancelIn,
     ConfirmIn,
-    CustomerCancelIn,
-    CustomerStockChoiceIn,
     DelayIn,
-    LineIn,
     NoteIn,
-    NoteOut,
     ParcelDecisionIn,
     RejectIn,
     ResolveIn,
     StockDecisionIn,
 )
+from schema.api.customers import CustomerCancelIn, CustomerStockChoiceIn
+from schema.api.orders import LineIn, NoteOut
 from schema.contracts import (
     ActionResult,
     CancelOrder,

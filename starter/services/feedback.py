@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities import shop_events
 from activities.feedback import bonus_of
-from schema.api import FeedbackIn, FeedbackOut
+from schema.api.customers import FeedbackIn, FeedbackOut
 from schema.contracts import (
     CustomerMessageInput,
     FeedbackReceived,

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.api import (
+from schema.api.orders import (
     CustomerOut,
     EventOut,
     FlagsOut,

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.api import OneLine
+from schema.api.fields import OneLine
 from schema.contracts import (
     CarrierEvent,
     IncidentCause,

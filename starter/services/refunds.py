@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.api import RefundIn, RefundOut, RefundRow, RefundsOut
+from schema.api.returns import RefundIn, RefundOut, RefundRow, RefundsOut
 from schema.contracts import RefundWorkflowInput, StockLine
 from schema.ledger import REJECTED, RefundExceedsPayment, locked_balance
 from schema.tables import Order, OrderLine, OrderNote, OrderProviderRefs, Refund

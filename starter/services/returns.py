@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.api import (
+from schema.api.returns import (
     CustomerReturnIn,
     ReturnableLine,
     ReturnableOut,

@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.messages import LOCALES, MessageCatalog, delay_reason
 from activities.orders import timezone_of
-from schema.api import (
+from schema.api.customers import (
     CUSTOMER_STOCK_CHOICES,
     CancellationOut,
     ContactOut,

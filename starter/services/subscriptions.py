@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schema.api import (
+from schema.api.subscriptions import (
     DeliveryOut,
     DeliveryPage,
     SubscriptionCreated,

@@ -31,7 +31,7 @@ from activities.messages import (
     locales_of,
     sms_segments,
 )
-from schema.api import CUSTOMER_STOCK_CHOICES, CustomerCancelReason
+from schema.api.customers import CUSTOMER_STOCK_CHOICES, CustomerCancelReason
 from schema.contracts import (
     CancelReason,
     CustomerStatus,

@@ -1,5 +1,5 @@
 """The operator's actions on an order (workflow updates; 409 with the reason when the order's
-stage refuses) and notes. To add an action: a request model in schema/api.py, an update
+stage refuses) and notes. To add an action: a request model in schema/api/actions.py, an update
 with a validator on OrderWorkflow, a service in starter/services/actions.py, a route here."""
 
 from __future__ import annotations
@@ -8,18 +8,18 @@ import uuid
 
 from fastapi import APIRouter
 
-from schema.api import (
+from schema.api.actions import (
     ActionOut,
     CancelIn,
     ConfirmIn,
     DelayIn,
     NoteIn,
-    NoteOut,
     ParcelDecisionIn,
     RejectIn,
     ResolveIn,
     StockDecisionIn,
 )
+from schema.api.orders import NoteOut
 from starter.api.deps import NoteTaker, Operator, Session, Workflows
 from starter.api.errors import responses
 from starter.services import actions

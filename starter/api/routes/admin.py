@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from schema.api import (
+from schema.api.admin import (
     AccountCreated,
     AccountIn,
     AccountOut,
@@ -19,10 +19,9 @@ from schema.api import (
     KeyIssued,
     KeyOut,
     KeyRevoked,
-    OneLine,
-    Role,
     SessionsRevoked,
 )
+from schema.api.fields import OneLine, Role
 from starter.api.deps import Admin, Session
 from starter.api.errors import responses
 from starter.services import access

@@ -11,20 +11,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
 
-from schema.api import (
-    ActionOut,
+from schema.api.actions import ActionOut
+from schema.api.customers import (
     CustomerCancelIn,
     CustomerLinkAccepted,
     CustomerLinkIn,
     CustomerOrderOut,
-    CustomerReturnIn,
     CustomerStockChoiceIn,
     FeedbackIn,
     FeedbackOut,
-    Locale,
-    ReturnableOut,
-    ReturnOut,
 )
+from schema.api.fields import Locale
+from schema.api.returns import CustomerReturnIn, ReturnableOut, ReturnOut
 from schema.links import LinkPurpose
 from settings import get_settings
 from starter.api.deps import (

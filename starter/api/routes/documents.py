@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response
 from sqlmodel import col, select
 
-from schema.api import DocumentLink
+from schema.api.admin import DocumentLink
 from schema.tables import Document
 from starter.api.deps import PersonalData, Session
 from starter.api.errors import responses

@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from schema.api import Health
+from schema.api.admin import Health
 from settings import Settings
 from starter.api.deps import AppSettings, Workflows
 from starter.services.temporal import OrderWorkflows

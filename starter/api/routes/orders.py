@@ -9,7 +9,8 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Query, Response, status
 
-from schema.api import OneLine, OrderAccepted, OrderCreate, OrderOut, OrderPage, PageCursor
+from schema.api.fields import OneLine
+from schema.api.orders import OrderAccepted, OrderCreate, OrderOut, OrderPage, PageCursor
 from schema.contracts import CustomerStatus, Stage, workflow_id_for
 from starter.api.deps import AppSettings, Creator, Reader, Searcher, Session, Workflows
 from starter.api.errors import responses

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header
 
-from schema.api import IDEMPOTENCY_KEY, RefundIn, RefundOut, RefundsOut
+from schema.api.returns import IDEMPOTENCY_KEY, RefundIn, RefundOut, RefundsOut
 from starter.api.deps import AppSettings, Operator, Searcher, Session, Workflows
 from starter.api.errors import responses
 from starter.services import refunds

@@ -8,7 +8,8 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from schema.api import ResolveIn, ReturnDecisionIn, ReturnIn, ReturnOut
+from schema.api.actions import ResolveIn
+from schema.api.returns import ReturnDecisionIn, ReturnIn, ReturnOut
 from starter.api.deps import AppSettings, Operator, PersonalData, Searcher, Session, Workflows
 from starter.api.errors import responses
 from starter.api.routes.refunds import IdempotencyKey

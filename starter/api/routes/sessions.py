@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from schema.api import SessionIn, SessionOut
+from schema.api.admin import SessionIn, SessionOut
 from starter.api.deps import Anyone, Session, SignInGuard, client_ip
 from starter.api.errors import responses
 from starter.services.access import close_staff_session, open_staff_session

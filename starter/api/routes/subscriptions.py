@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
-from schema.api import (
+from schema.api.subscriptions import (
     DeliveryOut,
     DeliveryPage,
     SubscriptionCreated,

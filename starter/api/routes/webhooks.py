@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
 
-from schema.api import WebhookAck
+from schema.api.admin import WebhookAck
 from schema.webhooks import HEADER, BadSignature
 from settings import get_settings
 from starter.api.deps import AppSettings, Session, Workflows

@@ -1,0 +1,380 @@
+"""An order as a backend service posts it (`OrderCreate`) and as the API answers it
+(`OrderAccepted`, `OrderOut`, pages of `OrderSummary`), and the error body."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from schema.api.fields import (
+    CURRENCIES,
+    CURRENCY_CODES,
+    MAX_LINES,
+    MAX_QUANTITY,
+    Email,
+    Locale,
+    Money,
+    MultiLine,
+    OneLine,
+    Printable,
+    StrictModel,
+    WholeNumber,
+)
+from schema.contracts import (
+    CustomerStatus,
+    DeliveryMethod,
+    FulfilmentStatus,
+    PaymentMethod,
+    PaymentStatus,
+    Stage,
+    WaitingFor,
+)
+
+
+class CustomerIn(StrictModel):
+    # The rule of `_push_needs_token`, as the schema states it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"channels": {"not": {"contains": {"const": "push"}}}}},
+                {
+                    "required": ["push_token"],
+                    "properties": {"push_token": {"type": "string", "minLength": 1}},
+                },
+            ]
+        }
+    )
+
+    name: OneLine = Field(min_length=1, max_length=200, examples=["Iryna Koval"])
+    email: Email = Field(examples=["iryna@example.com"])
+    # Its rule is the `phone` format (tests/schemathesis_hooks.py generates such numbers).
+    phone: str = Field(
+        examples=["+380501234567"],
+        description="Any common notation of a number that exists in its country's numbering "
+        "plan, with the country code; stored as E.164.",
+        json_schema_extra={"format": "phone"},
+    )
+    locale: Locale = "uk"
+    channels: list[Literal["email", "sms", "push"]] = Field(
+        default=["email"],
+        min_length=1,
+        description="Where the customer wants to hear from us, preferred first; the next is the fallback",
+    )
+    push_token: OneLine | None = Field(
+        default=None, max_length=256, description="Needed for the push channel"
+    )
+
+    @model_validator(mode="after")
+    def _push_needs_token(self) -> CustomerIn:
+        if "push" in self.channels and not self.push_token:
+            raise ValueError("push_token is required for the push channel")
+        return self
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        Printable(lines=False)._check(value)
+        if len(value) > 64:
+            raise ValueError("a phone number is at most 64 characters")
+        try:
+            parsed = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"not a phone number in international format: {exc}") from None
+        if not phonenumbers.is_valid_number(parsed):
+            raise ValueError("not a valid phone number")
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class AddressIn(StrictModel):
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["UA"])
+    city: OneLine = Field(min_length=1, max_length=120)
+    line1: OneLine = Field(min_length=1, max_length=200)
+    line2: OneLine | None = Field(default=None, max_length=200)
+    postal_code: OneLine = Field(min_length=1, max_length=20)
+
+
+class DeliveryIn(StrictModel):
+    # The rule of `_address_for_shipping`, as the schema states it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"method": {"const": DeliveryMethod.PICKUP.value}}},
+                {"required": ["address"], "properties": {"address": {"type": "object"}}},
+            ]
+        }
+    )
+
+    method: DeliveryMethod
+    speed: Literal["standard", "express"] = "standard"
+    address: AddressIn | None = None
+    pickup_point: OneLine | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _address_for_shipping(self) -> DeliveryIn:
+        if self.method in (DeliveryMethod.COURIER, DeliveryMethod.POST) and self.address is None:
+            raise ValueError(f"address is required for delivery by {self.method}")
+        return self
+
+
+class PaymentIn(StrictModel):
+    # An exchange's replacement order is placed by its return, never posted by a shop.
+    method: Literal[PaymentMethod.PREPAID, PaymentMethod.COD] = Field(
+        description="prepaid (a payment link) or cod (cash on delivery)"
+    )
+
+
+class LineIn(StrictModel):
+    """One order line, as the shop posts it and as an operator edits it."""
+
+    sku: OneLine = Field(min_length=1, max_length=64)
+    name: OneLine = Field(min_length=1, max_length=200)
+    quantity: WholeNumber = Field(gt=0, le=MAX_QUANTITY)
+    unit_price: Money
+
+
+def lines_total(lines: list[LineIn]) -> Decimal:
+    return sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
+
+
+# An order's lines: 1 to 500.
+OrderLines = Annotated[list[LineIn], Field(min_length=1, max_length=MAX_LINES)]
+
+
+# The order from the foundation issue: the OpenAPI example, and the base of tests and benchmarks.
+SAMPLE_ORDER: dict[str, Any] = {
+    "number": "SHOP-1001",
+    "customer": {
+        "name": "Iryna Koval",
+        "email": "iryna@example.com",
+        "phone": "+380501234567",
+        "locale": "uk",
+    },
+    "delivery": {
+        "method": "courier",
+        "address": {
+            "country": "UA",
+            "city": "Kyiv",
+            "line1": "Khreshchatyk 1",
+            "postal_code": "01001",
+        },
+    },
+    "payment": {"method": "prepaid"},
+    "lines": [{"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "250.00"}],
+    "currency": "UAH",
+}
+
+
+def sample_order(tag: str, **overrides: Any) -> dict[str, Any]:
+    """SAMPLE_ORDER with a number and e-mail of its own (`tag`), and top-level fields replaced."""
+    order = copy.deepcopy(SAMPLE_ORDER)
+    order["number"] = f"SHOP-{tag}"
+    order["customer"]["email"] = f"iryna.{tag}@example.com"
+    order.update(overrides)
+    return order
+
+
+class OrderCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [SAMPLE_ORDER]})
+
+    number: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+    customer: CustomerIn
+    delivery: DeliveryIn
+    payment: PaymentIn
+    lines: OrderLines
+    currency: str = Field(examples=["UAH"], json_schema_extra={"enum": CURRENCY_CODES})
+    note: MultiLine | None = Field(default=None, max_length=1000, description="Customer's wishes")
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError("not an ISO 4217 currency code")
+        return value
+
+    @property
+    def total(self) -> Decimal:
+        return lines_total(self.lines)
+
+    def fingerprint(self) -> str:
+        """Same order, same fingerprint: decides between a retry (200) and a conflict (409)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class OrderLinks(BaseModel):
+    self: str
+    temporal_ui: str
+
+
+class OrderAccepted(BaseModel):
+    order_id: str
+    number: str
+    status: CustomerStatus
+    links: OrderLinks
+
+
+class LineOut(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+class CustomerOut(BaseModel):
+    """Masked unless the caller's role may read personal data (and that read is audited)."""
+
+    name: str
+    email: str
+    phone: str
+    locale: str
+    address: str | None = Field(default=None, description="Only when personal data is shown")
+
+
+class NoteOut(BaseModel):
+    at: datetime | None
+    author: str
+    text: str
+    action: str | None = Field(
+        default=None, description="The operator action this text came with (None: a note)"
+    )
+    customer_contact: bool = False
+
+
+class FlagsOut(BaseModel):
+    needs_action: bool
+    sla_breached: bool
+    payment_failed: bool
+
+
+class OrderSummary(BaseModel):
+    """One row of a search: enough to pick the order, personal data masked."""
+
+    order_id: str
+    number: str
+    stage: Stage
+    status: CustomerStatus
+    total: Decimal
+    currency: str
+    customer: str
+    created_at: datetime
+    flags: FlagsOut
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = r"^[0-9]{1,16}_[0-9a-f]{32}$"
+
+
+def page_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
+    """Where the next page starts: after this order (newest first), as `micros_uuidhex`."""
+    return f"{(created_at - _EPOCH) // timedelta(microseconds=1)}_{order_id.hex}"
+
+
+def read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    micros, _, order_id = cursor.partition("_")
+    return _EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=order_id)
+
+
+# Every string the pattern admits is a place in the list; any other is a 422 naming `cursor`.
+PageCursor = Annotated[
+    str,
+    Field(pattern=_CURSOR, description="The `next_cursor` of the previous page"),
+]
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummary]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last"
+    )
+
+
+class EventOut(BaseModel):
+    at: datetime
+    type: str
+    stage: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class NotificationOut(BaseModel):
+    kind: str
+    channel: str
+    recipient: str
+    status: str
+    sent_at: datetime | None
+
+
+class ProgressOut(BaseModel):
+    """What the order waits for and may do now, as the read model keeps it (the workflow
+    writes it at every step and wait; empty for orders from before it did)."""
+
+    waiting_for: WaitingFor | None
+    next_deadline: datetime | None
+    allowed_actions: list[str]
+    payment_status: PaymentStatus | None
+    fulfilment_status: FulfilmentStatus | None
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    number: str
+    stage: Stage
+    status: CustomerStatus
+    delivery_method: DeliveryMethod
+    payment_method: PaymentMethod
+    currency: str
+    total: Decimal
+    expected_date: date | None
+    created_at: datetime
+    customer: CustomerOut
+    lines: list[LineOut]
+    timeline: list[EventOut]
+    notifications: list[NotificationOut]
+    notes: list[NoteOut]
+    documents: list[str]
+    flags: FlagsOut
+    tracking_number: str | None
+    tracking_url: str | None
+    payment_url: str | None
+    seconds_in_stage: dict[str, float] = Field(description="Time spent in each stage so far")
+    progress: ProgressOut
+    workflow: dict[str, Any] | None = Field(
+        description="Live answer of the workflow's `status` query, asked only with `live=true` "
+        "(its timeline is the latest steps; `timeline` above has them all); null when not "
+        "asked, or when it did not come within 2 s (the rest is the read model)"
+    )
+    workflow_unavailable: str | None = Field(
+        default=None,
+        description="Why `workflow` is null although asked: Temporal unreachable, or no worker "
+        "answered in time",
+    )
+    links: OrderLinks
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    errors: list[FieldError] = []
