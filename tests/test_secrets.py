@@ -85,7 +85,8 @@ def test_compose_requires_the_secrets_and_keeps_internals_local() -> None:
             assert env[name].startswith(f"${{{name}:?"), f"{service} must require {name}"
     for service in ("temporal", "temporal-ui", "mail"):
         assert all(port.startswith("127.0.0.1:") for port in services[service]["ports"]), service
-    # The API publishes the public port only; /metrics is on its own port, not published.
-    assert services["api"]["ports"] == ["8000:8000"]
+    # The API publishes the public port only (a host port per replica, for a load balancer);
+    # /metrics is on its own port, not published.
+    assert services["api"]["ports"] == ["8000-8003:8000"]
     assert services["api"]["environment"]["ORDERFLOW_API_METRICS_HOST"] == "0.0.0.0"
     assert all("ports" not in services[name] for name in ("worker", "postgres", "migrate"))
