@@ -44,8 +44,12 @@ from schema.contracts import (
     PaymentStatus,
     RefundReason,
     ReturnDecline,
+    ReturnReason,
+    ReturnResolution,
+    ReturnStatus,
     WaitingFor,
 )
+from starter.services.errors import ReturnRefusal
 
 K = MessageKind
 # As long as the real ones: SMS must hold them within 3 parts.
@@ -378,6 +382,10 @@ PHRASE_TABLES: dict[str, Iterable[StrEnum]] = {
     "return_decline": ReturnDecline,
     "inspection_finding": InspectionFinding,
     "refund_reason": RefundReason,
+    "return_reason": ReturnReason,
+    "return_resolution": ReturnResolution,
+    "return_status": ReturnStatus,
+    "return_refused": ReturnRefusal,
 }
 
 
@@ -389,7 +397,10 @@ def test_every_code_has_a_phrase_in_every_locale(table: str, locale: str) -> Non
     assert all(isinstance(text, str) and text.strip() for text in phrases.values())
 
 
-@pytest.mark.parametrize("table", ["page", "event"])
+@pytest.mark.parametrize(
+    "table",
+    ["page", "event", "return_reason", "return_resolution", "return_status", "return_refused"],
+)
 def test_the_pages_words_exist_in_every_locale_and_speak_it(table: str) -> None:
     """The customer pages' words (starter/customer/) live beside the messages' phrases."""
     english = catalog().phrases("en")[table]
