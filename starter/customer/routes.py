@@ -51,7 +51,7 @@ from activities.messages import BABEL_LOCALES, LOCALES
 from activities.notifications import FROM_MESSAGE
 from schema.api.customers import CustomerCancelIn, CustomerStockChoiceIn, FeedbackIn
 from schema.api.returns import CustomerReturnIn
-from schema.contracts import ReturnReason
+from schema.contracts import ReturnResolution
 from schema.links import BadLink, ExpiredLink, LinkPurpose
 from schema.pii import mask_email
 from schema.tables import Document, FeedbackBonus, Order, OrderLine
@@ -69,16 +69,6 @@ from starter.services.errors import (
     ReturnRefused,
 )
 from starter.services.feedback import answer_feedback, stored_answer
-
-# What the customer reads for each reason code (the page is in English, as the others).
-RETURN_REASONS = {
-    ReturnReason.CHANGED_MIND: "I changed my mind",
-    ReturnReason.WRONG_SIZE: "Wrong size",
-    ReturnReason.DEFECTIVE: "It is defective",
-    ReturnReason.NOT_AS_DESCRIBED: "Not as described",
-    ReturnReason.WRONG_ITEM: "I received the wrong item",
-    ReturnReason.OTHER: "Another reason",
-}
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(
@@ -476,12 +466,18 @@ async def _return_page(
     token: str,
     order_id: uuid.UUID,
     status: int = 200,
-    refused: str | None = None,
+    refused: ReturnRefused | None = None,
 ) -> HTMLResponse:
     """The form: what may be sent back (a fresh request key, so that sending it twice opens
-    one return), and the returns asked for so far."""
+    one return), and the returns asked for so far; after a refusal, why, in the page's
+    language (a 422 without `refused`: the form was not filled in)."""
     view = await returns.returnable(db, order_id=order_id)
-    _, locale = await _order_and_locale(request, db, order_id)
+    order, locale = await _order_and_locale(request, db, order_id)
+    fmt, words = _return_formats(request, order, locale), status_page.CATALOG.words(locale)
+    said = words.page["return_incomplete"] if status == 422 else None
+    if refused is not None:
+        facts = {k: fmt.day(v) if isinstance(v, date) else v for k, v in refused.facts.items()}
+        said = words.return_refused[refused.code].format(**facts)
     return _page(
         request,
         "return.html",
@@ -489,10 +485,16 @@ async def _return_page(
         status,
         token=token,
         view=view,
+        fmt=fmt,
         request_key=uuid.uuid4().hex,
-        refused=refused,
-        REASONS=RETURN_REASONS,
+        refused=said,
+        resolutions=list(ReturnResolution),
     )
+
+
+def _return_formats(request: Request, order: Order, locale: str) -> Formats:
+    settings: Settings = request.app.state.settings
+    return Formats(locale, order.currency, settings.default_timezone)  # money and days only
 
 
 @router.post("/order/{token}/return", response_class=HTMLResponse, dependencies=[FromOurPages])
@@ -525,8 +527,7 @@ async def return_asked(
         if not 8 <= len(key) <= 64 or not key.isalnum():
             raise ValueError("the form is incomplete: reload the page")
     except (ValidationError, ValueError):
-        refusal = "Choose how many of which item to send back, and why."
-        return await _return_page(request, db, token, order_id, 422, refusal)
+        return await _return_page(request, db, token, order_id, 422)
     try:
         opened, _ = await returns.open_return(
             db,
@@ -538,10 +539,16 @@ async def return_asked(
             body=body,
         )
     except ReturnRefused as refused:
-        reason = refused.reason[0].upper() + refused.reason[1:] + "."
-        return await _return_page(request, db, token, order_id, 409, reason)
+        return await _return_page(request, db, token, order_id, 409, refused)
     order, locale = await _order_and_locale(request, db, order_id)
-    return _page(request, "return_sent.html", locale, token=token, ret=opened, number=order.number)
+    return _page(
+        request,
+        "return_sent.html",
+        locale,
+        token=token,
+        ret=opened,
+        fmt=_return_formats(request, order, locale),
+    )
 
 
 @router.get("/order/{token}/returns/{return_id}/label.pdf")

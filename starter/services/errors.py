@@ -3,6 +3,9 @@ them into its own answer: the API's status codes are beside each one."""
 
 from __future__ import annotations
 
+from datetime import date
+from enum import StrEnum
+
 
 class OrderServiceError(Exception):
     """Base of the failures a caller can act on."""
@@ -53,14 +56,35 @@ class RefundRefused(ActionRefused):  # 409
     nothing was paid through the provider)."""
 
 
+class ReturnRefusal(StrEnum):
+    """Why a return cannot be opened, as a code: the customer's page says it in the order's
+    language (`return_refused` in activities/messages/<locale>/_phrases.j2)."""
+
+    NOT_DELIVERED = "not_delivered"
+    NOT_AN_ITEM = "not_an_item"
+    NAMED_TWICE = "named_twice"
+    TOO_MANY = "too_many"
+    WINDOW_CLOSED = "window_closed"
+    REPLACEMENT_WORTH_MORE = "replacement_worth_more"
+
+
 class ReturnRefused(ActionRefused):  # 409
     """A return that cannot be opened: not delivered, outside the window, items that are
-    not the order's or already on their way back. `reason` is said to a customer as it is;
-    the API's message names the field too."""
+    not the order's or already on their way back. `reason` is the API's English; `code` and
+    `facts` (an item, counts, a date) are what a page puts into its own language."""
 
-    def __init__(self, reason: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        field: str | None = None,
+        *,
+        code: ReturnRefusal,
+        **facts: str | int | date,
+    ) -> None:
         super().__init__(f"{field}: {reason}" if field else f"return refused: {reason}")
         self.reason = reason
+        self.code = code
+        self.facts = facts
 
 
 class TemporalUnavailable(OrderServiceError):  # 503

@@ -59,7 +59,13 @@ from schema.tables import (
 from settings import Settings
 from starter.services import metrics
 from starter.services.access import Principal, audit
-from starter.services.errors import ActionRefused, OrderNotFound, ReturnNotFound, ReturnRefused
+from starter.services.errors import (
+    ActionRefused,
+    OrderNotFound,
+    ReturnNotFound,
+    ReturnRefusal,
+    ReturnRefused,
+)
 from starter.services.temporal import OrderWorkflows, ReturnUpdate
 from workflows.returns import ReturnWorkflow
 
@@ -116,15 +122,29 @@ def _chosen(
     for position, line in enumerate(wanted):
         found = by_sku.get(line.sku)
         if found is None:
-            raise ReturnRefused(f"{line.sku} is not an item of this order", f"lines.{position}.sku")
+            raise ReturnRefused(
+                f"{line.sku} is not an item of this order",
+                f"lines.{position}.sku",
+                code=ReturnRefusal.NOT_AN_ITEM,
+                item=line.sku,
+            )
         if line.sku in seen:
-            raise ReturnRefused(f"{found.name} is named twice", f"lines.{position}.sku")
+            raise ReturnRefused(
+                f"{found.name} is named twice",
+                f"lines.{position}.sku",
+                code=ReturnRefusal.NAMED_TWICE,
+                item=found.name,
+            )
         seen.add(line.sku)
         if line.quantity > found.returnable:
             raise ReturnRefused(
                 f"{found.returnable} of {found.name} can be returned ({found.ordered} ordered, "
                 "the rest in other returns)",
                 f"lines.{position}.quantity",
+                code=ReturnRefusal.TOO_MANY,
+                item=found.name,
+                count=found.returnable,
+                ordered=found.ordered,
             )
         chosen.append(found.model_copy(update={"returnable": line.quantity}))
     return chosen
@@ -154,7 +174,9 @@ async def open_return(
         return await _view(session, existing), False
     delivered = await delivered_at(session, order_id)
     if delivered is None:
-        raise ReturnRefused("the order has not been delivered yet")
+        raise ReturnRefused(
+            "the order has not been delivered yet", code=ReturnRefusal.NOT_DELIVERED
+        )
     chosen = _chosen(body.lines, await _returnable(session, order_id))
     value = sum((line.unit_price * line.returnable for line in chosen), Decimal("0.00"))
     replacement = _replacement(body, chosen, value)
@@ -228,7 +250,9 @@ async def open_return(
         closed = delivered + settings.policy_return_window
         raise ReturnRefused(
             f"the time for returns ended on {closed.date().isoformat()} "
-            f"({settings.policy_return_window.days} days after delivery)"
+            f"({settings.policy_return_window.days} days after delivery)",
+            code=ReturnRefusal.WINDOW_CLOSED,
+            date=closed.date(),
         )
     await session.refresh(ret)  # the workflow has written to it meanwhile (its parcel)
     return await _view(session, ret, progress), True
@@ -251,6 +275,7 @@ def _replacement(
             f"the new lines ({worth}) are worth more than what is returned ({value}): refund "
             "the return and place a new order instead",
             "replacement",
+            code=ReturnRefusal.REPLACEMENT_WORTH_MORE,
         )
     return lines
 

@@ -44,8 +44,12 @@ from schema.contracts import (
     PaymentStatus,
     RefundReason,
     ReturnDecline,
+    ReturnReason,
+    ReturnResolution,
+    ReturnStatus,
     WaitingFor,
 )
+from starter.services.errors import ReturnRefusal
 
 K = MessageKind
 # As long as the real ones: SMS must hold them within 3 parts.
@@ -260,6 +264,7 @@ RAW_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 URLS_AND_ADDRESSES = re.compile(r"https?://\S+|\S+@\S+")
 LATIN_PHRASE = re.compile(r"\b[A-Za-z][A-Za-z'’-]*(?:[ \u00a0,]+[A-Za-z][A-Za-z'’-]*)+\b")
 CODE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 NOT_THIS_LANGUAGE = {"uk": re.compile(r"[ЫыЭэЪъЁё]"), "ru": re.compile(r"[ІіЇїЄєҐґ]")}
 INLINE_TAGS = re.compile(r"</?(?:strong|b|em|i|span|a)\b[^>]*>")
 TAGS = re.compile(r"<[^>]+>")
@@ -378,6 +383,10 @@ PHRASE_TABLES: dict[str, Iterable[StrEnum]] = {
     "return_decline": ReturnDecline,
     "inspection_finding": InspectionFinding,
     "refund_reason": RefundReason,
+    "return_reason": ReturnReason,
+    "return_resolution": ReturnResolution,
+    "return_status": ReturnStatus,
+    "return_refused": ReturnRefusal,
 }
 
 
@@ -389,7 +398,10 @@ def test_every_code_has_a_phrase_in_every_locale(table: str, locale: str) -> Non
     assert all(isinstance(text, str) and text.strip() for text in phrases.values())
 
 
-@pytest.mark.parametrize("table", ["page", "event"])
+@pytest.mark.parametrize(
+    "table",
+    ["page", "event", "return_reason", "return_resolution", "return_status", "return_refused"],
+)
 def test_the_pages_words_exist_in_every_locale_and_speak_it(table: str) -> None:
     """The customer pages' words (starter/customer/) live beside the messages' phrases."""
     english = catalog().phrases("en")[table]
@@ -399,9 +411,12 @@ def test_the_pages_words_exist_in_every_locale_and_speak_it(table: str) -> None:
         words = catalog().phrases(locale)[table]
         assert set(words) == set(english), locale
         for key, text in words.items():
-            wording = re.sub(r"\{[a-z_]+\}", " ", text)  # placeholders are filled with data
+            wording = PLACEHOLDER.sub(" ", text)  # placeholders are filled with data
             assert not LATIN_PHRASE.findall(wording), f"English in {locale} {table}.{key}: {text}"
             assert not NOT_THIS_LANGUAGE[locale].findall(wording), f"{locale} {table}.{key}"
+            # The same facts fill every language's sentence (one more would be a KeyError).
+            facts = set(PLACEHOLDER.findall(text))
+            assert facts == set(PLACEHOLDER.findall(english[key])), f"{locale} {table}.{key}"
 
 
 # --- the status page, linked from every customer message; the bonus, only when given --------
