@@ -8,6 +8,7 @@ import html
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -123,6 +124,7 @@ async def test_the_page_shows_payment_tracking_receipt_history_and_feedback(
     refs = await order.refs()
     assert due["actions"]["pay"] is True and due["payment"]["url"] == refs.payment_url
     assert due["payment"]["status"] == "awaiting_payment" and due["actions"]["cancel"] is True
+    assert due["actions"]["return_items"] is False and due["actions"]["return_until"] is None
     page = await anonymous.get(f"/order/{token}", params={"lang": "en"})
     assert f'href="{refs.payment_url}"' in page.text and "Pay UAH500.00" in _text(page.text)
 
@@ -151,6 +153,17 @@ async def test_the_page_shows_payment_tracking_receipt_history_and_feedback(
     assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
     page = _text((await anonymous.get(f"/order/{token}", params={"lang": "ru"})).text)
     assert refs.tracking_number in page and "Доставлен" in page and "Оценить заказ" in page
+    # Delivered: items may go back for the policy's window, from the page's own link.
+    delivered = next(step["at"] for step in done["history"] if step["event"] == "order.delivered")
+    window = dev_stack.settings.policy_return_window
+    assert done["actions"]["return_items"] is True
+    assert datetime.fromisoformat(done["actions"]["return_until"]) == (
+        datetime.fromisoformat(delivered) + window
+    )
+    uk_page = (await anonymous.get(f"/order/{token}", params={"lang": "uk"})).text
+    assert f'href="/order/{token}/return?lang=uk"' in uk_page and "Повернути товари" in uk_page
+    form = await anonymous.get(f"/order/{token}/return", params={"lang": "uk"})
+    assert form.status_code == 200 and 'name="quantity"' in form.text
 
 
 async def test_the_customer_chooses_about_missing_stock_from_the_status_page(

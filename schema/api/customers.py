@@ -185,6 +185,12 @@ class CustomerActionsOut(BaseModel):
     feedback: bool = Field(description="The order is delivered: it may be rated (again)")
     feedback_bonus: bool = Field(description="Answering earns a bonus for the next purchase")
     cancel_reasons: list[CustomerCancelReason]
+    return_items: bool = Field(
+        default=False, description="Delivered, within the return window: items may go back"
+    )
+    return_until: datetime | None = Field(
+        default=None, description="When the return window closes (from delivery)"
+    )
 
 
 class CustomerFeedbackOut(BaseModel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -70,6 +70,7 @@ from schema.tables import (
 )
 from settings import Settings
 from starter.services.errors import OrderNotFound, TemporalUnavailable
+from starter.services.returns import DELIVERED
 from starter.services.temporal import OrderWorkflows
 
 log = structlog.get_logger(__name__)
@@ -233,6 +234,11 @@ async def status_view(
     due = payment_status == PaymentStatus.AWAITING_PAYMENT and not cancelled
     pay_url = row.payment_url if due else None
     answerable = status == S.DELIVERED and not cancelled
+    # The return window runs from delivery (the return's workflow checks it again).
+    delivered = min((e.at for e in events if e.type in DELIVERED), default=None)
+    return_until = (
+        delivered + settings.policy_return_window if delivered and not cancelled else None
+    )
     return CustomerOrderOut(
         number=row.number,
         locale=locale,  # type: ignore[arg-type]  # one of LOCALES
@@ -284,6 +290,8 @@ async def status_view(
             feedback_bonus=answerable
             and (row.bonus_code is not None or settings.feedback_bonus != "none"),
             cancel_reasons=list(CustomerCancelReason),
+            return_items=return_until is not None and datetime.now(UTC) < return_until,
+            return_until=return_until,
         ),
         history=_history(events, words.event),
         feedback=(
