@@ -59,7 +59,7 @@ from workflows.order import OrderWorkflow
 GOAL_READ_MS = 50.0
 GOAL_RSS_MB = 400.0
 GOAL_RATIO = 0.8
-IN_FLIGHT = 200  # orders on their way to their payment wait at once
+PARKING_AT_ONCE = 200  # orders on their way to their payment wait at once
 
 
 @dataclass
@@ -328,11 +328,11 @@ async def park(stack: DevStack, count: int, table: Table) -> list[str]:
         started = time.time()
         posted = 0
         async with httpx.AsyncClient(base_url=stack.api, headers=stack.auth, timeout=60) as api:
-            # In waves: at most IN_FLIGHT orders on their way at once, so that the orders
+            # In waves: at most PARKING_AT_ONCE orders on their way at once, so that the orders
             # being parked fit the worker's cache (a parked one may leave it).
             while posted < count:
                 on_the_way = posted - len(await waiting_for_payment(engine))
-                wave = min(count - posted, IN_FLIGHT - on_the_way)
+                wave = min(count - posted, PARKING_AT_ONCE - on_the_way)
                 if wave > 0:
                     await post_orders(api, wave, 20)
                     posted += wave
