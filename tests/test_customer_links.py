@@ -3,6 +3,7 @@ decides nothing; a tampered, borrowed or old link is refused and changes nothing
 
 from __future__ import annotations
 
+import re
 import string
 import time
 import uuid
@@ -69,8 +70,15 @@ async def test_a_tampered_or_borrowed_link_decides_nothing(
 
     page = await anonymous.get(f"/order/{token}/stock-choice")
     assert page.status_code == 200 and order.body["number"] in page.text
+    # A stock-choice link opens its own page and no other: no way on to the status page.
+    assert set(re.findall(r"/order/([^/?\"]+)", page.text)) == {token}
     chosen = await anonymous.post(f"/order/{token}/stock-choice", data={"choice": "backorder"})
     assert chosen.status_code == 200 and "Дякуємо!" in chosen.text  # the order's language
+    assert set(re.findall(r"/order/([^/?\"]+)", chosen.text)) <= {token}
+    # Opened by the status link, the same page leads back to it.
+    status = order.link(LinkPurpose.STATUS)
+    back = await anonymous.get(f"/order/{status}/stock-choice")
+    assert f'href="/order/{status}?lang=' in back.text
     await order.waiting_for("backorder_arrival")
 
 

@@ -311,4 +311,8 @@ async def test_bad_input_to_the_customer_endpoints_is_a_clear_4xx(
         assert field in [e["field"] for e in answer.json()["errors"]], answer.text
     wrong_lang = await anonymous.get(f"/v1/customer/orders/{token}", params={"lang": "de"})
     assert wrong_lang.status_code == 422
+    # The HTML form: digits that are no number ("²" is one to str.isdigit) are refused alike.
+    for field in ("rating", "nps"):
+        page = await anonymous.post(f"/order/{token}/feedback", data={"rating": "5", field: "²"})
+        assert page.status_code == 422, page.text
     limiter.reset()

@@ -304,7 +304,7 @@ async def _feedback_page(
         answer=await stored_answer(db, order_id=order_id),
         bonus_promised=settings.feedback_bonus != "none"
         or await db.get(FeedbackBonus, order_id) is not None,
-        status_url=f"/order/{links.token(LinkPurpose.STATUS, order_id)}",
+        status_url=_way_back(links, context["token"]),
         **{"problem": None, **context},
     )
 
@@ -357,13 +357,26 @@ async def feedback_sent(
         (await _order_and_locale(request, db, order_id))[1],
         feedback=True,
         bonus_code=answered.bonus_code,
-        status_url=f"/order/{links.token(LinkPurpose.STATUS, order_id)}",
+        status_url=_way_back(links, token),
     )
 
 
 def _whole(value: str | None) -> int | str | None:
-    """A form's number as the model takes it (anything else is left for it to refuse)."""
-    return int(value) if value is not None and value.isdigit() and len(value) < 4 else value
+    """A form's number as the model takes it (anything else is left for it to refuse; "²"
+    is a digit to `isdigit` but no number)."""
+    if value is not None and value.isascii() and value.isdigit() and len(value) < 4:
+        return int(value)
+    return value
+
+
+def _way_back(links: Links, token: str) -> str | None:
+    """The status page, for a page opened by the status link only: a feedback or a stock
+    choice link opens its own page and nothing more (it never yields a status link)."""
+    try:
+        links.order_of((LinkPurpose.STATUS,), token[:200])
+    except (BadLink, ExpiredLink):
+        return None
+    return f"/order/{token}"
 
 
 @router.get("/order/{token}/stock-choice", response_class=HTMLResponse)
@@ -392,7 +405,7 @@ async def _stock_choice_page(
         token=token,
         number=order.number,
         refused=refused,
-        status_url=f"/order/{links.token(LinkPurpose.STATUS, order_id)}",
+        status_url=_way_back(links, token),
     )
 
 
@@ -424,7 +437,7 @@ async def stock_choice_made(
         (await _order_and_locale(request, db, order_id))[1],
         feedback=False,
         bonus_code=None,
-        status_url=f"/order/{links.token(LinkPurpose.STATUS, order_id)}",
+        status_url=_way_back(links, token),
     )
 
 
