@@ -14,12 +14,15 @@ import httpx
 import pytest
 
 from schema.api.fields import Role
+from schema.api.returns import CustomerReturnIn
 from schema.contracts import return_workflow_id_for
 from schema.database import open_session
 from schema.ledger import RefundExceedsPayment, enter_refund
 from schema.links import LinkPurpose
-from schema.tables import Return
+from schema.tables import Order, Return
 from starter.client import Conflict, OrderflowClient
+from starter.services import returns
+from starter.services.access import Principal
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.support import decoded_history, eventually
@@ -280,3 +283,27 @@ async def test_a_returns_comment_stays_in_postgres_and_erasure_clears_it(dev_sta
     async with open_session(dev_stack.engine) as session:
         stored = await session.get(Return, uuid.UUID(asked.json()["return_id"]))
     assert stored is not None and stored.comment is None
+
+
+async def test_a_return_written_but_never_started_starts_when_asked_again(dev_stack: Stack) -> None:
+    """Temporal away between the row's commit and the start (the caller got 503): the same
+    request again starts the return from what was kept, instead of answering a return that
+    never moves and holds its items."""
+    order = await Journey.place(dev_stack)
+    await order.to_delivery()
+    request = key()
+    body = CustomerReturnIn.model_validate(
+        {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "wrong_size"}
+    )
+    async with open_session(dev_stack.engine) as session:
+        placed = await session.get(Order, uuid.UUID(order.order_id))
+        assert placed is not None
+        kept, _, _ = await returns._written(
+            session, Principal.customer(None), placed, request, body
+        )
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "wrong_size"}, request
+    )
+    assert asked.status_code == 200, asked.text  # asked before: not created now
+    assert asked.json()["return_id"] == str(kept.id)
+    assert asked.json()["status"] == "approved" and asked.json()["tracking_number"]

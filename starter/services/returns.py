@@ -170,16 +170,84 @@ async def open_return(
             select(Return).where(Return.order_id == order_id, Return.request_key == key)
         )
     ).first()
-    if existing is not None:
+    if existing is not None and existing.status != ReturnStatus.REQUESTED.value:
         return await _view(session, existing), False
     delivered = await delivered_at(session, order_id)
     if delivered is None:
         raise ReturnRefused(
             "the order has not been delivered yet", code=ReturnRefusal.NOT_DELIVERED
         )
+    if existing is None:
+        ret, kept, created = await _written(session, caller, order, key, body)
+    else:  # asked before and never started (Temporal was away): start it now, as it was kept
+        ret, kept, created = existing, await _kept_lines(session, existing), False
+    value = sum((line.unit_price * line.returnable for line in kept), Decimal("0.00"))
+    refs = await session.get(OrderProviderRefs, order_id)
+    prepaid = order.payment_method == PaymentMethod.PREPAID.value
+    progress = await workflows.start_return(
+        ReturnWorkflowInput(
+            return_id=str(ret.id),
+            order_id=str(order_id),
+            number=ret.number,
+            lines=[
+                ReturnLine(line.sku, line.returnable, line.unit_price, line.ordered)
+                for line in kept
+            ],
+            reason=ReturnReason(ret.reason),
+            resolution=ReturnResolution(ret.resolution),
+            delivered_at=delivered,
+            payment_method=PaymentMethod(order.payment_method),
+            policy=settings.order_policy(),
+            returns=settings.return_policy(),
+            actor=ret.requested_by,
+            payment_id=refs.payment_id if prepaid and refs is not None else None,
+            paid=order.paid_amount if prepaid else None,
+            replacement=_replacement(body, kept, value),
+        )
+    )
+    metrics.OPERATOR_ACTIONS.labels(action="open_return", outcome=progress.status.value).inc()
+    if progress.decline == ReturnDecline.WINDOW_CLOSED:
+        closed = delivered + settings.policy_return_window
+        raise ReturnRefused(
+            f"the time for returns ended on {closed.date().isoformat()} "
+            f"({settings.policy_return_window.days} days after delivery)",
+            code=ReturnRefusal.WINDOW_CLOSED,
+            date=closed.date(),
+        )
+    await session.refresh(ret)  # the workflow has written to it meanwhile (its parcel)
+    return await _view(session, ret, progress), created
+
+
+async def _kept_lines(session: AsyncSession, ret: Return) -> list[ReturnableLine]:
+    """A return's lines as they were chosen when it was written."""
+    items = (await session.exec(select(ReturnItem).where(ReturnItem.return_id == ret.id))).all()
+    lines = (await session.exec(select(OrderLine).where(OrderLine.order_id == ret.order_id))).all()
+    ordered = {line.sku: line.quantity for line in lines}
+    return [
+        ReturnableLine(
+            sku=item.sku,
+            name=item.name,
+            ordered=ordered.get(item.sku, item.quantity),
+            returnable=item.quantity,
+            unit_price=item.unit_price,
+        )
+        for item in items
+    ]
+
+
+async def _written(
+    session: AsyncSession,
+    caller: Principal,
+    order: Order,
+    key: str,
+    body: ReturnIn | CustomerReturnIn,
+) -> tuple[Return, list[ReturnableLine], bool]:
+    """The return's row and lines, committed before its workflow starts (a retry of the
+    request finds them by its key); False: the same request wrote them at the same moment."""
+    order_id = order.id
     chosen = _chosen(body.lines, await _returnable(session, order_id))
     value = sum((line.unit_price * line.returnable for line in chosen), Decimal("0.00"))
-    replacement = _replacement(body, chosen, value)
+    _replacement(body, chosen, value)  # refused before anything is written
     seq = (
         await session.exec(
             select(func.coalesce(func.max(Return.seq), 0)).where(Return.order_id == order_id)
@@ -221,41 +289,8 @@ async def open_return(
             raise ActionRefused(
                 "another return of this order was opened at the same moment: retry"
             ) from None
-        return await _view(session, again), False
-    refs = await session.get(OrderProviderRefs, order_id)
-    prepaid = order.payment_method == PaymentMethod.PREPAID.value
-    progress = await workflows.start_return(
-        ReturnWorkflowInput(
-            return_id=str(ret.id),
-            order_id=str(order_id),
-            number=ret.number,
-            lines=[
-                ReturnLine(line.sku, line.returnable, line.unit_price, line.ordered)
-                for line in chosen
-            ],
-            reason=body.reason,
-            resolution=body.resolution,
-            delivered_at=delivered,
-            payment_method=PaymentMethod(order.payment_method),
-            policy=settings.order_policy(),
-            returns=settings.return_policy(),
-            actor=caller.actor,
-            payment_id=refs.payment_id if prepaid and refs is not None else None,
-            paid=order.paid_amount if prepaid else None,
-            replacement=replacement,
-        )
-    )
-    metrics.OPERATOR_ACTIONS.labels(action="open_return", outcome=progress.status.value).inc()
-    if progress.decline == ReturnDecline.WINDOW_CLOSED:
-        closed = delivered + settings.policy_return_window
-        raise ReturnRefused(
-            f"the time for returns ended on {closed.date().isoformat()} "
-            f"({settings.policy_return_window.days} days after delivery)",
-            code=ReturnRefusal.WINDOW_CLOSED,
-            date=closed.date(),
-        )
-    await session.refresh(ret)  # the workflow has written to it meanwhile (its parcel)
-    return await _view(session, ret, progress), True
+        return again, await _kept_lines(session, again), False
+    return ret, chosen, True
 
 
 def _replacement(
