@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -276,6 +277,71 @@ async def test_a_service_key_hears_only_of_the_orders_it_created(
         assert gone.status_code == 204
     again = await service.get(f"/v1/webhook-subscriptions/{subscription['id']}")
     assert again.status_code == 404
+
+
+async def test_a_revoked_key_hears_nothing_more_and_staff_are_never_services(
+    dev_stack: Stack, receiver: str
+) -> None:
+    issued = await dev_stack.api.post(
+        "/v1/admin/keys", json={"name": f"leaked-{uuid.uuid4().hex[:6]}", "role": "service"}
+    )
+    assert issued.status_code == 201, issued.text
+    leaked = httpx.AsyncClient(
+        base_url=dev_stack.api.base_url,
+        headers={"Authorization": f"Bearer {issued.json()['key']}"},
+    )
+    async with leaked:
+        created = await leaked.post(
+            "/v1/webhook-subscriptions", json={"url": receiver, "events": ["order.confirmed"]}
+        )
+        assert created.status_code == 201, created.text
+        placed = await leaked.post("/v1/orders", json=sample_order())
+        assert placed.status_code == 202, placed.text
+    subscription = created.json()["id"]
+    await Journey(dev_stack, placed.json()["order_id"], {}).reached("order.confirmed")
+    keys = (await dev_stack.api.get("/v1/admin/keys")).json()
+    [key] = [k for k in keys if k["name"] == issued.json()["name"]]
+    assert (await dev_stack.api.delete(f"/v1/admin/keys/{key['id']}")).status_code == 200
+    # Its subscription stops with it: paused, and nothing more is queued for it.
+    paused = (await dev_stack.api.get(f"/v1/webhook-subscriptions/{subscription}")).json()
+    assert paused["active"] is False
+    async with open_session(dev_stack.engine) as session:
+        queued_before = len(
+            (
+                await session.exec(
+                    select(ShopDelivery).where(
+                        ShopDelivery.subscription_id == uuid.UUID(subscription)
+                    )
+                )
+            ).all()
+        )
+    async with open_session(dev_stack.engine) as session:
+        await shop_events.record(
+            session,
+            order_id=uuid.UUID(placed.json()["order_id"]),
+            type=ShopEventType.CONFIRMED,
+            at=datetime.now(UTC),
+            data={},
+        )
+        await session.commit()
+        queued_after = (
+            await session.exec(
+                select(ShopDelivery).where(ShopDelivery.subscription_id == uuid.UUID(subscription))
+            )
+        ).all()
+    assert len(queued_after) == queued_before
+
+    # A staff account is a person: never a service (whose subscription would be every order's).
+    refused = await dev_stack.api.post(
+        "/v1/admin/accounts",
+        json={
+            "username": f"svc{uuid.uuid4().hex[:6]}",
+            "password": "long enough pw",
+            "role": "service",
+        },
+    )
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["role"]
 
 
 async def test_subscriptions_are_managed_by_admins_and_services_only(

@@ -35,7 +35,8 @@ class AccountIn(StrictModel):
         min_length=2, max_length=64, pattern=r"^[a-z0-9._-]+$", examples=["olena"]
     )
     password: str = Field(min_length=10, max_length=200)
-    role: Role
+    # Staff are people; a backend service calls with an API key (its orders, its events).
+    role: Literal[Role.OPERATOR, Role.SUPPORT, Role.ADMIN]
 
 
 class AccountCreated(BaseModel):

@@ -27,12 +27,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from limits import RateLimitItem
 from limits.aio.strategies import RateLimiter
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schema.api.fields import Role
-from schema.tables import ApiKey, AuditEntry, StaffAccount, StaffSession
+from schema.tables import ApiKey, AuditEntry, StaffAccount, StaffSession, WebhookSubscription
 
 __all__ = ["GRANTS", "Permission", "Principal", "Role", "audit"]
 
@@ -349,6 +349,12 @@ async def revoke_key(session: AsyncSession, *, caller: Principal, key_id: uuid.U
         raise LockingOneselfOut("this is the key you are calling with; another admin revokes it")
     key.revoked_at = key.revoked_at or datetime.now(UTC)
     session.add(key)
+    # Its subscriptions stop with it: no more events (nor pending deliveries) to its receivers.
+    await session.execute(
+        update(WebhookSubscription)
+        .where(col(WebhookSubscription.for_key_id) == key_id)
+        .values(active=False)
+    )
     await audit(session, caller, "key.revoke", str(key_id))
     await session.commit()
     return True

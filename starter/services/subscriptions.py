@@ -13,7 +13,7 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, false, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,13 +28,15 @@ from schema.api.subscriptions import (
 from schema.tables import ShopDelivery, ShopEvent, WebhookSubscription
 from settings import Settings
 from starter.services.access import Principal, Role, audit
-from starter.services.errors import InputRefused, SubscriptionNotFound
+from starter.services.errors import ActionRefused, InputRefused, SubscriptionNotFound
 
 
 def _visible(caller: Principal) -> Any:
     """The subscriptions `caller` may see and change."""
     if caller.role == Role.ADMIN:
         return True
+    if caller.key_id is None:  # only a key has orders of its own (and `= NULL` is every admin's)
+        return false()
     return col(WebhookSubscription.for_key_id) == caller.key_id
 
 
@@ -75,6 +77,8 @@ async def create_subscription(
 ) -> SubscriptionCreated:
     """A new receiver; its secret is in this answer only."""
     _check_url(body.url, settings)
+    if caller.role != Role.ADMIN and caller.key_id is None:
+        raise ActionRefused("a backend service subscribes with its API key (its own orders)")
     row = WebhookSubscription(
         url=body.url,
         events=sorted({event.value for event in body.events}),

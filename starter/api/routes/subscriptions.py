@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1/webhook-subscriptions", tags=["order events"])
     "",
     status_code=201,
     response_model=SubscriptionCreated,
-    responses=responses(422),
+    responses=responses(409, 422),
     summary="Subscribe a receiver to order events (the secret is shown once)",
 )
 async def create(
