@@ -208,13 +208,16 @@ async def main() -> None:
         metrics=f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics",
     )
     # Order events to the shop's backend: every worker process delivers the outbox.
-    dispatcher = ShopEventDispatcher(engine, http, settings, client_meter(client))
+    # Its own connections: a slow receiver never takes the providers' pool.
+    shop_http = make_http_client(settings.shop_events_timeout_seconds)
+    dispatcher = ShopEventDispatcher(engine, shop_http, settings, client_meter(client))
     async with worker, asyncio.TaskGroup() as tasks:
         if settings.shop_events_dispatcher:
             tasks.create_task(dispatcher.run(stop))
         await stop.wait()
         log.info("worker stopping")
     await http.aclose()
+    await shop_http.aclose()
     await engine.dispose()
 
 

@@ -377,18 +377,23 @@ class ShopEventDispatcher:
             "Orderflow-Event-Id": payload["id"],
             "Orderflow-Event-Type": payload["type"],
         }
+        limit = self._settings.shop_events_timeout_seconds
         try:
-            answer = await self._http.post(
-                row.url,
-                content=body,
-                headers=headers,
-                timeout=self._settings.shop_events_timeout_seconds,
-            )
+            # The whole attempt within the limit (httpx's timeout is per read: a receiver
+            # trickling its answer would hold the round, and every other shop's events,
+            # for ever), and the answer's status only: its body is never read.
+            async with asyncio.timeout(limit):
+                async with self._http.stream(
+                    "POST", row.url, content=body, headers=headers, timeout=limit
+                ) as answer:
+                    status_code = answer.status_code
+        except TimeoutError:
+            return None, f"no answer within {limit:g} s"
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"[:300]
-        if 200 <= answer.status_code < 300:
-            return answer.status_code, None
-        return answer.status_code, f"HTTP {answer.status_code}"
+        if 200 <= status_code < 300:
+            return status_code, None
+        return status_code, f"HTTP {status_code}"
 
     async def _settle(
         self, conn: AsyncConnection, row: Row[Any], answer: tuple[int | None, str | None]

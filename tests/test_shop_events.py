@@ -5,6 +5,7 @@ simulators' /shop, or one of the test's own) that checks every signature as a sh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -453,6 +454,54 @@ async def test_several_dispatchers_deliver_each_event_once_in_order_per_order(
     for order in orders:
         ns = [e["data"]["n"] for e in shop.arrived if e["data"]["order_id"] == order.order_id]
         assert ns == list(range(15)), ns
+
+
+async def test_a_receiver_that_trickles_its_answer_is_given_up_on_in_time(
+    dev_stack: Stack,
+) -> None:
+    """A header line every half second never trips a per-read timeout: the attempt as a
+    whole is bounded, so one slow receiver cannot hold every shop's events."""
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            for n in range(240):
+                await writer.drain()
+                await asyncio.sleep(0.5)
+                writer.write(f"X-Slow-{n}: .\r\n".encode())
+        writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    created = await dev_stack.api.post(
+        "/v1/webhook-subscriptions",
+        json={"url": f"http://127.0.0.1:{port}/events", "events": ["incident.opened"]},
+    )
+    subscription = created.json()["id"]
+    try:
+        order = await Journey.place(dev_stack, payment={"method": "cod"})
+        async with open_session(dev_stack.engine) as session:
+            await shop_events.record(
+                session,
+                order_id=uuid.UUID(order.order_id),
+                type=ShopEventType.INCIDENT_OPENED,
+                at=datetime.now(UTC),
+                data={},
+            )
+            await session.commit()
+
+        async def given_up() -> dict[str, Any] | None:
+            page = await dev_stack.api.get(f"/v1/webhook-subscriptions/{subscription}/deliveries")
+            tried = [i for i in page.json()["items"] if i["attempts"] > 0]
+            return tried[0] if tried else None
+
+        limit = dev_stack.settings.shop_events_timeout_seconds
+        tried = await eventually(given_up, 3 * limit, what="the attempt given up")
+        assert tried["status"] == "pending" and tried["last_status_code"] is None
+        assert tried["last_error"] == f"no answer within {limit:g} s"
+    finally:
+        await dev_stack.api.delete(f"/v1/webhook-subscriptions/{subscription}")
+        server.close()
 
 
 def test_the_backoff_rides_out_an_hour_down_and_gives_up_only_after_the_window() -> None:
