@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import random
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -105,6 +107,25 @@ TIMELINE: dict[str, tuple[ShopEventType, ...]] = {
     "return.exchange_refunded": (T.RETURN_REFUNDED,),
     "return.exchanged": (T.RETURN_EXCHANGED,),
 }
+
+
+async def private_receiver(url: str) -> str | None:
+    """Why `url` may not receive the shop's events outside the devstack: its host is, or
+    resolves to, an address that is not public (loopback, private, link-local, reserved:
+    the worker's own network). None: public, or not resolvable now (the attempt fails on its
+    own and is retried). Checked when a subscription is written and before every attempt
+    (a name may resolve elsewhere later)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return None
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(sockaddr[0])
+        if not address.is_global:
+            return f"{host} is not a public address ({address})"
+    return None
+
 
 # What an order awaiting action waits for, by the step that made it wait.
 AWAITS = {
@@ -378,6 +399,8 @@ class ShopEventDispatcher:
             "Orderflow-Event-Type": payload["type"],
         }
         limit = self._settings.shop_events_timeout_seconds
+        if not self._settings.devstack and (refusal := await private_receiver(row.url)):
+            return None, f"refused: {refusal}"
         try:
             # The whole attempt within the limit (httpx's timeout is per read: a receiver
             # trickling its answer would hold the round, and every other shop's events,

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -28,9 +29,13 @@ from activities.providers import make_http_client
 from activities.shop_events import ShopEventDispatcher
 from devstack.harness import free_port
 from schema.api.fields import Role
+from schema.api.subscriptions import SubscriptionIn
 from schema.database import make_engine, open_session
 from schema.shop_events import HEADER, ShopEventType
 from schema.tables import Order, ShopDelivery
+from starter.services import subscriptions
+from starter.services.access import Principal
+from starter.services.errors import InputRefused
 from tests.lifecycle import Journey
 from tests.stack import Stack, serve
 from tests.support import eventually, sample_order
@@ -502,6 +507,38 @@ async def test_a_receiver_that_trickles_its_answer_is_given_up_on_in_time(
     finally:
         await dev_stack.api.delete(f"/v1/webhook-subscriptions/{subscription}")
         server.close()
+
+
+async def test_outside_the_devstack_events_go_to_public_addresses_only(dev_stack: Stack) -> None:
+    """No subscription, and no attempt, reaches the worker's own network (the devstack's
+    receivers are on 127.0.0.1, so the check is off there)."""
+    outside = dev_stack.settings.model_copy(update={"devstack": False})
+    inside = [
+        "https://127.0.0.1/hook",
+        "https://2130706433/hook",  # 127.0.0.1 as one number
+        "https://10.0.0.5:6443/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://localhost/hook",
+    ]
+    for url in [*inside, "https://[::1]/hook"]:
+        assert await shop_events.private_receiver(url) is not None, url
+    assert await shop_events.private_receiver("https://93.184.215.14/hook") is None  # public
+    admin = Principal("staff:admin", Role.ADMIN, None)
+    async with open_session(dev_stack.engine) as session:
+        for url in inside:
+            body = SubscriptionIn(url=url, events=[ShopEventType.CONFIRMED])
+            with pytest.raises(InputRefused) as refused:
+                await subscriptions.create_subscription(
+                    session, caller=admin, body=body, settings=outside
+                )
+            assert refused.value.field == "url" and "not a public address" in str(refused.value)
+    # A name that resolved elsewhere when it was subscribed is checked again at every attempt.
+    row = SimpleNamespace(
+        url="https://127.0.0.1/hook", secret="s", payload={"id": "e", "type": "t"}
+    )
+    dispatcher = ShopEventDispatcher(None, None, outside)  # type: ignore[arg-type]
+    refused_now = await dispatcher._post(row)  # type: ignore[arg-type]
+    assert refused_now == (None, "refused: 127.0.0.1 is not a public address (127.0.0.1)")
 
 
 def test_the_backoff_rides_out_an_hour_down_and_gives_up_only_after_the_window() -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, false, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities.shop_events import private_receiver
 from schema.api.subscriptions import (
     DeliveryOut,
     DeliveryPage,
@@ -65,18 +66,23 @@ def _out(row: WebhookSubscription, counts: dict[tuple[uuid.UUID, str], int]) -> 
     }
 
 
-def _check_url(url: str, settings: Settings) -> None:
-    if not settings.devstack and not url.startswith("https://"):
+async def _check_url(url: str, settings: Settings) -> None:
+    """Outside the devstack: https, to a public address (never the worker's own network)."""
+    if settings.devstack:
+        return
+    if not url.startswith("https://"):
         raise InputRefused(
             "url", "the shop's receiver must be https:// (events are signed, not secret)"
         )
+    if refusal := await private_receiver(url):
+        raise InputRefused("url", f"the shop's receiver must be on the internet: {refusal}")
 
 
 async def create_subscription(
     session: AsyncSession, *, caller: Principal, body: SubscriptionIn, settings: Settings
 ) -> SubscriptionCreated:
     """A new receiver; its secret is in this answer only."""
-    _check_url(body.url, settings)
+    await _check_url(body.url, settings)
     if caller.role != Role.ADMIN and caller.key_id is None:
         raise ActionRefused("a backend service subscribes with its API key (its own orders)")
     row = WebhookSubscription(
@@ -139,7 +145,7 @@ async def update_subscription(
     row = await _find(session, caller, subscription_id)
     changes: dict[str, Any] = {}
     if body.url is not None:
-        _check_url(body.url, settings)
+        await _check_url(body.url, settings)
         changes["url"] = body.url
     if body.events is not None:
         changes["events"] = sorted({event.value for event in body.events})
