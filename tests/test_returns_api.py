@@ -255,6 +255,12 @@ async def test_the_client_and_the_cli_refund_and_open_returns(dev_stack: Stack) 
         _cli, dev_stack, operator_key, "returns", "list", order.order_id, "--json"
     )
     assert [r["status"] for r in json.loads(listed.stdout)] == ["approved"]
+    assert json.loads(listed.stdout)[0]["requested_by"].startswith("key:")
+    # The customer's view of the same return names the shop, never its staff or keys.
+    async with httpx.AsyncClient(base_url=dev_stack.api.base_url) as customer:
+        token = order.link(LinkPurpose.STATUS)
+        seen = (await customer.get(f"/v1/customer/orders/{token}/returns")).json()
+    assert [r["requested_by"] for r in seen["returns"]] == ["shop"]
 
 
 async def test_a_returns_comment_stays_in_postgres_and_erasure_clears_it(dev_stack: Stack) -> None:

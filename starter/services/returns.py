@@ -417,7 +417,15 @@ async def returnable(session: AsyncSession, *, order_id: uuid.UUID) -> Returnabl
         delivered_at=await delivered_at(session, order_id),
         lines=await _returnable(session, order_id),
         reasons=list(ReturnReason),
-        returns=await returns_of(session, order_id=order_id),
+        returns=[as_customer_sees(ret) for ret in await returns_of(session, order_id=order_id)],
+    )
+
+
+def as_customer_sees(ret: ReturnOut) -> ReturnOut:
+    """A return as its customer reads it: who asked is "customer" or "shop", never a name of
+    the shop's staff."""
+    return ret.model_copy(
+        update={"requested_by": "customer" if ret.requested_by == "customer" else "shop"}
     )
 
 

@@ -206,4 +206,4 @@ async def ask_for_a_return(
         body=body,
     )
     response.status_code = 201 if created else 200
-    return opened
+    return returns.as_customer_sees(opened)
