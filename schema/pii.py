@@ -30,9 +30,11 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """`Iryna Koval` -> `Iryna K.`."""
-    first, _, rest = name.strip().partition(" ")
-    return f"{first} {rest[0]}." if rest else first
+    """`Iryna Koval` -> `Iryna K.` (split at any whitespace: a no-break space too)."""
+    parts = name.split(maxsplit=1)
+    if not parts:
+        return ""
+    return f"{parts[0]} {parts[1][0]}." if len(parts) > 1 else parts[0]
 
 
 def mask_addresses(text: str) -> str:

@@ -17,6 +17,7 @@ def test_masking_keeps_enough_to_recognise_and_no_more() -> None:
     assert mask_phone("+380501234567") == "+38050***4567"
     assert mask_name("Iryna Koval") == "Iryna K."
     assert mask_name("Cher") == "Cher"
+    assert mask_name("Iryna\u00a0Koval") == "Iryna K."  # a no-break space hides nothing
 
 
 @pytest.mark.parametrize("notation", ["+380501234567", "+380 50 123 45 67", "+38 (050) 123-45-67"])
