@@ -88,6 +88,9 @@ class ReturnActivities:
                 status=CustomerStatus.RECEIVED.value,
                 request_hash=f"exchange:{ret.id}"[:64],
                 created_by=f"return:{ret.number}"[:120],
+                # The key that placed the original owns its replacement too: it reads it and
+                # hears of its events.
+                created_by_key_id=original.created_by_key_id,
             )
             session.add(order)
             await session.flush()

@@ -286,7 +286,11 @@ async def test_an_exchange_places_a_real_replacement_order(stack: Stack) -> None
         placed = await session.get(Order, replacement)
         contact = await session.get(OrderContact, replacement)
         original = await session.get(OrderContact, uuid.UUID(order.order_id))
+        first = await session.get(Order, uuid.UUID(order.order_id))
     assert placed is not None and placed.number == f"{opened['number']}-X"
+    # The key that placed the original reads the replacement and hears of its events.
+    assert first is not None and first.created_by_key_id is not None
+    assert placed.created_by_key_id == first.created_by_key_id
     assert (placed.payment_method, placed.total) == ("exchange", Decimal("250.00"))
     assert contact is not None and original is not None
     assert (contact.email, contact.line1) == (original.email, original.line1)
