@@ -253,6 +253,7 @@ async def cancel_order(
 
 
 @router.get("/order/{token}/receipt.pdf", response_class=Response)
+@limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def receipt(request: Request, token: str, db: Session, links: Links) -> Response:
     order_id = _opened(request, links, token, LinkPurpose.STATUS)
     document = (
@@ -310,6 +311,7 @@ async def _feedback_page(
 
 
 @router.get("/order/{token}/feedback", response_class=HTMLResponse)
+@limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def feedback_form(request: Request, token: str, db: Session, links: Links) -> HTMLResponse:
     order_id = _opened(request, links, token, LinkPurpose.FEEDBACK, LinkPurpose.STATUS)
     return await _feedback_page(request, db, links, order_id, token=token)
@@ -380,6 +382,7 @@ def _way_back(links: Links, token: str) -> str | None:
 
 
 @router.get("/order/{token}/stock-choice", response_class=HTMLResponse)
+@limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def stock_choice_form(
     request: Request, token: str, db: Session, links: Links
 ) -> HTMLResponse:
@@ -442,6 +445,7 @@ async def stock_choice_made(
 
 
 @router.get("/my-orders/{token}", response_class=HTMLResponse)
+@limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def my_orders(
     request: Request, token: str, db: Session, settings: AppSettings, links: Links
 ) -> HTMLResponse:
@@ -468,6 +472,7 @@ async def my_orders(
 
 
 @router.get("/order/{token}/return", response_class=HTMLResponse)
+@limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def return_form(request: Request, token: str, db: Session, links: Links) -> HTMLResponse:
     order_id = _opened(request, links, token, LinkPurpose.STATUS)
     return await _return_page(request, db, token, order_id)
@@ -565,6 +570,7 @@ async def return_asked(
 
 
 @router.get("/order/{token}/returns/{return_id}/label.pdf")
+@limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def return_label(
     request: Request, token: str, return_id: uuid.UUID, db: Session, links: Links
 ) -> Response:

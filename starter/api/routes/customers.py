@@ -168,10 +168,11 @@ async def customer_link(
 @router.get(
     "/returns",
     response_model=ReturnableOut,
-    responses=responses(404, 410, 422),
+    responses=responses(404, 410, 422, 429),
     summary="What the customer may send back, and their returns so far (the status link)",
 )
-async def returnable(order_id: StatusLink, db: Session) -> ReturnableOut:
+@limiter.limit(lambda: get_settings().status_page_rate_limit)
+async def returnable(request: Request, order_id: StatusLink, db: Session) -> ReturnableOut:
     return await returns.returnable(db, order_id=order_id)
 
 
