@@ -364,10 +364,13 @@ async def test_subscriptions_are_managed_by_admins_and_services_only(
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"url", "events.0"}
     created = await dev_stack.api.post(
-        "/v1/webhook-subscriptions", json={"url": receiver, "events": ["order.shipped"]}
+        "/v1/webhook-subscriptions",
+        json={"url": f"{receiver}?token=receivers-own", "events": ["order.shipped"]},
     )
     subscription = created.json()
     assert subscription["secret"].startswith("whsec_") and subscription["scope"] == "all_orders"
+    audited = await dev_stack.api.get("/v1/admin/audit", params={"target": subscription["id"]})
+    assert [e["detail"]["url"] for e in audited.json()] == [receiver]  # never the query
     paused = await dev_stack.api.patch(
         f"/v1/webhook-subscriptions/{subscription['id']}",
         json={"active": False, "events": ["order.shipped", "order.delivered"]},

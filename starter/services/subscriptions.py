@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, false, func, update
 from sqlmodel import col, select
@@ -66,6 +67,13 @@ def _out(row: WebhookSubscription, counts: dict[tuple[uuid.UUID, str], int]) -> 
     }
 
 
+def _logged(url: str) -> str:
+    """A receiver's URL as the audit log keeps it: without its query (which may hold a
+    receiver's own token)."""
+    parts = urlsplit(url)
+    return parts._replace(query="", fragment="").geturl()
+
+
 async def _check_url(url: str, settings: Settings) -> None:
     """Outside the devstack: https, to a public address (never the worker's own network)."""
     if settings.devstack:
@@ -94,7 +102,7 @@ async def create_subscription(
         created_by=caller.actor,
     )
     session.add(row)
-    await audit(session, caller, "subscription.create", str(row.id), url=body.url)
+    await audit(session, caller, "subscription.create", str(row.id), url=_logged(body.url))
     await session.commit()
     await session.refresh(row)
     return SubscriptionCreated(**_out(row, {}), secret=row.secret)
@@ -157,7 +165,8 @@ async def update_subscription(
             .where(col(WebhookSubscription.id) == row.id)
             .values(**changes, updated_at=func.now())
         )
-        await audit(session, caller, "subscription.update", str(row.id), **changes)
+        logged = {**changes, **({"url": _logged(body.url)} if body.url is not None else {})}
+        await audit(session, caller, "subscription.update", str(row.id), **logged)
         await session.commit()
         await session.refresh(row)
     return SubscriptionOut(**_out(row, await _counts(session, [row.id])))
@@ -169,7 +178,7 @@ async def delete_subscription(
     """Gone, with its delivery log; what it has not delivered will not be."""
     row = await _find(session, caller, subscription_id)
     await session.execute(delete(WebhookSubscription).where(col(WebhookSubscription.id) == row.id))
-    await audit(session, caller, "subscription.delete", str(row.id), url=row.url)
+    await audit(session, caller, "subscription.delete", str(row.id), url=_logged(row.url))
     await session.commit()
 
 
