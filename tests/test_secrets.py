@@ -83,7 +83,7 @@ def test_compose_requires_the_secrets_and_keeps_internals_local() -> None:
         env = services[service]["environment"]
         for name in (*SECRETS, "ORDERFLOW_PUBLIC_URL"):
             assert env[name].startswith(f"${{{name}:?"), f"{service} must require {name}"
-    for service in ("temporal", "temporal-ui", "mail"):
+    for service in ("temporal", "temporal-ui", "mail", "prometheus", "grafana"):
         assert all(port.startswith("127.0.0.1:") for port in services[service]["ports"]), service
     # The API publishes the public port only (a host port per replica, for a load balancer);
     # /metrics is on its own port, not published.

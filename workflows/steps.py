@@ -48,7 +48,7 @@ class Retries:
 
 
 # Every activity the workflow calls. Ten attempts with the policy's backoff (1 s doubling,
-# capped at a minute) ride out a provider or mail outage of about seven minutes; longer
+# capped at a minute) ride out a provider or mail outage of four to six minutes; longer
 # outages become an incident that an operator retries once the provider is back.
 RETRIES: dict[Callable[..., Any], Retries] = {
     OrderActivities.record_event: Retries(10, skippable=True),  # a timeline row
