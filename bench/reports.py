@@ -20,7 +20,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -237,6 +237,18 @@ class DatabaseCpu:
         return total * 1000
 
 
+@contextlib.contextmanager
+def fresh_database(name: str) -> Iterator[tuple[str, DatabaseCpu]]:
+    """An embedded PostgreSQL of its own, migrated to head, and its CPU meter; gone after."""
+    with tempfile.TemporaryDirectory(prefix=f"orderflow-bench-{name}-") as tmp:
+        postgres = EmbeddedPostgres(Path(tmp) / "pg")
+        try:
+            upgrade_database(postgres.url)
+            yield postgres.url, DatabaseCpu(Path(tmp) / "pg")
+        finally:
+            postgres.stop()
+
+
 async def timed(
     name: str,
     runs: int,
@@ -312,14 +324,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="orderflow-bench-reports-") as tmp:
-        postgres = EmbeddedPostgres(Path(tmp) / "pg")
-        try:
-            upgrade_database(postgres.url)
-            cpu = DatabaseCpu(Path(tmp) / "pg")
-            met = asyncio.run(main_async(postgres.url, args.orders, args.runs, cpu))
-        finally:
-            postgres.stop()
+    with fresh_database("reports") as (url, cpu):
+        met = asyncio.run(main_async(url, args.orders, args.runs, cpu))
     raise SystemExit(0 if met else 1)
 
 

@@ -23,21 +23,18 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import psutil
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.reports import DatabaseCpu
+from bench.reports import DatabaseCpu, fresh_database
 from devstack.harness import free_port
-from devstack.postgres import EmbeddedPostgres
-from schema.database import make_engine, upgrade_database
+from schema.database import make_engine
 from schema.links import LinkPurpose
 from settings import ROOT, Settings
 
@@ -319,14 +316,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--views", type=int, default=2000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="orderflow-bench-status-") as tmp:
-        postgres = EmbeddedPostgres(Path(tmp) / "pg")
-        try:
-            upgrade_database(postgres.url)
-            database = DatabaseCpu(Path(tmp) / "pg")
-            met = asyncio.run(run(postgres.url, args.orders, args.views, database))
-        finally:
-            postgres.stop()
+    with fresh_database("status") as (url, database):
+        met = asyncio.run(run(url, args.orders, args.views, database))
     raise SystemExit(0 if met else 1)
 
 
