@@ -286,6 +286,25 @@ async def test_my_orders_by_e_mail_link_lists_every_order_of_the_address(
     limiter.reset()
 
 
+async def test_every_public_page_of_an_order_is_rate_limited_like_the_status_page(
+    anonymous: httpx.AsyncClient, dev_stack: Stack
+) -> None:
+    """Per client and path, as many views a minute as the status page allows, then 429."""
+    limiter.reset()
+    order = await Journey.place(dev_stack, payment={"method": "cod"})
+    token = order.link(LinkPurpose.STATUS)
+    allowed = int(dev_stack.settings.status_page_rate_limit.split("/")[0])
+    for path in (
+        f"/order/{token}/return",
+        f"/order/{token}/feedback",
+        f"/order/{token}/receipt.pdf",
+        f"/v1/customer/orders/{token}/returns",
+    ):
+        codes = [(await anonymous.get(path)).status_code for _ in range(allowed + 1)]
+        assert 429 not in codes[:allowed] and codes[-1] == 429, (path, set(codes))
+    limiter.reset()
+
+
 async def test_bad_input_to_the_customer_endpoints_is_a_clear_4xx(
     anonymous: httpx.AsyncClient, dev_stack: Stack
 ) -> None:
