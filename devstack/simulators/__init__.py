@@ -1,0 +1,79 @@
+"""Local stand-ins for the shop's providers, over the same HTTP and signed webhooks as production.
+
+One service, a path per provider (a module each, in this package): /payment (payment links, a payment page with Pay and
+Fail buttons, refunds, whole or partial), /warehouse (stock seeded from stock.csv,
+reservations, pick tasks, back-orders, restocks, parcels that come back, the inspection of
+returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
+and subtag), /sms and /push (message gateways that store and list what they accept, and can
+be told to fail for a while), and /shop: the shop's own backend as a receiver of
+orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
+arrived and checks each signature once told the secret; it can be told to be down for a
+while). Manual mode: tests and users drive every event through the /sim/ endpoints.
+Autopilot (ORDERFLOW_SIMULATOR_AUTOPILOT=true): payments succeed, parcels get packed,
+travel and arrive on their own, one step at a time; a return parcel travels to the
+warehouse, which accepts everything in it. A parcel driven by hand (an event posted to
+/carrier/sim/…) leaves the autopilot: what happens to it next is the user's to say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+
+from devstack.simulators.carrier import UNSERVED_POSTAL_CODE, carrier
+from devstack.simulators.gateways import push, sms
+from devstack.simulators.payment import payment
+from devstack.simulators.shop import shop
+from devstack.simulators.state import Simulators, sim_of
+from devstack.simulators.warehouse import warehouse
+from settings import Settings, get_settings
+
+__all__ = ["UNSERVED_POSTAL_CODE", "create_simulators"]
+
+
+def create_simulators(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            app.state.simulators = Simulators(settings, http)
+            yield
+
+    app = FastAPI(title="orderflow provider simulators", version="0.1.0", lifespan=lifespan)
+
+    @app.get("/sim/webhooks")
+    async def webhooks(request: Request) -> list[dict[str, Any]]:
+        """Every webhook the simulators sent, oldest first."""
+        return sim_of(request).delivered
+
+    @app.get("/sim/payments")
+    async def payments(request: Request) -> list[dict[str, Any]]:
+        """Every payment link created (one per idempotency key)."""
+        return [asdict(item) for item in sim_of(request).payments.values()]
+
+    @app.get("/sim/shipments")
+    async def shipments(request: Request) -> list[dict[str, Any]]:
+        """Every shipment booked (one per idempotency key)."""
+        return [asdict(item) for item in sim_of(request).shipments.values()]
+
+    for router in (payment, warehouse, carrier, sms, push, shop):
+        app.include_router(router)
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    from runtime import configure_logging
+
+    settings = get_settings()
+    configure_logging()
+    uvicorn.run(
+        create_simulators(settings), host="127.0.0.1", port=settings.simulator_port, log_config=None
+    )
