@@ -64,6 +64,7 @@ from schema.database import open_session
 from schema.links import CustomerLinks, LinkPurpose
 from schema.pii import ERASED, ERASED_DOMAIN, mask_addresses, mask_email, mask_phone
 from schema.tables import Customer, Notification, Order, OrderContact, OrderLine
+from schema.vocabulary import ErrorType
 from settings import Settings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -253,7 +254,7 @@ async def _rejected_is_undeliverable(call: Awaitable[dict[str, Any]]) -> dict[st
     try:
         return await call
     except ApplicationError as exc:
-        if exc.type == "ProviderRejected":
+        if exc.type == ErrorType.PROVIDER_REJECTED:
             raise Undeliverable(str(exc)) from exc
         raise
 
@@ -331,7 +332,7 @@ class NotificationActivities:
         except (ValueError, TemplateError) as exc:
             raise ApplicationError(
                 f"{kind.value} ({locale}) cannot be rendered: {exc}",
-                type="MessageBroken",
+                type=ErrorType.MESSAGE_BROKEN,
                 non_retryable=True,
             ) from exc
 

@@ -69,44 +69,101 @@ from schema.tables import (
     ShopEvent,
     WebhookSubscription,
 )
+from schema.vocabulary import Action, EventType
 from settings import Settings
 
 log = structlog.get_logger(__name__)
 T = ShopEventType
 
 # The timeline's steps that the shop hears of, as its event types.
-TIMELINE: dict[str, tuple[ShopEventType, ...]] = {
-    "order.received": (T.RECEIVED,),
-    "order.confirmed": (T.CONFIRMED,),
-    "review.requested": (T.AWAITING_ACTION,),
-    "payment.requested": (T.AWAITING_ACTION,),
-    "stock.partial": (T.AWAITING_ACTION,),
-    "picking.needs_operator": (T.AWAITING_ACTION,),
-    "step.failed": (T.INCIDENT_OPENED, T.AWAITING_ACTION),
-    "payment.succeeded": (T.PAID,),
-    "payment.collected_on_delivery": (T.PAID,),
-    "payment.failed": (T.PAYMENT_FAILED,),
-    "order.packed": (T.PACKED,),
-    "order.shipped": (T.SHIPPED,),
-    "order.delivered": (T.DELIVERED,),
-    "order.collected": (T.DELIVERED,),
-    "order.delayed": (T.DELAYED,),
-    "transit.no_news": (T.DELAYED,),
-    "carrier.Exception": (T.DELAYED,),
-    "carrier.Expired": (T.DELAYED,),
-    "order.cancelled": (T.CANCELLED,),
-    "order.invalid": (T.CANCELLED,),
-    "incident.opened": (T.INCIDENT_OPENED,),
-    "payment.partially_refunded": (T.REFUNDED,),
+TIMELINE: dict[EventType, tuple[ShopEventType, ...]] = {
+    EventType.ORDER_RECEIVED: (T.RECEIVED,),
+    EventType.ORDER_CONFIRMED: (T.CONFIRMED,),
+    EventType.REVIEW_REQUESTED: (T.AWAITING_ACTION,),
+    EventType.PAYMENT_REQUESTED: (T.AWAITING_ACTION,),
+    EventType.STOCK_PARTIAL: (T.AWAITING_ACTION,),
+    EventType.PICKING_NEEDS_OPERATOR: (T.AWAITING_ACTION,),
+    EventType.STEP_FAILED: (T.INCIDENT_OPENED, T.AWAITING_ACTION),
+    EventType.PAYMENT_SUCCEEDED: (T.PAID,),
+    EventType.PAYMENT_COLLECTED_ON_DELIVERY: (T.PAID,),
+    EventType.PAYMENT_FAILED: (T.PAYMENT_FAILED,),
+    EventType.ORDER_PACKED: (T.PACKED,),
+    EventType.ORDER_SHIPPED: (T.SHIPPED,),
+    EventType.ORDER_DELIVERED: (T.DELIVERED,),
+    EventType.ORDER_COLLECTED: (T.DELIVERED,),
+    EventType.ORDER_DELAYED: (T.DELAYED,),
+    EventType.TRANSIT_NO_NEWS: (T.DELAYED,),
+    EventType.CARRIER_EXCEPTION: (T.DELAYED,),
+    EventType.CARRIER_EXPIRED: (T.DELAYED,),
+    EventType.ORDER_CANCELLED: (T.CANCELLED,),
+    EventType.ORDER_INVALID: (T.CANCELLED,),
+    EventType.INCIDENT_OPENED: (T.INCIDENT_OPENED,),
+    EventType.PAYMENT_PARTIALLY_REFUNDED: (T.REFUNDED,),
     # A return's steps, written beside the order (workflows/returns.py)
-    "return.requested": (T.RETURN_REQUESTED,),
-    "return.approved": (T.RETURN_APPROVED,),
-    "return.declined": (T.RETURN_DECLINED,),
-    "return.received": (T.RETURN_RECEIVED,),
-    "return.refunded": (T.RETURN_REFUNDED,),
-    "return.exchange_refunded": (T.RETURN_REFUNDED,),
-    "return.exchanged": (T.RETURN_EXCHANGED,),
+    EventType.RETURN_REQUESTED: (T.RETURN_REQUESTED,),
+    EventType.RETURN_APPROVED: (T.RETURN_APPROVED,),
+    EventType.RETURN_DECLINED: (T.RETURN_DECLINED,),
+    EventType.RETURN_RECEIVED: (T.RETURN_RECEIVED,),
+    EventType.RETURN_REFUNDED: (T.RETURN_REFUNDED,),
+    EventType.RETURN_EXCHANGE_REFUNDED: (T.RETURN_REFUNDED,),
+    EventType.RETURN_EXCHANGED: (T.RETURN_EXCHANGED,),
 }
+# The steps the shop does not hear of, each on purpose (every step is in `TIMELINE` or here:
+# tests/test_vocabulary.py): the order's own machinery (a stage begun, a booking, documents,
+# a decision recorded: the shop hears what comes of it), what only the customer is told (the
+# carrier's scans, the pickup counter, the feedback request), and a return's inner steps.
+# The answer to the feedback request reaches the shop from the stored answer (the feedback
+# service), not from the timeline. A lost or damaged parcel, and its second parcel, reach the
+# shop as the incident opened; the second tracking number does not (not yet).
+NOT_FOR_THE_SHOP = frozenset(
+    {
+        EventType.ORDER_VALIDATION_STARTED,
+        EventType.ORDER_VALIDATED,
+        EventType.REVIEW_ESCALATED,
+        EventType.REVIEW_CONFIRMED,
+        EventType.ORDER_CONFIRMATION_STARTED,
+        EventType.STOCK_RESERVATION_STARTED,
+        EventType.STOCK_RESERVED,
+        EventType.STOCK_DECIDED,
+        EventType.STOCK_BACKORDERED,
+        EventType.ORDER_CHANGED,
+        EventType.PAYMENT_ON_DELIVERY,
+        EventType.PAYMENT_COVERED_BY_RETURN,
+        EventType.PICKING_STARTED,
+        EventType.SHIPMENT_BOOKING,
+        EventType.DOCUMENTS_STARTED,
+        EventType.DOCUMENTS_READY,
+        EventType.TRANSIT_STARTED,
+        EventType.CARRIER_INFO_RECEIVED,
+        EventType.CARRIER_IN_TRANSIT,
+        EventType.CARRIER_OUT_FOR_DELIVERY,
+        EventType.CARRIER_ATTEMPT_FAIL,
+        EventType.CARRIER_AVAILABLE_FOR_PICKUP,
+        EventType.PARCEL_RETURNING,
+        EventType.PARCEL_RETURNED,
+        EventType.PARCEL_LOST,
+        EventType.PARCEL_DAMAGED,
+        EventType.PARCEL_DECIDED,
+        EventType.ORDER_RESHIPPED,
+        EventType.STOCK_RESTOCKED,
+        EventType.PICKUP_READY,
+        EventType.FEEDBACK_SCHEDULED,
+        EventType.FEEDBACK_REQUESTED,
+        EventType.FEEDBACK_NONE,
+        EventType.FEEDBACK_RECEIVED,
+        EventType.ORDER_COMPLETED,
+        EventType.SLA_SILENCE_BREACHED,
+        EventType.STEP_RESOLVED,
+        EventType.RETURN_REFUSED,
+        EventType.RETURN_AWAITING_APPROVAL,
+        EventType.RETURN_REJECTED,
+        EventType.RETURN_LABEL_CREATED,
+        EventType.RETURN_IN_TRANSIT,
+        EventType.RETURN_INSPECTED,
+        EventType.RETURN_RESTOCKED,
+        EventType.RETURN_STEP_RESOLVED,
+    }
+)
 
 
 async def private_receiver(url: str) -> str | None:
@@ -129,11 +186,11 @@ async def private_receiver(url: str) -> str | None:
 
 # What an order awaiting action waits for, by the step that made it wait.
 AWAITS = {
-    "review.requested": WaitingFor.OPERATOR_CONFIRMATION,
-    "payment.requested": WaitingFor.PAYMENT,
-    "stock.partial": WaitingFor.STOCK_DECISION,
-    "picking.needs_operator": WaitingFor.STOCK_DECISION,
-    "step.failed": WaitingFor.INCIDENT_RESOLUTION,
+    EventType.REVIEW_REQUESTED: WaitingFor.OPERATOR_CONFIRMATION,
+    EventType.PAYMENT_REQUESTED: WaitingFor.PAYMENT,
+    EventType.STOCK_PARTIAL: WaitingFor.STOCK_DECISION,
+    EventType.PICKING_NEEDS_OPERATOR: WaitingFor.STOCK_DECISION,
+    EventType.STEP_FAILED: WaitingFor.INCIDENT_RESOLUTION,
 }
 
 
@@ -193,7 +250,7 @@ async def record_timeline_step(
     session: AsyncSession, *, order_id: uuid.UUID, entry: TimelineEntry
 ) -> None:
     """The shop's events for one new timeline row, in the transaction that wrote it."""
-    for type in TIMELINE.get(entry.type, ()):
+    for type in TIMELINE.get(EventType(entry.type), ()):
         data = await _timeline_data(session, order_id, entry, type)
         await record(session, order_id=order_id, type=type, at=entry.at, data=data)
 
@@ -217,7 +274,7 @@ async def _timeline_data(
             data["expected_date"] = detail.get("expected_date")
         return data
     if type == T.AWAITING_ACTION:
-        return {"waiting_for": AWAITS[entry.type].value}
+        return {"waiting_for": AWAITS[EventType(entry.type)].value}
     if type == T.PAID:
         return {
             "amount": detail.get("amount", str(order.total)),
@@ -237,9 +294,9 @@ async def _timeline_data(
         return {"delivered_at": entry.at.isoformat()}
     if type == T.DELAYED:
         reason = {
-            "order.delayed": delay_reason(detail.get("reason", "")).value,
-            "transit.no_news": "carrier_silent",
-        }.get(entry.type, "carrier_delay")
+            EventType.ORDER_DELAYED: delay_reason(detail.get("reason", "")).value,
+            EventType.TRANSIT_NO_NEWS: "carrier_silent",
+        }.get(EventType(entry.type), "carrier_delay")
         return {"reason": reason, "new_date": detail.get("new_date")}
     if type == T.CANCELLED:
         return await _cancellation(session, order, entry)
@@ -299,7 +356,7 @@ async def _cancellation(
     ).one()
     data: dict[str, Any] = {
         "reason": "invalid"
-        if entry.type == "order.invalid"
+        if entry.type == EventType.ORDER_INVALID
         else entry.detail.get("reason", "other"),
         "refunded": str(Decimal(refunded).quantize(Decimal("0.01"))),
         "currency": order.currency,
@@ -311,7 +368,7 @@ async def _cancellation(
                 .where(
                     OrderNote.order_id == order.id,
                     OrderNote.author == "customer",
-                    OrderNote.action == "cancel",
+                    OrderNote.action == Action.CANCEL,
                 )
                 .order_by(col(OrderNote.id).desc())
             )

@@ -263,6 +263,9 @@ class RecordEventInput:
     # written to its timeline under the order's current stage; the order's stage, status and
     # progress are left as they are (its own workflow keeps them).
     moves_order: bool = True
+    # With the step that records the payment: what the verified payment brought in, kept as
+    # the refund ledger's limit (`orders.paid_amount`, schema/ledger.py).
+    paid: Decimal | None = None
 
 
 @dataclass(frozen=True)

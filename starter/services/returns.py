@@ -56,6 +56,7 @@ from schema.tables import (
     Return,
     ReturnItem,
 )
+from schema.vocabulary import DELIVERY_STEPS
 from settings import Settings
 from starter.services import metrics
 from starter.services.access import Principal, audit
@@ -69,7 +70,6 @@ from starter.services.errors import (
 from starter.services.temporal import OrderWorkflows, ReturnUpdate
 from workflows.returns import ReturnWorkflow
 
-DELIVERED = ("order.delivered", "order.collected")
 A = TypeVar("A")
 
 
@@ -78,7 +78,7 @@ async def delivered_at(session: AsyncSession, order_id: uuid.UUID) -> datetime |
     return (
         await session.exec(
             select(func.min(OrderEvent.at)).where(
-                OrderEvent.order_id == order_id, col(OrderEvent.type).in_(DELIVERED)
+                OrderEvent.order_id == order_id, col(OrderEvent.type).in_(DELIVERY_STEPS)
             )
         )
     ).one()

@@ -68,9 +68,9 @@ from schema.tables import (
     Order,
     OrderContact,
 )
+from schema.vocabulary import DELIVERY_STEPS, Action, EventType
 from settings import Settings
 from starter.services.errors import OrderNotFound, TemporalUnavailable
-from starter.services.returns import DELIVERED
 from starter.services.temporal import OrderWorkflows
 
 log = structlog.get_logger(__name__)
@@ -114,29 +114,34 @@ REACHED_BY_FULFILMENT = {
 # The steps of the timeline a customer is shown (each has its words in every locale's
 # `event` phrases); repeated carrier scans show once.
 HISTORY = (
-    "order.received",
-    "order.confirmed",
-    "payment.succeeded",
-    "payment.failed",
-    "stock.partial",
-    "stock.backordered",
-    "order.packed",
-    "order.shipped",
-    "carrier.InTransit",
-    "carrier.OutForDelivery",
-    "carrier.AttemptFail",
-    "carrier.AvailableForPickup",
-    "pickup.ready",
-    "order.delivered",
-    "order.collected",
-    "order.delayed",
-    "transit.no_news",
-    "order.cancelled",
-    "feedback.received",
+    EventType.ORDER_RECEIVED,
+    EventType.ORDER_CONFIRMED,
+    EventType.PAYMENT_SUCCEEDED,
+    EventType.PAYMENT_FAILED,
+    EventType.STOCK_PARTIAL,
+    EventType.STOCK_BACKORDERED,
+    EventType.ORDER_PACKED,
+    EventType.ORDER_SHIPPED,
+    EventType.CARRIER_IN_TRANSIT,
+    EventType.CARRIER_OUT_FOR_DELIVERY,
+    EventType.CARRIER_ATTEMPT_FAIL,
+    EventType.CARRIER_AVAILABLE_FOR_PICKUP,
+    EventType.PICKUP_READY,
+    EventType.ORDER_DELIVERED,
+    EventType.ORDER_COLLECTED,
+    EventType.ORDER_DELAYED,
+    EventType.TRANSIT_NO_NEWS,
+    EventType.ORDER_CANCELLED,
+    EventType.FEEDBACK_RECEIVED,
 )
 # What made an order delayed, as the reason it is told.
-DELAYS = ("order.delayed", "transit.no_news", "carrier.Exception", "carrier.Expired")
-ENDINGS = ("order.cancelled", "order.invalid")
+DELAYS = (
+    EventType.ORDER_DELAYED,
+    EventType.TRANSIT_NO_NEWS,
+    EventType.CARRIER_EXCEPTION,
+    EventType.CARRIER_EXPIRED,
+)
+ENDINGS = (EventType.ORDER_CANCELLED, EventType.ORDER_INVALID)
 
 
 def resolve_locale(requested: str | None, order_locale: str) -> str:
@@ -235,7 +240,7 @@ async def status_view(
     pay_url = row.payment_url if due else None
     answerable = status == S.DELIVERED and not cancelled
     # The return window runs from delivery (the return's workflow checks it again).
-    delivered = min((e.at for e in events if e.type in DELIVERED), default=None)
+    delivered = min((e.at for e in events if e.type in DELIVERY_STEPS), default=None)
     return_until = (
         delivered + settings.policy_return_window if delivered and not cancelled else None
     )
@@ -284,8 +289,8 @@ async def status_view(
         support=SupportOut(email=settings.support_email, phone=settings.support_phone),
         actions=CustomerActionsOut(
             pay=pay_url is not None,
-            stock_choices=_stock_choices(row) if "decide_stock" in allowed else [],
-            cancel="cancel" in allowed and not cancelled,
+            stock_choices=_stock_choices(row) if Action.DECIDE_STOCK in allowed else [],
+            cancel=Action.CANCEL in allowed and not cancelled,
             feedback=answerable,
             feedback_bonus=answerable
             and (row.bonus_code is not None or settings.feedback_bonus != "none"),
@@ -349,13 +354,13 @@ def _history(events: list[Step], phrases: dict[str, str]) -> list[HistoryOut]:
 
 def _delay(events: list[Step]) -> DelayOut:
     for event in reversed(events):
-        if event.type == "order.delayed":
+        if event.type == EventType.ORDER_DELAYED:
             new_date = event.detail.get("new_date")
             return DelayOut(
                 reason=delay_reason(event.detail.get("reason", "")),
                 new_date=date.fromisoformat(new_date) if new_date else None,
             )
-        if event.type == "transit.no_news":
+        if event.type == EventType.TRANSIT_NO_NEWS:
             return DelayOut(reason=delay_reason("carrier_silent"), new_date=None)
         if event.type in DELAYS:
             return DelayOut(reason=delay_reason("carrier_delay"), new_date=None)
@@ -365,7 +370,7 @@ def _delay(events: list[Step]) -> DelayOut:
 def _cancellation(events: list[Step], refund: dict[str, Any] | None) -> CancellationOut:
     ending = next((e for e in reversed(events) if e.type in ENDINGS), None)
     reason = CancelReason.OTHER
-    if ending is not None and ending.type == "order.cancelled":
+    if ending is not None and ending.type == EventType.ORDER_CANCELLED:
         reason = CancelReason(ending.detail.get("reason", "other"))
     return CancellationOut(
         reason=reason,
@@ -377,7 +382,7 @@ def _cancellation(events: list[Step], refund: dict[str, Any] | None) -> Cancella
 def _pickup(row: Row[Any], events: list[Step], settings: Settings) -> PickupOut | None:
     if row.delivery_method != DeliveryMethod.PICKUP:
         return None
-    ready = next((e.at for e in events if e.type == "pickup.ready"), None)
+    ready = next((e.at for e in events if e.type == EventType.PICKUP_READY), None)
     return PickupOut(
         point=row.pickup_point,
         hold_until=ready + settings.policy_pickup_hold if ready is not None else None,
