@@ -46,7 +46,7 @@ from activities.messages import (
     MANAGER_KINDS,
     Line,
     MessageCatalog,
-    OrderFacts,
+    OrderMessageFacts,
     RecipientFacts,
     RenderedMessage,
     fit_sms,
@@ -323,7 +323,7 @@ class NotificationActivities:
         kind: MessageKind,
         locale: str,
         params: dict[str, str],
-        facts: OrderFacts | RecipientFacts,
+        facts: OrderMessageFacts | RecipientFacts,
     ) -> RenderedMessage:
         """A message that cannot be rendered will not render on a retry either: the step
         fails for good, and an operator decides (no poison loop)."""
@@ -416,9 +416,9 @@ class NotificationActivities:
 
     def _facts(
         self, order: Order, contact: OrderContact, lines: list[OrderLine], *, bonus: bool
-    ) -> OrderFacts:
+    ) -> OrderMessageFacts:
         links, page = self._links, f"{self._settings.public_url}/order"
-        return OrderFacts(
+        return OrderMessageFacts(
             number=order.number,
             customer_name=contact.name or ERASED,
             currency=order.currency,

@@ -73,40 +73,39 @@ from schema.vocabulary import Action, EventType
 from settings import Settings
 
 log = structlog.get_logger(__name__)
-T = ShopEventType
 
 # The timeline's steps that the shop hears of, as its event types.
 TIMELINE: dict[EventType, tuple[ShopEventType, ...]] = {
-    EventType.ORDER_RECEIVED: (T.RECEIVED,),
-    EventType.ORDER_CONFIRMED: (T.CONFIRMED,),
-    EventType.REVIEW_REQUESTED: (T.AWAITING_ACTION,),
-    EventType.PAYMENT_REQUESTED: (T.AWAITING_ACTION,),
-    EventType.STOCK_PARTIAL: (T.AWAITING_ACTION,),
-    EventType.PICKING_NEEDS_OPERATOR: (T.AWAITING_ACTION,),
-    EventType.STEP_FAILED: (T.INCIDENT_OPENED, T.AWAITING_ACTION),
-    EventType.PAYMENT_SUCCEEDED: (T.PAID,),
-    EventType.PAYMENT_COLLECTED_ON_DELIVERY: (T.PAID,),
-    EventType.PAYMENT_FAILED: (T.PAYMENT_FAILED,),
-    EventType.ORDER_PACKED: (T.PACKED,),
-    EventType.ORDER_SHIPPED: (T.SHIPPED,),
-    EventType.ORDER_DELIVERED: (T.DELIVERED,),
-    EventType.ORDER_COLLECTED: (T.DELIVERED,),
-    EventType.ORDER_DELAYED: (T.DELAYED,),
-    EventType.TRANSIT_NO_NEWS: (T.DELAYED,),
-    EventType.CARRIER_EXCEPTION: (T.DELAYED,),
-    EventType.CARRIER_EXPIRED: (T.DELAYED,),
-    EventType.ORDER_CANCELLED: (T.CANCELLED,),
-    EventType.ORDER_INVALID: (T.CANCELLED,),
-    EventType.INCIDENT_OPENED: (T.INCIDENT_OPENED,),
-    EventType.PAYMENT_PARTIALLY_REFUNDED: (T.REFUNDED,),
+    EventType.ORDER_RECEIVED: (ShopEventType.RECEIVED,),
+    EventType.ORDER_CONFIRMED: (ShopEventType.CONFIRMED,),
+    EventType.REVIEW_REQUESTED: (ShopEventType.AWAITING_ACTION,),
+    EventType.PAYMENT_REQUESTED: (ShopEventType.AWAITING_ACTION,),
+    EventType.STOCK_PARTIAL: (ShopEventType.AWAITING_ACTION,),
+    EventType.PICKING_NEEDS_OPERATOR: (ShopEventType.AWAITING_ACTION,),
+    EventType.STEP_FAILED: (ShopEventType.INCIDENT_OPENED, ShopEventType.AWAITING_ACTION),
+    EventType.PAYMENT_SUCCEEDED: (ShopEventType.PAID,),
+    EventType.PAYMENT_COLLECTED_ON_DELIVERY: (ShopEventType.PAID,),
+    EventType.PAYMENT_FAILED: (ShopEventType.PAYMENT_FAILED,),
+    EventType.ORDER_PACKED: (ShopEventType.PACKED,),
+    EventType.ORDER_SHIPPED: (ShopEventType.SHIPPED,),
+    EventType.ORDER_DELIVERED: (ShopEventType.DELIVERED,),
+    EventType.ORDER_COLLECTED: (ShopEventType.DELIVERED,),
+    EventType.ORDER_DELAYED: (ShopEventType.DELAYED,),
+    EventType.TRANSIT_NO_NEWS: (ShopEventType.DELAYED,),
+    EventType.CARRIER_EXCEPTION: (ShopEventType.DELAYED,),
+    EventType.CARRIER_EXPIRED: (ShopEventType.DELAYED,),
+    EventType.ORDER_CANCELLED: (ShopEventType.CANCELLED,),
+    EventType.ORDER_INVALID: (ShopEventType.CANCELLED,),
+    EventType.INCIDENT_OPENED: (ShopEventType.INCIDENT_OPENED,),
+    EventType.PAYMENT_PARTIALLY_REFUNDED: (ShopEventType.REFUNDED,),
     # A return's steps, written beside the order (workflows/returns.py)
-    EventType.RETURN_REQUESTED: (T.RETURN_REQUESTED,),
-    EventType.RETURN_APPROVED: (T.RETURN_APPROVED,),
-    EventType.RETURN_DECLINED: (T.RETURN_DECLINED,),
-    EventType.RETURN_RECEIVED: (T.RETURN_RECEIVED,),
-    EventType.RETURN_REFUNDED: (T.RETURN_REFUNDED,),
-    EventType.RETURN_EXCHANGE_REFUNDED: (T.RETURN_REFUNDED,),
-    EventType.RETURN_EXCHANGED: (T.RETURN_EXCHANGED,),
+    EventType.RETURN_REQUESTED: (ShopEventType.RETURN_REQUESTED,),
+    EventType.RETURN_APPROVED: (ShopEventType.RETURN_APPROVED,),
+    EventType.RETURN_DECLINED: (ShopEventType.RETURN_DECLINED,),
+    EventType.RETURN_RECEIVED: (ShopEventType.RETURN_RECEIVED,),
+    EventType.RETURN_REFUNDED: (ShopEventType.RETURN_REFUNDED,),
+    EventType.RETURN_EXCHANGE_REFUNDED: (ShopEventType.RETURN_REFUNDED,),
+    EventType.RETURN_EXCHANGED: (ShopEventType.RETURN_EXCHANGED,),
 }
 # The steps the shop does not hear of, each on purpose (every step is in `TIMELINE` or here:
 # tests/test_vocabulary.py): the order's own machinery (a stage begun, a booking, documents,
@@ -263,50 +262,50 @@ async def _timeline_data(
     never free text (notes, a carrier's remark, an incident's summary)."""
     detail, order = entry.detail, await session.get(Order, order_id)
     assert order is not None
-    if type in (T.RECEIVED, T.CONFIRMED):
+    if type in (ShopEventType.RECEIVED, ShopEventType.CONFIRMED):
         data: dict[str, Any] = {
             "total": str(order.total),
             "currency": order.currency,
             "delivery_method": order.delivery_method,
             "payment_method": order.payment_method,
         }
-        if type == T.CONFIRMED:
+        if type == ShopEventType.CONFIRMED:
             data["expected_date"] = detail.get("expected_date")
         return data
-    if type == T.AWAITING_ACTION:
+    if type == ShopEventType.AWAITING_ACTION:
         return {"waiting_for": AWAITS[EventType(entry.type)].value}
-    if type == T.PAID:
+    if type == ShopEventType.PAID:
         return {
             "amount": detail.get("amount", str(order.total)),
             "currency": order.currency,
             "payment_method": order.payment_method,
         }
-    if type == T.PAYMENT_FAILED:
+    if type == ShopEventType.PAYMENT_FAILED:
         return {"reason": detail.get("reason") or "other"}
-    if type == T.SHIPPED:
+    if type == ShopEventType.SHIPPED:
         refs = await session.get(OrderProviderRefs, order_id)
         return {
             "carrier": detail.get("carrier"),
             "tracking_number": detail.get("tracking_number"),
             "tracking_url": refs.tracking_url if refs else None,
         }
-    if type == T.DELIVERED:
+    if type == ShopEventType.DELIVERED:
         return {"delivered_at": entry.at.isoformat()}
-    if type == T.DELAYED:
+    if type == ShopEventType.DELAYED:
         reason = {
             EventType.ORDER_DELAYED: delay_reason(detail.get("reason", "")).value,
             EventType.TRANSIT_NO_NEWS: "carrier_silent",
         }.get(EventType(entry.type), "carrier_delay")
         return {"reason": reason, "new_date": detail.get("new_date")}
-    if type == T.CANCELLED:
+    if type == ShopEventType.CANCELLED:
         return await _cancellation(session, order, entry)
-    if type == T.REFUNDED:
+    if type == ShopEventType.REFUNDED:
         # An operator's refund names its reason; the one for items that were not packed, none.
         reason = detail.get("reason", "not_packed")
         return {"amount": detail.get("amount"), "currency": order.currency, "reason": reason}
     if type.value.startswith("return."):
         return _return_data(type, detail, order.currency)
-    if type == T.INCIDENT_OPENED:
+    if type == ShopEventType.INCIDENT_OPENED:
         cause = detail.get("cause")
         if cause is None:  # a step that failed for good: its incident says why
             incident = (
@@ -327,18 +326,18 @@ def _return_data(type: ShopEventType, detail: dict[str, Any], currency: str) -> 
         "return_number": detail.get("return"),
         "return_id": detail.get("return_id"),
     }
-    if type == T.RETURN_REQUESTED:
+    if type == ShopEventType.RETURN_REQUESTED:
         data |= {"reason": detail.get("reason"), "resolution": detail.get("resolution")}
-    elif type == T.RETURN_DECLINED:
+    elif type == ShopEventType.RETURN_DECLINED:
         data["decline"] = detail.get("decline")
-    elif type == T.RETURN_REFUNDED:
+    elif type == ShopEventType.RETURN_REFUNDED:
         # by_hand: the order was paid in cash; a manager pays the amount back.
         data |= {
             "amount": detail.get("amount"),
             "currency": currency,
             "by_hand": detail.get("by_hand") == "yes",
         }
-    elif type == T.RETURN_EXCHANGED:
+    elif type == ShopEventType.RETURN_EXCHANGED:
         data |= {
             "exchange_number": detail.get("order"),
             "exchange_order_id": detail.get("order_id"),

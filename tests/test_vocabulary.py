@@ -70,7 +70,7 @@ def told_as(shop_type: ShopEventType) -> set[EventType]:
     return {step for step, types in TIMELINE.items() if shop_type in types}
 
 
-def _facts(**given: object) -> rules.OrderFacts:
+def _facts(**given: object) -> rules.OrderSituation:
     facts = {
         "stage": Stage.PAYMENT,
         "waiting_for": None,
@@ -78,7 +78,7 @@ def _facts(**given: object) -> rules.OrderFacts:
         "handed_over": False,
         "delivered": False,
     }
-    return rules.OrderFacts(**{**facts, **given})  # type: ignore[arg-type]
+    return rules.OrderSituation(**{**facts, **given})  # type: ignore[arg-type]
 
 
 # --- every key a member -------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from schema.vocabulary import Action
 
 
 @dataclass(frozen=True)
-class OrderFacts:
+class OrderSituation:
     """What the rules need to know about an order right now."""
 
     stage: Stage
@@ -47,7 +47,7 @@ class OrderFacts:
     parcel_decided: bool = False  # a decision about a lost parcel has been taken
 
 
-def allowed_actions(facts: OrderFacts) -> dict[Action, str | None]:
+def allowed_actions(facts: OrderSituation) -> dict[Action, str | None]:
     """Each operator action and, when it is refused now, why (None: allowed).
 
     A decision taken is final: while the order acts on it (e.g. sends a notice first), a

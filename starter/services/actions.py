@@ -86,11 +86,11 @@ async def _act(
             await session.delete(note)  # it would explain an action that did not happen
         await audit(session, caller, f"order.{action}.refused", str(order_id), reason=str(refused))
         await session.commit()
-        metrics.OPERATOR_ACTIONS.labels(action=action, outcome="refused").inc()
+        metrics.ACTION_OUTCOMES.labels(action=action, outcome="refused").inc()
         raise
     await audit(session, caller, f"order.{action}", str(order_id))
     await session.commit()
-    metrics.OPERATOR_ACTIONS.labels(action=action, outcome="accepted").inc()
+    metrics.ACTION_OUTCOMES.labels(action=action, outcome="accepted").inc()
     return result
 
 

@@ -74,41 +74,47 @@ from starter.services.errors import OrderNotFound, TemporalUnavailable
 from starter.services.temporal import OrderWorkflows
 
 log = structlog.get_logger(__name__)
-S = CustomerStatus
 CATALOG = MessageCatalog()
 
 # The line of steps a customer follows (seed 002); pickup orders wait at the counter instead
 # of travelling. Delayed and cancelled are shown beside the step the order had reached.
 SHIPPED_LINE = (
-    S.RECEIVED,
-    S.PROCESSING,
-    S.PICKING,
-    S.PACKED,
-    S.SHIPPED,
-    S.IN_TRANSIT,
-    S.DELIVERED,
+    CustomerStatus.RECEIVED,
+    CustomerStatus.PROCESSING,
+    CustomerStatus.PICKING,
+    CustomerStatus.PACKED,
+    CustomerStatus.SHIPPED,
+    CustomerStatus.IN_TRANSIT,
+    CustomerStatus.DELIVERED,
 )
-PICKUP_LINE = (S.RECEIVED, S.PROCESSING, S.PICKING, S.PACKED, S.READY_FOR_PICKUP, S.DELIVERED)
+PICKUP_LINE = (
+    CustomerStatus.RECEIVED,
+    CustomerStatus.PROCESSING,
+    CustomerStatus.PICKING,
+    CustomerStatus.PACKED,
+    CustomerStatus.READY_FOR_PICKUP,
+    CustomerStatus.DELIVERED,
+)
 REACHED_BY_STAGE = {
-    Stage.INTAKE: S.RECEIVED,
-    Stage.VALIDATION: S.RECEIVED,
-    Stage.CONFIRMATION: S.RECEIVED,
-    Stage.STOCK: S.PROCESSING,
-    Stage.PAYMENT: S.PROCESSING,
-    Stage.PICKING: S.PICKING,
-    Stage.DOCUMENTS: S.PACKED,
-    Stage.HANDOVER: S.PACKED,
-    Stage.TRANSIT: S.IN_TRANSIT,
-    Stage.FEEDBACK: S.DELIVERED,
-    Stage.COMPLETED: S.DELIVERED,
+    Stage.INTAKE: CustomerStatus.RECEIVED,
+    Stage.VALIDATION: CustomerStatus.RECEIVED,
+    Stage.CONFIRMATION: CustomerStatus.RECEIVED,
+    Stage.STOCK: CustomerStatus.PROCESSING,
+    Stage.PAYMENT: CustomerStatus.PROCESSING,
+    Stage.PICKING: CustomerStatus.PICKING,
+    Stage.DOCUMENTS: CustomerStatus.PACKED,
+    Stage.HANDOVER: CustomerStatus.PACKED,
+    Stage.TRANSIT: CustomerStatus.IN_TRANSIT,
+    Stage.FEEDBACK: CustomerStatus.DELIVERED,
+    Stage.COMPLETED: CustomerStatus.DELIVERED,
 }
 REACHED_BY_FULFILMENT = {
-    FulfilmentStatus.PENDING: S.PROCESSING,
-    FulfilmentStatus.RESERVED: S.PROCESSING,
-    FulfilmentStatus.PICKING: S.PICKING,
-    FulfilmentStatus.PACKED: S.PACKED,
-    FulfilmentStatus.SHIPPED: S.SHIPPED,
-    FulfilmentStatus.DELIVERED: S.DELIVERED,
+    FulfilmentStatus.PENDING: CustomerStatus.PROCESSING,
+    FulfilmentStatus.RESERVED: CustomerStatus.PROCESSING,
+    FulfilmentStatus.PICKING: CustomerStatus.PICKING,
+    FulfilmentStatus.PACKED: CustomerStatus.PACKED,
+    FulfilmentStatus.SHIPPED: CustomerStatus.SHIPPED,
+    FulfilmentStatus.DELIVERED: CustomerStatus.DELIVERED,
 }
 
 # The steps of the timeline a customer is shown (each has its words in every locale's
@@ -238,7 +244,7 @@ async def status_view(
     payment_status = PaymentStatus(row.payment_status) if row.payment_status else None
     due = payment_status == PaymentStatus.AWAITING_PAYMENT and not cancelled
     pay_url = row.payment_url if due else None
-    answerable = status == S.DELIVERED and not cancelled
+    answerable = status == CustomerStatus.DELIVERED and not cancelled
     # The return window runs from delivery (the return's workflow checks it again).
     delivered = min((e.at for e in events if e.type in DELIVERY_STEPS), default=None)
     return_until = (
@@ -257,7 +263,9 @@ async def status_view(
         waiting_for=None if cancelled else waiting,
         waiting_text=words.waiting_for[waiting.value] if waiting and not cancelled else None,
         waiting_until=None if cancelled else row.next_deadline,
-        expected_date=None if cancelled or status == S.DELIVERED else row.expected_date,
+        expected_date=None
+        if cancelled or status == CustomerStatus.DELIVERED
+        else row.expected_date,
         lines=[
             CustomerLineOut(
                 sku=line["sku"],
@@ -270,7 +278,7 @@ async def status_view(
         ],
         total=row.total,
         currency=row.currency,
-        delay=_delay(events) if status == S.DELAYED else None,
+        delay=_delay(events) if status == CustomerStatus.DELAYED else None,
         cancellation=_cancellation(events, row.refund) if cancelled else None,
         tracking=(
             TrackingOut(
@@ -323,11 +331,19 @@ def _steps(row: Row[Any]) -> list[StepOut]:
         reached = status
     elif row.stage == Stage.CANCELLED:
         fulfilment = row.fulfilment_status
-        reached = REACHED_BY_FULFILMENT[FulfilmentStatus(fulfilment)] if fulfilment else S.RECEIVED
+        reached = (
+            REACHED_BY_FULFILMENT[FulfilmentStatus(fulfilment)]
+            if fulfilment
+            else CustomerStatus.RECEIVED
+        )
     else:  # delayed: where its stage is
-        reached = REACHED_BY_STAGE.get(Stage(row.stage), S.RECEIVED)
+        reached = REACHED_BY_STAGE.get(Stage(row.stage), CustomerStatus.RECEIVED)
     if reached not in line:  # in transit on the shipped line is at the counter for pickup
-        reached = S.READY_FOR_PICKUP if S.READY_FOR_PICKUP in line else S.SHIPPED
+        reached = (
+            CustomerStatus.READY_FOR_PICKUP
+            if CustomerStatus.READY_FOR_PICKUP in line
+            else CustomerStatus.SHIPPED
+        )
     at = line.index(reached)
     return [
         StepOut(status=step, state="done" if n < at else "current" if n == at else "upcoming")
