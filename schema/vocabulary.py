@@ -155,25 +155,14 @@ class ErrorType(StrEnum):
 
 class PatchId(StrEnum):
     """The id of each `workflow.patched(...)` change: recorded as a marker in the history of
-    every order that took the new path, so never renamed. `workflows/patches.py` says when
-    each came and which stored history covers it."""
+    every order that took the new path, so never renamed. What each changed, when it came
+    and which stored history covers it: `workflows/patches.py`."""
 
-    # The read model keeps what the order waits for and may do at every wait.
     PROGRESS_IN_READ_MODEL = "progress-in-read-model"
-    # Once a cancellation is decided, the customer hears nothing but the cancellation.
     QUIET_ONCE_CANCELLED = "quiet-once-cancelled"
-    # A wait's own deadline and the silence guard due together: the deadline wins (the
-    # caller's reminder tells the customer, no interim notice beside it).
     DEADLINE_BEFORE_GUARD = "deadline-before-silence-guard"
-    # Payment events are checked against what the order asked for (payment id, amount,
-    # currency); before, every event was believed.
     VERIFY_PAYMENT_EVENTS = "verify-payment-events"
-    # A payment that arrives as the order is cancelled is refunded, not left with the shop.
     REFUND_LATE_PAYMENTS = "refund-late-payments"
-    # "Ship what is there" after failed picking: the lines, the total and the payment follow
-    # what was packed (before, the order shipped with the old total).
     SHIP_WHAT_WAS_PACKED = "ship-what-was-packed"
-    # Carrier events must carry this order's tracking number.
     VERIFY_CARRIER_EVENTS = "verify-carrier-events"
-    # Refused, unclaimed, returned, lost and damaged parcels end the wait for delivery.
     CARRIER_OUTCOMES = "carrier-outcomes"

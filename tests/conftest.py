@@ -35,6 +35,7 @@ from devstack.postgres import EmbeddedPostgres
 from schema.database import make_engine, upgrade_database
 from settings import Settings
 from tests.stack import Stack, run_stack
+from tests.workflows.order_run import OrderDesk, order_desk
 from worker import ensure_search_attributes
 from workflows.search import SEARCH_ATTRIBUTES
 
@@ -149,6 +150,14 @@ async def ts_stack(
 ) -> AsyncIterator[Stack]:
     async with run_stack(time_skipping_env, base_settings, engine, mail_sink.maildir) as stack:
         yield stack
+
+
+@pytest.fixture
+async def desk(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderDesk]:
+    """The fast workflow layer's (tests/workflows/): orders on the time-skipping server with
+    stand-in activities, each on a fresh task queue; no Postgres."""
+    async with order_desk(time_skipping_env) as desk:
+        yield desk
 
 
 # Views of the dev stack, for tests that need one part of it.
