@@ -49,7 +49,8 @@ def order_id_of(workflow_id: str) -> str | None:
 
 
 class Stage(StrEnum):
-    """Where the order is in its lifecycle (architecture: Stages)."""
+    """Where the order is in its lifecycle: the stages in their order (docs/architecture.md,
+    Stages, numbers them so), then the two ends."""
 
     INTAKE = "intake"
     VALIDATION = "validation"

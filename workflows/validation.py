@@ -1,4 +1,4 @@
-"""Stages 1-3: the order is checked, confirmed by an operator where a person must decide,
+"""Stages 2-3: the order is checked, confirmed by an operator where a person must decide,
 and the customer gets the confirmation within minutes (seed 000)."""
 
 from __future__ import annotations
