@@ -202,6 +202,8 @@ def test_every_action_is_an_update_with_its_rule_and_its_form() -> None:
     assert set(updates) == set(Action)  # the update's name is the action's value
     assert set(rules.allowed_actions(_facts())) == set(Action)
     assert set(OPERATOR_ACTIONS) == set(Action)
+    form = (ROOT / "starter/console/templates/console/act.html").read_text()
+    assert [action for action in Action if f"action == '{action}'" not in form] == []
 
 
 def test_every_error_an_activity_raises_on_purpose_has_its_type_from_the_vocabulary() -> None:
