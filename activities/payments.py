@@ -80,9 +80,8 @@ class PaymentActivities:
                 idempotency_key=key,
             )
         except ApplicationError as exc:
-            if (
-                exc.type == ErrorType.PROVIDER_REJECTED
-            ):  # nothing was refunded: the row counts for nothing
+            # Refused: nothing was refunded, the row counts for nothing.
+            if exc.type == ErrorType.PROVIDER_REJECTED:
                 await self._mark(key, status=REJECTED)
             raise
         await self._mark(key, provider_refund_id=str(answer.get("refund_id") or "") or None)

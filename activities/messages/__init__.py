@@ -79,9 +79,8 @@ class Params:
 # Extra params are ignored: orders in flight still pass `note` with `cancelled`.
 PARAMS: dict[MessageKind, Params] = {
     MessageKind.CONFIRMATION: Params(("expected_date",)),
-    MessageKind.STOCK_PARTIAL: Params(
-        ("missing",)
-    ),  # SKUs, comma-separated: shown as product names
+    # SKUs, comma-separated: shown as product names
+    MessageKind.STOCK_PARTIAL: Params(("missing",)),
     MessageKind.ITEMS_UNAVAILABLE: Params(("missing",)),  # as for stock_partial
     MessageKind.BACKORDERED: Params(("expected_date",)),
     MessageKind.PAYMENT_REQUESTED: Params(("url", "amount", "expires_at")),
@@ -276,9 +275,9 @@ class MessageCatalog:
             sms=sms,
             push_title=block("push_title"),
             push_body=block("push_body"),
-            link=facts.status_url
-            if isinstance(facts, OrderMessageFacts)
-            else values.get("url", ""),
+            link=(
+                facts.status_url if isinstance(facts, OrderMessageFacts) else values.get("url", "")
+            ),
         )
 
     def phrases(self, locale: str) -> dict[str, dict[str, str]]:

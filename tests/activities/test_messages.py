@@ -360,9 +360,8 @@ def test_uk_and_ru_texts_hold_no_english_and_no_other_language(
 def test_customers_see_no_codes(c: Case, locale: str, channel: str) -> None:
     text = data_removed(visible(channel, getattr(rendered(c, locale), channel)))
     assert not CODE.findall(text), f"a code in a customer's text: {CODE.findall(text)}\n{text}"
-    if (
-        c.kind != MessageKind.CONFIRMATION
-    ):  # the confirmation's line table names the article numbers
+    # The confirmation's line table names the article numbers.
+    if c.kind != MessageKind.CONFIRMATION:
         skus = [line.sku for line in ORDER.lines if line.sku in text]
         assert not skus, f"SKUs instead of product names: {skus}\n{text}"
     for free_text in ("rude customer", "back-order did not arrive", "flooded", "Do not honor"):
