@@ -1,5 +1,5 @@
 # orderflow — `make dev` brings the whole stack up, `make test` runs the suite, `make test-fast`
-# the part of it that starts no servers (the inner loop, under a minute).
+# the part of it that starts no servers (the inner loop: about half a minute of CPU).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
