@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
 from schema.database import open_session
@@ -49,9 +49,15 @@ async def provider_stack(
 
 
 async def webhook_rows(stack: Stack, order: Journey) -> list[WebhookEvent]:
+    """The payment provider's callbacks recorded for the order, in arrival order."""
     async with open_session(stack.engine) as session:
         rows = await session.exec(
-            select(WebhookEvent).where(WebhookEvent.order_id == uuid.UUID(order.order_id))
+            select(WebhookEvent)
+            .where(
+                WebhookEvent.order_id == uuid.UUID(order.order_id),
+                col(WebhookEvent.type).startswith("payment."),
+            )
+            .order_by(col(WebhookEvent.id))
         )
         return list(rows.all())
 

@@ -7,6 +7,7 @@ import httpx
 
 from activities.payment_gateways import CallbackReader, PaymentGateway
 from activities.payment_gateways.liqpay import LiqPayGateway
+from activities.payment_gateways.monobank import MonobankGateway
 from activities.payment_gateways.simulated import SimulatedGateway
 from activities.providers import Provider
 from settings import Settings
@@ -16,6 +17,8 @@ def chosen_gateway(settings: Settings, http: httpx.AsyncClient) -> PaymentGatewa
     match settings.payment_provider:
         case "liqpay":
             return _liqpay(settings, http)
+        case "monobank":
+            return _monobank(settings, http)
         case _:
             return SimulatedGateway(Provider("payment", http, settings.payment_url))
 
@@ -26,6 +29,8 @@ def callback_reader(settings: Settings, http: httpx.AsyncClient) -> CallbackRead
     match settings.payment_provider:
         case "liqpay":
             return _liqpay(settings, http)
+        case "monobank":
+            return _monobank(settings, http)
         case _:
             return None
 
@@ -36,4 +41,10 @@ def _liqpay(settings: Settings, http: httpx.AsyncClient) -> LiqPayGateway:
         settings.liqpay_public_key,
         settings.liqpay_private_key,
         settings.liqpay_sandbox,
+    )
+
+
+def _monobank(settings: Settings, http: httpx.AsyncClient) -> MonobankGateway:
+    return MonobankGateway(
+        Provider("monobank", http, settings.monobank_url), settings.monobank_token
     )

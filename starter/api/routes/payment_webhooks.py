@@ -67,3 +67,21 @@ async def _receive(
 @limiter.limit(lambda: get_settings().webhook_rate_limit)
 async def liqpay(request: Request, db: Session, workflows: Workflows) -> WebhookAck:
     return await _receive("liqpay", request, db, workflows)
+
+
+@router.post(
+    "/monobank",
+    response_model=WebhookAck,
+    responses=_ANSWERS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    summary="Monobank acquiring's webhook: the invoice's status, signed by ECDSA P-256 (X-Sign) "
+    "with the key from /api/merchant/pubkey",
+)
+@limiter.limit(lambda: get_settings().webhook_rate_limit)
+async def monobank(request: Request, db: Session, workflows: Workflows) -> WebhookAck:
+    return await _receive("monobank", request, db, workflows)
