@@ -282,7 +282,7 @@ class Settings(BaseSettings):
             problems.append("ORDERFLOW_LINK_PREVIOUS_SECRETS holds a devstack default")
         for name in PAYMENT_SECRETS[self.payment_provider]:  # the provider's own credentials
             variable = f"ORDERFLOW_{name.upper()}"
-            if name not in self.model_fields_set:
+            if name not in self.model_fields_set or not getattr(self, name):
                 problems.append(
                     f"{variable} is unset (ORDERFLOW_PAYMENT_PROVIDER={self.payment_provider})"
                 )
