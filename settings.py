@@ -33,8 +33,6 @@ DEVSTACK_SECRETS = frozenset(
         "dev-liqpay-private-key",
         "dev-monobank-token",
         "dev-wayforpay-secret-key",
-        "sk_test_devstack",
-        "whsec_devstack",
     }
 )
 # Each payment provider's credentials that must not be the devstack's outside it (the chosen
@@ -44,14 +42,12 @@ PAYMENT_SECRETS: dict[str, tuple[str, ...]] = {
     "liqpay": ("liqpay_public_key", "liqpay_private_key"),
     "monobank": ("monobank_token",),
     "wayforpay": ("wayforpay_merchant_account", "wayforpay_secret_key", "wayforpay_domain"),
-    "stripe": ("stripe_secret_key", "stripe_webhook_secret"),
 }
 # Where each real provider's API lives (outside the devstack; inside, its simulator).
 PAYMENT_APIS = {
     "liqpay": "https://www.liqpay.ua",
     "monobank": "https://api.monobank.ua",
     "wayforpay": "https://api.wayforpay.com",
-    "stripe": "https://api.stripe.com",
 }
 MIN_SECRET_LENGTH = 32
 BONUS_CODE = re.compile(r"[A-Za-z0-9-]{3,32}")
@@ -114,7 +110,7 @@ class Settings(BaseSettings):
     # The payment provider (README, Payments): "sim" is orderflow's own invented API at
     # `payment_url`; the others are the real APIs at `<provider>_url` (their simulators in the
     # devstack, which `make dev` runs with "liqpay").
-    payment_provider: Literal["sim", "liqpay", "monobank", "wayforpay", "stripe"] = "sim"
+    payment_provider: Literal["sim", "liqpay", "monobank", "wayforpay"] = "sim"
     liqpay_url: str = ""
     liqpay_public_key: str = "sandbox_devstack"
     liqpay_private_key: str = "dev-liqpay-private-key"
@@ -125,9 +121,6 @@ class Settings(BaseSettings):
     wayforpay_merchant_account: str = "test_merch_n1"
     wayforpay_secret_key: str = "dev-wayforpay-secret-key"
     wayforpay_domain: str = "orderflow.localhost"  # merchantDomainName
-    stripe_url: str = ""
-    stripe_secret_key: str = "sk_test_devstack"
-    stripe_webhook_secret: str = "whsec_devstack"  # the endpoint's signing secret
     # Gateways throttle; so do we, across every worker (activities.providers.SharedRate).
     sms_rate_per_second: float = 5.0
     push_rate_per_second: float = 50.0

@@ -9,6 +9,7 @@ from activities.payment_gateways import CallbackReader, PaymentGateway
 from activities.payment_gateways.liqpay import LiqPayGateway
 from activities.payment_gateways.monobank import MonobankGateway
 from activities.payment_gateways.simulated import SimulatedGateway
+from activities.payment_gateways.wayforpay import WayForPayGateway
 from activities.providers import Provider
 from settings import Settings
 
@@ -19,6 +20,8 @@ def chosen_gateway(settings: Settings, http: httpx.AsyncClient) -> PaymentGatewa
             return _liqpay(settings, http)
         case "monobank":
             return _monobank(settings, http)
+        case "wayforpay":
+            return _wayforpay(settings, http)
         case _:
             return SimulatedGateway(Provider("payment", http, settings.payment_url))
 
@@ -31,6 +34,8 @@ def callback_reader(settings: Settings, http: httpx.AsyncClient) -> CallbackRead
             return _liqpay(settings, http)
         case "monobank":
             return _monobank(settings, http)
+        case "wayforpay":
+            return _wayforpay(settings, http)
         case _:
             return None
 
@@ -47,4 +52,13 @@ def _liqpay(settings: Settings, http: httpx.AsyncClient) -> LiqPayGateway:
 def _monobank(settings: Settings, http: httpx.AsyncClient) -> MonobankGateway:
     return MonobankGateway(
         Provider("monobank", http, settings.monobank_url), settings.monobank_token
+    )
+
+
+def _wayforpay(settings: Settings, http: httpx.AsyncClient) -> WayForPayGateway:
+    return WayForPayGateway(
+        Provider("wayforpay", http, settings.wayforpay_url),
+        settings.wayforpay_merchant_account,
+        settings.wayforpay_secret_key,
+        settings.wayforpay_domain,
     )

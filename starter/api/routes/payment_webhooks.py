@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from activities.payment_gateways import CallbackReader
+from activities.payment_gateways.wayforpay import WayForPayGateway
 from schema.api.admin import WebhookAck
 from settings import get_settings
 from starter.api.deps import Session, Workflows
@@ -85,3 +86,24 @@ async def liqpay(request: Request, db: Session, workflows: Workflows) -> Webhook
 @limiter.limit(lambda: get_settings().webhook_rate_limit)
 async def monobank(request: Request, db: Session, workflows: Workflows) -> WebhookAck:
     return await _receive("monobank", request, db, workflows)
+
+
+@router.post(
+    "/wayforpay",
+    responses=_ANSWERS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    summary="WayForPay's callback to serviceUrl (merchantSignature: HMAC-MD5 over the documented "
+    "fields), answered with the signed `accept` it waits for",
+)
+@limiter.limit(lambda: get_settings().webhook_rate_limit)
+async def wayforpay(request: Request, db: Session, workflows: Workflows) -> dict[str, Any]:
+    reader = _reader(request, "wayforpay")
+    assert isinstance(reader, WayForPayGateway)
+    notice = await reader.read_callback(request.headers, await request.body())
+    await receive_payment_notice(db, workflows=workflows, provider="wayforpay", notice=notice)
+    return reader.accept(str(notice.order_ref))
