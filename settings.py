@@ -25,8 +25,30 @@ ROOT = Path(__file__).resolve().parent
 
 # The secrets' values in this file: known to everyone, so usable only on a developer's machine.
 DEVSTACK_SECRETS = frozenset(
-    {"dev-payment-secret", "dev-warehouse-secret", "dev-carrier-secret", "dev-link-secret"}
+    {
+        "dev-payment-secret",
+        "dev-warehouse-secret",
+        "dev-carrier-secret",
+        "dev-link-secret",
+        "dev-liqpay-private-key",
+        "dev-monobank-token",
+        "dev-wayforpay-secret-key",
+    }
 )
+# Each payment provider's credentials that must not be the devstack's outside it (the chosen
+# provider's only): what signs or authorises a call or a callback.
+PAYMENT_SECRETS: dict[str, tuple[str, ...]] = {
+    "sim": (),
+    "liqpay": ("liqpay_public_key", "liqpay_private_key"),
+    "monobank": ("monobank_token",),
+    "wayforpay": ("wayforpay_merchant_account", "wayforpay_secret_key", "wayforpay_domain"),
+}
+# Where each real provider's API lives (outside the devstack; inside, its simulator).
+PAYMENT_APIS = {
+    "liqpay": "https://www.liqpay.ua",
+    "monobank": "https://api.monobank.ua",
+    "wayforpay": "https://api.wayforpay.com",
+}
 MIN_SECRET_LENGTH = 32
 BONUS_CODE = re.compile(r"[A-Za-z0-9-]{3,32}")
 
@@ -85,6 +107,20 @@ class Settings(BaseSettings):
     sms_url: str = ""
     push_url: str = ""
     sms_sender: str = "orderflow"
+    # The payment provider (README, Payments): "sim" is orderflow's own invented API at
+    # `payment_url`; the others are the real APIs at `<provider>_url` (their simulators in the
+    # devstack, which `make dev` runs with "liqpay").
+    payment_provider: Literal["sim", "liqpay", "monobank", "wayforpay"] = "sim"
+    liqpay_url: str = ""
+    liqpay_public_key: str = "sandbox_devstack"
+    liqpay_private_key: str = "dev-liqpay-private-key"
+    liqpay_sandbox: bool = False  # LiqPay's test mode: `sandbox: 1`, test payments count
+    monobank_url: str = ""
+    monobank_token: str = "dev-monobank-token"  # X-Token (a test token from api.monobank.ua)
+    wayforpay_url: str = ""
+    wayforpay_merchant_account: str = "test_merch_n1"
+    wayforpay_secret_key: str = "dev-wayforpay-secret-key"
+    wayforpay_domain: str = "orderflow.localhost"  # merchantDomainName
     # Gateways throttle; so do we, across every worker (activities.providers.SharedRate).
     sms_rate_per_second: float = 5.0
     push_rate_per_second: float = 50.0
@@ -237,13 +273,23 @@ class Settings(BaseSettings):
                 problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
         if any(old in DEVSTACK_SECRETS for old in self.link_previous_secrets):
             problems.append("ORDERFLOW_LINK_PREVIOUS_SECRETS holds a devstack default")
+        for name in PAYMENT_SECRETS[self.payment_provider]:  # the provider's own credentials
+            variable = f"ORDERFLOW_{name.upper()}"
+            if name not in self.model_fields_set or not getattr(self, name):
+                problems.append(
+                    f"{variable} is unset (ORDERFLOW_PAYMENT_PROVIDER={self.payment_provider})"
+                )
+            elif getattr(self, name) in DEVSTACK_SECRETS:
+                problems.append(f"{variable} is the devstack's default")
         if problems:
             raise SystemExit(
                 "orderflow refuses to start outside the devstack: "
                 + "; ".join(problems)
-                + f". Give each a random value of at least {MIN_SECRET_LENGTH} characters "
-                "(python -c 'import secrets; print(secrets.token_urlsafe(32))'); on a "
-                "developer's machine set ORDERFLOW_DEVSTACK=true instead."
+                + f". Give each of orderflow's secrets a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))') and a payment provider's credentials "
+                "from its merchant cabinet; on a developer's machine set "
+                "ORDERFLOW_DEVSTACK=true instead."
             )
 
     @model_validator(mode="after")
@@ -264,6 +310,13 @@ class Settings(BaseSettings):
         self.carrier_url = self.carrier_url or f"{simulators}/carrier"
         self.sms_url = self.sms_url or f"{simulators}/sms"
         self.push_url = self.push_url or f"{simulators}/push"
+        for provider, real in PAYMENT_APIS.items():
+            url = f"{provider}_url"
+            setattr(
+                self,
+                url,
+                getattr(self, url) or (f"{simulators}/{provider}" if self.devstack else real),
+            )
         if not self.temporal_ui_url:
             self.temporal_ui_url = f"http://127.0.0.1:{self.temporal_ui_port}"
         return self

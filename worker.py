@@ -35,6 +35,7 @@ from activities.notifications import (
     SmsChannel,
 )
 from activities.orders import OrderActivities
+from activities.payment_gateways.chosen import chosen_gateway
 from activities.payments import PaymentActivities
 from activities.providers import Provider, SharedRate, make_http_client
 from activities.returns import ReturnActivities
@@ -138,8 +139,13 @@ def build_worker(
     notifications = NotificationActivities(engine, channels, settings)
     inventory = InventoryActivities(engine, warehouse)
     picking = WarehouseActivities(engine, warehouse, f"{webhooks}/warehouse")
+    gateway = chosen_gateway(settings, http)
     payments = PaymentActivities(
-        engine, Provider("payment", http, settings.payment_url), f"{webhooks}/payment"
+        engine,
+        gateway,
+        f"{webhooks}/{'payment' if gateway.name == 'sim' else gateway.name}",
+        settings.public_url,
+        settings.customer_links(),
     )
     shipping = ShippingActivities(
         engine, Provider("carrier", http, settings.carrier_url), f"{webhooks}/carrier"

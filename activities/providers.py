@@ -83,20 +83,45 @@ class Provider:
         self._base = base_url.rstrip("/")
         self._rate = rate
 
+    def url(self, path: str) -> str:
+        return f"{self._base}{path}"
+
     async def call(
         self,
         method: str,
         path: str,
         *,
         json: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
         idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        """JSON (`json`) or a form (`form`) in, JSON out."""
+        response = await self.send(
+            method, path, json=json, form=form, idempotency_key=idempotency_key, headers=headers
+        )
+        body: dict[str, Any] = response.json() if response.content else {}
+        return body
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """The provider's answer below 400 (a redirect is not followed); errors mapped."""
+        headers = {**(headers or {})}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         if self._rate is not None:
             await self._rate.take_turn()
         try:
             response = await self._http.request(
-                method, f"{self._base}{path}", json=json, headers=headers
+                method, self.url(path), json=json, data=form, headers=headers
             )
         except httpx.TransportError as exc:
             raise ApplicationError(
@@ -113,8 +138,7 @@ class Provider:
                 type=ErrorType.PROVIDER_REJECTED,
                 non_retryable=True,
             )
-        body: dict[str, Any] = response.json() if response.content else {}
-        return body
+        return response
 
 
 def step_key(order_id: str, step: str) -> str:

@@ -174,9 +174,11 @@ class Stack:
         # Autopilot unless told otherwise: orders flow end to end on their own in `make dev`.
         # ORDERFLOW_DEVSTACK: the API and worker accept the devstack's well-known secrets.
         # A unique bonus code per answered order, unless told otherwise: the feedback
-        # request promises it and the thank-you page shows it.
+        # request promises it and the thank-you page shows it. Payments through LiqPay's
+        # simulator (its real API's shapes), unless told otherwise.
         env = {
             "ORDERFLOW_SIMULATOR_AUTOPILOT": "true",
+            "ORDERFLOW_PAYMENT_PROVIDER": "liqpay",
             "ORDERFLOW_FEEDBACK_BONUS": "unique",
             **os.environ,
             "ORDERFLOW_DATABASE_URL": self.postgres.url,

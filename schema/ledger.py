@@ -22,6 +22,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schema.tables import Order, Refund
 
+REQUESTED = "requested"  # written, the provider asked (or about to be)
+CONFIRMED = "confirmed"  # the provider says the money went back
 REJECTED = "rejected"  # the provider refused it: it refunded nothing and counts for nothing
 
 
@@ -96,6 +98,6 @@ async def enter_refund(
             reason=reason,
             actor=actor,
         )
-    row.status = "requested"  # a rejected one, asked again, is a new try within the limit
+    row.status = REQUESTED  # a rejected one, asked again, is a new try within the limit
     session.add(row)
     return row

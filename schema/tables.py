@@ -269,6 +269,21 @@ class WebhookEvent(SQLModel, table=True):
     received_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
+class PaymentState(SQLModel, table=True):
+    """The latest news of each payment from its provider (a real provider's callbacks): one
+    that the provider says is older than this changes nothing (webhooks may come out of
+    order; Monobank says so), and the same outcome twice is told to the order once."""
+
+    __tablename__ = "payment_states"
+
+    provider: str = Field(max_length=16, primary_key=True)
+    payment_id: str = Field(max_length=64, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    outcome: str = Field(max_length=16)  # activities.payment_gateways.Notice
+    provider_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
 class Feedback(SQLModel, table=True):
     """The customer's answer, one per order: answering again replaces it (`updated_at`)."""
 

@@ -30,7 +30,7 @@ from devstack.simulators import create_simulators
 from schema.api.fields import Role
 from schema.database import open_session
 from schema.tables import Order
-from settings import Settings
+from settings import PAYMENT_APIS, Settings
 from starter.api.app import create_app
 from starter.services.access import issue_api_key
 from tests.support import eventually
@@ -96,6 +96,7 @@ async def run_stack(
             "carrier_url": f"http://127.0.0.1:{sim_port}/carrier",
             "sms_url": f"http://127.0.0.1:{sim_port}/sms",
             "push_url": f"http://127.0.0.1:{sim_port}/push",
+            **{f"{p}_url": f"http://127.0.0.1:{sim_port}/{p}" for p in PAYMENT_APIS},
         }
     )
     async with AsyncExitStack() as stack:
@@ -195,6 +196,8 @@ def process_env(settings: Settings) -> dict[str, str]:
         "ORDERFLOW_CARRIER_URL": settings.carrier_url,
         "ORDERFLOW_SMS_URL": settings.sms_url,
         "ORDERFLOW_PUSH_URL": settings.push_url,
+        "ORDERFLOW_PAYMENT_PROVIDER": settings.payment_provider,
+        **{f"ORDERFLOW_{p.upper()}_URL": getattr(settings, f"{p}_url") for p in PAYMENT_APIS},
         "ORDERFLOW_SMS_RATE_PER_SECOND": str(settings.sms_rate_per_second),
         "ORDERFLOW_SIMULATOR_PORT": str(settings.simulator_port),
         "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),

@@ -5,7 +5,7 @@ Fail buttons, refunds, whole or partial), /warehouse (stock seeded from stock.cs
 reservations, pick tasks, back-orders, restocks, parcels that come back, the inspection of
 returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
 and subtag), /sms and /push (message gateways that store and list what they accept, and can
-be told to fail for a while), and /shop: the shop's own backend as a receiver of
+be told to fail for a while), /liqpay (LiqPay's API 3 in its real shapes), /monobank (Monobank acquiring), /wayforpay, and /shop: the shop's own backend as a receiver of
 orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
 arrived and checks each signature once told the secret; it can be told to be down for a
 while). Manual mode: tests and users drive every event through the /sim/ endpoints.
@@ -27,10 +27,13 @@ from fastapi import FastAPI, Request
 
 from devstack.simulators.carrier import UNSERVED_POSTAL_CODE, carrier
 from devstack.simulators.gateways import push, sms
+from devstack.simulators.liqpay import liqpay
+from devstack.simulators.monobank import monobank
 from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
 from devstack.simulators.state import Simulators, sim_of
 from devstack.simulators.warehouse import warehouse
+from devstack.simulators.wayforpay import wayforpay
 from settings import Settings, get_settings
 
 __all__ = ["UNSERVED_POSTAL_CODE", "create_simulators"]
@@ -62,7 +65,7 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         """Every shipment booked (one per idempotency key)."""
         return [asdict(item) for item in sim_of(request).shipments.values()]
 
-    for router in (payment, warehouse, carrier, sms, push, shop):
+    for router in (payment, warehouse, carrier, sms, push, shop, liqpay, monobank, wayforpay):
         app.include_router(router)
     return app
 

@@ -87,6 +87,8 @@ class Simulators:
         self.attempts: dict[str, int] = {"sms": 0, "push": 0}
         self.shop = ShopReceiver()
         self.arrivals: dict[str, list[float]] = {"sms": [], "push": []}
+        # The real payment providers' books, one per simulator module (plain data).
+        self.gateways: dict[str, Any] = {}
 
     async def webhook(self, url: str, secret: str, payload: dict[str, Any]) -> int:
         body = json.dumps(payload).encode()

@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from activities.payment_gateways.chosen import callback_reader
+from activities.providers import make_http_client
 from runtime import configure_logging
 from schema.database import make_engine
 from settings import Settings, get_settings
@@ -23,6 +25,7 @@ from starter.api.routes import (
     documents,
     health,
     orders,
+    payment_webhooks,
     refunds,
     reports,
     returns,
@@ -46,7 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.order_list_limits = order_list_limits(app.state.engine, settings)
         app.state.workflows = OrderWorkflows(settings)
         app.state.links = settings.customer_links()
+        http = make_http_client(settings.provider_timeout_seconds)
+        app.state.payment_callbacks = callback_reader(settings, http)  # Monobank's key: HTTP
         yield
+        await http.aclose()
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -67,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         customers.links_router,
         reports.router,
         subscriptions.router,
+        payment_webhooks.router,  # before webhooks' /{provider}, which takes its three only
         webhooks.router,
         sessions.router,
         admin.router,

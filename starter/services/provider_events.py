@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities.payment_gateways import Notice, PaymentNotice
 from schema.api.fields import OneLine
 from schema.contracts import (
     CarrierEvent,
@@ -33,7 +34,16 @@ from schema.contracts import (
     WarehouseEvent,
     WarehouseEventKind,
 )
-from schema.tables import Incident, Order, Refund, Return, WebhookEvent
+from schema.ledger import CONFIRMED, REQUESTED
+from schema.tables import (
+    Incident,
+    Order,
+    OrderProviderRefs,
+    PaymentState,
+    Refund,
+    Return,
+    WebhookEvent,
+)
 from schema.webhooks import BadSignature, verify
 from settings import Settings
 from starter.services.errors import OrderNotFound, ReturnNotFound
@@ -215,23 +225,54 @@ def _return_delivery(
 async def _match_refund(
     session: AsyncSession, order: Order, envelope: Envelope, payload: dict[str, Any]
 ) -> None:
-    """A refund event counts only when it matches a refund this order asked for (the ledger);
-    anything else opens an incident for a manager and changes nothing."""
     try:
         amount = Decimal(str(payload["amount"]))
         payment_id, currency = str(payload["payment_id"]), str(payload["currency"])
     except (KeyError, InvalidOperation) as exc:
         raise InvalidEvent(f"not a valid payment event: {exc!r}") from exc
-    asked = (
+    await _confirm_refund(
+        session,
+        order,
+        event_id=envelope.event_id,
+        payment_id=payment_id,
+        amount=amount,
+        currency=currency,
+        refund_id=payload.get("refund_id"),
+    )
+
+
+async def _confirm_refund(
+    session: AsyncSession,
+    order: Order,
+    *,
+    event_id: str,
+    payment_id: str,
+    amount: Decimal,
+    currency: str,
+    refund_id: str | None,
+) -> None:
+    """A refund event counts only when it matches a refund this order asked for (the ledger:
+    by the provider's refund id when it names one, else by payment and amount); one the
+    provider's own answer confirmed already changes nothing. Anything else opens an
+    incident for a manager and changes nothing."""
+    rows = (
         await session.exec(
             select(Refund).where(
                 Refund.order_id == order.id,
                 Refund.payment_id == payment_id,
-                Refund.amount == amount,
-                Refund.status == "requested",
+                col(Refund.status).in_([REQUESTED, CONFIRMED]),
             )
         )
-    ).first()
+    ).all()
+
+    def matches(row: Refund) -> bool:
+        if refund_id and row.provider_refund_id:
+            return row.provider_refund_id == refund_id
+        return row.amount == amount
+
+    asked = next((r for r in rows if r.status == REQUESTED and matches(r)), None)
+    if asked is None and currency == order.currency and any(map(matches, rows)):
+        return  # confirmed by the provider's answer to the refund
     if asked is None or currency != order.currency:
         order_id, stage = order.id, order.stage
         await session.rollback()  # the event is not recorded: only the incident is
@@ -239,19 +280,181 @@ async def _match_refund(
             insert(Incident)
             .values(
                 order_id=order_id,
-                key=f"refund-event-{envelope.event_id}"[:128],
+                key=f"refund-event-{event_id}"[:128],
                 stage=stage,
                 cause=IncidentCause.EXTERNAL.value,
-                summary=f"refund event {envelope.event_id} ({amount} {currency}) "
+                summary=f"refund event {event_id} ({amount} {currency}) "
                 "matches no refund this order asked for",
             )
             .on_conflict_do_nothing(index_elements=["order_id", "key"])
         )
         await session.commit()
         raise EventMismatch("the refund matches no refund this order asked for")
-    asked.status, asked.confirmed_at = "confirmed", datetime.now(UTC)
-    asked.provider_refund_id = asked.provider_refund_id or payload.get("refund_id")
+    asked.status, asked.confirmed_at = CONFIRMED, datetime.now(UTC)
+    asked.provider_refund_id = asked.provider_refund_id or refund_id
     session.add(asked)
 
 
-__all__ = ["BadSignature", "EventMismatch", "InvalidEvent", "ReportingProvider", "receive_event"]
+# --- real payment providers: their callbacks, verified by their adapters ----------------------
+
+
+async def receive_payment_notice(
+    session: AsyncSession, *, workflows: OrderWorkflows, provider: str, notice: PaymentNotice
+) -> bool:
+    """One verified callback of a real payment provider (LiqPay, Monobank, WayForPay, Stripe),
+    checked against what the order asked and recorded once; False when it came before.
+
+    It must be about this order's payment and, when it says money arrived, in the amount and
+    currency asked: else an incident is opened and EventMismatch raised, and nothing else
+    changes. News older than what the provider said before changes nothing, and neither does
+    the same outcome twice (both are recorded); a success or a failure becomes today's
+    `payment_event` signal; a refund is matched to the ledger; news on its way (processing,
+    hold, ...) or an expiry is recorded only. Raises OrderNotFound, EventMismatch, or the
+    workflow's failures (then nothing is recorded and the provider's retry may deliver it)."""
+    order = await _order_of(session, notice)
+    refs = await session.get(OrderProviderRefs, order.id)
+    asked = refs.payment_id if refs else None
+    refusal = _refusal(order, asked, notice)
+    if refusal or asked is None:  # (refusal says why when nothing was asked)
+        await _mismatch(
+            session,
+            order,
+            key=f"payment-event-{notice.event_id}",
+            summary=f"payment event {notice.event_id} refused: {refusal}",
+        )
+    recorded = await session.execute(
+        insert(WebhookEvent)
+        .values(
+            provider=provider,
+            event_id=notice.event_id[:128],
+            order_id=order.id,
+            type=f"payment.{notice.outcome.value}",
+        )
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(col(WebhookEvent.id))
+    )
+    if recorded.first() is None:
+        await session.rollback()
+        return False
+    if notice.outcome == Notice.REFUNDED:
+        await _confirm_refund(
+            session,
+            order,
+            event_id=notice.event_id,
+            payment_id=asked,
+            amount=notice.amount,
+            currency=notice.currency,
+            refund_id=notice.refund_id,
+        )
+    elif await _news(session, provider, asked, order.id, notice) and notice.outcome in (
+        Notice.SUCCEEDED,
+        Notice.FAILED,
+    ):
+        event = PaymentEvent(
+            event_id=notice.event_id[:128],
+            outcome=PaymentOutcome(notice.outcome.value),
+            payment_id=asked,
+            amount=notice.amount,
+            reason=notice.reason,
+            currency=notice.currency,
+        )
+        try:
+            await workflows.signal(order.id, OrderWorkflow.payment_event, event)
+        except Exception:
+            await session.rollback()  # not recorded: the provider's retry may deliver it later
+            raise
+    await session.commit()
+    log.info(
+        "payment callback accepted",
+        provider=provider,
+        outcome=notice.outcome.value,
+        status=notice.status,
+        order_id=str(order.id),
+    )
+    return True
+
+
+async def _order_of(session: AsyncSession, notice: PaymentNotice) -> Order:
+    try:
+        order_id = uuid.UUID(str(notice.order_ref))
+    except ValueError:
+        raise OrderNotFound(str(notice.order_ref)) from None
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    return order
+
+
+def _refusal(order: Order, asked: str | None, notice: PaymentNotice) -> str:
+    """Why the notice cannot count for this order ("" when it can): the rule the workflow
+    keeps too (workflows/payment.py)."""
+    if asked is None:
+        return "the order asked for no payment"
+    if notice.payment_id is not None and notice.payment_id != asked:
+        return f"payment {notice.payment_id} is not this order's ({asked})"
+    if notice.outcome == Notice.SUCCEEDED and (
+        notice.amount != order.total or notice.currency != order.currency
+    ):
+        return f"{notice.amount} {notice.currency} paid, {order.total} {order.currency} asked"
+    return ""
+
+
+async def _mismatch(session: AsyncSession, order: Order, *, key: str, summary: str) -> NoReturn:
+    order_id, stage = order.id, order.stage
+    await session.rollback()
+    await session.execute(
+        insert(Incident)
+        .values(
+            order_id=order_id,
+            key=key[:128],
+            stage=stage,
+            cause=IncidentCause.EXTERNAL.value,
+            summary=summary[:500],
+        )
+        .on_conflict_do_nothing(index_elements=["order_id", "key"])
+    )
+    await session.commit()
+    raise EventMismatch(summary)
+
+
+async def _news(
+    session: AsyncSession,
+    provider: str,
+    payment_id: str,
+    order_id: uuid.UUID,
+    notice: PaymentNotice,
+) -> bool:
+    """Keep the payment's latest state; True when the notice changes it. Older news (by the
+    provider's own time), the same outcome again, and anything after a success change
+    nothing."""
+    await session.execute(
+        insert(PaymentState)
+        .values(provider=provider, payment_id=payment_id, order_id=order_id, outcome="")
+        .on_conflict_do_nothing(index_elements=["provider", "payment_id"])
+    )
+    state = (
+        await session.exec(
+            select(PaymentState)
+            .where(PaymentState.provider == provider, PaymentState.payment_id == payment_id)
+            .with_for_update()
+        )
+    ).one()
+    stale = (
+        notice.at is not None and state.provider_at is not None and notice.at < state.provider_at
+    )
+    if stale or state.outcome in (notice.outcome.value, Notice.SUCCEEDED.value):
+        return False
+    state.outcome, state.provider_at = notice.outcome.value, notice.at or state.provider_at
+    state.updated_at = datetime.now(UTC)
+    session.add(state)
+    return True
+
+
+__all__ = [
+    "BadSignature",
+    "EventMismatch",
+    "InvalidEvent",
+    "ReportingProvider",
+    "receive_event",
+    "receive_payment_notice",
+]
