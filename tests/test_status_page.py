@@ -26,7 +26,9 @@ from tests.support import body_text, eventually, mail_to, sample_order
 
 @pytest.fixture
 async def anonymous(dev_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=dev_stack.api.base_url) as client:
+    async with httpx.AsyncClient(
+        base_url=dev_stack.api.base_url, headers={"Origin": dev_stack.settings.public_url}
+    ) as client:
         yield client
 
 

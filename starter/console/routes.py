@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -39,7 +39,14 @@ from schema.database import open_session
 from schema.reports import DailyQuery
 from schema.tables import Incident, Order, Return
 from settings import Settings
-from starter.api.deps import AppSettings, Session, SignInGuard, Workflows, client_ip
+from starter.api.deps import (
+    AppSettings,
+    Session,
+    SignInGuard,
+    Workflows,
+    client_ip,
+    same_origin,
+)
 from starter.console import charts
 from starter.services import access, actions, refunds, reports, returns, subscriptions
 from starter.services.access import (
@@ -81,17 +88,9 @@ def _secure(settings: Settings) -> bool:
     return settings.public_url.startswith("https://")
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 async def same_site_form(request: Request) -> None:
     """Every console POST: from our own origin, with the CSRF token of this browser."""
-    settings: Settings = request.app.state.settings
-    sent_from = request.headers.get("origin") or _origin(request.headers.get("referer", ""))
-    ours = {_origin(settings.public_url), _origin(str(request.base_url))}
-    if sent_from not in ours:
+    if not same_origin(request):
         raise Refused(403, "This form was not sent from the console's own pages.")
     form = await request.form()
     token, expected = form.get(CSRF_FIELD), request.cookies.get(CSRF_COOKIE)

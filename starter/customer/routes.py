@@ -35,7 +35,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_month_names
@@ -56,7 +55,7 @@ from schema.links import BadLink, ExpiredLink, LinkPurpose
 from schema.pii import mask_email
 from schema.tables import Document, FeedbackBonus, Order, OrderLine
 from settings import Settings, get_settings
-from starter.api.deps import AppSettings, Links, Session, Workflows, client_ip
+from starter.api.deps import AppSettings, Links, Session, Workflows, client_ip, same_origin
 from starter.api.limits import limiter
 from starter.api.routes.returns import pdf
 from starter.services import actions, returns, status_page
@@ -68,7 +67,12 @@ from starter.services.errors import (
     ReturnNotFound,
     ReturnRefused,
 )
-from starter.services.feedback import answer_feedback, stored_answer
+from starter.services.feedback import (
+    FeedbackNotOpen,
+    answer_feedback,
+    feedback_open,
+    stored_answer,
+)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(
@@ -152,21 +156,10 @@ def _opened(request: Request, links: Links, token: str, *purposes: LinkPurpose) 
 
 
 async def from_our_pages(request: Request) -> None:
-    """Every customer POST: sent from our own pages (Origin, else Referer), or by no browser."""
-    settings: Settings = request.app.state.settings
-    sent_from = request.headers.get("origin")
-    if sent_from is None and request.headers.get("referer"):
-        parts = urlsplit(request.headers["referer"])
-        sent_from = f"{parts.scheme}://{parts.netloc}"
-    ours = {_origin(settings.public_url), _origin(str(request.base_url))}
-    if sent_from is not None and sent_from not in ours:
+    """Every customer form's POST: sent from our own pages (the console's rule)."""
+    if not same_origin(request):
         page = _page(request, "link_refused.html", _asked_locale(request), 403, expired=False)
         raise LinkRefused(page)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 FromOurPages = Depends(from_our_pages)
@@ -295,18 +288,20 @@ async def _feedback_page(
 ) -> HTMLResponse:
     order, locale = await _order_and_locale(request, db, order_id)
     settings: Settings = request.app.state.settings
+    rateable = await feedback_open(db, order=order)
     return _page(
         request,
         "feedback.html",
         locale,
         status,
         number=order.number,
+        rateable=rateable,
         lines=await _lines(db, order_id),
         answer=await stored_answer(db, order_id=order_id),
         bonus_promised=settings.feedback_bonus != "none"
         or await db.get(FeedbackBonus, order_id) is not None,
         status_url=_way_back(links, context["token"]),
-        **{"problem": None, **context},
+        **{"problem": None if rateable else "rate_after_delivery", **context},
     )
 
 
@@ -353,6 +348,8 @@ async def feedback_sent(
         return await _feedback_page(
             request, db, links, order_id, 422, token=token, problem="choose_one"
         )
+    except FeedbackNotOpen:
+        return await _feedback_page(request, db, links, order_id, 409, token=token)
     return _page(
         request,
         "thanks.html",
