@@ -357,6 +357,43 @@ async def test_feedback_form_is_rate_limited(dev_stack: Stack, cancelled_order: 
     assert limited.status_code == 429 and "too many requests" in limited.json()["detail"]
 
 
+async def test_a_service_key_reads_no_staff_notes_and_is_no_console_session(
+    dev_stack: Stack,
+) -> None:
+    """What support wrote about the customer (a phone, an address) is not the shop's to read;
+    and a key is no staff session: as the console's cookie it is sent to sign in."""
+    service = dev_stack.as_role[Role.SERVICE]
+    accepted = await service.post("/v1/orders", json=sample_order())
+    order_id = accepted.json()["order_id"]
+    written = await dev_stack.as_role[Role.SUPPORT].post(
+        f"/v1/orders/{order_id}/notes",
+        json={"text": "Called +380 67 111 22 33, Lviv, Shevchenka 1"},
+    )
+    assert written.status_code == 201, written.text
+    read = await service.get(f"/v1/orders/{order_id}")
+    assert read.status_code == 200 and read.json()["notes"] == []
+    assert "111 22 33" not in read.text and "Shevchenka" not in read.text
+    staff = await dev_stack.as_role[Role.SUPPORT].get(f"/v1/orders/{order_id}")
+    assert [n["text"] for n in staff.json()["notes"]] == [
+        "Called +380 67 111 22 33, Lviv, Shevchenka 1"
+    ]
+
+    for role in (Role.SERVICE, Role.ADMIN):  # even an admin's key: the console is for people
+        key = (
+            service.headers["Authorization"]
+            if role == Role.SERVICE
+            else dev_stack.api.headers["Authorization"]
+        )
+        async with httpx.AsyncClient(
+            base_url=dev_stack.api.base_url,
+            cookies={"orderflow_session": key.removeprefix("Bearer ")},
+        ) as browser:
+            for page in (f"/console/orders/{order_id}", "/console/accounts", "/console"):
+                answer = await browser.get(page)
+                assert answer.status_code == 303, (role, page, answer.status_code)
+                assert answer.headers["location"].startswith("/console/login"), answer.headers
+
+
 async def test_service_keys_see_their_own_orders_by_key_id(dev_stack: Stack) -> None:
     """Two service keys with the same name: each sees the orders it created, not the other's."""
     name = f"shop-{uuid.uuid4().hex[:6]}"

@@ -102,11 +102,14 @@ SameSiteForm = Depends(same_site_form)
 
 
 async def _principal(request: Request) -> Principal | None:
+    """The signed-in staff member; an API key in the cookie is no one (the console is for
+    people: a key reaches only what the API gives it)."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
     async with open_session(request.app.state.engine) as session:
-        return await principal_for(session, token, client_ip(request))
+        principal = await principal_for(session, token, client_ip(request))
+    return principal if principal is not None and principal.session is not None else None
 
 
 async def _staff(request: Request, permission: Permission = Permission.ORDERS_SEARCH) -> Principal:
