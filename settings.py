@@ -7,7 +7,9 @@ and the tests all read this object.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -28,7 +30,23 @@ DEVSTACK_SECRETS = frozenset(
     {"dev-payment-secret", "dev-warehouse-secret", "dev-carrier-secret", "dev-link-secret"}
 )
 MIN_SECRET_LENGTH = 32
+# What a secret's characters say of its randomness (length × Shannon entropy of its letters):
+# 32 random hex digits (128 bits) estimate 96 to 125, token_urlsafe(32) about 200; "k" * 40
+# estimates 0. A value that repeats a shorter one ("password" × 4) is refused besides.
+MIN_SECRET_BITS = 80
 BONUS_CODE = re.compile(r"[A-Za-z0-9-]{3,32}")
+
+
+def secret_problem(value: str) -> str | None:
+    """What is wrong with a secret, as the refusal says it; None for a good one."""
+    if value in DEVSTACK_SECRETS:
+        return "is the devstack's default"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    bits = sum(c * math.log2(len(value) / c) for c in Counter(value).values())
+    if bits < MIN_SECRET_BITS or value in (value + value)[1:-1]:
+        return "is too predictable (its characters repeat: use a random value)"
+    return None
 
 
 class Settings(BaseSettings):
@@ -217,31 +235,38 @@ class Settings(BaseSettings):
 
     def refuse_devstack_secrets(self) -> None:
         """Outside the devstack, stop the process (exit 1, naming each variable) while a
-        webhook or link-signing secret is unset, short or one of the devstack's defaults."""
+        webhook or link-signing secret (the previous link secrets too) is unset, a devstack
+        default, short, too predictable, or the same as another: one rule for every secret."""
         if self.devstack:
             return
         problems = []
+        given: dict[str, str] = {}
         for name in (
             "payment_webhook_secret",
             "warehouse_webhook_secret",
             "carrier_webhook_secret",
             "link_secret",
         ):
-            value = getattr(self, name)
             variable = f"ORDERFLOW_{name.upper()}"
             if name not in self.model_fields_set:
                 problems.append(f"{variable} is unset")
-            elif value in DEVSTACK_SECRETS:
-                problems.append(f"{variable} is the devstack's default")
-            elif len(value) < MIN_SECRET_LENGTH:
-                problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
-        if any(old in DEVSTACK_SECRETS for old in self.link_previous_secrets):
-            problems.append("ORDERFLOW_LINK_PREVIOUS_SECRETS holds a devstack default")
+            else:
+                given[variable] = getattr(self, name)
+        for n, old in enumerate(self.link_previous_secrets):
+            given[f"ORDERFLOW_LINK_PREVIOUS_SECRETS[{n}]"] = old
+        first_of: dict[str, str] = {}
+        for variable, value in given.items():
+            problem = secret_problem(value)
+            if problem:
+                problems.append(f"{variable} {problem}")
+            elif value in first_of:
+                problems.append(f"{variable} is the same as {first_of[value]}")
+            first_of.setdefault(value, variable)
         if problems:
             raise SystemExit(
                 "orderflow refuses to start outside the devstack: "
                 + "; ".join(problems)
-                + f". Give each a random value of at least {MIN_SECRET_LENGTH} characters "
+                + f". Give each its own random value of at least {MIN_SECRET_LENGTH} characters "
                 "(python -c 'import secrets; print(secrets.token_urlsafe(32))'); on a "
                 "developer's machine set ORDERFLOW_DEVSTACK=true instead."
             )
