@@ -13,6 +13,7 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -368,3 +369,32 @@ async def test_admins_do_not_lock_themselves_out(dev_stack: Stack) -> None:
     [key] = [k for k in (await dev_stack.api.get("/v1/admin/keys")).json() if k["prefix"] == prefix]
     refused = await dev_stack.api.delete(f"/v1/admin/keys/{key['id']}")
     assert refused.status_code == 409 and "calling with" in refused.json()["detail"]
+
+
+async def test_every_sign_in_is_audited_with_its_address(dev_stack: Stack) -> None:
+    """Success and failure alike (a wrong password, an unknown name, a disabled account, a
+    lockout): the admin reads who tried, from where, and why it was refused."""
+    username = await _account(dev_stack, Role.SUPPORT)
+    nobody = f"nobody{uuid.uuid4().hex[:8]}"
+    assert (await _sign_in(dev_stack, username, "guess")).status_code == 401
+    assert (await _sign_in(dev_stack, username)).status_code == 200
+    assert (await _sign_in(dev_stack, nobody)).status_code == 401
+    for _ in range(5):
+        await _sign_in(dev_stack, username, "guess")
+    assert (await _sign_in(dev_stack, username)).status_code == 429
+
+    async def audited(target: str) -> list[tuple[str, str, str | None, Any]]:
+        rows = await dev_stack.api.get("/v1/admin/audit", params={"target": target})
+        return [
+            (r["action"], r["actor"], r["ip"], r["detail"].get("why"))
+            for r in reversed(rows.json())
+        ]
+
+    mine = await audited(username)
+    assert mine[:3] == [
+        ("session.refused", f"staff:{username}", "127.0.0.1", "password"),
+        ("session.open", f"staff:{username}", "127.0.0.1", None),
+        ("session.refused", f"staff:{username}", "127.0.0.1", "password"),
+    ]
+    assert mine[-1] == ("session.refused", f"staff:{username}", "127.0.0.1", "locked")
+    assert await audited(nobody) == [("session.refused", "unknown", "127.0.0.1", "unknown")]
