@@ -174,7 +174,7 @@ async def test_admins_disable_enable_and_revoke_through_api_and_cli(dev_stack: S
     assert (await _bearer(dev_stack, token).get("/v1/orders")).status_code == 401
     assert (await dev_stack.api.post("/v1/admin/accounts/nobody-here/disable")).status_code == 404
     audit = (await dev_stack.api.get("/v1/admin/audit", params={"target": username})).json()
-    assert [row["action"] for row in audit] == [
+    assert [row["action"] for row in audit if row["action"].startswith("account.")] == [
         "account.revoke_sessions",
         "account.enable",
         "account.disable",
