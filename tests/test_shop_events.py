@@ -336,6 +336,13 @@ async def test_a_revoked_key_hears_nothing_more_and_staff_are_never_services(
             )
         ).all()
     assert len(queued_after) == queued_before
+    # Nor does it start again: an admin's (or the console's) re-activation is refused.
+    again = await dev_stack.api.patch(
+        f"/v1/webhook-subscriptions/{subscription}", json={"active": True}
+    )
+    assert again.status_code == 409 and "revoked" in again.json()["detail"], again.text
+    still = (await dev_stack.api.get(f"/v1/webhook-subscriptions/{subscription}")).json()
+    assert still["active"] is False
 
     # A staff account is a person: never a service (whose subscription would be every order's).
     refused = await dev_stack.api.post(
