@@ -7,6 +7,7 @@ and the tests all read this object.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections import Counter
@@ -16,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schema.contracts import DeliveryMethod, OrderPolicy, ReturnPolicy
@@ -144,6 +145,11 @@ class Settings(BaseSettings):
     api_port: int = 8000
     public_url: str = ""  # where customers and providers reach the API; unset: 127.0.0.1:api_port
     max_request_bytes: int = 1_048_576
+    # The proxies (load balancers) in front of the API whose X-Forwarded-For is believed:
+    # addresses or networks, comma-separated ("10.0.0.0/8, 192.168.1.7"). Unset: none, the
+    # peer is the client. The client's address is the right-most one not of these proxies;
+    # every rate limit, the sign-in lockout and the audit log key on it.
+    forwarded_allow_ips: str = ""
     feedback_rate_limit: str = "5/minute"  # per client and order
     status_page_rate_limit: str = "120/minute"  # views per client and order (page and JSON)
     # "My orders" links: requests per client address (429 past it), and e-mails per address
@@ -270,6 +276,19 @@ class Settings(BaseSettings):
                 "(python -c 'import secrets; print(secrets.token_urlsafe(32))'); on a "
                 "developer's machine set ORDERFLOW_DEVSTACK=true instead."
             )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for each in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(each, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"ORDERFLOW_FORWARDED_ALLOW_IPS: {each!r} is no address or network "
+                    "(give proxies as 10.0.0.5 or 10.0.0.0/8, comma-separated)"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:

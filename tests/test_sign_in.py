@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from devstack.harness import free_port
 from schema.api.fields import Role
 from schema.database import open_session
 from schema.links import LinkPurpose
@@ -27,7 +28,7 @@ from schema.tables import OrderNote, StaffAccount
 from starter.api.app import create_app
 from starter.services.access import hash_password
 from tests.lifecycle import Journey
-from tests.stack import Stack
+from tests.stack import Stack, serve
 from tests.test_client_cli import _cli
 
 PASSWORD = "a long enough password"
@@ -398,3 +399,45 @@ async def test_every_sign_in_is_audited_with_its_address(dev_stack: Stack) -> No
     ]
     assert mine[-1] == ("session.refused", f"staff:{username}", "127.0.0.1", "locked")
     assert await audited(nobody) == [("session.refused", "unknown", "127.0.0.1", "unknown")]
+
+
+async def test_behind_a_trusted_proxy_each_client_counts_by_its_own_address(
+    dev_stack: Stack,
+) -> None:
+    """ORDERFLOW_FORWARDED_ALLOW_IPS names the load balancer (here 127.0.0.2): the client is
+    the right-most address of X-Forwarded-For that is not it, so one client's failed sign-ins
+    lock out that client, not everyone behind the balancer; a peer that is no trusted proxy
+    is believed nothing it forwards."""
+    settings = dev_stack.settings.model_copy(update={"forwarded_allow_ips": "127.0.0.2"})
+    port = free_port()
+    async with (
+        serve(create_app(settings), port),
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2"),
+            timeout=30,
+        ) as balancer,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as direct,
+    ):
+
+        async def sign_in(http: httpx.AsyncClient, forwarded: str, username: str, pw: str) -> int:
+            answer = await http.post(
+                "/v1/sessions",
+                json={"username": username, "password": pw},
+                headers={"X-Forwarded-For": forwarded},
+            )
+            return answer.status_code
+
+        # The attacker's own left-most entry is spoofed; the balancer appended the real one.
+        sprayed = [
+            await sign_in(balancer, "198.51.100.1, 203.0.113.7", f"spray{n}", "guess")
+            for n in range(21)
+        ]
+        assert sprayed == [401] * 20 + [429]
+        username = await _account(dev_stack, Role.SUPPORT)
+        assert await sign_in(balancer, "203.0.113.7", username, PASSWORD) == 429
+        assert await sign_in(balancer, "203.0.113.8", username, PASSWORD) == 200
+        # Straight from 127.0.0.1 (no proxy of ours): its X-Forwarded-For is not believed.
+        assert await sign_in(direct, "203.0.113.9", username, "guess") == 401
+    audit = (await dev_stack.api.get("/v1/admin/audit", params={"target": username})).json()
+    assert [row["ip"] for row in reversed(audit)] == ["203.0.113.7", "203.0.113.8", "127.0.0.1"]
