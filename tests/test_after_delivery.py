@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -355,3 +356,44 @@ async def test_a_return_counts_only_its_own_label_and_is_inspected_only_once_arr
     await order.return_reached("received")
     assert await _signed(stack, "warehouse", settings.warehouse_webhook_secret, early) == 202
     await order.return_reached("refunded")
+
+
+def _pdf_text(content: bytes, folder: Path) -> str:
+    (folder / "document.pdf").write_bytes(content)
+    done = subprocess.run(
+        ["pdftotext", "-layout", "document.pdf", "-"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+async def test_pdfs_through_the_customer_link_are_masked_like_the_page(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Whoever holds a forwarded status link reads the receipt and the return label with the
+    name as the page shows it and no street, postcode or phone; staff read the originals."""
+    address = {"country": "UA", "city": "Lviv", "line1": "Zelena 12", "postal_code": "79000"}
+    order = await Journey.place(stack, delivery={"method": "courier", "address": address})
+    await order.to_delivery()
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "wrong_size"}
+    )
+    assert asked.status_code == 201, asked.text
+    return_id = asked.json()["return_id"]
+    token = order.link(LinkPurpose.STATUS)
+    async with httpx.AsyncClient(base_url=stack.api.base_url) as holder:
+        receipt = await holder.get(f"/order/{token}/receipt.pdf")
+        label = await holder.get(f"/order/{token}/returns/{return_id}/label.pdf")
+    assert receipt.status_code == label.status_code == 200
+    for served in (receipt, label):
+        text = _pdf_text(served.content, tmp_path)
+        assert "Iryna K." in text, text
+        for secret in ("Koval", "Zelena", "79000", "+380501234567", "iryna"):
+            assert secret not in text, (secret, text)
+    assert await scan_barcode(label.content, tmp_path) == asked.json()["tracking_number"]
+    original = await stack.api.get(f"/v1/orders/{order.order_id}/documents/receipt.pdf")
+    assert original.status_code == 200
+    assert "Iryna Koval" in _pdf_text(original.content, tmp_path)

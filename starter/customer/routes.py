@@ -46,6 +46,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 from sqlmodel import select
 
+from activities.documents import for_link_holder
 from activities.messages import BABEL_LOCALES, LOCALES
 from activities.notifications import FROM_MESSAGE
 from schema.api.customers import CustomerCancelIn, CustomerStockChoiceIn, FeedbackIn
@@ -53,7 +54,7 @@ from schema.api.returns import CustomerReturnIn
 from schema.contracts import ReturnResolution
 from schema.links import BadLink, ExpiredLink, LinkPurpose
 from schema.pii import mask_email
-from schema.tables import Document, FeedbackBonus, Order, OrderLine
+from schema.tables import FeedbackBonus, Order, OrderLine
 from settings import Settings, get_settings
 from starter.api.deps import AppSettings, Links, Session, Workflows, client_ip, same_origin
 from starter.api.limits import limiter
@@ -247,17 +248,16 @@ async def cancel_order(
 
 @router.get("/order/{token}/receipt.pdf", response_class=Response)
 @limiter.limit(lambda: get_settings().status_page_rate_limit)
-async def receipt(request: Request, token: str, db: Session, links: Links) -> Response:
+async def receipt(
+    request: Request, token: str, db: Session, links: Links, settings: AppSettings
+) -> Response:
+    """The receipt, its contact masked as the page masks it (the link may be forwarded)."""
     order_id = _opened(request, links, token, LinkPurpose.STATUS)
-    document = (
-        await db.exec(
-            select(Document).where(Document.order_id == order_id, Document.kind == "receipt")
-        )
-    ).first()
-    if document is None:
+    content = await for_link_holder(db, order_id, "receipt", settings.returns_address)
+    if content is None:
         raise OrderNotFound(order_id)
     return Response(
-        document.content,
+        content,
         media_type="application/pdf",
         headers={**HEADERS, "Content-Disposition": 'inline; filename="receipt.pdf"'},
     )
@@ -569,11 +569,20 @@ async def return_asked(
 @router.get("/order/{token}/returns/{return_id}/label.pdf")
 @limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def return_label(
-    request: Request, token: str, return_id: uuid.UUID, db: Session, links: Links
+    request: Request,
+    token: str,
+    return_id: uuid.UUID,
+    db: Session,
+    links: Links,
+    settings: AppSettings,
 ) -> Response:
+    """The return label, its sender masked as the page masks the contact: the carrier knows
+    the parcel by its barcode (booked from the full address); staff print the original."""
     order_id = _opened(request, links, token, LinkPurpose.STATUS)
     try:
-        number, content = await returns.return_label(db, order_id=order_id, return_id=return_id)
+        number, content = await returns.return_label_for_link_holder(
+            db, order_id=order_id, return_id=return_id, returns_address=settings.returns_address
+        )
     except ReturnNotFound as missing:
         page = _page(request, "link_refused.html", _asked_locale(request), 404, expired=False)
         raise LinkRefused(page) from missing
