@@ -134,7 +134,9 @@ class Settings(BaseSettings):
     # given up (and can still be redelivered by hand).
     shop_events_dispatcher: bool = True
     shop_events_poll_seconds: float = 1.0
-    shop_events_batch: int = 50
+    shop_events_batch: int = 50  # deliveries in flight at once, per worker process
+    # ... and to one receiver: a slow one holds its own events only (README, shop's events).
+    shop_events_per_receiver: int = 4
     shop_events_timeout_seconds: float = 10.0
     shop_events_retry_base: timedelta = timedelta(seconds=5)
     shop_events_retry_max: timedelta = timedelta(minutes=10)

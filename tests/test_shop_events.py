@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,17 +29,20 @@ from activities import shop_events
 from activities.providers import make_http_client
 from activities.shop_events import ShopEventDispatcher
 from devstack.harness import free_port
+from devstack.postgres import EmbeddedPostgres
 from schema.api.fields import Role
 from schema.api.subscriptions import SubscriptionIn
 from schema.database import make_engine, open_session
 from schema.shop_events import HEADER, ShopEventType
-from schema.tables import Order, ShopDelivery
+from schema.tables import Customer, Order, ShopDelivery, WebhookSubscription
 from starter.services import subscriptions
 from starter.services.access import Principal
 from starter.services.errors import InputRefused
+from tests.conftest import database_of_its_own
 from tests.lifecycle import Journey
 from tests.stack import Stack, serve
 from tests.support import eventually, sample_order
+from worker import client_meter
 
 ALL_TYPES = [t.value for t in ShopEventType]
 
@@ -612,3 +616,133 @@ async def test_a_delivery_past_its_window_is_given_up_and_can_be_redelivered(
             select(ShopDelivery).where(col(ShopDelivery.subscription_id) == sid)
         )
         assert left.all() == []
+
+
+async def test_a_slow_receiver_delays_only_its_own_events(
+    postgres: EmbeddedPostgres, dev_stack: Stack
+) -> None:
+    """One shop's receiver answers in 2.5 s and has ten orders' events waiting; another
+    shop's event, written meanwhile, arrives within a second (one dispatcher on a database of
+    its own, at most 5 in flight, as a busy worker would have)."""
+    arrived: dict[str, float] = {}
+    app = FastAPI()
+
+    @app.post("/slow")
+    async def slow(request: Request) -> JSONResponse:
+        await asyncio.sleep(2.5)
+        return JSONResponse({})
+
+    @app.post("/fast")
+    async def fast(request: Request) -> JSONResponse:
+        arrived[(await request.json())["id"]] = asyncio.get_running_loop().time()
+        return JSONResponse({})
+
+    port = free_port()
+    with database_of_its_own(postgres, "lanes") as url:
+        settings = dev_stack.settings.model_copy(
+            update={"database_url": url, "shop_events_batch": 5}
+        )
+        engine = make_engine(url)
+        try:
+            async with open_session(engine) as session:
+                customer = Customer(email=f"lanes-{uuid.uuid4().hex[:6]}@example.com")
+                session.add(customer)
+                orders = [
+                    Order(
+                        number=f"LANE-{n}-{uuid.uuid4().hex[:6]}",
+                        customer_id=customer.id,
+                        delivery_method="courier",
+                        payment_method="cod",
+                        currency="UAH",
+                        total=Decimal("1.00"),
+                        stage="transit",
+                        status="in_transit",
+                        request_hash="-",
+                    )
+                    for n in range(11)
+                ]
+                session.add_all(orders)
+                for path in ("slow", "fast"):
+                    session.add(
+                        WebhookSubscription(
+                            url=f"http://127.0.0.1:{port}/{path}",
+                            events=[ShopEventType.INCIDENT_OPENED.value]
+                            if path == "fast"
+                            else [ShopEventType.DELAYED.value],
+                            secret="whsec_test",
+                            created_by="test",
+                        )
+                    )
+                await session.commit()
+                for order in orders[:10]:
+                    await shop_events.record(
+                        session,
+                        order_id=order.id,
+                        type=ShopEventType.DELAYED,
+                        at=datetime.now(UTC),
+                        data={},
+                    )
+                await session.commit()
+            stop = asyncio.Event()
+            async with serve(app, port), make_http_client(5) as http:
+                dispatcher = ShopEventDispatcher(
+                    engine, http, settings, client_meter(dev_stack.client)
+                )
+                dispatching = asyncio.create_task(dispatcher.run(stop))
+                await asyncio.sleep(0.5)  # the slow receiver's events are under way
+                async with open_session(engine) as session:
+                    await shop_events.record(
+                        session,
+                        order_id=orders[10].id,
+                        type=ShopEventType.INCIDENT_OPENED,
+                        at=datetime.now(UTC),
+                        data={},
+                    )
+                    await session.commit()
+                written = asyncio.get_running_loop().time()
+
+                async def heard() -> bool:
+                    return bool(arrived)
+
+                await eventually(heard, 15, what="the other shop's event")
+                stop.set()
+                await dispatching
+            waited = next(iter(arrived.values())) - written
+            print(f"the other shop's event arrived {waited:.2f} s after it was written")
+            assert waited < 1.0
+        finally:
+            await engine.dispose()
+
+
+async def test_an_attempt_connects_to_the_address_it_checked(
+    dev_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that answers a public address for the check and the worker's
+    own network for a second look-up. The attempt never looks again: it goes to the address
+    checked, under the receiver's name (Host and TLS server name). No packet leaves the
+    machine: the HTTP client here records the request instead of sending it."""
+    answers = iter(["93.184.215.14", "127.0.0.1", "127.0.0.1"])
+
+    async def rebinding(host: str, port: object, **kwargs: object) -> list[Any]:
+        return [(2, 1, 6, "", (next(answers), 443))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", rebinding)
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    outside = dev_stack.settings.model_copy(update={"devstack": False})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
+        dispatcher = ShopEventDispatcher(None, http, outside)  # type: ignore[arg-type]
+        row = SimpleNamespace(
+            url="https://shop.example:8443/hooks?t=1",
+            secret="s",
+            payload={"id": "e", "type": "t"},
+        )
+        assert await dispatcher._post(row) == (204, None)  # type: ignore[arg-type]
+    [request] = sent
+    assert str(request.url) == "https://93.184.215.14:8443/hooks?t=1"
+    assert request.headers["host"] == "shop.example:8443"
+    assert request.extensions["sni_hostname"] == "shop.example"
