@@ -490,10 +490,10 @@ class ShopEventDispatcher:
             if outcome == "delivered":
                 self._failures.pop(subscription, None)
                 self._resting.pop(subscription, None)
-            else:
+            elif (now := asyncio.get_running_loop().time()) >= self._resting.get(subscription, 0):
+                # The first failure of a wave sets the rest; the others sent with it add none.
                 failures = self._failures[subscription] = self._failures.get(subscription, 0) + 1
-                rest = self.backoff(failures).total_seconds()
-                self._resting[subscription] = asyncio.get_running_loop().time() + rest
+                self._resting[subscription] = now + self.backoff(failures).total_seconds()
             metrics.shop_event_delivery(outcome, self._meter)
         except Exception:  # the lease ends and it is tried again: never fatal to the worker
             log.exception("shop event delivery: attempt failed", delivery=row.id)

@@ -23,6 +23,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from activities import shop_events
@@ -618,6 +619,45 @@ async def test_a_delivery_past_its_window_is_given_up_and_can_be_redelivered(
         assert left.all() == []
 
 
+async def _queued(engine: AsyncEngine, receivers: dict[str, str], orders: int) -> list[Order]:
+    """On a database of its own: `orders` orders, a subscription per receiver (its URL) to
+    `order.delayed` (`incident.opened` for one named "fast"), and every order's delay event
+    queued for all but "fast"."""
+    async with open_session(engine) as session:
+        customer = Customer(email=f"lanes-{uuid.uuid4().hex[:6]}@example.com")
+        session.add(customer)
+        placed = [
+            Order(
+                number=f"LANE-{n}-{uuid.uuid4().hex[:6]}",
+                customer_id=customer.id,
+                delivery_method="courier",
+                payment_method="cod",
+                currency="UAH",
+                total=Decimal("1.00"),
+                stage="transit",
+                status="in_transit",
+                request_hash="-",
+            )
+            for n in range(orders)
+        ]
+        session.add_all(placed)
+        for name, url in receivers.items():
+            wants = ShopEventType.INCIDENT_OPENED if name == "fast" else ShopEventType.DELAYED
+            session.add(
+                WebhookSubscription(
+                    url=url, events=[wants.value], secret="whsec_test", created_by="test"
+                )
+            )
+        await session.commit()
+        for order in placed:
+            at = datetime.now(UTC)
+            await shop_events.record(
+                session, order_id=order.id, type=ShopEventType.DELAYED, at=at, data={}
+            )
+        await session.commit()
+    return placed
+
+
 async def test_a_slow_receiver_delays_only_its_own_events(
     postgres: EmbeddedPostgres, dev_stack: Stack
 ) -> None:
@@ -638,57 +678,20 @@ async def test_a_slow_receiver_delays_only_its_own_events(
         return JSONResponse({})
 
     port = free_port()
+    receivers = {name: f"http://127.0.0.1:{port}/{name}" for name in ("slow", "fast")}
     with database_of_its_own(postgres, "lanes") as url:
         settings = dev_stack.settings.model_copy(
             update={"database_url": url, "shop_events_batch": 5}
         )
         engine = make_engine(url)
         try:
-            async with open_session(engine) as session:
-                customer = Customer(email=f"lanes-{uuid.uuid4().hex[:6]}@example.com")
-                session.add(customer)
-                orders = [
-                    Order(
-                        number=f"LANE-{n}-{uuid.uuid4().hex[:6]}",
-                        customer_id=customer.id,
-                        delivery_method="courier",
-                        payment_method="cod",
-                        currency="UAH",
-                        total=Decimal("1.00"),
-                        stage="transit",
-                        status="in_transit",
-                        request_hash="-",
-                    )
-                    for n in range(11)
-                ]
-                session.add_all(orders)
-                for path in ("slow", "fast"):
-                    session.add(
-                        WebhookSubscription(
-                            url=f"http://127.0.0.1:{port}/{path}",
-                            events=[ShopEventType.INCIDENT_OPENED.value]
-                            if path == "fast"
-                            else [ShopEventType.DELAYED.value],
-                            secret="whsec_test",
-                            created_by="test",
-                        )
-                    )
-                await session.commit()
-                for order in orders[:10]:
-                    await shop_events.record(
-                        session,
-                        order_id=order.id,
-                        type=ShopEventType.DELAYED,
-                        at=datetime.now(UTC),
-                        data={},
-                    )
-                await session.commit()
+            orders = await _queued(engine, receivers, 11)
             stop = asyncio.Event()
             async with serve(app, port), make_http_client(5) as http:
-                dispatcher = ShopEventDispatcher(
-                    engine, http, settings, client_meter(dev_stack.client)
+                meter = client_meter(dev_stack.client)
+                dispatching = asyncio.create_task(
+                    ShopEventDispatcher(engine, http, settings, meter).run(stop)
                 )
-                dispatching = asyncio.create_task(dispatcher.run(stop))
                 await asyncio.sleep(0.5)  # the slow receiver's events are under way
                 async with open_session(engine) as session:
                     await shop_events.record(
@@ -712,6 +715,45 @@ async def test_a_slow_receiver_delays_only_its_own_events(
             assert waited < 1.0
         finally:
             await engine.dispose()
+
+
+async def test_a_failing_receiver_rests_instead_of_taking_every_retry_at_once(
+    postgres: EmbeddedPostgres, dev_stack: Stack
+) -> None:
+    """Twelve orders' events for a receiver that answers 500: it is tried four at a time
+    (its concurrency), then rests for the backoff, not twelve times at once and again."""
+    tried: list[float] = []
+    app = FastAPI()
+
+    @app.post("/down")
+    async def down(request: Request) -> JSONResponse:
+        tried.append(asyncio.get_running_loop().time())
+        return JSONResponse({}, status_code=500)
+
+    port = free_port()
+    with database_of_its_own(postgres, "rest") as url:
+        settings = dev_stack.settings.model_copy(
+            update={
+                "database_url": url,
+                "shop_events_retry_base": timedelta(seconds=2),
+                "shop_events_retry_max": timedelta(seconds=10),
+            }
+        )
+        engine = make_engine(url)
+        try:
+            await _queued(engine, {"down": f"http://127.0.0.1:{port}/down"}, 12)
+            stop = asyncio.Event()
+            async with serve(app, port), make_http_client(5) as http:
+                meter = client_meter(dev_stack.client)
+                dispatching = asyncio.create_task(
+                    ShopEventDispatcher(engine, http, settings, meter).run(stop)
+                )
+                await asyncio.sleep(1.2)
+                stop.set()
+                await dispatching
+        finally:
+            await engine.dispose()
+    assert len(tried) == 4, tried  # one wave, then rest (1.6-2.4 s)
 
 
 async def test_an_attempt_connects_to_the_address_it_checked(
