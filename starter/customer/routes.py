@@ -6,11 +6,11 @@
     /order/{token}/cancel         cancel before handover, with a reason from a list (POST)
     /order/{token}/stock-choice   the choice about missing items (STOCK_CHOICE or STATUS link)
     /order/{token}/feedback       rating 1-5, NPS 0-10, comment, per-line ratings (FEEDBACK
-                                  or STATUS link); answering again replaces the answer
-    /order/{token}/receipt.pdf    the receipt
+                                  or STATUS link), once delivered; answering again replaces it
+    /order/{token}/receipt.pdf    the receipt (the contact masked as the page masks it)
     /order/{token}/return         the return request (STATUS link): what to send back, how
                                   many, why, money back or an exchange; then its label at
-    /order/{token}/returns/{id}/label.pdf
+    /order/{token}/returns/{id}/label.pdf   (masked alike)
     /my-orders/{token}            every order of one e-mail (the short-lived ORDER_LIST link)
 
 In the order's language (uk, ru, en), switchable with `?lang=`; the words are those of the
@@ -20,9 +20,9 @@ customer does goes through the same services and workflow updates as an operator
 the workflow's validators decide, and a refusal shows a page saying it is too late.
 
 Forgery: these forms have no session to steal; the unguessable token in the path is what
-authorises, and a POST must come from our own pages — an Origin (or, without one, a
-Referer) of another site is refused with 403 (browsers send Origin on every cross-site
-POST). Pages are sent with `Referrer-Policy: same-origin` (the token never leaks to the
+authorises, and a POST must come from our own pages by the console's rule
+(`starter.api.deps.same_origin`): an Origin (or, without one, a Referer) of another site, or
+neither, is refused with 403. Pages are sent with `Referrer-Policy: same-origin` (the token never leaks to the
 payment page or the carrier's site), `X-Frame-Options: DENY` and `Cache-Control: no-store`.
 The JSON twins are in starter/api/routes/customers.py.
 """
