@@ -189,7 +189,7 @@ def _carrier_event(payload: dict[str, Any]) -> CarrierEvent:
     )
 
 
-def _refuse_unless_about(ret: Return, provider: Provider, payload: dict[str, Any]) -> None:
+def _refuse_unless_about(ret: Return, provider: ReportingProvider, payload: dict[str, Any]) -> None:
     """A return's tracking counts only with its own label's tracking number, and its
     inspection only once the parcel has arrived (409: a warehouse early retries later)."""
     if provider == "carrier" and (
