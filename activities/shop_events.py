@@ -582,13 +582,15 @@ class ShopEventDispatcher:
             # The whole attempt within the limit (httpx's timeout is per read: a receiver
             # trickling its answer would hold its lane for ever), and the answer's status
             # only: its body is never read. To the address just checked (never a second
-            # look-up that may answer otherwise), under the receiver's name (Host, TLS).
+            # look-up that may answer otherwise), under the receiver's name (Host, TLS), on
+            # a connection of its own: a pooled one to that address may speak TLS for
+            # another name that shares it.
             async with asyncio.timeout(limit):
                 async with self._http.stream(
                     "POST",
                     receiver.url,
                     content=body,
-                    headers={**headers, "Host": receiver.netloc},
+                    headers={**headers, "Host": receiver.netloc, "Connection": "close"},
                     timeout=limit,
                     extensions={"sni_hostname": receiver.host},
                 ) as answer:

@@ -787,4 +787,5 @@ async def test_an_attempt_connects_to_the_address_it_checked(
     [request] = sent
     assert str(request.url) == "https://93.184.215.14:8443/hooks?t=1"
     assert request.headers["host"] == "shop.example:8443"
+    assert request.headers["connection"] == "close"  # no pooled connection of another name
     assert request.extensions["sni_hostname"] == "shop.example"
