@@ -7,14 +7,17 @@ and the tests all read this object.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schema.contracts import DeliveryMethod, OrderPolicy, ReturnPolicy
@@ -50,7 +53,23 @@ PAYMENT_APIS = {
     "wayforpay": "https://api.wayforpay.com",
 }
 MIN_SECRET_LENGTH = 32
+# What a secret's characters say of its randomness (length × Shannon entropy of its letters):
+# 32 random hex digits (128 bits) estimate 96 to 125, token_urlsafe(32) about 200; "k" * 40
+# estimates 0. A value that repeats a shorter one ("password" × 4) is refused besides.
+MIN_SECRET_BITS = 80
 BONUS_CODE = re.compile(r"[A-Za-z0-9-]{3,32}")
+
+
+def secret_problem(value: str) -> str | None:
+    """What is wrong with a secret, as the refusal says it; None for a good one."""
+    if value in DEVSTACK_SECRETS:
+        return "is the devstack's default"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    bits = sum(c * math.log2(len(value) / c) for c in Counter(value).values())
+    if bits < MIN_SECRET_BITS or value in (value + value)[1:-1]:
+        return "is too predictable (its characters repeat: use a random value)"
+    return None
 
 
 class Settings(BaseSettings):
@@ -151,7 +170,9 @@ class Settings(BaseSettings):
     # given up (and can still be redelivered by hand).
     shop_events_dispatcher: bool = True
     shop_events_poll_seconds: float = 1.0
-    shop_events_batch: int = 50
+    shop_events_batch: int = 50  # deliveries in flight at once, per worker process
+    # ... and to one receiver: a slow one holds its own events only (README, shop's events).
+    shop_events_per_receiver: int = 4
     shop_events_timeout_seconds: float = 10.0
     shop_events_retry_base: timedelta = timedelta(seconds=5)
     shop_events_retry_max: timedelta = timedelta(minutes=10)
@@ -162,6 +183,11 @@ class Settings(BaseSettings):
     api_port: int = 8000
     public_url: str = ""  # where customers and providers reach the API; unset: 127.0.0.1:api_port
     max_request_bytes: int = 1_048_576
+    # The proxies (load balancers) in front of the API whose X-Forwarded-For is believed:
+    # addresses or networks, comma-separated ("10.0.0.0/8, 192.168.1.7"). Unset: none, the
+    # peer is the client. The client's address is the right-most one not of these proxies;
+    # every rate limit, the sign-in lockout and the audit log key on it.
+    forwarded_allow_ips: str = ""
     feedback_rate_limit: str = "5/minute"  # per client and order
     status_page_rate_limit: str = "120/minute"  # views per client and order (page and JSON)
     # "My orders" links: requests per client address (429 past it), and e-mails per address
@@ -253,27 +279,36 @@ class Settings(BaseSettings):
 
     def refuse_devstack_secrets(self) -> None:
         """Outside the devstack, stop the process (exit 1, naming each variable) while a
-        webhook or link-signing secret is unset, short or one of the devstack's defaults."""
+        webhook or link-signing secret (the previous link secrets too) is unset, a devstack
+        default, short, too predictable, or the same as another: one rule for every secret."""
         if self.devstack:
             return
         problems = []
+        given: dict[str, str] = {}
         for name in (
             "payment_webhook_secret",
             "warehouse_webhook_secret",
             "carrier_webhook_secret",
             "link_secret",
         ):
-            value = getattr(self, name)
             variable = f"ORDERFLOW_{name.upper()}"
             if name not in self.model_fields_set:
                 problems.append(f"{variable} is unset")
-            elif value in DEVSTACK_SECRETS:
-                problems.append(f"{variable} is the devstack's default")
-            elif len(value) < MIN_SECRET_LENGTH:
-                problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
-        if any(old in DEVSTACK_SECRETS for old in self.link_previous_secrets):
-            problems.append("ORDERFLOW_LINK_PREVIOUS_SECRETS holds a devstack default")
-        for name in PAYMENT_SECRETS[self.payment_provider]:  # the provider's own credentials
+            else:
+                given[variable] = getattr(self, name)
+        for n, old in enumerate(self.link_previous_secrets):
+            given[f"ORDERFLOW_LINK_PREVIOUS_SECRETS[{n}]"] = old
+        first_of: dict[str, str] = {}
+        for variable, value in given.items():
+            problem = secret_problem(value)
+            if problem:
+                problems.append(f"{variable} {problem}")
+            elif value in first_of:
+                problems.append(f"{variable} is the same as {first_of[value]}")
+            first_of.setdefault(value, variable)
+        # The payment provider's credentials are issued by it (some are not secret at all): set,
+        # and never the devstack's.
+        for name in PAYMENT_SECRETS[self.payment_provider]:
             variable = f"ORDERFLOW_{name.upper()}"
             if name not in self.model_fields_set or not getattr(self, name):
                 problems.append(
@@ -285,12 +320,24 @@ class Settings(BaseSettings):
             raise SystemExit(
                 "orderflow refuses to start outside the devstack: "
                 + "; ".join(problems)
-                + f". Give each of orderflow's secrets a random value of at least "
-                f"{MIN_SECRET_LENGTH} characters (python -c 'import secrets; "
-                "print(secrets.token_urlsafe(32))') and a payment provider's credentials "
-                "from its merchant cabinet; on a developer's machine set "
-                "ORDERFLOW_DEVSTACK=true instead."
+                + f". Give each secret its own random value of at least {MIN_SECRET_LENGTH} "
+                "characters (python -c 'import secrets; print(secrets.token_urlsafe(32))') and "
+                "a payment provider's credentials from its merchant cabinet; on a developer's "
+                "machine set ORDERFLOW_DEVSTACK=true instead."
             )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for each in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(each, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"ORDERFLOW_FORWARDED_ALLOW_IPS: {each!r} is no address or network "
+                    "(give proxies as 10.0.0.5 or 10.0.0.0/8, comma-separated)"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:

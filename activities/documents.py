@@ -4,7 +4,9 @@ label the same way (`return_label_<n>`, from the customer to the shop). PDFs are
 the order.
 
 They print the contacts the order was placed with. An erased customer's order gets a receipt
-without a name and no label: nothing is printed from erased data."""
+without a name and no label: nothing is printed from erased data. The customer's link (which
+anyone it is forwarded to holds) opens copies rendered again with the contact masked as its
+status page masks it (`for_link_holder`); the stored originals are staff's."""
 
 from __future__ import annotations
 
@@ -21,12 +23,14 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.orders import load_contact, load_order, load_return, order_lines
 from schema.contracts import DocumentsResult, OrderRef, ReturnRef
 from schema.database import open_session
+from schema.pii import mask_name
 from schema.tables import Document, Order, OrderContact, OrderLine, OrderProviderRefs, Return
 
 # Cyrillic names need a Unicode font; Debian's fonts-dejavu-core has one.
@@ -130,6 +134,51 @@ def return_label(ret: Return, contact: OrderContact, returns_address: str) -> by
         ["From:", contact.name, *contact.address_lines, "To:", returns_address],
         ret.tracking_number,
     )
+
+
+def _masked(contact: OrderContact) -> OrderContact:
+    """The contact as a link holder sees it: the name as the status page shows it
+    (`Iryna K.`); no street, postcode, phone or e-mail."""
+    kept = contact.model_dump(exclude={"line1", "line2", "postal_code", "phone", "email"})
+    if contact.name is not None:
+        kept["name"] = mask_name(contact.name)
+    return OrderContact(**kept)
+
+
+async def for_link_holder(
+    session: AsyncSession, order_id: uuid.UUID, kind: str, returns_address: str
+) -> bytes | None:
+    """The order's receipt or a return's label (`return_label_<n>`) as the customer's link
+    serves it: rendered from the order again, its contact masked; None while the document
+    has not been made (or was erased with its customer)."""
+    stored = (
+        await session.exec(
+            select(Document.kind).where(Document.order_id == order_id, Document.kind == kind)
+        )
+    ).first()
+    if stored is None:
+        return None
+    order = await load_order(session, str(order_id))
+    contact = _masked(await load_contact(session, order))
+    if kind == "receipt":
+        lines = (
+            await session.exec(
+                select(OrderLine).where(OrderLine.order_id == order_id).order_by("position")
+            )
+        ).all()
+        return receipt(order, contact, list(lines))
+    ret = (
+        await session.exec(
+            select(Return).where(Return.order_id == order_id, Return.seq == _seq_of(kind))
+        )
+    ).one()
+    return return_label(ret, contact, returns_address)
+
+
+def _seq_of(kind: str) -> int:
+    if not kind.startswith("return_label_"):
+        raise ValueError(f"a link holder gets no {kind}")
+    return int(kind.removeprefix("return_label_"))
 
 
 class DocumentActivities:

@@ -11,19 +11,24 @@ admin's sees every order, a service key's the orders that key created); with non
 is written. The event's `seq` is taken while the order's row is locked by the same
 transaction, so an order's events commit in `seq` order.
 
-Delivering (`ShopEventDispatcher`). A loop in each worker process claims what is due with
-`SELECT ... FOR UPDATE SKIP LOCKED`, posts each claimed event (signed, schema/shop_events.py)
-and records the answer in the same transaction, which holds the rows' locks for the few
-seconds of the POSTs: several processes share the queue and never send one delivery at the
-same time. In order per order: a delivery is due only when no earlier event of the same
-order waits for the same receiver, so an order's events arrive in order even across
-processes, while other orders go on. At least once: a delivery is done only when the
-receiver answered 2xx; a process that dies mid-POST leaves the row pending (its lock goes
-with its connection) and another sends it again — the event's `id` lets the receiver drop
-the repeat. A failure waits with exponential backoff and jitter (5 s doubling to 10 min by
-default) and is retried until `retry_for` (72 h by default, at least a day) has passed since
-it was queued; then it is `failed`, later events of that order go on, and it can be
-redelivered by hand (the API, the CLI, the console).
+Delivering (`ShopEventDispatcher`). A loop in each worker process claims what is due
+(`CLAIM`: one statement that leases each claimed delivery by moving its next attempt past
+the attempt's time limit), posts each claimed event on its own (signed,
+schema/shop_events.py) and records the answer; several processes share the queue and never
+send one delivery at the same time. Each receiver on its own: at most
+`shop_events_per_receiver` of its deliveries in flight per process, and after a failure the
+receiver rests for the backoff of its failures in a row, so a slow or failing receiver
+delays its own events and no one else's. In order per order: a delivery is due only when no
+earlier event of the same order waits for (or is being sent to) the same receiver, so an
+order's events arrive in order even across processes, while other orders go on. At least
+once: a delivery is done only when the receiver answered 2xx; a process that dies mid-POST
+leaves it pending, due again when its lease ends, and another sends it — the event's `id`
+lets the receiver drop the repeat. A failure waits with exponential backoff and jitter (5 s
+doubling to 10 min by default) and is retried until `retry_for` (72 h by default, at least a
+day) has passed since it was queued; then it is `failed`, later events of that order go on,
+and it can be redelivered by hand (the API, the CLI, the console). Every attempt connects to
+the address its receiver's name was checked at (`resolved`): a second look-up, which a name
+may answer otherwise (DNS rebinding), is never made.
 
 Why not Temporal activities: the state of each delivery (attempts, next try, last answer)
 must be in Postgres anyway for the delivery log, the ordering rule and redelivery; the
@@ -36,10 +41,11 @@ does not.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import random
+import socket
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -50,7 +56,7 @@ import structlog
 from sqlalchemy import func, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.common import MetricMeter
@@ -165,22 +171,51 @@ NOT_FOR_THE_SHOP = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Receiver:
+    """A receiver's URL resolved once: the address to connect to, the first address of the
+    name that is not public (if any), and the URL to that address (the name goes in Host and
+    TLS's SNI)."""
+
+    host: str
+    netloc: str  # the name and port as the URL gives them: the Host header
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    not_public: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    url: str
+
+
+async def resolved(url: str) -> Receiver | str:
+    """The receiver, resolved (a Receiver), or why it cannot be reached now (a str)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"{host} does not resolve: {exc}"
+    addresses = [ipaddress.ip_address(sockaddr[0]) for *_, sockaddr in found]
+    address = addresses[0]
+    shown = f"[{address}]" if address.version == 6 else str(address)
+    port = f":{parts.port}" if parts.port else ""
+    return Receiver(
+        host=host,
+        netloc=parts.netloc.rpartition("@")[2],
+        address=address,
+        not_public=next((a for a in addresses if not a.is_global), None),
+        url=parts._replace(netloc=f"{shown}{port}").geturl(),
+    )
+
+
 async def private_receiver(url: str) -> str | None:
     """Why `url` may not receive the shop's events outside the devstack: its host is, or
     resolves to, an address that is not public (loopback, private, link-local, reserved:
     the worker's own network). None: public, or not resolvable now (the attempt fails on its
-    own and is retried). Checked when a subscription is written and before every attempt
-    (a name may resolve elsewhere later)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except OSError:
+    own and is retried). Checked when a subscription is written and at every attempt, where
+    the attempt then connects to the address checked (a name may resolve elsewhere later,
+    or answer a second look-up otherwise: DNS rebinding)."""
+    receiver = await resolved(url)
+    if isinstance(receiver, str) or receiver.not_public is None:
         return None
-    for *_, sockaddr in found:
-        address = ipaddress.ip_address(sockaddr[0])
-        if not address.is_global:
-            return f"{host} is not a public address ({address})"
-    return None
+    return f"{receiver.host} is not a public address ({receiver.not_public})"
 
 
 # What an order awaiting action waits for, by the step that made it wait.
@@ -378,27 +413,51 @@ async def _cancellation(
 
 # --- delivering -----------------------------------------------------------------------------
 
-# What is due: the oldest pending delivery of each order for each receiver (an earlier one
-# pending blocks the later), locked so that no other process takes it meanwhile.
-DUE = text(
+# Claim what is due: the oldest pending delivery of each order for each receiver (an earlier
+# one pending, or in flight, blocks the later), at most `free` of a receiver (what is left of
+# its concurrency in this process), none of a receiver this process rests from, `batch` in
+# all. Each claimed one is leased: its next attempt moves past the attempt's time limit, so
+# no other process takes it meanwhile, and one whose process died mid-POST is due again when
+# the lease ends. Two processes claiming at once: the second's UPDATE re-reads the row the
+# first leased, finds it no longer due, and leaves it.
+CLAIM = text(
     """
-    SELECT d.id, d.attempts, d.queued_at, s.url, s.secret, e.payload, now() AS now
-    FROM shop_deliveries d
-    JOIN webhook_subscriptions s ON s.id = d.subscription_id
-    JOIN shop_events e ON e.seq = d.event_seq
-    WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND s.active
-      AND NOT EXISTS (
-        SELECT 1 FROM shop_deliveries earlier
-        WHERE earlier.subscription_id = d.subscription_id AND earlier.order_id = d.order_id
-          AND earlier.event_seq < d.event_seq AND earlier.status = 'pending')
-    ORDER BY d.next_attempt_at
-    LIMIT :batch
-    FOR UPDATE OF d SKIP LOCKED
+    WITH ranked AS (
+      SELECT d.id, d.next_attempt_at, row_number() OVER (
+          PARTITION BY d.subscription_id ORDER BY d.next_attempt_at, d.id) AS n,
+        COALESCE(
+          (SELECT b.free FROM unnest(CAST(:busy AS uuid[]), CAST(:free AS int[])) AS b(sub, free)
+           WHERE b.sub = d.subscription_id),
+          :per_receiver) AS free
+      FROM shop_deliveries d
+      JOIN webhook_subscriptions s ON s.id = d.subscription_id
+      WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND s.active
+        AND d.subscription_id <> ALL(CAST(:resting AS uuid[]))
+        AND NOT EXISTS (
+          SELECT 1 FROM shop_deliveries earlier
+          WHERE earlier.subscription_id = d.subscription_id AND earlier.order_id = d.order_id
+            AND earlier.event_seq < d.event_seq AND earlier.status = 'pending')
+    ), chosen AS (
+      SELECT id FROM ranked WHERE n <= free ORDER BY next_attempt_at LIMIT :batch
+    )
+    UPDATE shop_deliveries d
+    SET next_attempt_at = now() + make_interval(secs => :lease)
+    FROM chosen, webhook_subscriptions s, shop_events e
+    WHERE d.id = chosen.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+      AND s.id = d.subscription_id AND e.seq = d.event_seq
+    RETURNING d.id, d.subscription_id, d.attempts, d.queued_at, s.url, s.secret, e.payload
     """
 )
+LEASE_MARGIN_SECONDS = 30  # beyond the attempt's limit: time to record its answer
 
 
 class ShopEventDispatcher:
+    """Each receiver on its own: at most `shop_events_per_receiver` of its deliveries in
+    flight (per process), and after a failure it rests for the backoff of its failures in a
+    row (5 s doubling to 10 min), so a slow or failing receiver delays its own events only;
+    every other receiver's are claimed and sent meanwhile. At most `shop_events_batch` in
+    flight in all."""
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -410,38 +469,97 @@ class ShopEventDispatcher:
         self._http = http
         self._settings = settings
         self._meter = meter
+        self._in_flight: dict[uuid.UUID, int] = {}  # deliveries being sent, per subscription
+        self._failures: dict[uuid.UUID, int] = {}  # failed attempts in a row, per subscription
+        self._resting: dict[uuid.UUID, float] = {}  # per subscription: until (loop time)
+        self._settled = asyncio.Event()  # an attempt ended: its receiver may take the next
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set; a database outage (or any failed round) is waited
-        out, never fatal to the worker."""
+        """Deliver until `stop` is set (attempts under way are finished); a database outage
+        (or any failed round) is waited out, never fatal to the worker."""
         log.info("shop event dispatcher started")
+        attempts: set[asyncio.Task[None]] = set()
         while not stop.is_set():
+            self._settled.clear()  # before claiming: an attempt ending meanwhile wakes the wait
             try:
-                sent = await self.deliver_due()
+                claimed = await self.claim()
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("shop event dispatcher: database unavailable", error=str(exc))
-                sent = 0
+                claimed = []
             except Exception:  # a fault of ours must not stop the worker's orders
                 log.exception("shop event dispatcher: round failed")
-                sent = 0
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._settings.shop_events_poll_seconds)
+                claimed = []
+            for row in claimed:
+                attempt = asyncio.create_task(self._attempt(row))
+                attempts.add(attempt)
+                attempt.add_done_callback(attempts.discard)
+            if not claimed:
+                waits = [
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(self._settled.wait()),
+                ]
+                await asyncio.wait(
+                    waits,
+                    timeout=self._settings.shop_events_poll_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for wait in waits:
+                    wait.cancel()
+        if attempts:
+            await asyncio.wait(attempts)
 
-    async def deliver_due(self) -> int:
-        """One round: claim what is due, post it, record each answer. How many were tried."""
+    async def claim(self) -> list[Row[Any]]:
+        """Lease what is due now within each receiver's concurrency and the process's."""
+        settings = self._settings
+        room = settings.shop_events_batch - sum(self._in_flight.values())
+        now = asyncio.get_running_loop().time()
+        self._resting = {sub: until for sub, until in self._resting.items() if until > now}
+        if room <= 0:
+            return []
+        busy = list(self._in_flight)
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(DUE, {"batch": self._settings.shop_events_batch})).all()
-            if not rows:
-                return 0
-            answers = await asyncio.gather(*(self._post(row) for row in rows))
-            outcomes = [
-                await self._settle(conn, row, answer)
-                for row, answer in zip(rows, answers, strict=True)
-            ]
-        for outcome in outcomes:
+            rows = (
+                await conn.execute(
+                    CLAIM,
+                    {
+                        "busy": busy,
+                        "free": [
+                            settings.shop_events_per_receiver - self._in_flight[s] for s in busy
+                        ],
+                        "per_receiver": settings.shop_events_per_receiver,
+                        "resting": list(self._resting),
+                        "batch": room,
+                        "lease": settings.shop_events_timeout_seconds + LEASE_MARGIN_SECONDS,
+                    },
+                )
+            ).all()
+        for row in rows:
+            self._in_flight[row.subscription_id] = self._in_flight.get(row.subscription_id, 0) + 1
+        return list(rows)
+
+    async def _attempt(self, row: Row[Any]) -> None:
+        """Post one claimed delivery and record the answer; its receiver rests after a failure."""
+        subscription = row.subscription_id
+        try:
+            answer = await self._post(row)
+            outcome = await self._settle(row, answer)
+            if outcome == "delivered":
+                self._failures.pop(subscription, None)
+                self._resting.pop(subscription, None)
+            elif (now := asyncio.get_running_loop().time()) >= self._resting.get(subscription, 0):
+                # The first failure of a wave sets the rest; the others sent with it add none.
+                failures = self._failures[subscription] = self._failures.get(subscription, 0) + 1
+                self._resting[subscription] = now + self.backoff(failures).total_seconds()
             metrics.shop_event_delivery(outcome, self._meter)
-        return len(rows)
+        except Exception:  # the lease ends and it is tried again: never fatal to the worker
+            log.exception("shop event delivery: attempt failed", delivery=row.id)
+        finally:
+            left = self._in_flight.get(subscription, 1) - 1
+            if left:
+                self._in_flight[subscription] = left
+            else:
+                self._in_flight.pop(subscription, None)
+            self._settled.set()
 
     async def _post(self, row: Row[Any]) -> tuple[int | None, str | None]:
         """The receiver's status code (None when there was no answer) and what went wrong."""
@@ -455,15 +573,26 @@ class ShopEventDispatcher:
             "Orderflow-Event-Type": payload["type"],
         }
         limit = self._settings.shop_events_timeout_seconds
-        if not self._settings.devstack and (refusal := await private_receiver(row.url)):
-            return None, f"refused: {refusal}"
+        receiver = await resolved(row.url)
+        if isinstance(receiver, str):
+            return None, receiver
+        if not self._settings.devstack and receiver.not_public is not None:
+            return None, f"refused: {receiver.host} is not a public address ({receiver.not_public})"
         try:
             # The whole attempt within the limit (httpx's timeout is per read: a receiver
-            # trickling its answer would hold the round, and every other shop's events,
-            # for ever), and the answer's status only: its body is never read.
+            # trickling its answer would hold its lane for ever), and the answer's status
+            # only: its body is never read. To the address just checked (never a second
+            # look-up that may answer otherwise), under the receiver's name (Host, TLS), on
+            # a connection of its own: a pooled one to that address may speak TLS for
+            # another name that shares it.
             async with asyncio.timeout(limit):
                 async with self._http.stream(
-                    "POST", row.url, content=body, headers=headers, timeout=limit
+                    "POST",
+                    receiver.url,
+                    content=body,
+                    headers={**headers, "Host": receiver.netloc, "Connection": "close"},
+                    timeout=limit,
+                    extensions={"sni_hostname": receiver.host},
                 ) as answer:
                     status_code = answer.status_code
         except TimeoutError:
@@ -474,30 +603,29 @@ class ShopEventDispatcher:
             return status_code, None
         return status_code, f"HTTP {status_code}"
 
-    async def _settle(
-        self, conn: AsyncConnection, row: Row[Any], answer: tuple[int | None, str | None]
-    ) -> str:
+    async def _settle(self, row: Row[Any], answer: tuple[int | None, str | None]) -> str:
         status_code, error = answer
-        now = row.now  # the database's clock, as `queued_at` and the next round's scan
         attempts = row.attempts + 1
-        values: dict[str, Any] = {
-            "attempts": attempts,
-            "last_attempt_at": now,
-            "last_status_code": status_code,
-            "last_error": error,
-        }
-        if error is None:
-            outcome = "delivered"
-            values |= {"status": "delivered", "delivered_at": now}
-        elif now >= row.queued_at + self._settings.shop_events_retry_for:
-            outcome = "failed"
-            values["status"] = "failed"
-        else:
-            outcome = "retrying"
-            values["next_attempt_at"] = now + self.backoff(attempts)
-        await conn.execute(
-            update(ShopDelivery).where(col(ShopDelivery.id) == row.id).values(**values)
-        )
+        async with self._engine.begin() as conn:
+            now = await conn.scalar(text("SELECT now()"))  # the database's clock, as the claim's
+            values: dict[str, Any] = {
+                "attempts": attempts,
+                "last_attempt_at": now,
+                "last_status_code": status_code,
+                "last_error": error,
+            }
+            if error is None:
+                outcome = "delivered"
+                values |= {"status": "delivered", "delivered_at": now}
+            elif now >= row.queued_at + self._settings.shop_events_retry_for:
+                outcome = "failed"
+                values["status"] = "failed"
+            else:
+                outcome = "retrying"
+                values["next_attempt_at"] = now + self.backoff(attempts)
+            await conn.execute(
+                update(ShopDelivery).where(col(ShopDelivery.id) == row.id).values(**values)
+            )
         log.info(
             "shop event delivery",
             outcome=outcome,

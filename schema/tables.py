@@ -415,6 +415,24 @@ class Refund(SQLModel, table=True):
     confirmed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
+class RefundLine(SQLModel, table=True):
+    """An item an operator refunded by line (`POST …/refunds {"lines"}`): no longer the
+    customer's to return, as an item sent back is no longer theirs to refund
+    (starter/services/returns.py `still_the_customers`). Written, under the order's row lock,
+    before the refund runs; gone again when the refund is refused; its ledger row (`refunds`,
+    by the same key) rejected by the provider, it counts for nothing."""
+
+    __tablename__ = "refund_lines"
+    __table_args__ = (UniqueConstraint("refund_key", "sku"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
+    refund_key: str = Field(max_length=128)  # the ledger's key (refunds.idempotency_key)
+    sku: str = Field(max_length=64)
+    quantity: int
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
 class StatusPageVisit(SQLModel, table=True):
     """One view of an order's status page by the customer."""
 

@@ -59,7 +59,10 @@ class Stack:
 @asynccontextmanager
 async def serve(app: FastAPI, port: int) -> AsyncIterator[httpx.AsyncClient]:
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        # Proxy headers are the app's business (ORDERFLOW_FORWARDED_ALLOW_IPS), as in `main`.
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False
+        )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:

@@ -271,11 +271,14 @@ async def test_erasure_leaves_no_trace_in_postgres(dev_stack: Stack, mail_sink: 
     await dev_stack.as_role[Role.SUPPORT].post(
         f"/v1/orders/{order.order_id}/notes", json={"text": f"{person['name']} called"}
     )
-    await order.answer(
+    await order.carrier("Delivered")
+    await order.reached("order.delivered")  # rated once delivered
+    answered = await order.answer(
         "feedback",
         {"rating": 4, "comment": f"{person['name']} here"},
         token=order.link(LinkPurpose.FEEDBACK),
     )
+    assert answered.status_code == 200, answered.text
     needles = [
         person["name"],
         person["email"],
@@ -306,7 +309,7 @@ async def test_erasure_leaves_no_trace_in_postgres(dev_stack: Stack, mail_sink: 
     assert traces == [], f"erased values still stored: {traces}"
     view = (await dev_stack.api.get(f"/v1/orders/{order.order_id}")).json()
     assert view["customer"]["name"] == "erased" and view["timeline"]  # history stays
-    assert (await order.status()).waiting_for == "carrier"  # the workflow is untouched
+    assert (await order.status()).stage == "feedback"  # the workflow is untouched
 
 
 async def _scan(dev_stack: Stack, needles: list[str]) -> list[str]:
@@ -349,9 +352,46 @@ async def test_feedback_form_is_rate_limited(dev_stack: Stack, cancelled_order: 
     )
     url = f"/v1/customer/orders/{token}/feedback"
     codes = [(await anonymous.post(url, json={"rating": 3})).status_code for _ in range(7)]
-    assert codes[0] == 200 and 429 in codes
+    assert codes[0] == 409 and 429 in codes  # a cancelled order is not rated; limited all the same
     limited = await anonymous.post(url, json={"rating": 3})
     assert limited.status_code == 429 and "too many requests" in limited.json()["detail"]
+
+
+async def test_a_service_key_reads_no_staff_notes_and_is_no_console_session(
+    dev_stack: Stack,
+) -> None:
+    """What support wrote about the customer (a phone, an address) is not the shop's to read;
+    and a key is no staff session: as the console's cookie it is sent to sign in."""
+    service = dev_stack.as_role[Role.SERVICE]
+    accepted = await service.post("/v1/orders", json=sample_order())
+    order_id = accepted.json()["order_id"]
+    written = await dev_stack.as_role[Role.SUPPORT].post(
+        f"/v1/orders/{order_id}/notes",
+        json={"text": "Called +380 67 111 22 33, Lviv, Shevchenka 1"},
+    )
+    assert written.status_code == 201, written.text
+    read = await service.get(f"/v1/orders/{order_id}")
+    assert read.status_code == 200 and read.json()["notes"] == []
+    assert "111 22 33" not in read.text and "Shevchenka" not in read.text
+    staff = await dev_stack.as_role[Role.SUPPORT].get(f"/v1/orders/{order_id}")
+    assert [n["text"] for n in staff.json()["notes"]] == [
+        "Called +380 67 111 22 33, Lviv, Shevchenka 1"
+    ]
+
+    for role in (Role.SERVICE, Role.ADMIN):  # even an admin's key: the console is for people
+        key = (
+            service.headers["Authorization"]
+            if role == Role.SERVICE
+            else dev_stack.api.headers["Authorization"]
+        )
+        async with httpx.AsyncClient(
+            base_url=dev_stack.api.base_url,
+            cookies={"orderflow_session": key.removeprefix("Bearer ")},
+        ) as browser:
+            for page in (f"/console/orders/{order_id}", "/console/accounts", "/console"):
+                answer = await browser.get(page)
+                assert answer.status_code == 303, (role, page, answer.status_code)
+                assert answer.headers["location"].startswith("/console/login"), answer.headers
 
 
 async def test_service_keys_see_their_own_orders_by_key_id(dev_stack: Stack) -> None:

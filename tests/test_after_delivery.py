@@ -11,8 +11,10 @@ exchange placing a real replacement order.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from schema.contracts import Stage
 from schema.database import open_session
 from schema.links import LinkPurpose
 from schema.tables import Order, OrderContact, Refund
+from schema.webhooks import HEADER, sign
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.support import eventually, sample_order, scan_barcode
@@ -299,3 +302,98 @@ async def test_an_exchange_places_a_real_replacement_order(stack: Stack) -> None
     assert status.payment_status == "covered_by_return"
     assert "return_exchanged" in await order.sent()
     assert (await payment(stack, order))["refunded"] == "0.00"  # like for like: no money back
+
+
+async def _signed(stack: Stack, provider: str, secret: str, event: dict[str, Any]) -> int:
+    body = json.dumps(event).encode()
+    answer = await stack.api.post(
+        f"/v1/webhooks/{provider}",
+        content=body,
+        headers={HEADER: sign(secret, body), "content-type": "application/json"},
+    )
+    return answer.status_code
+
+
+async def test_a_return_counts_only_its_own_label_and_is_inspected_only_once_arrived(
+    stack: Stack,
+) -> None:
+    """A carrier event for the return with any other tracking number (the order's own
+    parcel's, say) changes nothing, and an inspection before the parcel arrives is refused."""
+    order = await Journey.place(stack)
+    await order.to_delivery()
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "wrong_size"}
+    )
+    assert asked.status_code == 201, asked.text
+    opened = asked.json()
+    ref = {"order_ref": order.order_id, "return_ref": opened["return_id"]}
+    settings = stack.settings
+    outbound = (await order.refs()).tracking_number
+    assert outbound and outbound != opened["tracking_number"]
+    for tracking_number in (outbound, "SIM999999999999"):
+        forged = {
+            **ref,
+            "event_id": f"trk-{uuid.uuid4().hex[:8]}",
+            "type": "tracking",
+            "tracking_number": tracking_number,
+            "status": "Delivered",
+            "at": datetime.now(UTC).isoformat(),
+        }
+        assert await _signed(stack, "carrier", settings.carrier_webhook_secret, forged) == 409
+    early = {
+        **ref,
+        "event_id": f"wh-{uuid.uuid4().hex[:8]}",
+        "type": "return_inspected",
+        "lines": [{"sku": "MUG-01", "received": 1, "accepted": 1}],
+    }
+    assert await _signed(stack, "warehouse", settings.warehouse_webhook_secret, early) == 409
+    await asyncio.sleep(1)
+    [still] = await order.returns()
+    assert still["status"] == "approved" and still["refunded"] in (None, "0", "0.00")
+
+    # Its own label's number: received; then the inspection counts.
+    await order.parcel_event(opened["tracking_number"], "Delivered")
+    await order.return_reached("received")
+    assert await _signed(stack, "warehouse", settings.warehouse_webhook_secret, early) == 202
+    await order.return_reached("refunded")
+
+
+def _pdf_text(content: bytes, folder: Path) -> str:
+    (folder / "document.pdf").write_bytes(content)
+    done = subprocess.run(
+        ["pdftotext", "-layout", "document.pdf", "-"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+async def test_pdfs_through_the_customer_link_are_masked_like_the_page(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Whoever holds a forwarded status link reads the receipt and the return label with the
+    name as the page shows it and no street, postcode or phone; staff read the originals."""
+    address = {"country": "UA", "city": "Lviv", "line1": "Zelena 12", "postal_code": "79000"}
+    order = await Journey.place(stack, delivery={"method": "courier", "address": address})
+    await order.to_delivery()
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "wrong_size"}
+    )
+    assert asked.status_code == 201, asked.text
+    return_id = asked.json()["return_id"]
+    token = order.link(LinkPurpose.STATUS)
+    async with httpx.AsyncClient(base_url=stack.api.base_url) as holder:
+        receipt = await holder.get(f"/order/{token}/receipt.pdf")
+        label = await holder.get(f"/order/{token}/returns/{return_id}/label.pdf")
+    assert receipt.status_code == label.status_code == 200
+    for served in (receipt, label):
+        text = _pdf_text(served.content, tmp_path)
+        assert "Iryna K." in text, text
+        for secret in ("Koval", "Zelena", "79000", "+380501234567", "iryna"):
+            assert secret not in text, (secret, text)
+    assert await scan_barcode(label.content, tmp_path) == asked.json()["tracking_number"]
+    original = await stack.api.get(f"/v1/orders/{order.order_id}/documents/receipt.pdf")
+    assert original.status_code == 200
+    assert "Iryna Koval" in _pdf_text(original.content, tmp_path)

@@ -32,7 +32,9 @@ def _tampered(token: str) -> str:
 
 @pytest.fixture
 def anonymous(dev_stack: Stack) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=dev_stack.api.base_url)
+    return httpx.AsyncClient(
+        base_url=dev_stack.api.base_url, headers={"Origin": dev_stack.settings.public_url}
+    )
 
 
 async def _feedback_rows(stack: Stack, order_id: str) -> int:
@@ -100,9 +102,9 @@ async def test_an_old_link_is_refused_with_a_clear_page(
     assert form.status_code == 410 and "expired" in form.text
     assert await _feedback_rows(dev_stack, order.order_id) == 0
 
+    # A fresh link opens the order: answered "not before delivery" (409), not "expired".
     fresh = await order.answer("feedback", {"rating": 5}, token=order.link(LinkPurpose.FEEDBACK))
-    assert fresh.status_code == 200 and fresh.json()["accepted"] is True
-    assert await _feedback_rows(dev_stack, order.order_id) == 1
+    assert fresh.status_code == 409 and "delivered" in fresh.json()["detail"], fresh.text
 
 
 def test_links_survive_a_rotation_of_the_secret_until_they_expire() -> None:

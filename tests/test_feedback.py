@@ -6,6 +6,7 @@ shop's `feedback.received` event."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +24,7 @@ from schema.database import open_session
 from schema.links import LinkPurpose
 from schema.tables import Feedback, FeedbackBonus
 from settings import Settings
+from starter.api.limits import limiter
 from tests.lifecycle import Journey
 from tests.stack import Stack, run_stack
 from tests.support import body_text, eventually, mail_to
@@ -65,7 +67,9 @@ def policy(stack: Stack) -> Iterator[Settings]:
 
 @pytest.fixture
 async def anonymous(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api.base_url) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.api.base_url, headers={"Origin": stack.settings.public_url}
+    ) as client:
         yield client
 
 
@@ -225,3 +229,64 @@ async def test_the_shop_hears_of_each_answer_with_its_bonus(stack: Stack) -> Non
         assert "comment" not in answers[0]  # what a customer writes stays with us
     finally:
         await stack.api.delete(f"/v1/webhook-subscriptions/{subscription['id']}")
+
+
+async def _bonuses(stack: Stack, order: Journey) -> list[FeedbackBonus]:
+    async with open_session(stack.engine) as session:
+        rows = await session.exec(
+            select(FeedbackBonus).where(FeedbackBonus.order_id == uuid.UUID(order.order_id))
+        )
+        return list(rows.all())
+
+
+async def test_an_order_never_delivered_earns_no_feedback_and_no_bonus(
+    stack: Stack, anonymous: httpx.AsyncClient
+) -> None:
+    """A cancelled order (and one not yet delivered) is not rated: 409 with the reason, on
+    the API and the page, and no bonus code, however often it is asked."""
+    limiter.reset()
+    order = await Journey.place(stack, lines=LINES)
+    await order.waiting_for("payment")
+    feedback = order.link(LinkPurpose.FEEDBACK)
+    early = await order.answer("feedback", {"rating": 5}, token=feedback)
+    assert early.status_code == 409 and "delivered" in early.json()["detail"], early.text
+    cancelled = await stack.api.post(
+        f"/v1/orders/{order.order_id}/cancel", json={"reason": "other"}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    await order.reached("order.cancelled")
+
+    answers = [
+        await order.answer("feedback", {"rating": 5, "nps": 10}, token=feedback) for _ in range(3)
+    ]
+    assert {a.status_code for a in answers} == {409}
+    assert all("delivered" in a.json()["detail"] for a in answers)
+    form = await anonymous.get(f"/order/{feedback}/feedback")
+    assert form.status_code == 200 and "коли його буде доставлено" in form.text
+    assert 'name="rating"' not in form.text  # no form to fill in
+    page = await anonymous.post(f"/order/{feedback}/feedback", data={"rating": "5"})
+    assert page.status_code == 409 and "коли його буде доставлено" in page.text
+    assert not re.search(r"FB-[A-Z0-9-]+", page.text)
+    assert await _stored(stack, order) == [] and await _bonuses(stack, order) == []
+    limiter.reset()
+
+
+async def test_one_bonus_per_order_whatever_is_answered_at_once(stack: Stack) -> None:
+    """Answers sent at the same moment, through the feedback and the status link (as many
+    as the order's limit lets through): one bonus code for the order, one stored answer,
+    one thank-you message."""
+    limiter.reset()
+    order = await Journey.place(stack, payment={"method": "cod"}, lines=LINES)
+    await order.to_delivery()
+    tokens = [order.link(LinkPurpose.FEEDBACK), order.link(LinkPurpose.STATUS)]
+    answers = await asyncio.gather(
+        *(order.answer("feedback", {"rating": 1 + n % 5}, token=tokens[n % 2]) for n in range(5))
+    )
+    assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
+    codes = {a.json()["bonus_code"] for a in answers}
+    assert len(codes) == 1 and codes.pop().startswith("FB-")
+    assert [a.json()["duplicate"] for a in answers].count(False) == 1
+    assert len(await _bonuses(stack, order)) == 1 and len(await _stored(stack, order)) == 1
+    await order.reached("feedback.received")
+    assert [k for k in await order.sent() if k == "feedback_thanks"] == ["feedback_thanks"]
+    limiter.reset()

@@ -153,6 +153,7 @@ async def test_a_ukrainian_order_s_return_page_speaks_ukrainian(
     incomplete = await dev_stack.api.post(
         f"/order/{token}/return",
         data={"sku": "TEA-01", "quantity": "1", "request_key": uuid.uuid4().hex},
+        headers={"Origin": dev_stack.settings.public_url},
     )
     assert incomplete.status_code == 422
     assert "Вкажіть, скільки яких товарів ви повертаєте і чому." in incomplete.text

@@ -20,6 +20,7 @@ from schema.database import open_session
 from schema.ledger import RefundExceedsPayment, enter_refund
 from schema.links import LinkPurpose
 from schema.tables import Order, Return
+from starter.api.limits import limiter
 from starter.client import Conflict, OrderflowClient
 from starter.services import returns
 from starter.services.access import Principal
@@ -313,3 +314,67 @@ async def test_a_return_written_but_never_started_starts_when_asked_again(dev_st
     assert asked.status_code == 200, asked.text  # asked before: not created now
     assert asked.json()["return_id"] == str(kept.id)
     assert asked.json()["status"] == "approved" and asked.json()["tracking_number"]
+
+
+async def test_thirty_returns_of_the_same_items_at_once_take_them_once(dev_stack: Stack) -> None:
+    """Thirty requests for every item, each under its own Idempotency-Key, at the same
+    moment (the API's), and five through the customer's page: one return, restocked once."""
+    limiter.reset()
+    operator = dev_stack.as_role[Role.OPERATOR]
+    body = {"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "wrong_size"}
+    order = await Journey.place(dev_stack)
+    await order.to_delivery()
+    shelf = await order.stock("MUG-01")
+    path = f"/v1/orders/{order.order_id}/returns"
+    answers = await asyncio.gather(*(post(operator, path, body) for _ in range(30)))
+    codes = [a.status_code for a in answers]
+    assert codes.count(201) == 1 and set(codes) == {201, 409}, codes
+    refused = next(a for a in answers if a.status_code == 409)
+    assert "0 of" in refused.json()["detail"], refused.text
+    [opened] = await order.returns()
+    await order.parcel_event(opened["tracking_number"], "Delivered")
+    await order.return_reached("received")
+    inspected = await dev_stack.sim.post(f"/warehouse/sim/returns/{opened['return_id']}/inspect")
+    assert inspected.json()["webhook_status"] == 202, inspected.text
+    await order.return_reached("refunded")
+    assert await order.stock("MUG-01") == shelf + 2  # two sold, two back: once
+
+    customer_order = await Journey.place(dev_stack, payment={"method": "cod"})
+    await customer_order.to_delivery()
+    asked = await asyncio.gather(*(customer_order.ask_for_return(body) for _ in range(5)))
+    codes = [a.status_code for a in asked]
+    assert codes.count(201) == 1 and set(codes) == {201, 409}, codes
+    assert len(await customer_order.returns()) == 1
+    limiter.reset()
+
+
+async def test_items_refunded_by_line_are_not_returned_and_returned_ones_not_refunded(
+    dev_stack: Stack,
+) -> None:
+    """The ledger caps only the money: it is the items that must not be paid twice."""
+    operator = dev_stack.as_role[Role.OPERATOR]
+    order = await Journey.place(dev_stack)  # MUG-01 × 2 at 250.00
+    await order.to_delivery()
+    refunds = f"/v1/orders/{order.order_id}/refunds"
+    returns_path = f"/v1/orders/{order.order_id}/returns"
+    one_mug = {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "item_missing"}
+    refunded = await post(operator, refunds, one_mug)
+    assert refunded.status_code == 201, refunded.text
+    again = await operator.post(  # the same refund asked again takes nothing more
+        refunds, json=one_mug, headers={"Idempotency-Key": refunded.json()["key"]}
+    )
+    assert again.status_code in (200, 201), again.text
+    both = {"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "wrong_size"}
+    too_many = await post(operator, returns_path, both)
+    assert too_many.status_code == 409, too_many.text
+    assert "1 of" in too_many.json()["detail"] and "refunded" in too_many.json()["detail"]
+    assert await order.returns() == []
+    returned = await post(
+        operator, returns_path, {**both, "lines": [{"sku": "MUG-01", "quantity": 1}]}
+    )
+    assert returned.status_code == 201, returned.text
+    # Both mugs are taken now: one refunded, one on its way back.
+    refused = await post(operator, refunds, one_mug)
+    assert refused.status_code == 409 and "0 of MUG-01" in refused.json()["detail"]
+    ledger = (await operator.get(refunds)).json()
+    assert [r["amount"] for r in ledger["refunds"]] == ["250.00"]

@@ -4,6 +4,7 @@ start, naming each variable; docker-compose requires them and keeps the internal
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,12 @@ SECRETS = (
     "ORDERFLOW_CARRIER_WEBHOOK_SECRET",
     "ORDERFLOW_LINK_SECRET",
 )
-STRONG = "k" * 40
+STRONG = "kX3uYp0Zr8-TmQv7Lw2NbJc5Hd9FgAe4"  # 32 characters, none twice
+
+
+def _strong(n: int) -> str:
+    """A strong secret of its own (every secret must differ from the others)."""
+    return f"{STRONG}{n:02d}"
 
 
 def _production_env(**secrets: str) -> dict[str, str]:
@@ -48,18 +54,42 @@ def test_every_unset_short_or_devstack_secret_is_named() -> None:
     assert "ORDERFLOW_LINK_SECRET" not in message
     previous = settings.model_copy(
         update={
-            "payment_webhook_secret": STRONG,
-            "warehouse_webhook_secret": STRONG,
-            "carrier_webhook_secret": STRONG,
+            "payment_webhook_secret": _strong(1),
+            "warehouse_webhook_secret": _strong(2),
+            "carrier_webhook_secret": _strong(3),
             "link_previous_secrets": ["dev-link-secret"],
         }
     )
-    assert "ORDERFLOW_LINK_PREVIOUS_SECRETS" in _refusal(previous)
+    assert "ORDERFLOW_LINK_PREVIOUS_SECRETS[0] is the devstack's default" in _refusal(previous)
+
+
+def test_every_secret_meets_one_rule_and_no_two_are_the_same() -> None:
+    """The previous link secrets as the others: long, not predictable, and all distinct."""
+    settings = Settings(
+        payment_webhook_secret=_strong(1),
+        warehouse_webhook_secret="k" * 40,
+        carrier_webhook_secret="password" * 4,
+        link_secret=_strong(1),
+        link_previous_secrets=["x", _strong(2), _strong(2)],
+    )
+    message = _refusal(settings)
+    assert "ORDERFLOW_WAREHOUSE_WEBHOOK_SECRET is too predictable" in message
+    assert "ORDERFLOW_CARRIER_WEBHOOK_SECRET is too predictable" in message
+    assert "ORDERFLOW_LINK_SECRET is the same as ORDERFLOW_PAYMENT_WEBHOOK_SECRET" in message
+    assert "ORDERFLOW_LINK_PREVIOUS_SECRETS[0] is shorter than 32 characters" in message
+    assert (
+        "ORDERFLOW_LINK_PREVIOUS_SECRETS[2] is the same as ORDERFLOW_LINK_PREVIOUS_SECRETS[1]"
+        in message
+    )
+    assert "ORDERFLOW_PAYMENT_WEBHOOK_SECRET" not in message.split("is the same as")[0]
 
 
 def test_strong_secrets_or_the_devstack_flag_let_it_start() -> None:
     Settings(devstack=True).refuse_devstack_secrets()
-    strong = Settings(**{name.removeprefix("ORDERFLOW_").lower(): STRONG for name in SECRETS})
+    strong = Settings(
+        **{name.removeprefix("ORDERFLOW_").lower(): _strong(n) for n, name in enumerate(SECRETS)},
+        link_previous_secrets=[secrets.token_hex(16), secrets.token_urlsafe(32)],
+    )
     strong.refuse_devstack_secrets()
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,23 +23,27 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from activities import shop_events
 from activities.providers import make_http_client
 from activities.shop_events import ShopEventDispatcher
 from devstack.harness import free_port
+from devstack.postgres import EmbeddedPostgres
 from schema.api.fields import Role
 from schema.api.subscriptions import SubscriptionIn
 from schema.database import make_engine, open_session
 from schema.shop_events import HEADER, ShopEventType
-from schema.tables import Order, ShopDelivery
+from schema.tables import Customer, Order, ShopDelivery, WebhookSubscription
 from starter.services import subscriptions
 from starter.services.access import Principal
 from starter.services.errors import InputRefused
+from tests.conftest import database_of_its_own
 from tests.lifecycle import Journey
 from tests.stack import Stack, serve
 from tests.support import eventually, sample_order
+from worker import client_meter
 
 ALL_TYPES = [t.value for t in ShopEventType]
 
@@ -336,6 +341,13 @@ async def test_a_revoked_key_hears_nothing_more_and_staff_are_never_services(
             )
         ).all()
     assert len(queued_after) == queued_before
+    # Nor does it start again: an admin's (or the console's) re-activation is refused.
+    again = await dev_stack.api.patch(
+        f"/v1/webhook-subscriptions/{subscription}", json={"active": True}
+    )
+    assert again.status_code == 409 and "revoked" in again.json()["detail"], again.text
+    still = (await dev_stack.api.get(f"/v1/webhook-subscriptions/{subscription}")).json()
+    assert still["active"] is False
 
     # A staff account is a person: never a service (whose subscription would be every order's).
     refused = await dev_stack.api.post(
@@ -605,3 +617,175 @@ async def test_a_delivery_past_its_window_is_given_up_and_can_be_redelivered(
             select(ShopDelivery).where(col(ShopDelivery.subscription_id) == sid)
         )
         assert left.all() == []
+
+
+async def _queued(engine: AsyncEngine, receivers: dict[str, str], orders: int) -> list[Order]:
+    """On a database of its own: `orders` orders, a subscription per receiver (its URL) to
+    `order.delayed` (`incident.opened` for one named "fast"), and every order's delay event
+    queued for all but "fast"."""
+    async with open_session(engine) as session:
+        customer = Customer(email=f"lanes-{uuid.uuid4().hex[:6]}@example.com")
+        session.add(customer)
+        placed = [
+            Order(
+                number=f"LANE-{n}-{uuid.uuid4().hex[:6]}",
+                customer_id=customer.id,
+                delivery_method="courier",
+                payment_method="cod",
+                currency="UAH",
+                total=Decimal("1.00"),
+                stage="transit",
+                status="in_transit",
+                request_hash="-",
+            )
+            for n in range(orders)
+        ]
+        session.add_all(placed)
+        for name, url in receivers.items():
+            wants = ShopEventType.INCIDENT_OPENED if name == "fast" else ShopEventType.DELAYED
+            session.add(
+                WebhookSubscription(
+                    url=url, events=[wants.value], secret="whsec_test", created_by="test"
+                )
+            )
+        await session.commit()
+        for order in placed:
+            at = datetime.now(UTC)
+            await shop_events.record(
+                session, order_id=order.id, type=ShopEventType.DELAYED, at=at, data={}
+            )
+        await session.commit()
+    return placed
+
+
+async def test_a_slow_receiver_delays_only_its_own_events(
+    postgres: EmbeddedPostgres, dev_stack: Stack
+) -> None:
+    """One shop's receiver answers in 2.5 s and has ten orders' events waiting; another
+    shop's event, written meanwhile, arrives within a second (one dispatcher on a database of
+    its own, at most 5 in flight, as a busy worker would have)."""
+    arrived: dict[str, float] = {}
+    app = FastAPI()
+
+    @app.post("/slow")
+    async def slow(request: Request) -> JSONResponse:
+        await asyncio.sleep(2.5)
+        return JSONResponse({})
+
+    @app.post("/fast")
+    async def fast(request: Request) -> JSONResponse:
+        arrived[(await request.json())["id"]] = asyncio.get_running_loop().time()
+        return JSONResponse({})
+
+    port = free_port()
+    receivers = {name: f"http://127.0.0.1:{port}/{name}" for name in ("slow", "fast")}
+    with database_of_its_own(postgres, "lanes") as url:
+        settings = dev_stack.settings.model_copy(
+            update={"database_url": url, "shop_events_batch": 5}
+        )
+        engine = make_engine(url)
+        try:
+            orders = await _queued(engine, receivers, 11)
+            stop = asyncio.Event()
+            async with serve(app, port), make_http_client(5) as http:
+                meter = client_meter(dev_stack.client)
+                dispatching = asyncio.create_task(
+                    ShopEventDispatcher(engine, http, settings, meter).run(stop)
+                )
+                await asyncio.sleep(0.5)  # the slow receiver's events are under way
+                async with open_session(engine) as session:
+                    await shop_events.record(
+                        session,
+                        order_id=orders[10].id,
+                        type=ShopEventType.INCIDENT_OPENED,
+                        at=datetime.now(UTC),
+                        data={},
+                    )
+                    await session.commit()
+                written = asyncio.get_running_loop().time()
+
+                async def heard() -> bool:
+                    return bool(arrived)
+
+                await eventually(heard, 15, what="the other shop's event")
+                stop.set()
+                await dispatching
+            waited = next(iter(arrived.values())) - written
+            print(f"the other shop's event arrived {waited:.2f} s after it was written")
+            assert waited < 1.0
+        finally:
+            await engine.dispose()
+
+
+async def test_a_failing_receiver_rests_instead_of_taking_every_retry_at_once(
+    postgres: EmbeddedPostgres, dev_stack: Stack
+) -> None:
+    """Twelve orders' events for a receiver that answers 500: it is tried four at a time
+    (its concurrency), then rests for the backoff, not twelve times at once and again."""
+    tried: list[float] = []
+    app = FastAPI()
+
+    @app.post("/down")
+    async def down(request: Request) -> JSONResponse:
+        tried.append(asyncio.get_running_loop().time())
+        return JSONResponse({}, status_code=500)
+
+    port = free_port()
+    with database_of_its_own(postgres, "rest") as url:
+        settings = dev_stack.settings.model_copy(
+            update={
+                "database_url": url,
+                "shop_events_retry_base": timedelta(seconds=2),
+                "shop_events_retry_max": timedelta(seconds=10),
+            }
+        )
+        engine = make_engine(url)
+        try:
+            await _queued(engine, {"down": f"http://127.0.0.1:{port}/down"}, 12)
+            stop = asyncio.Event()
+            async with serve(app, port), make_http_client(5) as http:
+                meter = client_meter(dev_stack.client)
+                dispatching = asyncio.create_task(
+                    ShopEventDispatcher(engine, http, settings, meter).run(stop)
+                )
+                await asyncio.sleep(1.2)
+                stop.set()
+                await dispatching
+        finally:
+            await engine.dispose()
+    assert len(tried) == 4, tried  # one wave, then rest (1.6-2.4 s)
+
+
+async def test_an_attempt_connects_to_the_address_it_checked(
+    dev_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that answers a public address for the check and the worker's
+    own network for a second look-up. The attempt never looks again: it goes to the address
+    checked, under the receiver's name (Host and TLS server name). No packet leaves the
+    machine: the HTTP client here records the request instead of sending it."""
+    answers = iter(["93.184.215.14", "127.0.0.1", "127.0.0.1"])
+
+    async def rebinding(host: str, port: object, **kwargs: object) -> list[Any]:
+        return [(2, 1, 6, "", (next(answers), 443))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", rebinding)
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    outside = dev_stack.settings.model_copy(update={"devstack": False})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
+        dispatcher = ShopEventDispatcher(None, http, outside)  # type: ignore[arg-type]
+        row = SimpleNamespace(
+            url="https://shop.example:8443/hooks?t=1",
+            secret="s",
+            payload={"id": "e", "type": "t"},
+        )
+        assert await dispatcher._post(row) == (204, None)  # type: ignore[arg-type]
+    [request] = sent
+    assert str(request.url) == "https://93.184.215.14:8443/hooks?t=1"
+    assert request.headers["host"] == "shop.example:8443"
+    assert request.headers["connection"] == "close"  # no pooled connection of another name
+    assert request.extensions["sni_hostname"] == "shop.example"

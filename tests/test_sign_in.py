@@ -13,19 +13,22 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from devstack.harness import free_port
 from schema.api.fields import Role
 from schema.database import open_session
+from schema.links import LinkPurpose
 from schema.tables import OrderNote, StaffAccount
 from starter.api.app import create_app
 from starter.services.access import hash_password
 from tests.lifecycle import Journey
-from tests.stack import Stack
+from tests.stack import Stack, serve
 from tests.test_client_cli import _cli
 
 PASSWORD = "a long enough password"
@@ -172,7 +175,7 @@ async def test_admins_disable_enable_and_revoke_through_api_and_cli(dev_stack: S
     assert (await _bearer(dev_stack, token).get("/v1/orders")).status_code == 401
     assert (await dev_stack.api.post("/v1/admin/accounts/nobody-here/disable")).status_code == 404
     audit = (await dev_stack.api.get("/v1/admin/audit", params={"target": username})).json()
-    assert [row["action"] for row in audit] == [
+    assert [row["action"] for row in audit if row["action"].startswith("account.")] == [
         "account.revoke_sessions",
         "account.enable",
         "account.disable",
@@ -245,6 +248,47 @@ async def test_console_forms_refuse_cross_site_posts(dev_stack: Stack) -> None:
             )
         ).all()
     assert texts == ["from the page"]
+
+
+async def test_one_same_origin_rule_for_the_console_and_the_customer_forms(
+    dev_stack: Stack,
+) -> None:
+    """The console's forms and the customer's: Origin, else Referer, must be our own; a
+    cross-site one, `null`, or neither header is refused with 403 on both."""
+    order = await Journey.place(dev_stack)
+    console = Console(dev_stack)
+    assert (await console.sign_in(await _account(dev_stack, Role.SUPPORT))).status_code == 303
+    csrf = await console.token(f"/console/orders/{order.order_id}")
+    token = dev_stack.settings.customer_links().token(LinkPurpose.STATUS, uuid.UUID(order.order_id))
+    ours, evil = console.base, "https://evil.example"
+    cases = [
+        ({"Origin": evil}, False),
+        ({"Origin": evil, "Referer": f"{ours}/order/{token}"}, False),
+        ({"Origin": "null"}, False),
+        ({"Referer": f"{evil}/order/{token}"}, False),
+        ({}, False),
+        ({"Origin": ours}, True),
+        ({"Referer": f"{ours}/order/{token}?lang=uk"}, True),
+    ]
+    for headers, accepted in cases:
+        note = await console.http.post(
+            f"/console/orders/{order.order_id}/notes",
+            data={"csrf_token": csrf, "text": f"note {headers}"},
+            headers=headers,
+        )
+        assert note.status_code == (303 if accepted else 403), (headers, note.status_code)
+        # An unknown reason: 422 once the form is let in, and the order is never cancelled.
+        cancel = await console.http.post(
+            f"/order/{token}/cancel", data={"reason": "bored"}, headers=headers
+        )
+        assert cancel.status_code == (422 if accepted else 403), (headers, cancel.status_code)
+    async with open_session(dev_stack.engine) as session:
+        texts = (
+            await session.exec(
+                select(OrderNote.text).where(OrderNote.order_id == uuid.UUID(order.order_id))
+            )
+        ).all()
+    assert len(texts) == 2
 
 
 async def test_console_sign_in_is_locked_out_and_sign_out_ends_the_session(
@@ -326,3 +370,74 @@ async def test_admins_do_not_lock_themselves_out(dev_stack: Stack) -> None:
     [key] = [k for k in (await dev_stack.api.get("/v1/admin/keys")).json() if k["prefix"] == prefix]
     refused = await dev_stack.api.delete(f"/v1/admin/keys/{key['id']}")
     assert refused.status_code == 409 and "calling with" in refused.json()["detail"]
+
+
+async def test_every_sign_in_is_audited_with_its_address(dev_stack: Stack) -> None:
+    """Success and failure alike (a wrong password, an unknown name, a disabled account, a
+    lockout): the admin reads who tried, from where, and why it was refused."""
+    username = await _account(dev_stack, Role.SUPPORT)
+    nobody = f"nobody{uuid.uuid4().hex[:8]}"
+    assert (await _sign_in(dev_stack, username, "guess")).status_code == 401
+    assert (await _sign_in(dev_stack, username)).status_code == 200
+    assert (await _sign_in(dev_stack, nobody)).status_code == 401
+    for _ in range(5):
+        await _sign_in(dev_stack, username, "guess")
+    assert (await _sign_in(dev_stack, username)).status_code == 429
+
+    async def audited(target: str) -> list[tuple[str, str, str | None, Any]]:
+        rows = await dev_stack.api.get("/v1/admin/audit", params={"target": target})
+        return [
+            (r["action"], r["actor"], r["ip"], r["detail"].get("why"))
+            for r in reversed(rows.json())
+        ]
+
+    mine = await audited(username)
+    assert mine[:3] == [
+        ("session.refused", f"staff:{username}", "127.0.0.1", "password"),
+        ("session.open", f"staff:{username}", "127.0.0.1", None),
+        ("session.refused", f"staff:{username}", "127.0.0.1", "password"),
+    ]
+    assert mine[-1] == ("session.refused", f"staff:{username}", "127.0.0.1", "locked")
+    assert await audited(nobody) == [("session.refused", "unknown", "127.0.0.1", "unknown")]
+
+
+async def test_behind_a_trusted_proxy_each_client_counts_by_its_own_address(
+    dev_stack: Stack,
+) -> None:
+    """ORDERFLOW_FORWARDED_ALLOW_IPS names the load balancer (here 127.0.0.2): the client is
+    the right-most address of X-Forwarded-For that is not it, so one client's failed sign-ins
+    lock out that client, not everyone behind the balancer; a peer that is no trusted proxy
+    is believed nothing it forwards."""
+    settings = dev_stack.settings.model_copy(update={"forwarded_allow_ips": "127.0.0.2"})
+    port = free_port()
+    async with (
+        serve(create_app(settings), port),
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2"),
+            timeout=30,
+        ) as balancer,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as direct,
+    ):
+
+        async def sign_in(http: httpx.AsyncClient, forwarded: str, username: str, pw: str) -> int:
+            answer = await http.post(
+                "/v1/sessions",
+                json={"username": username, "password": pw},
+                headers={"X-Forwarded-For": forwarded},
+            )
+            return answer.status_code
+
+        # The attacker's own left-most entry is spoofed; the balancer appended the real one.
+        sprayed = [
+            await sign_in(balancer, "198.51.100.1, 203.0.113.7", f"spray{n}", "guess")
+            for n in range(21)
+        ]
+        assert sprayed == [401] * 20 + [429]
+        username = await _account(dev_stack, Role.SUPPORT)
+        assert await sign_in(balancer, "203.0.113.7", username, PASSWORD) == 429
+        assert await sign_in(balancer, "203.0.113.8", username, PASSWORD) == 200
+        # Straight from 127.0.0.1 (no proxy of ours): its X-Forwarded-For is not believed.
+        assert await sign_in(direct, "203.0.113.9", username, "guess") == 401
+    audit = (await dev_stack.api.get("/v1/admin/audit", params={"target": username})).json()
+    assert [row["ip"] for row in reversed(audit)] == ["203.0.113.7", "203.0.113.8", "127.0.0.1"]

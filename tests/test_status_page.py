@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -26,7 +27,9 @@ from tests.support import body_text, eventually, mail_to, sample_order
 
 @pytest.fixture
 async def anonymous(dev_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=dev_stack.api.base_url) as client:
+    async with httpx.AsyncClient(
+        base_url=dev_stack.api.base_url, headers={"Origin": dev_stack.settings.public_url}
+    ) as client:
         yield client
 
 
@@ -302,6 +305,32 @@ async def test_every_public_page_of_an_order_is_rate_limited_like_the_status_pag
     ):
         codes = [(await anonymous.get(path)).status_code for _ in range(allowed + 1)]
         assert 429 not in codes[:allowed] and codes[-1] == 429, (path, set(codes))
+    limiter.reset()
+
+
+async def test_the_status_page_limit_counts_per_order_whatever_the_link(
+    anonymous: httpx.AsyncClient, dev_stack: Stack
+) -> None:
+    """Each message carries a link of its own: views through any of an order's links share
+    the order's count (ORDERFLOW_STATUS_PAGE_RATE_LIMIT, per client and order)."""
+    limiter.reset()
+    order = await Journey.place(dev_stack, payment={"method": "cod"})
+    links = dev_stack.settings.customer_links()
+    signer = links._signer(LinkPurpose.STATUS)
+    tokens = []
+    for age in (0, 60, 3600):  # as messages sent at other moments carry them
+        signer.get_timestamp = lambda age=age: int(time.time()) - age  # type: ignore[method-assign]
+        tokens.append(
+            signer.sign(
+                links.token(LinkPurpose.STATUS, uuid.UUID(order.order_id)).split(".")[0]
+            ).decode()
+        )
+    assert len(set(tokens)) == 3
+    allowed = int(dev_stack.settings.status_page_rate_limit.split("/")[0])
+    codes = [
+        (await anonymous.get(f"/order/{tokens[n % 3]}")).status_code for n in range(allowed + 1)
+    ]
+    assert 429 not in codes[:allowed] and codes[-1] == 429, set(codes)
     limiter.reset()
 
 

@@ -28,6 +28,7 @@ What a template gets
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -41,6 +42,7 @@ from babel.dates import format_date, format_time
 from babel.numbers import format_currency
 from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 
 from schema.contracts import (
     CancelReason,
@@ -271,7 +273,7 @@ class MessageCatalog:
         return RenderedMessage(
             subject=block("subject"),
             text=block("text") + "\n",
-            html=block("html"),
+            html=_linked(block("html"), values),
             sms=sms,
             push_title=block("push_title"),
             push_body=block("push_body"),
@@ -389,6 +391,23 @@ class MessageCatalog:
             else:
                 values[name] = raw
         return values
+
+
+def _linked(html: str, values: Mapping[str, Any]) -> str:
+    """The HTML e-mail with the message's own links clickable: the URLs it was given (status
+    page, payment, tracking, label...), wherever the text shows one. Nothing else is linked:
+    a customer's name holding a URL stays text, never a link from the shop's sender."""
+    ours = {
+        str(escape(value))
+        for name, value in values.items()
+        if (name == "url" or name.endswith("_url")) and isinstance(value, str) and "://" in value
+    }
+    if not ours:
+        return html
+    # Longest first, whole URLs only, and not where the template already made a link.
+    alternatives = "|".join(re.escape(url) for url in sorted(ours, key=len, reverse=True))
+    shown = re.compile(rf'(?<![="\w/])({alternatives})(?=[\s<".,;:!?)]|$)')
+    return shown.sub(lambda found: f'<a href="{found[1]}">{found[1]}</a>', html)
 
 
 def _with_status_link(sms: str, label: str, status_url: str) -> str:

@@ -3,6 +3,7 @@ restocks, parcels that come back, the inspection of returns."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -93,17 +94,22 @@ async def parcel_returned(order_ref: str, request: Request) -> dict[str, Any]:
 
 
 async def inspected(sim: Simulators, item: Shipment, lines: list[dict[str, Any]]) -> int:
-    return await sim.webhook(
-        f"{sim.settings.public_url}/v1/webhooks/warehouse",
-        sim.settings.warehouse_webhook_secret,
-        {
-            "event_id": f"wh-{uuid.uuid4().hex[:12]}",
-            "type": "return_inspected",
-            "order_ref": item.order_ref,
-            "return_ref": item.return_ref,
-            "lines": lines,
-        },
-    )
+    """The inspection's event; sent again while orderflow answers 409 (the parcel's arrival
+    not recorded yet: an inspection counts only after it), as a warehouse's retry would."""
+    event = {
+        "event_id": f"wh-{uuid.uuid4().hex[:12]}",
+        "type": "return_inspected",
+        "order_ref": item.order_ref,
+        "return_ref": item.return_ref,
+        "lines": lines,
+    }
+    url = f"{sim.settings.public_url}/v1/webhooks/warehouse"
+    for _ in range(50):
+        status = await sim.webhook(url, sim.settings.warehouse_webhook_secret, event)
+        if status != 409:
+            break
+        await asyncio.sleep(0.2)
+    return status
 
 
 @warehouse.post("/sim/returns/{return_ref}/inspect")

@@ -349,7 +349,10 @@ class OrderOut(BaseModel):
     lines: list[LineOut]
     timeline: list[EventOut]
     notifications: list[NotificationOut]
-    notes: list[NoteOut]
+    notes: list[NoteOut] = Field(
+        description="Staff notes and the texts of operator actions, for staff only: always "
+        "empty for a service key (what staff write about a customer is not the shop's to read)"
+    )
     documents: list[str]
     flags: FlagsOut
     tracking_number: str | None

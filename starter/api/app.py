@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from activities.payment_gateways.chosen import callback_reader
 from activities.providers import make_http_client
@@ -63,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.limiter = limiter
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # The client's address behind the proxies we trust (none unless configured): the one way
+    # the API learns it, so uvicorn's own proxy headers handling is off (`main`, tests).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     for router in (
         orders.router,
         actions.router,
@@ -99,4 +103,6 @@ def main() -> None:
     configure_logging()
     app = create_app(settings)
     start_http_server(settings.api_metrics_port, settings.api_metrics_host)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
+    uvicorn.run(
+        app, host=settings.api_host, port=settings.api_port, log_config=None, proxy_headers=False
+    )

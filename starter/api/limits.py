@@ -17,17 +17,30 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schema.api.orders import ErrorBody
+from schema.links import BadLink, LinkPurpose
 from settings import Settings
 from starter.services.access import SignInLimits
 from starter.services.status_page import OrderListLimits
 
 
 def client_and_path(request: Request) -> str:
-    """Public endpoints are limited per client and per URL (so per order for the feedback form)."""
-    return f"{get_remote_address(request)}:{request.url.path}"
+    """Public endpoints are limited per client (its address behind our trusted proxies:
+    ORDERFLOW_FORWARDED_ALLOW_IPS) and per URL; a customer link's URL counts per order, so
+    every link of one order (each message carries its own) shares one count."""
+    path = request.url.path
+    token = request.path_params.get("token")
+    if token:
+        try:
+            opened = request.app.state.links.order_of(tuple(LinkPurpose), token)
+        except BadLink:
+            pass
+        else:
+            path = path.replace(token, str(opened), 1)
+    return f"{get_remote_address(request)}:{path}"
 
 
-limiter = Limiter(key_func=client_and_path)
+# Counted per route and key (by default slowapi scopes by the raw URL: per token, not order).
+limiter = Limiter(key_func=client_and_path, key_style="endpoint")
 
 
 class PostgresCounters(Storage):

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -40,7 +40,14 @@ from schema.reports import DailyQuery
 from schema.tables import Incident, Order, Return
 from schema.vocabulary import Action, EventType
 from settings import Settings
-from starter.api.deps import AppSettings, Session, SignInGuard, Workflows, client_ip
+from starter.api.deps import (
+    AppSettings,
+    Session,
+    SignInGuard,
+    Workflows,
+    client_ip,
+    same_origin,
+)
 from starter.console import charts
 from starter.services import access, actions, refunds, reports, returns, subscriptions
 from starter.services.access import (
@@ -82,17 +89,9 @@ def _secure(settings: Settings) -> bool:
     return settings.public_url.startswith("https://")
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 async def same_site_form(request: Request) -> None:
     """Every console POST: from our own origin, with the CSRF token of this browser."""
-    settings: Settings = request.app.state.settings
-    sent_from = request.headers.get("origin") or _origin(request.headers.get("referer", ""))
-    ours = {_origin(settings.public_url), _origin(str(request.base_url))}
-    if sent_from not in ours:
+    if not same_origin(request):
         raise Refused(403, "This form was not sent from the console's own pages.")
     form = await request.form()
     token, expected = form.get(CSRF_FIELD), request.cookies.get(CSRF_COOKIE)
@@ -104,11 +103,14 @@ SameSiteForm = Depends(same_site_form)
 
 
 async def _principal(request: Request) -> Principal | None:
+    """The signed-in staff member; an API key in the cookie is no one (the console is for
+    people: a key reaches only what the API gives it)."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
     async with open_session(request.app.state.engine) as session:
-        return await principal_for(session, token, client_ip(request))
+        principal = await principal_for(session, token, client_ip(request))
+    return principal if principal is not None and principal.session is not None else None
 
 
 async def _staff(request: Request, permission: Permission = Permission.ORDERS_SEARCH) -> Principal:

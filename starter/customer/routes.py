@@ -6,11 +6,11 @@
     /order/{token}/cancel         cancel before handover, with a reason from a list (POST)
     /order/{token}/stock-choice   the choice about missing items (STOCK_CHOICE or STATUS link)
     /order/{token}/feedback       rating 1-5, NPS 0-10, comment, per-line ratings (FEEDBACK
-                                  or STATUS link); answering again replaces the answer
-    /order/{token}/receipt.pdf    the receipt
+                                  or STATUS link), once delivered; answering again replaces it
+    /order/{token}/receipt.pdf    the receipt (the contact masked as the page masks it)
     /order/{token}/return         the return request (STATUS link): what to send back, how
                                   many, why, money back or an exchange; then its label at
-    /order/{token}/returns/{id}/label.pdf
+    /order/{token}/returns/{id}/label.pdf   (masked alike)
     /my-orders/{token}            every order of one e-mail (the short-lived ORDER_LIST link)
 
 In the order's language (uk, ru, en), switchable with `?lang=`; the words are those of the
@@ -20,9 +20,9 @@ customer does goes through the same services and workflow updates as an operator
 the workflow's validators decide, and a refusal shows a page saying it is too late.
 
 Forgery: these forms have no session to steal; the unguessable token in the path is what
-authorises, and a POST must come from our own pages — an Origin (or, without one, a
-Referer) of another site is refused with 403 (browsers send Origin on every cross-site
-POST). Pages are sent with `Referrer-Policy: same-origin` (the token never leaks to the
+authorises, and a POST must come from our own pages by the console's rule
+(`starter.api.deps.same_origin`): an Origin (or, without one, a Referer) of another site, or
+neither, is refused with 403. Pages are sent with `Referrer-Policy: same-origin` (the token never leaks to the
 payment page or the carrier's site), `X-Frame-Options: DENY` and `Cache-Control: no-store`.
 The JSON twins are in starter/api/routes/customers.py.
 """
@@ -35,7 +35,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_month_names
@@ -47,6 +46,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 from sqlmodel import select
 
+from activities.documents import for_link_holder
 from activities.messages import BABEL_LOCALES, LOCALES
 from activities.notifications import FROM_MESSAGE
 from schema.api.customers import CustomerCancelIn, CustomerStockChoiceIn, FeedbackIn
@@ -54,9 +54,9 @@ from schema.api.returns import CustomerReturnIn
 from schema.contracts import ReturnResolution
 from schema.links import BadLink, ExpiredLink, LinkPurpose
 from schema.pii import mask_email
-from schema.tables import Document, FeedbackBonus, Order, OrderLine
+from schema.tables import FeedbackBonus, Order, OrderLine
 from settings import Settings, get_settings
-from starter.api.deps import AppSettings, Links, Session, Workflows, client_ip
+from starter.api.deps import AppSettings, Links, Session, Workflows, client_ip, same_origin
 from starter.api.limits import limiter
 from starter.api.routes.returns import pdf
 from starter.services import actions, returns, status_page
@@ -68,7 +68,12 @@ from starter.services.errors import (
     ReturnNotFound,
     ReturnRefused,
 )
-from starter.services.feedback import answer_feedback, stored_answer
+from starter.services.feedback import (
+    FeedbackNotOpen,
+    answer_feedback,
+    feedback_open,
+    stored_answer,
+)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(
@@ -152,21 +157,10 @@ def _opened(request: Request, links: Links, token: str, *purposes: LinkPurpose) 
 
 
 async def from_our_pages(request: Request) -> None:
-    """Every customer POST: sent from our own pages (Origin, else Referer), or by no browser."""
-    settings: Settings = request.app.state.settings
-    sent_from = request.headers.get("origin")
-    if sent_from is None and request.headers.get("referer"):
-        parts = urlsplit(request.headers["referer"])
-        sent_from = f"{parts.scheme}://{parts.netloc}"
-    ours = {_origin(settings.public_url), _origin(str(request.base_url))}
-    if sent_from is not None and sent_from not in ours:
+    """Every customer form's POST: sent from our own pages (the console's rule)."""
+    if not same_origin(request):
         page = _page(request, "link_refused.html", _asked_locale(request), 403, expired=False)
         raise LinkRefused(page)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 FromOurPages = Depends(from_our_pages)
@@ -254,17 +248,16 @@ async def cancel_order(
 
 @router.get("/order/{token}/receipt.pdf", response_class=Response)
 @limiter.limit(lambda: get_settings().status_page_rate_limit)
-async def receipt(request: Request, token: str, db: Session, links: Links) -> Response:
+async def receipt(
+    request: Request, token: str, db: Session, links: Links, settings: AppSettings
+) -> Response:
+    """The receipt, its contact masked as the page masks it (the link may be forwarded)."""
     order_id = _opened(request, links, token, LinkPurpose.STATUS)
-    document = (
-        await db.exec(
-            select(Document).where(Document.order_id == order_id, Document.kind == "receipt")
-        )
-    ).first()
-    if document is None:
+    content = await for_link_holder(db, order_id, "receipt", settings.returns_address)
+    if content is None:
         raise OrderNotFound(order_id)
     return Response(
-        document.content,
+        content,
         media_type="application/pdf",
         headers={**HEADERS, "Content-Disposition": 'inline; filename="receipt.pdf"'},
     )
@@ -295,18 +288,20 @@ async def _feedback_page(
 ) -> HTMLResponse:
     order, locale = await _order_and_locale(request, db, order_id)
     settings: Settings = request.app.state.settings
+    rateable = await feedback_open(db, order=order)
     return _page(
         request,
         "feedback.html",
         locale,
         status,
         number=order.number,
+        rateable=rateable,
         lines=await _lines(db, order_id),
         answer=await stored_answer(db, order_id=order_id),
         bonus_promised=settings.feedback_bonus != "none"
         or await db.get(FeedbackBonus, order_id) is not None,
         status_url=_way_back(links, context["token"]),
-        **{"problem": None, **context},
+        **{"problem": None if rateable else "rate_after_delivery", **context},
     )
 
 
@@ -353,6 +348,8 @@ async def feedback_sent(
         return await _feedback_page(
             request, db, links, order_id, 422, token=token, problem="choose_one"
         )
+    except FeedbackNotOpen:
+        return await _feedback_page(request, db, links, order_id, 409, token=token)
     return _page(
         request,
         "thanks.html",
@@ -572,11 +569,20 @@ async def return_asked(
 @router.get("/order/{token}/returns/{return_id}/label.pdf")
 @limiter.limit(lambda: get_settings().status_page_rate_limit)
 async def return_label(
-    request: Request, token: str, return_id: uuid.UUID, db: Session, links: Links
+    request: Request,
+    token: str,
+    return_id: uuid.UUID,
+    db: Session,
+    links: Links,
+    settings: AppSettings,
 ) -> Response:
+    """The return label, its sender masked as the page masks the contact: the carrier knows
+    the parcel by its barcode (booked from the full address); staff print the original."""
     order_id = _opened(request, links, token, LinkPurpose.STATUS)
     try:
-        number, content = await returns.return_label(db, order_id=order_id, return_id=return_id)
+        number, content = await returns.return_label_for_link_holder(
+            db, order_id=order_id, return_id=return_id, returns_address=settings.returns_address
+        )
     except ReturnNotFound as missing:
         page = _page(request, "link_refused.html", _asked_locale(request), 404, expired=False)
         raise LinkRefused(page) from missing

@@ -175,17 +175,26 @@ class SignInLimits:
 async def open_staff_session(
     session: AsyncSession, *, limits: SignInLimits, username: str, password: str, ip: str | None
 ) -> str:
-    """A new session token; WrongCredentials (401) or SignInLocked (429) otherwise."""
-    await limits.refuse_if_locked(username, ip)
+    """A new session token; WrongCredentials (401) or SignInLocked (429) otherwise. Every
+    attempt is audited (`session.open`, or `session.refused` with why), with the client's
+    address."""
     account = (
         await session.exec(select(StaffAccount).where(StaffAccount.username == username))
     ).first()
+    try:
+        await limits.refuse_if_locked(username, ip)
+    except SignInLocked:
+        await _sign_in_audited(session, account, username, ip, refused="locked")
+        raise
     stored = account.password_hash if account is not None else _NOBODYS_HASH
     matches, rehashed = await asyncio.to_thread(password_check, password, stored)
     if account is None or account.disabled_at is not None or not matches:
         await limits.failed(username, ip)
+        why = "unknown" if account is None else "disabled" if account.disabled_at else "password"
+        await _sign_in_audited(session, account, username, ip, refused=why)
         raise WrongCredentials
     await limits.succeeded(username)
+    await _sign_in_audited(session, account, username, ip)
     if rehashed is not None:
         account.password_hash = rehashed
         session.add(account)
@@ -194,6 +203,30 @@ async def open_staff_session(
     session.add(StaffSession(token_hash=_digest(token), account_id=account.id, expires_at=expires))
     await session.commit()
     return token
+
+
+async def _sign_in_audited(
+    session: AsyncSession,
+    account: StaffAccount | None,
+    username: str,
+    ip: str | None,
+    refused: str | None = None,
+) -> None:
+    """One audit row per sign-in: the account's (or, for a name no account has, `unknown`),
+    committed with the session it opens, or at once when refused."""
+    role = account.role if account is not None else ""
+    session.add(
+        AuditEntry(
+            actor=f"staff:{username}" if account is not None else "unknown",
+            role=role,
+            action="session.refused" if refused else "session.open",
+            target=username[:64],
+            ip=ip,
+            detail={"why": refused} if refused else {},
+        )
+    )
+    if refused:
+        await session.commit()
 
 
 async def close_staff_session(session: AsyncSession, *, caller: Principal) -> bool:

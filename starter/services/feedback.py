@@ -1,6 +1,9 @@
 """The customer's answer to the feedback request (the form of the link in the message, the
 status page's form, or the JSON twin).
 
+Only a delivered order (delivered or collected, and not cancelled since) is rated: any
+other is refused with 409 (FeedbackNotOpen), so no bonus is ever earned without buying.
+
 The answer is kept in Postgres (the comment may hold personal data); answering again
 replaces the stored answer, one row per order. The first answer is signalled to the order's
 workflow (its scores only), which keeps acting on it, as on any first answer. Every answer
@@ -29,6 +32,7 @@ from schema.contracts import (
     FeedbackReceived,
     MessageKind,
     NotifyInput,
+    Stage,
     message_workflow_id,
 )
 from schema.shop_events import ShopEventType
@@ -36,8 +40,19 @@ from schema.tables import Feedback, Order, OrderLine
 from settings import Settings
 from starter.services import metrics
 from starter.services.errors import ActionRefused, InputRefused, OrderNotFound
+from starter.services.returns import delivered_at
 from starter.services.temporal import OrderWorkflows
 from workflows.order import OrderWorkflow
+
+
+class FeedbackNotOpen(ActionRefused):  # 409
+    def __init__(self) -> None:
+        super().__init__("feedback is taken once the order has been delivered")
+
+
+async def feedback_open(session: AsyncSession, *, order: Order) -> bool:
+    """Whether the order may be rated: it reached the customer and was not cancelled."""
+    return order.stage != Stage.CANCELLED and await delivered_at(session, order.id) is not None
 
 
 async def order_number(session: AsyncSession, *, order_id: uuid.UUID) -> str:
@@ -67,6 +82,8 @@ async def answer_feedback(
     for position, line in enumerate(body.line_ratings):
         if line.sku not in skus:
             raise InputRefused(f"line_ratings.{position}.sku", f"order has no line {line.sku}")
+    if not await feedback_open(session, order=order):
+        raise FeedbackNotOpen
     answer = {
         "rating": body.rating,
         "nps": body.nps,

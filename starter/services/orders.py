@@ -130,9 +130,11 @@ async def read_order(
     links: OrderLinks,
     unmasked: bool = False,
     unanswered: str | None = None,
+    staff: bool = True,
 ) -> OrderOut | None:
     """The read model of one order (with the workflow's `live` status when asked); personal
-    data masked unless `unmasked`."""
+    data masked unless `unmasked`; staff notes for `staff` only (what staff type about a
+    customer, a phone or an address, is no service's to read)."""
     order = await session.get(Order, order_id)
     if order is None:
         return None
@@ -157,10 +159,14 @@ async def read_order(
     ).all()
     workflow: dict[str, Any] | None = asdict(live) if live is not None else None
     notes = (
-        await session.exec(
-            select(OrderNote).where(OrderNote.order_id == order_id).order_by(col(OrderNote.id))
-        )
-    ).all()
+        (
+            await session.exec(
+                select(OrderNote).where(OrderNote.order_id == order_id).order_by(col(OrderNote.id))
+            )
+        ).all()
+        if staff
+        else []
+    )
     kinds = (await session.exec(select(Document.kind).where(Document.order_id == order_id))).all()
     refs = await session.get(OrderProviderRefs, order_id)
     assert order.created_at is not None
@@ -390,6 +396,7 @@ async def view_order(
         links=links_for(order_id, settings),
         unmasked=unmasked,
         unanswered=unanswered,
+        staff=caller.role != Role.SERVICE,
     )
     if view is None:
         raise OrderNotFound(order_id)

@@ -30,6 +30,7 @@ from schema.contracts import (
     PaymentFailure,
     PaymentOutcome,
     ReturnInspection,
+    ReturnStatus,
     TrackingStatus,
     WarehouseEvent,
     WarehouseEventKind,
@@ -118,6 +119,7 @@ async def receive_event(
         ret = await session.get(Return, envelope.return_ref)
         if ret is None or ret.order_id != order.id:
             raise ReturnNotFound(envelope.return_ref)
+        _refuse_unless_about(ret, provider, payload)
     recorded = await session.execute(
         insert(WebhookEvent)
         .values(
@@ -195,6 +197,22 @@ def _carrier_event(payload: dict[str, Any]) -> CarrierEvent:
         detail=str(payload.get("detail", "")),
         subtag=str(payload.get("subtag") or ""),
     )
+
+
+def _refuse_unless_about(ret: Return, provider: ReportingProvider, payload: dict[str, Any]) -> None:
+    """A return's tracking counts only with its own label's tracking number, and its
+    inspection only once the parcel has arrived (409: a warehouse early retries later)."""
+    if provider == "carrier" and (
+        ret.tracking_number is None or payload["tracking_number"] != ret.tracking_number
+    ):
+        raise EventMismatch(
+            f"tracking number {payload['tracking_number']} is not return {ret.number}'s label's"
+        )
+    if provider == "warehouse" and ret.status != ReturnStatus.RECEIVED:
+        raise EventMismatch(
+            f"return {ret.number} has not arrived at the warehouse yet ({ret.status}): "
+            "an inspection counts once it has"
+        )
 
 
 def _return_delivery(

@@ -1,5 +1,6 @@
 """Partial refunds by an operator, at any point after payment (also after the order's
-workflow ended): an amount, or lines at their price. Each runs as a `RefundWorkflow` under
+workflow ended): an amount, or lines at their price (only items still the customer's: not
+sent back in a return, not refunded by line before — `returns.still_the_customers`). Each runs as a `RefundWorkflow` under
 the caller's idempotency key; the ledger (schema/ledger.py) guarantees the refunds of an
 order never exceed what was paid: checked here under the order's row lock for a fast 409,
 and again in the activity, where two requests that passed here together are told apart.
@@ -16,11 +17,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from schema.api.returns import RefundIn, RefundOut, RefundRow, RefundsOut
 from schema.contracts import RefundWorkflowInput, StockLine
 from schema.ledger import REJECTED, RefundExceedsPayment, locked_balance
-from schema.tables import Order, OrderLine, OrderNote, OrderProviderRefs, Refund
+from schema.tables import Order, OrderLine, OrderNote, OrderProviderRefs, Refund, RefundLine
 from settings import Settings
 from starter.services import metrics
 from starter.services.access import Principal, audit
 from starter.services.errors import OrderNotFound, RefundRefused
+from starter.services.returns import still_the_customers
 from starter.services.temporal import OrderWorkflows
 
 
@@ -72,6 +74,7 @@ async def refund(
                 f"refund refused: {amount} exceeds what is left to refund ({balance.left} of "
                 f"{balance.paid} paid, {balance.refunded} refunded)"
             )
+    taken = await _take_lines(session, order_id, ledger_key(order_id, key), body)
     note = None
     if body.note:  # the operator's words stay in Postgres
         note = OrderNote(order_id=order_id, author=caller.actor, text=body.note, action="refund")
@@ -94,6 +97,8 @@ async def refund(
     except RefundRefused as refused:
         if note is not None:
             await session.delete(note)  # it would explain a refund that did not happen
+        for line in taken:
+            await session.delete(line)  # the items are the customer's again
         await audit(session, caller, "order.refund.refused", str(order_id), reason=str(refused))
         await session.commit()
         metrics.ACTION_OUTCOMES.labels(action="refund", outcome="refused").inc()
@@ -110,6 +115,37 @@ async def refund(
         paid=paid,
         refunded=ledger.refunded,
     )
+
+
+async def _take_lines(
+    session: AsyncSession, order_id: uuid.UUID, refund_key: str, body: RefundIn
+) -> list[RefundLine]:
+    """A refund by lines takes its items (written, the caller commits): each within what is
+    still the customer's (not sent back, not refunded before), under the order's row lock.
+    The same refund asked again (its key) takes nothing more."""
+    if not body.lines:
+        return []
+    before = (
+        await session.exec(select(RefundLine.id).where(RefundLine.refund_key == refund_key))
+    ).first()
+    if before is not None:
+        return []
+    theirs = {line.sku: line for line in await still_the_customers(session, order_id)}
+    taken = []
+    for position, wanted in enumerate(body.lines):
+        line = theirs[wanted.sku]  # `_amount` refused a SKU the order has not
+        if wanted.quantity > line.returnable:
+            raise RefundRefused(
+                f"lines.{position}.quantity: {line.returnable} of {wanted.sku} can be refunded "
+                f"({line.ordered} ordered, the rest returned or refunded already)"
+            )
+        taken.append(
+            RefundLine(
+                order_id=order_id, refund_key=refund_key, sku=wanted.sku, quantity=wanted.quantity
+            )
+        )
+    session.add_all(taken)
+    return taken
 
 
 async def _amount(

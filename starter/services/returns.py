@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities.documents import for_link_holder
 from schema.api.returns import (
     CustomerReturnIn,
     ReturnableLine,
@@ -46,6 +47,7 @@ from schema.contracts import (
     ReturnWorkflowInput,
     StepChoice,
 )
+from schema.ledger import REJECTED
 from schema.tables import (
     Document,
     Order,
@@ -53,6 +55,8 @@ from schema.tables import (
     OrderLine,
     OrderNote,
     OrderProviderRefs,
+    Refund,
+    RefundLine,
     Return,
     ReturnItem,
 )
@@ -84,8 +88,16 @@ async def delivered_at(session: AsyncSession, order_id: uuid.UUID) -> datetime |
     ).one()
 
 
-async def _returnable(session: AsyncSession, order_id: uuid.UUID) -> list[ReturnableLine]:
-    """Each line: ordered, less what returns not declined already hold."""
+async def still_the_customers(
+    session: AsyncSession, order_id: uuid.UUID, *, lock: bool = True
+) -> list[ReturnableLine]:
+    """What of each line is still the customer's to send back or to have refunded: ordered,
+    less what returns (not declined) hold, less what an operator refunded by line (unless
+    the provider rejected that refund). With `lock`, the order's row stays locked until the
+    transaction ends (as the refund ledger locks it), so two requests never both take the
+    same items: the return and the line refund that write what they take use it so."""
+    if lock:
+        await session.exec(select(Order.id).where(Order.id == order_id).with_for_update())
     lines = (
         await session.exec(
             select(OrderLine).where(OrderLine.order_id == order_id).order_by("position")
@@ -101,12 +113,29 @@ async def _returnable(session: AsyncSession, order_id: uuid.UUID) -> list[Return
             )
         ).all()
     )
+    rejected = select(Refund.idempotency_key).where(
+        Refund.order_id == order_id, Refund.status == REJECTED
+    )
+    refunded = dict(
+        (
+            await session.exec(
+                select(RefundLine.sku, func.sum(RefundLine.quantity))
+                .where(
+                    RefundLine.order_id == order_id,
+                    col(RefundLine.refund_key).not_in(rejected),
+                )
+                .group_by(col(RefundLine.sku))
+            )
+        ).all()
+    )
     return [
         ReturnableLine(
             sku=line.sku,
             name=line.name,
             ordered=line.quantity,
-            returnable=max(line.quantity - int(held.get(line.sku, 0)), 0),
+            returnable=max(
+                line.quantity - int(held.get(line.sku, 0)) - int(refunded.get(line.sku, 0)), 0
+            ),
             unit_price=line.unit_price,
         )
         for line in lines
@@ -139,7 +168,7 @@ def _chosen(
         if line.quantity > found.returnable:
             raise ReturnRefused(
                 f"{found.returnable} of {found.name} can be returned ({found.ordered} ordered, "
-                "the rest in other returns)",
+                "the rest returned or refunded already)",
                 f"lines.{position}.quantity",
                 code=ReturnRefusal.TOO_MANY,
                 item=found.name,
@@ -245,7 +274,7 @@ async def _written(
     """The return's row and lines, committed before its workflow starts (a retry of the
     request finds them by its key); False: the same request wrote them at the same moment."""
     order_id = order.id
-    chosen = _chosen(body.lines, await _returnable(session, order_id))
+    chosen = _chosen(body.lines, await still_the_customers(session, order_id))
     value = sum((line.unit_price * line.returnable for line in chosen), Decimal("0.00"))
     _replacement(body, chosen, value)  # refused before anything is written
     seq = (
@@ -415,7 +444,7 @@ async def returnable(session: AsyncSession, *, order_id: uuid.UUID) -> Returnabl
     return ReturnableOut(
         number=order.number,
         delivered_at=await delivered_at(session, order_id),
-        lines=await _returnable(session, order_id),
+        lines=await still_the_customers(session, order_id, lock=False),
         reasons=list(ReturnReason),
         returns=[as_customer_sees(ret) for ret in await returns_of(session, order_id=order_id)],
     )
@@ -442,6 +471,18 @@ async def return_label(
     if document is None:
         raise ReturnNotFound(f"{return_id}: its label")
     return ret.number, document.content
+
+
+async def return_label_for_link_holder(
+    session: AsyncSession, *, order_id: uuid.UUID, return_id: uuid.UUID, returns_address: str
+) -> tuple[str, bytes]:
+    """The return's label as the customer's link serves it: the contact masked (whoever the
+    link was forwarded to learns no street or postcode); ReturnNotFound until it is printed."""
+    ret = await _load(session, order_id, return_id)
+    content = await for_link_holder(session, order_id, ret.label_kind, returns_address)
+    if content is None:
+        raise ReturnNotFound(f"{return_id}: its label")
+    return ret.number, content
 
 
 async def _view(

@@ -27,7 +27,7 @@ from schema.api.subscriptions import (
     SubscriptionOut,
     SubscriptionPatch,
 )
-from schema.tables import ShopDelivery, ShopEvent, WebhookSubscription
+from schema.tables import ApiKey, ShopDelivery, ShopEvent, WebhookSubscription
 from settings import Settings
 from starter.services.access import Principal, Role, audit
 from starter.services.errors import ActionRefused, InputRefused, SubscriptionNotFound
@@ -158,6 +158,13 @@ async def update_subscription(
     if body.events is not None:
         changes["events"] = sorted({event.value for event in body.events})
     if body.active is not None:
+        if body.active and row.for_key_id is not None:
+            key = await session.get(ApiKey, row.for_key_id)
+            if key is None or key.revoked_at is not None:
+                raise ActionRefused(
+                    "the key this subscription belongs to is revoked: it stays paused "
+                    "(the shop subscribes again with its new key)"
+                )
         changes["active"] = body.active
     if changes:
         await session.execute(

@@ -393,6 +393,21 @@ def test_html_escapes_what_customers_typed_and_text_keeps_it() -> None:
         assert "&lt;" not in message.text + message.sms + message.push_body, c.id
 
 
+def test_a_url_in_what_customers_typed_is_never_a_link_in_html() -> None:
+    """A name holding a URL arrives as text from the shop's sender, never as a link; the
+    message's own links (status page, payment, tracking...) stay clickable."""
+    order = replace(
+        ORDER,
+        customer_name="Olha https://evil.example/claim",
+        lines=tuple(replace(line, name=f"{line.name} www.evil.example") for line in ORDER.lines),
+    )
+    for c, locale in RENDERS:
+        message = rendered(c, locale, order)
+        assert "evil.example" not in "".join(re.findall(r"<a\b[^>]*>[^<]*</a>", message.html))
+        for url in re.findall(r"https://(?!evil)\S+", visible("html", message.html)):
+            assert f'href="{html.escape(url.rstrip(".,;:!?)"))}"' in message.html, (c.id, url)
+
+
 # --- one home per kind, and a phrase for every code ----------------------------------------
 
 

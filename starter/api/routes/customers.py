@@ -116,9 +116,10 @@ async def customer_stock_choice(
 @router.post(
     "/feedback",
     response_model=FeedbackOut,
-    responses=responses(404, 410, 422, 429, 503),
+    responses=responses(404, 409, 410, 422, 429, 503),
     summary="The customer's answer: rating 1-5 and/or NPS 0-10, comment, per-line ratings; "
-    "answering again replaces the answer",
+    "answering again replaces the answer. Only for a delivered order (409 before delivery "
+    "or once cancelled); one bonus per order, whatever is answered how often",
 )
 @limiter.limit(lambda: get_settings().feedback_rate_limit)
 async def feedback(

@@ -55,8 +55,9 @@ async def get_one(subscription_id: uuid.UUID, db: Session, caller: Subscriber) -
 @router.patch(
     "/{subscription_id}",
     response_model=SubscriptionOut,
-    responses=responses(404, 422),
-    summary="Change the URL or the events, or pause (active false) and resume",
+    responses=responses(404, 409, 422),
+    summary="Change the URL or the events, or pause (active false) and resume (409 for the "
+    "subscription of a revoked key: it stays paused)",
 )
 async def update(
     subscription_id: uuid.UUID,
