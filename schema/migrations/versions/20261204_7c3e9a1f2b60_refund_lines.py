@@ -1,7 +1,7 @@
 """refund lines: what an operator refunded by line, so no item is both refunded and returned
 
 Revision ID: 7c3e9a1f2b60
-Revises: 5b8e2c7d4f10
+Revises: 7c3e9a1d5b20
 Create Date: 2026-12-04 15:00:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '7c3e9a1f2b60'
-down_revision: str | None = '5b8e2c7d4f10'
+down_revision: str | None = '7c3e9a1d5b20'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
