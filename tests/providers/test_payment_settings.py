@@ -3,15 +3,22 @@ the devstack's; its API is the real one, inside the devstack its simulator."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from settings import Settings
 
-STRONG = "s" * 40
+# Orderflow's own secrets, each random and its own (the one rule for secrets).
 OURS = {
-    name: STRONG
-    for name in ("payment_webhook_secret", "warehouse_webhook_secret", "carrier_webhook_secret")
-} | {"link_secret": STRONG}
+    name: secrets.token_urlsafe(32)
+    for name in (
+        "payment_webhook_secret",
+        "warehouse_webhook_secret",
+        "carrier_webhook_secret",
+        "link_secret",
+    )
+}
 
 
 def test_the_chosen_providers_credentials_must_be_set_outside_the_devstack() -> None:
