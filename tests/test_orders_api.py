@@ -196,6 +196,31 @@ async def test_invalid_order_is_422_naming_the_field_and_creates_nothing(
     assert await _order_count(engine, order["number"]) == 0
 
 
+@pytest.mark.parametrize(
+    ("currency", "message"),
+    [
+        ("UAK", "not an ISO 4217 currency in use today"),  # the karbovanets, gone since 1996
+        ("DEM", "not an ISO 4217 currency in use today"),
+        ("XAU", "not an ISO 4217 currency in use today"),  # gold is no price
+        ("uah", "use upper case: UAH"),
+        ("Eur", "use upper case: EUR"),
+    ],
+)
+async def test_only_a_currency_in_use_today_is_taken_and_lower_case_is_told_how(
+    api: httpx.AsyncClient, engine: AsyncEngine, currency: str, message: str
+) -> None:
+    order = _with("currency", currency)
+    response = await api.post("/v1/orders", json=order)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "currency" and message in error["message"]
+    assert await _order_count(engine, order["number"]) == 0
+    schema = (await api.get("/openapi.json")).json()["components"]["schemas"]["OrderCreate"]
+    codes = schema["properties"]["currency"]["enum"]
+    assert {"UAH", "EUR", "USD", "PLN"} <= set(codes) and not {"UAK", "DEM", "XAU"} & set(codes)
+
+
 async def test_pickup_needs_no_address(api: httpx.AsyncClient, client: Client) -> None:
     order = sample_order(delivery={"method": "pickup", "pickup_point": "KYIV-01"})
     response = await api.post("/v1/orders", json=order)

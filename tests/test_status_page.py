@@ -126,7 +126,7 @@ async def test_the_page_shows_payment_tracking_receipt_history_and_feedback(
     assert due["payment"]["status"] == "awaiting_payment" and due["actions"]["cancel"] is True
     assert due["actions"]["return_items"] is False and due["actions"]["return_until"] is None
     page = await anonymous.get(f"/order/{token}", params={"lang": "en"})
-    assert f'href="{refs.payment_url}"' in page.text and "Pay UAH500.00" in _text(page.text)
+    assert f'href="{refs.payment_url}"' in page.text and "Pay UAH 500.00" in _text(page.text)
 
     await order.to_delivery()
     done = (await anonymous.get(f"/v1/customer/orders/{token}", params={"lang": "en"})).json()

@@ -28,6 +28,7 @@ What a template gets
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -38,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from babel.dates import format_date, format_time
-from babel.numbers import format_currency
+from babel.numbers import format_currency, get_currency_symbol
 from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -180,6 +181,19 @@ class RenderedMessage:
     link: str = ""  # where a push notification opens: the status page (or the message's link)
 
 
+def format_money(amount: Decimal, currency: str, babel_locale: str) -> str:
+    """An amount as the locale writes it (Babel), with CLDR's currency spacing that Babel
+    leaves out: a symbol of letters stands apart from the digits by a no-break space
+    ("UAH 1,999.00" rather than "UAH1,999.00"; "€1,999.00" and "1 999,00 ₴" stay as they are)."""
+    text = format_currency(amount, currency, locale=babel_locale)
+    symbol = get_currency_symbol(currency, babel_locale)
+    if symbol[-1:].isalpha():
+        text = re.sub(f"{re.escape(symbol)}(?=\\d)", f"{symbol}\xa0", text)
+    if symbol[:1].isalpha():
+        text = re.sub(f"(?<=\\d){re.escape(symbol)}", f"\xa0{symbol}", text)
+    return text
+
+
 GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
     "¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -266,7 +280,7 @@ class MessageCatalog:
         def block(name: str) -> str:
             return "".join(template.blocks[name](template.new_context(values))).strip()
 
-        sms = block("sms")
+        sms = block("sms").replace("\xa0", " ")  # GSM-7 has no no-break space
         if isinstance(facts, OrderFacts) and kind not in MANAGER_KINDS:
             sms = _with_status_link(sms, values["phrases"].status_label, facts.status_url)
         return RenderedMessage(
@@ -323,7 +337,7 @@ class MessageCatalog:
         currency = facts.currency if isinstance(facts, OrderFacts) else ""
 
         def money(amount: Decimal) -> str:
-            return format_currency(amount, currency, locale=babel)
+            return format_money(amount, currency, babel)
 
         values: dict[str, Any] = {
             "support": facts.support,

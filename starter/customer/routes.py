@@ -39,7 +39,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_month_names
-from babel.numbers import format_currency
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -47,7 +46,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 from sqlmodel import select
 
-from activities.messages import BABEL_LOCALES, LOCALES
+from activities.messages import BABEL_LOCALES, LOCALES, format_money
 from activities.notifications import FROM_MESSAGE
 from schema.api.customers import CustomerCancelIn, CustomerStockChoiceIn, FeedbackIn
 from schema.api.returns import CustomerReturnIn
@@ -105,7 +104,7 @@ class Formats:
         self._babel, self._currency, self._zone = BABEL_LOCALES[locale], currency, ZoneInfo(zone)
 
     def money(self, amount: Decimal) -> str:
-        return format_currency(amount, self._currency, locale=self._babel)
+        return format_money(amount, self._currency, self._babel)
 
     def day(self, value: date) -> str:
         return f"{value.day} {_months(self._babel)[value.month]} {value.year}"

@@ -28,6 +28,7 @@ from activities.messages import (
     OrderFacts,
     RecipientFacts,
     RenderedMessage,
+    format_money,
     locales_of,
     sms_segments,
 )
@@ -568,3 +569,24 @@ def test_the_delivery_message_links_the_return_page_with_the_window(locale: str)
     message = catalog().render(K.DELIVERED, locale, {}, order)
     assert f"{ORDER_URL}/return" in message.text
     assert {"uk": "21 день", "ru": "21 день", "en": "21 days"}[locale] in message.text
+
+
+@pytest.mark.parametrize(
+    ("currency", "locale", "written"),
+    [
+        ("UAH", "en_GB", "UAH\xa01,999.00"),  # CLDR's spacing: letters apart from the digits
+        ("PLN", "en_GB", "PLN\xa01,999.00"),
+        ("EUR", "en_GB", "€1,999.00"),  # a sign stays close
+        ("UAH", "uk_UA", "1\xa0999,00\xa0₴"),
+        ("EUR", "uk_UA", "1\xa0999,00\xa0EUR"),
+        ("UAH", "ru_RU", "1\xa0999,00\xa0₴"),
+    ],
+)
+def test_money_is_written_as_the_locale_writes_it(currency: str, locale: str, written: str) -> None:
+    assert format_money(Decimal("1999.00"), currency, locale) == written
+
+
+def test_english_messages_keep_the_currency_apart_from_the_amount() -> None:
+    message = _render(K.PAYMENT_RECEIVED, "en", amount="1999.00")
+    assert "UAH\xa01,999.00" in message.text and "UAH1,999.00" not in message.html
+    assert "UAH 1,999.00" in message.sms  # GSM-7 has no no-break space: a plain one
