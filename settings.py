@@ -62,13 +62,23 @@ class Settings(BaseSettings):
     # Postgres: unset means the embedded server's socket under data_dir.
     database_url: str = ""
 
-    # Mail
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 8025
-    smtp_sender: str = "orderflow <orders@orderflow.localhost>"
-    smtp_timeout_seconds: float = 10.0
+    # The shop: printed on the receipt and the labels, named as the e-mails' sender. The
+    # support contacts close every message and page, and are the shop's e-mail and phone on
+    # its documents.
+    shop_name: str = "Orderflow Demo Shop"
+    shop_legal_name: str = "Orderflow Demo Shop LLC"
+    shop_address: str = "Khreshchatyk 1, 01001 Kyiv, UA"
+    shop_tax_id: str = "00000000"
     support_email: str = "support@orderflow.localhost"
     support_phone: str = "+380 44 000 00 00"
+
+    # Mail: the sender's address (its domain also names every Message-ID; shown with the
+    # shop's name unless it carries a name of its own), and where replies go (unset: support).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_sender: str = "orders@orderflow.localhost"
+    smtp_reply_to: str = ""
+    smtp_timeout_seconds: float = 10.0
 
     manager_email: str = (
         "managers@orderflow.localhost"  # alerts: failed payments, escalations, incidents

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -105,6 +107,26 @@ async def test_order_is_confirmed_by_email(
     assert masked["email"] == f"{email[:2]}***@example.com"
     assert masked["phone"] == "+38050***4567"
     assert masked["name"] == "Iryna K." and masked["address"] is None
+
+
+async def test_every_message_is_dated_and_comes_from_the_shop(
+    dev_stack: Stack, mail_sink: MailSink
+) -> None:
+    """The headers a mail reader shows and sorts by, on the real message in the SMTP sink."""
+    order = sample_order()
+    sent_from = datetime.now(UTC)
+    response = await dev_stack.api.post("/v1/orders", json=order)
+    assert response.status_code == 202, response.text
+    [message] = await wait_for_mail(mail_sink.maildir, order["customer"]["email"])
+
+    settings = dev_stack.settings
+    assert message["From"] == f"{settings.shop_name} <{settings.smtp_sender}>"
+    assert message["Reply-To"] == settings.support_email  # no reply-to set: support answers
+    dated = parsedate_to_datetime(str(message["Date"]))
+    assert sent_from - timedelta(seconds=1) <= dated <= datetime.now(UTC)
+    domain = settings.smtp_sender.rpartition("@")[2]
+    assert str(message["Message-ID"]).endswith(f"@{domain}>"), message["Message-ID"]
+    assert response.json()["order_id"] in str(message["Message-ID"])
 
 
 async def test_same_request_twice_is_one_order(
