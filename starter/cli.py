@@ -147,6 +147,8 @@ def show(
     console.print(
         f"customer: {order.customer.name}, {order.customer.email}, {order.customer.phone}"
     )
+    if order.customer_note:
+        console.print(f"customer's note: {order.customer_note}", markup=False)
     console.print(f"waiting for: {waiting or '-'}   allowed: {', '.join(allowed)}")
     _print(
         [e.model_dump(mode="json") for e in order.timeline], False, ["at", "stage", "type", "actor"]

@@ -351,6 +351,12 @@ class OrderOut(BaseModel):
     expected_date: date | None
     created_at: datetime
     customer: CustomerOut
+    customer_note: str | None = Field(
+        default=None,
+        description="The customer's note with the order (their wishes), as they wrote it; for "
+        "roles that see personal data masked, every e-mail address and phone number in it "
+        "masked. Null when they left none (or were erased)",
+    )
     lines: list[LineOut]
     timeline: list[EventOut]
     notifications: list[NotificationOut]

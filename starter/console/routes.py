@@ -329,15 +329,24 @@ async def order_page(
 
 @router.get("/orders/{order_id}/act/{action}", response_class=HTMLResponse)
 async def confirm_action_page(
-    request: Request, order_id: uuid.UUID, action: str, db: Session
+    request: Request,
+    order_id: uuid.UUID,
+    action: str,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
 ) -> Response:
-    """The confirmation step before any action."""
+    """The confirmation step before any action, with what the operator decides on (the
+    total, the customer's note) as the order page shows it."""
     principal = await _staff(request, Permission.ORDERS_ACT)
     if action not in actions.OPERATOR_ACTIONS:
         raise Refused(404, f"There is no action {action}.")
-    order = await db.get(Order, order_id)
-    if order is None:
-        raise Refused(404, f"Order {order_id} does not exist.")
+    try:
+        order = await view_order(
+            db, caller=principal, order_id=order_id, workflows=workflows, settings=settings
+        )
+    except OrderNotFound as missing:
+        raise Refused(404, str(missing)) from missing
     return _page(
         request,
         "act.html",
