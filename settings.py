@@ -161,7 +161,11 @@ class Settings(BaseSettings):
     policy_activity_retry_max: timedelta = timedelta(minutes=1)
     policy_delivery_days_courier: int = 2
     policy_delivery_days_post: int = 5
-    policy_delivery_days_pickup: int = 1
+    policy_delivery_days_pickup: int = 1  # ready for pickup
+    # Express courier orders: the same day (0) when confirmed before the cutoff hour, in the
+    # customer's time; after it, the next.
+    policy_express_delivery_days: int = 0
+    policy_express_cutoff_hour: int = 14
     policy_review_amount: Decimal = Decimal("20000")
     policy_review_quantity: int = 20
     policy_review_sla: timedelta = timedelta(hours=2)
@@ -190,8 +194,8 @@ class Settings(BaseSettings):
     policy_return_sets: tuple[str, ...] = ("SET-",)  # SKU prefixes of sets: part of one, approval
     policy_return_shipping_wait: timedelta = timedelta(days=14)  # approved: the parcel by then
     policy_return_inspection_wait: timedelta = timedelta(days=3)  # received: inspected by then
-    # Where return parcels go (printed on the return label).
-    returns_address: str = "orderflow returns desk, Warehouse 1, 01001 Kyiv, UA"
+    # Where return parcels go, to the shop's name (the return label); unset: the shop's address.
+    returns_address: str = "Warehouse 1, Promyslova 5, 01001 Kyiv, UA"
 
     def order_policy(self) -> OrderPolicy:
         """The policy a new order is started with (and keeps for its whole life)."""

@@ -448,6 +448,7 @@ class NotificationActivities:
             bonus=bonus,
             page_url=f"{page}/{links.token(LinkPurpose.STATUS, order.id)}",
             return_days=self._settings.policy_return_window.days,
+            price_reason=order.price_reason,
         )
 
     async def _first_delivered(

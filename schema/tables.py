@@ -119,6 +119,8 @@ class Order(SQLModel, table=True):
     # Holds any lines the API admits: 500 × 100,000 × 999,999,999,999.99 (schema/api/fields.py).
     total: Decimal = Field(sa_column=Column(Numeric(22, 2), nullable=False))
     customer_note: str | None = Field(default=None, max_length=1000)
+    # Why an operator's final price differs from the lines' sum (a PriceReason), if said.
+    price_reason: str | None = Field(default=None, max_length=32)
     stage: str = Field(max_length=32)
     status: str = Field(max_length=32)
     expected_date: date | None = None

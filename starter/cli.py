@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from schema.contracts import PriceReason
 from settings import get_settings
 from starter.client import OrderflowClient, OrderflowError
 
@@ -157,10 +158,25 @@ def show(
 
 @app.command()
 def confirm(
-    order_id: str, price: str | None = None, note: str = "", as_json: JsonFlag = False
+    order_id: str,
+    price: str | None = None,
+    price_reason: Annotated[
+        str | None,
+        typer.Option(
+            help="why the price differs from the lines' sum (the customer reads it): "
+            + ", ".join(reason.value for reason in PriceReason)
+        ),
+    ] = None,
+    note: str = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Confirm an order awaiting review, optionally with a final price."""
-    _print(_run(lambda c: c.confirm(order_id, final_price=price, note=note)), True)
+    _print(
+        _run(
+            lambda c: c.confirm(order_id, final_price=price, price_reason=price_reason, note=note)
+        ),
+        True,
+    )
 
 
 @app.command()

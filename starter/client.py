@@ -120,9 +120,15 @@ class OrderflowClient:
     # --- operator actions (workflow updates) --------------------------------------------------
 
     async def confirm(
-        self, order_id: str, *, final_price: str | None = None, note: str = ""
+        self,
+        order_id: str,
+        *,
+        final_price: str | None = None,
+        price_reason: str | None = None,
+        note: str = "",
     ) -> dict[str, Any]:
-        return await self._act(order_id, "confirm", {"final_price": final_price, "note": note})
+        body = {"final_price": final_price, "price_reason": price_reason, "note": note}
+        return await self._act(order_id, "confirm", body)
 
     async def reject(self, order_id: str, reason: str) -> dict[str, Any]:
         return await self._act(order_id, "reject", {"reason": reason})

@@ -29,7 +29,7 @@ What a template gets
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -52,6 +52,7 @@ from schema.contracts import (
     ParcelOutcome,
     PaymentFailure,
     PaymentMethod,
+    PriceReason,
     RefundReason,
     ReturnDecline,
     WaitingFor,
@@ -159,6 +160,36 @@ class OrderFacts:
     bonus: bool = False  # a feedback bonus is promised to this order (never for "none")
     page_url: str = ""  # the order's page, signed, as pages link it: return pages hang off it
     return_days: int = 14  # the return window (policy), as the delivery message states it
+    price_reason: str | None = None  # why an operator's final price differs (a PriceReason)
+
+
+@dataclass(frozen=True)
+class PriceAdjustment:
+    """An operator's final price against the lines' sum, shown as a line of its own: a
+    discount (a negative amount) or a surcharge, with the operator's reason when given."""
+
+    amount: Decimal
+    reason: PriceReason | None = None
+
+    @property
+    def kind(self) -> str:
+        return "discount" if self.amount < 0 else "surcharge"
+
+    def label(self, words: Any) -> str:
+        """ "Discount (agreed by phone)", in the language of `words` (a `_phrases.j2`)."""
+        kind = words.price_adjustment[self.kind]
+        return f"{kind} ({words.price_reason[self.reason.value]})" if self.reason else kind
+
+
+def price_adjustment(
+    total: Decimal, lines: Iterable[tuple[Decimal, int]], reason: str | None
+) -> PriceAdjustment | None:
+    """The difference between the order's total and its lines' sum (`lines`: unit price and
+    quantity), or None when they agree."""
+    amount = total - sum((price * quantity for price, quantity in lines), Decimal("0"))
+    if amount == 0:
+        return None
+    return PriceAdjustment(amount, PriceReason(reason) if reason else None)
 
 
 @dataclass(frozen=True)
@@ -345,6 +376,11 @@ class MessageCatalog:
         }
         order = facts if isinstance(facts, OrderFacts) else None
         if order is not None:
+            adjustment = price_adjustment(
+                order.total,
+                ((line.unit_price, line.quantity) for line in order.lines),
+                order.price_reason,
+            )
             values |= {
                 "name": order.customer_name,
                 "number": order.number,
@@ -359,6 +395,12 @@ class MessageCatalog:
                 "bonus": order.bonus,
                 "delivery_method": DeliveryMethod(order.delivery_method).value,
                 "payment_method": PaymentMethod(order.payment_method).value,
+                "adjustment": adjustment
+                and {
+                    "kind": adjustment.kind,
+                    "label": adjustment.label(values["phrases"]),
+                    "amount": money(adjustment.amount),
+                },
                 "lines": [
                     {
                         "sku": line.sku,

@@ -32,6 +32,7 @@ from schema.contracts import (
     DelayReason,
     DeliveryMethod,
     PaymentMethod,
+    PriceReason,
     RefundReason,
     ReturnReason,
 )
@@ -355,6 +356,7 @@ async def confirm_action_page(
         action=action,
         CANCEL_REASONS=[reason.value for reason in CancelReason],
         DELAY_REASONS=[reason.value for reason in DelayReason],
+        PRICE_REASONS=[reason.value for reason in PriceReason],
     )
 
 

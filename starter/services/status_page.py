@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.messages import LOCALES, MessageCatalog, delay_reason
+from activities.messages import LOCALES, MessageCatalog, delay_reason, price_adjustment
 from activities.orders import timezone_of
 from schema.api.customers import (
     CUSTOMER_STOCK_CHOICES,
+    AdjustmentOut,
     CancellationOut,
     ContactOut,
     CustomerActionsOut,
@@ -164,7 +165,7 @@ VIEW = text(
         SELECT id, :source FROM orders WHERE id = :order_id
     )
     SELECT o.number, o.status, o.stage, o.created_at, o.delivery_method, o.payment_method,
-           o.currency, o.total, o.expected_date, o.waiting_for, o.next_deadline,
+           o.currency, o.total, o.price_reason, o.expected_date, o.waiting_for, o.next_deadline,
            o.allowed_actions, o.payment_status, o.fulfilment_status, o.pickup_point,
            c.name, c.email, c.phone, c.city, c.country, c.locale, c.erased_at,
            r.payment_url, r.carrier, r.tracking_number, r.tracking_url,
@@ -239,6 +240,7 @@ async def status_view(
     return_until = (
         delivered + settings.policy_return_window if delivered and not cancelled else None
     )
+    expected = None if cancelled or status == S.DELIVERED else row.expected_date
     return CustomerOrderOut(
         number=row.number,
         locale=locale,  # type: ignore[arg-type]  # one of LOCALES
@@ -252,7 +254,8 @@ async def status_view(
         waiting_for=None if cancelled else waiting,
         waiting_text=words.waiting_for[waiting.value] if waiting and not cancelled else None,
         waiting_until=None if cancelled else row.next_deadline,
-        expected_date=None if cancelled or status == S.DELIVERED else row.expected_date,
+        expected_date=expected,
+        expected_text=words.promise[row.delivery_method] if expected else None,
         lines=[
             CustomerLineOut(
                 sku=line["sku"],
@@ -263,6 +266,7 @@ async def status_view(
             )
             for line in row.lines
         ],
+        adjustment=_adjustment(row, words),
         total=row.total,
         currency=row.currency,
         delay=_delay(events) if status == S.DELAYED else None,
@@ -345,6 +349,20 @@ def _history(events: list[Step], phrases: dict[str, str]) -> list[HistoryOut]:
             continue
         shown.append(HistoryOut(at=event.at, event=event.type, text=phrases[event.type]))
     return shown
+
+
+def _adjustment(row: Row[Any], words: Any) -> AdjustmentOut | None:
+    """An operator's final price that differs from the lines' sum, as a line of its own."""
+    lines = ((Decimal(line["unit_price"]), line["quantity"]) for line in row.lines)
+    adjustment = price_adjustment(row.total, lines, row.price_reason)
+    if adjustment is None:
+        return None
+    return AdjustmentOut(
+        kind=adjustment.kind,  # type: ignore[arg-type]  # discount or surcharge
+        amount=adjustment.amount,
+        reason=adjustment.reason,
+        text=adjustment.label(words),
+    )
 
 
 def _delay(events: list[Step]) -> DelayOut:
