@@ -14,8 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from schema.contracts import DeliveryMethod, OrderPolicy, ReturnPolicy
 from schema.links import CustomerLinks, LinkPurpose
@@ -285,4 +286,41 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings every process reads at its start; a value that cannot be read stops it
+    with one line naming the variable and how to write it (no traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SystemExit(f"orderflow cannot start: {settings_problems(exc)}") from None
+    except SettingsError as exc:  # a list or mapping that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        variable = f"ORDERFLOW_{found.group(1).upper()}" if found else "ORDERFLOW_*"
+        raise SystemExit(
+            f"orderflow cannot start: {variable}: write {_HOW_TO_WRITE['json']}"
+        ) from None
+
+
+# How each kind of setting is written, for the one line a bad value gets.
+_HOW_TO_WRITE = {
+    "time_delta": "a duration in ISO 8601, e.g. PT90S (90 seconds), PT2H or P14D",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "decimal": "a decimal number, e.g. 20000",
+    "json": 'JSON, e.g. ["PT24H", "PT60H"]',
+}
+
+
+def settings_problems(error: ValidationError) -> str:
+    """`ORDERFLOW_POLICY_REVIEW_SLA="90s" is not a duration in ISO 8601, e.g. PT90S …`: one
+    clause per bad variable."""
+    problems = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = f"ORDERFLOW_{name.upper()}" if name else "ORDERFLOW_*"
+        kind = next((k for k in _HOW_TO_WRITE if problem["type"].startswith(k)), None)
+        value = problem.get("input")
+        shown = f"={value!r}" if isinstance(value, str) else ""
+        how = f"write {_HOW_TO_WRITE[kind]}" if kind else problem["msg"]
+        problems.append(f"{variable}{shown}: {how}")
+    return "; ".join(problems)

@@ -339,7 +339,10 @@ class OrderflowClient:
                 )
             except httpx.TransportError as exc:
                 if last:
-                    raise Unavailable(0, f"orderflow unreachable: {exc}") from exc
+                    said = str(exc) or type(exc).__name__
+                    raise Unavailable(
+                        0, f"could not reach orderflow at {exc.request.url} ({said})"
+                    ) from exc
             else:
                 if response.status_code not in RETRYABLE or last:
                     return _result(response)
