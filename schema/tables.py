@@ -409,8 +409,11 @@ class StatusPageVisit(SQLModel, table=True):
     order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
     at: datetime | None = Field(default=None, sa_column=_now_column())
     # "link": opened from a link in a message (a click through a status link); "page": any
-    # other view (a refresh, a language switch); "json": the page's JSON twin.
+    # other view (a refresh, a language switch, the same link again within the hour);
+    # "json": the page's JSON twin.
     source: str = Field(max_length=8)
+    # Which message link was opened (a digest of it): a link counts as a click once an hour.
+    link: str | None = Field(default=None, max_length=16)
 
 
 class OrderFacts(SQLModel, table=True):

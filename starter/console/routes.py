@@ -14,6 +14,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -26,11 +27,13 @@ from sqlmodel import col, select
 
 from schema.api.actions import NoteIn, ResolveIn
 from schema.api.fields import OneLine
-from schema.api.returns import IDEMPOTENCY_KEY, RefundIn, ReturnDecisionIn, ReturnIn
+from schema.api.returns import IDEMPOTENCY_KEY, RefundIn, ReturnDecisionIn, ReturnIn, ReturnOut
 from schema.contracts import (
     CancelReason,
+    CustomerStatus,
     DelayReason,
     DeliveryMethod,
+    FulfilmentStatus,
     PaymentMethod,
     PriceReason,
     RefundReason,
@@ -64,6 +67,38 @@ CSRF_COOKIE = "orderflow_csrf"
 CSRF_FIELD = "csrf_token"
 ACTION_LABELS = {name: action.label for name, action in actions.OPERATOR_ACTIONS.items()}
 ONE_LINE: TypeAdapter[str] = TypeAdapter(OneLine)
+
+# Codes as staff read them: words, never `cash_on_delivery` (most read as their words).
+WORDS = {
+    PaymentMethod.COD.value: "cash on delivery",
+    PaymentMethod.PREPAID.value: "prepaid",
+    PaymentMethod.EXCHANGE.value: "paid by a return",
+    "cash_on_delivery": "to be paid on delivery",
+    "collected_on_delivery": "paid on delivery",
+    "not_requested": "not requested yet",
+    "sla.silence_breached": "SLA breached",
+}
+
+
+def words(code: object) -> str:
+    """`changed_mind` -> "changed mind"; `cod` -> "cash on delivery"."""
+    text = str(code.value if isinstance(code, StrEnum) else code)
+    return WORDS.get(text, text.replace("_", " "))
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 answer`, `2 answers`, `0 answers`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def in_days(value: float | None) -> str:
+    """A number of days, or a dash (no unit) when there is none."""
+    if value is None:
+        return "—"
+    return f"{value:g} day" if value == 1 else f"{value:g} days"
+
+
+templates.env.filters |= {"words": words, "counted": counted, "days": in_days}
 
 
 class SignInRequired(Exception):
@@ -154,6 +189,21 @@ def _page(
             secure=_secure(request.app.state.settings),
         )
     return response
+
+
+def _refund_source(key: str, order_returns: list[ReturnOut]) -> str:
+    """What a ledger row's key (the refund's step) stands for, in words: a return's refunds
+    by the return's number, an operator's refund, the order's own compensation."""
+    kind, _, rest = key.partition(":")
+    if kind == "return":
+        return_id, _, part = rest.partition(":")
+        number = next((r.number for r in order_returns if r.return_id == return_id), "a return")
+        return f"return {number}" + (f" ({words(part)})" if part else "")
+    if kind == "refund" and rest:
+        return "an operator's refund"
+    if key == "refund":
+        return "the order's cancellation"
+    return words(key)
 
 
 def _back_to(order_id: uuid.UUID, **message: str) -> RedirectResponse:
@@ -311,6 +361,8 @@ async def order_page(
         }
     if not principal.may(Permission.ORDERS_ACT):
         progress_view["allowed_actions"] = []
+    order_returns = await returns.returns_of(db, order_id=order_id)
+    ledger = await refunds.refunds_of(db, order_id=order_id)
     return _page(
         request,
         "order.html",
@@ -320,8 +372,14 @@ async def order_page(
         asked_live=live,
         can_read_personal=principal.may(Permission.PERSONAL_DATA),
         can_act=principal.may(Permission.ORDERS_ACT),
-        returns=await returns.returns_of(db, order_id=order_id),
-        ledger=await refunds.refunds_of(db, order_id=order_id),
+        returns=order_returns,
+        ledger=ledger,
+        refund_sources={row.key: _refund_source(row.key, order_returns) for row in ledger.refunds},
+        # Money is returned only for what was paid: a cash order not yet collected has
+        # nothing to refund, and nothing to return before it is delivered.
+        may_refund=ledger.paid is not None and ledger.left > 0,
+        may_return=view.progress.fulfilment_status == FulfilmentStatus.DELIVERED
+        or view.status == CustomerStatus.DELIVERED,
         request_key=secrets.token_hex(16),  # a form sent twice makes one refund, one return
         REFUND_REASONS=[reason.value for reason in RefundReason],
         RETURN_REASONS=[reason.value for reason in ReturnReason],

@@ -187,6 +187,7 @@ async def _order_page(
         settings=settings,
         receipt_url=f"/order/{token}/receipt.pdf",
         source=source,
+        token=token,
     )
     locale = view.locale
     return _page(

@@ -161,8 +161,15 @@ async def load_order(session: AsyncSession, *, order_id: uuid.UUID) -> tuple[Ord
 VIEW = text(
     """
     WITH visit AS (
-        INSERT INTO status_page_visits (order_id, source)
-        SELECT id, :source FROM orders WHERE id = :order_id
+        INSERT INTO status_page_visits (order_id, source, link)
+        SELECT id,
+               CASE WHEN :source = 'link' AND EXISTS (
+                        SELECT 1 FROM status_page_visits v
+                        WHERE v.order_id = :order_id AND v.source = 'link' AND v.link = :link
+                          AND v.at > now() - interval '1 hour')
+                    THEN 'page' ELSE :source END,
+               :link
+        FROM orders WHERE id = :order_id
     )
     SELECT o.number, o.status, o.stage, o.created_at, o.delivery_method, o.payment_method,
            o.currency, o.total, o.price_reason, o.expected_date, o.waiting_for, o.next_deadline,
@@ -211,16 +218,27 @@ async def status_view(
     settings: Settings,
     receipt_url: str,
     source: str,
+    token: str = "",
 ) -> CustomerOrderOut:
     """The order as its customer sees it (personal data masked; texts in the language asked
     for, else the order's), and the view counted: `source` is `link` (opened from a
-    message's link), `page` or `json`. One statement, committed on its own (autocommit):
+    message's link, `token`), `page` or `json`. A message's link counts as a click once an
+    hour: opened again within the hour (a mail scanner before the person, a second tap) it
+    is a page view. One statement, committed on its own (autocommit):
     the status page is the most frequent read, and its p99 is held under 50 ms
     (bench/status_page.py)."""
     async with engine.connect() as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
         row = (
-            await autocommit.execute(VIEW, {"order_id": order_id, "source": source, "types": SHOWN})
+            await autocommit.execute(
+                VIEW,
+                {
+                    "order_id": order_id,
+                    "source": source,
+                    "link": _link_key(token) if source == "link" else None,
+                    "types": SHOWN,
+                },
+            )
         ).first()
     if row is None:
         raise OrderNotFound(order_id)
@@ -349,6 +367,11 @@ def _history(events: list[Step], phrases: dict[str, str]) -> list[HistoryOut]:
             continue
         shown.append(HistoryOut(at=event.at, event=event.type, text=phrases[event.type]))
     return shown
+
+
+def _link_key(token: str) -> str:
+    """A message's link as its visits keep it: a digest, never the link that opens the page."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def _adjustment(row: Row[Any], words: Any) -> AdjustmentOut | None:
