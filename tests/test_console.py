@@ -9,11 +9,13 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from schema.api.fields import Role
 from schema.database import open_session
+from schema.links import LinkPurpose
 from schema.tables import StaffAccount
 from starter.services.access import hash_password
 from tests.lifecycle import Journey
@@ -249,6 +251,17 @@ async def test_every_console_page_fits_a_phone_and_speaks_words_not_codes(
     assert "cash_on_delivery" not in await page.content()
     assert await page.locator("#refund-form").count() == 0  # nothing was paid
     assert await page.locator("#return-form").count() == 0  # nothing was delivered
+
+    # The customer cancels from the status page: the reason they chose reads as words.
+    token = order.link(LinkPurpose.STATUS)
+    async with httpx.AsyncClient(base_url=dev_stack.api.base_url) as customer:
+        cancelled = await customer.post(
+            f"/v1/customer/orders/{token}/cancel", json={"reason": "changed_mind"}
+        )
+    assert cancelled.status_code == 200, cancelled.text
+    await page.reload()
+    await expect(page.locator("#notes")).to_contain_text("customer (cancel): changed mind")
+    assert "changed_mind" not in await page.locator("#notes").inner_text()
     await page.close()
 
 
