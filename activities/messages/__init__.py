@@ -18,7 +18,8 @@ What a template gets
     status_url (the order's status page; every customer message links it: in the e-mail's
     footer, in the SMS where it fits within 3 parts, and as the push notification's link),
     feedback_url, choice_url, return_url (the return page), return_period ("14 днів"),
-    bonus (a feedback bonus is promised to this order), lines, delivery_method,
+    bonus (a feedback bonus is promised to this order), lines, adjustment (an operator's final
+    price against the lines' sum: kind, label, amount; None when they agree), delivery_method,
     payment_method, phrases. A message about no one order (`order_list`) gets support and
     phrases only. Each kind: its PARAMS below, with codes normalised, money and dates
     formatted for the locale, and an absent optional param as None, which the template
@@ -176,7 +177,8 @@ class PriceAdjustment:
         return "discount" if self.amount < 0 else "surcharge"
 
     def label(self, words: Any) -> str:
-        """ "Discount (agreed by phone)", in the language of `words` (a `_phrases.j2`)."""
+        """The line's label, "Discount (agreed by phone)", in the language of `words` (a
+        `_phrases.j2`)."""
         kind = words.price_adjustment[self.kind]
         return f"{kind} ({words.price_reason[self.reason.value]})" if self.reason else kind
 
