@@ -312,8 +312,8 @@ _HOW_TO_WRITE = {
 
 
 def settings_problems(error: ValidationError) -> str:
-    """`ORDERFLOW_POLICY_REVIEW_SLA="90s" is not a duration in ISO 8601, e.g. PT90S …`: one
-    clause per bad variable."""
+    """One clause per bad variable: `ORDERFLOW_POLICY_REVIEW_SLA='90s': write a duration in
+    ISO 8601, e.g. PT90S (90 seconds), PT2H or P14D`."""
     problems = []
     for problem in error.errors():
         name = str(problem["loc"][0]) if problem["loc"] else ""

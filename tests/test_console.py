@@ -266,13 +266,18 @@ async def test_every_console_page_fits_a_phone_and_speaks_words_not_codes(
 
 
 def test_a_ledger_row_names_its_return_by_number_not_its_id() -> None:
-    from schema.api.returns import ReturnOut  # here: the names the console shows
+    from schema.api.returns import RefundRow, ReturnOut  # here: the names the console shows
     from starter.console.routes import _refund_source
 
+    def source(key: str, actor: str | None = None) -> str:
+        row = RefundRow(
+            key=key, amount=1, status="requested", reason=None, actor=actor, requested_at=None
+        )
+        return _refund_source(row, [ret])
+
     ret = ReturnOut.model_construct(return_id="6f1c2d3e-4a5b", number="SHOP-7-R1")
-    assert _refund_source("return:6f1c2d3e-4a5b", [ret]) == "return SHOP-7-R1"
-    assert _refund_source("return:6f1c2d3e-4a5b:difference", [ret]) == (
-        "return SHOP-7-R1 (difference)"
-    )
-    assert _refund_source("refund:k-1", [ret]) == "an operator's refund"
-    assert _refund_source("refund", [ret]) == "the order's cancellation"
+    assert source("return:6f1c2d3e-4a5b") == "return SHOP-7-R1"
+    assert source("return:6f1c2d3e-4a5b:difference") == "return SHOP-7-R1 (difference)"
+    assert source("refund:k-1", actor="staff:olena") == "an operator's refund"
+    assert source("refund") == "the order's cancellation"
+    assert source("refund:not-packed") == "items that could not be packed"

@@ -27,7 +27,14 @@ from sqlmodel import col, select
 
 from schema.api.actions import NoteIn, ResolveIn
 from schema.api.fields import OneLine
-from schema.api.returns import IDEMPOTENCY_KEY, RefundIn, ReturnDecisionIn, ReturnIn, ReturnOut
+from schema.api.returns import (
+    IDEMPOTENCY_KEY,
+    RefundIn,
+    RefundRow,
+    ReturnDecisionIn,
+    ReturnIn,
+    ReturnOut,
+)
 from schema.contracts import (
     CancelReason,
     CustomerStatus,
@@ -68,7 +75,7 @@ CSRF_FIELD = "csrf_token"
 ACTION_LABELS = {name: action.label for name, action in actions.OPERATOR_ACTIONS.items()}
 ONE_LINE: TypeAdapter[str] = TypeAdapter(OneLine)
 
-# Codes as staff read them: words, never `cash_on_delivery` (most read as their words).
+# Codes as staff read them: most are their words joined by "_"; these need others.
 WORDS = {
     PaymentMethod.COD.value: "cash on delivery",
     PaymentMethod.PREPAID.value: "prepaid",
@@ -76,7 +83,6 @@ WORDS = {
     "cash_on_delivery": "to be paid on delivery",
     "collected_on_delivery": "paid on delivery",
     "not_requested": "not requested yet",
-    "sla.silence_breached": "SLA breached",
 }
 
 
@@ -191,19 +197,24 @@ def _page(
     return response
 
 
-def _refund_source(key: str, order_returns: list[ReturnOut]) -> str:
-    """What a ledger row's key (the refund's step) stands for, in words: a return's refunds
-    by the return's number, an operator's refund, the order's own compensation."""
-    kind, _, rest = key.partition(":")
+# The refunds an order's own workflow makes, by their step.
+ORDER_REFUNDS = {
+    "refund": "the order's cancellation",
+    "refund:not-packed": "items that could not be packed",
+}
+
+
+def _refund_source(row: RefundRow, order_returns: list[ReturnOut]) -> str:
+    """What a ledger row stands for, in words (its key is the refund's step): a return's
+    refunds by the return's number, an operator's refund, the order's own."""
+    kind, _, rest = row.key.partition(":")
     if kind == "return":
         return_id, _, part = rest.partition(":")
         number = next((r.number for r in order_returns if r.return_id == return_id), "a return")
         return f"return {number}" + (f" ({words(part)})" if part else "")
-    if kind == "refund" and rest:
-        return "an operator's refund"
-    if key == "refund":
-        return "the order's cancellation"
-    return words(key)
+    if row.key in ORDER_REFUNDS:
+        return ORDER_REFUNDS[row.key]
+    return "an operator's refund" if row.actor else words(row.key)
 
 
 def _back_to(order_id: uuid.UUID, **message: str) -> RedirectResponse:
@@ -374,7 +385,7 @@ async def order_page(
         can_act=principal.may(Permission.ORDERS_ACT),
         returns=order_returns,
         ledger=ledger,
-        refund_sources={row.key: _refund_source(row.key, order_returns) for row in ledger.refunds},
+        refund_sources={row.key: _refund_source(row, order_returns) for row in ledger.refunds},
         # Money is returned only for what was paid: a cash order not yet collected has
         # nothing to refund, and nothing to return before it is delivered.
         may_refund=ledger.paid is not None and ledger.left > 0,
