@@ -36,7 +36,10 @@ class ConfirmIn(StrictModel):
                 }
             ],
             # The rule of `_reason_with_a_price`, as the schema states it.
-            "dependentRequired": {"price_reason": ["final_price"]},
+            "anyOf": [
+                {"properties": {"price_reason": {"type": "null"}}},
+                {"required": ["final_price"], "properties": {"final_price": {"type": "string"}}},
+            ],
         }
     )
 
