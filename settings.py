@@ -196,7 +196,7 @@ class Settings(BaseSettings):
     policy_return_shipping_wait: timedelta = timedelta(days=14)  # approved: the parcel by then
     policy_return_inspection_wait: timedelta = timedelta(days=3)  # received: inspected by then
     # Where return parcels go, to the shop's name (the return label); unset: the shop's address.
-    returns_address: str = "Warehouse 1, Promyslova 5, 01001 Kyiv, UA"
+    returns_address: str = ""
 
     def order_policy(self) -> OrderPolicy:
         """The policy a new order is started with (and keeps for its whole life)."""
