@@ -6,9 +6,9 @@
     orderflow returns open <order_id> --item MUG-01:1 --reason wrong_size
     orderflow keys issue shop-backend --role service
     orderflow subscriptions create https://shop.example/hooks -e order.shipped -e order.delivered
-Every command takes --json (tables otherwise fit 80 columns). The API and key come from
-ORDERFLOW_API_URL and ORDERFLOW_API_KEY; with `make dev` running, the defaults find it
-(.data/dev-api-key).
+Every command takes --json (otherwise tables fit the terminal: 80 columns when it says
+nothing). The API and key come from ORDERFLOW_API_URL and ORDERFLOW_API_KEY; with `make dev`
+running, the defaults find it (.data/dev-api-key).
 """
 
 from __future__ import annotations
