@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -86,8 +86,10 @@ def _run(call: Callable[[OrderflowClient], Awaitable[T]]) -> T:
 
 
 def _print(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
-    """JSON with --json (or for a single answer), else a table within the terminal's width
-    (80 columns when it says nothing): long values fold onto further lines."""
+    """The client's answer (an API model, or a list of them) as JSON with --json (or for a
+    single answer), else a table within the terminal's width (80 columns when it says
+    nothing): long values fold onto further lines."""
+    data = _plain(data)
     if as_json or columns is None:
         typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
         return
@@ -97,6 +99,14 @@ def _print(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
     for row in data:
         table.add_row(*(_cell(row.get(column)) for column in columns))
     console.print(table)
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [_plain(item) for item in data]
+    return data
 
 
 def _cell(value: Any) -> str:
@@ -328,8 +338,8 @@ def refunds(order_id: str, as_json: JsonFlag = False) -> None:
     if as_json:
         _print(ledger, True)
         return
-    console.print(f"paid {ledger['paid']}  refunded {ledger['refunded']}  left {ledger['left']}")
-    _print(ledger["refunds"], False, ["key", "amount", "status", "reason", "actor"])
+    console.print(f"paid {ledger.paid}  refunded {ledger.refunded}  left {ledger.left}")
+    _print(ledger.refunds, False, ["key", "amount", "status", "reason", "actor"])
 
 
 @returns.command("list")
@@ -564,7 +574,7 @@ def deliveries(
     """The delivery log, newest first: each event, its attempts, the receiver's last answer."""
     page = _run(lambda c: c.deliveries(subscription_id, status=status, limit=limit))
     _print(
-        page["items"],
+        page.items,
         as_json,
         ["id", "type", "order_id", "status", "attempts", "last_status_code", "last_error"],
     )
