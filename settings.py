@@ -17,8 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from schema.contracts import DeliveryMethod, OrderPolicy, ReturnPolicy
 from schema.links import CustomerLinks, LinkPurpose
@@ -103,13 +104,23 @@ class Settings(BaseSettings):
     # Postgres: unset means the embedded server's socket under data_dir.
     database_url: str = ""
 
-    # Mail
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 8025
-    smtp_sender: str = "orderflow <orders@orderflow.localhost>"
-    smtp_timeout_seconds: float = 10.0
+    # The shop: printed on the receipt and the labels, named as the e-mails' sender. The
+    # support contacts close every message and page, and are the shop's e-mail and phone on
+    # its documents.
+    shop_name: str = "Orderflow Demo Shop"
+    shop_legal_name: str = "Orderflow Demo Shop LLC"
+    shop_address: str = "Khreshchatyk 1, 01001 Kyiv, UA"
+    shop_tax_id: str = "00000000"
     support_email: str = "support@orderflow.localhost"
     support_phone: str = "+380 44 000 00 00"
+
+    # Mail: the sender's address (its domain also names every Message-ID; shown with the
+    # shop's name unless it carries a name of its own), and where replies go (unset: support).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_sender: str = "orders@orderflow.localhost"
+    smtp_reply_to: str = ""
+    smtp_timeout_seconds: float = 10.0
 
     manager_email: str = (
         "managers@orderflow.localhost"  # alerts: failed payments, escalations, incidents
@@ -213,7 +224,11 @@ class Settings(BaseSettings):
     policy_activity_retry_max: timedelta = timedelta(minutes=1)
     policy_delivery_days_courier: int = 2
     policy_delivery_days_post: int = 5
-    policy_delivery_days_pickup: int = 1
+    policy_delivery_days_pickup: int = 1  # ready for pickup
+    # Express courier orders: the same day (0) when confirmed before the cutoff hour, in the
+    # customer's time; after it, the next.
+    policy_express_delivery_days: int = 0
+    policy_express_cutoff_hour: int = 14
     policy_review_amount: Decimal = Decimal("20000")
     policy_review_quantity: int = 20
     policy_review_sla: timedelta = timedelta(hours=2)
@@ -242,8 +257,8 @@ class Settings(BaseSettings):
     policy_return_sets: tuple[str, ...] = ("SET-",)  # SKU prefixes of sets: part of one, approval
     policy_return_shipping_wait: timedelta = timedelta(days=14)  # approved: the parcel by then
     policy_return_inspection_wait: timedelta = timedelta(days=3)  # received: inspected by then
-    # Where return parcels go (printed on the return label).
-    returns_address: str = "orderflow returns desk, Warehouse 1, 01001 Kyiv, UA"
+    # Where return parcels go, to the shop's name (the return label); unset: the shop's address.
+    returns_address: str = ""
 
     def order_policy(self) -> OrderPolicy:
         """The policy a new order is started with (and keeps for its whole life)."""
@@ -371,4 +386,41 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings every process reads at its start; a value that cannot be read stops it
+    with one line naming the variable and how to write it (no traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SystemExit(f"orderflow cannot start: {settings_problems(exc)}") from None
+    except SettingsError as exc:  # a list or mapping that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        variable = f"ORDERFLOW_{found.group(1).upper()}" if found else "ORDERFLOW_*"
+        raise SystemExit(
+            f"orderflow cannot start: {variable}: write {_HOW_TO_WRITE['json']}"
+        ) from None
+
+
+# How each kind of setting is written, for the one line a bad value gets.
+_HOW_TO_WRITE = {
+    "time_delta": "a duration in ISO 8601, e.g. PT90S (90 seconds), PT2H or P14D",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "decimal": "a decimal number, e.g. 20000",
+    "json": 'JSON, e.g. ["PT24H", "PT60H"]',
+}
+
+
+def settings_problems(error: ValidationError) -> str:
+    """One clause per bad variable: `ORDERFLOW_POLICY_REVIEW_SLA='90s': write a duration in
+    ISO 8601, e.g. PT90S (90 seconds), PT2H or P14D`."""
+    problems = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = f"ORDERFLOW_{name.upper()}" if name else "ORDERFLOW_*"
+        kind = next((k for k in _HOW_TO_WRITE if problem["type"].startswith(k)), None)
+        value = problem.get("input")
+        shown = f"={value!r}" if isinstance(value, str) else ""
+        how = f"write {_HOW_TO_WRITE[kind]}" if kind else problem["msg"]
+        problems.append(f"{variable}{shown}: {how}")
+    return "; ".join(problems)

@@ -25,7 +25,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.documents import DocumentActivities
+from activities.documents import DocumentActivities, Shop
 from activities.inventory import InventoryActivities
 from activities.notifications import (
     EmailChannel,
@@ -150,7 +150,7 @@ def build_worker(
     shipping = ShippingActivities(
         engine, Provider("carrier", http, settings.carrier_url), f"{webhooks}/carrier"
     )
-    documents = DocumentActivities(engine, settings.returns_address)
+    documents = DocumentActivities(engine, Shop.of(settings))
     returns = ReturnActivities(engine)
     return Worker(
         client,

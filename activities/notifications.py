@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formataddr
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
 import aiosmtplib
@@ -111,12 +111,23 @@ class Mailer:
         self._settings = settings
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
         self._sending = asyncio.Semaphore(self.CONNECTIONS)
+        name, address = parseaddr(settings.smtp_sender)
+        self._from = formataddr((name or settings.shop_name, address))
+        self._reply_to = settings.smtp_reply_to or settings.support_email
+        self._domain = address.rpartition("@")[2]
+
+    def message_id(self, key: str) -> str:
+        """The Message-ID of the message sent under `key`, on the sender's domain: the same
+        on every attempt, so a resend after a crash shows as the same message."""
+        return f"<{key.replace(':', '.')}@{self._domain}>"
 
     async def send(self, *, to: str, message: RenderedMessage, message_id: str) -> str:
         email = EmailMessage()
-        email["From"] = self._settings.smtp_sender
+        email["From"] = self._from
+        email["Reply-To"] = self._reply_to
         email["To"] = to
         email["Subject"] = message.subject
+        email["Date"] = format_datetime(datetime.now(UTC))
         email["Message-ID"] = message_id
         email.set_content(message.text)
         email.add_alternative(message.html, subtype="html")
@@ -184,7 +195,7 @@ class EmailChannel(Channel):
         return mask_email(address)
 
     async def send(self, *, address: str, to_name: str, message: RenderedMessage, key: str) -> str:
-        message_id = f"<{key.replace(':', '.')}@orderflow>"
+        message_id = self._mailer.message_id(key)
         try:
             return await self._mailer.send(
                 to=formataddr((_one_line(to_name), address)),
@@ -438,6 +449,7 @@ class NotificationActivities:
             bonus=bonus,
             page_url=f"{page}/{links.token(LinkPurpose.STATUS, order.id)}",
             return_days=self._settings.policy_return_window.days,
+            price_reason=order.price_reason,
         )
 
     async def _first_delivered(

@@ -277,6 +277,7 @@ class OrderActivities:
             problems=problems,
             review_reasons=review_reasons(order, lines, contact, input.policy),
             timezone=timezone_of(contact.country, self._settings.default_timezone),
+            delivery_speed=order.delivery_speed,
         )
 
     @activity.defn
@@ -316,6 +317,12 @@ class OrderActivities:
                 lines = [line for line in lines if line.quantity > 0]
             computed = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
             order.total = input.final_price if input.final_price is not None else computed
+            # The reason explains a difference from the lines' sum: none without a final price.
+            order.price_reason = (
+                input.price_reason.value
+                if input.final_price is not None and input.price_reason is not None
+                else None
+            )
             session.add(order)
             await session.commit()
             return OrderTotals(total=order.total, line_count=len(lines))

@@ -187,6 +187,11 @@ class OrderPolicy:
     stock_attempts: int = 5
     # A refused or unclaimed parcel not back at the warehouse after this opens an incident
     parcel_return_wait: timedelta = timedelta(days=21)
+    # An express courier order: delivered this many days after confirmation (0: the same day)
+    # when confirmed before the cutoff hour in the customer's time, else a day later. Orders
+    # started before these existed are standard ones (they carried no speed).
+    express_delivery_days: int = 0
+    express_cutoff_hour: int = 14
 
 
 @dataclass(frozen=True)
@@ -296,6 +301,7 @@ class ValidateOrderResult:
     problems: list[str]  # the order cannot be processed at all
     review_reasons: list[str] = field(default_factory=list)  # a human must confirm it
     timezone: str = "Europe/Kyiv"  # the customer's, for quiet hours
+    delivery_speed: str = "standard"  # or "express" (the date promised follows it)
 
 
 @dataclass(frozen=True)
@@ -326,6 +332,16 @@ class LineEdit:
     unit_price: Decimal
 
 
+class PriceReason(StrEnum):
+    """Why an operator's final price differs from the lines' sum, as the customer reads it
+    beside the discount (or surcharge) line."""
+
+    AGREED_BY_PHONE = "agreed_by_phone"
+    WHOLESALE = "wholesale"
+    REGULAR_CUSTOMER = "regular_customer"
+    PRICE_CORRECTION = "price_correction"
+
+
 @dataclass(frozen=True)
 class ConfirmOrder:
     actor: str
@@ -333,6 +349,7 @@ class ConfirmOrder:
     final_price: Decimal | None = None  # the total to charge, when it could not be computed
     note: str = ""  # sent empty: the text is order note `note_id`
     note_id: int | None = None
+    price_reason: PriceReason | None = None  # why final_price differs from the lines' sum
 
 
 @dataclass(frozen=True)
@@ -556,6 +573,7 @@ class ApplyDecisionInput:
     lines: list[LineEdit] | None = None  # replace every line
     quantities: dict[str, int] | None = None  # keep these quantities per SKU (0 drops a line)
     final_price: Decimal | None = None
+    price_reason: PriceReason | None = None  # kept with a final price, shown to the customer
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ def erased_email(customer_id: object) -> str:
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+\d{7,15}")  # E.164: what we send, so what a provider quotes
+# A phone number as a person types it: 7 or more digits, with spaces, dots, dashes or brackets.
+_TYPED_PHONE = re.compile(r"\+?\(?\d(?:[\s().-]*\d){6,}")
+_NOT_DIGITS = re.compile(r"\D")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")  # a wish's date stays
 
 
 def mask_email(email: str) -> str:
@@ -41,3 +45,16 @@ def mask_addresses(text: str) -> str:
     """Every e-mail address and phone number in a free text (a provider's error) masked."""
     text = _EMAIL.sub(lambda found: mask_email(found.group()), text)
     return _PHONE.sub(lambda found: mask_phone(found.group()), text)
+
+
+def mask_typed_text(text: str) -> str:
+    """What a person typed (the customer's note), as roles that see personal data masked
+    read it: every e-mail address masked, and every phone number in any notation ("050 123
+    45 67", "+38 (050) 123-45-67") down to its last two digits."""
+
+    def masked(found: re.Match[str]) -> str:
+        typed = found.group()
+        return typed if _DATE.fullmatch(typed) else "***" + _NOT_DIGITS.sub("", typed)[-2:]
+
+    text = _EMAIL.sub(lambda found: mask_email(found.group()), text)
+    return _TYPED_PHONE.sub(masked, text)

@@ -121,6 +121,8 @@ class Order(SQLModel, table=True):
     # Holds any lines the API admits: 500 × 100,000 × 999,999,999,999.99 (schema/api/fields.py).
     total: Decimal = Field(sa_column=Column(Numeric(22, 2), nullable=False))
     customer_note: str | None = Field(default=None, max_length=1000)
+    # Why an operator's final price differs from the lines' sum (a PriceReason), if said.
+    price_reason: str | None = Field(default=None, max_length=32)
     stage: str = Field(max_length=32)
     status: str = Field(max_length=32)
     expected_date: date | None = None
@@ -442,8 +444,11 @@ class StatusPageVisit(SQLModel, table=True):
     order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
     at: datetime | None = Field(default=None, sa_column=_now_column())
     # "link": opened from a link in a message (a click through a status link); "page": any
-    # other view (a refresh, a language switch); "json": the page's JSON twin.
+    # other view (a refresh, a language switch, the same link again within the hour);
+    # "json": the page's JSON twin.
     source: str = Field(max_length=8)
+    # Which message link was opened (a digest of it): a link counts as a click once an hour.
+    link: str | None = Field(default=None, max_length=16)
 
 
 class OrderFacts(SQLModel, table=True):

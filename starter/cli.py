@@ -1,13 +1,14 @@
 """`orderflow`: the command line for operators, support and admins (on the Python client).
 
-    orderflow list --needs-action            orderflow show <order_id>
+    orderflow list --needs-action            orderflow show <order id or number> [--live]
     orderflow confirm <order_id> --price 450 orderflow cancel <order_id> --reason customer_request
     orderflow refund <order_id> --amount 100 --reason goodwill
     orderflow returns open <order_id> --item MUG-01:1 --reason wrong_size
     orderflow keys issue shop-backend --role service
     orderflow subscriptions create https://shop.example/hooks -e order.shipped -e order.delivered
-Every command takes --json. The API and key come from ORDERFLOW_API_URL and
-ORDERFLOW_API_KEY; with `make dev` running, the defaults find it (.data/dev-api-key).
+Every command takes --json (otherwise tables fit the terminal: 80 columns when it says
+nothing). The API and key come from ORDERFLOW_API_URL and ORDERFLOW_API_KEY; with `make dev`
+running, the defaults find it (.data/dev-api-key).
 """
 
 from __future__ import annotations
@@ -15,17 +16,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from schema.api.admin import StaffPassword
+from schema.api.orders import OrderOut
+from schema.contracts import PriceReason
 from settings import get_settings
-from starter.client import OrderflowClient, OrderflowError
+from starter.client import NotFound, OrderflowClient, OrderflowError
 
 app = typer.Typer(help="orderflow: orders as durable workflows.", no_args_is_help=True)
 keys = typer.Typer(help="API keys (admin).", no_args_is_help=True)
@@ -42,7 +48,12 @@ app.add_typer(returns, name="returns")
 console = Console()
 T = TypeVar("T")
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JsonFlag = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print JSON instead of a table (an answer to an action is JSON either way)."
+    ),
+]
 
 
 def _client() -> OrderflowClient:
@@ -67,23 +78,26 @@ def _run(call: Callable[[OrderflowClient], Awaitable[T]]) -> T:
     try:
         return asyncio.run(go())
     except OrderflowError as exc:
-        console.print(f"[red]error {exc.status}[/red]: {exc.detail}")
+        status = f" {exc.status}" if exc.status else ""  # 0: no answer at all
+        console.print(f"[red]error{status}[/red]: {exc.detail}", highlight=False, soft_wrap=True)
         for error in exc.errors:
-            console.print(f"  {error.field}: {error.message}")
+            console.print(f"  {error.field}: {error.message}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
 
 
 def _print(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
-    """The client's answer (an API model, or a list of them) as JSON, or as a table."""
+    """The client's answer (an API model, or a list of them) as JSON with --json (or for a
+    single answer), else a table within the terminal's width (80 columns when it says
+    nothing): long values fold onto further lines."""
     data = _plain(data)
     if as_json or columns is None:
         typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
         return
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column in columns:
-        table.add_column(column, overflow="fold", no_wrap=column.endswith("_id"))
+        table.add_column(column.replace("_", " "), overflow="fold")
     for row in data:
-        table.add_row(*(str(row.get(column, "")) for column in columns))
+        table.add_row(*(_cell(row.get(column)) for column in columns))
     console.print(table)
 
 
@@ -93,6 +107,33 @@ def _plain(data: Any) -> Any:
     if isinstance(data, list):
         return [_plain(item) for item in data]
     return data
+
+
+def _cell(value: Any) -> str:
+    """A value as a table shows it: a moment to the minute, a list joined, yes or nothing."""
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return "yes"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    text = str(value)
+    if len(text) > 16 and text[10:11] == "T" and text[4:5] == "-":  # ISO 8601, UTC
+        return f"{text[:10]} {text[11:16]}"
+    return text
+
+
+async def _order_id(client: OrderflowClient, reference: str) -> str:
+    """The id of the order `reference` names: its id, or its number."""
+    try:
+        return str(uuid.UUID(reference))
+    except ValueError:
+        pass
+    page = await client.find_orders(reference, limit=5)
+    found = [item.order_id for item in page.items if item.number == reference]
+    if not found:
+        raise NotFound(404, f"no order has the id or number {reference}")
+    return found[0]
 
 
 @app.command()
@@ -128,48 +169,87 @@ def list_orders(
     _print(
         rows,
         as_json,
-        ["order_id", "number", "stage", "status", "total", "customer", "needs_action"],
+        ["number", "stage", "status", "total", "currency", "customer", "needs_action"],
     )
 
 
 @app.command()
 def show(
-    order_id: str,
+    order: Annotated[str, typer.Argument(help="the order's id or its number")],
     live: Annotated[
         bool, typer.Option("--live", help="Ask the workflow too (its live status, within 2 s).")
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """One order: stage, status, what it waits for, and its timeline."""
-    order = _run(lambda c: c.get_order(order_id, live=live))
+    """One order: stage, status, what it waits for, and its timeline; with --live, what the
+    workflow itself answers now."""
+
+    async def read(client: OrderflowClient) -> OrderOut:
+        return await client.get_order(await _order_id(client, order), live=live)
+
+    view = _run(read)
     if as_json:
-        _print(order.model_dump(mode="json"), True)
+        _print(view.model_dump(mode="json"), True)
         return
-    progress = order.progress
-    waiting = progress.waiting_for.value if progress.waiting_for else None
-    allowed = progress.allowed_actions
-    if order.workflow is not None:  # asked, and answered: the workflow's word is the latest
-        waiting, allowed = order.workflow.get("waiting_for"), order.workflow["allowed_actions"]
-    elif order.workflow_unavailable:
-        console.print(f"live status unavailable: {order.workflow_unavailable}")
-    console.print(
-        f"[bold]{order.number}[/bold]  {order.stage.value} / {order.status.value}  {order.total} {order.currency}"
+    progress = view.progress
+    say = console.print
+    say(
+        f"[bold]{view.number}[/bold]  {view.stage.value} / {view.status.value}  "
+        f"{view.total} {view.currency}  ({view.order_id})",
+        highlight=False,
     )
-    console.print(
-        f"customer: {order.customer.name}, {order.customer.email}, {order.customer.phone}"
+    say(
+        f"customer: {view.customer.name}, {view.customer.email}, {view.customer.phone}",
+        markup=False,
     )
-    console.print(f"waiting for: {waiting or '-'}   allowed: {', '.join(allowed)}")
+    if view.customer_note:
+        say(f"customer's note: {view.customer_note}", markup=False)
+    waiting = progress.waiting_for.value if progress.waiting_for else "-"
+    say(f"waiting for: {waiting}   allowed: {', '.join(progress.allowed_actions) or '-'}")
+    if view.workflow is not None:  # asked, and answered: the workflow's own word, now
+        _say_live(view.workflow)
+    elif live:
+        say(f"the workflow did not answer: {view.workflow_unavailable}", markup=False)
     _print(
-        [e.model_dump(mode="json") for e in order.timeline], False, ["at", "stage", "type", "actor"]
+        [e.model_dump(mode="json") for e in view.timeline], False, ["at", "stage", "type", "actor"]
     )
+
+
+def _say_live(answer: dict[str, Any]) -> None:
+    """What the workflow's `status` query answered."""
+    deadline = answer.get("next_deadline")
+    until = f" until {_cell(str(deadline['at']))}" if deadline else ""
+    for line in (
+        f"the workflow answers: {answer['stage']} / {answer['status']}",
+        f"  waiting for: {answer.get('waiting_for') or '-'}{until}",
+        f"  allowed: {', '.join(answer.get('allowed_actions', [])) or '-'}",
+        f"  payment: {answer.get('payment_status')}   fulfilment: {answer.get('fulfilment_status')}",
+        f"  SLA breaches: {len(answer.get('sla_breaches', []))}",
+    ):
+        console.print(line, highlight=False)
 
 
 @app.command()
 def confirm(
-    order_id: str, price: str | None = None, note: str = "", as_json: JsonFlag = False
+    order_id: str,
+    price: str | None = None,
+    price_reason: Annotated[
+        str | None,
+        typer.Option(
+            help="why the price differs from the lines' sum (the customer reads it): "
+            + ", ".join(reason.value for reason in PriceReason)
+        ),
+    ] = None,
+    note: str = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Confirm an order awaiting review, optionally with a final price."""
-    _print(_run(lambda c: c.confirm(order_id, final_price=price, note=note)), True)
+    _print(
+        _run(
+            lambda c: c.confirm(order_id, final_price=price, price_reason=price_reason, note=note)
+        ),
+        True,
+    )
 
 
 @app.command()
@@ -305,6 +385,7 @@ def decide_return(
     return_id: str,
     approve: Annotated[bool, typer.Option("--approve/--refuse")],
     note: str = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Approve, or refuse, a return awaiting approval."""
     _print(_run(lambda c: c.decide_return(order_id, return_id, approve=approve, note=note)), True)
@@ -315,6 +396,7 @@ def resolve_return(
     order_id: str,
     return_id: str,
     choice: Annotated[str, typer.Argument(help="retry, or skip")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Decide about a return's step that failed for good."""
     _print(_run(lambda c: c.resolve_return(order_id, return_id, choice)), True)
@@ -352,7 +434,9 @@ def audit(target: str | None = None, limit: int = 50, as_json: JsonFlag = False)
 
 @keys.command("issue")
 def issue_key(
-    name: str, role: Annotated[str, typer.Option(help="service, operator, support or admin")]
+    name: str,
+    role: Annotated[str, typer.Option(help="service, operator, support or admin")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Issue an API key; it is printed once."""
     _print(_run(lambda c: c.issue_key(name, role)), True)
@@ -364,16 +448,41 @@ def list_keys(as_json: JsonFlag = False) -> None:
 
 
 @keys.command("revoke")
-def revoke_key(key_id: str) -> None:
+def revoke_key(key_id: str, as_json: JsonFlag = False) -> None:
     _print(_run(lambda c: c.revoke_key(key_id)), True)
+
+
+def _password_rule(password: str) -> str:
+    """The API's rule for a staff password, checked when it is typed (before it is asked again)."""
+    try:
+        return STAFF_PASSWORD.validate_python(password)
+    except ValidationError as exc:
+        # A hidden prompt's error is shown without its message: say the rule here.
+        why = exc.errors()[0]["msg"].replace("String should", "The password must")
+        typer.echo(why, err=True)
+        raise typer.BadParameter(why) from None
+
+
+STAFF_PASSWORD: TypeAdapter[str] = TypeAdapter(StaffPassword)
 
 
 @accounts.command("create")
 def create_account(
     username: str,
     role: Annotated[str, typer.Option(help="operator, support or admin")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt="Password (10 to 200 characters)",
+            hide_input=True,
+            confirmation_prompt=True,
+            callback=_password_rule,
+            help="10 to 200 characters (asked for when not given)",
+        ),
+    ],
+    as_json: JsonFlag = False,
 ) -> None:
+    """Create a staff account (a person's: they sign in to the console and the API)."""
     _print(_run(lambda c: c.create_account(username, password, role)), True)
 
 
@@ -388,19 +497,19 @@ def list_accounts(as_json: JsonFlag = False) -> None:
 
 
 @accounts.command("disable")
-def disable_account(username: str) -> None:
+def disable_account(username: str, as_json: JsonFlag = False) -> None:
     """Disable an account: it cannot sign in, and its sessions end now."""
     _print(_run(lambda c: c.disable_account(username)), True)
 
 
 @accounts.command("enable")
-def enable_account(username: str) -> None:
+def enable_account(username: str, as_json: JsonFlag = False) -> None:
     """Enable a disabled account."""
     _print(_run(lambda c: c.enable_account(username)), True)
 
 
 @accounts.command("revoke-sessions")
-def revoke_sessions(username: str) -> None:
+def revoke_sessions(username: str, as_json: JsonFlag = False) -> None:
     """End every session of an account now (it may sign in again)."""
     _print(_run(lambda c: c.revoke_sessions(username)), True)
 
@@ -412,7 +521,7 @@ EventOption = Annotated[
 
 
 @subscriptions.command("create")
-def create_subscription(url: str, event: EventOption = None) -> None:
+def create_subscription(url: str, event: EventOption = None, as_json: JsonFlag = False) -> None:
     """Subscribe URL to order events; the signing secret is printed once."""
     _print(_run(lambda c: c.create_subscription(url, event or [])), True)
 
@@ -434,6 +543,7 @@ def update_subscription(
     active: Annotated[
         bool | None, typer.Option("--active/--paused", help="resume or pause deliveries")
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Change a subscription's URL or events (the given ones replace them), or pause it."""
     changes = {
@@ -445,10 +555,13 @@ def update_subscription(
 
 
 @subscriptions.command("delete")
-def delete_subscription(subscription_id: str) -> None:
+def delete_subscription(subscription_id: str, as_json: JsonFlag = False) -> None:
     """Delete a subscription and its delivery log."""
     _run(lambda c: c.delete_subscription(subscription_id))
-    console.print(f"deleted {subscription_id}")
+    if as_json:
+        _print({"deleted": subscription_id}, True)
+    else:
+        console.print(f"deleted {subscription_id}")
 
 
 @subscriptions.command("deliveries")
@@ -468,7 +581,7 @@ def deliveries(
 
 
 @subscriptions.command("redeliver")
-def redeliver(subscription_id: str, delivery_id: int) -> None:
+def redeliver(subscription_id: str, delivery_id: int, as_json: JsonFlag = False) -> None:
     """Send a delivery again (the same event id and body)."""
     _print(_run(lambda c: c.redeliver(subscription_id, delivery_id)), True)
 

@@ -150,9 +150,15 @@ class OrderflowClient:
     # --- operator actions (workflow updates) --------------------------------------------------
 
     async def confirm(
-        self, order_id: str, *, final_price: str | None = None, note: str = ""
+        self,
+        order_id: str,
+        *,
+        final_price: str | None = None,
+        price_reason: str | None = None,
+        note: str = "",
     ) -> ActionOut:
-        return await self._act(order_id, "confirm", {"final_price": final_price, "note": note})
+        body = {"final_price": final_price, "price_reason": price_reason, "note": note}
+        return await self._act(order_id, "confirm", body)
 
     async def reject(self, order_id: str, reason: str) -> ActionOut:
         return await self._act(order_id, "reject", {"reason": reason})
@@ -427,7 +433,10 @@ class OrderflowClient:
                 )
             except httpx.TransportError as exc:
                 if last:
-                    raise Unavailable(0, f"orderflow unreachable: {exc}") from exc
+                    said = str(exc) or type(exc).__name__
+                    raise Unavailable(
+                        0, f"could not reach orderflow at {exc.request.url} ({said})"
+                    ) from exc
             else:
                 if response.status_code not in RETRYABLE or last:
                     return _result(response)

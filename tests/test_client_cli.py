@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import typer
 from pydantic import ValidationError
 
 from schema.api.actions import ActionOut
@@ -128,15 +131,22 @@ async def test_client_answers_with_the_apis_models_and_refuses_what_is_not_one()
     assert (ledger.left, ledger.refunds[0].amount) == (Decimal("400.00"), Decimal("100.00"))
 
 
-def _cli(stack: Stack, key: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ORDERFLOW_API_URL": str(stack.api.base_url).rstrip("/"),
-        "ORDERFLOW_API_KEY": key,
-    }
+def _cli(
+    stack: Stack,
+    key: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "starter.cli", *args],
-        env=env,
+        env={
+            **os.environ,
+            "ORDERFLOW_API_URL": str(stack.api.base_url).rstrip("/"),
+            "ORDERFLOW_API_KEY": key,
+            **(env or {}),
+        },
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
@@ -190,3 +200,124 @@ async def test_cli_note_marks_a_customer_contact(dev_stack: Stack) -> None:
         ("rang", False),
         ("where is it?", True),
     ]
+
+
+# --- the CLI as a person at an 80-column terminal meets it -------------------------------------
+
+
+def _cli_at(stack: Stack, key: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a terminal 80 columns wide (`COLUMNS`), with `env` set besides."""
+    return _cli(stack, key, *args, env={"COLUMNS": "80", **env})
+
+
+def test_every_command_takes_json() -> None:
+    from starter.cli import app  # here: the app's command tree, as `--help` shows it
+
+    def commands(group: Any, path: str = "") -> list[tuple[str, Any]]:
+        found = []
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):  # a group: keys, accounts, returns, ...
+                found += commands(command, f"{path}{name} ")
+            else:
+                found.append((f"{path}{name}", command))
+        return found
+
+    every = commands(typer.main.get_group(app))
+    assert len(every) > 30
+    without = [
+        name
+        for name, command in every
+        if "--json" not in {option for param in command.params for option in param.opts}
+    ]
+    assert not without, f"commands without --json: {without}"
+
+
+async def test_the_cli_shows_an_order_by_number_and_what_the_workflow_answers(
+    dev_stack: Stack,
+) -> None:
+    order = await Journey.place(dev_stack)
+    await order.waiting_for("payment")
+    admin = await _key(dev_stack, Role.ADMIN)
+
+    shown = await asyncio.to_thread(
+        _cli_at, dev_stack, admin, "show", order.body["number"], "--live"
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert order.order_id in shown.stdout
+    assert "the workflow answers: payment / processing" in shown.stdout, shown.stdout
+    assert (
+        "waiting for: payment until" in shown.stdout and "payment: awaiting_payment" in shown.stdout
+    )
+    unknown = await asyncio.to_thread(_cli_at, dev_stack, admin, "show", "SHOP-no-such")
+    assert (
+        unknown.returncode == 1 and "no order has the id or number SHOP-no-such" in unknown.stdout
+    )
+
+    for args in (
+        ("list",),
+        ("show", order.order_id),
+        ("keys", "list"),
+        ("accounts", "list"),
+        ("audit", "--limit", "20"),
+        ("subscriptions", "list"),
+    ):
+        done = await asyncio.to_thread(_cli_at, dev_stack, admin, *args)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        wide = [line for line in done.stdout.splitlines() if len(line) > 80]
+        assert not wide, f"{args}: lines over 80 columns:\n" + "\n".join(wide)
+
+
+async def test_the_cli_names_the_url_it_could_not_reach() -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "starter.cli", "list"],
+        env={**os.environ, "ORDERFLOW_API_URL": url, "ORDERFLOW_API_KEY": "of_x", "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert f"could not reach orderflow at {url}/v1/orders" in done.stdout, done.stdout
+
+
+async def test_accounts_create_checks_the_password_before_asking_twice(dev_stack: Stack) -> None:
+    admin = await _key(dev_stack, Role.ADMIN)
+    username = f"olena{os.getpid()}{id(admin) % 1000}"
+    done = await asyncio.to_thread(
+        _cli,
+        dev_stack,
+        admin,
+        "accounts",
+        "create",
+        username,
+        "--role",
+        "operator",
+        stdin="short\na long enough password\na long enough password\n",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "The password must have at least 10 characters" in done.stderr, done.stderr
+    # Refused when typed: the confirmation was asked once, for the password that passed.
+    assert (done.stdout + done.stderr).count("Repeat for confirmation") == 1
+    assert json.loads(done.stdout[done.stdout.index("{") :])["username"] == username
+
+
+@pytest.mark.parametrize(
+    "entry", [["-m", "starter.cli", "list"], ["-m", "worker"], ["-m", "starter.api"]]
+)
+async def test_a_bad_duration_setting_is_one_line_naming_it_and_its_format(
+    entry: list[str],
+) -> None:
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, *entry],
+        env={**os.environ, "ORDERFLOW_POLICY_REVIEW_SLA": "90s", "ORDERFLOW_DEVSTACK": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert "ORDERFLOW_POLICY_REVIEW_SLA='90s'" in done.stderr and "PT90S" in done.stderr

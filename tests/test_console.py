@@ -9,11 +9,13 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from schema.api.fields import Role
 from schema.database import open_session
+from schema.links import LinkPurpose
 from schema.tables import StaffAccount
 from starter.services.access import hash_password
 from tests.lifecycle import Journey
@@ -51,9 +53,15 @@ async def _staff(stack: Stack, role: Role) -> tuple[str, str]:
     return username, password
 
 
-async def _sign_in(browser: Browser, stack: Stack, role: Role) -> Page:
+LAPTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's viewport
+
+
+async def _sign_in(
+    browser: Browser, stack: Stack, role: Role, screen: dict[str, int] = LAPTOP
+) -> Page:
     username, password = await _staff(stack, role)
-    page = await browser.new_page(viewport={"width": 1366, "height": 900})  # a laptop screen
+    page = await browser.new_page(viewport=screen)  # type: ignore[arg-type]
     await page.goto(f"{str(stack.api.base_url).rstrip('/')}/console")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     await page.get_by_label("Username").fill(username)
@@ -191,3 +199,85 @@ async def test_admin_disables_an_account_and_ends_its_sessions(
     await expect(admin.get_by_role("heading", name="Sign in")).to_be_visible()
     await operator.close()
     await admin.close()
+
+
+async def _fits(page: Page, path: str) -> None:
+    """The page opened at `path` is no wider than the screen: nothing to scroll sideways."""
+    await page.goto(f"{page.url.split('/console')[0]}{path}")
+    width, screen = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= screen, f"{path} is {width} px wide on a {screen} px screen"
+
+
+async def test_every_console_page_fits_a_phone_and_speaks_words_not_codes(
+    dev_stack: Stack, browser: Browser
+) -> None:
+    # A cash order still awaiting confirmation: nothing was paid, nothing can go back.
+    order = await Journey.place(
+        dev_stack,
+        note="Ring twice; the entrance is from the courtyard",
+        payment={"method": "cod"},
+        lines=[
+            {
+                "sku": "KETTLE-01",
+                "name": "Чайник скляний з довгою назвою, що не вміщується в рядок",
+                "quantity": 1,
+                "unit_price": "1499.00",
+            }
+        ],
+    )
+    await order.waiting_for("operator_confirmation")
+    subscription = await dev_stack.api.post(
+        "/v1/webhook-subscriptions",
+        json={"url": "http://127.0.0.1:9/shop/events", "events": ["order.shipped"]},
+    )
+    assert subscription.status_code == 201, subscription.text
+    page = await _sign_in(browser, dev_stack, Role.ADMIN, PHONE)
+
+    for path in (
+        "/console",
+        f"/console/search?q={order.body['number']}",
+        f"/console/orders/{order.order_id}",
+        f"/console/orders/{order.order_id}/act/confirm",
+        "/console/accounts",
+        "/console/subscriptions",
+        f"/console/subscriptions/{subscription.json()['id']}",
+        "/console/reports?from=2021-05-01&to=2021-05-07",
+    ):
+        await _fits(page, path)
+        await _shot(page, "phone-" + path.strip("/").split("?")[0].replace("/", "-")[:60])
+
+    await page.goto(f"{page.url.split('/console')[0]}/console/orders/{order.order_id}")
+    await expect(page.locator("#payment")).to_have_text("cash on delivery · to be paid on delivery")
+    assert "cash_on_delivery" not in await page.content()
+    assert await page.locator("#refund-form").count() == 0  # nothing was paid
+    assert await page.locator("#return-form").count() == 0  # nothing was delivered
+
+    # The customer cancels from the status page: the reason they chose reads as words.
+    token = order.link(LinkPurpose.STATUS)
+    async with httpx.AsyncClient(base_url=dev_stack.api.base_url) as customer:
+        cancelled = await customer.post(
+            f"/v1/customer/orders/{token}/cancel", json={"reason": "changed_mind"}
+        )
+    assert cancelled.status_code == 200, cancelled.text
+    await page.reload()
+    await expect(page.locator("#notes")).to_contain_text("customer (cancel): changed mind")
+    assert "changed_mind" not in await page.locator("#notes").inner_text()
+    await page.close()
+
+
+def test_a_ledger_row_names_its_return_by_number_not_its_id() -> None:
+    from schema.api.returns import RefundRow, ReturnOut  # here: the names the console shows
+    from starter.console.routes import _refund_source
+
+    def source(key: str, actor: str | None = None) -> str:
+        row = RefundRow(
+            key=key, amount=1, status="requested", reason=None, actor=actor, requested_at=None
+        )
+        return _refund_source(row, [ret])
+
+    ret = ReturnOut.model_construct(return_id="6f1c2d3e-4a5b", number="SHOP-7-R1")
+    assert source("return:6f1c2d3e-4a5b") == "return SHOP-7-R1"
+    assert source("return:6f1c2d3e-4a5b:difference") == "return SHOP-7-R1 (difference)"
+    assert source("refund:k-1", actor="staff:olena") == "an operator's refund"
+    assert source("refund") == "the order's cancellation"
+    assert source("refund:not-packed") == "items that could not be packed"

@@ -4,6 +4,7 @@ browser (Debian's Chromium). Screenshots go to .artifacts/screenshots/."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -76,4 +77,30 @@ async def test_support_marks_a_note_as_a_customer_contact(
     assert [(n["text"], n["customer_contact"]) for n in notes] == [
         ("Asked where the parcel is", True)
     ]
+    await page.close()
+
+
+async def test_the_figures_count_in_words_and_an_empty_median_has_no_unit(
+    dev_stack: Stack, browser: Browser, history: Seeded
+) -> None:
+    """ "1 answer", never "1 answers"; a median of no late deliveries is a dash, not "— d"."""
+    days = [f"2021-05-0{day}" for day in range(1, 6)]
+
+    async def summary(day: str) -> dict[str, Any]:
+        answer = await dev_stack.api.get(
+            "/v1/reports/summary",
+            params={"since": f"{day}T00:00:00Z", "until": f"{day}T23:59:59Z"},
+        )
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    figures = {day: await summary(day) for day in days}
+    one_answer = next(d for d in days if figures[d]["feedback"]["responses"] == 1)
+    page = await _sign_in(browser, dev_stack, Role.OPERATOR, test_console.PHONE)
+    base = str(dev_stack.api.base_url).rstrip("/")
+    await page.goto(f"{base}/console/reports?from={one_answer}&to={one_answer}")
+    await expect(page.locator(".figure").nth(3)).to_contain_text("1 answer, CSAT")
+    none_late = next(d for d in days if figures[d]["on_time"]["late"] == 0)
+    await page.goto(f"{base}/console/reports?from={none_late}&to={none_late}")
+    await expect(page.locator("#days-late")).to_contain_text("median —, at worst —.")
     await page.close()

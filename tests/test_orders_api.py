@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -107,6 +109,26 @@ async def test_order_is_confirmed_by_email(
     assert masked["name"] == "Iryna K." and masked["address"] is None
 
 
+async def test_every_message_is_dated_and_comes_from_the_shop(
+    dev_stack: Stack, mail_sink: MailSink
+) -> None:
+    """The headers a mail reader shows and sorts by, on the real message in the SMTP sink."""
+    order = sample_order()
+    sent_from = datetime.now(UTC)
+    response = await dev_stack.api.post("/v1/orders", json=order)
+    assert response.status_code == 202, response.text
+    [message] = await wait_for_mail(mail_sink.maildir, order["customer"]["email"])
+
+    settings = dev_stack.settings
+    assert message["From"] == f"{settings.shop_name} <{settings.smtp_sender}>"
+    assert message["Reply-To"] == settings.support_email  # no reply-to set: support answers
+    dated = parsedate_to_datetime(str(message["Date"]))
+    assert sent_from - timedelta(seconds=1) <= dated <= datetime.now(UTC)
+    domain = settings.smtp_sender.rpartition("@")[2]
+    assert str(message["Message-ID"]).endswith(f"@{domain}>"), message["Message-ID"]
+    assert response.json()["order_id"] in str(message["Message-ID"])
+
+
 async def test_same_request_twice_is_one_order(
     api: httpx.AsyncClient, client: Client, mail_sink: MailSink, engine: AsyncEngine
 ) -> None:
@@ -194,6 +216,31 @@ async def test_invalid_order_is_422_naming_the_field_and_creates_nothing(
     assert field in body["detail"]
     assert all(e["message"] for e in body["errors"])
     assert await _order_count(engine, order["number"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("currency", "message"),
+    [
+        ("UAK", "not an ISO 4217 currency in use today"),  # the karbovanets, gone since 1996
+        ("DEM", "not an ISO 4217 currency in use today"),
+        ("XAU", "not an ISO 4217 currency in use today"),  # gold is no price
+        ("uah", "use upper case: UAH"),
+        ("Eur", "use upper case: EUR"),
+    ],
+)
+async def test_only_a_currency_in_use_today_is_taken_and_lower_case_is_told_how(
+    api: httpx.AsyncClient, engine: AsyncEngine, currency: str, message: str
+) -> None:
+    order = _with("currency", currency)
+    response = await api.post("/v1/orders", json=order)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "currency" and message in error["message"]
+    assert await _order_count(engine, order["number"]) == 0
+    schema = (await api.get("/openapi.json")).json()["components"]["schemas"]["OrderCreate"]
+    codes = schema["properties"]["currency"]["enum"]
+    assert {"UAH", "EUR", "USD", "PLN"} <= set(codes) and not {"UAK", "DEM", "XAU"} & set(codes)
 
 
 async def test_pickup_needs_no_address(api: httpx.AsyncClient, client: Client) -> None:

@@ -4,16 +4,18 @@ the customer may do there, and what a link that is not ours shows (nothing)."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from schema.database import open_session
@@ -129,7 +131,7 @@ async def test_the_page_shows_payment_tracking_receipt_history_and_feedback(
     assert due["payment"]["status"] == "awaiting_payment" and due["actions"]["cancel"] is True
     assert due["actions"]["return_items"] is False and due["actions"]["return_until"] is None
     page = await anonymous.get(f"/order/{token}", params={"lang": "en"})
-    assert f'href="{refs.payment_url}"' in page.text and "Pay UAH500.00" in _text(page.text)
+    assert f'href="{refs.payment_url}"' in page.text and "Pay UAH 500.00" in _text(page.text)
 
     await order.to_delivery()
     done = (await anonymous.get(f"/v1/customer/orders/{token}", params={"lang": "en"})).json()
@@ -364,3 +366,35 @@ async def test_bad_input_to_the_customer_endpoints_is_a_clear_4xx(
         page = await anonymous.post(f"/order/{token}/feedback", data={"rating": "5", field: "²"})
         assert page.status_code == 422, page.text
     limiter.reset()
+
+
+async def test_a_message_link_counts_as_a_click_once_an_hour(
+    dev_stack: Stack, anonymous: httpx.AsyncClient
+) -> None:
+    """A mail scanner's GET and the person's click, or a second tap on the same link, are one
+    click: the link opened again within the hour is a page view. Another message's link (a
+    link of its own) is a click of its own."""
+    order = await Journey.place(dev_stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    token = await order.link_from_mail("m")
+    for _ in range(3):
+        assert (await anonymous.get(f"/order/{token}/m")).status_code == 200
+    assert await _visits(dev_stack, order.order_id) == ["link", "page", "page"]
+
+    links = dev_stack.settings.customer_links()
+    other = token
+    while other == token:  # signed a second later: another message's link
+        await asyncio.sleep(0.2)
+        other = links.token(LinkPurpose.STATUS, uuid.UUID(order.order_id))
+    assert (await anonymous.get(f"/order/{other}/m")).status_code == 200
+    assert await _visits(dev_stack, order.order_id) == ["link", "page", "page", "link"]
+
+    async with open_session(dev_stack.engine) as session:  # an hour later, it counts again
+        await session.execute(
+            update(StatusPageVisit)
+            .where(col(StatusPageVisit.order_id) == uuid.UUID(order.order_id))
+            .values(at=func.now() - timedelta(hours=1, minutes=1))
+        )
+        await session.commit()
+    assert (await anonymous.get(f"/order/{token}/m")).status_code == 200
+    assert (await _visits(dev_stack, order.order_id))[-1] == "link"

@@ -104,6 +104,7 @@ class OrderState:
         self.inbox = Inbox()
         # What validation learns from the order in Postgres.
         self.delivery = DeliveryMethod.COURIER
+        self.speed = "standard"  # or "express": the date promised follows it
         self.payment_method = PaymentMethod.PREPAID
         self.timezone = "Europe/Kyiv"  # the customer's, for quiet hours
         self.in_review = False  # an operator's confirmation is awaited

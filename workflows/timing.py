@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from schema.contracts import DeliveryMethod, OrderPolicy
+
+
+def promised_date(
+    confirmed_at: datetime,
+    timezone: str,
+    policy: OrderPolicy,
+    delivery: DeliveryMethod,
+    speed: str,
+) -> date:
+    """The date the confirmation promises: delivery (or, for pickup, ready at the counter)
+    the policy's days for the method after confirmation. An express courier order has its
+    own rule: `express_delivery_days` (0: the same day) when confirmed before the cutoff hour
+    in the customer's time, a day later after it. Post and pickup have no faster service."""
+    if speed == "express" and delivery == DeliveryMethod.COURIER:
+        local = confirmed_at.astimezone(ZoneInfo(timezone))
+        late = local.hour >= policy.express_cutoff_hour
+        return (local + timedelta(days=policy.express_delivery_days + late)).date()
+    return (confirmed_at + timedelta(days=policy.delivery_days[delivery])).date()
 
 
 def feedback_send_time(

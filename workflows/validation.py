@@ -3,8 +3,6 @@ and the customer gets the confirmation within minutes (seed 000)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -25,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schema.vocabulary import EventType
 
+from workflows import timing
 from workflows.state import OrderState
 
 
@@ -39,7 +38,7 @@ async def validate(order: OrderState) -> bool:
     )
     order.delivery, order.payment_method = checked.delivery_method, checked.payment_method
     order.timezone, order.total = checked.timezone, checked.total
-    order.currency = checked.currency
+    order.currency, order.speed = checked.currency, checked.delivery_speed
     if checked.problems:
         await timeline.advance(
             Stage.CANCELLED,
@@ -94,7 +93,11 @@ async def _manual_review(order: OrderState, reasons: list[str]) -> None:
         totals = await order.steps.run(
             OrderActivities.apply_decision,
             ApplyDecisionInput(
-                order.order_id, review.actor, lines=review.lines, final_price=review.final_price
+                order.order_id,
+                review.actor,
+                lines=review.lines,
+                final_price=review.final_price,
+                price_reason=review.price_reason,
             ),
         )
         order.total = totals.total
@@ -111,8 +114,9 @@ async def confirm(order: OrderState) -> None:
     """Seed 000: buyers expect the confirmation within minutes; it names the expected date."""
     order.waiting.check_cancelled()
     timeline = order.timeline
-    days = order.policy.delivery_days[order.delivery]
-    expected = (workflow.now() + timedelta(days=days)).date()
+    expected = timing.promised_date(
+        workflow.now(), order.timezone, order.policy, order.delivery, order.speed
+    )
     timeline.expected_date = expected
     await timeline.advance(
         Stage.CONFIRMATION, CustomerStatus.RECEIVED, EventType.ORDER_CONFIRMATION_STARTED

@@ -18,7 +18,8 @@ What a template gets
     status_url (the order's status page; every customer message links it: in the e-mail's
     footer, in the SMS where it fits within 3 parts, and as the push notification's link),
     feedback_url, choice_url, return_url (the return page), return_period ("14 днів"),
-    bonus (a feedback bonus is promised to this order), lines, delivery_method,
+    bonus (a feedback bonus is promised to this order), lines, adjustment (an operator's final
+    price against the lines' sum: kind, label, amount; None when they agree), delivery_method,
     payment_method, phrases. A message about no one order (`order_list`) gets support and
     phrases only. Each kind: its PARAMS below, with codes normalised, money and dates
     formatted for the locale, and an absent optional param as None, which the template
@@ -29,7 +30,7 @@ What a template gets
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -39,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from babel.dates import format_date, format_time
-from babel.numbers import format_currency
+from babel.numbers import format_currency, get_currency_symbol
 from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
@@ -53,6 +54,7 @@ from schema.contracts import (
     ParcelOutcome,
     PaymentFailure,
     PaymentMethod,
+    PriceReason,
     RefundReason,
     ReturnDecline,
     WaitingFor,
@@ -159,6 +161,37 @@ class OrderMessageFacts:
     bonus: bool = False  # a feedback bonus is promised to this order (never for "none")
     page_url: str = ""  # the order's page, signed, as pages link it: return pages hang off it
     return_days: int = 14  # the return window (policy), as the delivery message states it
+    price_reason: str | None = None  # why an operator's final price differs (a PriceReason)
+
+
+@dataclass(frozen=True)
+class PriceAdjustment:
+    """An operator's final price against the lines' sum, shown as a line of its own: a
+    discount (a negative amount) or a surcharge, with the operator's reason when given."""
+
+    amount: Decimal
+    reason: PriceReason | None = None
+
+    @property
+    def kind(self) -> str:
+        return "discount" if self.amount < 0 else "surcharge"
+
+    def label(self, words: Any) -> str:
+        """The line's label, "Discount (agreed by phone)", in the language of `words` (a
+        `_phrases.j2`)."""
+        kind = words.price_adjustment[self.kind]
+        return f"{kind} ({words.price_reason[self.reason.value]})" if self.reason else kind
+
+
+def price_adjustment(
+    total: Decimal, lines: Iterable[tuple[Decimal, int]], reason: str | None
+) -> PriceAdjustment | None:
+    """The difference between the order's total and its lines' sum (`lines`: unit price and
+    quantity), or None when they agree."""
+    amount = total - sum((price * quantity for price, quantity in lines), Decimal("0"))
+    if amount == 0:
+        return None
+    return PriceAdjustment(amount, PriceReason(reason) if reason else None)
 
 
 @dataclass(frozen=True)
@@ -179,6 +212,19 @@ class RenderedMessage:
     push_title: str
     push_body: str
     link: str = ""  # where a push notification opens: the status page (or the message's link)
+
+
+def format_money(amount: Decimal, currency: str, babel_locale: str) -> str:
+    """An amount as the locale writes it (Babel), with CLDR's currency spacing that Babel
+    leaves out: a symbol of letters stands apart from the digits by a no-break space
+    ("UAH 1,999.00" rather than "UAH1,999.00"; "€1,999.00" and "1 999,00 ₴" stay as they are)."""
+    text = format_currency(amount, currency, locale=babel_locale)
+    symbol = get_currency_symbol(currency, babel_locale)
+    if symbol[-1:].isalpha():
+        text = re.sub(f"{re.escape(symbol)}(?=\\d)", f"{symbol}\xa0", text)
+    if symbol[:1].isalpha():
+        text = re.sub(f"(?<=\\d){re.escape(symbol)}", f"\xa0{symbol}", text)
+    return text
 
 
 GSM7 = set(
@@ -267,7 +313,7 @@ class MessageCatalog:
         def block(name: str) -> str:
             return "".join(template.blocks[name](template.new_context(values))).strip()
 
-        sms = block("sms")
+        sms = block("sms").replace("\xa0", " ")  # GSM-7 has no no-break space
         if isinstance(facts, OrderMessageFacts) and kind not in MANAGER_KINDS:
             sms = _with_status_link(sms, values["phrases"].status_label, facts.status_url)
         return RenderedMessage(
@@ -326,7 +372,7 @@ class MessageCatalog:
         currency = facts.currency if isinstance(facts, OrderMessageFacts) else ""
 
         def money(amount: Decimal) -> str:
-            return format_currency(amount, currency, locale=babel)
+            return format_money(amount, currency, babel)
 
         values: dict[str, Any] = {
             "support": facts.support,
@@ -334,6 +380,11 @@ class MessageCatalog:
         }
         order = facts if isinstance(facts, OrderMessageFacts) else None
         if order is not None:
+            adjustment = price_adjustment(
+                order.total,
+                ((line.unit_price, line.quantity) for line in order.lines),
+                order.price_reason,
+            )
             values |= {
                 "name": order.customer_name,
                 "number": order.number,
@@ -348,6 +399,12 @@ class MessageCatalog:
                 "bonus": order.bonus,
                 "delivery_method": DeliveryMethod(order.delivery_method).value,
                 "payment_method": PaymentMethod(order.payment_method).value,
+                "adjustment": adjustment
+                and {
+                    "kind": adjustment.kind,
+                    "label": adjustment.label(values["phrases"]),
+                    "amount": money(adjustment.amount),
+                },
                 "lines": [
                     {
                         "sku": line.sku,

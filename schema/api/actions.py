@@ -8,6 +8,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    model_validator,
 )
 
 from schema.api.fields import MultiLine, OneLine, PositiveMoney, StrictModel
@@ -17,6 +18,7 @@ from schema.contracts import (
     CustomerStatus,
     DelayReason,
     ParcelChoice,
+    PriceReason,
     Stage,
     StepChoice,
     StockChoice,
@@ -26,15 +28,40 @@ from schema.contracts import (
 class ConfirmIn(StrictModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"final_price": "450.00", "note": "discount agreed by phone"}]
+            "examples": [
+                {
+                    "final_price": "450.00",
+                    "price_reason": "agreed_by_phone",
+                    "note": "discount agreed by phone",
+                }
+            ],
+            # The rule of `_reason_with_a_price`, as the schema states it.
+            "anyOf": [
+                {"properties": {"price_reason": {"type": "null"}}},
+                {"required": ["final_price"], "properties": {"final_price": {"type": "string"}}},
+            ],
         }
     )
 
     lines: OrderLines | None = Field(default=None, description="Replaces the order's lines")
     final_price: PositiveMoney | None = Field(
-        default=None, description="The total to charge, when it could not be computed"
+        default=None,
+        description="The total to charge, when it could not be computed or was agreed "
+        "otherwise: the customer sees the difference from the lines' sum as a discount or "
+        "surcharge line",
+    )
+    price_reason: PriceReason | None = Field(
+        default=None,
+        description="Why final_price differs from the lines' sum; the customer reads it in "
+        "their language beside that line (the note is never shown to them)",
     )
     note: MultiLine = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _reason_with_a_price(self) -> ConfirmIn:
+        if self.price_reason is not None and self.final_price is None:
+            raise ValueError("price_reason explains a final_price: give one")
+        return self
 
 
 class RejectIn(StrictModel):

@@ -25,6 +25,7 @@ from schema.contracts import (
     DeliveryMethod,
     PaymentMethod,
     PaymentStatus,
+    PriceReason,
     Stage,
     StockChoice,
     WaitingFor,
@@ -138,6 +139,17 @@ class DelayOut(BaseModel):
     new_date: date | None
 
 
+class AdjustmentOut(BaseModel):
+    """An operator's final price against the lines' sum, as a line of its own."""
+
+    kind: Literal["discount", "surcharge"]
+    amount: Decimal = Field(
+        description="Added to the lines' sum to make the total (negative: a discount)"
+    )
+    reason: PriceReason | None = Field(description="Why, when the operator said")
+    text: str = Field(description="The line's label in the page's language")
+
+
 class CancellationOut(BaseModel):
     reason: CancelReason
     refund: Decimal | None = Field(description="What goes back to the customer's card")
@@ -217,8 +229,17 @@ class CustomerOrderOut(BaseModel):
     waiting_for: WaitingFor | None
     waiting_text: str | None
     waiting_until: datetime | None
-    expected_date: date | None
+    expected_date: date | None = Field(
+        description="The date promised: delivery, or for a pickup order the day it is ready "
+        "for pickup (`expected_text` names which)"
+    )
+    expected_text: str | None = Field(
+        default=None, description="What `expected_date` is, in the page's language"
+    )
     lines: list[CustomerLineOut]
+    adjustment: AdjustmentOut | None = Field(
+        default=None, description="When the total is not the lines' sum: the difference, and why"
+    )
     total: Decimal
     currency: str
     delay: DelayOut | None

@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from babel.numbers import list_currencies
+from babel.core import get_global
+from babel.numbers import get_territory_currencies
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
     AfterValidator,
@@ -32,8 +34,31 @@ MAX_MONEY = Decimal("999999999999.99")  # an amount: NUMERIC(14, 2)
 MAX_LINES, MAX_QUANTITY = 500, 100_000
 # An order's total holds any lines the API admits (500 × 100,000 × MAX_MONEY < 10^20):
 # NUMERIC(22, 2), so that every order the OpenAPI calls valid is one the database can keep.
-CURRENCIES = frozenset(list_currencies())
+
+
+def _active_currencies() -> frozenset[str]:
+    """The ISO 4217 codes that are legal tender in some territory today, as CLDR (through
+    Babel) keeps them: an obsolete code (UAK, DEM) or a fund's (XAU, XDR) is no price."""
+    today = date.today()
+    return frozenset(
+        code
+        for territory in get_global("territory_currencies")
+        for code in get_territory_currencies(territory, start_date=today, tender=True)
+    )
+
+
+CURRENCIES = _active_currencies()
 CURRENCY_CODES: list[JsonValue] = [*sorted(CURRENCIES)]
+
+
+def currency_refusal(value: str) -> str | None:
+    """Why `value` is no currency an order may be priced in (None: it is one)."""
+    if value in CURRENCIES:
+        return None
+    if value.upper() in CURRENCIES:
+        return f"use upper case: {value.upper()}"
+    return "not an ISO 4217 currency in use today (e.g. UAH, EUR, USD)"
+
 
 Locale = Literal["uk", "ru", "en"]
 

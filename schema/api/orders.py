@@ -21,7 +21,6 @@ from pydantic import (
 )
 
 from schema.api.fields import (
-    CURRENCIES,
     CURRENCY_CODES,
     MAX_LINES,
     MAX_QUANTITY,
@@ -33,6 +32,7 @@ from schema.api.fields import (
     Printable,
     StrictModel,
     WholeNumber,
+    currency_refusal,
 )
 from schema.contracts import (
     CustomerStatus,
@@ -200,14 +200,19 @@ class OrderCreate(StrictModel):
     delivery: DeliveryIn
     payment: PaymentIn
     lines: OrderLines
-    currency: str = Field(examples=["UAH"], json_schema_extra={"enum": CURRENCY_CODES})
+    currency: str = Field(
+        examples=["UAH"],
+        description="An ISO 4217 code in use today, upper case (obsolete codes are refused)",
+        json_schema_extra={"enum": CURRENCY_CODES},
+    )
     note: MultiLine | None = Field(default=None, max_length=1000, description="Customer's wishes")
 
     @field_validator("currency")
     @classmethod
     def _iso_currency(cls, value: str) -> str:
-        if value not in CURRENCIES:
-            raise ValueError("not an ISO 4217 currency code")
+        refusal = currency_refusal(value)
+        if refusal is not None:
+            raise ValueError(refusal)
         return value
 
     @property
@@ -346,6 +351,12 @@ class OrderOut(BaseModel):
     expected_date: date | None
     created_at: datetime
     customer: CustomerOut
+    customer_note: str | None = Field(
+        default=None,
+        description="The customer's note with the order (their wishes), as they wrote it; for "
+        "roles that see personal data masked, every e-mail address and phone number in it "
+        "masked. Null when they left none (or were erased)",
+    )
     lines: list[LineOut]
     timeline: list[EventOut]
     notifications: list[NotificationOut]

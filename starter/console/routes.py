@@ -14,6 +14,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -26,12 +27,22 @@ from sqlmodel import col, select
 
 from schema.api.actions import NoteIn, ResolveIn
 from schema.api.fields import OneLine
-from schema.api.returns import IDEMPOTENCY_KEY, RefundIn, ReturnDecisionIn, ReturnIn
+from schema.api.returns import (
+    IDEMPOTENCY_KEY,
+    RefundIn,
+    RefundRow,
+    ReturnDecisionIn,
+    ReturnIn,
+    ReturnOut,
+)
 from schema.contracts import (
     CancelReason,
+    CustomerStatus,
     DelayReason,
     DeliveryMethod,
+    FulfilmentStatus,
     PaymentMethod,
+    PriceReason,
     RefundReason,
     ReturnReason,
 )
@@ -71,6 +82,37 @@ CSRF_COOKIE = "orderflow_csrf"
 CSRF_FIELD = "csrf_token"
 ACTION_LABELS = {name: action.label for name, action in actions.OPERATOR_ACTIONS.items()}
 ONE_LINE: TypeAdapter[str] = TypeAdapter(OneLine)
+
+# Codes as staff read them: most are their words joined by "_"; these need others.
+WORDS = {
+    PaymentMethod.COD.value: "cash on delivery",
+    PaymentMethod.PREPAID.value: "prepaid",
+    PaymentMethod.EXCHANGE.value: "paid by a return",
+    "cash_on_delivery": "to be paid on delivery",
+    "collected_on_delivery": "paid on delivery",
+    "not_requested": "not requested yet",
+}
+
+
+def words(code: object) -> str:
+    """`changed_mind` -> "changed mind"; `cod` -> "cash on delivery"."""
+    text = str(code.value if isinstance(code, StrEnum) else code)
+    return WORDS.get(text, text.replace("_", " "))
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 answer`, `2 answers`, `0 answers`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def in_days(value: float | None) -> str:
+    """A number of days, or a dash (no unit) when there is none."""
+    if value is None:
+        return "—"
+    return f"{value:g} day" if value == 1 else f"{value:g} days"
+
+
+templates.env.filters |= {"words": words, "counted": counted, "days": in_days}
 
 
 class SignInRequired(Exception):
@@ -156,6 +198,26 @@ def _page(
             secure=_secure(request.app.state.settings),
         )
     return response
+
+
+# The refunds an order's own workflow makes, by their step.
+ORDER_REFUNDS = {
+    "refund": "the order's cancellation",
+    "refund:not-packed": "items that could not be packed",
+}
+
+
+def _refund_source(row: RefundRow, order_returns: list[ReturnOut]) -> str:
+    """What a ledger row stands for, in words (its key is the refund's step): a return's
+    refunds by the return's number, an operator's refund, the order's own."""
+    kind, _, rest = row.key.partition(":")
+    if kind == "return":
+        return_id, _, part = rest.partition(":")
+        number = next((r.number for r in order_returns if r.return_id == return_id), "a return")
+        return f"return {number}" + (f" ({words(part)})" if part else "")
+    if row.key in ORDER_REFUNDS:
+        return ORDER_REFUNDS[row.key]
+    return "an operator's refund" if row.actor else words(row.key)
 
 
 def _back_to(order_id: uuid.UUID, **message: str) -> RedirectResponse:
@@ -315,6 +377,8 @@ async def order_page(
         }
     if not principal.may(Permission.ORDERS_ACT):
         progress_view["allowed_actions"] = []
+    order_returns = await returns.returns_of(db, order_id=order_id)
+    ledger = await refunds.refunds_of(db, order_id=order_id)
     return _page(
         request,
         "order.html",
@@ -324,8 +388,14 @@ async def order_page(
         asked_live=live,
         can_read_personal=principal.may(Permission.PERSONAL_DATA),
         can_act=principal.may(Permission.ORDERS_ACT),
-        returns=await returns.returns_of(db, order_id=order_id),
-        ledger=await refunds.refunds_of(db, order_id=order_id),
+        returns=order_returns,
+        ledger=ledger,
+        refund_sources={row.key: _refund_source(row, order_returns) for row in ledger.refunds},
+        # Money is returned only for what was paid: a cash order not yet collected has
+        # nothing to refund, and nothing to return before it is delivered.
+        may_refund=ledger.paid is not None and ledger.left > 0,
+        may_return=view.progress.fulfilment_status == FulfilmentStatus.DELIVERED
+        or view.status == CustomerStatus.DELIVERED,
         request_key=secrets.token_hex(16),  # a form sent twice makes one refund, one return
         REFUND_REASONS=[reason.value for reason in RefundReason],
         RETURN_REASONS=[reason.value for reason in ReturnReason],
@@ -334,15 +404,24 @@ async def order_page(
 
 @router.get("/orders/{order_id}/act/{action}", response_class=HTMLResponse)
 async def confirm_action_page(
-    request: Request, order_id: uuid.UUID, action: str, db: Session
+    request: Request,
+    order_id: uuid.UUID,
+    action: str,
+    db: Session,
+    workflows: Workflows,
+    settings: AppSettings,
 ) -> Response:
-    """The confirmation step before any action."""
+    """The confirmation step before any action, with what the operator decides on (the
+    total, the customer's note) as the order page shows it."""
     principal = await _staff(request, Permission.ORDERS_ACT)
     if action not in actions.OPERATOR_ACTIONS:
         raise Refused(404, f"There is no action {action}.")
-    order = await db.get(Order, order_id)
-    if order is None:
-        raise Refused(404, f"Order {order_id} does not exist.")
+    try:
+        order = await view_order(
+            db, caller=principal, order_id=order_id, workflows=workflows, settings=settings
+        )
+    except OrderNotFound as missing:
+        raise Refused(404, str(missing)) from missing
     return _page(
         request,
         "act.html",
@@ -351,6 +430,7 @@ async def confirm_action_page(
         action=action,
         CANCEL_REASONS=[reason.value for reason in CancelReason],
         DELAY_REASONS=[reason.value for reason in DelayReason],
+        PRICE_REASONS=[reason.value for reason in PriceReason],
     )
 
 

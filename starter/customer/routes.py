@@ -38,7 +38,6 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_month_names
-from babel.numbers import format_currency
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -46,8 +45,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 from sqlmodel import select
 
-from activities.documents import for_link_holder
-from activities.messages import BABEL_LOCALES, LOCALES
+from activities.documents import Shop, for_link_holder
+from activities.messages import BABEL_LOCALES, LOCALES, format_money
 from activities.notifications import FROM_MESSAGE
 from schema.api.customers import CustomerCancelIn, CustomerStockChoiceIn, FeedbackIn
 from schema.api.returns import CustomerReturnIn
@@ -110,7 +109,7 @@ class Formats:
         self._babel, self._currency, self._zone = BABEL_LOCALES[locale], currency, ZoneInfo(zone)
 
     def money(self, amount: Decimal) -> str:
-        return format_currency(amount, self._currency, locale=self._babel)
+        return format_money(amount, self._currency, self._babel)
 
     def day(self, value: date) -> str:
         return f"{value.day} {_months(self._babel)[value.month]} {value.year}"
@@ -182,6 +181,7 @@ async def _order_page(
         settings=settings,
         receipt_url=f"/order/{token}/receipt.pdf",
         source=source,
+        token=token,
     )
     locale = view.locale
     return _page(
@@ -253,7 +253,7 @@ async def receipt(
 ) -> Response:
     """The receipt, its contact masked as the page masks it (the link may be forwarded)."""
     order_id = _opened(request, links, token, LinkPurpose.STATUS)
-    content = await for_link_holder(db, order_id, "receipt", settings.returns_address)
+    content = await for_link_holder(db, order_id, "receipt", Shop.of(settings))
     if content is None:
         raise OrderNotFound(order_id)
     return Response(
@@ -581,7 +581,7 @@ async def return_label(
     order_id = _opened(request, links, token, LinkPurpose.STATUS)
     try:
         number, content = await returns.return_label_for_link_holder(
-            db, order_id=order_id, return_id=return_id, returns_address=settings.returns_address
+            db, order_id=order_id, return_id=return_id, shop=Shop.of(settings)
         )
     except ReturnNotFound as missing:
         page = _page(request, "link_refused.html", _asked_locale(request), 404, expired=False)

@@ -106,7 +106,13 @@ async def confirm(
     order_id: uuid.UUID,
     body: ConfirmIn,
 ) -> ActionResult:
-    decision = partial(ConfirmOrder, caller.actor, _lines(body.lines), body.final_price)
+    decision = partial(
+        ConfirmOrder,
+        caller.actor,
+        _lines(body.lines),
+        body.final_price,
+        price_reason=body.price_reason,
+    )
     return await _act(
         session,
         workflows,

@@ -39,7 +39,7 @@ from schema.contracts import (
     Stage,
     workflow_id_for,
 )
-from schema.pii import ERASED, mask_email, mask_name, mask_phone
+from schema.pii import ERASED, mask_email, mask_name, mask_phone, mask_typed_text
 from schema.tables import (
     Customer,
     Document,
@@ -182,6 +182,7 @@ async def read_order(
         expected_date=order.expected_date,
         created_at=order.created_at,
         customer=_customer_view(contact, unmasked),
+        customer_note=_note_view(order.customer_note, unmasked),
         lines=[
             LineOut(**line.model_dump(include={"sku", "name", "quantity", "unit_price"}))
             for line in lines
@@ -257,6 +258,14 @@ def _customer_view(contact: OrderContact, unmasked: bool) -> CustomerOut:
         locale=contact.locale,
         address=", ".join(contact.address_lines) or None,
     )
+
+
+def _note_view(note: str | None, unmasked: bool) -> str | None:
+    """What the customer wrote, as a role that sees personal data masked sees it: the wishes
+    read, the contacts in it masked."""
+    if note is None or unmasked:
+        return note
+    return mask_typed_text(note)
 
 
 def mask_query(q: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.documents import for_link_holder
+from activities.documents import Shop, for_link_holder
 from schema.api.returns import (
     CustomerReturnIn,
     ReturnableLine,
@@ -474,12 +474,12 @@ async def return_label(
 
 
 async def return_label_for_link_holder(
-    session: AsyncSession, *, order_id: uuid.UUID, return_id: uuid.UUID, returns_address: str
+    session: AsyncSession, *, order_id: uuid.UUID, return_id: uuid.UUID, shop: Shop
 ) -> tuple[str, bytes]:
     """The return's label as the customer's link serves it: the contact masked (whoever the
     link was forwarded to learns no street or postcode); ReturnNotFound until it is printed."""
     ret = await _load(session, order_id, return_id)
-    content = await for_link_holder(session, order_id, ret.label_kind, returns_address)
+    content = await for_link_holder(session, order_id, ret.label_kind, shop)
     if content is None:
         raise ReturnNotFound(f"{return_id}: its label")
     return ret.number, content

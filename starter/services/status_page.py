@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.messages import LOCALES, MessageCatalog, delay_reason
+from activities.messages import LOCALES, MessageCatalog, delay_reason, price_adjustment
 from activities.orders import timezone_of
 from schema.api.customers import (
     CUSTOMER_STOCK_CHOICES,
+    AdjustmentOut,
     CancellationOut,
     ContactOut,
     CustomerActionsOut,
@@ -171,11 +172,18 @@ async def load_order(session: AsyncSession, *, order_id: uuid.UUID) -> tuple[Ord
 VIEW = text(
     """
     WITH visit AS (
-        INSERT INTO status_page_visits (order_id, source)
-        SELECT id, :source FROM orders WHERE id = :order_id
+        INSERT INTO status_page_visits (order_id, source, link)
+        SELECT id,
+               CASE WHEN :source = 'link' AND EXISTS (
+                        SELECT 1 FROM status_page_visits v
+                        WHERE v.order_id = :order_id AND v.source = 'link' AND v.link = :link
+                          AND v.at > now() - interval '1 hour')
+                    THEN 'page' ELSE :source END,
+               :link
+        FROM orders WHERE id = :order_id
     )
     SELECT o.number, o.status, o.stage, o.created_at, o.delivery_method, o.payment_method,
-           o.currency, o.total, o.expected_date, o.waiting_for, o.next_deadline,
+           o.currency, o.total, o.price_reason, o.expected_date, o.waiting_for, o.next_deadline,
            o.allowed_actions, o.payment_status, o.fulfilment_status, o.pickup_point,
            c.name, c.email, c.phone, c.city, c.country, c.locale, c.erased_at,
            r.payment_url, r.carrier, r.tracking_number, r.tracking_url,
@@ -221,16 +229,27 @@ async def status_view(
     settings: Settings,
     receipt_url: str,
     source: str,
+    token: str = "",
 ) -> CustomerOrderOut:
     """The order as its customer sees it (personal data masked; texts in the language asked
     for, else the order's), and the view counted: `source` is `link` (opened from a
-    message's link), `page` or `json`. One statement, committed on its own (autocommit):
+    message's link, `token`), `page` or `json`. A message's link counts as a click once an
+    hour: opened again within the hour (a mail scanner before the person, a second tap) it
+    is a page view. One statement, committed on its own (autocommit):
     the status page is the most frequent read, and its p99 is held under 50 ms
     (bench/status_page.py)."""
     async with engine.connect() as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
         row = (
-            await autocommit.execute(VIEW, {"order_id": order_id, "source": source, "types": SHOWN})
+            await autocommit.execute(
+                VIEW,
+                {
+                    "order_id": order_id,
+                    "source": source,
+                    "link": _link_key(token) if source == "link" else None,
+                    "types": SHOWN,
+                },
+            )
         ).first()
     if row is None:
         raise OrderNotFound(order_id)
@@ -250,6 +269,7 @@ async def status_view(
     return_until = (
         delivered + settings.policy_return_window if delivered and not cancelled else None
     )
+    expected = None if cancelled or status == CustomerStatus.DELIVERED else row.expected_date
     return CustomerOrderOut(
         number=row.number,
         locale=locale,  # type: ignore[arg-type]  # one of LOCALES
@@ -263,9 +283,8 @@ async def status_view(
         waiting_for=None if cancelled else waiting,
         waiting_text=words.waiting_for[waiting.value] if waiting and not cancelled else None,
         waiting_until=None if cancelled else row.next_deadline,
-        expected_date=None
-        if cancelled or status == CustomerStatus.DELIVERED
-        else row.expected_date,
+        expected_date=expected,
+        expected_text=words.promise[row.delivery_method] if expected else None,
         lines=[
             CustomerLineOut(
                 sku=line["sku"],
@@ -276,6 +295,7 @@ async def status_view(
             )
             for line in row.lines
         ],
+        adjustment=_adjustment(row, words),
         total=row.total,
         currency=row.currency,
         delay=_delay(events) if status == CustomerStatus.DELAYED else None,
@@ -366,6 +386,25 @@ def _history(events: list[Step], phrases: dict[str, str]) -> list[HistoryOut]:
             continue
         shown.append(HistoryOut(at=event.at, event=event.type, text=phrases[event.type]))
     return shown
+
+
+def _link_key(token: str) -> str:
+    """A message's link as its visits keep it: a digest, never the link that opens the page."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _adjustment(row: Row[Any], words: Any) -> AdjustmentOut | None:
+    """An operator's final price that differs from the lines' sum, as a line of its own."""
+    lines = ((Decimal(line["unit_price"]), line["quantity"]) for line in row.lines)
+    adjustment = price_adjustment(row.total, lines, row.price_reason)
+    if adjustment is None:
+        return None
+    return AdjustmentOut(
+        kind=adjustment.kind,  # type: ignore[arg-type]  # discount or surcharge
+        amount=adjustment.amount,
+        reason=adjustment.reason,
+        text=adjustment.label(words),
+    )
 
 
 def _delay(events: list[Step]) -> DelayOut:

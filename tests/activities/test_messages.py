@@ -28,6 +28,7 @@ from activities.messages import (
     OrderMessageFacts,
     RecipientFacts,
     RenderedMessage,
+    format_money,
     locales_of,
     sms_segments,
 )
@@ -41,7 +42,9 @@ from schema.contracts import (
     MessageKind,
     ParcelOutcome,
     PaymentFailure,
+    PaymentMethod,
     PaymentStatus,
+    PriceReason,
     RefundReason,
     ReturnDecline,
     ReturnReason,
@@ -92,6 +95,9 @@ class Case:
     params: tuple[tuple[str, str], ...] = ()
     payment_method: str = "prepaid"  # the order's (a message may say what that means)
     bonus: bool = False  # a feedback bonus is promised to the order
+    delivery: str = "courier"
+    total: str = ""  # an operator's final price ("": the lines' sum, ORDER's)
+    price_reason: str | None = None
 
     @property
     def id(self) -> str:
@@ -99,14 +105,58 @@ class Case:
 
 
 def case(
-    kind: MessageKind, label: str = "", payment: str = "prepaid", bonus: bool = False, **params: str
+    kind: MessageKind,
+    label: str = "",
+    payment: str = "prepaid",
+    bonus: bool = False,
+    delivery: str = "courier",
+    total: str = "",
+    price_reason: str | None = None,
+    **params: str,
 ) -> Case:
-    return Case(kind, label, tuple(params.items()), payment, bonus)
+    return Case(kind, label, tuple(params.items()), payment, bonus, delivery, total, price_reason)
 
 
 # What the workflow passes, kind by kind; "old" rows are what orders already in flight send.
 CASES = [
     case(MessageKind.CONFIRMATION, expected_date="2026-03-14"),
+    *[
+        case(
+            MessageKind.CONFIRMATION,
+            f"{delivery} {pay}",
+            pay,
+            delivery=delivery,
+            expected_date="2026-03-14",
+        )
+        for delivery in ("post", "pickup")
+        for pay in ("prepaid", "cod")
+    ],
+    case(MessageKind.CONFIRMATION, "cod courier", "cod", expected_date="2026-03-14"),
+    *[
+        case(
+            MessageKind.CONFIRMATION,
+            f"final price {reason}",
+            total="1150.00",
+            price_reason=reason.value,
+            expected_date="2026-03-14",
+        )
+        for reason in PriceReason
+    ],
+    case(
+        MessageKind.CONFIRMATION,
+        "surcharge, no reason",
+        total="1300.00",
+        expected_date="2026-03-14",
+    ),
+    case(
+        MessageKind.CONFIRMATION,
+        "cod pickup, discount",
+        "cod",
+        delivery="pickup",
+        total="1150.00",
+        price_reason="agreed_by_phone",
+        expected_date="2026-03-14",
+    ),
     case(MessageKind.AWAITING_REVIEW),
     case(MessageKind.REJECTED),
     case(MessageKind.STOCK_PARTIAL, "one", missing="KETTLE-01"),
@@ -278,7 +328,14 @@ def catalog() -> MessageCatalog:
 def rendered(c: Case, locale: str, order: OrderMessageFacts = ORDER) -> RenderedMessage:
     if c.kind in ORDERLESS_KINDS:
         return catalog().render(c.kind, locale, dict(c.params), RECIPIENT)
-    order = dataclasses.replace(order, payment_method=c.payment_method, bonus=c.bonus)
+    order = dataclasses.replace(
+        order,
+        payment_method=c.payment_method,
+        bonus=c.bonus,
+        delivery_method=c.delivery,
+        total=Decimal(c.total) if c.total else order.total,
+        price_reason=c.price_reason,
+    )
     return catalog().render(c.kind, locale, dict(c.params), order)
 
 
@@ -435,6 +492,11 @@ PHRASE_TABLES: dict[str, Iterable[StrEnum]] = {
     "return_decline": ReturnDecline,
     "inspection_finding": InspectionFinding,
     "refund_reason": RefundReason,
+    "price_reason": PriceReason,
+    "promise": DeliveryMethod,
+    "promise_short": DeliveryMethod,
+    "cod_payment": DeliveryMethod,
+    "payment_method": PaymentMethod,
     "return_reason": ReturnReason,
     "return_resolution": ReturnResolution,
     "return_status": ReturnStatus,
@@ -452,7 +514,16 @@ def test_every_code_has_a_phrase_in_every_locale(table: str, locale: str) -> Non
 
 @pytest.mark.parametrize(
     "table",
-    ["page", "event", "return_reason", "return_resolution", "return_status", "return_refused"],
+    [
+        "page",
+        "event",
+        "return_reason",
+        "return_resolution",
+        "return_status",
+        "return_refused",
+        "document",
+        "price_adjustment",
+    ],
 )
 def test_the_pages_words_exist_in_every_locale_and_speak_it(table: str) -> None:
     """The customer pages' words (starter/customer/) live beside the messages' phrases."""
@@ -640,3 +711,97 @@ def test_the_delivery_message_links_the_return_page_with_the_window(locale: str)
     message = catalog().render(MessageKind.DELIVERED, locale, {}, order)
     assert f"{ORDER_URL}/return" in message.text
     assert {"uk": "21 день", "ru": "21 день", "en": "21 days"}[locale] in message.text
+
+
+@pytest.mark.parametrize(
+    ("currency", "locale", "written"),
+    [
+        ("UAH", "en_GB", "UAH\xa01,999.00"),  # CLDR's spacing: letters apart from the digits
+        ("PLN", "en_GB", "PLN\xa01,999.00"),
+        ("EUR", "en_GB", "€1,999.00"),  # a sign stays close
+        ("UAH", "uk_UA", "1\xa0999,00\xa0₴"),
+        ("EUR", "uk_UA", "1\xa0999,00\xa0EUR"),
+        ("UAH", "ru_RU", "1\xa0999,00\xa0₴"),
+    ],
+)
+def test_money_is_written_as_the_locale_writes_it(currency: str, locale: str, written: str) -> None:
+    assert format_money(Decimal("1999.00"), currency, locale) == written
+
+
+def test_english_messages_keep_the_currency_apart_from_the_amount() -> None:
+    message = _render(MessageKind.PAYMENT_RECEIVED, "en", amount="1999.00")
+    assert "UAH\xa01,999.00" in message.text and "UAH1,999.00" not in message.html
+    assert "UAH 1,999.00" in message.sms  # GSM-7 has no no-break space: a plain one
+
+
+# --- what the confirmation promises, and what it charges --------------------------------------
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_pickup_order_is_promised_ready_for_pickup_never_delivered(locale: str) -> None:
+    pickup = rendered(
+        case(MessageKind.CONFIRMATION, delivery="pickup", expected_date="2026-03-14"), locale
+    )
+    courier = rendered(case(MessageKind.CONFIRMATION, expected_date="2026-03-14"), locale)
+    delivery_date = {"en": "delivery date", "uk": "дата доставки", "ru": "дата доставки"}[locale]
+    ready = {"en": "Ready for pickup", "uk": "готове до видачі", "ru": "готов к выдаче"}[locale]
+    for channel in ("text", "html", "sms", "push_body"):
+        said = getattr(pickup, channel)
+        assert delivery_date not in said.lower() and ready.lower() in said.lower(), said
+    assert delivery_date in courier.text.lower()
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_cash_on_delivery_confirmation_says_payment_is_on_receipt(locale: str) -> None:
+    on_receipt = {"en": "on receipt", "uk": "під час отримання", "ru": "при получении"}[locale]
+    for delivery in DeliveryMethod:
+        cod = rendered(
+            case(
+                MessageKind.CONFIRMATION,
+                "",
+                "cod",
+                delivery=delivery.value,
+                expected_date="2026-03-14",
+            ),
+            locale,
+        )
+        for channel in ("text", "html", "sms", "push_body"):
+            assert on_receipt in getattr(cod, channel).lower(), (delivery, channel)
+        prepaid = rendered(
+            case(MessageKind.CONFIRMATION, delivery=delivery.value, expected_date="2026-03-14"),
+            locale,
+        )
+        assert on_receipt not in prepaid.text.lower()
+
+
+@pytest.mark.parametrize(
+    ("locale", "line"),
+    [
+        ("en", "- Discount (agreed by phone): -UAH\xa0100.00"),
+        ("uk", "- Знижка (погоджено телефоном): -100,00\xa0₴"),
+        ("ru", "- Скидка (согласовано по телефону): -100,00\xa0₴"),
+    ],
+)
+def test_a_final_price_below_the_lines_shows_its_discount_line(locale: str, line: str) -> None:
+    confirmed = rendered(
+        case(
+            MessageKind.CONFIRMATION,
+            total="1150.00",
+            price_reason="agreed_by_phone",
+            expected_date="2026-03-14",
+        ),
+        locale,
+    )
+    assert line in confirmed.text.splitlines()
+    assert line.removeprefix("- ").split(": ")[0] in html.unescape(confirmed.html)
+    discount = {"en": "(discount)", "uk": "(знижка)", "ru": "(скидка)"}[locale]
+    assert discount in confirmed.sms and discount in confirmed.push_body
+    plain = rendered(case(MessageKind.CONFIRMATION, expected_date="2026-03-14"), locale)
+    assert discount not in plain.sms and line not in plain.text
+
+
+def test_a_surcharge_without_a_reason_is_a_line_too() -> None:
+    confirmed = rendered(
+        case(MessageKind.CONFIRMATION, total="1300.00", expected_date="2026-03-14"), "en"
+    )
+    assert "- Surcharge: UAH\xa050.00" in confirmed.text.splitlines()
