@@ -2,7 +2,7 @@
 message link of a status page visit (a link counts as a click once an hour)
 
 Revision ID: 7a3c9e1f5b2d
-Revises: 5b8e2c7d4f10
+Revises: 7c3e9a1f2b60
 Create Date: 2026-12-04 15:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = '7a3c9e1f5b2d'
-down_revision: str | None = '5b8e2c7d4f10'
+down_revision: str | None = '7c3e9a1f2b60'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
