@@ -93,7 +93,7 @@ async def load_refs(engine: AsyncEngine, order_id: str) -> OrderProviderRefs | N
         return await session.get(OrderProviderRefs, uuid.UUID(order_id))
 
 
-async def save_refs(engine: AsyncEngine, order_id: str, **refs: str) -> None:
+async def save_refs(engine: AsyncEngine, order_id: str, **refs: str | None) -> None:
     """Remember what a provider calls this order (for webhooks, support and the API)."""
     async with open_session(engine) as session:
         await session.execute(

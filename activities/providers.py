@@ -2,7 +2,9 @@
 
 Retries come from the activities' retry policies, never from loops here: a provider that
 is down or answers 5xx/429 raises a retryable `ProviderUnavailable`; one that refuses the
-request (other 4xx) raises a non-retryable `ProviderRejected`.
+request (other 4xx) raises a non-retryable `ProviderRejected`. Providers that answer 200
+with an error inside (Nova Poshta's `success: false` with `errorCodes`) are judged by their
+adapters through `provider_error`, with the codes a retry may heal.
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ class SharedRate:
             await asyncio.sleep(max(wait, 0.001))
 
 
+def provider_error(name: str, message: str, *, retryable: bool) -> ApplicationError:
+    """A provider's failure as the activities name it: `ProviderUnavailable` (retried) or
+    `ProviderRejected` (refused for good: an incident an operator settles)."""
+    if retryable:
+        return ApplicationError(f"{name}: {message}", type="ProviderUnavailable")
+    return ApplicationError(f"{name}: {message}", type="ProviderRejected", non_retryable=True)
+
+
 class Provider:
     """One provider's HTTP API; `rate` holds its rate limit across every worker."""
 
@@ -92,6 +102,22 @@ class Provider:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         if self._rate is not None:
             await self._rate.take_turn()
+        response = await self._send(method, path, f"{method} {path}", json=json, headers=headers)
+        try:
+            body: dict[str, Any] = response.json() if response.content else {}
+        except ValueError as exc:  # a proxy's error page where JSON was due: try again
+            raise provider_error(self.name, "answered no JSON", retryable=True) from exc
+        return body
+
+    async def download(self, path: str, what: str) -> bytes:
+        """A document the provider prints (a sticker's PDF), with the same error mapping;
+        `what` names it in errors instead of the path (which may carry a key)."""
+        response = await self._send("GET", path, what, headers={})
+        return response.content
+
+    async def _send(
+        self, method: str, path: str, what: str, *, headers: dict[str, str], json: Any = None
+    ) -> httpx.Response:
         try:
             response = await self._http.request(
                 method, f"{self._base}{path}", json=json, headers=headers
@@ -106,12 +132,11 @@ class Provider:
             )
         if response.status_code >= 400:
             raise ApplicationError(
-                f"{self.name} refused {method} {path}: {response.status_code} {response.text[:200]}",
+                f"{self.name} refused {what}: {response.status_code} {response.text[:200]}",
                 type="ProviderRejected",
                 non_retryable=True,
             )
-        body: dict[str, Any] = response.json() if response.content else {}
-        return body
+        return response
 
 
 def step_key(order_id: str, step: str) -> str:
