@@ -154,7 +154,8 @@ def build_worker(
     """The worker with every activity, its dependencies built once and shared."""
     webhooks = f"{settings.public_url}/v1/webhooks"
     warehouse = Provider("warehouse", http, settings.warehouse_url)
-    orders = OrderActivities(engine, settings)
+    carrier = make_carrier(settings, http)
+    orders = OrderActivities(engine, settings, carrier)
     channels = [
         EmailChannel(Mailer(settings)),
         SmsChannel(
@@ -181,7 +182,7 @@ def build_worker(
     payments = PaymentActivities(
         engine, Provider("payment", http, settings.payment_url), f"{webhooks}/payment"
     )
-    shipping = ShippingActivities(engine, make_carrier(settings, http), f"{webhooks}/carrier")
+    shipping = ShippingActivities(engine, carrier, f"{webhooks}/carrier")
     documents = DocumentActivities(engine, settings.returns_address)
     returns = ReturnActivities(engine)
     return Worker(

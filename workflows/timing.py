@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+# Where the carriers that state a storage day (Nova Poshta) keep their calendar.
+CARRIER_ZONE = ZoneInfo("Europe/Kyiv")
+
+
+def storage_ends(paid_from: date) -> datetime:
+    """A branch keeps a parcel free until the day its paid storage starts (Nova Poshta's
+    DatePayedKeeping), at midnight in Kyiv."""
+    return datetime.combine(paid_from, time(0), tzinfo=CARRIER_ZONE)
 
 
 def feedback_send_time(

@@ -88,12 +88,15 @@ PARAMS: dict[MessageKind, Params] = {
     K.PAYMENT_REMINDER: Params(("url", "amount")),
     K.PAYMENT_FAILED: Params(("reason", "url")),  # reason: PaymentFailure
     K.PAYMENT_RECEIVED: Params(("amount",)),
-    K.SHIPPED: Params(("carrier", "tracking_number", "tracking_url")),
+    # expected_date: the carrier's own estimate (Nova Poshta's EstimatedDeliveryDate)
+    K.SHIPPED: Params(("carrier", "tracking_number", "tracking_url"), ("expected_date",)),
     K.IN_TRANSIT: Params(("tracking_url",)),
     K.OUT_FOR_DELIVERY: Params(("tracking_url",)),
     K.DELIVERY_FAILED: Params(("tracking_url",)),
     K.DELIVERY_PROBLEM: Params(("tracking_url",)),
-    K.READY_FOR_PICKUP: Params(optional=("tracking_url",)),  # none at the shop's counter
+    # none at the shop's counter; kept_until: a carrier's branch keeps it free until then
+    K.READY_FOR_PICKUP: Params(optional=("tracking_url", "kept_until")),
+    K.PICKUP_REMINDER: Params(optional=("kept_until",)),  # at a carrier's branch
     # reason: DelayReason; new_date is absent for carrier_silent
     K.DELAYED: Params(("reason",), ("new_date",)),
     # reason: CancelReason; refund only when money goes back
@@ -365,7 +368,7 @@ class MessageCatalog:
                 values[name] = None  # nothing refunded: the template says so
             elif name in ("amount", "refund"):
                 values[name] = money(Decimal(raw))
-            elif name in ("expected_date", "new_date"):
+            elif name in ("expected_date", "new_date", "kept_until"):
                 values[name] = format_date(date.fromisoformat(raw), "d MMMM y", locale=babel)
             elif name == "expires_at":
                 values[name] = _local_time(raw, facts.timezone, babel)
