@@ -183,7 +183,7 @@ def build_worker(
         engine, Provider("payment", http, settings.payment_url), f"{webhooks}/payment"
     )
     shipping = ShippingActivities(engine, carrier, f"{webhooks}/carrier")
-    documents = DocumentActivities(engine, settings.returns_address)
+    documents = DocumentActivities(engine, settings.returns_address, carrier)
     returns = ReturnActivities(engine)
     return Worker(
         client,

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
+from activities.carriers.base import Carrier
 from activities.orders import load_contact, load_order, load_return, order_lines
 from schema.contracts import DocumentsResult, OrderRef, ReturnRef
 from schema.database import open_session
@@ -113,11 +114,18 @@ def _label(heading: str, lines: list[str | None], tracking_number: str) -> bytes
     return buffer.getvalue()
 
 
+def _destination(contact: OrderContact) -> list[str]:
+    """Where the parcel goes, as the label prints it: the address, or the carrier's branch."""
+    if contact.branch_ref is not None:
+        return [f"{contact.branch_carrier} branch {contact.branch_number or contact.branch_ref}"]
+    return contact.address_lines
+
+
 def shipping_label(order: Order, contact: OrderContact, refs: OrderProviderRefs) -> bytes:
     assert refs.tracking_number is not None
     return _label(
         f"{refs.carrier} · {refs.service}",
-        [contact.name, *contact.address_lines, contact.phone, f"Order {order.number}"],
+        [contact.name, *_destination(contact), contact.phone, f"Order {order.number}"],
         refs.tracking_number,
     )
 
@@ -133,25 +141,34 @@ def return_label(ret: Return, contact: OrderContact, returns_address: str) -> by
 
 
 class DocumentActivities:
-    def __init__(self, engine: AsyncEngine, returns_address: str = "") -> None:
+    def __init__(
+        self, engine: AsyncEngine, returns_address: str = "", carrier: Carrier | None = None
+    ) -> None:
         self._engine = engine
         self._returns_address = returns_address
+        self._carrier = carrier  # its own sticker, when it prints one (Nova Poshta's)
 
     @activity.defn
     async def generate_documents(self, input: OrderRef) -> DocumentsResult:
-        """Render every document the order needs now and store it (again, on a retry: same bytes)."""
+        """Render every document the order needs now and store it (again, on a retry: same
+        bytes); the carrier's own sticker beside our label, when it prints one."""
         lines = await order_lines(self._engine, input.order_id)
         async with open_session(self._engine) as session:
             order = await load_order(session, input.order_id)
             contact = await load_contact(session, order)
             refs = await session.get(OrderProviderRefs, uuid.UUID(input.order_id))
-            documents = {
-                "receipt": receipt(order, contact, lines),
-                "packing_list": packing_list(order, lines),
-            }
-            # No label without an address to print: a pickup order's, or an erased one.
-            if refs is not None and refs.tracking_number and contact.address_lines:
-                documents["label"] = shipping_label(order, contact, refs)
+        documents = {
+            "receipt": receipt(order, contact, lines),
+            "packing_list": packing_list(order, lines),
+        }
+        # No label without an address to print: a pickup order's, or an erased one.
+        if refs is not None and refs.tracking_number and _destination(contact):
+            documents["label"] = shipping_label(order, contact, refs)
+            if self._carrier is not None and refs.carrier_ref:
+                sticker = await self._carrier.sticker(refs.tracking_number, refs.carrier_ref)
+                if sticker is not None:
+                    documents["carrier_label"] = sticker
+        async with open_session(self._engine) as session:
             await _store(session, order.id, documents)
         return DocumentsResult(kinds=sorted(documents))
 

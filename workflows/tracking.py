@@ -3,7 +3,7 @@ webhooks (Nova Poshta, Ukrposhta). A Temporal schedule starts it every few minut
 (`ORDERFLOW_CARRIER_POLL_INTERVAL`; worker.ensure_tracking_schedule), rather than a timer in
 every order: one round asks about every parcel in flight, a hundred numbers a call.
 
-Each run takes one page of parcels (`PAGE`), tells each order what changed through its
+Each run takes one page of parcels (500: five of Nova Poshta's calls), tells each order what changed through its
 typed `carrier_event` signal, records what it told, and continues as new with the next
 page: a run's history stays bounded however many parcels are in flight. The events carry
 business facts only (tracking number, status, dates, amounts); their ids are the parcel,
@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
 from workflows.order import OrderWorkflow
 from workflows.steps import NON_RETRYABLE, RETRIES
 
-PAGE = 500  # parcels a run asks about: five of Nova Poshta's calls, about 1,000 events at most
 TIMEOUT = timedelta(minutes=2)  # one page: several calls to the carrier
 
 
@@ -45,7 +44,7 @@ class CarrierTrackingWorkflow:
     async def run(self, round: TrackingRound) -> TrackingRound:
         page = await workflow.execute_activity_method(
             ShippingActivities.poll_tracking,
-            PollTrackingInput(after=round.after, limit=PAGE),
+            PollTrackingInput(after=round.after, limit=round.page),
             start_to_close_timeout=TIMEOUT,
             retry_policy=_retries(ShippingActivities.poll_tracking),
         )
@@ -62,6 +61,7 @@ class CarrierTrackingWorkflow:
             after=page.after,
             asked=round.asked + page.asked,
             changed=round.changed + len(delivered),
+            page=round.page,
         )
         if page.after is not None:
             workflow.continue_as_new(done)

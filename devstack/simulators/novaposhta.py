@@ -90,6 +90,7 @@ class NovaPoshtaState:
     branches: dict[str, dict[str, Any]] = field(default_factory=dict)  # by Ref
     tracking_calls: list[int] = field(default_factory=list)  # documents asked per call
     deleted: list[str] = field(default_factory=list)  # Refs, as InternetDocument.delete got them
+    stickers_refused: bool = False  # the print answers a login page, as for a key it refuses
     numbers: Any = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -229,7 +230,7 @@ def _document_list(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -
                 "IntDocNumber": waybill.number,
                 "InfoRegClientBarcodes": waybill.reference,
                 "EstimatedDeliveryDate": waybill.estimated,
-                "StateName": STATUS_TEXT[waybill.code],
+                "StateName": STATUS_TEXT.get(waybill.code, ""),
                 "DateTime": waybill.created,
                 "Cost": waybill.cost,
             }
@@ -256,7 +257,7 @@ def _status_documents(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]
             **at_branch,
             "Number": waybill.number,
             "StatusCode": waybill.code,
-            "Status": STATUS_TEXT[waybill.code],
+            "Status": STATUS_TEXT.get(waybill.code, ""),
             "DateCreated": datetime.strptime(waybill.created, "%d.%m.%Y").strftime(
                 "%d-%m-%Y 00:00:00"
             ),
@@ -344,11 +345,19 @@ async def set_status(number: str, body: dict[str, Any], request: Request) -> dic
     if waybill is None:
         raise HTTPException(404, "no such waybill")
     code = str(body.get("code", ""))
-    if code not in STATUS_TEXT:
-        raise HTTPException(422, f"code: not one of Nova Poshta's ({', '.join(STATUS_TEXT)})")
+    if not code.isdigit():  # any number: also one orderflow's table does not know
+        raise HTTPException(422, "code: a StatusCode, digits (Nova Poshta's: 1 to 112)")
     waybill.by_hand = True
     _set(waybill, code, str(body.get("storage_until", "")), str(body.get("paid_out", "")))
     return asdict(waybill)
+
+
+@novaposhta.post("/sim/stickers")
+async def stickers(body: dict[str, Any], request: Request) -> dict[str, Any]:
+    """`{"refused": true}`: the sticker print answers a login page (as for a blocked key)."""
+    state = state_of(sim_of(request))
+    state.stickers_refused = bool(body.get("refused"))
+    return {"refused": state.stickers_refused}
 
 
 @novaposhta.get("/sim/documents")
@@ -374,7 +383,7 @@ STICKER = fixture("novaposhta", "print_marking")["request"]["path"].split("/orde
 async def sticker(number: str, key: str, request: Request) -> Response:
     sim = sim_of(request)
     waybill = state_of(sim).waybills.get(number)
-    if key != sim.settings.novaposhta_api_key or waybill is None:
+    if key != sim.settings.novaposhta_api_key or waybill is None or state_of(sim).stickers_refused:
         return HTMLResponse("<html><body>Увійдіть до кабінету</body></html>")
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A6, invariant=True)
@@ -390,7 +399,7 @@ async def tracking_page(cargo_number: str, request: Request) -> HTMLResponse:
     waybill = state_of(sim_of(request)).waybills.get(cargo_number)
     if waybill is None:
         raise HTTPException(404, "Номер не знайдено")
-    steps = "".join(f"<li>{code}: {STATUS_TEXT[code]}</li>" for code in waybill.codes)
+    steps = "".join(f"<li>{code}: {STATUS_TEXT.get(code, '')}</li>" for code in waybill.codes)
     return HTMLResponse(
         f"<!doctype html><meta charset=utf-8><h1>{waybill.number}</h1><ol>{steps}</ol>"
     )
