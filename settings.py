@@ -40,6 +40,11 @@ CARRIER_APIS = (
         "https://www.ukrposhta.ua/status-tracking/0.0.1",
         "ukrposhta/status-tracking/0.0.1",
     ),
+    (
+        "ukrposhta_tracking_page",
+        "https://track.ukrposhta.ua/tracking_UA.html",
+        "ukrposhta/tracking/",
+    ),
     ("meest_url", "https://api.meest.com/v3.0/openAPI", "meest/v3.0/openAPI"),
 )
 # The devstack's carrier accounts: what its simulators expect (devstack/fixtures/). The keys
@@ -55,7 +60,6 @@ DEVSTACK_CARRIER_ACCOUNTS = {
     "ukrposhta_tracking_bearer": "dev-ukrposhta-tracking-bearer",
     "ukrposhta_counterparty_token": "dev-ukrposhta-counterparty-token",
     "ukrposhta_sender_uuid": "3b1a7a0e-6a6f-4f38-8a55-7f1d1e6b5c01",
-    "ukrposhta_sender_address_id": "110026",
 }
 # The credentials each carrier needs; outside the devstack the chosen one's must be set.
 CARRIER_CREDENTIALS = {
@@ -161,11 +165,11 @@ class Settings(BaseSettings):
     # token of the shop's account, and the sender client's uuid (created once in its cabinet).
     ukrposhta_url: str = ""
     ukrposhta_tracking_url: str = ""  # status-tracking/0.0.1
+    ukrposhta_tracking_page: str = ""  # the customer's tracking page (?barcode=)
     ukrposhta_bearer: str = ""
     ukrposhta_tracking_bearer: str = ""
     ukrposhta_counterparty_token: str = ""
     ukrposhta_sender_uuid: str = ""
-    ukrposhta_sender_address_id: str = ""
     # Meest: tracking only (parcels another system books with Meest are not followed here:
     # see README, Carriers); its public tracking API.
     meest_url: str = ""

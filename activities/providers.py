@@ -84,12 +84,18 @@ class Provider:
     """One provider's HTTP API; `rate` holds its rate limit across every worker."""
 
     def __init__(
-        self, name: str, http: httpx.AsyncClient, base_url: str, rate: SharedRate | None = None
+        self,
+        name: str,
+        http: httpx.AsyncClient,
+        base_url: str,
+        rate: SharedRate | None = None,
+        headers: dict[str, str] | None = None,  # e.g. the provider's Authorization
     ) -> None:
         self.name = name
         self._http = http
         self._base = base_url.rstrip("/")
         self._rate = rate
+        self._headers = headers or {}
 
     async def call(
         self,
@@ -98,29 +104,54 @@ class Provider:
         *,
         json: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+        params: dict[str, str] | None = None,  # kept out of errors: they may carry a token
+        absent_ok: bool = False,  # a 404 is an answer (None): "nothing known of it yet"
+    ) -> Any:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         if self._rate is not None:
             await self._rate.take_turn()
-        response = await self._send(method, path, f"{method} {path}", json=json, headers=headers)
+        response = await self._send(
+            method,
+            path,
+            f"{method} {path}",
+            json=json,
+            headers=headers,
+            params=params,
+            absent_ok=absent_ok,
+        )
+        if response is None:
+            return None
         try:
-            body: dict[str, Any] = response.json() if response.content else {}
+            body: Any = response.json() if response.content else {}
         except ValueError as exc:  # a proxy's error page where JSON was due: try again
             raise provider_error(self.name, "answered no JSON", retryable=True) from exc
         return body
 
-    async def download(self, path: str, what: str) -> bytes:
+    async def download(self, path: str, what: str, params: dict[str, str] | None = None) -> bytes:
         """A document the provider prints (a sticker's PDF), with the same error mapping;
         `what` names it in errors instead of the path (which may carry a key)."""
-        response = await self._send("GET", path, what, headers={})
+        response = await self._send("GET", path, what, headers={}, params=params)
+        assert response is not None
         return response.content
 
     async def _send(
-        self, method: str, path: str, what: str, *, headers: dict[str, str], json: Any = None
-    ) -> httpx.Response:
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        headers: dict[str, str],
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        absent_ok: bool = False,
+    ) -> httpx.Response | None:
         try:
             response = await self._http.request(
-                method, f"{self._base}{path}", json=json, headers=headers
+                method,
+                f"{self._base}{path}",
+                json=json,
+                headers={**self._headers, **headers},
+                params=params,
             )
         except httpx.TransportError as exc:
             raise ApplicationError(
@@ -130,6 +161,8 @@ class Provider:
             raise ApplicationError(
                 f"{self.name} answered {response.status_code}", type="ProviderUnavailable"
             )
+        if response.status_code == 404 and absent_ok:
+            return None
         if response.status_code >= 400:
             raise ApplicationError(
                 f"{self.name} refused {what}: {response.status_code} {response.text[:200]}",

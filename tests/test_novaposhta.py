@@ -43,18 +43,21 @@ TO_THE_BRANCH = {"method": "branch", "branch": BRANCH}
 
 
 @asynccontextmanager
-async def novaposhta_stack(
+async def polling_stack(
     env: WorkflowEnvironment,
     base: Settings,
     postgres: EmbeddedPostgres,
     maildir: Any,
     *,
+    carrier: str = "novaposhta",
     scheduled: bool,
     **changes: Any,
 ) -> AsyncIterator[Stack]:
-    with database_of_its_own(postgres, "novaposhta") as url:
+    """A stack whose parcels go with a carrier tracked by polling, on a database of its own;
+    `scheduled`: the worker's schedule of tracking rounds runs (else the tests run rounds)."""
+    with database_of_its_own(postgres, carrier) as url:
         engine = make_engine(url)
-        settings = base.model_copy(update={"database_url": url, "carrier": "novaposhta", **changes})
+        settings = base.model_copy(update={"database_url": url, "carrier": carrier, **changes})
         async with run_stack(env, settings, engine, maildir) as stack:
             if scheduled:  # as the worker does at its start
                 await ensure_tracking_schedule(stack.client, stack.settings, polls=True)
@@ -74,7 +77,7 @@ async def autopilot(
 ) -> AsyncIterator[Stack]:
     """Everything on its own: payments, packing, Nova Poshta's codes a step every 2 s; the
     schedule polls every second; a feedback window of seconds, so orders end."""
-    async with novaposhta_stack(
+    async with polling_stack(
         temporal_env,
         base_settings,
         postgres,
@@ -101,7 +104,7 @@ async def by_hand(
     mail_sink: MailSink,
 ) -> AsyncIterator[Stack]:
     """Nova Poshta's codes set by hand, rounds run by the tests; a payout is late after 3 s."""
-    async with novaposhta_stack(
+    async with polling_stack(
         temporal_env,
         base_settings,
         postgres,

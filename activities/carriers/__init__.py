@@ -16,6 +16,7 @@ from activities.carriers.base import (
 )
 from activities.carriers.novaposhta import NovaPoshta, NovaPoshtaAccount
 from activities.carriers.simulated import SimulatedCarrier
+from activities.carriers.ukrposhta import Ukrposhta, UkrposhtaAccount
 from activities.providers import Provider
 from settings import Settings
 
@@ -46,6 +47,26 @@ def make_carrier(settings: Settings, http: httpx.AsyncClient) -> Carrier:
                 phone=settings.novaposhta_sender_phone,
                 cod=settings.novaposhta_cod,
                 tracking_page=settings.novaposhta_tracking_page,
+            ),
+        )
+    if settings.carrier == "ukrposhta":
+        return Ukrposhta(
+            Provider(
+                "ukrposhta",
+                http,
+                settings.ukrposhta_url,
+                headers={"Authorization": f"Bearer {settings.ukrposhta_bearer}"},
+            ),
+            Provider(
+                "ukrposhta",
+                http,
+                settings.ukrposhta_tracking_url,
+                headers={"Authorization": f"Bearer {settings.ukrposhta_tracking_bearer}"},
+            ),
+            UkrposhtaAccount(
+                counterparty_token=settings.ukrposhta_counterparty_token,
+                sender_uuid=settings.ukrposhta_sender_uuid,
+                tracking_page=settings.ukrposhta_tracking_page,
             ),
         )
     return SimulatedCarrier(Provider("carrier", http, settings.carrier_url))

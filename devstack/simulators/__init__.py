@@ -5,7 +5,7 @@ Fail buttons, refunds, whole or partial), /warehouse (stock seeded from stock.cs
 reservations, pick tasks, back-orders, restocks, parcels that come back, the inspection of
 returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
 and subtag), /novaposhta (Nova Poshta's API 2.0: waybills, branches, tracking by polling,
-stickers), /sms and /push (message gateways that store and list what they accept, and can
+stickers), /ukrposhta (Ukrposhta's eCom API and status tracking), /sms and /push (message gateways that store and list what they accept, and can
 be told to fail for a while), and /shop: the shop's own backend as a receiver of
 orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
 arrived and checks each signature once told the secret; it can be told to be down for a
@@ -32,6 +32,7 @@ from devstack.simulators.novaposhta import novaposhta
 from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
 from devstack.simulators.state import Simulators, sim_of
+from devstack.simulators.ukrposhta import ukrposhta
 from devstack.simulators.warehouse import warehouse
 from settings import Settings, get_settings
 
@@ -64,7 +65,7 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         """Every shipment booked (one per idempotency key)."""
         return [asdict(item) for item in sim_of(request).shipments.values()]
 
-    for router in (payment, warehouse, carrier, sms, push, shop, novaposhta):
+    for router in (payment, warehouse, carrier, sms, push, shop, novaposhta, ukrposhta):
         app.include_router(router)
     return app
 

@@ -255,3 +255,13 @@ def test_every_status_code_of_the_issue_means_what_it_says() -> None:
     }
     assert meaning("111")[0] == TrackingStatus.ATTEMPT_FAIL
     assert meaning("2") == meaning("3") == (TrackingStatus.EXCEPTION, "", None)  # an incident
+
+
+async def test_an_answer_for_a_number_not_asked_about_is_dropped(
+    http: Callable[..., NovaPoshta],
+) -> None:
+    """A foreign tracking number in Nova Poshta's answer reaches no order."""
+    tracked = fixture("novaposhta", "status_documents")
+    double = NovaPoshtaDouble({"TrackingDocument.getStatusDocuments": tracked["response"]})
+    [only] = await http(double).track([TrackedParcel("20450912345678", "+380501234567")])
+    assert only.tracking_number == "20450912345678"
