@@ -45,7 +45,6 @@ CARRIER_APIS = (
         "https://track.ukrposhta.ua/tracking_UA.html",
         "ukrposhta/tracking/",
     ),
-    ("meest_url", "https://api.meest.com/v3.0/openAPI", "meest/v3.0/openAPI"),
 )
 # The devstack's carrier accounts: what its simulators expect (devstack/fixtures/). The keys
 # start with "dev-": outside the devstack such a value is refused like an unset one.
@@ -170,9 +169,6 @@ class Settings(BaseSettings):
     ukrposhta_tracking_bearer: str = ""
     ukrposhta_counterparty_token: str = ""
     ukrposhta_sender_uuid: str = ""
-    # Meest: tracking only (parcels another system books with Meest are not followed here:
-    # see README, Carriers); its public tracking API.
-    meest_url: str = ""
     # HMAC-SHA256 secrets of signed webhooks; the devstack's simulators sign with the same
     payment_webhook_secret: str = "dev-payment-secret"
     warehouse_webhook_secret: str = "dev-warehouse-secret"

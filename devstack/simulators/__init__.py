@@ -5,7 +5,8 @@ Fail buttons, refunds, whole or partial), /warehouse (stock seeded from stock.cs
 reservations, pick tasks, back-orders, restocks, parcels that come back, the inspection of
 returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
 and subtag), /novaposhta (Nova Poshta's API 2.0: waybills, branches, tracking by polling,
-stickers), /ukrposhta (Ukrposhta's eCom API and status tracking), /sms and /push (message gateways that store and list what they accept, and can
+stickers), /ukrposhta (Ukrposhta's eCom API and status tracking), /meest (Meest's
+tracking), /sms and /push (message gateways that store and list what they accept, and can
 be told to fail for a while), and /shop: the shop's own backend as a receiver of
 orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
 arrived and checks each signature once told the secret; it can be told to be down for a
@@ -28,6 +29,7 @@ from fastapi import FastAPI, Request
 
 from devstack.simulators.carrier import UNSERVED_POSTAL_CODE, carrier
 from devstack.simulators.gateways import push, sms
+from devstack.simulators.meest import meest
 from devstack.simulators.novaposhta import novaposhta
 from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
@@ -65,7 +67,7 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         """Every shipment booked (one per idempotency key)."""
         return [asdict(item) for item in sim_of(request).shipments.values()]
 
-    for router in (payment, warehouse, carrier, sms, push, shop, novaposhta, ukrposhta):
+    for router in (payment, warehouse, carrier, sms, push, shop, novaposhta, ukrposhta, meest):
         app.include_router(router)
     return app
 
