@@ -27,6 +27,7 @@ from devstack.postgres import EmbeddedPostgres
 from schema.api.orders import OrderCreate
 from schema.contracts import TrackingRound, tracking_workflow_id
 from schema.database import make_engine, open_session
+from schema.links import LinkPurpose
 from schema.tables import Document, Incident, Order, OrderContact, TrackedParcel
 from settings import Settings
 from starter.services.orders import record_order
@@ -202,6 +203,11 @@ async def test_a_branch_order_paid_in_cash_reaches_the_branch_and_its_money_the_
         ).one()
     assert sticker.content.startswith(b"%PDF")
     assert await order.incidents() == []
+    page = (await autopilot.api.get(f"/v1/customer/orders/{order.link(LinkPurpose.STATUS)}")).json()
+    kept_until = date.fromisoformat(at_branch.detail["storage_until"])
+    assert page["pickup"]["point"] == "Nova Poshta №25"
+    assert page["pickup"]["hold_until"].startswith(kept_until.isoformat())  # midnight in Kyiv
+    assert page["payment"]["status"] == "collected_on_delivery"
 
 
 async def test_a_door_delivery_prepaid_is_delivered_by_the_courier(autopilot: Stack) -> None:
