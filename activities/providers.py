@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from schema.pii import mask_addresses
+
 # Calls are spaced a fifth more than 1/rate apart, so that the provider, which sees each call
 # a few milliseconds (under load, a hundred) later than it was let go, still never counts
 # more than the rate in a second.
@@ -74,7 +76,10 @@ class SharedRate:
 
 def provider_error(name: str, message: str, *, retryable: bool) -> ApplicationError:
     """A provider's failure as the activities name it: `ProviderUnavailable` (retried) or
-    `ProviderRejected` (refused for good: an incident an operator settles)."""
+    `ProviderRejected` (refused for good: an incident an operator settles). Its words may
+    quote what it was sent: e-mail addresses and phone numbers are masked (the failure is
+    kept in the order's history)."""
+    message = mask_addresses(message)
     if retryable:
         return ApplicationError(f"{name}: {message}", type="ProviderUnavailable")
     return ApplicationError(f"{name}: {message}", type="ProviderRejected", non_retryable=True)
@@ -164,10 +169,10 @@ class Provider:
         if response.status_code == 404 and absent_ok:
             return None
         if response.status_code >= 400:
-            raise ApplicationError(
-                f"{self.name} refused {what}: {response.status_code} {response.text[:200]}",
-                type="ProviderRejected",
-                non_retryable=True,
+            raise provider_error(
+                self.name,
+                f"refused {what}: {response.status_code} {response.text[:200]}",
+                retryable=False,
             )
         return response
 

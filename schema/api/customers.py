@@ -152,7 +152,7 @@ class TrackingOut(BaseModel):
 
 class PickupOut(BaseModel):
     point: str | None = Field(
-        description="The pickup point (a carrier's branch: \"Nova Poshta №25\"); null: the "
+        description='The pickup point (a carrier\'s branch: "Nova Poshta №25"); null: the '
         "shop's own counter"
     )
     hold_until: datetime | None = Field(
