@@ -15,7 +15,6 @@ hand (the autopilot then leaves that waybill alone). The state is plain data, in
 from __future__ import annotations
 
 import io
-import itertools
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -91,7 +90,7 @@ class NovaPoshtaState:
     tracking_calls: list[int] = field(default_factory=list)  # documents asked per call
     deleted: list[str] = field(default_factory=list)  # Refs, as InternetDocument.delete got them
     stickers_refused: bool = False  # the print answers a login page, as for a key it refuses
-    numbers: Any = field(default_factory=lambda: itertools.count(1))
+    issued: int = 0  # waybills numbered so far
 
     def __post_init__(self) -> None:
         for branch in answer("novaposhta", "warehouses")["data"]:
@@ -123,6 +122,7 @@ def _envelope(
 
 
 def _refusal(error: str, code: str = "") -> dict[str, Any]:
+    """A refusal in the envelope; `code` only where the documentation's list names one."""
     return _envelope([], [error], [code] if code else [])
 
 
@@ -159,7 +159,7 @@ def _save(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[st
         if not str(p.get(name) or "").strip()
     ]
     if missing:
-        return _refusal(f"{', '.join(missing)} is empty", "20000200050")
+        return _refusal(f"{', '.join(missing)} is empty")
     service, city = p["ServiceType"], p["RecipientCityName"]
     if service == "WarehouseWarehouse":
         known = [
@@ -168,16 +168,17 @@ def _save(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[st
             if b["Number"] == str(p["RecipientAddressName"]) and b["CityDescription"] == city
         ]
         if not known or known[0]["WarehouseStatus"] != "Working":
-            return _refusal("RecipientAddress not found", "20000200058")
+            return _refusal("RecipientAddress not found")
     elif service != "WarehouseDoors":
-        return _refusal(f"ServiceType {service} is not served by the simulator", "20000200099")
+        return _refusal(f"ServiceType {service} is not served by the simulator")
     redelivery = ""
     for item in p.get("BackwardDeliveryData") or []:
         if item.get("CargoType") != "Money" or item.get("PayerType") != "Recipient":
             return _refusal("BackwardDeliveryData array is invalid", "20000200070")
         redelivery = str(item.get("RedeliveryString", ""))
     today = datetime.now(KYIV).date()
-    number = f"2045{next(state.numbers) + 900000000:010d}"
+    state.issued += 1
+    number = f"2045{state.issued + 900000000:010d}"
     waybill = Waybill(
         number=number,
         ref=str(uuid.uuid4()),
@@ -241,7 +242,7 @@ def _document_list(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -
 def _status_documents(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[str, Any]:
     documents = p.get("Documents") or []
     if not isinstance(documents, list) or len(documents) > TRACKING_LIMIT:
-        return _refusal(f"Documents: at most {TRACKING_LIMIT} a call", "20000200159")
+        return _refusal(f"Documents: at most {TRACKING_LIMIT} a call")
     state.tracking_calls.append(len(documents))
     at_branch, _, unknown = answer("novaposhta", "status_documents")["data"]
     answers = []

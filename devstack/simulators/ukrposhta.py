@@ -13,7 +13,6 @@ plain data, in one place (`UkrposhtaState`).
 from __future__ import annotations
 
 import io
-import itertools
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -60,7 +59,7 @@ class UkrposhtaState:
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)
     shipments: dict[str, UkrShipment] = field(default_factory=dict)  # by barcode
     tracking_calls: int = 0
-    numbers: Any = field(default_factory=lambda: itertools.count(1))
+    issued: int = 0  # addresses and barcodes numbered so far
 
 
 def state_of(sim: Simulators) -> UkrposhtaState:
@@ -92,7 +91,8 @@ async def addresses(
     if not str(body.get("postcode", "")).isdigit():
         return _refused(400, "postcode is not valid", "ADDRESS_POSTCODE_NOT_VALID")
     state = state_of(sim)
-    made = {**answer("ukrposhta", "address"), **body, "id": 110026 + next(state.numbers)}
+    state.issued += 1
+    made = {**answer("ukrposhta", "address"), **body, "id": 110026 + state.issued}
     state.addresses[made["id"]] = made
     return made
 
@@ -134,7 +134,8 @@ async def shipments(
         return _refused(400, "deliveryType is not served", "SHIPMENT_DELIVERY_TYPE_NOT_VALID")
     if not body.get("parcels"):
         return _refused(400, "parcels are empty", "SHIPMENT_PARCELS_EMPTY")
-    barcode = f"05001{next(state.numbers) + 10000000:08d}"
+    state.issued += 1
+    barcode = f"05001{state.issued + 10000000:08d}"
     shipment = UkrShipment(
         uuid=str(uuid.uuid4()),
         barcode=barcode,
