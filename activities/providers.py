@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from schema.pii import mask_addresses
+from schema.vocabulary import ErrorType
 
 # Calls are spaced a fifth more than 1/rate apart, so that the provider, which sees each call
 # a few milliseconds (under load, a hundred) later than it was let go, still never counts
@@ -69,7 +70,7 @@ class SharedRate:
             if time.monotonic() + wait > deadline:
                 raise ApplicationError(
                     f"{self._provider} is at its rate limit: no turn within {self._max_wait:g} s",
-                    type="ProviderUnavailable",
+                    type=ErrorType.PROVIDER_UNAVAILABLE,
                 )
             await asyncio.sleep(max(wait, 0.001))
 
@@ -81,8 +82,10 @@ def provider_error(name: str, message: str, *, retryable: bool) -> ApplicationEr
     kept in the order's history)."""
     message = mask_addresses(message)
     if retryable:
-        return ApplicationError(f"{name}: {message}", type="ProviderUnavailable")
-    return ApplicationError(f"{name}: {message}", type="ProviderRejected", non_retryable=True)
+        return ApplicationError(f"{name}: {message}", type=ErrorType.PROVIDER_UNAVAILABLE)
+    return ApplicationError(
+        f"{name}: {message}", type=ErrorType.PROVIDER_REJECTED, non_retryable=True
+    )
 
 
 class Provider:
@@ -160,11 +163,12 @@ class Provider:
             )
         except httpx.TransportError as exc:
             raise ApplicationError(
-                f"{self.name} unreachable: {type(exc).__name__}", type="ProviderUnavailable"
+                f"{self.name} unreachable: {type(exc).__name__}",
+                type=ErrorType.PROVIDER_UNAVAILABLE,
             ) from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise ApplicationError(
-                f"{self.name} answered {response.status_code}", type="ProviderUnavailable"
+                f"{self.name} answered {response.status_code}", type=ErrorType.PROVIDER_UNAVAILABLE
             )
         if response.status_code == 404 and absent_ok:
             return None

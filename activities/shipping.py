@@ -58,6 +58,7 @@ from schema.contracts import (
 from schema.database import open_session
 from schema.tables import OrderContact, OrderProviderRefs, Return, ReturnItem
 from schema.tables import TrackedParcel as TrackedParcelRow
+from schema.vocabulary import ErrorType
 
 KYIV = ZoneInfo("Europe/Kyiv")  # the carriers' day, for their events' ids
 RULES = Path(__file__).resolve().parent / "data" / "carrier_rules.json"
@@ -103,7 +104,7 @@ def choose_carrier(
             return CarrierChoice(rule["carrier"], rule["service"], weight)
     raise ApplicationError(
         f"no carrier rule for {wanted} at {weight} kg with {adapter}",
-        type="NoCarrier",
+        type=ErrorType.NO_CARRIER,
         non_retryable=True,
     )
 
@@ -130,7 +131,7 @@ class ShippingActivities:
             contact = await load_contact(session, order)
         if contact.country is None:
             raise ApplicationError(
-                "order has no address to ship to", type="NoAddress", non_retryable=True
+                "order has no address to ship to", type=ErrorType.NO_ADDRESS, non_retryable=True
             )
         lines = await order_lines(self._engine, input.order_id)
         choice = choose_carrier(
@@ -205,7 +206,9 @@ class ShippingActivities:
             refs = await session.get(OrderProviderRefs, order.id)
         if contact.country is None:
             raise ApplicationError(
-                "order has no address to collect from", type="NoAddress", non_retryable=True
+                "order has no address to collect from",
+                type=ErrorType.NO_ADDRESS,
+                non_retryable=True,
             )
         choice = choose_carrier(
             country=contact.country,

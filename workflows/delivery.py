@@ -10,15 +10,15 @@ its goods go back on the shelf and the order closes with its reason through the 
 compensation (what was paid and is left is refunded). Lost or damaged, an operator decides:
 a second parcel under its own booking, a refund, or closing the order. Events that came
 before this change keep, on replay, the path they took (an incident, and the wait for a
-delivery): `CARRIER_OUTCOMES`.
+delivery): `PatchId.CARRIER_OUTCOMES`.
 
 A parcel at a carrier's branch (Nova Poshta's, with its `DatePayedKeeping`) waits to be
 collected until its free storage ends: a reminder a day before, and at the end the unclaimed
-path (`BRANCH_STORAGE`). Cash on delivery with a carrier that reports paying it out (Nova
+path (`PatchId.BRANCH_STORAGE`). Cash on delivery with a carrier that reports paying it out (Nova
 Poshta's 10 and 11) is the shop's only once paid out, in the amount the order asked;
 `reconcile_payout` waits for it beside the feedback stage and opens an incident when it is
-late or wrong (`COD_PAYOUT`). The carrier's estimate of the delivery date (Nova Poshta's
-EstimatedDeliveryDate) becomes the order's expected date, and the customer is told it.
+late or wrong (`PatchId.COD_PAYOUT`). The carrier's estimate of the delivery date (Nova
+Poshta's EstimatedDeliveryDate) becomes the order's expected date, and the customer is told it.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
         WarehouseEventKind,
     )
+    from schema.vocabulary import EventType, PatchId, carrier_step, parcel_step
 
     # Pure, but it reads time zones, which the sandbox proxies: use the real module.
     from workflows.timing import storage_ends
@@ -63,20 +64,11 @@ from workflows import rules
 from workflows.state import OrderState
 from workflows.timeline import SYSTEM
 
-# Carrier events must carry this order's tracking number (see payment.VERIFY_PAYMENT_EVENTS).
-VERIFY_CARRIER_EVENTS = "verify-carrier-events"
-# Refused, unclaimed, returned, lost and damaged parcels end the wait for delivery.
-CARRIER_OUTCOMES = "carrier-outcomes"
-# A parcel at a carrier's branch waits for collection until its free storage ends.
-BRANCH_STORAGE = "branch-storage"
-# Cash on delivery a carrier reports paying out is collected only when paid out.
-COD_PAYOUT = "cod-payout"
-
 
 async def ship(order: OrderState) -> None:
     order.waiting.check_cancelled()
     timeline = order.timeline
-    await timeline.advance(Stage.HANDOVER, CustomerStatus.PACKED, "shipment.booking")
+    await timeline.advance(Stage.HANDOVER, CustomerStatus.PACKED, EventType.SHIPMENT_BOOKING)
     shipment = await order.steps.run(
         ShippingActivities.book_shipment, BookShipmentInput(order.order_id)
     )
@@ -89,7 +81,7 @@ async def ship(order: OrderState) -> None:
     await timeline.advance(
         Stage.HANDOVER,
         CustomerStatus.SHIPPED,
-        "order.shipped",
+        EventType.ORDER_SHIPPED,
         {"carrier": shipment.carrier, "tracking_number": shipment.tracking_number, **expected},
     )
     await timeline.notify(
@@ -114,10 +106,15 @@ def _carriers_date(order: OrderState, shipment: Shipment) -> dict[str, str]:
 
 async def _make_documents(order: OrderState) -> None:
     """Seed 000: receipt, packing list and the shipping label before the parcel leaves."""
-    await order.timeline.advance(Stage.DOCUMENTS, CustomerStatus.PACKED, "documents.started")
+    await order.timeline.advance(
+        Stage.DOCUMENTS, CustomerStatus.PACKED, EventType.DOCUMENTS_STARTED
+    )
     docs = await order.steps.run(DocumentActivities.generate_documents, OrderRef(order.order_id))
     await order.timeline.advance(
-        Stage.DOCUMENTS, CustomerStatus.PACKED, "documents.ready", {"kinds": ", ".join(docs.kinds)}
+        Stage.DOCUMENTS,
+        CustomerStatus.PACKED,
+        EventType.DOCUMENTS_READY,
+        {"kinds": ", ".join(docs.kinds)},
     )
 
 
@@ -126,12 +123,12 @@ async def track(order: OrderState) -> None:
     A parcel that goes back, or that an operator decides not to send again, ends the order
     (`OrderState.stop`)."""
     timeline, inbox = order.timeline, order.inbox
-    await timeline.advance(Stage.TRANSIT, CustomerStatus.SHIPPED, "transit.started")
+    await timeline.advance(Stage.TRANSIT, CustomerStatus.SHIPPED, EventType.TRANSIT_STARTED)
     silent_periods = 0
     while order.delivered_at is None:
         if order.going_back is not None:
             await _take_back(order)
-        if order.storage_until is not None and workflow.patched(BRANCH_STORAGE):
+        if order.storage_until is not None and workflow.patched(PatchId.BRANCH_STORAGE):
             if not await _wait_at_branch(order):
                 continue  # its free storage ended: it goes back (taken at the loop's top)
             news = True
@@ -144,7 +141,7 @@ async def track(order: OrderState) -> None:
             await timeline.advance(
                 Stage.TRANSIT,
                 CustomerStatus.DELAYED,
-                "transit.no_news",
+                EventType.TRANSIT_NO_NEWS,
                 {"silent_for": str(order.policy.carrier_silence)},
             )
             await timeline.notify(
@@ -155,7 +152,7 @@ async def track(order: OrderState) -> None:
             continue
         while inbox.carrier:
             event = inbox.carrier.pop(0)
-            if workflow.patched(VERIFY_CARRIER_EVENTS) and not _ours(order, event):
+            if workflow.patched(PatchId.VERIFY_CARRIER_EVENTS) and not _ours(order, event):
                 await timeline.incident(
                     Stage.TRANSIT,
                     IncidentCause.EXTERNAL,
@@ -165,7 +162,7 @@ async def track(order: OrderState) -> None:
                 )
                 continue
             outcome = rules.parcel_outcome(event.status, event.subtag)
-            if outcome is not None and workflow.patched(CARRIER_OUTCOMES):
+            if outcome is not None and workflow.patched(PatchId.CARRIER_OUTCOMES):
                 detail = {"outcome": outcome.value, "subtag": event.subtag, "detail": event.detail}
                 await _on_outcome(order, outcome, detail)
                 if order.going_back is not None:
@@ -196,7 +193,7 @@ async def _on_carrier_event(order: OrderState, event: CarrierEvent) -> None:
     if status == TrackingStatus.DELIVERED:
         order.delivered_at = workflow.now()
         await timeline.advance(
-            Stage.TRANSIT, CustomerStatus.DELIVERED, "order.delivered", detail, "carrier"
+            Stage.TRANSIT, CustomerStatus.DELIVERED, EventType.ORDER_DELIVERED, detail, "carrier"
         )
         if order.payment_method == PaymentMethod.COD:
             await _collected(order, event)
@@ -205,9 +202,7 @@ async def _on_carrier_event(order: OrderState, event: CarrierEvent) -> None:
     customer_status, message = rules.CARRIER_STATUS[status]
     # Hundreds of scans in transit tell the customer once.
     repeated = customer_status == timeline.status and status == TrackingStatus.IN_TRANSIT
-    await timeline.advance(
-        Stage.TRANSIT, customer_status, f"carrier.{status.value}", detail, "carrier"
-    )
+    await timeline.advance(Stage.TRANSIT, customer_status, carrier_step(status), detail, "carrier")
     if status in rules.CARRIER_TROUBLE:
         await timeline.incident(
             Stage.TRANSIT,
@@ -228,13 +223,15 @@ async def _collected(order: OrderState, event: CarrierEvent) -> None:
     its payout — once the carrier pays it out (`reconcile_payout`)."""
     assert order.shipment is not None
     timeline = order.timeline
-    if not (order.shipment.reports_payout and workflow.patched(COD_PAYOUT)):
+    if not (order.shipment.reports_payout and workflow.patched(PatchId.COD_PAYOUT)):
         await timeline.record(
-            "payment.collected_on_delivery", {"amount": str(order.total)}, "carrier"
+            EventType.PAYMENT_COLLECTED_ON_DELIVERY, {"amount": str(order.total)}, "carrier"
         )
         return
     order.awaiting_payout = True
-    await timeline.record("payment.awaiting_payout", {"amount": str(order.total)}, "carrier")
+    await timeline.record(
+        EventType.PAYMENT_AWAITING_PAYOUT, {"amount": str(order.total)}, "carrier"
+    )
     if event.cod is not None:  # delivered and paid out in one piece of news (10, 11)
         order.inbox.carrier.insert(0, event)
 
@@ -261,7 +258,7 @@ async def _reconcile_payout(order: OrderState) -> None:
                 )
             elif event.cod == CodPayout.TRANSFER_PENDING:
                 await timeline.record(
-                    "payment.cod_transfer_pending", {"amount": str(order.total)}, "carrier"
+                    EventType.PAYMENT_COD_TRANSFER_PENDING, {"amount": str(order.total)}, "carrier"
                 )
             elif event.cod == CodPayout.PAID_OUT:
                 await _paid_out(order, event, late)
@@ -287,7 +284,7 @@ async def _paid_out(order: OrderState, event: CarrierEvent, late: bool) -> None:
     timeline = order.timeline
     if event.cod_amount != order.total:
         await timeline.record(
-            "payment.cod_payout_mismatch",
+            EventType.PAYMENT_COD_PAYOUT_MISMATCH,
             {"paid_out": str(event.cod_amount or ""), "amount": str(order.total)},
             "carrier",
         )
@@ -301,7 +298,7 @@ async def _paid_out(order: OrderState, event: CarrierEvent, late: bool) -> None:
         return
     order.awaiting_payout = False
     await timeline.record(
-        "payment.collected_on_delivery",
+        EventType.PAYMENT_COLLECTED_ON_DELIVERY,
         {"amount": str(event.cod_amount), "paid_out_by": "carrier"},
         "carrier",
     )
@@ -375,7 +372,7 @@ async def _on_outcome(order: OrderState, outcome: ParcelOutcome, detail: dict[st
     if outcome == ParcelOutcome.RETURNED:
         return  # back already: `_take_back` closes the order
     await timeline.advance(
-        Stage.TRANSIT, CustomerStatus.RETURNING, "parcel.returning", detail, "carrier"
+        Stage.TRANSIT, CustomerStatus.RETURNING, EventType.PARCEL_RETURNING, detail, "carrier"
     )
     # Told once; the waits from here on have no silence guard.
     await timeline.notify(MessageKind.PARCEL_RETURNING, params={"outcome": outcome.value})
@@ -414,7 +411,7 @@ async def _take_back(order: OrderState) -> None:
     await timeline.advance(
         Stage.TRANSIT,
         CustomerStatus.RETURNING,
-        "parcel.returned",
+        EventType.PARCEL_RETURNED,
         {"outcome": order.going_back.value},
         "warehouse" if inbox.has_warehouse(WarehouseEventKind.RETURNED) else "carrier",
     )
@@ -422,7 +419,7 @@ async def _take_back(order: OrderState) -> None:
         InventoryActivities.restock, RestockInput(order.order_id, "restock:returned-parcel")
     )
     order.restocked = True
-    await timeline.record("stock.restocked", {"why": "parcel returned"})
+    await timeline.record(EventType.STOCK_RESTOCKED, {"why": "parcel returned"})
     await timeline.incident(
         Stage.TRANSIT,
         cause,
@@ -437,7 +434,7 @@ async def _lost(order: OrderState, outcome: ParcelOutcome, detail: dict[str, str
     timeline, inbox = order.timeline, order.inbox
     assert order.shipment is not None
     await timeline.advance(
-        Stage.TRANSIT, CustomerStatus.DELAYED, f"parcel.{outcome.value}", detail, "carrier"
+        Stage.TRANSIT, CustomerStatus.DELAYED, parcel_step(outcome), detail, "carrier"
     )
     await timeline.incident(
         Stage.TRANSIT,
@@ -455,7 +452,7 @@ async def _lost(order: OrderState, outcome: ParcelOutcome, detail: dict[str, str
     decision = inbox.parcel_decision
     assert decision is not None
     await timeline.record(
-        "parcel.decided",
+        EventType.PARCEL_DECIDED,
         {"choice": decision.choice.value, "outcome": outcome.value},
         decision.actor,
     )
@@ -476,7 +473,7 @@ async def _reship(order: OrderState, outcome: ParcelOutcome) -> None:
     await order.timeline.advance(
         Stage.TRANSIT,
         CustomerStatus.SHIPPED,
-        "order.reshipped",
+        EventType.ORDER_RESHIPPED,
         {
             "carrier": shipment.carrier,
             "tracking_number": shipment.tracking_number,
@@ -500,7 +497,7 @@ async def hand_over_at_counter(order: OrderState) -> None:
     """Pickup orders: ready at the counter, one reminder, back to stock after the hold period."""
     timeline, inbox, policy = order.timeline, order.inbox, order.policy
     await _make_documents(order)
-    await timeline.advance(Stage.TRANSIT, CustomerStatus.READY_FOR_PICKUP, "pickup.ready")
+    await timeline.advance(Stage.TRANSIT, CustomerStatus.READY_FOR_PICKUP, EventType.PICKUP_READY)
     await timeline.notify(MessageKind.READY_FOR_PICKUP)
     ready_at = workflow.now()
 
@@ -517,10 +514,10 @@ async def hand_over_at_counter(order: OrderState) -> None:
     order.handed_over = True
     order.delivered_at = workflow.now()
     await timeline.advance(
-        Stage.TRANSIT, CustomerStatus.DELIVERED, "order.collected", actor="warehouse"
+        Stage.TRANSIT, CustomerStatus.DELIVERED, EventType.ORDER_COLLECTED, actor="warehouse"
     )
     if order.payment_method == PaymentMethod.COD:
         await timeline.record(
-            "payment.collected_on_delivery", {"amount": str(order.total)}, "warehouse"
+            EventType.PAYMENT_COLLECTED_ON_DELIVERY, {"amount": str(order.total)}, "warehouse"
         )
     await timeline.notify(MessageKind.DELIVERED)

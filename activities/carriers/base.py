@@ -20,6 +20,7 @@ from typing import Protocol
 from temporalio.exceptions import ApplicationError
 
 from schema.contracts import CodPayout, TrackingStatus
+from schema.vocabulary import ErrorType
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,6 @@ def not_built(carrier: str, what: str) -> ApplicationError:
     Carriers, says which)."""
     return ApplicationError(
         f"{carrier}: {what} is not built in orderflow's {carrier} adapter",
-        type="ProviderRejected",
+        type=ErrorType.PROVIDER_REJECTED,
         non_retryable=True,
     )
