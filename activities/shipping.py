@@ -56,7 +56,7 @@ from schema.contracts import (
     TrackingCursor,
 )
 from schema.database import open_session
-from schema.tables import OrderContact, OrderProviderRefs, Return, ReturnItem
+from schema.tables import OrderContact, Return, ReturnItem
 from schema.tables import TrackedParcel as TrackedParcelRow
 from schema.vocabulary import ErrorType
 
@@ -203,7 +203,6 @@ class ShippingActivities:
             items = (
                 await session.exec(select(ReturnItem).where(ReturnItem.return_id == ret.id))
             ).all()
-            refs = await session.get(OrderProviderRefs, order.id)
         if contact.country is None:
             raise ApplicationError(
                 "order has no address to collect from",
@@ -231,7 +230,6 @@ class ShippingActivities:
                 branch=_branch(contact),
                 callback_url=self._callback_url,
                 return_ref=input.return_id,
-                returned_tracking_number=refs.tracking_number if refs else None,
                 lines=[(item.sku, item.quantity) for item in items],
             )
         )

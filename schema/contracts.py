@@ -1023,6 +1023,7 @@ class TrackingRound:
     after: TrackingCursor | None = None
     asked: int = 0  # parcels asked about in this round's earlier pages
     changed: int = 0  # ... and changes told
+    calls: int = 0  # ... and the carrier's tracking calls they took
     page: int = 500  # parcels a run asks about before it continues as new
 
 

@@ -61,12 +61,16 @@ class CarrierTrackingWorkflow:
             after=page.after,
             asked=round.asked + page.asked,
             changed=round.changed + len(delivered),
+            calls=round.calls + page.calls,
             page=round.page,
         )
         if page.after is not None:
             workflow.continue_as_new(done)
         workflow.logger.info(
-            "tracking round: %d parcels asked, %d changes told", done.asked, done.changed
+            "tracking round: %d parcels asked in %d calls, %d changes told",
+            done.asked,
+            done.calls,
+            done.changed,
         )
         return done
 

@@ -30,7 +30,6 @@ class Branch:
     ref: str
     number: str
     city: str = ""
-    city_ref: str = ""
     working: bool = True
 
 
@@ -64,7 +63,6 @@ class ParcelRequest:
     cash_on_delivery: Decimal | None = None  # collected from the recipient for the shop
     callback_url: str = ""  # carriers that push their news (the simulated one)
     return_ref: str | None = None
-    returned_tracking_number: str | None = None  # a return: the parcel that went out
     lines: list[tuple[str, int]] | None = None  # a return parcel's SKUs and quantities
 
 

@@ -254,7 +254,6 @@ class NovaPoshta:
                     ref=ref,
                     number=str(branch.get("Number", "")),
                     city=str(branch.get("CityDescription", "")),
-                    city_ref=str(branch.get("CityRef", "")),
                     working=branch.get("WarehouseStatus", "Working") == "Working",
                 )
         return None
