@@ -58,6 +58,56 @@ MIN_SECRET_LENGTH = 32
 # 32 random hex digits (128 bits) estimate 96 to 125, token_urlsafe(32) about 200; "k" * 40
 # estimates 0. A value that repeats a shorter one ("password" × 4) is refused besides.
 MIN_SECRET_BITS = 80
+
+# Each carrier API's setting, its real address, and its simulator's path in the devstack.
+CARRIER_APIS = (
+    ("novaposhta_url", "https://api.novaposhta.ua/v2.0/json/", "novaposhta/v2.0/json/"),
+    ("novaposhta_print_url", "https://my.novaposhta.ua", "novaposhta/print"),
+    ("novaposhta_tracking_page", "https://novaposhta.ua/tracking/", "novaposhta/tracking/"),
+    ("ukrposhta_url", "https://www.ukrposhta.ua/ecom/0.0.1", "ukrposhta/ecom/0.0.1"),
+    (
+        "ukrposhta_tracking_url",
+        "https://www.ukrposhta.ua/status-tracking/0.0.1",
+        "ukrposhta/status-tracking/0.0.1",
+    ),
+    (
+        "ukrposhta_tracking_page",
+        "https://track.ukrposhta.ua/tracking_UA.html",
+        "ukrposhta/tracking/",
+    ),
+)
+# The devstack's carrier accounts: what its simulators expect (devstack/fixtures/). The keys
+# start with "dev-": outside the devstack such a value is refused like an unset one.
+DEVSTACK_CARRIER_ACCOUNTS = {
+    "novaposhta_api_key": "dev-novaposhta-key",
+    "novaposhta_sender_ref": "6e9acced-d072-11e3-95eb-0050568046cd",
+    "novaposhta_sender_contact_ref": "a4f5e3b6-d072-11e3-95eb-0050568046cd",
+    "novaposhta_sender_city_ref": "8d5a980d-391c-11dd-90d9-001a92567626",
+    "novaposhta_sender_address_ref": "1ec09d88-e1c2-11e3-8c4a-0050568002cf",
+    "novaposhta_sender_phone": "380441234567",
+    "ukrposhta_bearer": "dev-ukrposhta-bearer",
+    "ukrposhta_tracking_bearer": "dev-ukrposhta-tracking-bearer",
+    "ukrposhta_counterparty_token": "dev-ukrposhta-counterparty-token",
+    "ukrposhta_sender_uuid": "3b1a7a0e-6a6f-4f38-8a55-7f1d1e6b5c01",
+}
+# The credentials each carrier needs; outside the devstack the chosen one's must be set.
+CARRIER_CREDENTIALS = {
+    "sim": (),
+    "novaposhta": (
+        "novaposhta_api_key",
+        "novaposhta_sender_ref",
+        "novaposhta_sender_contact_ref",
+        "novaposhta_sender_city_ref",
+        "novaposhta_sender_address_ref",
+        "novaposhta_sender_phone",
+    ),
+    "ukrposhta": (
+        "ukrposhta_bearer",
+        "ukrposhta_tracking_bearer",
+        "ukrposhta_counterparty_token",
+        "ukrposhta_sender_uuid",
+    ),
+}
 BONUS_CODE = re.compile(r"[A-Za-z0-9-]{3,32}")
 
 
@@ -133,7 +183,7 @@ class Settings(BaseSettings):
     simulator_step_seconds: float = 3.0  # autopilot's pace between events
     payment_url: str = ""
     warehouse_url: str = ""
-    carrier_url: str = ""
+    carrier_url: str = ""  # the simulated carrier's (ORDERFLOW_CARRIER=sim)
     sms_url: str = ""
     push_url: str = ""
     sms_sender: str = "orderflow"
@@ -155,6 +205,36 @@ class Settings(BaseSettings):
     sms_rate_per_second: float = 5.0
     push_rate_per_second: float = 50.0
     provider_timeout_seconds: float = 10.0
+    # The carrier every parcel goes with (activities/carriers/): the devstack's invented one
+    # (`sim`, webhooks in AfterShip's words), Nova Poshta's API 2.0 or Ukrposhta's eCom API
+    # (tracked by polling, `carrier_poll_interval`). Meest is tracking only (README, Carriers).
+    carrier: Literal["sim", "novaposhta", "ukrposhta"] = "sim"
+    carrier_poll_interval: timedelta = timedelta(minutes=15)  # the tracking schedule's round
+    # Nova Poshta (https://developers.novaposhta.ua): the key of the shop's business account,
+    # and the sender the waybills name (refs from Counterparty.getCounterparties,
+    # getCounterpartyContactPersons and Address.getWarehouses of that account).
+    # Unset URLs: the real API outside the devstack, the simulator inside it.
+    novaposhta_url: str = ""
+    novaposhta_print_url: str = ""  # stickers (my.novaposhta.ua)
+    novaposhta_tracking_page: str = ""  # the customer's tracking page (?cargo_number=)
+    novaposhta_api_key: str = ""
+    novaposhta_sender_ref: str = ""
+    novaposhta_sender_contact_ref: str = ""
+    novaposhta_sender_city_ref: str = ""
+    novaposhta_sender_address_ref: str = ""  # the branch the shop hands parcels in at
+    novaposhta_sender_phone: str = ""
+    # Cash on delivery as a money transfer (`BackwardDeliveryData`, the recipient pays the
+    # fee) or as "payment control" (`AfterpaymentOnGoodsCost`, to the shop's account).
+    novaposhta_cod: Literal["backward_delivery", "payment_control"] = "backward_delivery"
+    # Ukrposhta eCom (https://dev.ukrposhta.ua): the bearer of the eCom API, the counterparty
+    # token of the shop's account, and the sender client's uuid (created once in its cabinet).
+    ukrposhta_url: str = ""
+    ukrposhta_tracking_url: str = ""  # status-tracking/0.0.1
+    ukrposhta_tracking_page: str = ""  # the customer's tracking page (?barcode=)
+    ukrposhta_bearer: str = ""
+    ukrposhta_tracking_bearer: str = ""
+    ukrposhta_counterparty_token: str = ""
+    ukrposhta_sender_uuid: str = ""
     # HMAC-SHA256 secrets of signed webhooks; the devstack's simulators sign with the same
     payment_webhook_secret: str = "dev-payment-secret"
     warehouse_webhook_secret: str = "dev-warehouse-secret"
@@ -225,6 +305,7 @@ class Settings(BaseSettings):
     policy_delivery_days_courier: int = 2
     policy_delivery_days_post: int = 5
     policy_delivery_days_pickup: int = 1  # ready for pickup
+    policy_delivery_days_branch: int = 2  # the carrier's own estimate replaces it once booked
     # Express courier orders: the same day (0) when confirmed before the cutoff hour, in the
     # customer's time; after it, the next.
     policy_express_delivery_days: int = 0
@@ -251,6 +332,11 @@ class Settings(BaseSettings):
     policy_silence_period: timedelta = timedelta(hours=24)
     policy_silence_max_notices: int = 7
     policy_parcel_return_wait: timedelta = timedelta(days=21)  # a refused parcel back by then
+    # Cash on delivery collected by a carrier that reports payouts (Nova Poshta) and not
+    # paid out this long after delivery: an incident for the bookkeeper.
+    policy_cod_payout_wait: timedelta = timedelta(days=3)
+    # At a carrier's branch: the reminder this long before the free storage ends.
+    policy_branch_storage_reminder: timedelta = timedelta(days=1)
     # Customer returns: fixed into each return at its start.
     policy_return_window: timedelta = timedelta(days=14)  # from delivery (EU, UA law)
     policy_return_non_returnable: tuple[str, ...] = ("HYG-", "FOOD-")  # SKU prefixes: approval
@@ -267,6 +353,7 @@ class Settings(BaseSettings):
                 DeliveryMethod.COURIER: self.policy_delivery_days_courier,
                 DeliveryMethod.POST: self.policy_delivery_days_post,
                 DeliveryMethod.PICKUP: self.policy_delivery_days_pickup,
+                DeliveryMethod.BRANCH: self.policy_delivery_days_branch,
             },
             **{
                 name: getattr(self, f"policy_{name}")
@@ -331,13 +418,20 @@ class Settings(BaseSettings):
                 )
             elif getattr(self, name) in DEVSTACK_SECRETS:
                 problems.append(f"{variable} is the devstack's default")
+        for name in CARRIER_CREDENTIALS[self.carrier]:  # the chosen carrier's, no other
+            if not getattr(self, name):
+                problems.append(
+                    f"ORDERFLOW_{name.upper()} is unset (ORDERFLOW_CARRIER={self.carrier})"
+                )
+            elif getattr(self, name).startswith("dev-"):
+                problems.append(f"ORDERFLOW_{name.upper()} is the devstack's default")
         if problems:
             raise SystemExit(
                 "orderflow refuses to start outside the devstack: "
                 + "; ".join(problems)
                 + f". Give each secret its own random value of at least {MIN_SECRET_LENGTH} "
                 "characters (python -c 'import secrets; print(secrets.token_urlsafe(32))') and "
-                "a payment provider's credentials from its merchant cabinet; on a developer's "
+                "the payment provider's and the carrier's credentials from their cabinets; on a developer's "
                 "machine set ORDERFLOW_DEVSTACK=true instead."
             )
 
@@ -370,6 +464,14 @@ class Settings(BaseSettings):
         self.payment_url = self.payment_url or f"{simulators}/payment"
         self.warehouse_url = self.warehouse_url or f"{simulators}/warehouse"
         self.carrier_url = self.carrier_url or f"{simulators}/carrier"
+        # The real carriers' APIs unless the devstack runs (then their simulators and the
+        # accounts they know).
+        for name, real, simulated in CARRIER_APIS:
+            if not getattr(self, name):
+                setattr(self, name, f"{simulators}/{simulated}" if self.devstack else real)
+        if self.devstack:
+            for name, value in DEVSTACK_CARRIER_ACCOUNTS.items():
+                setattr(self, name, getattr(self, name) or value)
         self.sms_url = self.sms_url or f"{simulators}/sms"
         self.push_url = self.push_url or f"{simulators}/push"
         for provider, real in PAYMENT_APIS.items():

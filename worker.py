@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
 from temporalio.common import MetricMeter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
@@ -25,6 +36,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.carriers import make_carrier
 from activities.documents import DocumentActivities, Shop
 from activities.inventory import InventoryActivities
 from activities.notifications import (
@@ -43,7 +55,7 @@ from activities.shipping import ShippingActivities
 from activities.shop_events import ShopEventDispatcher
 from activities.warehouse import WarehouseActivities
 from runtime import configure_logging, connect_temporal, metrics_runtime
-from schema.contracts import order_id_of
+from schema.contracts import TrackingRound, order_id_of, tracking_workflow_id
 from schema.database import make_engine
 from settings import Settings, get_settings
 from workflows.messages import CustomerMessageWorkflow
@@ -51,6 +63,7 @@ from workflows.order import OrderWorkflow
 from workflows.refunds import RefundWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.search import SEARCH_ATTRIBUTES
+from workflows.tracking import CarrierTrackingWorkflow
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +98,33 @@ class _BoundActivity(ActivityInboundInterceptor):
             return await super().execute_activity(input)
 
 
+async def ensure_tracking_schedule(client: Client, settings: Settings, polls: bool) -> None:
+    """The schedule of tracking rounds (workflows/tracking.py) for a carrier without webhooks
+    (`polls`), created once and kept at the interval settings give; none for one that calls
+    back."""
+    schedule_id = tracking_workflow_id(settings.temporal_task_queue)
+    handle = client.get_schedule_handle(schedule_id)
+    if not polls:
+        with contextlib.suppress(RPCError):  # none there: nothing to stop
+            await handle.delete()
+        return
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            CarrierTrackingWorkflow.run,
+            TrackingRound(),
+            id=schedule_id,
+            task_queue=settings.temporal_task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=settings.carrier_poll_interval)]),
+        # One round at a time: a slow round (its pages continue as new) is not overtaken.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(schedule_id, schedule)
+    except ScheduleAlreadyRunningError:
+        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+
+
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
     """Register the order's search attributes where they are missing (the dev server has them)."""
     wanted = {
@@ -115,7 +155,8 @@ def build_worker(
     """The worker with every activity, its dependencies built once and shared."""
     webhooks = f"{settings.public_url}/v1/webhooks"
     warehouse = Provider("warehouse", http, settings.warehouse_url)
-    orders = OrderActivities(engine, settings)
+    carrier = make_carrier(settings, http)
+    orders = OrderActivities(engine, settings, carrier)
     channels = [
         EmailChannel(Mailer(settings)),
         SmsChannel(
@@ -147,15 +188,19 @@ def build_worker(
         settings.public_url,
         settings.customer_links(),
     )
-    shipping = ShippingActivities(
-        engine, Provider("carrier", http, settings.carrier_url), f"{webhooks}/carrier"
-    )
-    documents = DocumentActivities(engine, Shop.of(settings))
+    shipping = ShippingActivities(engine, carrier, f"{webhooks}/carrier")
+    documents = DocumentActivities(engine, Shop.of(settings), carrier)
     returns = ReturnActivities(engine)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[OrderWorkflow, ReturnWorkflow, RefundWorkflow, CustomerMessageWorkflow],
+        workflows=[
+            OrderWorkflow,
+            ReturnWorkflow,
+            RefundWorkflow,
+            CustomerMessageWorkflow,
+            CarrierTrackingWorkflow,
+        ],
         interceptors=[_BindOrderToLogs()],
         activities=[
             orders.record_event,
@@ -182,6 +227,8 @@ def build_worker(
             returns.record_return_step,
             returns.create_exchange_order,
             returns.exchange_outcome,
+            shipping.poll_tracking,
+            shipping.record_tracking,
         ],
         workflow_runner=WORKFLOW_RUNNER,
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -202,6 +249,7 @@ async def main() -> None:
         log.warning("could not register search attributes", error=str(exc))
     engine = make_engine(settings.database_url, pre_ping=False)  # activities retry
     http = make_http_client(settings.provider_timeout_seconds)
+    await ensure_tracking_schedule(client, settings, make_carrier(settings, http).polls)
     worker = build_worker(client, settings, engine, http)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -34,6 +34,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
+from activities.carriers.base import Carrier
 from activities.messages import (
     BABEL_LOCALES,
     LOCALES,
@@ -233,6 +234,13 @@ def _label(heading: str, lines: list[str | None], tracking_number: str) -> bytes
     return buffer.getvalue()
 
 
+def _destination(contact: OrderContact) -> list[str]:
+    """Where the parcel goes, as the label prints it: the address, or the carrier's branch."""
+    if contact.branch_ref is not None:
+        return [f"{contact.branch_carrier} branch {contact.branch_number or contact.branch_ref}"]
+    return contact.address_lines
+
+
 def shipping_label(
     order: Order, contact: OrderContact, refs: OrderProviderRefs, *, shop: Shop, issued: date
 ) -> bytes:
@@ -247,7 +255,7 @@ def shipping_label(
             shop.address,
             f"{words['to']}:",
             contact.name,
-            *contact.address_lines,
+            *_destination(contact),
             contact.phone,
             f"{words['order'].format(number=order.number)} · {language.day(issued)}",
         ],
@@ -324,29 +332,36 @@ def _seq_of(kind: str) -> int:
 
 
 class DocumentActivities:
-    def __init__(self, engine: AsyncEngine, shop: Shop) -> None:
+    def __init__(self, engine: AsyncEngine, shop: Shop, carrier: Carrier | None = None) -> None:
         self._engine = engine
         self._shop = shop
+        self._carrier = carrier  # its own sticker, when it prints one (Nova Poshta's)
 
     @activity.defn
     async def generate_documents(self, input: OrderRef) -> DocumentsResult:
         """Render every document the order needs now and store it (again on a retry: the
-        same, dated the day it is made)."""
+        same, dated the day it is made); the carrier's own sticker beside our label, when it
+        prints one."""
         lines = await order_lines(self._engine, input.order_id)
         async with open_session(self._engine) as session:
             order = await load_order(session, input.order_id)
             contact = await load_contact(session, order)
             refs = await session.get(OrderProviderRefs, uuid.UUID(input.order_id))
-            issued = _today(contact, self._shop)
-            documents = {
-                "receipt": receipt(order, contact, lines, shop=self._shop, issued=issued),
-                "packing_list": packing_list(order, lines),
-            }
-            # No label without an address to print: a pickup order's, or an erased one.
-            if refs is not None and refs.tracking_number and contact.address_lines:
-                documents["label"] = shipping_label(
-                    order, contact, refs, shop=self._shop, issued=issued
-                )
+        issued = _today(contact, self._shop)
+        documents = {
+            "receipt": receipt(order, contact, lines, shop=self._shop, issued=issued),
+            "packing_list": packing_list(order, lines),
+        }
+        # No label without an address to print: a pickup order's, or an erased one.
+        if refs is not None and refs.tracking_number and _destination(contact):
+            documents["label"] = shipping_label(
+                order, contact, refs, shop=self._shop, issued=issued
+            )
+            if self._carrier is not None and refs.carrier_ref:
+                sticker = await self._carrier.sticker(refs.tracking_number, refs.carrier_ref)
+                if sticker is not None:
+                    documents["carrier_label"] = sticker
+        async with open_session(self._engine) as session:
             await _store(session, order.id, documents)
         return DocumentsResult(kinds=sorted(documents))
 

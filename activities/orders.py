@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics, shop_events
+from activities.carriers.base import Carrier
 from schema.contracts import (
     WAITS_FOR_A_PERSON,
     ApplyDecisionInput,
@@ -96,7 +97,7 @@ async def load_refs(engine: AsyncEngine, order_id: str) -> OrderProviderRefs | N
         return await session.get(OrderProviderRefs, uuid.UUID(order_id))
 
 
-async def save_refs(engine: AsyncEngine, order_id: str, **refs: str) -> None:
+async def save_refs(engine: AsyncEngine, order_id: str, **refs: str | None) -> None:
     """Remember what a provider calls this order (for webhooks, support and the API)."""
     async with open_session(engine) as session:
         await session.execute(
@@ -142,9 +143,10 @@ def timezone_of(country: str | None, default: str) -> str:
 
 
 class OrderActivities:
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(self, engine: AsyncEngine, settings: Settings, carrier: Carrier) -> None:
         self._engine = engine
         self._settings = settings
+        self._carrier = carrier  # its branch directory checks a branch the customer chose
 
     @activity.defn
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
@@ -268,6 +270,9 @@ class OrderActivities:
         computed = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
         if computed != order.total:
             problems.append(f"total {order.total} does not match the lines ({computed})")
+        reasons = review_reasons(order, lines, contact, input.policy)
+        if order.delivery_method == DeliveryMethod.BRANCH:
+            reasons += await self._branch_unknown(contact)
         return ValidateOrderResult(
             delivery_method=DeliveryMethod(order.delivery_method),
             payment_method=PaymentMethod(order.payment_method),
@@ -275,10 +280,28 @@ class OrderActivities:
             total=order.total,
             line_count=len(lines),
             problems=problems,
-            review_reasons=review_reasons(order, lines, contact, input.policy),
+            review_reasons=reasons,
             timezone=timezone_of(contact.country, self._settings.default_timezone),
             delivery_speed=order.delivery_speed,
         )
+
+    async def _branch_unknown(self, contact: OrderContact) -> list[str]:
+        """The branch the customer chose, as the carrier's directory knows it now: one it
+        does not know as working makes the order wait for an operator (who calls the
+        customer, or rejects). The carrier unreachable: retried, as any provider."""
+        if contact.branch_ref is None:  # erased: the booking will say so
+            return []
+        named = f"{contact.branch_carrier} branch {contact.branch_number or contact.branch_ref}"
+        if contact.branch_carrier != self._carrier.name:
+            return [f"the {named} is not served: parcels go with {self._carrier.name}"]
+        branch = await self._carrier.find_branch(contact.branch_ref)
+        if branch is None:
+            return [f"the {named} is unknown to the carrier"]
+        if not branch.working:
+            return [f"the {named} is not working"]
+        if contact.branch_number and branch.number != contact.branch_number:
+            return [f"the {named} is number {branch.number} in the carrier's directory"]
+        return []
 
     @activity.defn
     async def apply_decision(self, input: ApplyDecisionInput) -> OrderTotals:

@@ -2,7 +2,9 @@
 
 Retries come from the activities' retry policies, never from loops here: a provider that
 is down or answers 5xx/429 raises a retryable `ProviderUnavailable`; one that refuses the
-request (other 4xx) raises a non-retryable `ProviderRejected`.
+request (other 4xx) raises a non-retryable `ProviderRejected`. Providers that answer 200
+with an error inside (Nova Poshta's `success: false` with `errorCodes`) are judged by their
+adapters through `provider_error`, with the codes a retry may heal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from schema.pii import mask_addresses
 from schema.vocabulary import ErrorType
 
 # Calls are spaced a fifth more than 1/rate apart, so that the provider, which sees each call
@@ -72,16 +75,35 @@ class SharedRate:
             await asyncio.sleep(max(wait, 0.001))
 
 
+def provider_error(name: str, message: str, *, retryable: bool) -> ApplicationError:
+    """A provider's failure as the activities name it: `ProviderUnavailable` (retried) or
+    `ProviderRejected` (refused for good: an incident an operator settles). Its words may
+    quote what it was sent: e-mail addresses and phone numbers are masked (the failure is
+    kept in the order's history)."""
+    message = mask_addresses(message)
+    if retryable:
+        return ApplicationError(f"{name}: {message}", type=ErrorType.PROVIDER_UNAVAILABLE)
+    return ApplicationError(
+        f"{name}: {message}", type=ErrorType.PROVIDER_REJECTED, non_retryable=True
+    )
+
+
 class Provider:
     """One provider's HTTP API; `rate` holds its rate limit across every worker."""
 
     def __init__(
-        self, name: str, http: httpx.AsyncClient, base_url: str, rate: SharedRate | None = None
+        self,
+        name: str,
+        http: httpx.AsyncClient,
+        base_url: str,
+        rate: SharedRate | None = None,
+        headers: dict[str, str] | None = None,  # e.g. the provider's Authorization
     ) -> None:
         self.name = name
         self._http = http
         self._base = base_url.rstrip("/")
         self._rate = rate
+        self._headers = headers or {}
 
     def url(self, path: str) -> str:
         return f"{self._base}{path}"
@@ -95,12 +117,27 @@ class Provider:
         form: dict[str, str] | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+        params: dict[str, str] | None = None,  # kept out of errors: they may carry a token
+        absent_ok: bool = False,  # a 404 is an answer (None): "nothing known of it yet"
+    ) -> Any:
         """JSON (`json`) or a form (`form`) in, JSON out."""
-        response = await self.send(
-            method, path, json=json, form=form, idempotency_key=idempotency_key, headers=headers
+        response = await self._send(
+            method,
+            path,
+            f"{method} {path}",
+            json=json,
+            form=form,
+            idempotency_key=idempotency_key,
+            headers=headers,
+            params=params,
+            absent_ok=absent_ok,
         )
-        body: dict[str, Any] = response.json() if response.content else {}
+        if response is None:
+            return None
+        try:
+            body: Any = response.json() if response.content else {}
+        except ValueError as exc:  # a proxy's error page where JSON was due: try again
+            raise provider_error(self.name, "answered no JSON", retryable=True) from exc
         return body
 
     async def send(
@@ -108,20 +145,42 @@ class Provider:
         method: str,
         path: str,
         *,
-        json: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """The provider's answer itself, below 400 (a redirect is not followed); errors mapped."""
+        response = await self._send(method, path, f"{method} {path}", form=form, headers=headers)
+        assert response is not None
+        return response
+
+    async def download(self, path: str, what: str, params: dict[str, str] | None = None) -> bytes:
+        """A document the provider prints (a sticker's PDF), with the same error mapping;
+        `what` names it in errors instead of the path (which may carry a key)."""
+        response = await self._send("GET", path, what, params=params)
+        assert response is not None
+        return response.content
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        json: Any = None,
         form: dict[str, str] | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        """The provider's answer below 400 (a redirect is not followed); errors mapped."""
-        headers = {**(headers or {})}
+        params: dict[str, str] | None = None,
+        absent_ok: bool = False,
+    ) -> httpx.Response | None:
+        sent = {**self._headers, **(headers or {})}
         if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
+            sent["Idempotency-Key"] = idempotency_key
         if self._rate is not None:
             await self._rate.take_turn()
         try:
             response = await self._http.request(
-                method, self.url(path), json=json, data=form, headers=headers
+                method, self.url(path), json=json, data=form, headers=sent, params=params
             )
         except httpx.TransportError as exc:
             raise ApplicationError(
@@ -132,11 +191,13 @@ class Provider:
             raise ApplicationError(
                 f"{self.name} answered {response.status_code}", type=ErrorType.PROVIDER_UNAVAILABLE
             )
+        if response.status_code == 404 and absent_ok:
+            return None
         if response.status_code >= 400:
-            raise ApplicationError(
-                f"{self.name} refused {method} {path}: {response.status_code} {response.text[:200]}",
-                type=ErrorType.PROVIDER_REJECTED,
-                non_retryable=True,
+            raise provider_error(
+                self.name,
+                f"refused {what}: {response.status_code} {response.text[:200]}",
+                retryable=False,
             )
         return response
 

@@ -1,22 +1,39 @@
 """Handover: the carrier and service chosen by rules held in data, a booked shipment (a
-second one when the first was lost), its cancellation; and a customer's return shipment,
-from their address back to the shop."""
+second one when the first was lost), its cancellation; a customer's return shipment, from
+their address back to the shop; and, for carriers without webhooks, the tracking rounds of
+the schedule (`poll_tracking`, `record_tracking`).
+
+Every carrier is reached through the port in activities/carriers/ (the one settings choose).
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.carriers import (
+    Address,
+    Booking,
+    Branch,
+    Carrier,
+    ParcelRequest,
+    TrackedParcel,
+    TrackingUpdate,
+)
 from activities.orders import (
     load_contact,
     load_order,
@@ -25,12 +42,25 @@ from activities.orders import (
     order_lines,
     save_refs,
 )
-from activities.providers import Provider
-from schema.contracts import BookShipmentInput, OrderRef, ReturnRef, Shipment
+from schema.contracts import (
+    BookShipmentInput,
+    CarrierEvent,
+    OrderRef,
+    ParcelNews,
+    PaymentMethod,
+    PollTrackingInput,
+    PollTrackingResult,
+    RecordTrackingInput,
+    ReturnRef,
+    Shipment,
+    TrackingCursor,
+)
 from schema.database import open_session
-from schema.tables import Return, ReturnItem
+from schema.tables import OrderContact, Return, ReturnItem
+from schema.tables import TrackedParcel as TrackedParcelRow
 from schema.vocabulary import ErrorType
 
+KYIV = ZoneInfo("Europe/Kyiv")  # the carriers' day, for their events' ids
 RULES = Path(__file__).resolve().parent / "data" / "carrier_rules.json"
 
 
@@ -50,9 +80,11 @@ def choose_carrier(
     method: str,
     skus: list[tuple[str, int]],
     speed: str = "standard",
+    adapter: str = "sim",
     rules_file: Path = RULES,
 ) -> CarrierChoice:
-    """Carrier and service by the rules in data: region, method, speed, goods class, weight."""
+    """Carrier and service by the rules in data: the carrier's API (settings' carrier; a rule
+    without one is the simulated carrier's), region, method, speed, goods class, weight."""
     table = _rules(rules_file, rules_file.stat().st_mtime_ns)
     items = sum(quantity for _, quantity in skus)
     weight = round(items * table["weight_per_item_kg"], 2)
@@ -66,10 +98,12 @@ def choose_carrier(
     goods = max(classes, key=GOODS_CLASS_RANK.__getitem__, default="general")
     wanted = {"country": country, "method": method, "speed": speed, "goods_class": goods}
     for rule in table["rules"]:
+        if rule.get("adapter", "sim") != adapter:
+            continue
         if all(rule[k] in (v, "*") for k, v in wanted.items()) and weight <= rule["max_weight_kg"]:
             return CarrierChoice(rule["carrier"], rule["service"], weight)
     raise ApplicationError(
-        f"no carrier rule for {wanted} at {weight} kg",
+        f"no carrier rule for {wanted} at {weight} kg with {adapter}",
         type=ErrorType.NO_CARRIER,
         non_retryable=True,
     )
@@ -83,7 +117,7 @@ def _rules(rules_file: Path, modified: int) -> dict[str, Any]:
 
 
 class ShippingActivities:
-    def __init__(self, engine: AsyncEngine, carrier: Provider, callback_url: str) -> None:
+    def __init__(self, engine: AsyncEngine, carrier: Carrier, callback_url: str) -> None:
         self._engine = engine
         self._carrier = carrier
         self._callback_url = callback_url
@@ -105,44 +139,58 @@ class ShippingActivities:
             method=order.delivery_method,
             skus=[(line.sku, line.quantity) for line in lines],
             speed=order.delivery_speed,
+            adapter=self._carrier.name,
         )
-        # An erased customer's parcel is booked to the country alone: the rest is gone.
-        destination = {
-            "country": contact.country,
-            "city": contact.city,
-            "postal_code": contact.postal_code,
-        }
-        answer = await self._carrier.call(
-            "POST",
-            "/v1/shipments",
-            json={
-                "order_ref": input.order_id,
-                "reference": order.number,
-                "service": choice.service,
-                "weight_kg": choice.weight_kg,
-                "destination": {k: v for k, v in destination.items() if v is not None},
-                "callback_url": self._callback_url,
-            },
-            idempotency_key=f"{input.order_id}:shipment"
-            + (f":{input.parcel}" if input.parcel > 1 else ""),
+        cod = order.payment_method == PaymentMethod.COD
+        suffix = f":{input.parcel}" if input.parcel > 1 else ""
+        booking = await self._carrier.book(
+            ParcelRequest(
+                key=f"{input.order_id}:shipment{suffix}",
+                order_id=input.order_id,
+                reference=order.number + (f"/{input.parcel}" if input.parcel > 1 else ""),
+                service=choice.service,
+                weight_kg=choice.weight_kg,
+                declared_value=order.total,
+                description=_goods(line.name for line in lines),
+                address=_address(contact),
+                branch=_branch(contact),
+                cash_on_delivery=order.total if cod else None,
+                callback_url=self._callback_url,
+            )
         )
         await save_refs(
             self._engine,
             input.order_id,
             carrier=choice.carrier,
             service=choice.service,
-            tracking_number=answer["tracking_number"],
-            tracking_url=answer["tracking_url"],
+            tracking_number=booking.tracking_number,
+            tracking_url=booking.tracking_url,
+            carrier_ref=booking.carrier_ref,
         )
+        if self._carrier.polls:
+            await _track(self._engine, self._carrier.name, input.order_id, booking)
         return Shipment(
-            choice.carrier, choice.service, answer["tracking_number"], answer["tracking_url"]
+            choice.carrier,
+            choice.service,
+            booking.tracking_number,
+            booking.tracking_url,
+            expected_date=booking.expected_date,
+            reports_payout=cod and self._carrier.reports_payout,
         )
 
     @activity.defn
     async def cancel_shipment(self, input: OrderRef) -> None:
         refs = await load_refs(self._engine, input.order_id)
-        if refs is not None and refs.tracking_number:
-            await self._carrier.call("DELETE", f"/v1/shipments/{refs.tracking_number}")
+        if refs is None or not refs.tracking_number:
+            return
+        await self._carrier.cancel(refs.tracking_number, refs.carrier_ref or refs.tracking_number)
+        async with open_session(self._engine) as session:
+            await session.execute(
+                update(TrackedParcelRow)
+                .where(col(TrackedParcelRow.tracking_number) == refs.tracking_number)
+                .values(done=True)
+            )
+            await session.commit()
 
     @activity.defn
     async def book_return_shipment(self, input: ReturnRef) -> Shipment:
@@ -165,27 +213,25 @@ class ShippingActivities:
             country=contact.country,
             method=order.delivery_method,
             skus=[(item.sku, item.quantity) for item in items],
+            adapter=self._carrier.name,
         )
-        origin = {
-            "country": contact.country,
-            "city": contact.city,
-            "postal_code": contact.postal_code,
-        }
-        answer = await self._carrier.call(
-            "POST",
-            "/v1/shipments",
-            json={
-                "order_ref": str(order.id),
-                "return_ref": input.return_id,
-                "direction": "return",
-                "reference": ret.number,
-                "service": choice.service,
-                "weight_kg": choice.weight_kg,
-                "origin": {k: v for k, v in origin.items() if v is not None},
-                "lines": [{"sku": item.sku, "quantity": item.quantity} for item in items],
-                "callback_url": self._callback_url,
-            },
-            idempotency_key=f"{input.return_id}:return-shipment",
+        booking = await self._carrier.book_return(
+            ParcelRequest(
+                key=f"{input.return_id}:return-shipment",
+                order_id=str(order.id),
+                reference=ret.number,
+                service=choice.service,
+                weight_kg=choice.weight_kg,
+                declared_value=sum(
+                    (item.unit_price * item.quantity for item in items), Decimal("0")
+                ),
+                description=_goods(item.name for item in items),
+                address=_address(contact),
+                branch=_branch(contact),
+                callback_url=self._callback_url,
+                return_ref=input.return_id,
+                lines=[(item.sku, item.quantity) for item in items],
+            )
         )
         async with open_session(self._engine) as session:
             await session.execute(
@@ -193,11 +239,157 @@ class ShippingActivities:
                 .where(col(Return.id) == uuid.UUID(input.return_id))
                 .values(
                     carrier=choice.carrier,
-                    tracking_number=answer["tracking_number"],
-                    tracking_url=answer["tracking_url"],
+                    tracking_number=booking.tracking_number,
+                    tracking_url=booking.tracking_url,
                 )
             )
             await session.commit()
         return Shipment(
-            choice.carrier, choice.service, answer["tracking_number"], answer["tracking_url"]
+            choice.carrier, choice.service, booking.tracking_number, booking.tracking_url
         )
+
+    # --- tracking by polling (CarrierTrackingWorkflow) ------------------------------------
+
+    @activity.defn
+    async def poll_tracking(self, input: PollTrackingInput) -> PollTrackingResult:
+        """One page of the parcels in flight with this carrier: asked in the carrier's own
+        batches, answered with what changed since the status kept (nothing is kept here: the
+        workflow records what it told, so a round cut short is told again, never lost)."""
+        carrier = self._carrier
+        if not carrier.polls:
+            return PollTrackingResult(news=[], asked=0, calls=0)
+        async with open_session(self._engine) as session:
+            if input.after is None:  # a round begins: parcels of ended orders leave it
+                await session.execute(ENDED, {"api": carrier.name})
+                await session.commit()
+            after = input.after or TrackingCursor(str(uuid.UUID(int=0)), "")
+            rows = (
+                await session.execute(
+                    IN_FLIGHT,
+                    {
+                        "api": carrier.name,
+                        "order": uuid.UUID(after.order_id),
+                        "number": after.tracking_number,
+                        "limit": input.limit,
+                    },
+                )
+            ).all()
+        known = {row.tracking_number: row for row in rows}
+        news, calls = [], 0
+        for start in range(0, len(rows), carrier.batch):
+            batch = rows[start : start + carrier.batch]
+            updates = await carrier.track(
+                [TrackedParcel(r.tracking_number, r.phone) for r in batch]
+            )
+            calls += 1
+            for said in updates:
+                row = known.get(said.tracking_number)
+                if row is not None and said.code != row.code:
+                    news.append(ParcelNews(str(row.order_id), _event(carrier.name, said)))
+        last = rows[-1] if len(rows) == input.limit else None
+        return PollTrackingResult(
+            news=news,
+            asked=len(rows),
+            calls=calls,
+            after=TrackingCursor(str(last.order_id), last.tracking_number) if last else None,
+        )
+
+    @activity.defn
+    async def record_tracking(self, input: RecordTrackingInput) -> None:
+        """The status codes the orders were told become the parcels' last."""
+        async with open_session(self._engine) as session:
+            for news in input.news:
+                await session.execute(
+                    update(TrackedParcelRow)
+                    .where(col(TrackedParcelRow.tracking_number) == news.event.tracking_number)
+                    .values(code=news.event.code, changed_at=news.event.at)
+                )
+            await session.commit()
+
+
+# The parcels in flight with one carrier, a page at a time (ix_tracked_parcels_in_flight),
+# with the phone Nova Poshta wants beside each number (read here, never sent to Temporal).
+IN_FLIGHT = text(
+    """
+    SELECT p.tracking_number, p.order_id, p.code, c.phone
+    FROM tracked_parcels p
+    JOIN orders o ON o.id = p.order_id
+    JOIN order_contacts c ON c.order_id = p.order_id
+    WHERE p.carrier_api = :api AND NOT p.done
+      AND o.stage NOT IN ('completed', 'cancelled')
+      AND (p.order_id, p.tracking_number) > (:order, :number)
+    ORDER BY p.order_id, p.tracking_number
+    LIMIT :limit
+    """
+)
+ENDED = text(
+    """
+    UPDATE tracked_parcels p SET done = true FROM orders o
+    WHERE o.id = p.order_id AND p.carrier_api = :api AND NOT p.done
+      AND o.stage IN ('completed', 'cancelled')
+    """
+)
+
+
+def _event(api: str, update: TrackingUpdate) -> CarrierEvent:
+    """A carrier's news as the order hears it; the id is the parcel, the code and the day, so
+    the same news told twice is one event (the order drops the repeat)."""
+    day = update.at.astimezone(KYIV).date().isoformat()
+    return CarrierEvent(
+        event_id=f"{api}:{update.tracking_number}:{update.code}:{day}",
+        tracking_number=update.tracking_number,
+        status=update.status,
+        at=update.at,
+        detail=update.detail,
+        subtag=update.subtag,
+        code=update.code,
+        storage_until=update.storage_until,
+        cod=update.cod,
+        cod_amount=update.cod_amount,
+    )
+
+
+def _address(contact: OrderContact) -> Address:
+    return Address(
+        country=contact.country or "",
+        city=contact.city,
+        line1=contact.line1,
+        line2=contact.line2,
+        postal_code=contact.postal_code,
+        name=contact.name,
+        phone=contact.phone,
+    )
+
+
+def _branch(contact: OrderContact) -> Branch | None:
+    if contact.branch_ref is None:
+        return None
+    return Branch(ref=contact.branch_ref, number=contact.branch_number or "")
+
+
+def _goods(names: Iterable[str]) -> str:
+    """What is inside, as a carrier's cargo description wants it: short."""
+    return ", ".join(dict.fromkeys(names))[:100]
+
+
+async def _track(engine: AsyncEngine, api: str, order_id: str, booking: Booking) -> None:
+    """The parcel joins the tracking rounds; the order's earlier parcels (a lost one) leave."""
+    async with open_session(engine) as session:
+        await session.execute(
+            update(TrackedParcelRow)
+            .where(
+                col(TrackedParcelRow.order_id) == uuid.UUID(order_id),
+                col(TrackedParcelRow.tracking_number) != booking.tracking_number,
+            )
+            .values(done=True)
+        )
+        await session.execute(
+            insert(TrackedParcelRow)
+            .values(
+                tracking_number=booking.tracking_number,
+                carrier_api=api,
+                order_id=uuid.UUID(order_id),
+            )
+            .on_conflict_do_nothing(index_elements=["tracking_number"])
+        )
+        await session.commit()

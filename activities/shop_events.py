@@ -134,6 +134,11 @@ NOT_FOR_THE_SHOP = frozenset(
         EventType.ORDER_CHANGED,
         EventType.PAYMENT_ON_DELIVERY,
         EventType.PAYMENT_COVERED_BY_RETURN,
+        # The carrier's payout of cash on delivery: the shop hears `order.paid` once it is
+        # paid out (PAYMENT_COLLECTED_ON_DELIVERY), and of a wrong one as an incident.
+        EventType.PAYMENT_AWAITING_PAYOUT,
+        EventType.PAYMENT_COD_TRANSFER_PENDING,
+        EventType.PAYMENT_COD_PAYOUT_MISMATCH,
         EventType.PICKING_STARTED,
         EventType.SHIPMENT_BOOKING,
         EventType.DOCUMENTS_STARTED,

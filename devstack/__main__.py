@@ -175,11 +175,15 @@ class Stack:
         # ORDERFLOW_DEVSTACK: the API and worker accept the devstack's well-known secrets.
         # A unique bonus code per answered order, unless told otherwise: the feedback
         # request promises it and the thank-you page shows it. Payments through LiqPay's
-        # simulator (its real API's shapes), unless told otherwise.
+        # simulator (its real API's shapes), parcels with Nova Poshta (its simulator, speaking
+        # API 2.0, asked about every 2 s), unless told otherwise (ORDERFLOW_PAYMENT_PROVIDER=sim,
+        # ORDERFLOW_CARRIER=sim: the invented providers' webhooks).
         env = {
             "ORDERFLOW_SIMULATOR_AUTOPILOT": "true",
             "ORDERFLOW_PAYMENT_PROVIDER": "liqpay",
             "ORDERFLOW_FEEDBACK_BONUS": "unique",
+            "ORDERFLOW_CARRIER": "novaposhta",
+            "ORDERFLOW_CARRIER_POLL_INTERVAL": "PT2S",
             **os.environ,
             "ORDERFLOW_DATABASE_URL": self.postgres.url,
             "ORDERFLOW_DEVSTACK": "true",
@@ -198,7 +202,8 @@ class Stack:
             f"  Temporal     {s.temporal_address}  namespace {s.temporal_namespace}\n"
             f"  Mail         {data / 'mail'}  (SMTP 127.0.0.1:{s.smtp_port})\n"
             f"  Providers    http://127.0.0.1:{s.simulator_port}/docs  (simulators, autopilot "
-            f"{'on' if env['ORDERFLOW_SIMULATOR_AUTOPILOT'] == 'true' else 'off'})\n"
+            f"{'on' if env['ORDERFLOW_SIMULATOR_AUTOPILOT'] == 'true' else 'off'}; "
+            f"parcels go with {env['ORDERFLOW_CARRIER']})\n"
             f"  Shop events  http://127.0.0.1:{s.simulator_port}/shop/events receives them "
             f"(subscribe it: README, the shop's events)\n"
             f"  Metrics      http://127.0.0.1:{s.worker_metrics_port}/metrics (worker), "

@@ -97,6 +97,7 @@ class WaitingFor(StrEnum):
     INCIDENT_RESOLUTION = "incident_resolution"  # a step failed for good: a person decides
     PARCEL_RETURN = "parcel_return"  # a refused or unclaimed parcel on its way back
     PARCEL_DECISION = "parcel_decision"  # lost or damaged: an operator re-ships, refunds or cancels
+    COD_PAYOUT = "cod_payout"  # delivered, cash collected: the carrier's payout to the shop
 
 
 # Waits that only a person can end: the order shows in the operator queue while it waits.
@@ -119,6 +120,9 @@ class PaymentStatus(StrEnum):
     CASH_ON_DELIVERY = "cash_on_delivery"
     COLLECTED_ON_DELIVERY = "collected_on_delivery"
     COVERED_BY_RETURN = "covered_by_return"  # an exchange: the goods sent back pay for it
+    # Cash on delivery with a carrier that reports its payout (Nova Poshta): the customer
+    # paid the carrier, the shop has not been paid yet.
+    AWAITING_PAYOUT = "awaiting_payout"
 
 
 class FulfilmentStatus(StrEnum):
@@ -135,7 +139,8 @@ class FulfilmentStatus(StrEnum):
 class DeliveryMethod(StrEnum):
     COURIER = "courier"
     POST = "post"
-    PICKUP = "pickup"
+    PICKUP = "pickup"  # at the shop's own counter
+    BRANCH = "branch"  # at a carrier's branch the customer chose (Nova Poshta's відділення)
 
 
 class PaymentMethod(StrEnum):
@@ -192,6 +197,12 @@ class OrderPolicy:
     # started before these existed are standard ones (they carried no speed).
     express_delivery_days: int = 0
     express_cutoff_hour: int = 14
+    # Cash on delivery a carrier collected and has not paid out this long after delivery
+    # opens an incident (the carriers that report payouts: Nova Poshta)
+    cod_payout_wait: timedelta = timedelta(days=3)
+    # A parcel waiting at a carrier's branch: the customer is reminded this long before the
+    # free storage ends (the carrier's DatePayedKeeping)
+    branch_storage_reminder: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -523,6 +534,13 @@ class TrackingStatus(StrEnum):
     EXPIRED = "Expired"
 
 
+class CodPayout(StrEnum):
+    """Where the money a carrier collected on delivery is (Nova Poshta's 10 and 11)."""
+
+    TRANSFER_PENDING = "transfer_pending"  # the customer paid; the transfer to the shop is due
+    PAID_OUT = "paid_out"  # the carrier paid the shop
+
+
 @dataclass(frozen=True)
 class CarrierEvent:
     event_id: str
@@ -533,6 +551,10 @@ class CarrierEvent:
     # AfterShip's subtag, which says what the tag means: "Exception_003" (refused by the
     # recipient), "Exception_011" (returned to sender), … (workflows/rules.py reads them).
     subtag: str = ""
+    code: str = ""  # the carrier's own status code (Nova Poshta's StatusCode), when polled
+    storage_until: date | None = None  # at a branch: kept free until (DatePayedKeeping)
+    cod: CodPayout | None = None  # cash on delivery: the money's way to the shop
+    cod_amount: Decimal | None = None  # paid out (Nova Poshta's AmountPaid or RedeliverySum)
 
 
 class ParcelOutcome(StrEnum):
@@ -682,6 +704,10 @@ class Shipment:
     service: str
     tracking_number: str
     tracking_url: str
+    expected_date: date | None = None  # the carrier's own estimate of the delivery date
+    # Cash on delivery with a carrier that reports paying it out (Nova Poshta): the order's
+    # money is collected only when the carrier says it paid the shop.
+    reports_payout: bool = False
 
 
 @dataclass(frozen=True)
@@ -988,3 +1014,61 @@ class RefundResult:
     order_id: str
     step: str
     amount: Decimal
+
+
+# --- Tracking by polling (carriers without webhooks: Nova Poshta, Ukrposhta) ---------------
+# A Temporal schedule starts a short `CarrierTrackingWorkflow` every few minutes: it asks the
+# carrier about the parcels in flight a page at a time, and tells each order what changed.
+
+
+def tracking_workflow_id(task_queue: str) -> str:
+    """The tracking rounds of one worker fleet (its task queue): one chain at a time."""
+    return f"carrier-tracking-{task_queue}"
+
+
+@dataclass(frozen=True)
+class TrackingCursor:
+    """Where the next page of parcels starts: after this one (order, then tracking number)."""
+
+    order_id: str
+    tracking_number: str
+
+
+@dataclass(frozen=True)
+class TrackingRound:
+    """The input of one run of the tracking rounds: from the start, or after a page."""
+
+    after: TrackingCursor | None = None
+    asked: int = 0  # parcels asked about in this round's earlier pages
+    changed: int = 0  # ... and changes told
+    calls: int = 0  # ... and the carrier's tracking calls they took
+    page: int = 500  # parcels a run asks about before it continues as new
+
+
+@dataclass(frozen=True)
+class PollTrackingInput:
+    after: TrackingCursor | None = None
+    limit: int = 500  # parcels in one page (the carrier is asked in its own batches)
+
+
+@dataclass(frozen=True)
+class ParcelNews:
+    """A change of one parcel's status, for its order (business facts, no personal data)."""
+
+    order_id: str
+    event: CarrierEvent
+
+
+@dataclass(frozen=True)
+class PollTrackingResult:
+    news: list[ParcelNews]
+    asked: int
+    calls: int  # tracking calls to the carrier
+    after: TrackingCursor | None = None  # None: the last page
+
+
+@dataclass(frozen=True)
+class RecordTrackingInput:
+    """The changes the orders were told: their status codes are the parcels' last now."""
+
+    news: list[ParcelNews]

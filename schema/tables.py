@@ -80,6 +80,12 @@ class OrderContact(SQLModel, table=True):
     line1: str | None = Field(default=None, max_length=200)
     line2: str | None = Field(default=None, max_length=200)
     postal_code: str | None = Field(default=None, max_length=20)
+    # Delivery to a carrier's branch (`delivery.method` "branch"): which carrier, and the
+    # branch the customer chose by the carrier's reference (and number, as people name it).
+    # Erased with the address: a branch says where a person collects their parcels.
+    branch_carrier: str | None = Field(default=None, max_length=16)
+    branch_ref: str | None = Field(default=None, max_length=64)
+    branch_number: str | None = Field(default=None, max_length=16)
     erased_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
     @property
@@ -228,6 +234,37 @@ class OrderProviderRefs(SQLModel, table=True):
     service: str | None = Field(default=None, max_length=64)
     tracking_number: str | None = Field(default=None, max_length=64, index=True)
     tracking_url: str | None = Field(default=None, max_length=500)
+    # The carrier's own reference of the booking (Nova Poshta's document Ref: a cancellation
+    # names it).
+    carrier_ref: str | None = Field(default=None, max_length=64)
+
+
+class TrackedParcel(SQLModel, table=True):
+    """A parcel a carrier without webhooks is asked about (CarrierTrackingWorkflow): one row
+    per booking, with the carrier's last status code, so each round tells an order only what
+    changed. No personal data: the recipient's phone, which Nova Poshta wants beside the
+    number, is read from the order's contacts when asked."""
+
+    __tablename__ = "tracked_parcels"
+    __table_args__ = (
+        # The parcels one carrier is asked about, in a stable order (rounds page through them).
+        Index(
+            "ix_tracked_parcels_in_flight",
+            "carrier_api",
+            "order_id",
+            "tracking_number",
+            postgresql_where=text("NOT done"),
+        ),
+    )
+
+    tracking_number: str = Field(max_length=64, primary_key=True)
+    carrier_api: str = Field(max_length=16)  # the adapter that booked it (settings' carrier)
+    order_id: uuid.UUID = Field(foreign_key="orders.id")
+    code: str | None = Field(default=None, max_length=16)  # the carrier's last status code
+    changed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    # Nothing more to ask: cancelled, superseded by a re-shipment, or its order ended.
+    done: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
 class Document(SQLModel, table=True):

@@ -74,6 +74,10 @@ class EventType(StrEnum):
     STOCK_RESTOCKED = "stock.restocked"
     ORDER_DELIVERED = "order.delivered"
     PAYMENT_COLLECTED_ON_DELIVERY = "payment.collected_on_delivery"
+    # cash on delivery with a carrier that reports paying it out (Nova Poshta)
+    PAYMENT_AWAITING_PAYOUT = "payment.awaiting_payout"  # delivered: the carrier has the cash
+    PAYMENT_COD_TRANSFER_PENDING = "payment.cod_transfer_pending"
+    PAYMENT_COD_PAYOUT_MISMATCH = "payment.cod_payout_mismatch"  # not the order's total
     # pickup at the counter
     PICKUP_READY = "pickup.ready"
     ORDER_COLLECTED = "order.collected"
@@ -166,3 +170,5 @@ class PatchId(StrEnum):
     SHIP_WHAT_WAS_PACKED = "ship-what-was-packed"
     VERIFY_CARRIER_EVENTS = "verify-carrier-events"
     CARRIER_OUTCOMES = "carrier-outcomes"
+    BRANCH_STORAGE = "branch-storage"
+    COD_PAYOUT = "cod-payout"

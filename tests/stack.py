@@ -30,7 +30,7 @@ from devstack.simulators import create_simulators
 from schema.api.fields import Role
 from schema.database import open_session
 from schema.tables import Order
-from settings import PAYMENT_APIS, Settings
+from settings import CARRIER_APIS, PAYMENT_APIS, Settings
 from starter.api.app import create_app
 from starter.services.access import issue_api_key
 from tests.support import eventually
@@ -100,6 +100,8 @@ async def run_stack(
             "sms_url": f"http://127.0.0.1:{sim_port}/sms",
             "push_url": f"http://127.0.0.1:{sim_port}/push",
             **{f"{p}_url": f"http://127.0.0.1:{sim_port}/{p}" for p in PAYMENT_APIS},
+            # The real carriers' simulators (ORDERFLOW_CARRIER chooses which one is asked).
+            **{name: f"http://127.0.0.1:{sim_port}/{path}" for name, _, path in CARRIER_APIS},
         }
     )
     async with AsyncExitStack() as stack:
@@ -203,6 +205,9 @@ def process_env(settings: Settings) -> dict[str, str]:
         **{f"ORDERFLOW_{p.upper()}_URL": getattr(settings, f"{p}_url") for p in PAYMENT_APIS},
         "ORDERFLOW_SMS_RATE_PER_SECOND": str(settings.sms_rate_per_second),
         "ORDERFLOW_SIMULATOR_PORT": str(settings.simulator_port),
+        "ORDERFLOW_CARRIER": settings.carrier,
+        "ORDERFLOW_CARRIER_POLL_INTERVAL": _env_value(settings.carrier_poll_interval),
+        **{f"ORDERFLOW_{name.upper()}": getattr(settings, name) for name, _, _ in CARRIER_APIS},
         "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),
         **{  # the order policy of these tests (an API process starts orders with it)
             f"ORDERFLOW_{name.upper()}": _env_value(getattr(settings, name))

@@ -1,7 +1,7 @@
 """Contracts evolve safely (schema/CONTRACTS.md): every payload of every stored history
 decodes with today's dataclasses, and no field it carries has disappeared from them.
 
-A history is an order's, a return's or an operator's refund: each payload is read as the
+A history is an order's, a return's, an operator's refund or a tracking round: each payload is read as the
 type today's definition of that workflow (or of the workflow it signals or starts) gives it."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from activities.warehouse import WarehouseActivities
 from workflows.order import OrderWorkflow
 from workflows.refunds import RefundWorkflow
 from workflows.returns import ReturnWorkflow
+from workflows.tracking import CarrierTrackingWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 ACTIVITY_CLASSES = (
@@ -58,7 +59,8 @@ ACTIVITIES = _activities()
 WORKFLOWS = {
     definition.name: definition
     for definition in map(
-        workflow._Definition.must_from_class, (OrderWorkflow, ReturnWorkflow, RefundWorkflow)
+        workflow._Definition.must_from_class,
+        (OrderWorkflow, ReturnWorkflow, RefundWorkflow, CarrierTrackingWorkflow),
     )
 }
 
@@ -143,7 +145,8 @@ def _payloads(history: WorkflowHistory) -> list[tuple[str, Payload, Any]]:
                 found.append((at, p, _run_types(this)[1]))
         elif kind == "signal_external_workflow_execution_initiated_event_attributes":
             external = event.signal_external_workflow_execution_initiated_event_attributes
-            # Returns and refunds signal orders (RefundMade).
+            # Returns and refunds signal orders (RefundMade), tracking rounds their parcels'
+            # news (CarrierEvent).
             [arg] = WORKFLOWS["OrderWorkflow"].signals[external.signal_name].arg_types or []
             for p in external.input.payloads:
                 found.append((f"{at} {external.signal_name}", p, arg))

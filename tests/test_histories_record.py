@@ -19,28 +19,37 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
+from devstack.mailsink import MailSink
+from devstack.postgres import EmbeddedPostgres
 from schema.api.fields import Role
 from schema.contracts import (
     OrderStatus,
     PaymentMethod,
     Stage,
+    TrackingRound,
     refund_workflow_id_for,
     return_workflow_id_for,
     workflow_id_for,
 )
+from schema.database import make_engine
+from settings import Settings
+from tests.conftest import database_of_its_own
 from tests.lifecycle import Journey
-from tests.stack import Stack
+from tests.stack import Stack, run_stack
+from tests.test_novaposhta import BRANCH
 from tests.test_workflow import HISTORIES
 from tests.workflows.order_run import OrderDesk, OrderRun
 from tests.workflows.standins import OrderStandIns
+from workflows.tracking import CarrierTrackingWorkflow
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("ORDERFLOW_RECORD_HISTORIES") != "1",
@@ -475,6 +484,62 @@ async def test_return_exchanged(stack: Stack, record: Record) -> None:
     )
 
 
+# --- Nova Poshta: tracked by polling, cash on delivery paid out ----------------------------
+
+
+@pytest.fixture
+async def novaposhta(
+    time_skipping_env: WorkflowEnvironment,
+    base_settings: Settings,
+    postgres: EmbeddedPostgres,
+    mail_sink: MailSink,
+) -> AsyncIterator[Stack]:
+    """The time-skipping stack with `ORDERFLOW_CARRIER=novaposhta`, on a database of its own
+    (its rounds ask about every parcel in flight there)."""
+    with database_of_its_own(postgres, "record") as url:
+        engine = make_engine(url)
+        settings = base_settings.model_copy(update={"database_url": url, "carrier": "novaposhta"})
+        async with run_stack(time_skipping_env, settings, engine, mail_sink.maildir) as stack:
+            yield stack
+        await engine.dispose()
+
+
+async def _nova_poshta(stack: Stack, order: Journey, code: str, **more: str) -> str:
+    """Nova Poshta's status for the order's waybill, and a tracking round that tells it (its
+    workflow id). The round is waited for by polling (waiting on its result would let the
+    server skip time)."""
+    number = (await order.refs()).tracking_number
+    answer = await stack.sim.post(
+        f"/novaposhta/sim/documents/{number}/status", json={"code": code, **more}
+    )
+    assert answer.status_code == 200, answer.text
+    round = await stack.client.start_workflow(
+        CarrierTrackingWorkflow.run,
+        TrackingRound(),
+        id=f"round-{uuid.uuid4().hex[:8]}",
+        task_queue=stack.settings.temporal_task_queue,
+    )
+    while (await round.describe()).status == WorkflowExecutionStatus.RUNNING:
+        await asyncio.sleep(0.1)
+    return round.id
+
+
+async def test_novaposhta_branch_cod_paid_out(novaposhta: Stack, record: Record) -> None:
+    order = await Journey.place(
+        novaposhta, delivery={"method": "branch", "branch": BRANCH}, payment={"method": "cod"}
+    )
+    await order.shipped()
+    await _nova_poshta(novaposhta, order, "5")
+    await order.reached("carrier.InTransit")
+    kept_until = ((await order.stored_events())[-1].at + 5 * DAY).date().isoformat()
+    await _nova_poshta(novaposhta, order, "7", storage_until=kept_until)
+    await order.waiting_for("collection")
+    await _nova_poshta(novaposhta, order, "10")
+    await order.reached("payment.cod_transfer_pending")
+    await _nova_poshta(novaposhta, order, "11")
+    await order.reached("payment.collected_on_delivery")
+
+
 async def test_ship_what_was_packed_after_failed_picking(stack: Stack, record: Record) -> None:
     """Picking fails three times (a mug missing): an operator ships what was packed; the
     lines, total and payment follow it (`PatchId.SHIP_WHAT_WAS_PACKED`)."""
@@ -502,6 +567,53 @@ async def test_ship_what_was_packed_after_failed_picking(stack: Stack, record: R
     await order.reached("order.delivered")
     await _run_out_feedback(order)
     await record(order)
+
+
+async def test_novaposhta_cod_payout_late(novaposhta: Stack, record: Record) -> None:
+    order = await Journey.place(novaposhta, payment={"method": "cod"})
+    await order.shipped()
+    await _nova_poshta(novaposhta, order, "10")
+    await order.reached("payment.cod_transfer_pending")
+    await order.sleep(10 * DAY)  # feedback runs out; the payout is 7 days late
+    await order.waiting_for("cod_payout")
+    [late] = await order.incidents()
+    assert late.key == "cod-payout-late"
+    await _nova_poshta(novaposhta, order, "11")
+    status = await order.until(lambda s: s.stage == Stage.COMPLETED)
+    assert status.payment_status == "collected_on_delivery"
+    await record(order)
+
+
+async def test_novaposhta_cod_payout_mismatch(novaposhta: Stack, record: Record) -> None:
+    order = await Journey.place(novaposhta, payment={"method": "cod"})
+    await order.shipped()
+    await _nova_poshta(novaposhta, order, "11", paid_out="450")
+    await order.reached("payment.cod_payout_mismatch")
+    await _run_out_feedback(order)
+    assert (await order.status()).payment_status == "awaiting_payout"
+    await record(order)
+
+
+async def test_novaposhta_branch_storage_ended(novaposhta: Stack, record: Record) -> None:
+    """In flight on purpose: not collected while the branch kept it free; on its way back."""
+    order = await Journey.place(novaposhta, delivery={"method": "branch", "branch": BRANCH})
+    await order.shipped()
+    kept_until = ((await order.stored_events())[-1].at + 3 * DAY).date().isoformat()
+    await _nova_poshta(novaposhta, order, "7", storage_until=kept_until)
+    await order.waiting_for("collection")
+    await order.sleep(4 * DAY)  # the reminder the day before, then the end of the storage
+    await order.waiting_for("parcel_return")
+    assert "pickup_reminder" in await order.sent()
+    await record(order, in_flight=True)
+
+
+async def test_carrier_tracking_round(novaposhta: Stack, record: Record) -> None:
+    """A `CarrierTrackingWorkflow` run: one page, one order told its parcel's news, recorded."""
+    order = await Journey.place(novaposhta, payment={"method": "cod"})
+    await order.shipped()
+    round_id = await _nova_poshta(novaposhta, order, "5")
+    await order.reached("carrier.InTransit")
+    await record(order, workflow_id=round_id)
 
 
 async def test_cancel_accepted_as_picking_starts(desk: OrderDesk, record: Record) -> None:

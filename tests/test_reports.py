@@ -81,7 +81,7 @@ async def test_summary_has_every_figure_worked_out_by_hand(
             "operator_confirmation": 0, "stock_decision": 0, "backorder_arrival": 0,
             "payment": 2, "packing": 0, "carrier": 1, "collection": 0, "feedback": 0,
             "feedback_request": 0, "incident_resolution": 0, "parcel_return": 0,
-            "parcel_decision": 0,
+            "parcel_decision": 0, "cod_payout": 0,
         },
     }  # fmt: skip
 

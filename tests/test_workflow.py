@@ -39,6 +39,7 @@ from worker import WORKFLOW_RUNNER, build_worker
 from workflows.order import OrderWorkflow
 from workflows.refunds import RefundWorkflow
 from workflows.returns import ReturnWorkflow
+from workflows.tracking import CarrierTrackingWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
@@ -152,7 +153,7 @@ async def test_stored_history_replays(path: Path) -> None:
     workflows (rule 6)."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     await Replayer(
-        workflows=[OrderWorkflow, ReturnWorkflow, RefundWorkflow],
+        workflows=[OrderWorkflow, ReturnWorkflow, RefundWorkflow, CarrierTrackingWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=WORKFLOW_RUNNER,  # the worker's sandbox, as orders in flight meet it
     ).replay_workflow(history)

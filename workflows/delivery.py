@@ -11,36 +11,54 @@ compensation (what was paid and is left is refunded). Lost or damaged, an operat
 a second parcel under its own booking, a refund, or closing the order. Events that came
 before this change keep, on replay, the path they took (an incident, and the wait for a
 delivery): `PatchId.CARRIER_OUTCOMES`.
+
+A parcel at a carrier's branch (Nova Poshta's, with its `DatePayedKeeping`) waits to be
+collected until its free storage ends: a reminder a day before, and at the end the unclaimed
+path (`PatchId.BRANCH_STORAGE`). Cash on delivery with a carrier that reports paying it out (Nova
+Poshta's 10 and 11) is the shop's only once paid out, in the amount the order asked;
+`reconcile_payout` waits for it beside the feedback stage and opens an incident when it is
+late or wrong (`PatchId.COD_PAYOUT`). The carrier's estimate of the delivery date (Nova
+Poshta's EstimatedDeliveryDate) becomes the order's expected date, and the customer is told it.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.documents import DocumentActivities
     from activities.inventory import InventoryActivities
+    from activities.orders import OrderActivities
     from activities.shipping import ShippingActivities
     from schema.contracts import (
         BookShipmentInput,
         CancelOrder,
         CancelReason,
         CarrierEvent,
+        CodPayout,
         CustomerStatus,
         DelayReason,
         IncidentCause,
+        IncidentInput,
         MessageKind,
         OrderRef,
         ParcelChoice,
         ParcelOutcome,
         PaymentMethod,
         RestockInput,
+        Shipment,
         Stage,
         TrackingStatus,
         WaitingFor,
         WarehouseEventKind,
     )
     from schema.vocabulary import EventType, PatchId, carrier_step, parcel_step
+
+    # Pure, but it reads time zones, which the sandbox proxies: use the real module.
+    from workflows.timing import storage_ends
 
 from workflows import rules
 from workflows.state import OrderState
@@ -55,6 +73,7 @@ async def ship(order: OrderState) -> None:
         ShippingActivities.book_shipment, BookShipmentInput(order.order_id)
     )
     order.shipment = shipment
+    expected = _carriers_date(order, shipment)
     await _make_documents(order)
     order.waiting.check_cancelled()
     # From here on the parcel is the carrier's: cancellation is refused.
@@ -63,7 +82,7 @@ async def ship(order: OrderState) -> None:
         Stage.HANDOVER,
         CustomerStatus.SHIPPED,
         EventType.ORDER_SHIPPED,
-        {"carrier": shipment.carrier, "tracking_number": shipment.tracking_number},
+        {"carrier": shipment.carrier, "tracking_number": shipment.tracking_number, **expected},
     )
     await timeline.notify(
         MessageKind.SHIPPED,
@@ -71,8 +90,18 @@ async def ship(order: OrderState) -> None:
             "carrier": shipment.carrier,
             "tracking_number": shipment.tracking_number,
             "tracking_url": shipment.tracking_url,
+            **expected,
         },
     )
+
+
+def _carriers_date(order: OrderState, shipment: Shipment) -> dict[str, str]:
+    """The carrier's estimate of the delivery date, when it gives one, becomes the order's
+    expected date (what the read model, the status page and the messages say)."""
+    if shipment.expected_date is None:
+        return {}
+    order.timeline.expected_date = shipment.expected_date
+    return {"expected_date": shipment.expected_date.isoformat()}
 
 
 async def _make_documents(order: OrderState) -> None:
@@ -99,9 +128,14 @@ async def track(order: OrderState) -> None:
     while order.delivered_at is None:
         if order.going_back is not None:
             await _take_back(order)
-        news = await order.waiting.until(
-            lambda: bool(inbox.carrier), WaitingFor.CARRIER, order.policy.carrier_silence
-        )
+        if order.storage_until is not None and workflow.patched(PatchId.BRANCH_STORAGE):
+            if not await _wait_at_branch(order):
+                continue  # its free storage ended: it goes back (taken at the loop's top)
+            news = True
+        else:
+            news = await order.waiting.until(
+                lambda: bool(inbox.carrier), WaitingFor.CARRIER, order.policy.carrier_silence
+            )
         if not news:
             silent_periods += 1
             await timeline.advance(
@@ -129,11 +163,16 @@ async def track(order: OrderState) -> None:
                 continue
             outcome = rules.parcel_outcome(event.status, event.subtag)
             if outcome is not None and workflow.patched(PatchId.CARRIER_OUTCOMES):
-                await _on_outcome(order, event, outcome)
+                detail = {"outcome": outcome.value, "subtag": event.subtag, "detail": event.detail}
+                await _on_outcome(order, outcome, detail)
                 if order.going_back is not None:
                     break  # the rest of the news is about the way back
                 continue
             await _on_carrier_event(order, event)
+            if order.awaiting_payout:
+                break  # the rest of the news is the payout's: `reconcile_payout` reads it
+    if order.awaiting_payout:
+        order.payout = asyncio.create_task(_reconcile_payout(order))
 
 
 def _ours(order: OrderState, event: CarrierEvent) -> bool:
@@ -143,15 +182,21 @@ def _ours(order: OrderState, event: CarrierEvent) -> bool:
 async def _on_carrier_event(order: OrderState, event: CarrierEvent) -> None:
     timeline, status = order.timeline, event.status
     detail = {"tracking_status": status.value, "detail": event.detail}
+    if event.code:
+        detail["carrier_status"] = event.code
+    # At a branch with a free storage's end (Nova Poshta's 7 and 8); any other news: not.
+    order.storage_until = (
+        event.storage_until if status == TrackingStatus.AVAILABLE_FOR_PICKUP else None
+    )
+    if order.storage_until is not None:
+        detail["storage_until"] = order.storage_until.isoformat()
     if status == TrackingStatus.DELIVERED:
         order.delivered_at = workflow.now()
         await timeline.advance(
             Stage.TRANSIT, CustomerStatus.DELIVERED, EventType.ORDER_DELIVERED, detail, "carrier"
         )
         if order.payment_method == PaymentMethod.COD:
-            await timeline.record(
-                EventType.PAYMENT_COLLECTED_ON_DELIVERY, {"amount": str(order.total)}, "carrier"
-            )
+            await _collected(order, event)
         await timeline.notify(MessageKind.DELIVERED)
         return
     customer_status, message = rules.CARRIER_STATUS[status]
@@ -167,14 +212,159 @@ async def _on_carrier_event(order: OrderState, event: CarrierEvent) -> None:
         )
     if message is not None and not repeated:
         assert order.shipment is not None
-        await timeline.notify(
-            message, event.event_id, {"tracking_url": order.shipment.tracking_url}
+        told = {"tracking_url": order.shipment.tracking_url}
+        if order.storage_until is not None:
+            told["kept_until"] = order.storage_until.isoformat()
+        await timeline.notify(message, event.event_id, told)
+
+
+async def _collected(order: OrderState, event: CarrierEvent) -> None:
+    """Cash on delivery, delivered: the shop's money now, or — with a carrier that reports
+    its payout — once the carrier pays it out (`reconcile_payout`)."""
+    assert order.shipment is not None
+    timeline = order.timeline
+    if not (order.shipment.reports_payout and workflow.patched(PatchId.COD_PAYOUT)):
+        await timeline.record(
+            EventType.PAYMENT_COLLECTED_ON_DELIVERY, {"amount": str(order.total)}, "carrier"
+        )
+        return
+    order.awaiting_payout = True
+    await timeline.record(
+        EventType.PAYMENT_AWAITING_PAYOUT, {"amount": str(order.total)}, "carrier"
+    )
+    if event.cod is not None:  # delivered and paid out in one piece of news (10, 11)
+        order.inbox.carrier.insert(0, event)
+
+
+async def _reconcile_payout(order: OrderState) -> None:
+    """Beside the feedback stage: the carrier's word that the cash it collected is on its
+    way (Nova Poshta's 10) and paid out (11), in the amount the order asked. Not paid out
+    within the policy's days, an incident (the bookkeeper asks the carrier) and it waits on;
+    paid out in another amount, an incident, and the money is not counted as the shop's."""
+    timeline, inbox = order.timeline, order.inbox
+    assert order.delivered_at is not None
+    deadline = order.delivered_at + order.policy.cod_payout_wait
+    late = False
+    while True:
+        while inbox.carrier:
+            event = inbox.carrier.pop(0)
+            if not _ours(order, event):
+                await timeline.incident(
+                    timeline.stage,
+                    IncidentCause.EXTERNAL,
+                    f"carrier event {event.event_id} is for parcel {event.tracking_number}, "
+                    "not this order's",
+                    f"carrier-event-{event.event_id}",
+                )
+            elif event.cod == CodPayout.TRANSFER_PENDING:
+                await timeline.record(
+                    EventType.PAYMENT_COD_TRANSFER_PENDING, {"amount": str(order.total)}, "carrier"
+                )
+            elif event.cod == CodPayout.PAID_OUT:
+                await _paid_out(order, event, late)
+                return
+        remaining = deadline - workflow.now()
+        if late or remaining.total_seconds() <= 0:
+            if not late:
+                late = True
+                await timeline.incident(
+                    timeline.stage,
+                    IncidentCause.EXTERNAL,
+                    f"cash on delivery ({order.total} {order.currency}) not paid out by the "
+                    f"carrier {order.policy.cod_payout_wait.days} days after delivery",
+                    "cod-payout-late",
+                )
+            await workflow.wait_condition(lambda: bool(inbox.carrier))
+            continue
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: bool(inbox.carrier), timeout=remaining)
+
+
+async def _paid_out(order: OrderState, event: CarrierEvent, late: bool) -> None:
+    timeline = order.timeline
+    if event.cod_amount != order.total:
+        await timeline.record(
+            EventType.PAYMENT_COD_PAYOUT_MISMATCH,
+            {"paid_out": str(event.cod_amount or ""), "amount": str(order.total)},
+            "carrier",
+        )
+        await timeline.incident(
+            timeline.stage,
+            IncidentCause.EXTERNAL,
+            f"cash on delivery paid out as {event.cod_amount or 'nothing'}, the order asked "
+            f"{order.total} {order.currency}: not counted as paid",
+            "cod-payout-mismatch",
+        )
+        return
+    order.awaiting_payout = False
+    await timeline.record(
+        EventType.PAYMENT_COLLECTED_ON_DELIVERY,
+        {"amount": str(event.cod_amount), "paid_out_by": "carrier"},
+        "carrier",
+    )
+    if late:  # the bookkeeper's incident is settled by the payout itself
+        await order.steps.run(
+            OrderActivities.record_incident,
+            IncidentInput(
+                order.order_id,
+                "cod-payout-late",
+                timeline.stage,
+                IncidentCause.EXTERNAL,
+                "cash on delivery paid out late",
+                "paid out",
+            ),
         )
 
 
-async def _on_outcome(order: OrderState, event: CarrierEvent, outcome: ParcelOutcome) -> None:
+async def payout_settled(order: OrderState) -> None:
+    """The order ends once the carrier's payout is settled: paid out, or found wrong (the
+    incident says so). Waits, visibly, while it is not."""
+    payout = order.payout
+    if payout is None:
+        return
+    if not payout.done():
+        await order.waiting.until(payout.done, WaitingFor.COD_PAYOUT, guard=False)
+    payout.result()  # a failure of its own is the order's
+
+
+async def _wait_at_branch(order: OrderState) -> bool:
+    """A parcel at a carrier's branch: any news (True); else a reminder before its free
+    storage ends, and at the end the unclaimed path (False: it goes back)."""
+    timeline, inbox, waiting = order.timeline, order.inbox, order.waiting
+    assert order.storage_until is not None
+    kept_until = order.storage_until.isoformat()
+    ends = storage_ends(order.storage_until)
+
+    def news() -> bool:
+        return bool(inbox.carrier)
+
+    if not order.storage_reminded:
+        remind_at = ends - order.policy.branch_storage_reminder
+        if workflow.now() < remind_at and await waiting.until(
+            news, WaitingFor.COLLECTION, remind_at - workflow.now()
+        ):
+            return True
+        order.storage_reminded = True
+        await timeline.notify(
+            MessageKind.PICKUP_REMINDER, f"branch-{order.parcels}", {"kept_until": kept_until}
+        )
+    if workflow.now() < ends and await waiting.until(
+        news, WaitingFor.COLLECTION, ends - workflow.now()
+    ):
+        return True
+    if news():
+        return True
+    await _on_outcome(
+        order,
+        ParcelOutcome.UNCLAIMED,
+        {"outcome": ParcelOutcome.UNCLAIMED.value, "kept_until": kept_until},
+    )
+    return False
+
+
+async def _on_outcome(order: OrderState, outcome: ParcelOutcome, detail: dict[str, str]) -> None:
     timeline = order.timeline
-    detail = {"outcome": outcome.value, "subtag": event.subtag, "detail": event.detail}
+    order.storage_until = None
     if outcome in rules.GONE:
         await _lost(order, outcome, detail)
         return
@@ -278,6 +468,7 @@ async def _reship(order: OrderState, outcome: ParcelOutcome) -> None:
         ShippingActivities.book_shipment, BookShipmentInput(order.order_id, order.parcels)
     )
     order.shipment = shipment
+    _carriers_date(order, shipment)
     docs = await order.steps.run(DocumentActivities.generate_documents, OrderRef(order.order_id))
     await order.timeline.advance(
         Stage.TRANSIT,

@@ -95,6 +95,7 @@ class OrderWorkflow:
             await delivery.ship(order)
             await delivery.track(order)
         await feedback.ask(order)
+        await delivery.payout_settled(order)  # cash on delivery a carrier pays out
         await order.timeline.advance(
             Stage.COMPLETED, CustomerStatus.DELIVERED, EventType.ORDER_COMPLETED
         )

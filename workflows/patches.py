@@ -86,4 +86,22 @@ PATCHES = (
         "39a4f94",
         "refused_cod_parcel_returned.json",
     ),
+    Patch(
+        PatchId.BRANCH_STORAGE,
+        "a parcel at a carrier's branch waits for collection until its free storage ends "
+        "(Nova Poshta's DatePayedKeeping): a reminder before, then unclaimed, it comes back "
+        "(before, it waited for carrier news and went delayed after the silence period)",
+        date(2026, 12, 4),
+        "79328b4",
+        "novaposhta_branch_storage_ended.json",
+    ),
+    Patch(
+        PatchId.COD_PAYOUT,
+        "cash on delivery with a carrier that reports its payout (Nova Poshta) is collected "
+        "only when paid out in the order's total; late or wrong, an incident (before, it was "
+        "collected at delivery)",
+        date(2026, 12, 4),
+        "79328b4",
+        "novaposhta_cod_payout_late.json",
+    ),
 )

@@ -154,7 +154,13 @@ CARRIER_TROUBLE = frozenset({TrackingStatus.EXCEPTION, TrackingStatus.EXPIRED})
 
 
 def payment_status(
-    *, method: PaymentMethod, requested: bool, paid: bool, cancelled: bool, delivered: bool
+    *,
+    method: PaymentMethod,
+    requested: bool,
+    paid: bool,
+    cancelled: bool,
+    delivered: bool,
+    awaiting_payout: bool = False,
 ) -> PaymentStatus:
     if paid:
         return PaymentStatus.REFUNDED if cancelled else PaymentStatus.PAID
@@ -163,6 +169,8 @@ def payment_status(
     if method == PaymentMethod.COD:
         if cancelled:
             return PaymentStatus.NOT_REQUESTED
+        if awaiting_payout:  # the carrier collected it and has not paid the shop yet
+            return PaymentStatus.AWAITING_PAYOUT
         return PaymentStatus.COLLECTED_ON_DELIVERY if delivered else PaymentStatus.CASH_ON_DELIVERY
     if requested:
         return PaymentStatus.LINK_CANCELLED if cancelled else PaymentStatus.AWAITING_PAYMENT

@@ -8,7 +8,8 @@ to undo and the `status` query can tell.
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from datetime import date, datetime
 from decimal import Decimal
 from typing import NoReturn
 
@@ -123,6 +124,14 @@ class OrderState:
         self.parcels = 1  # shipments booked: a lost parcel may be re-shipped
         self.going_back: ParcelOutcome | None = None  # refused or unclaimed: why it comes back
         self.restocked = False  # ... and it came back: its goods are on the shelf again
+        # At a carrier's branch: kept free until then (the storage reminder and its end).
+        self.storage_until: date | None = None
+        self.storage_reminded = False
+        # Cash on delivery with a carrier that reports its payout (Nova Poshta): the money is
+        # the shop's only once the carrier says it paid it out (`delivery.reconcile_payout`,
+        # beside the feedback stage).
+        self.awaiting_payout = False
+        self.payout: asyncio.Task[None] | None = None
         # Steps that failed for good, and the one waiting for a person now.
         self.failed_steps = 0
         self.failed_step: StepFailure | None = None
@@ -164,6 +173,7 @@ class OrderState:
                 paid=self.paid is not None,
                 cancelled=facts.stage == Stage.CANCELLED,
                 delivered=facts.delivered,
+                awaiting_payout=self.awaiting_payout,
             ),
             fulfilment_status=rules.fulfilment_status(
                 stage=facts.stage,

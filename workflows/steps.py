@@ -78,6 +78,10 @@ RETRIES: dict[Callable[..., Any], Retries] = {
     ReturnActivities.record_return_step: Retries(10),
     ReturnActivities.create_exchange_order: Retries(10),
     ReturnActivities.exchange_outcome: Retries(10),
+    # Called by CarrierTrackingWorkflow (workflows/tracking.py): a round that fails for good
+    # ends; the schedule's next round asks again.
+    ShippingActivities.poll_tracking: Retries(5),
+    ShippingActivities.record_tracking: Retries(10),
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from schema.contracts import DeliveryMethod, OrderPolicy
@@ -24,6 +24,16 @@ def promised_date(
         late = local.hour >= policy.express_cutoff_hour
         return (local + timedelta(days=policy.express_delivery_days + late)).date()
     return (confirmed_at + timedelta(days=policy.delivery_days[delivery])).date()
+
+
+# Where the carriers that state a storage day (Nova Poshta) keep their calendar.
+CARRIER_ZONE = ZoneInfo("Europe/Kyiv")
+
+
+def storage_ends(paid_from: date) -> datetime:
+    """A branch keeps a parcel free until the day its paid storage starts (Nova Poshta's
+    DatePayedKeeping), at midnight in Kyiv."""
+    return datetime.combine(paid_from, time(0), tzinfo=CARRIER_ZONE)
 
 
 def feedback_send_time(

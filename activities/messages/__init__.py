@@ -91,12 +91,15 @@ PARAMS: dict[MessageKind, Params] = {
     MessageKind.PAYMENT_REMINDER: Params(("url", "amount")),
     MessageKind.PAYMENT_FAILED: Params(("reason", "url")),  # reason: PaymentFailure
     MessageKind.PAYMENT_RECEIVED: Params(("amount",)),
-    MessageKind.SHIPPED: Params(("carrier", "tracking_number", "tracking_url")),
+    # expected_date: the carrier's own estimate (Nova Poshta's EstimatedDeliveryDate)
+    MessageKind.SHIPPED: Params(("carrier", "tracking_number", "tracking_url"), ("expected_date",)),
     MessageKind.IN_TRANSIT: Params(("tracking_url",)),
     MessageKind.OUT_FOR_DELIVERY: Params(("tracking_url",)),
     MessageKind.DELIVERY_FAILED: Params(("tracking_url",)),
     MessageKind.DELIVERY_PROBLEM: Params(("tracking_url",)),
-    MessageKind.READY_FOR_PICKUP: Params(optional=("tracking_url",)),  # none at the shop's counter
+    # none at the shop's counter; kept_until: a carrier's branch keeps it free until then
+    MessageKind.READY_FOR_PICKUP: Params(optional=("tracking_url", "kept_until")),
+    MessageKind.PICKUP_REMINDER: Params(optional=("kept_until",)),  # at a carrier's branch
     # reason: DelayReason; new_date is absent for carrier_silent
     MessageKind.DELAYED: Params(("reason",), ("new_date",)),
     # reason: CancelReason; refund only when money goes back
@@ -425,7 +428,7 @@ class MessageCatalog:
                 values[name] = None  # nothing refunded: the template says so
             elif name in ("amount", "refund"):
                 values[name] = money(Decimal(raw))
-            elif name in ("expected_date", "new_date"):
+            elif name in ("expected_date", "new_date", "kept_until"):
                 values[name] = format_date(date.fromisoformat(raw), "d MMMM y", locale=babel)
             elif name == "expires_at":
                 values[name] = _local_time(raw, facts.timezone, babel)

@@ -4,8 +4,11 @@ One service, a path per provider (a module each, in this package): /payment (pay
 Fail buttons, refunds, whole or partial), /warehouse (stock seeded from stock.csv,
 reservations, pick tasks, back-orders, restocks, parcels that come back, the inspection of
 returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
-and subtag), /sms and /push (message gateways that store and list what they accept, and can
-be told to fail for a while), /liqpay (LiqPay's API 3 in its real shapes), /monobank (Monobank acquiring), /wayforpay, and /shop: the shop's own backend as a receiver of
+and subtag), /novaposhta (Nova Poshta's API 2.0: waybills, branches, tracking by polling,
+stickers), /ukrposhta (Ukrposhta's eCom API and status tracking), /meest (Meest's
+tracking), /liqpay (LiqPay's API 3), /monobank (Monobank acquiring), /wayforpay, /sms and
+/push (message gateways that store and list what they accept, and can be told to fail for a
+while), and /shop: the shop's own backend as a receiver of
 orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
 arrived and checks each signature once told the secret; it can be told to be down for a
 while). Manual mode: tests and users drive every event through the /sim/ endpoints.
@@ -28,10 +31,13 @@ from fastapi import FastAPI, Request
 from devstack.simulators.carrier import UNSERVED_POSTAL_CODE, carrier
 from devstack.simulators.gateways import push, sms
 from devstack.simulators.liqpay import liqpay
+from devstack.simulators.meest import meest
 from devstack.simulators.monobank import monobank
+from devstack.simulators.novaposhta import novaposhta
 from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
 from devstack.simulators.state import Simulators, sim_of
+from devstack.simulators.ukrposhta import ukrposhta
 from devstack.simulators.warehouse import warehouse
 from devstack.simulators.wayforpay import wayforpay
 from settings import Settings, get_settings
@@ -65,7 +71,20 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         """Every shipment booked (one per idempotency key)."""
         return [asdict(item) for item in sim_of(request).shipments.values()]
 
-    for router in (payment, warehouse, carrier, sms, push, shop, liqpay, monobank, wayforpay):
+    for router in (
+        payment,
+        warehouse,
+        carrier,
+        sms,
+        push,
+        shop,
+        liqpay,
+        monobank,
+        wayforpay,
+        novaposhta,
+        ukrposhta,
+        meest,
+    ):
         app.include_router(router)
     return app
 

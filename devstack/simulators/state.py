@@ -86,6 +86,8 @@ class Simulators:
         self.failing: dict[str, int] = {"sms": 0, "push": 0}
         self.attempts: dict[str, int] = {"sms": 0, "push": 0}
         self.shop = ShopReceiver()
+        # The real carriers' simulators keep their state here, one plain object each.
+        self.carriers: dict[str, Any] = {}
         self.arrivals: dict[str, list[float]] = {"sms": [], "push": []}
         # The real payment providers' books, one per simulator module (plain data).
         self.gateways: dict[str, Any] = {}

@@ -163,9 +163,14 @@ class TrackingOut(BaseModel):
 
 
 class PickupOut(BaseModel):
-    point: str | None = Field(description="The pickup point; null: the shop's own counter")
+    point: str | None = Field(
+        description='The pickup point (a carrier\'s branch: "Nova Poshta №25"); null: the '
+        "shop's own counter"
+    )
     hold_until: datetime | None = Field(
-        description="Kept until then (from when it was ready, by the shop's current policy)"
+        description="Kept until then: at the shop's counter from when it was ready, by the "
+        "shop's current policy; at a carrier's branch, the end of its free storage as the "
+        "carrier says (null until the parcel is there)"
     )
 
 

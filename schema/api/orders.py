@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -112,21 +113,79 @@ class AddressIn(StrictModel):
     postal_code: OneLine = Field(min_length=1, max_length=20)
 
 
+class BranchIn(StrictModel):
+    """A carrier's branch (Nova Poshta's відділення or parcel locker), as the shop's checkout
+    lets the customer pick it from the carrier's directory."""
+
+    carrier: Literal["novaposhta"] = Field(description="The carrier whose branch it is")
+    ref: str = Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="The branch's `Ref` in the carrier's directory (Nova Poshta's "
+        "Address.getWarehouses); checked there before the order is confirmed: a branch "
+        "the carrier does not know as working makes the order wait for an operator",
+        examples=["1ec09d2e-e1c2-11e3-8c4a-0050568002cf"],
+    )
+    number: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,10}$",
+        description='The branch\'s number as people name it ("25"); informative',
+        examples=["25"],
+    )
+
+
 class DeliveryIn(StrictModel):
-    # The rule of `_address_for_shipping`, as the schema states it.
+    # The rules of `_address_for_shipping` and `_branch_for_branches`, as the schema states
+    # them: a branch with method branch and only then, an address for courier and post.
     model_config = ConfigDict(
         json_schema_extra={
             "anyOf": [
-                {"properties": {"method": {"const": DeliveryMethod.PICKUP.value}}},
-                {"required": ["address"], "properties": {"address": {"type": "object"}}},
+                {
+                    "properties": {"method": {"const": DeliveryMethod.PICKUP.value}},
+                    "not": {"required": ["branch"]},
+                },
+                {
+                    "required": ["branch"],
+                    "properties": {
+                        "method": {"const": DeliveryMethod.BRANCH.value},
+                        "branch": {"type": "object"},
+                    },
+                },
+                {
+                    "required": ["address"],
+                    "properties": {"address": {"type": "object"}},
+                    "not": {
+                        "anyOf": [
+                            {"required": ["branch"]},
+                            {"properties": {"method": {"const": DeliveryMethod.BRANCH.value}}},
+                        ]
+                    },
+                },
             ]
         }
     )
 
-    method: DeliveryMethod
+    method: DeliveryMethod = Field(
+        description="courier (to the door), post, pickup (at the shop's own counter), or "
+        "branch (at the carrier's branch named in `branch`)"
+    )
     speed: Literal["standard", "express"] = "standard"
     address: AddressIn | None = None
     pickup_point: OneLine | None = Field(default=None, max_length=64)
+    branch: BranchIn | None = Field(
+        default=None,
+        validate_default=True,
+        description="Required for, and only with, method `branch`",
+    )
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_for_branches(cls, branch: BranchIn | None, info: ValidationInfo) -> BranchIn | None:
+        method = info.data.get("method")
+        if method == DeliveryMethod.BRANCH and branch is None:
+            raise ValueError("required for delivery to a branch")
+        if method != DeliveryMethod.BRANCH and branch is not None:
+            raise ValueError("only for delivery by method branch")
+        return branch
 
     @model_validator(mode="after")
     def _address_for_shipping(self) -> DeliveryIn:

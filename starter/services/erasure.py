@@ -55,6 +55,8 @@ async def erase_customer(session: AsyncSession, *, caller: Principal, email: str
             line1=None,
             line2=None,
             postal_code=None,
+            branch_ref=None,
+            branch_number=None,
             erased_at=func.now(),
         )
     )

@@ -106,6 +106,15 @@ async def record_order(
     )
     session.add(order)
     address = body.delivery.address.model_dump() if body.delivery.address else {}
+    branch = body.delivery.branch
+    if branch is not None:  # the parcel goes to a Nova Poshta branch: in Ukraine
+        address = {
+            **address,
+            "country": "UA",
+            "branch_carrier": branch.carrier,
+            "branch_ref": branch.ref,
+            "branch_number": branch.number,
+        }
     session.add(OrderContact(order_id=order.id, **body.customer.model_dump(), **address))
     for position, line in enumerate(body.lines, start=1):
         session.add(OrderLine(order_id=order.id, position=position, **line.model_dump()))

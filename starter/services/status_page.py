@@ -73,6 +73,7 @@ from schema.vocabulary import DELIVERY_STEPS, Action, EventType
 from settings import Settings
 from starter.services.errors import OrderNotFound, TemporalUnavailable
 from starter.services.temporal import OrderWorkflows
+from workflows.timing import storage_ends
 
 log = structlog.get_logger(__name__)
 CATALOG = MessageCatalog()
@@ -149,6 +150,7 @@ DELAYS = (
     EventType.CARRIER_EXPIRED,
 )
 ENDINGS = (EventType.ORDER_CANCELLED, EventType.ORDER_INVALID)
+BRANCHES = {"novaposhta": "Nova Poshta"}  # a branch's carrier, as its sign names it
 
 
 def resolve_locale(requested: str | None, order_locale: str) -> str:
@@ -186,6 +188,7 @@ VIEW = text(
            o.currency, o.total, o.price_reason, o.expected_date, o.waiting_for, o.next_deadline,
            o.allowed_actions, o.payment_status, o.fulfilment_status, o.pickup_point,
            c.name, c.email, c.phone, c.city, c.country, c.locale, c.erased_at,
+           c.branch_carrier, c.branch_number,
            r.payment_url, r.carrier, r.tracking_number, r.tracking_url,
            EXISTS (SELECT 1 FROM documents d WHERE d.order_id = o.id AND d.kind = 'receipt')
                AS has_receipt,
@@ -435,6 +438,15 @@ def _cancellation(events: list[Step], refund: dict[str, Any] | None) -> Cancella
 
 
 def _pickup(row: Row[Any], events: list[Step], settings: Settings) -> PickupOut | None:
+    if row.delivery_method == DeliveryMethod.BRANCH:  # the carrier's branch, its storage's end
+        at_branch = next(
+            (e for e in reversed(events) if e.type == EventType.CARRIER_AVAILABLE_FOR_PICKUP), None
+        )
+        kept = at_branch.detail.get("storage_until") if at_branch else None
+        return PickupOut(
+            point=" №".join(filter(None, [BRANCHES.get(row.branch_carrier), row.branch_number])),
+            hold_until=storage_ends(date.fromisoformat(kept)) if kept else None,
+        )
     if row.delivery_method != DeliveryMethod.PICKUP:
         return None
     ready = next((e.at for e in events if e.type == EventType.PICKUP_READY), None)

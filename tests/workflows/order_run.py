@@ -307,6 +307,7 @@ class OrderRun:
         *,
         subtag: str = "",
         tracking_number: str = TRACKING_NUMBER,
+        **polled: Any,  # what a polled carrier adds: code, storage_until, cod, cod_amount
     ) -> None:
         event = CarrierEvent(
             event_id or self.event_id("carrier"),
@@ -315,6 +316,7 @@ class OrderRun:
             datetime.now(UTC),
             detail,
             subtag,
+            **polled,
         )
         await self.handle.signal(OrderWorkflow.carrier_event, event)
 

@@ -39,12 +39,16 @@ from schema.contracts import (
     OrderListInput,
     OrderRef,
     OrderTotals,
+    ParcelNews,
     PaymentLink,
     PaymentMethod,
     PickTask,
+    PollTrackingInput,
+    PollTrackingResult,
     RecordEventInput,
     RecordEventResult,
     RecordProgressInput,
+    RecordTrackingInput,
     RefundInput,
     ReserveStockInput,
     ReserveStockResult,
@@ -124,6 +128,8 @@ class OrderStandIns:
         problems: Sequence[str] = (),
         review_reasons: Sequence[str] = (),
         short: dict[str, int] | None = None,
+        carrier_reports_payout: bool = False,
+        carrier_date: date | None = None,
     ) -> None:
         self.delivery = delivery
         self.payment = payment
@@ -131,6 +137,11 @@ class OrderStandIns:
         self.problems = list(problems)
         self.review_reasons = list(review_reasons)
         self.short = dict(short or {})
+        # A carrier like Nova Poshta: it reports paying out cash on delivery, and gives its
+        # own estimate of the delivery date when a parcel is booked.
+        self.carrier_reports_payout = carrier_reports_payout
+        self.carrier_date = carrier_date
+        self.tracking_news: list[ParcelNews] = []  # what the next tracking round finds
         self.calls: list[Call] = []  # as they started
         self.finished: list[Call] = []  # as they returned (a held call returns late)
         self._holds: list[Hold] = []
@@ -227,6 +238,8 @@ class OrderStandIns:
             self.record_return_step,
             self.create_exchange_order,
             self.exchange_outcome,
+            self.poll_tracking,
+            self.record_tracking,
         ]
 
     async def _called(self, name: str, input: Any) -> None:
@@ -357,7 +370,14 @@ class OrderStandIns:
     async def book_shipment(self, input: BookShipmentInput) -> Shipment:
         await self._called("book_shipment", input)
         tracking = TRACKING_NUMBER.replace("-1", f"-{input.parcel}")
-        return Shipment("nova_poshta", "courier", tracking, f"https://track.example/{tracking}")
+        return Shipment(
+            "nova_poshta",
+            "courier",
+            tracking,
+            f"https://track.example/{tracking}",
+            expected_date=self.carrier_date,
+            reports_payout=self.carrier_reports_payout and self.payment == PaymentMethod.COD,
+        )
 
     @activity.defn(name="cancel_shipment")
     async def cancel_shipment(self, input: OrderRef) -> None:
@@ -393,6 +413,17 @@ class OrderStandIns:
     async def create_exchange_order(self, input: ExchangeOrderInput) -> ExchangeOrder:
         await self._called("create_exchange_order", input)
         return ExchangeOrder(self.exchange_order_id, f"T-{self.exchange_order_id[:6]}-X")
+
+    @activity.defn(name="poll_tracking")
+    async def poll_tracking(self, input: PollTrackingInput) -> PollTrackingResult:
+        """The tracking rounds' page: what `tracking_news` holds (each once)."""
+        await self._called("poll_tracking", input)
+        news, self.tracking_news = self.tracking_news, []
+        return PollTrackingResult(news=news, asked=len(news), calls=1 if news else 0)
+
+    @activity.defn(name="record_tracking")
+    async def record_tracking(self, input: RecordTrackingInput) -> None:
+        await self._called("record_tracking", input)
 
     @activity.defn(name="exchange_outcome")
     async def exchange_outcome(self, input: OrderRef) -> ExchangeOutcome:
