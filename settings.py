@@ -25,8 +25,19 @@ ROOT = Path(__file__).resolve().parent
 
 # The secrets' values in this file: known to everyone, so usable only on a developer's machine.
 DEVSTACK_SECRETS = frozenset(
-    {"dev-payment-secret", "dev-warehouse-secret", "dev-carrier-secret", "dev-link-secret"}
+    {
+        "dev-payment-secret",
+        "dev-warehouse-secret",
+        "dev-carrier-secret",
+        "dev-link-secret",
+        "dev-turbosms-token",
+    }
 )
+# The messaging providers' credentials, needed outside the devstack when chosen:
+# (setting, its value that chooses the provider) -> what must then be set.
+MESSAGING_CREDENTIALS = {
+    ("sms_provider", "turbosms"): ("turbosms_token",),
+}
 MIN_SECRET_LENGTH = 32
 BONUS_CODE = re.compile(r"[A-Za-z0-9-]{3,32}")
 
@@ -84,7 +95,20 @@ class Settings(BaseSettings):
     carrier_url: str = ""
     sms_url: str = ""
     push_url: str = ""
-    sms_sender: str = "orderflow"
+    sms_sender: str = "orderflow"  # the SMS's sender (an alpha name registered with TurboSMS)
+    # Text messages (README, Messaging): "sim" is orderflow's invented gateway at `sms_url`
+    # (SMS only); "turbosms" is TurboSMS's HTTP API (SMS, and Viber with SMS as its fallback)
+    # at `turbosms_url` (unset: https://api.turbosms.ua, or its simulator in the devstack,
+    # which `make dev` runs).
+    sms_provider: Literal["sim", "turbosms"] = "sim"
+    turbosms_url: str = ""
+    turbosms_token: str = "dev-turbosms-token"  # Bearer: the HTTP API's key from the cabinet
+    viber_sender: str = "orderflow"  # the Viber sender registered with TurboSMS
+    turbosms_viber_ttl: int = 3600  # seconds Viber has before TurboSMS sends the SMS instead
+    # Delivery as TurboSMS reports it (message/status.json), asked every so often for the
+    # messages of the last `_status_window` whose fate is still open.
+    turbosms_status_poll_seconds: float = 60.0
+    turbosms_status_window: timedelta = timedelta(hours=48)
     # Gateways throttle; so do we, across every worker (activities.providers.SharedRate).
     sms_rate_per_second: float = 5.0
     push_rate_per_second: float = 50.0
@@ -217,7 +241,8 @@ class Settings(BaseSettings):
 
     def refuse_devstack_secrets(self) -> None:
         """Outside the devstack, stop the process (exit 1, naming each variable) while a
-        webhook or link-signing secret is unset, short or one of the devstack's defaults."""
+        webhook or link-signing secret is unset, short or one of the devstack's defaults, or
+        a chosen messaging provider's credential is unset or the devstack's."""
         if self.devstack:
             return
         problems = []
@@ -237,6 +262,15 @@ class Settings(BaseSettings):
                 problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
         if any(old in DEVSTACK_SECRETS for old in self.link_previous_secrets):
             problems.append("ORDERFLOW_LINK_PREVIOUS_SECRETS holds a devstack default")
+        for (setting, chosen), names in MESSAGING_CREDENTIALS.items():
+            if getattr(self, setting) != chosen:
+                continue
+            for name in names:
+                variable = f"ORDERFLOW_{name.upper()}"
+                if name not in self.model_fields_set:
+                    problems.append(f"{variable} is unset (ORDERFLOW_{setting.upper()}={chosen})")
+                elif getattr(self, name) in DEVSTACK_SECRETS:
+                    problems.append(f"{variable} is the devstack's default")
         if problems:
             raise SystemExit(
                 "orderflow refuses to start outside the devstack: "
@@ -264,6 +298,9 @@ class Settings(BaseSettings):
         self.carrier_url = self.carrier_url or f"{simulators}/carrier"
         self.sms_url = self.sms_url or f"{simulators}/sms"
         self.push_url = self.push_url or f"{simulators}/push"
+        self.turbosms_url = self.turbosms_url or (
+            f"{simulators}/turbosms" if self.devstack else "https://api.turbosms.ua"
+        )
         if not self.temporal_ui_url:
             self.temporal_ui_url = f"http://127.0.0.1:{self.temporal_ui_port}"
         return self

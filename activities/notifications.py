@@ -154,6 +154,9 @@ class Channel:
     """Where a message can go; subclasses know the address and the provider."""
 
     name = ""
+    # The provider reports later what became of a message it accepted (TurboSMS): the row is
+    # marked `accepted` for the worker to ask about (activities/turbosms.py).
+    reports_delivery = False
 
     def address(self, contact: OrderContact) -> str | None:
         raise NotImplementedError
@@ -540,6 +543,7 @@ class NotificationActivities:
             provider_message_id=message_id,
             sent_at=datetime.now(UTC),
             last_error=None,
+            delivery_status="accepted" if channel.reports_delivery else None,
         )
         metrics.notification(channel.name, managers=managers)
         log.info(

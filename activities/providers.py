@@ -71,15 +71,22 @@ class SharedRate:
 
 
 class Provider:
-    """One provider's HTTP API; `rate` holds its rate limit across every worker."""
+    """One provider's HTTP API; `rate` holds its rate limit across every worker, `headers`
+    go with every call (an API key)."""
 
     def __init__(
-        self, name: str, http: httpx.AsyncClient, base_url: str, rate: SharedRate | None = None
+        self,
+        name: str,
+        http: httpx.AsyncClient,
+        base_url: str,
+        rate: SharedRate | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self._http = http
         self._base = base_url.rstrip("/")
         self._rate = rate
+        self._headers = headers or {}
 
     async def call(
         self,
@@ -89,7 +96,10 @@ class Provider:
         json: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        headers = {
+            **self._headers,
+            **({"Idempotency-Key": idempotency_key} if idempotency_key else {}),
+        }
         if self._rate is not None:
             await self._rate.take_turn()
         try:

@@ -188,10 +188,40 @@ class OrderEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
 
 
+# What a provider says last of a message (lower-cased TurboSMS words, and "unknown" for a
+# message it does not know): nothing more is asked.
+DELIVERY_FINAL = (
+    "delivered",
+    "read",
+    "expired",
+    "undelivered",
+    "rejected",
+    "failed",
+    "cancelled",
+    "unknown",
+)
+
+
 class Notification(SQLModel, table=True):
-    """Outbox: the row is written before sending; the unique key makes a retry send nothing."""
+    """Outbox: the row is written before sending; the unique key makes a retry send nothing.
+
+    `delivery_status` is what the provider says later of a message it accepted: TurboSMS when
+    asked (activities/turbosms.py: queued, delivered, read, undelivered, ...; `delivered_via`
+    viber or sms)."""
 
     __tablename__ = "notifications"
+    __table_args__ = (
+        # The messages whose delivery TurboSMS is still to report, oldest asked first.
+        Index(
+            "ix_notifications_delivery_open",
+            "delivery_checked_at",
+            postgresql_where=text(
+                "delivery_status IS NOT NULL AND delivery_status NOT IN ("
+                + ", ".join(f"'{status}'" for status in DELIVERY_FINAL)
+                + ")"
+            ),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
@@ -210,6 +240,11 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)  # addresses masked
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    delivery_status: str | None = Field(default=None, max_length=16)
+    delivered_via: str | None = Field(default=None, max_length=16)
+    delivery_checked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
 
 
 class OrderProviderRefs(SQLModel, table=True):

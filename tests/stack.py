@@ -34,7 +34,7 @@ from settings import Settings
 from starter.api.app import create_app
 from starter.services.access import issue_api_key
 from tests.support import eventually
-from worker import build_worker, client_meter
+from worker import build_worker, client_meter, delivery_reports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,6 +96,7 @@ async def run_stack(
             "carrier_url": f"http://127.0.0.1:{sim_port}/carrier",
             "sms_url": f"http://127.0.0.1:{sim_port}/sms",
             "push_url": f"http://127.0.0.1:{sim_port}/push",
+            "turbosms_url": f"http://127.0.0.1:{sim_port}/turbosms",
         }
     )
     async with AsyncExitStack() as stack:
@@ -104,10 +105,13 @@ async def run_stack(
         if worker_in_process:
             client = worker_client or env.client
             await stack.enter_async_context(build_worker(client, settings, engine, http))
-            # The worker process's other duty: order events to the shop's backend.
+            # The worker process's other duties: order events to the shop's backend, and
+            # asking TurboSMS what became of its messages.
             dispatcher = ShopEventDispatcher(engine, http, settings, client_meter(client))
+            reports = delivery_reports(settings, engine, http)
             stop = asyncio.Event()
-            delivering = asyncio.create_task(dispatcher.run(stop))
+            duties = [dispatcher.run(stop), *([reports.run(stop)] if reports else [])]
+            delivering = asyncio.gather(*duties)
 
             async def stop_delivering() -> None:
                 stop.set()
@@ -195,6 +199,8 @@ def process_env(settings: Settings) -> dict[str, str]:
         "ORDERFLOW_CARRIER_URL": settings.carrier_url,
         "ORDERFLOW_SMS_URL": settings.sms_url,
         "ORDERFLOW_PUSH_URL": settings.push_url,
+        "ORDERFLOW_SMS_PROVIDER": settings.sms_provider,
+        "ORDERFLOW_TURBOSMS_URL": settings.turbosms_url,
         "ORDERFLOW_SMS_RATE_PER_SECOND": str(settings.sms_rate_per_second),
         "ORDERFLOW_SIMULATOR_PORT": str(settings.simulator_port),
         "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),

@@ -5,7 +5,8 @@ Fail buttons, refunds, whole or partial), /warehouse (stock seeded from stock.cs
 reservations, pick tasks, back-orders, restocks, parcels that come back, the inspection of
 returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
 and subtag), /sms and /push (message gateways that store and list what they accept, and can
-be told to fail for a while), and /shop: the shop's own backend as a receiver of
+be told to fail for a while), /turbosms (TurboSMS's HTTP API: SMS, Viber with the SMS as its
+fallback, delivery statuses, a stop list), and /shop: the shop's own backend as a receiver of
 orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
 arrived and checks each signature once told the secret; it can be told to be down for a
 while). Manual mode: tests and users drive every event through the /sim/ endpoints.
@@ -30,6 +31,7 @@ from devstack.simulators.gateways import push, sms
 from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
 from devstack.simulators.state import Simulators, sim_of
+from devstack.simulators.turbosms import turbosms
 from devstack.simulators.warehouse import warehouse
 from settings import Settings, get_settings
 
@@ -62,7 +64,7 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         """Every shipment booked (one per idempotency key)."""
         return [asdict(item) for item in sim_of(request).shipments.values()]
 
-    for router in (payment, warehouse, carrier, sms, push, shop):
+    for router in (payment, warehouse, carrier, sms, push, shop, turbosms):
         app.include_router(router)
     return app
 
