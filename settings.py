@@ -31,12 +31,14 @@ DEVSTACK_SECRETS = frozenset(
         "dev-carrier-secret",
         "dev-link-secret",
         "dev-turbosms-token",
+        "dev-mailgun-signing-key",
     }
 )
 # The messaging providers' credentials, needed outside the devstack when chosen:
 # (setting, its value that chooses the provider) -> what must then be set.
 MESSAGING_CREDENTIALS = {
     ("sms_provider", "turbosms"): ("turbosms_token",),
+    ("email_provider", "mailgun"): ("mailgun_webhook_signing_key",),
 }
 MIN_SECRET_LENGTH = 32
 BONUS_CODE = re.compile(r"[A-Za-z0-9-]{3,32}")
@@ -109,6 +111,11 @@ class Settings(BaseSettings):
     # messages of the last `_status_window` whose fate is still open.
     turbosms_status_poll_seconds: float = 60.0
     turbosms_status_window: timedelta = timedelta(hours=48)
+    # E-mail goes out over SMTP (above). "mailgun": Mailgun relays it, and its events (hard
+    # bounces, complaints, deliveries) are heard at /v1/webhooks/mailgun, signed with
+    # `mailgun_webhook_signing_key` (Mailgun's "HTTP webhook signing key").
+    email_provider: Literal["smtp", "mailgun"] = "smtp"
+    mailgun_webhook_signing_key: str = "dev-mailgun-signing-key"
     # Gateways throttle; so do we, across every worker (activities.providers.SharedRate).
     sms_rate_per_second: float = 5.0
     push_rate_per_second: float = 50.0

@@ -53,6 +53,7 @@ from activities.messages import (
 )
 from activities.orders import load_contact, load_order, timezone_of
 from activities.providers import Provider
+from activities.suppressions import EmailRefusal, channels_for, email_refusal
 from schema.contracts import (
     MessageKind,
     NotificationResult,
@@ -297,6 +298,7 @@ class NotificationActivities:
             if input.kind in (MessageKind.FEEDBACK_REQUEST, MessageKind.FEEDBACK_REMINDER):
                 bonus = await feedback.bonus_of(session, order_id=order.id, settings=self._settings)
                 await session.commit()
+            refusal = await email_refusal(session, order.customer_id, input.kind)
         facts = self._facts(order, contact, list(lines), bonus=bonus is not None)
         if input.kind in MANAGER_KINDS:
             message = self._render(input.kind, "en", input.params, facts)
@@ -311,14 +313,18 @@ class NotificationActivities:
             return await self._not_sent_to_erased(order.id, input)
         locale = contact.locale if contact.locale in LOCALES else "en"
         message = self._render(input.kind, locale, input.params, facts)
-        preferred = [*contact.channels, "email"]  # e-mail is the last resort
+        # E-mail is the last resort, unless the ESP said the address must not get this.
+        preferred = channels_for([*contact.channels, "email"], refusal)
         routes = []
         for name in dict.fromkeys(preferred):
             channel = self._channels.get(name)
             address = channel.address(contact) if channel else None
             if channel is not None and address:
                 routes.append((channel, address))
-        return await self._first_delivered(order.id, input, routes, contact.name or "", message)
+        result = await self._first_delivered(order.id, input, routes, contact.name or "", message)
+        if refusal is not None and result.channel == "none" and contact.email:
+            await self._not_sent_by_email(order.id, input, mask_email(contact.email), refusal)
+        return result
 
     def _render(
         self,
@@ -360,6 +366,27 @@ class NotificationActivities:
             await session.commit()
         log.info("notification not sent: the customer is erased", kind=input.kind.value)
         return NotificationResult(key, "none", "", False)
+
+    async def _not_sent_by_email(
+        self, order_id: uuid.UUID, input: NotifyInput, masked: str, refusal: EmailRefusal
+    ) -> None:
+        """No channel took a message that e-mail was refused: its e-mail row says why."""
+        async with open_session(self._engine) as session:
+            await session.execute(
+                insert(Notification)
+                .values(
+                    order_id=order_id,
+                    idempotency_key=f"{input.order_id}:{input.key}:email",
+                    kind=input.kind.value,
+                    channel="email",
+                    recipient_masked=masked,
+                    status="suppressed",
+                    last_error=refusal.value,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            await session.commit()
+        log.info("notification not sent by e-mail", kind=input.kind.value, reason=refusal.name)
 
     @activity.defn
     async def send_order_list(self, input: OrderListInput) -> None:

@@ -210,6 +210,7 @@ class TurboSmsDeliveries:
                 await session.exec(
                     select(Notification)
                     .where(
+                        col(Notification.channel).in_(("sms", "viber")),
                         col(Notification.delivery_status).is_not(None),
                         col(Notification.delivery_status).not_in(DELIVERY_FINAL),
                         col(Notification.sent_at) > now - self._window,

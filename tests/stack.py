@@ -201,6 +201,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         "ORDERFLOW_PUSH_URL": settings.push_url,
         "ORDERFLOW_SMS_PROVIDER": settings.sms_provider,
         "ORDERFLOW_TURBOSMS_URL": settings.turbosms_url,
+        "ORDERFLOW_EMAIL_PROVIDER": settings.email_provider,
         "ORDERFLOW_SMS_RATE_PER_SECOND": str(settings.sms_rate_per_second),
         "ORDERFLOW_SIMULATOR_PORT": str(settings.simulator_port),
         "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),

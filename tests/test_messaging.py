@@ -1,10 +1,14 @@
 """Messaging through the real providers' shapes, on a stack of its own whose text messages go
-through TurboSMS's simulator (real Temporal, Postgres, the SMTP sink, HTTP): Viber with its
-SMS fallback, the stop list, an answer lost on its way back, delivery statuses."""
+through TurboSMS's simulator and whose e-mail events come from Mailgun's (real Temporal,
+Postgres, the SMTP sink, HTTP): Viber with its SMS fallback, the stop list, delivery
+statuses; a hard bounce that moves the order's next message to the phone, a complaint that
+stops the feedback request by e-mail, and forged or replayed events that change nothing."""
 
 from __future__ import annotations
 
+import copy
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -15,7 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.mailsink import MailSink
-from schema.tables import Notification
+from devstack.simulators.mailgun import Report, mailgun_event
+from schema.database import open_session
+from schema.mailgun import signature
+from schema.tables import EmailSuppression, Notification, Order
 from settings import Settings
 from tests.lifecycle import Journey
 from tests.stack import Stack, run_stack
@@ -32,6 +39,7 @@ async def stack(
     settings = base_settings.model_copy(
         update={
             "sms_provider": "turbosms",
+            "email_provider": "mailgun",
             "turbosms_status_poll_seconds": 0.2,
             "policy_feedback_earliest": timedelta(seconds=1),
             "policy_feedback_latest": timedelta(seconds=2),
@@ -79,6 +87,24 @@ async def _sent(order: Journey, kind: str, channel: str) -> Notification:
         return row if row is not None and row.status == "sent" else None
 
     return await eventually(sent, what=f"{kind} sent by {channel}")
+
+
+async def _report(stack: Stack, kind: str, message: Notification, to: str) -> dict[str, Any]:
+    """Mailgun's simulator reports on one of our e-mails; what it sent and was answered."""
+    response = await stack.sim.post(
+        "/mailgun/sim/events",
+        json={"kind": kind, "message_id": message.provider_message_id, "recipient": to},
+    )
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()
+    return report
+
+
+async def _suppression(stack: Stack, order: Journey) -> EmailSuppression | None:
+    async with open_session(stack.engine) as session:
+        placed = await session.get(Order, uuid.UUID(order.order_id))
+        assert placed is not None
+        return await session.get(EmailSuppression, placed.customer_id)
 
 
 # --- TurboSMS: Viber first, the SMS as its fallback ---------------------------------------
@@ -148,3 +174,128 @@ async def test_an_answer_lost_on_its_way_back_sends_no_second_message(stack: Sta
     first, again, *_ = await _requests(stack, phone)
     assert first["sequence_id"] == again["sequence_id"] == text["sequence_id"]
     assert (first["answer"], again["answer"]) == (800, 507)
+
+
+# --- Mailgun: hard bounces and complaints --------------------------------------------------
+
+
+async def test_a_hard_bounce_sends_the_orders_next_message_by_phone_and_no_email(
+    stack: Stack,
+) -> None:
+    phone = _phone()
+    order = await _place(stack, phone, ["email"])
+    email = order.body["customer"]["email"]
+    confirmation = await _sent(order, "confirmation", "email")
+    await _sent(order, "picking", "email")
+
+    report = await _report(stack, "bounce", confirmation, email)
+    assert report["answer"] == {"outcome": "recorded"}
+    suppression = await _suppression(stack, order)
+    assert suppression is not None and suppression.bounced_at is not None
+
+    await order.waiting_for("packing")
+    await order.pack()
+    packed = await _sent(order, "packed", "viber")  # the phone took e-mail's place
+    [text] = [
+        t for t in await _texts(stack, phone) if t["message_id"] == packed.provider_message_id
+    ]
+    assert "зібрано" in text["viber"]["text"] and "зібрано" in text["sms"]["text"]
+    assert await _row(order, "packed", "email") is None
+    assert len(order.mailbox()) == 2  # the confirmation and the picking notice, nothing after
+    detail = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
+    [told] = [n for n in detail["notifications"] if n["kind"] == "confirmation"]
+    assert (told["channel"], told["status"], told["delivery"]) == ("email", "sent", "bounced")
+
+    # The address is dead for every order: the customer's next one is confirmed by phone.
+    again = await Journey.place(stack, customer=order.body["customer"], payment={"method": "cod"})
+    await _sent(again, "confirmation", "viber")
+    assert len(order.mailbox()) == 2
+
+
+async def test_a_complaint_stops_the_feedback_request_by_email_and_nothing_else(
+    stack: Stack,
+) -> None:
+    phone = _phone()
+    order = await _place(stack, phone, ["email"])
+    email = order.body["customer"]["email"]
+    confirmation = await _sent(order, "confirmation", "email")
+
+    report = await _report(stack, "complaint", confirmation, email)
+    assert report["answer"] == {"outcome": "recorded"}
+
+    await order.to_delivery()
+    await order.reached("feedback.none")  # asked, reminded, never answered
+    subjects = order.mailbox()
+    assert any("отримано" in subject for subject in subjects)  # "delivered": it tells
+    assert not any("відгук" in s or "Як вам" in s for s in subjects)  # the asking did not go
+    for kind in ("feedback_request", "feedback_reminder"):
+        row = await _row(order, kind, "email")
+        assert row is not None and row.status == "suppressed"
+        assert "spam" in (row.last_error or "")
+    assert await _texts(stack, phone) == []  # nor by phone: the customer chose e-mail
+
+
+async def test_forged_stale_replayed_or_foreign_events_change_nothing(stack: Stack) -> None:
+    order = await _place(stack, _phone(), ["email"])
+    email = order.body["customer"]["email"]
+    confirmation = await _sent(order, "confirmation", "email")
+    key = stack.settings.mailgun_webhook_signing_key
+
+    async def post(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        response = await stack.api.post("/v1/webhooks/mailgun", json=body)
+        return response.status_code, response.json()
+
+    def event(kind: str, **changes: str) -> dict[str, Any]:
+        fields = {"message_id": confirmation.provider_message_id or "", "recipient": email}
+        return mailgun_event(key, Report(kind=kind, **{**fields, **changes}))  # type: ignore[arg-type]
+
+    # A genuine delivery report, then the same again: recorded once.
+    delivered = (await _report(stack, "delivery", confirmation, email))["sent"]
+    assert await post(delivered) == (200, {"outcome": "duplicate"})
+    # Mailgun signs only the timestamp and the token: its signature on a bounce is spent.
+    reused = copy.deepcopy(delivered)
+    reused["event-data"].update(event="failed", severity="permanent")
+    assert await post(reused) == (200, {"outcome": "duplicate"})
+
+    forged = mailgun_event(
+        "not-the-signing-key",
+        Report(
+            kind="bounce",
+            **{"message_id": confirmation.provider_message_id or "", "recipient": email},
+        ),
+    )
+    assert (await post(forged))[0] == 401
+    stale = event("bounce")
+    old, token = str(int(time.time()) - 600), stale["signature"]["token"]
+    stale["signature"].update(timestamp=old, signature=signature(key, old, token))
+    status, answer = await post(stale)
+    assert (status, "tolerance" in answer["detail"]) == (401, True)
+    status, answer = await post(event("bounce", message_id="<someone-else@example.com>"))
+    assert status == 406 and "Message-ID" in answer["detail"]
+    status, answer = await post(event("bounce", recipient="olena@example.com"))
+    assert status == 406 and "recipient" in answer["detail"]
+    unsigned = {k: v for k, v in event("bounce").items() if k != "signature"}
+    status, answer = await post(unsigned)
+    assert status == 422 and "signature" in answer["detail"]
+
+    assert await _suppression(stack, order) is None
+    detail = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
+    [told] = [n for n in detail["notifications"] if n["kind"] == "confirmation"]
+    assert told["delivery"] == "delivered"
+    await _sent(order, "picking", "email")  # the next message still goes by e-mail
+
+
+async def test_erasure_forgets_what_the_esp_said_of_the_address(stack: Stack) -> None:
+    order = await _place(stack, _phone(), ["email"])
+    email = order.body["customer"]["email"]
+    confirmation = await _sent(order, "confirmation", "email")
+    await _report(stack, "complaint", confirmation, email)
+    assert await _suppression(stack, order) is not None
+
+    erased = await stack.api.post("/v1/admin/erasures", json={"email": email})
+    assert erased.status_code == 200, erased.text
+    assert await _suppression(stack, order) is None
+    # Mailgun reporting on that e-mail later marks nothing again: nobody is there any more.
+    late = await _report(stack, "bounce", confirmation, email)
+    assert late["status"] == 406
+    assert await _suppression(stack, order) is None

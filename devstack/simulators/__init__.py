@@ -6,7 +6,8 @@ reservations, pick tasks, back-orders, restocks, parcels that come back, the ins
 returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
 and subtag), /sms and /push (message gateways that store and list what they accept, and can
 be told to fail for a while), /turbosms (TurboSMS's HTTP API: SMS, Viber with the SMS as its
-fallback, delivery statuses, a stop list), and /shop: the shop's own backend as a receiver of
+fallback, delivery statuses, a stop list), /mailgun (Mailgun's signed events about an
+e-mail: a hard bounce, a complaint), and /shop: the shop's own backend as a receiver of
 orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
 arrived and checks each signature once told the secret; it can be told to be down for a
 while). Manual mode: tests and users drive every event through the /sim/ endpoints.
@@ -28,6 +29,7 @@ from fastapi import FastAPI, Request
 
 from devstack.simulators.carrier import UNSERVED_POSTAL_CODE, carrier
 from devstack.simulators.gateways import push, sms
+from devstack.simulators.mailgun import mailgun
 from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
 from devstack.simulators.state import Simulators, sim_of
@@ -64,7 +66,7 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         """Every shipment booked (one per idempotency key)."""
         return [asdict(item) for item in sim_of(request).shipments.values()]
 
-    for router in (payment, warehouse, carrier, sms, push, shop, turbosms):
+    for router in (payment, warehouse, carrier, sms, push, shop, turbosms, mailgun):
         app.include_router(router)
     return app
 

@@ -21,6 +21,7 @@ from starter.api.routes import (
     admin,
     customers,
     documents,
+    email_events,
     health,
     orders,
     refunds,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         customers.links_router,
         reports.router,
         subscriptions.router,
+        email_events.router,  # before webhooks' /{provider}, which takes its three only
         webhooks.router,
         sessions.router,
         admin.router,

@@ -21,7 +21,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # schema/tables.py DELIVERY_FINAL, as it was written here
-FINAL = ('delivered', 'read', 'expired', 'undelivered', 'rejected', 'failed', 'cancelled', 'unknown')
+FINAL = (
+    'delivered', 'read', 'expired', 'undelivered', 'rejected', 'failed', 'cancelled', 'unknown',
+    'bounced', 'complained',
+)
 
 
 def upgrade() -> None:
