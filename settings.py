@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     smtp_port: int = 8025
     smtp_sender: str = "orderflow <orders@orderflow.localhost>"
     smtp_timeout_seconds: float = 10.0
+    # A relay that wants a login (an ESP's: Mailgun's smtp.mailgun.org:587); STARTTLS is used
+    # whenever the server offers it. Unset: no login (the devstack's sink, a local relay).
+    smtp_username: str = ""
+    smtp_password: str = ""
     support_email: str = "support@orderflow.localhost"
     support_phone: str = "+380 44 000 00 00"
 
@@ -274,7 +278,7 @@ class Settings(BaseSettings):
                 continue
             for name in names:
                 variable = f"ORDERFLOW_{name.upper()}"
-                if name not in self.model_fields_set:
+                if name not in self.model_fields_set or not getattr(self, name):
                     problems.append(f"{variable} is unset (ORDERFLOW_{setting.upper()}={chosen})")
                 elif getattr(self, name) in DEVSTACK_SECRETS:
                     problems.append(f"{variable} is the devstack's default")

@@ -146,6 +146,8 @@ class Mailer:
             hostname=self._settings.smtp_host,
             port=self._settings.smtp_port,
             timeout=self._settings.smtp_timeout_seconds,
+            username=self._settings.smtp_username or None,  # logs in when connecting
+            password=self._settings.smtp_password or None,
         )
         await smtp.connect()
         return smtp

@@ -174,10 +174,13 @@ class Stack:
         # Autopilot unless told otherwise: orders flow end to end on their own in `make dev`.
         # ORDERFLOW_DEVSTACK: the API and worker accept the devstack's well-known secrets.
         # A unique bonus code per answered order, unless told otherwise: the feedback
-        # request promises it and the thank-you page shows it.
+        # request promises it and the thank-you page shows it. Text messages go through
+        # TurboSMS's simulator and e-mail events come from Mailgun's, unless told otherwise.
         env = {
             "ORDERFLOW_SIMULATOR_AUTOPILOT": "true",
             "ORDERFLOW_FEEDBACK_BONUS": "unique",
+            "ORDERFLOW_SMS_PROVIDER": "turbosms",
+            "ORDERFLOW_EMAIL_PROVIDER": "mailgun",
             **os.environ,
             "ORDERFLOW_DATABASE_URL": self.postgres.url,
             "ORDERFLOW_DEVSTACK": "true",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.mailsink import MailSink
 from devstack.simulators.mailgun import Report, mailgun_event
+from schema.api.fields import Role
 from schema.database import open_session
 from schema.mailgun import signature
 from schema.tables import EmailSuppression, Notification, Order
@@ -27,6 +29,7 @@ from settings import Settings
 from tests.lifecycle import Journey
 from tests.stack import Stack, run_stack
 from tests.support import eventually, mail_to
+from tests.test_sign_in import Console, _account
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +208,11 @@ async def test_a_hard_bounce_sends_the_orders_next_message_by_phone_and_no_email
     detail = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
     [told] = [n for n in detail["notifications"] if n["kind"] == "confirmation"]
     assert (told["channel"], told["status"], told["delivery"]) == ("email", "sent", "bounced")
+    console = Console(stack)  # support sees it on the order's page
+    assert (await console.sign_in(await _account(stack, Role.SUPPORT))).status_code == 303
+    page = (await console.http.get(f"/console/orders/{order.order_id}")).text
+    assert re.search(r"<td>confirmation</td><td>email</td>.*?<td>sent</td><td>bounced</td>", page)
+    assert re.search(r"<td>packed</td><td>viber</td>", page)
 
     # The address is dead for every order: the customer's next one is confirmed by phone.
     again = await Journey.place(stack, customer=order.body["customer"], payment={"method": "cod"})

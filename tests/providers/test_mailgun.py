@@ -1,19 +1,26 @@
-"""Mailgun's event webhook against its documented shapes (devstack/fixtures/mailgun): each
-documented event verifies with its signing key and reads as what it means for us; one
-character changed, or too old, and it is refused; and the simulator's events, built from
-the same fixtures, have the fixtures' shape."""
+"""Mailgun against its documented shapes (devstack/fixtures/mailgun): each documented event
+verifies with its signing key and reads as what it means for us; one character changed, or
+too old, and it is refused; the simulator's events, built from the same fixtures, have the
+fixtures' shape; and mail goes through a relay that wants a login, as Mailgun's does."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import aiosmtplib
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from activities.messages import RenderedMessage
+from activities.notifications import Mailer
 from devstack.fixtures import fixture
+from devstack.harness import free_port
 from devstack.simulators.mailgun import FIXTURES, Report, mailgun_event
 from schema.api.email_events import MailgunEvent
 from schema.mailgun import verify
 from schema.webhooks import BadSignature
+from settings import Settings
 from starter.services.email_events import what_changes
 
 TOLERANCE = 300
@@ -91,3 +98,42 @@ def test_the_simulator_sends_the_documented_events_signed_now(kind: str) -> None
     assert _shape(body) == _shape(documented) | {"signature": _shape(documented["signature"])}
     assert event.event_data.message.headers.message_id == "9a0f.confirmation.1.email@orderflow"
     assert event.signature.token != documented["signature"]["token"]
+
+
+async def test_mail_goes_through_a_relay_that_wants_a_login() -> None:
+    """Mailgun's SMTP relay (smtp.mailgun.org) takes mail only after a login: the Mailer logs
+    in with ORDERFLOW_SMTP_USERNAME and _PASSWORD, and a wrong password is refused."""
+    received: list[bytes] = []
+
+    class Relay:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope.original_content)
+            return "250 queued"
+
+    def login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        good = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"postmaster@mg.shop.example",
+            b"relay-password",
+        )
+        return AuthResult(success=good, handled=False)
+
+    port = free_port()
+    relay = Controller(
+        Relay(), hostname="127.0.0.1", port=port, authenticator=login, auth_require_tls=False
+    )
+    relay.start()
+    try:
+        settings = Settings(
+            smtp_port=port,
+            smtp_username="postmaster@mg.shop.example",
+            smtp_password="relay-password",
+        )
+        message = RenderedMessage("Замовлення прийнято", "Текст\n", "<p>Текст</p>", "", "", "")
+        await Mailer(settings).send(to="iryna@example.com", message=message, message_id="<1@o>")
+        assert b"Message-ID: <1@o>" in received[0]
+        wrong = settings.model_copy(update={"smtp_password": "not-it"})
+        with pytest.raises(aiosmtplib.SMTPAuthenticationError):
+            await Mailer(wrong).send(to="iryna@example.com", message=message, message_id="<2@o>")
+        assert len(received) == 1
+    finally:
+        relay.stop()
