@@ -68,7 +68,8 @@ from schema.reports import (
 from schema.tables import Incident, OrderEvent, OrderFacts
 
 TIMED_STAGES = [stage for stage in Stage if stage not in (Stage.COMPLETED, Stage.CANCELLED)]
-CHANNELS = {"email": "emails", "sms": "sms", "push": "push"}  # channel -> its columns' prefix
+# channel -> its columns' prefix
+CHANNELS = {"email": "emails", "sms": "sms", "push": "push", "viber": "viber"}
 CANCEL_REASONS = [*(reason.value for reason in CancelReason), "invalid"]
 BREACH = "sla.silence_breached"
 RETURN = "return.requested"
