@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import httpx
 import structlog
@@ -77,6 +77,8 @@ def accepted_message_id(answer: dict[str, Any], recipient: str) -> str:
     """The message_id a send.json answer gives `recipient`; otherwise the refusal, named:
     Undeliverable (the next channel), a retryable ProviderUnavailable, or a non-retryable
     ProviderRejected."""
+    if not isinstance(answer, dict):
+        raise ApplicationError("TurboSMS answered no JSON object", type="ProviderUnavailable")
     code = answer.get("response_code")
     results = answer.get("response_result")
     if code not in ACCEPTED and not (code == DUPLICATE and results):
@@ -106,12 +108,14 @@ def deliveries(answer: dict[str, Any]) -> dict[str, Delivery]:
     if answer.get("response_code") != 0:
         _refused(answer.get("response_code"), answer.get("response_status"))
     found = {}
-    for item in answer.get("response_result") or []:
+    results = answer.get("response_result")
+    for item in results if isinstance(results, list) else []:
         if not isinstance(item, dict) or not item.get("message_id"):
             continue
         if item.get("response_code") == 0 and item.get("status"):
             via = item.get("type") if item.get("type") in ("viber", "sms") else None
-            found[str(item["message_id"])] = Delivery(_word(item["status"]).lower(), via)
+            status = _word(item["status"]).lower()[:16]  # the outbox keeps 16 characters
+            found[str(item["message_id"])] = Delivery(status, via)
         elif item.get("response_code") == 414:  # NOT_ALLOWED_MESSAGE_ID: not ours to know
             found[str(item["message_id"])] = Delivery("unknown", None)
     return found
@@ -159,7 +163,7 @@ class TurboSmsChannel(Channel):
 
     reports_delivery = True
 
-    def __init__(self, name: str, turbosms: TurboSms) -> None:
+    def __init__(self, name: Literal["sms", "viber"], turbosms: TurboSms) -> None:
         self.name = name
         self._turbosms = turbosms
 

@@ -23,7 +23,7 @@ from schema.webhooks import BadSignature
 from settings import Settings
 from starter.services.email_events import what_changes
 
-TOLERANCE = 300
+TOLERANCE = 9 * 3600  # Mailgun retries for 8 hours
 MEANS = {
     "failed_permanent": "bounced",
     "failed_temporary": None,

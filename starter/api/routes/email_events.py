@@ -43,7 +43,7 @@ async def mailgun(
     request: Request, event: MailgunEvent, db: Session, settings: AppSettings
 ) -> EmailEventAck:
     """`signature` {timestamp, token, signature}: HMAC-SHA256 of timestamp + token with
-    ORDERFLOW_MAILGUN_WEBHOOK_SIGNING_KEY, at most `webhook_tolerance_seconds` old, its token
+    ORDERFLOW_MAILGUN_WEBHOOK_SIGNING_KEY, at most 9 hours old (Mailgun retries for 8), its token
     never seen before (a replay is answered `duplicate` and changes nothing); `event-data`:
     the event, matched to our e-mail by `message.headers.message-id`."""
     if settings.email_provider != "mailgun":
