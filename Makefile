@@ -1,10 +1,11 @@
-# orderflow — `make dev` brings the whole stack up, `make test` runs the suite.
+# orderflow — `make dev` brings the whole stack up, `make test` runs the suite, `make test-fast`
+# the part of it that starts no servers (the inner loop: about half a minute of CPU).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint fmt check-compose bench clean fuzz
+.PHONY: dev test test-fast lint fmt check-compose bench clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +19,12 @@ dev: $(STAMP)
 test: $(STAMP) lint check-compose
 	bash .ci/system-packages
 	$(BIN)/python -m pytest
+
+# Every test not marked `stack` (tests/conftest.py marks those that start servers): messages,
+# contracts, replay of the stored histories, the fast workflow layer on the time-skipping
+# server. No lint, no Postgres, no dev server.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not stack" -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

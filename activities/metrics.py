@@ -15,6 +15,8 @@ from datetime import date, datetime
 from temporalio import activity
 from temporalio.common import MetricMeter
 
+from schema.vocabulary import DELIVERY_STEPS, EventType
+
 ORDERS_STARTED = "orderflow_orders_started_total"
 ORDERS_COMPLETED = "orderflow_orders_completed_total"
 ORDERS_DELIVERED = "orderflow_orders_delivered_total"  # on_time: yes | no | unknown
@@ -24,8 +26,6 @@ SLA_BREACHES = "orderflow_sla_breaches_total"  # stage, waiting_for
 NOTIFICATIONS_SENT = "orderflow_notifications_sent_total"  # channel, audience
 NOTIFICATIONS_FAILED = "orderflow_notifications_failed_total"  # channel, audience, failure
 SHOP_EVENT_DELIVERIES = "orderflow_shop_event_deliveries_total"  # outcome
-
-DELIVERY_STEPS = ("order.delivered", "order.collected")
 
 # A stage lasts from a second (intake) to weeks (a back-order, a parcel on its way).
 STAGE_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 14400, 43200, 86400, 172800, 345600, 604800, 1209600)
@@ -56,18 +56,18 @@ def timeline_step(
     event_type: str, stage: str, detail: Mapping[str, str], promised: date | None, at: datetime
 ) -> None:
     """One step of an order's timeline, written now."""
-    if event_type == "order.received":
+    if event_type == EventType.ORDER_RECEIVED:
         _count(ORDERS_STARTED)
-    elif event_type == "order.completed":
+    elif event_type == EventType.ORDER_COMPLETED:
         _count(ORDERS_COMPLETED)
     elif event_type in DELIVERY_STEPS:
         on_time = "unknown" if promised is None else "yes" if at.date() <= promised else "no"
         _count(ORDERS_DELIVERED, {"on_time": on_time})
-    elif event_type == "order.cancelled":
+    elif event_type == EventType.ORDER_CANCELLED:
         _count(ORDERS_CANCELLED, {"reason": detail.get("reason") or "other"})
-    elif event_type == "order.invalid":
+    elif event_type == EventType.ORDER_INVALID:
         _count(ORDERS_CANCELLED, {"reason": "invalid"})
-    elif event_type == "sla.silence_breached":
+    elif event_type == EventType.SLA_SILENCE_BREACHED:
         _count(SLA_BREACHES, {"stage": stage, "waiting_for": detail.get("waiting_for", "")})
 
 

@@ -46,7 +46,7 @@ from activities.messages import (
     MANAGER_KINDS,
     Line,
     MessageCatalog,
-    OrderFacts,
+    OrderMessageFacts,
     RecipientFacts,
     RenderedMessage,
     fit_sms,
@@ -65,6 +65,7 @@ from schema.database import open_session
 from schema.links import CustomerLinks, LinkPurpose
 from schema.pii import ERASED, ERASED_DOMAIN, mask_addresses, mask_email, mask_phone
 from schema.tables import Customer, Notification, Order, OrderContact, OrderLine
+from schema.vocabulary import ErrorType
 from settings import Settings
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -259,7 +260,7 @@ async def _rejected_is_undeliverable(call: Awaitable[dict[str, Any]]) -> dict[st
     try:
         return await call
     except ApplicationError as exc:
-        if exc.type == "ProviderRejected":
+        if exc.type == ErrorType.PROVIDER_REJECTED:
             raise Undeliverable(str(exc)) from exc
         raise
 
@@ -333,7 +334,7 @@ class NotificationActivities:
         kind: MessageKind,
         locale: str,
         params: dict[str, str],
-        facts: OrderFacts | RecipientFacts,
+        facts: OrderMessageFacts | RecipientFacts,
     ) -> RenderedMessage:
         """A message that cannot be rendered will not render on a retry either: the step
         fails for good, and an operator decides (no poison loop)."""
@@ -342,7 +343,7 @@ class NotificationActivities:
         except (ValueError, TemplateError) as exc:
             raise ApplicationError(
                 f"{kind.value} ({locale}) cannot be rendered: {exc}",
-                type="MessageBroken",
+                type=ErrorType.MESSAGE_BROKEN,
                 non_retryable=True,
             ) from exc
 
@@ -447,9 +448,9 @@ class NotificationActivities:
 
     def _facts(
         self, order: Order, contact: OrderContact, lines: list[OrderLine], *, bonus: bool
-    ) -> OrderFacts:
+    ) -> OrderMessageFacts:
         links, page = self._links, f"{self._settings.public_url}/order"
-        return OrderFacts(
+        return OrderMessageFacts(
             number=order.number,
             customer_name=contact.name or ERASED,
             currency=order.currency,

@@ -47,6 +47,7 @@ from schema.tables import (
     OrderProviderRefs,
     Return,
 )
+from schema.vocabulary import DELIVERY_STEPS, ErrorType, EventType
 from settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -56,7 +57,7 @@ async def load_order(session: AsyncSession, order_id: str) -> Order:
     order = await session.get(Order, uuid.UUID(order_id))
     if order is None:
         raise ApplicationError(
-            f"order {order_id} does not exist", type="OrderNotFound", non_retryable=True
+            f"order {order_id} does not exist", type=ErrorType.ORDER_NOT_FOUND, non_retryable=True
         )
     return order
 
@@ -65,7 +66,9 @@ async def load_return(session: AsyncSession, return_id: str) -> Return:
     ret = await session.get(Return, uuid.UUID(return_id))
     if ret is None:
         raise ApplicationError(
-            f"return {return_id} does not exist", type="ReturnNotFound", non_retryable=True
+            f"return {return_id} does not exist",
+            type=ErrorType.RETURN_NOT_FOUND,
+            non_retryable=True,
         )
     return ret
 
@@ -75,7 +78,7 @@ async def load_contact(session: AsyncSession, order: Order) -> OrderContact:
     contact = await session.get(OrderContact, order.id)
     if contact is None:
         raise ApplicationError(
-            f"order {order.id} has no contacts", type="ContactMissing", non_retryable=True
+            f"order {order.id} has no contacts", type=ErrorType.CONTACT_MISSING, non_retryable=True
         )
     return contact
 
@@ -105,19 +108,19 @@ async def save_refs(engine: AsyncEngine, order_id: str, **refs: str) -> None:
 
 
 # How the timeline keeps the read model's flags for queues and filters.
-FLAGS: dict[str, dict[str, bool]] = {
-    "review.requested": {"needs_action": True},
-    "review.confirmed": {"needs_action": False},
-    "stock.partial": {"needs_action": True},
-    "stock.decided": {"needs_action": False},
-    "picking.needs_operator": {"needs_action": True},
-    "order.packed": {"needs_action": False},
-    "order.cancelled": {"needs_action": False},
-    "sla.silence_breached": {"sla_breached": True},
-    "payment.failed": {"payment_failed": True},
-    "payment.succeeded": {"payment_failed": False},
-    "step.failed": {"needs_action": True},
-    "step.resolved": {"needs_action": False},
+FLAGS: dict[EventType, dict[str, bool]] = {
+    EventType.REVIEW_REQUESTED: {"needs_action": True},
+    EventType.REVIEW_CONFIRMED: {"needs_action": False},
+    EventType.STOCK_PARTIAL: {"needs_action": True},
+    EventType.STOCK_DECIDED: {"needs_action": False},
+    EventType.PICKING_NEEDS_OPERATOR: {"needs_action": True},
+    EventType.ORDER_PACKED: {"needs_action": False},
+    EventType.ORDER_CANCELLED: {"needs_action": False},
+    EventType.SLA_SILENCE_BREACHED: {"sla_breached": True},
+    EventType.PAYMENT_FAILED: {"payment_failed": True},
+    EventType.PAYMENT_SUCCEEDED: {"payment_failed": False},
+    EventType.STEP_FAILED: {"needs_action": True},
+    EventType.STEP_RESOLVED: {"needs_action": False},
 }
 
 
@@ -206,14 +209,13 @@ class OrderActivities:
                     values["expected_date"] = input.expected_date
                 if input.progress is not None:
                     values.update(_progress_columns(input.progress))
-                values.update(FLAGS.get(entry.type, {}))
-                if entry.type == "payment.succeeded" and "amount" in entry.detail:
-                    # What was paid: the refund ledger's limit (schema/ledger.py).
-                    values["paid_amount"] = Decimal(entry.detail["amount"])
+                values.update(FLAGS.get(EventType(entry.type), {}))
+                if input.paid is not None:  # the refund ledger's limit (schema/ledger.py)
+                    values["paid_amount"] = input.paid
                 await session.execute(
                     update(Order).where(col(Order.id) == order_id).values(**values)
                 )
-                if entry.type in metrics.DELIVERY_STEPS:  # for the date promised at confirmation
+                if entry.type in DELIVERY_STEPS:  # for the date promised at confirmation
                     facts = await session.get(OrderFacts, order_id)
             if recorded and entry.type in shop_events.TIMELINE:
                 # The shop hears of the step once, with the read model (an outbox), in the

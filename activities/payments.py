@@ -16,6 +16,7 @@ from schema.contracts import CreatePaymentInput, OrderRef, PaymentLink, RefundIn
 from schema.database import open_session
 from schema.ledger import REJECTED, RefundExceedsPayment, enter_refund
 from schema.tables import Refund
+from schema.vocabulary import ErrorType
 
 
 class PaymentActivities:
@@ -67,7 +68,9 @@ class PaymentActivities:
                     actor=input.actor,
                 )
             except RefundExceedsPayment as exc:
-                raise ApplicationError(str(exc), type="RefundRefused", non_retryable=True) from exc
+                raise ApplicationError(
+                    str(exc), type=ErrorType.REFUND_REFUSED, non_retryable=True
+                ) from exc
             await session.commit()
         try:
             answer = await self._payments.call(
@@ -77,7 +80,8 @@ class PaymentActivities:
                 idempotency_key=key,
             )
         except ApplicationError as exc:
-            if exc.type == "ProviderRejected":  # nothing was refunded: the row counts for nothing
+            # Refused: nothing was refunded, the row counts for nothing.
+            if exc.type == ErrorType.PROVIDER_REJECTED:
                 await self._mark(key, status=REJECTED)
             raise
         await self._mark(key, provider_refund_id=str(answer.get("refund_id") or "") or None)

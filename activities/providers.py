@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from schema.vocabulary import ErrorType
+
 # Calls are spaced a fifth more than 1/rate apart, so that the provider, which sees each call
 # a few milliseconds (under load, a hundred) later than it was let go, still never counts
 # more than the rate in a second.
@@ -65,7 +67,7 @@ class SharedRate:
             if time.monotonic() + wait > deadline:
                 raise ApplicationError(
                     f"{self._provider} is at its rate limit: no turn within {self._max_wait:g} s",
-                    type="ProviderUnavailable",
+                    type=ErrorType.PROVIDER_UNAVAILABLE,
                 )
             await asyncio.sleep(max(wait, 0.001))
 
@@ -108,16 +110,17 @@ class Provider:
             )
         except httpx.TransportError as exc:
             raise ApplicationError(
-                f"{self.name} unreachable: {type(exc).__name__}", type="ProviderUnavailable"
+                f"{self.name} unreachable: {type(exc).__name__}",
+                type=ErrorType.PROVIDER_UNAVAILABLE,
             ) from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise ApplicationError(
-                f"{self.name} answered {response.status_code}", type="ProviderUnavailable"
+                f"{self.name} answered {response.status_code}", type=ErrorType.PROVIDER_UNAVAILABLE
             )
         if response.status_code >= 400:
             raise ApplicationError(
                 f"{self.name} refused {method} {path}: {response.status_code} {response.text[:200]}",
-                type="ProviderRejected",
+                type=ErrorType.PROVIDER_REJECTED,
                 non_retryable=True,
             )
         body: dict[str, Any] = response.json() if response.content else {}

@@ -29,6 +29,7 @@ from activities.providers import Provider
 from schema.contracts import BookShipmentInput, OrderRef, ReturnRef, Shipment
 from schema.database import open_session
 from schema.tables import Return, ReturnItem
+from schema.vocabulary import ErrorType
 
 RULES = Path(__file__).resolve().parent / "data" / "carrier_rules.json"
 
@@ -68,7 +69,9 @@ def choose_carrier(
         if all(rule[k] in (v, "*") for k, v in wanted.items()) and weight <= rule["max_weight_kg"]:
             return CarrierChoice(rule["carrier"], rule["service"], weight)
     raise ApplicationError(
-        f"no carrier rule for {wanted} at {weight} kg", type="NoCarrier", non_retryable=True
+        f"no carrier rule for {wanted} at {weight} kg",
+        type=ErrorType.NO_CARRIER,
+        non_retryable=True,
     )
 
 
@@ -94,7 +97,7 @@ class ShippingActivities:
             contact = await load_contact(session, order)
         if contact.country is None:
             raise ApplicationError(
-                "order has no address to ship to", type="NoAddress", non_retryable=True
+                "order has no address to ship to", type=ErrorType.NO_ADDRESS, non_retryable=True
             )
         lines = await order_lines(self._engine, input.order_id)
         choice = choose_carrier(
@@ -154,7 +157,9 @@ class ShippingActivities:
             ).all()
         if contact.country is None:
             raise ApplicationError(
-                "order has no address to collect from", type="NoAddress", non_retryable=True
+                "order has no address to collect from",
+                type=ErrorType.NO_ADDRESS,
+                non_retryable=True,
             )
         choice = choose_carrier(
             country=contact.country,

@@ -38,6 +38,7 @@ from activities.providers import Provider, SharedRate
 from schema.database import open_session
 from schema.pii import mask_phone
 from schema.tables import DELIVERY_FINAL, Notification, OrderContact
+from schema.vocabulary import ErrorType
 from settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -69,8 +70,8 @@ def _refused(code: Any, status: Any) -> NoReturn:
     if code in UNREACHABLE:
         raise Undeliverable(what)
     if code in TRANSIENT:
-        raise ApplicationError(what, type="ProviderUnavailable")
-    raise ApplicationError(what, type="ProviderRejected", non_retryable=True)
+        raise ApplicationError(what, type=ErrorType.PROVIDER_UNAVAILABLE)
+    raise ApplicationError(what, type=ErrorType.PROVIDER_REJECTED, non_retryable=True)
 
 
 def accepted_message_id(answer: dict[str, Any], recipient: str) -> str:
@@ -78,7 +79,9 @@ def accepted_message_id(answer: dict[str, Any], recipient: str) -> str:
     Undeliverable (the next channel), a retryable ProviderUnavailable, or a non-retryable
     ProviderRejected."""
     if not isinstance(answer, dict):
-        raise ApplicationError("TurboSMS answered no JSON object", type="ProviderUnavailable")
+        raise ApplicationError(
+            "TurboSMS answered no JSON object", type=ErrorType.PROVIDER_UNAVAILABLE
+        )
     code = answer.get("response_code")
     results = answer.get("response_result")
     if code not in ACCEPTED and not (code == DUPLICATE and results):
@@ -90,7 +93,7 @@ def accepted_message_id(answer: dict[str, Any], recipient: str) -> str:
             _refused(item.get("response_code"), item.get("response_status"))
     raise ApplicationError(
         f"TurboSMS answered {_word(code)} without a message for the recipient",
-        type="ProviderRejected",
+        type=ErrorType.PROVIDER_REJECTED,
         non_retryable=True,
     )
 

@@ -49,7 +49,8 @@ def order_id_of(workflow_id: str) -> str | None:
 
 
 class Stage(StrEnum):
-    """Where the order is in its lifecycle (architecture: Stages)."""
+    """Where the order is in its lifecycle: the stages in their order (docs/architecture.md,
+    Stages, numbers them so), then the two ends."""
 
     INTAKE = "intake"
     VALIDATION = "validation"
@@ -263,6 +264,9 @@ class RecordEventInput:
     # written to its timeline under the order's current stage; the order's stage, status and
     # progress are left as they are (its own workflow keeps them).
     moves_order: bool = True
+    # With the step that records the payment: what the verified payment brought in, kept as
+    # the refund ledger's limit (`orders.paid_amount`, schema/ledger.py).
+    paid: Decimal | None = None
 
 
 @dataclass(frozen=True)

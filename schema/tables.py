@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from schema.vocabulary import EventType
+
 
 def _now_column() -> Any:
     return Column(DateTime(timezone=True), nullable=False, server_default=func.now())
@@ -168,13 +170,13 @@ class OrderEvent(SQLModel, table=True):
         Index(
             "ix_order_events_sla_breaches",
             "order_id",
-            postgresql_where=text("type = 'sla.silence_breached'"),
+            postgresql_where=text(f"type = '{EventType.SLA_SILENCE_BREACHED}'"),
         ),
         # Returns by reason (the reports): rare rows too.
         Index(
             "ix_order_events_returns",
             "order_id",
-            postgresql_where=text("type = 'return.requested'"),
+            postgresql_where=text(f"type = '{EventType.RETURN_REQUESTED}'"),
         ),
     )
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -73,6 +74,8 @@ def _run(call: Callable[[OrderflowClient], Awaitable[T]]) -> T:
 
 
 def _print(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
+    """The client's answer (an API model, or a list of them) as JSON, or as a table."""
+    data = _plain(data)
     if as_json or columns is None:
         typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
         return
@@ -82,6 +85,14 @@ def _print(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
     for row in data:
         table.add_row(*(str(row.get(column, "")) for column in columns))
     console.print(table)
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [_plain(item) for item in data]
+    return data
 
 
 @app.command()
@@ -247,8 +258,8 @@ def refunds(order_id: str, as_json: JsonFlag = False) -> None:
     if as_json:
         _print(ledger, True)
         return
-    console.print(f"paid {ledger['paid']}  refunded {ledger['refunded']}  left {ledger['left']}")
-    _print(ledger["refunds"], False, ["key", "amount", "status", "reason", "actor"])
+    console.print(f"paid {ledger.paid}  refunded {ledger.refunded}  left {ledger.left}")
+    _print(ledger.refunds, False, ["key", "amount", "status", "reason", "actor"])
 
 
 @returns.command("list")
@@ -450,7 +461,7 @@ def deliveries(
     """The delivery log, newest first: each event, its attempts, the receiver's last answer."""
     page = _run(lambda c: c.deliveries(subscription_id, status=status, limit=limit))
     _print(
-        page["items"],
+        page.items,
         as_json,
         ["id", "type", "order_id", "status", "attempts", "last_status_code", "last_error"],
     )

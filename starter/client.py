@@ -4,20 +4,49 @@
         accepted = await orderflow.create_order(order)      # idempotent on the order number
         order = await orderflow.get_order(accepted.order_id)
 
-Errors are named: Unauthorized (401), Forbidden (403), NotFound (404), Conflict (409: a
-used number, or an action the order's stage refuses), InvalidRequest (422, with the bad
-fields), Unavailable (5xx or no answer, after the retries).
+Every answer is the API's own model (schema/api/), read and checked: `ActionOut` for an
+action, `RefundOut`, `ReturnOut`, `SubscriptionOut`... (an answer that is not raises
+pydantic's ValidationError). Errors are named: Unauthorized (401),
+Forbidden (403), NotFound (404), Conflict (409: a used number, or an action the order's
+stage refuses), InvalidRequest (422, with the bad fields), Unavailable (5xx or no answer,
+after the retries).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import TypeAdapter
 
-from schema.api.orders import FieldError, OrderAccepted, OrderCreate, OrderOut, OrderPage
+from schema.api.actions import ActionOut
+from schema.api.admin import (
+    AccountCreated,
+    AccountOut,
+    AuditOut,
+    ErasureOut,
+    KeyIssued,
+    KeyOut,
+    KeyRevoked,
+    SessionsRevoked,
+)
+from schema.api.orders import (
+    FieldError,
+    NoteOut,
+    OrderAccepted,
+    OrderCreate,
+    OrderOut,
+    OrderPage,
+)
+from schema.api.returns import RefundOut, RefundsOut, ReturnOut
+from schema.api.subscriptions import (
+    DeliveryOut,
+    DeliveryPage,
+    SubscriptionCreated,
+    SubscriptionOut,
+)
 
 
 class OrderflowError(Exception):
@@ -66,6 +95,7 @@ _BY_STATUS: dict[int, type[OrderflowError]] = {
     429: RateLimited,
 }
 RETRYABLE = {502, 503, 504}
+M = TypeVar("M")
 
 
 class OrderflowClient:
@@ -121,26 +151,26 @@ class OrderflowClient:
 
     async def confirm(
         self, order_id: str, *, final_price: str | None = None, note: str = ""
-    ) -> dict[str, Any]:
+    ) -> ActionOut:
         return await self._act(order_id, "confirm", {"final_price": final_price, "note": note})
 
-    async def reject(self, order_id: str, reason: str) -> dict[str, Any]:
+    async def reject(self, order_id: str, reason: str) -> ActionOut:
         return await self._act(order_id, "reject", {"reason": reason})
 
-    async def decide_stock(self, order_id: str, choice: str, note: str = "") -> dict[str, Any]:
+    async def decide_stock(self, order_id: str, choice: str, note: str = "") -> ActionOut:
         return await self._act(order_id, "stock-decision", {"choice": choice, "note": note})
 
-    async def delay(self, order_id: str, reason: str, new_date: str) -> dict[str, Any]:
+    async def delay(self, order_id: str, reason: str, new_date: str) -> ActionOut:
         return await self._act(order_id, "delay", {"reason": reason, "new_date": new_date})
 
-    async def cancel(self, order_id: str, reason: str, note: str = "") -> dict[str, Any]:
+    async def cancel(self, order_id: str, reason: str, note: str = "") -> ActionOut:
         return await self._act(order_id, "cancel", {"reason": reason, "note": note})
 
-    async def resolve(self, order_id: str, choice: str) -> dict[str, Any]:
+    async def resolve(self, order_id: str, choice: str) -> ActionOut:
         """Retry a step that failed for good, or skip it."""
         return await self._act(order_id, "resolve", {"choice": choice})
 
-    async def decide_parcel(self, order_id: str, choice: str, note: str = "") -> dict[str, Any]:
+    async def decide_parcel(self, order_id: str, choice: str, note: str = "") -> ActionOut:
         """A lost or damaged parcel: reship, refund or cancel."""
         return await self._act(order_id, "parcel-decision", {"choice": choice, "note": note})
 
@@ -157,19 +187,25 @@ class OrderflowClient:
         lines: list[dict[str, Any]] | None = None,
         note: str = "",
         key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> RefundOut:
         """Refund an amount, or lines ({"sku", "quantity"}), of a paid order."""
         body = {"amount": amount, "lines": lines, "reason": reason, "note": note}
-        return await self._call(  # type: ignore[no-any-return]
-            "POST",
-            f"/v1/orders/{order_id}/refunds",
-            json={k: v for k, v in body.items() if v is not None},
-            key=key or uuid.uuid4().hex,
+        return _read(
+            RefundOut,
+            await self._call(
+                "POST",
+                f"/v1/orders/{order_id}/refunds",
+                json={k: v for k, v in body.items() if v is not None},
+                key=key or uuid.uuid4().hex,
+            ),
         )
 
-    async def refunds(self, order_id: str) -> dict[str, Any]:
+    async def refunds(self, order_id: str) -> RefundsOut:
         """The order's refund ledger: paid, refunded, left, every refund."""
-        return await self._call("GET", f"/v1/orders/{order_id}/refunds", idempotent=True)  # type: ignore[no-any-return]
+        return _read(
+            RefundsOut,
+            await self._call("GET", f"/v1/orders/{order_id}/refunds", idempotent=True),
+        )
 
     async def open_return(
         self,
@@ -181,7 +217,7 @@ class OrderflowClient:
         replacement: list[dict[str, Any]] | None = None,
         comment: str | None = None,
         key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ReturnOut:
         """Open a return of a delivered order (lines: {"sku", "quantity"})."""
         body = {
             "lines": lines,
@@ -190,97 +226,147 @@ class OrderflowClient:
             "replacement": replacement,
             "comment": comment,
         }
-        return await self._call(  # type: ignore[no-any-return]
-            "POST",
-            f"/v1/orders/{order_id}/returns",
-            json={k: v for k, v in body.items() if v is not None},
-            key=key or uuid.uuid4().hex,
+        return _read(
+            ReturnOut,
+            await self._call(
+                "POST",
+                f"/v1/orders/{order_id}/returns",
+                json={k: v for k, v in body.items() if v is not None},
+                key=key or uuid.uuid4().hex,
+            ),
         )
 
-    async def returns(self, order_id: str) -> list[dict[str, Any]]:
-        return await self._call("GET", f"/v1/orders/{order_id}/returns", idempotent=True)  # type: ignore[no-any-return]
+    async def returns(self, order_id: str) -> list[ReturnOut]:
+        return _read(
+            list[ReturnOut],
+            await self._call("GET", f"/v1/orders/{order_id}/returns", idempotent=True),
+        )
 
     async def decide_return(
         self, order_id: str, return_id: str, *, approve: bool, note: str = ""
-    ) -> dict[str, Any]:
+    ) -> ReturnOut:
         """Approve, or refuse, a return awaiting approval."""
-        return await self._call(  # type: ignore[no-any-return]
-            "POST",
-            f"/v1/orders/{order_id}/returns/{return_id}/decision",
-            json={"approve": approve, "note": note},
+        return _read(
+            ReturnOut,
+            await self._call(
+                "POST",
+                f"/v1/orders/{order_id}/returns/{return_id}/decision",
+                json={"approve": approve, "note": note},
+            ),
         )
 
-    async def resolve_return(self, order_id: str, return_id: str, choice: str) -> dict[str, Any]:
+    async def resolve_return(self, order_id: str, return_id: str, choice: str) -> ReturnOut:
         """Retry a return's step that failed for good, or skip it."""
-        return await self._call(  # type: ignore[no-any-return]
-            "POST", f"/v1/orders/{order_id}/returns/{return_id}/resolve", json={"choice": choice}
+        return _read(
+            ReturnOut,
+            await self._call(
+                "POST",
+                f"/v1/orders/{order_id}/returns/{return_id}/resolve",
+                json={"choice": choice},
+            ),
         )
 
     async def add_note(
         self, order_id: str, text: str, *, customer_contact: bool = False
-    ) -> dict[str, Any]:
-        return await self._call(
-            "POST",
-            f"/v1/orders/{order_id}/notes",
-            json={"text": text, "customer_contact": customer_contact},
+    ) -> NoteOut:
+        return _read(
+            NoteOut,
+            await self._call(
+                "POST",
+                f"/v1/orders/{order_id}/notes",
+                json={"text": text, "customer_contact": customer_contact},
+            ),
         )
 
     # --- administration ------------------------------------------------------------------------
 
-    async def issue_key(self, name: str, role: str) -> dict[str, Any]:
-        return await self._call("POST", "/v1/admin/keys", json={"name": name, "role": role})
-
-    async def list_keys(self) -> list[dict[str, Any]]:
-        return await self._call("GET", "/v1/admin/keys", idempotent=True)  # type: ignore[no-any-return]
-
-    async def revoke_key(self, key_id: str) -> dict[str, Any]:
-        return await self._call("DELETE", f"/v1/admin/keys/{key_id}", idempotent=True)
-
-    async def create_account(self, username: str, password: str, role: str) -> dict[str, Any]:
-        return await self._call(
-            "POST",
-            "/v1/admin/accounts",
-            json={"username": username, "password": password, "role": role},
+    async def issue_key(self, name: str, role: str) -> KeyIssued:
+        return _read(
+            KeyIssued, await self._call("POST", "/v1/admin/keys", json={"name": name, "role": role})
         )
 
-    async def list_accounts(self) -> list[dict[str, Any]]:
-        return await self._call("GET", "/v1/admin/accounts", idempotent=True)  # type: ignore[no-any-return]
+    async def list_keys(self) -> list[KeyOut]:
+        return _read(list[KeyOut], await self._call("GET", "/v1/admin/keys", idempotent=True))
 
-    async def disable_account(self, username: str) -> dict[str, Any]:
-        return await self._call("POST", f"/v1/admin/accounts/{username}/disable", idempotent=True)
-
-    async def enable_account(self, username: str) -> dict[str, Any]:
-        return await self._call("POST", f"/v1/admin/accounts/{username}/enable", idempotent=True)
-
-    async def revoke_sessions(self, username: str) -> dict[str, Any]:
-        return await self._call(
-            "DELETE", f"/v1/admin/accounts/{username}/sessions", idempotent=True
+    async def revoke_key(self, key_id: str) -> KeyRevoked:
+        return _read(
+            KeyRevoked,
+            await self._call("DELETE", f"/v1/admin/keys/{key_id}", idempotent=True),
         )
 
-    async def erase_customer(self, email: str) -> dict[str, Any]:
-        return await self._call(
-            "POST", "/v1/admin/erasures", json={"email": email}, idempotent=True
+    async def create_account(self, username: str, password: str, role: str) -> AccountCreated:
+        return _read(
+            AccountCreated,
+            await self._call(
+                "POST",
+                "/v1/admin/accounts",
+                json={"username": username, "password": password, "role": role},
+            ),
         )
 
-    async def audit_log(self, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    async def list_accounts(self) -> list[AccountOut]:
+        return _read(
+            list[AccountOut], await self._call("GET", "/v1/admin/accounts", idempotent=True)
+        )
+
+    async def disable_account(self, username: str) -> AccountOut:
+        return _read(
+            AccountOut,
+            await self._call("POST", f"/v1/admin/accounts/{username}/disable", idempotent=True),
+        )
+
+    async def enable_account(self, username: str) -> AccountOut:
+        return _read(
+            AccountOut,
+            await self._call("POST", f"/v1/admin/accounts/{username}/enable", idempotent=True),
+        )
+
+    async def revoke_sessions(self, username: str) -> SessionsRevoked:
+        return _read(
+            SessionsRevoked,
+            await self._call("DELETE", f"/v1/admin/accounts/{username}/sessions", idempotent=True),
+        )
+
+    async def erase_customer(self, email: str) -> ErasureOut:
+        return _read(
+            ErasureOut,
+            await self._call("POST", "/v1/admin/erasures", json={"email": email}, idempotent=True),
+        )
+
+    async def audit_log(self, target: str | None = None, limit: int = 100) -> list[AuditOut]:
         params = {"limit": limit, **({"target": target} if target else {})}
-        return await self._call("GET", "/v1/admin/audit", params=params, idempotent=True)  # type: ignore[no-any-return]
+        return _read(
+            list[AuditOut],
+            await self._call("GET", "/v1/admin/audit", params=params, idempotent=True),
+        )
 
     # --- order events for the shop's backend ---------------------------------------------------
 
-    async def create_subscription(self, url: str, events: list[str]) -> dict[str, Any]:
+    async def create_subscription(self, url: str, events: list[str]) -> SubscriptionCreated:
         """Subscribe a receiver; the answer holds the signing secret, this once."""
-        return await self._call(
-            "POST", "/v1/webhook-subscriptions", json={"url": url, "events": events}
+        return _read(
+            SubscriptionCreated,
+            await self._call(
+                "POST", "/v1/webhook-subscriptions", json={"url": url, "events": events}
+            ),
         )
 
-    async def list_subscriptions(self) -> list[dict[str, Any]]:
-        return await self._call("GET", "/v1/webhook-subscriptions", idempotent=True)  # type: ignore[no-any-return]
+    async def list_subscriptions(self) -> list[SubscriptionOut]:
+        return _read(
+            list[SubscriptionOut],
+            await self._call("GET", "/v1/webhook-subscriptions", idempotent=True),
+        )
 
-    async def update_subscription(self, subscription_id: str, **changes: Any) -> dict[str, Any]:
+    async def update_subscription(self, subscription_id: str, **changes: Any) -> SubscriptionOut:
         """Change `url`, `events` or `active` (false pauses deliveries)."""
-        return await self._call(
-            "PATCH", f"/v1/webhook-subscriptions/{subscription_id}", json=changes, idempotent=True
+        return _read(
+            SubscriptionOut,
+            await self._call(
+                "PATCH",
+                f"/v1/webhook-subscriptions/{subscription_id}",
+                json=changes,
+                idempotent=True,
+            ),
         )
 
     async def delete_subscription(self, subscription_id: str) -> None:
@@ -288,28 +374,36 @@ class OrderflowClient:
 
     async def deliveries(
         self, subscription_id: str, *, status: str | None = None, limit: int = 50
-    ) -> dict[str, Any]:
+    ) -> DeliveryPage:
         """The delivery log, newest first."""
         params = {"limit": limit, **({"status": status} if status else {})}
-        return await self._call(  # type: ignore[no-any-return]
-            "GET",
-            f"/v1/webhook-subscriptions/{subscription_id}/deliveries",
-            params=params,
-            idempotent=True,
+        return _read(
+            DeliveryPage,
+            await self._call(
+                "GET",
+                f"/v1/webhook-subscriptions/{subscription_id}/deliveries",
+                params=params,
+                idempotent=True,
+            ),
         )
 
-    async def redeliver(self, subscription_id: str, delivery_id: int) -> dict[str, Any]:
-        return await self._call(
-            "POST",
-            f"/v1/webhook-subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver",
-            idempotent=True,
+    async def redeliver(self, subscription_id: str, delivery_id: int) -> DeliveryOut:
+        return _read(
+            DeliveryOut,
+            await self._call(
+                "POST",
+                f"/v1/webhook-subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver",
+                idempotent=True,
+            ),
         )
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    async def _act(self, order_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _act(self, order_id: str, action: str, body: dict[str, Any]) -> ActionOut:
         body = {key: value for key, value in body.items() if value is not None}
-        return await self._call("POST", f"/v1/orders/{order_id}/{action}", json=body)
+        return _read(
+            ActionOut, await self._call("POST", f"/v1/orders/{order_id}/{action}", json=body)
+        )
 
     async def _call(
         self,
@@ -339,6 +433,11 @@ class OrderflowClient:
                     return _result(response)
             await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
         raise AssertionError("unreachable")
+
+
+def _read(model: type[M], answer: Any) -> M:
+    """The answer as the API's model says it is (a pydantic ValidationError if it is not)."""
+    return TypeAdapter(model).validate_python(answer)
 
 
 def _result(response: httpx.Response) -> Any:

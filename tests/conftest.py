@@ -5,6 +5,11 @@ worker and the HTTP API — each served over real HTTP on free ports.
 Two stacks share Postgres and the mail sink: `dev_stack` on the dev server (visibility,
 search attributes, as in production) and `ts_stack` on the time-skipping server, where a
 day-long timer passes in milliseconds.
+
+Every test that starts servers is marked `stack`, by the fixtures it uses (`STACK_FIXTURES`,
+directly or through another fixture), so `make test-fast` (`-m "not stack"`) never starts
+one. The time-skipping server alone is not a stack: the fast workflow layer (tests/workflows/)
+runs on it with stand-in activities, and it starts in about a second.
 """
 
 from __future__ import annotations
@@ -30,10 +35,23 @@ from devstack.postgres import EmbeddedPostgres
 from schema.database import make_engine, upgrade_database
 from settings import Settings
 from tests.stack import Stack, run_stack
+from tests.workflows.order_run import OrderDesk, order_desk
 from worker import ensure_search_attributes
 from workflows.search import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
+
+# The fixtures that start servers: embedded Postgres, the SMTP sink, the Temporal dev server
+# (and so the simulators, worker and API of `dev_stack` and `ts_stack`, which need them),
+# and `make dev` as a whole (tests/test_devstack.py). A fixture that starts a server of its
+# own, without one of these, joins the list.
+STACK_FIXTURES = frozenset({"postgres", "mail_sink", "temporal_env", "devstack"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
 
 
 @pytest.fixture(scope="session")
@@ -132,6 +150,14 @@ async def ts_stack(
 ) -> AsyncIterator[Stack]:
     async with run_stack(time_skipping_env, base_settings, engine, mail_sink.maildir) as stack:
         yield stack
+
+
+@pytest.fixture
+async def desk(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderDesk]:
+    """The fast workflow layer's (tests/workflows/): orders on the time-skipping server with
+    stand-in activities, each on a fresh task queue; no Postgres."""
+    async with order_desk(time_skipping_env) as desk:
+        yield desk
 
 
 # Views of the dev stack, for tests that need one part of it.

@@ -7,12 +7,18 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from schema.api.actions import ActionOut
 from schema.api.fields import Role
+from schema.api.orders import NoteOut
+from schema.api.returns import RefundsOut
+from schema.contracts import Stage
 from schema.database import open_session
 from starter.client import (
     Conflict,
@@ -58,7 +64,9 @@ async def test_client_creates_reads_finds_and_acts(dev_stack: Stack) -> None:
         result = await operator.confirm(
             accepted.order_id, final_price="450.00", note="agreed by phone"
         )
-        assert result["accepted"] is True
+        assert isinstance(result, ActionOut) and result.accepted
+        noted = await operator.add_note(accepted.order_id, "rang back", customer_contact=True)
+        assert isinstance(noted, NoteOut) and noted.customer_contact
         with pytest.raises(Conflict, match="not awaiting confirmation"):
             await operator.confirm(accepted.order_id)
         with pytest.raises(NotFound):
@@ -82,6 +90,42 @@ async def test_client_retries_a_repeatable_request_then_names_the_failure() -> N
         with pytest.raises(Unavailable, match="unreachable"):
             await client.get_order("x")
     assert calls == 3  # the first try and two retries
+
+
+async def test_client_answers_with_the_apis_models_and_refuses_what_is_not_one() -> None:
+    answers = {
+        "/v1/orders/o1/cancel": {"accepted": True, "stage": "cancelled", "status": "cancelled"},
+        "/v1/orders/o1/refunds": {
+            "paid": "500.00",
+            "refunded": "100.00",
+            "left": "400.00",
+            "refunds": [
+                {
+                    "key": "k1",
+                    "amount": "100.00",
+                    "status": "confirmed",
+                    "reason": "goodwill",
+                    "actor": "key:operator",
+                    "requested_at": None,
+                }
+            ],
+        },
+        "/v1/orders/o2/refunds": {"paid": "500.00", "refunds": "none"},  # not the API's answer
+    }
+
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=answers[request.url.path])
+
+    async with OrderflowClient(
+        "http://orderflow", "k", transport=httpx.MockTransport(api)
+    ) as client:
+        cancelled = await client.cancel("o1", "other")
+        ledger = await client.refunds("o1")
+        with pytest.raises(ValidationError):
+            await client.refunds("o2")
+    assert cancelled.stage == Stage.CANCELLED
+    assert isinstance(ledger, RefundsOut)
+    assert (ledger.left, ledger.refunds[0].amount) == (Decimal("400.00"), Decimal("100.00"))
 
 
 def _cli(stack: Stack, key: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,9 +6,12 @@ Skipped unless asked for, since stored histories are recorded once, not on every
 
 Each test drives one order with `Journey` on the time-skipping stack (real activities,
 real providers) and writes `tests/histories/<name>.json`, named after the test without its
-`test_` prefix. A file that exists is never overwritten — it stands for orders that already
-exist — so its test is skipped. To add a path: add a test here, run it, commit the file
-and a row in the README's table.
+`test_` prefix. A race the real stack cannot line up — a message that must arrive while a
+given activity runs — is driven on the fast layer instead (`desk`: stand-in activities under
+the real names, one held mid-flight); its history is OrderWorkflow's all the same. A file that
+exists is never overwritten — it stands for orders that already exist — so its test is
+skipped. To add a path: add a test here, run it, commit the file and a row in the README's
+table.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from schema.api.fields import Role
 from schema.contracts import (
+    OrderStatus,
+    PaymentMethod,
     Stage,
     refund_workflow_id_for,
     return_workflow_id_for,
@@ -34,6 +39,8 @@ from schema.contracts import (
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.test_workflow import HISTORIES
+from tests.workflows.order_run import OrderDesk, OrderRun
+from tests.workflows.standins import OrderStandIns
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("ORDERFLOW_RECORD_HISTORIES") != "1",
@@ -58,11 +65,10 @@ def record(request: pytest.FixtureRequest) -> Record:
         pytest.skip(f"{path.name} exists: a stored history is never regenerated")
 
     async def save(
-        order: Journey, *, in_flight: bool = False, workflow_id: str | None = None
+        order: Journey | OrderRun, *, in_flight: bool = False, workflow_id: str | None = None
     ) -> None:
-        handle = order.stack.client.get_workflow_handle(
-            workflow_id or workflow_id_for(order.order_id)
-        )
+        client = order.stack.client if isinstance(order, Journey) else order.env.client
+        handle = client.get_workflow_handle(workflow_id or workflow_id_for(order.order_id))
         if in_flight:
             await _settled(handle)
         else:
@@ -467,3 +473,62 @@ async def test_return_exchanged(stack: Stack, record: Record) -> None:
     await record(
         order, in_flight=True, workflow_id=return_workflow_id_for(str(opened["return_id"]))
     )
+
+
+async def test_ship_what_was_packed_after_failed_picking(stack: Stack, record: Record) -> None:
+    """Picking fails three times (a mug missing): an operator ships what was packed; the
+    lines, total and payment follow it (`PatchId.SHIP_WHAT_WAS_PACKED`)."""
+    lines = [
+        {"sku": "MUG-01", "name": "Mug", "quantity": 1, "unit_price": "250.00"},
+        {"sku": "TEA-01", "name": "Green tea", "quantity": 2, "unit_price": "60.00"},
+    ]
+    order = await Journey.place(stack, lines=lines)
+    await order.until_paid()
+    for attempt in (1, 2, 3):
+
+        def picking(status: OrderStatus, attempt: int = attempt) -> bool:
+            started = Journey.types(status).count("picking.started")
+            return status.waiting_for == "packing" and started == attempt
+
+        await order.until(picking)
+        await order.pack(missing=["MUG-01"])
+    await order.waiting_for("stock_decision")
+    decided = await order.act("stock-decision", choice="ship_available", note="ship the tea")
+    assert decided.status_code == 200, decided.text
+    status = await order.waiting_for("carrier")
+    assert "payment.partially_refunded" in Journey.types(status)
+    for event in ("InTransit", "OutForDelivery", "Delivered"):
+        await order.carrier(event)
+    await order.reached("order.delivered")
+    await _run_out_feedback(order)
+    await record(order)
+
+
+async def test_cancel_accepted_as_picking_starts(desk: OrderDesk, record: Record) -> None:
+    """A cancellation accepted while the pick task is created: the picking notice that was
+    next is not sent, only the cancellation (`PatchId.QUIET_ONCE_CANCELLED`)."""
+    standins = OrderStandIns(payment=PaymentMethod.COD)
+    creating = standins.hold("create_pick_task")
+    order = await desk.place(standins)
+    await creating.reached()
+    cancelling = await order.cancel_accepted()
+    creating.release()
+    assert (await cancelling.result()).stage == Stage.CANCELLED
+    assert "picking" not in standins.sent() and standins.sent()[-1] == "cancelled"
+    await record(order)
+
+
+async def test_paid_as_the_link_expired_refunded(desk: OrderDesk, record: Record) -> None:
+    """The link expires and is being cancelled when the payment arrives: the order is
+    cancelled and the payment refunded (`PatchId.REFUND_LATE_PAYMENTS`)."""
+    standins = OrderStandIns()
+    unlinking = standins.hold("cancel_payment_link")
+    order = await desk.place(standins)
+    await order.waiting_for("payment")
+    ending = order.meanwhile(order.result(timeout=20))  # 72 h pass: the link expires
+    await unlinking.reached()
+    await order.pay()
+    unlinking.release()
+    assert (await ending).stage == Stage.CANCELLED
+    assert standins.refunds() == [standins.total]
+    await record(order)

@@ -80,7 +80,7 @@ def test_the_dashboard_asks_only_for_metrics_the_code_defines() -> None:
     defined = {*worker_metrics.COUNTERS, *histograms, "http_requests_total"}  # + instrumentator's
     for counter in (
         api_metrics.FEEDBACK_ANSWERS,
-        api_metrics.OPERATOR_ACTIONS,
+        api_metrics.ACTION_OUTCOMES,
         api_metrics.SUPPORT_CONTACTS,
     ):
         defined.add(f"{counter._name}_total")

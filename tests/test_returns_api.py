@@ -200,11 +200,11 @@ async def test_the_client_and_the_cli_refund_and_open_returns(dev_stack: Stack) 
         made = await operator.refund(
             order.order_id, reason="goodwill", amount="50.00", key="cli-test-1"
         )
-        assert made["status"] == "refunded"
+        assert made.status == "refunded"
         same = await operator.refund(
             order.order_id, reason="goodwill", amount="50.00", key="cli-test-1"
         )
-        assert same["refunded"] == "50.00"  # the same key: nothing more
+        assert same.refunded == Decimal("50.00")  # the same key: nothing more
         with pytest.raises(Conflict, match="exceeds what is left"):
             await operator.refund(order.order_id, reason="other", amount="451.00")
 

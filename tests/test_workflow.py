@@ -35,7 +35,7 @@ from starter.services.orders import record_order
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.support import decoded_history, order_handle, sample_order
-from worker import build_worker
+from worker import WORKFLOW_RUNNER, build_worker
 from workflows.order import OrderWorkflow
 from workflows.refunds import RefundWorkflow
 from workflows.returns import ReturnWorkflow
@@ -154,6 +154,7 @@ async def test_stored_history_replays(path: Path) -> None:
     await Replayer(
         workflows=[OrderWorkflow, ReturnWorkflow, RefundWorkflow],
         data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,  # the worker's sandbox, as orders in flight meet it
     ).replay_workflow(history)
 
 

@@ -10,7 +10,7 @@ its goods go back on the shelf and the order closes with its reason through the 
 compensation (what was paid and is left is refunded). Lost or damaged, an operator decides:
 a second parcel under its own booking, a refund, or closing the order. Events that came
 before this change keep, on replay, the path they took (an incident, and the wait for a
-delivery): `CARRIER_OUTCOMES`.
+delivery): `PatchId.CARRIER_OUTCOMES`.
 """
 
 from __future__ import annotations
@@ -40,21 +40,17 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
         WarehouseEventKind,
     )
+    from schema.vocabulary import EventType, PatchId, carrier_step, parcel_step
 
 from workflows import rules
 from workflows.state import OrderState
 from workflows.timeline import SYSTEM
 
-# Carrier events must carry this order's tracking number (see payment.VERIFY_PAYMENT_EVENTS).
-VERIFY_CARRIER_EVENTS = "verify-carrier-events"
-# Refused, unclaimed, returned, lost and damaged parcels end the wait for delivery.
-CARRIER_OUTCOMES = "carrier-outcomes"
-
 
 async def ship(order: OrderState) -> None:
     order.waiting.check_cancelled()
     timeline = order.timeline
-    await timeline.advance(Stage.HANDOVER, CustomerStatus.PACKED, "shipment.booking")
+    await timeline.advance(Stage.HANDOVER, CustomerStatus.PACKED, EventType.SHIPMENT_BOOKING)
     shipment = await order.steps.run(
         ShippingActivities.book_shipment, BookShipmentInput(order.order_id)
     )
@@ -66,7 +62,7 @@ async def ship(order: OrderState) -> None:
     await timeline.advance(
         Stage.HANDOVER,
         CustomerStatus.SHIPPED,
-        "order.shipped",
+        EventType.ORDER_SHIPPED,
         {"carrier": shipment.carrier, "tracking_number": shipment.tracking_number},
     )
     await timeline.notify(
@@ -81,10 +77,15 @@ async def ship(order: OrderState) -> None:
 
 async def _make_documents(order: OrderState) -> None:
     """Seed 000: receipt, packing list and the shipping label before the parcel leaves."""
-    await order.timeline.advance(Stage.DOCUMENTS, CustomerStatus.PACKED, "documents.started")
+    await order.timeline.advance(
+        Stage.DOCUMENTS, CustomerStatus.PACKED, EventType.DOCUMENTS_STARTED
+    )
     docs = await order.steps.run(DocumentActivities.generate_documents, OrderRef(order.order_id))
     await order.timeline.advance(
-        Stage.DOCUMENTS, CustomerStatus.PACKED, "documents.ready", {"kinds": ", ".join(docs.kinds)}
+        Stage.DOCUMENTS,
+        CustomerStatus.PACKED,
+        EventType.DOCUMENTS_READY,
+        {"kinds": ", ".join(docs.kinds)},
     )
 
 
@@ -93,7 +94,7 @@ async def track(order: OrderState) -> None:
     A parcel that goes back, or that an operator decides not to send again, ends the order
     (`OrderState.stop`)."""
     timeline, inbox = order.timeline, order.inbox
-    await timeline.advance(Stage.TRANSIT, CustomerStatus.SHIPPED, "transit.started")
+    await timeline.advance(Stage.TRANSIT, CustomerStatus.SHIPPED, EventType.TRANSIT_STARTED)
     silent_periods = 0
     while order.delivered_at is None:
         if order.going_back is not None:
@@ -106,7 +107,7 @@ async def track(order: OrderState) -> None:
             await timeline.advance(
                 Stage.TRANSIT,
                 CustomerStatus.DELAYED,
-                "transit.no_news",
+                EventType.TRANSIT_NO_NEWS,
                 {"silent_for": str(order.policy.carrier_silence)},
             )
             await timeline.notify(
@@ -117,7 +118,7 @@ async def track(order: OrderState) -> None:
             continue
         while inbox.carrier:
             event = inbox.carrier.pop(0)
-            if workflow.patched(VERIFY_CARRIER_EVENTS) and not _ours(order, event):
+            if workflow.patched(PatchId.VERIFY_CARRIER_EVENTS) and not _ours(order, event):
                 await timeline.incident(
                     Stage.TRANSIT,
                     IncidentCause.EXTERNAL,
@@ -127,7 +128,7 @@ async def track(order: OrderState) -> None:
                 )
                 continue
             outcome = rules.parcel_outcome(event.status, event.subtag)
-            if outcome is not None and workflow.patched(CARRIER_OUTCOMES):
+            if outcome is not None and workflow.patched(PatchId.CARRIER_OUTCOMES):
                 await _on_outcome(order, event, outcome)
                 if order.going_back is not None:
                     break  # the rest of the news is about the way back
@@ -145,20 +146,18 @@ async def _on_carrier_event(order: OrderState, event: CarrierEvent) -> None:
     if status == TrackingStatus.DELIVERED:
         order.delivered_at = workflow.now()
         await timeline.advance(
-            Stage.TRANSIT, CustomerStatus.DELIVERED, "order.delivered", detail, "carrier"
+            Stage.TRANSIT, CustomerStatus.DELIVERED, EventType.ORDER_DELIVERED, detail, "carrier"
         )
         if order.payment_method == PaymentMethod.COD:
             await timeline.record(
-                "payment.collected_on_delivery", {"amount": str(order.total)}, "carrier"
+                EventType.PAYMENT_COLLECTED_ON_DELIVERY, {"amount": str(order.total)}, "carrier"
             )
         await timeline.notify(MessageKind.DELIVERED)
         return
     customer_status, message = rules.CARRIER_STATUS[status]
     # Hundreds of scans in transit tell the customer once.
     repeated = customer_status == timeline.status and status == TrackingStatus.IN_TRANSIT
-    await timeline.advance(
-        Stage.TRANSIT, customer_status, f"carrier.{status.value}", detail, "carrier"
-    )
+    await timeline.advance(Stage.TRANSIT, customer_status, carrier_step(status), detail, "carrier")
     if status in rules.CARRIER_TROUBLE:
         await timeline.incident(
             Stage.TRANSIT,
@@ -183,7 +182,7 @@ async def _on_outcome(order: OrderState, event: CarrierEvent, outcome: ParcelOut
     if outcome == ParcelOutcome.RETURNED:
         return  # back already: `_take_back` closes the order
     await timeline.advance(
-        Stage.TRANSIT, CustomerStatus.RETURNING, "parcel.returning", detail, "carrier"
+        Stage.TRANSIT, CustomerStatus.RETURNING, EventType.PARCEL_RETURNING, detail, "carrier"
     )
     # Told once; the waits from here on have no silence guard.
     await timeline.notify(MessageKind.PARCEL_RETURNING, params={"outcome": outcome.value})
@@ -222,7 +221,7 @@ async def _take_back(order: OrderState) -> None:
     await timeline.advance(
         Stage.TRANSIT,
         CustomerStatus.RETURNING,
-        "parcel.returned",
+        EventType.PARCEL_RETURNED,
         {"outcome": order.going_back.value},
         "warehouse" if inbox.has_warehouse(WarehouseEventKind.RETURNED) else "carrier",
     )
@@ -230,7 +229,7 @@ async def _take_back(order: OrderState) -> None:
         InventoryActivities.restock, RestockInput(order.order_id, "restock:returned-parcel")
     )
     order.restocked = True
-    await timeline.record("stock.restocked", {"why": "parcel returned"})
+    await timeline.record(EventType.STOCK_RESTOCKED, {"why": "parcel returned"})
     await timeline.incident(
         Stage.TRANSIT,
         cause,
@@ -245,7 +244,7 @@ async def _lost(order: OrderState, outcome: ParcelOutcome, detail: dict[str, str
     timeline, inbox = order.timeline, order.inbox
     assert order.shipment is not None
     await timeline.advance(
-        Stage.TRANSIT, CustomerStatus.DELAYED, f"parcel.{outcome.value}", detail, "carrier"
+        Stage.TRANSIT, CustomerStatus.DELAYED, parcel_step(outcome), detail, "carrier"
     )
     await timeline.incident(
         Stage.TRANSIT,
@@ -263,7 +262,7 @@ async def _lost(order: OrderState, outcome: ParcelOutcome, detail: dict[str, str
     decision = inbox.parcel_decision
     assert decision is not None
     await timeline.record(
-        "parcel.decided",
+        EventType.PARCEL_DECIDED,
         {"choice": decision.choice.value, "outcome": outcome.value},
         decision.actor,
     )
@@ -283,7 +282,7 @@ async def _reship(order: OrderState, outcome: ParcelOutcome) -> None:
     await order.timeline.advance(
         Stage.TRANSIT,
         CustomerStatus.SHIPPED,
-        "order.reshipped",
+        EventType.ORDER_RESHIPPED,
         {
             "carrier": shipment.carrier,
             "tracking_number": shipment.tracking_number,
@@ -307,7 +306,7 @@ async def hand_over_at_counter(order: OrderState) -> None:
     """Pickup orders: ready at the counter, one reminder, back to stock after the hold period."""
     timeline, inbox, policy = order.timeline, order.inbox, order.policy
     await _make_documents(order)
-    await timeline.advance(Stage.TRANSIT, CustomerStatus.READY_FOR_PICKUP, "pickup.ready")
+    await timeline.advance(Stage.TRANSIT, CustomerStatus.READY_FOR_PICKUP, EventType.PICKUP_READY)
     await timeline.notify(MessageKind.READY_FOR_PICKUP)
     ready_at = workflow.now()
 
@@ -324,10 +323,10 @@ async def hand_over_at_counter(order: OrderState) -> None:
     order.handed_over = True
     order.delivered_at = workflow.now()
     await timeline.advance(
-        Stage.TRANSIT, CustomerStatus.DELIVERED, "order.collected", actor="warehouse"
+        Stage.TRANSIT, CustomerStatus.DELIVERED, EventType.ORDER_COLLECTED, actor="warehouse"
     )
     if order.payment_method == PaymentMethod.COD:
         await timeline.record(
-            "payment.collected_on_delivery", {"amount": str(order.total)}, "warehouse"
+            EventType.PAYMENT_COLLECTED_ON_DELIVERY, {"amount": str(order.total)}, "warehouse"
         )
     await timeline.notify(MessageKind.DELIVERED)

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         StepChoice,
         WaitingFor,
     )
+    from schema.vocabulary import ErrorType, EventType
 
 from workflows.steps import StepFailure
 from workflows.waiting import OrderCancelled
@@ -33,7 +34,7 @@ from workflows.waiting import OrderCancelled
 if TYPE_CHECKING:
     from workflows.state import OrderState
 
-PROVIDER_ERRORS = {"ProviderRejected", "ProviderUnavailable"}
+PROVIDER_ERRORS = frozenset({ErrorType.PROVIDER_REJECTED, ErrorType.PROVIDER_UNAVAILABLE})
 
 
 async def settle(order: OrderState, failure: StepFailure) -> StepChoice:
@@ -48,7 +49,7 @@ async def settle(order: OrderState, failure: StepFailure) -> StepChoice:
         await order.steps.run(OrderActivities.record_incident, incident)
     with contextlib.suppress(ActivityError):
         await order.timeline.record(
-            "step.failed",
+            EventType.STEP_FAILED,
             {"activity": failure.activity, "error": failure.error_type, "incident": key},
         )
     with contextlib.suppress(ActivityError):
@@ -80,7 +81,7 @@ async def settle(order: OrderState, failure: StepFailure) -> StepChoice:
         )
     with contextlib.suppress(ActivityError):
         await order.timeline.record(
-            "step.resolved",
+            EventType.STEP_RESOLVED,
             {"activity": failure.activity, "choice": resolution.choice.value, "incident": key},
             resolution.actor,
         )

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         WaitingFor,
     )
+    from schema.vocabulary import EventType
 
     # Pure, but it reads time zones, which the sandbox proxies: use the real module.
     from workflows.timing import feedback_send_time
@@ -33,7 +34,10 @@ async def ask(order: OrderState) -> None:
         quiet_until_hour=policy.quiet_until_hour,
     )
     await timeline.advance(
-        Stage.FEEDBACK, CustomerStatus.DELIVERED, "feedback.scheduled", {"at": send_at.isoformat()}
+        Stage.FEEDBACK,
+        CustomerStatus.DELIVERED,
+        EventType.FEEDBACK_SCHEDULED,
+        {"at": send_at.isoformat()},
     )
     order.waiting.deadline = NextDeadline(send_at, WaitingFor.FEEDBACK_REQUEST)
     await timeline.progressed()
@@ -41,7 +45,7 @@ async def ask(order: OrderState) -> None:
     if send_at > workflow.now():
         await workflow.sleep(send_at - workflow.now())
     await timeline.notify(MessageKind.FEEDBACK_REQUEST)
-    await timeline.record("feedback.requested")
+    await timeline.record(EventType.FEEDBACK_REQUESTED)
 
     def answered() -> bool:
         return inbox.feedback is not None
@@ -55,14 +59,14 @@ async def ask(order: OrderState) -> None:
         await order.waiting.until(answered, WaitingFor.FEEDBACK, remaining, guard=False)
     feedback = inbox.feedback
     if feedback is None:
-        await timeline.record("feedback.none")
+        await timeline.record(EventType.FEEDBACK_NONE)
         return
     score = {
         "rating": str(feedback.rating or ""),
         "nps": "" if feedback.nps is None else str(feedback.nps),
     }
     await timeline.record(
-        "feedback.received", {**score, "feedback_id": feedback.feedback_id}, "customer"
+        EventType.FEEDBACK_RECEIVED, {**score, "feedback_id": feedback.feedback_id}, "customer"
     )
     if feedback.negative:
         await timeline.incident(

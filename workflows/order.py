@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
         WarehouseEvent,
     )
+    from schema.vocabulary import Action, EventType
 
 from workflows import delivery, feedback, payment, picking, rules, search, stock, validation
 from workflows.state import OrderState
@@ -79,7 +80,9 @@ class OrderWorkflow:
 
     async def _lifecycle(self) -> None:
         order = self._order
-        await order.timeline.advance(Stage.INTAKE, CustomerStatus.RECEIVED, "order.received")
+        await order.timeline.advance(
+            Stage.INTAKE, CustomerStatus.RECEIVED, EventType.ORDER_RECEIVED
+        )
         if not await validation.validate(order):
             return
         await validation.confirm(order)
@@ -92,7 +95,9 @@ class OrderWorkflow:
             await delivery.ship(order)
             await delivery.track(order)
         await feedback.ask(order)
-        await order.timeline.advance(Stage.COMPLETED, CustomerStatus.DELIVERED, "order.completed")
+        await order.timeline.advance(
+            Stage.COMPLETED, CustomerStatus.DELIVERED, EventType.ORDER_COMPLETED
+        )
 
     async def _compensate(self) -> None:
         """Undo in reverse order what was done; each step is idempotent, the customer is told why."""
@@ -125,7 +130,7 @@ class OrderWorkflow:
         await order.timeline.advance(
             Stage.CANCELLED,
             CustomerStatus.CANCELLED,
-            "order.cancelled",
+            EventType.ORDER_CANCELLED,
             {"reason": cancel.reason.value, "note": cancel.note, "undone": ", ".join(undone)},
             actor=cancel.actor,
         )
@@ -177,7 +182,7 @@ class OrderWorkflow:
 
     @confirm.validator
     def _confirm_allowed(self, decision: ConfirmOrder) -> None:
-        self._require("confirm")
+        self._require(Action.CONFIRM)
         if decision.final_price is not None and decision.final_price <= 0:
             raise ValueError("final_price must be positive")
 
@@ -189,7 +194,7 @@ class OrderWorkflow:
 
     @reject.validator
     def _reject_allowed(self, decision: RejectOrder) -> None:
-        self._require("reject")
+        self._require(Action.REJECT)
         if not decision.reason.strip() and decision.note_id is None:
             raise ValueError("a rejection needs a reason")
 
@@ -200,7 +205,7 @@ class OrderWorkflow:
 
     @decide_stock.validator
     def _decide_stock_allowed(self, decision: StockDecision) -> None:
-        self._require("decide_stock")
+        self._require(Action.DECIDE_STOCK)
         if decision.choice == StockChoice.ALTERNATIVE and not decision.alternative_lines:
             raise ValueError("an alternative needs alternative_lines")
         after_picking = (
@@ -220,14 +225,14 @@ class OrderWorkflow:
         timeline.expected_date = delay.new_date
         told = {"reason": delay.reason, "new_date": delay.new_date.isoformat()}
         await timeline.advance(
-            timeline.stage, CustomerStatus.DELAYED, "order.delayed", told, actor=delay.actor
+            timeline.stage, CustomerStatus.DELAYED, EventType.ORDER_DELAYED, told, actor=delay.actor
         )
         await timeline.notify(MessageKind.DELAYED, f"{timeline.steps}", told)
         return self._action_result()
 
     @mark_delayed.validator
     def _mark_delayed_allowed(self, delay: MarkDelayed) -> None:
-        self._require("mark_delayed")
+        self._require(Action.MARK_DELAYED)
         if not delay.reason.strip():
             raise ValueError("a delay needs a reason")
 
@@ -239,7 +244,7 @@ class OrderWorkflow:
 
     @resolve_step.validator
     def _resolve_step_allowed(self, resolution: ResolveStep) -> None:
-        self._require("resolve_step")
+        self._require(Action.RESOLVE_STEP)
         failed = self._order.failed_step
         if resolution.choice == StepChoice.SKIP and failed is not None and not failed.skippable:
             raise ValueError(f"{failed.activity} cannot be skipped: retry it, or cancel the order")
@@ -255,7 +260,7 @@ class OrderWorkflow:
 
     @decide_parcel.validator
     def _decide_parcel_allowed(self, decision: ParcelDecision) -> None:
-        self._require("decide_parcel")
+        self._require(Action.DECIDE_PARCEL)
         refusal = rules.parcel_choice_refusal(
             decision.choice, refundable=self._order.left_to_refund() > 0
         )
@@ -272,9 +277,9 @@ class OrderWorkflow:
 
     @cancel.validator
     def _cancel_allowed(self, cancel: CancelOrder) -> None:
-        self._require("cancel")
+        self._require(Action.CANCEL)
 
-    def _require(self, action: str) -> None:
+    def _require(self, action: Action) -> None:
         refusal = rules.allowed_actions(self._order.facts())[action]
         if refusal is not None:
             raise ValueError(f"{action} is not allowed now: {refusal}")

@@ -24,29 +24,27 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         WaitingFor,
     )
+    from schema.vocabulary import EventType, PatchId
 
 from workflows.state import OrderState
 from workflows.timeline import SYSTEM
-
-# Payment events are checked against what the order asked for (orders that started before
-# this change believed every event they got: they keep doing so for events already handled).
-VERIFY_PAYMENT_EVENTS = "verify-payment-events"
-# A payment that arrives as the order is cancelled is refunded, not left with the shop.
-REFUND_LATE_PAYMENTS = "refund-late-payments"
 
 
 async def take(order: OrderState) -> None:
     order.waiting.check_cancelled()
     timeline, inbox = order.timeline, order.inbox
     if order.payment_method == PaymentMethod.COD:
-        await timeline.record("payment.on_delivery", {"amount": str(order.total)})
+        await timeline.record(EventType.PAYMENT_ON_DELIVERY, {"amount": str(order.total)})
         return
     if order.payment_method == PaymentMethod.EXCHANGE:  # an exchange's replacement order
-        await timeline.record("payment.covered_by_return", {"amount": str(order.total)})
+        await timeline.record(EventType.PAYMENT_COVERED_BY_RETURN, {"amount": str(order.total)})
         return
     expires_at = workflow.now() + order.policy.payment_expiry
     await timeline.advance(
-        Stage.PAYMENT, CustomerStatus.PROCESSING, "payment.requested", {"amount": str(order.total)}
+        Stage.PAYMENT,
+        CustomerStatus.PROCESSING,
+        EventType.PAYMENT_REQUESTED,
+        {"amount": str(order.total)},
     )
     link = await order.steps.run(
         PaymentActivities.create_payment_link, CreatePaymentInput(order.order_id, expires_at)
@@ -71,7 +69,9 @@ async def take(order: OrderState) -> None:
         while inbox.payments:
             event = inbox.payments.pop(0)
             refusal = (
-                _refusal(order, link, event) if workflow.patched(VERIFY_PAYMENT_EVENTS) else ""
+                _refusal(order, link, event)
+                if workflow.patched(PatchId.VERIFY_PAYMENT_EVENTS)
+                else ""
             )
             if refusal:
                 await timeline.incident(
@@ -100,9 +100,10 @@ async def take(order: OrderState) -> None:
     await timeline.advance(
         Stage.PAYMENT,
         CustomerStatus.PROCESSING,
-        "payment.succeeded",
+        EventType.PAYMENT_SUCCEEDED,
         {"payment_id": paid.payment_id, "amount": str(paid.amount)},
         actor="payment_provider",
+        paid=paid.amount,
     )
     await timeline.notify(MessageKind.PAYMENT_RECEIVED, params={"amount": str(paid.amount)})
 
@@ -115,7 +116,7 @@ def take_late_payment(order: OrderState) -> None:
         return
     for event in inbox.payments:
         if event.outcome == PaymentOutcome.SUCCEEDED and not _refusal(order, link, event):
-            if workflow.patched(REFUND_LATE_PAYMENTS):
+            if workflow.patched(PatchId.REFUND_LATE_PAYMENTS):
                 inbox.payments.remove(event)
                 order.paid = event
             return
@@ -137,7 +138,9 @@ async def _failed(order: OrderState, event: PaymentEvent, link: PaymentLink) -> 
     """Seed 001: every failed attempt alerts a manager at once; the customer gets help."""
     reason = PaymentFailure.of(event.reason).value
     await order.timeline.record(
-        "payment.failed", {"reason": reason, "payment_id": event.payment_id}, "payment_provider"
+        EventType.PAYMENT_FAILED,
+        {"reason": reason, "payment_id": event.payment_id},
+        "payment_provider",
     )
     params = {"reason": reason, "url": link.url}
     await order.timeline.notify(MessageKind.MANAGER_PAYMENT_FAILED, event.event_id, params)

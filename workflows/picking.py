@@ -25,13 +25,10 @@ with workflow.unsafe.imports_passed_through():
         WarehouseEvent,
         WarehouseEventKind,
     )
+    from schema.vocabulary import EventType, PatchId
 
 from workflows import stock
 from workflows.state import OrderState
-
-# "Ship what is there" after failed picking: the lines, the total and the payment follow what
-# was packed (orders that started before this change shipped with the old total).
-SHIP_WHAT_WAS_PACKED = "ship-what-was-packed"
 
 
 async def _ship_what_was_packed(order: OrderState, checklist: WarehouseEvent, actor: str) -> None:
@@ -62,7 +59,7 @@ async def _ship_what_was_packed(order: OrderState, checklist: WarehouseEvent, ac
             ),
         )
         order.refunded += amount
-        await order.timeline.record("payment.partially_refunded", {"amount": str(amount)})
+        await order.timeline.record(EventType.PAYMENT_PARTIALLY_REFUNDED, {"amount": str(amount)})
 
 
 async def pick_and_pack(order: OrderState) -> None:
@@ -71,7 +68,10 @@ async def pick_and_pack(order: OrderState) -> None:
     for attempt in range(1, order.policy.picking_attempts + 1):
         order.waiting.check_cancelled()
         await timeline.advance(
-            Stage.PICKING, CustomerStatus.PICKING, "picking.started", {"attempt": str(attempt)}
+            Stage.PICKING,
+            CustomerStatus.PICKING,
+            EventType.PICKING_STARTED,
+            {"attempt": str(attempt)},
         )
         task = await order.steps.run(WarehouseActivities.create_pick_task, OrderRef(order.order_id))
         order.pick_task = task.task_id
@@ -87,7 +87,7 @@ async def pick_and_pack(order: OrderState) -> None:
             await timeline.advance(
                 Stage.PICKING,
                 CustomerStatus.PACKED,
-                "order.packed",
+                EventType.ORDER_PACKED,
                 {"task": task.task_id},
                 "warehouse",
             )
@@ -98,12 +98,16 @@ async def pick_and_pack(order: OrderState) -> None:
             Stage.PICKING, IncidentCause.HUMAN, f"checklist failed: {summary}", f"pick-{attempt}"
         )
     # Picking keeps failing: a person decides (ship what is there, or cancel).
-    await timeline.advance(Stage.PICKING, CustomerStatus.PICKING, "picking.needs_operator")
+    await timeline.advance(Stage.PICKING, CustomerStatus.PICKING, EventType.PICKING_NEEDS_OPERATOR)
     decision = await stock.decision_taken(order)
     if decision.choice != StockChoice.SHIP_AVAILABLE:
         order.stop(CancelOrder(decision.actor, CancelReason.OUT_OF_STOCK, decision.note))
-    if checklist is not None and workflow.patched(SHIP_WHAT_WAS_PACKED):
+    if checklist is not None and workflow.patched(PatchId.SHIP_WHAT_WAS_PACKED):
         await _ship_what_was_packed(order, checklist, decision.actor)
     await timeline.advance(
-        Stage.PICKING, CustomerStatus.PACKED, "order.packed", {"by": decision.actor}, decision.actor
+        Stage.PICKING,
+        CustomerStatus.PACKED,
+        EventType.ORDER_PACKED,
+        {"by": decision.actor},
+        decision.actor,
     )

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         workflow_id_for,
     )
+    from schema.vocabulary import EventType
 
 from workflows.order import OrderWorkflow
 from workflows.steps import Steps
@@ -53,7 +54,7 @@ async def refund_beside_the_order(steps: Steps, refund: RefundInput) -> None:
 
 
 async def record_beside_the_order(
-    steps: Steps, order_id: str, key: str, event_type: str, detail: dict[str, str], actor: str
+    steps: Steps, order_id: str, key: str, event_type: EventType, detail: dict[str, str], actor: str
 ) -> None:
     """A step on the order's timeline that does not move the order (its stage and status
     stay its workflow's: the stage and status given here are not used)."""
@@ -90,7 +91,12 @@ class RefundWorkflow:
         # the refund look failed.
         with contextlib.suppress(ActivityError):
             await record_beside_the_order(
-                steps, input.order_id, step, "payment.partially_refunded", detail, input.actor
+                steps,
+                input.order_id,
+                step,
+                EventType.PAYMENT_PARTIALLY_REFUNDED,
+                detail,
+                input.actor,
             )
         with contextlib.suppress(ActivityError):
             await steps.run(

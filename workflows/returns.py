@@ -71,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         TrackingStatus,
         workflow_id_for,
     )
+    from schema.vocabulary import EventType
 
 from workflows import rules
 from workflows.failures import PROVIDER_ERRORS
@@ -115,7 +116,7 @@ class ReturnWorkflow:
             # Told at once by the API that asked; nothing was started.
             assert assessment.window_closes is not None
             await self._record(
-                "return.refused",
+                EventType.RETURN_REFUSED,
                 {
                     "decline": assessment.decline.value,
                     "window_closed": str(assessment.window_closes),
@@ -124,7 +125,7 @@ class ReturnWorkflow:
             )
             return await self._declined(assessment.decline, tell=False)
         await self._record(
-            "return.requested",
+            EventType.RETURN_REQUESTED,
             {
                 "reason": input.reason.value,
                 "resolution": input.resolution.value,
@@ -136,7 +137,7 @@ class ReturnWorkflow:
             if not await self._approved(list(assessment.needs_approval)):
                 return await self._declined(ReturnDecline.NOT_APPROVED)
         else:
-            await self._record("return.approved", {"by": "policy"})
+            await self._record(EventType.RETURN_APPROVED, {"by": "policy"})
         await self._send_label()
         if not await self._parcel_arrived():
             return await self._declined(ReturnDecline.NOT_SENT)
@@ -156,15 +157,15 @@ class ReturnWorkflow:
         """Policy wants a person: the customer hears it is being looked at; an operator
         approves or not (the return shows in the console's queue meanwhile)."""
         await self._step(ReturnStatus.AWAITING_APPROVAL, needs_action=True)
-        await self._record("return.awaiting_approval", {"why": "; ".join(reasons)})
+        await self._record(EventType.RETURN_AWAITING_APPROVAL, {"why": "; ".join(reasons)})
         await self._tell(MessageKind.RETURN_REQUESTED)
         await self._wait(lambda: self._decision is not None, "approval")
         decision = self._decision
         assert decision is not None
         if not decision.approve:
-            await self._record("return.rejected", {}, decision.actor)
+            await self._record(EventType.RETURN_REJECTED, {}, decision.actor)
             return False
-        await self._record("return.approved", {"by": decision.actor}, decision.actor)
+        await self._record(EventType.RETURN_APPROVED, {"by": decision.actor}, decision.actor)
         return True
 
     async def _send_label(self) -> None:
@@ -174,7 +175,7 @@ class ReturnWorkflow:
         await self._steps.run(DocumentActivities.generate_return_label, ref)
         await self._step(ReturnStatus.APPROVED)
         await self._record(
-            "return.label_created",
+            EventType.RETURN_LABEL_CREATED,
             {"carrier": shipment.carrier, "tracking_number": shipment.tracking_number},
         )
         await self._tell(
@@ -198,13 +199,15 @@ class ReturnWorkflow:
                 if event.status == TrackingStatus.DELIVERED:
                     self._carrier.clear()
                     await self._step(ReturnStatus.RECEIVED)
-                    await self._record("return.received", {}, "carrier")
+                    await self._record(EventType.RETURN_RECEIVED, {}, "carrier")
                     await self._tell(MessageKind.RETURN_RECEIVED)
                     return True
                 if self._status != ReturnStatus.IN_TRANSIT:
                     await self._step(ReturnStatus.IN_TRANSIT)
                     await self._record(
-                        "return.in_transit", {"tracking_status": event.status.value}, "carrier"
+                        EventType.RETURN_IN_TRANSIT,
+                        {"tracking_status": event.status.value},
+                        "carrier",
                     )
 
     async def _inspected(self) -> dict[str, int]:
@@ -235,7 +238,7 @@ class ReturnWorkflow:
         accepted = {line.sku: line.accepted for line in inspected}
         await self._step(ReturnStatus.RECEIVED, inspected=inspected)
         await self._record(
-            "return.inspected",
+            EventType.RETURN_INSPECTED,
             {
                 "accepted": ", ".join(f"{sku} ×{n}" for sku, n in accepted.items() if n) or "none",
                 "findings": ", ".join(
@@ -250,7 +253,7 @@ class ReturnWorkflow:
                 InventoryActivities.restock,
                 RestockInput(self._in.order_id, f"restock:return:{self._in.return_id}", back),
             )
-            await self._record("return.restocked", {"lines": _lines(back)})
+            await self._record(EventType.RETURN_RESTOCKED, {"lines": _lines(back)})
         return accepted
 
     async def _refund(self, value: Decimal) -> None:
@@ -268,7 +271,7 @@ class ReturnWorkflow:
         findings = sorted({line.finding.value for line in self._inspection_lines() if line.finding})
         await self._step(ReturnStatus.REFUNDED)
         await self._record(
-            "return.refunded",
+            EventType.RETURN_REFUNDED,
             {
                 "amount": str(value),
                 "by_hand": "yes" if by_hand else "",
@@ -305,7 +308,7 @@ class ReturnWorkflow:
             await self._refund_step(value - covered, f"return:{self._in.return_id}:difference")
         await self._step(ReturnStatus.EXCHANGED)
         await self._record(
-            "return.exchanged",
+            EventType.RETURN_EXCHANGED,
             {
                 "order": exchange.number,
                 "order_id": exchange.order_id,
@@ -321,7 +324,7 @@ class ReturnWorkflow:
         owed = covered if outcome.cancelled else max(covered - outcome.total, Decimal(0))
         if owed > 0 and self._can_refund():
             await self._refund_step(owed, f"return:{self._in.return_id}:exchange")
-            await self._record("return.exchange_refunded", {"amount": str(owed)})
+            await self._record(EventType.RETURN_EXCHANGE_REFUNDED, {"amount": str(owed)})
             await self._tell(
                 MessageKind.RETURN_REFUNDED,
                 {"refund": str(owed), "findings": "", "by_hand": ""},
@@ -420,7 +423,7 @@ class ReturnWorkflow:
         self._decline = decline
         await self._step(ReturnStatus.DECLINED)
         if decline != ReturnDecline.WINDOW_CLOSED:
-            await self._record("return.declined", {"decline": decline.value})
+            await self._record(EventType.RETURN_DECLINED, {"decline": decline.value})
         if tell:
             await self._tell(MessageKind.RETURN_DECLINED, {"decline": decline.value})
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -462,7 +465,9 @@ class ReturnWorkflow:
                 ),
             )
 
-    async def _record(self, event_type: str, detail: dict[str, str], actor: str = "system") -> None:
+    async def _record(
+        self, event_type: EventType, detail: dict[str, str], actor: str = "system"
+    ) -> None:
         self._steps_written += 1
         key = f"{self._in.number}:{self._steps_written:02d}:{event_type}"
         await record_beside_the_order(
@@ -505,7 +510,9 @@ class ReturnWorkflow:
                 ),
             )
         with contextlib.suppress(ActivityError):
-            await self._record("incident.opened", {"cause": cause.value, "summary": summary})
+            await self._record(
+                EventType.INCIDENT_OPENED, {"cause": cause.value, "summary": summary}
+            )
 
     async def _settle(self, failure: StepFailure) -> StepChoice:
         """A step failed for good: an incident for a manager, the return flagged in the
@@ -530,7 +537,7 @@ class ReturnWorkflow:
             await self._mark_needs_action(False)
         with contextlib.suppress(ActivityError):
             await self._record(
-                "return.step_resolved",
+                EventType.RETURN_STEP_RESOLVED,
                 {"activity": failure.activity, "choice": resolution.choice.value},
                 resolution.actor,
             )

@@ -28,10 +28,11 @@ from schema.contracts import (
     TrackingStatus,
     WaitingFor,
 )
+from schema.vocabulary import Action
 
 
 @dataclass(frozen=True)
-class OrderFacts:
+class OrderSituation:
     """What the rules need to know about an order right now."""
 
     stage: Stage
@@ -46,7 +47,7 @@ class OrderFacts:
     parcel_decided: bool = False  # a decision about a lost parcel has been taken
 
 
-def allowed_actions(facts: OrderFacts) -> dict[str, str | None]:
+def allowed_actions(facts: OrderSituation) -> dict[Action, str | None]:
     """Each operator action and, when it is refused now, why (None: allowed).
 
     A decision taken is final: while the order acts on it (e.g. sends a notice first), a
@@ -78,14 +79,14 @@ def allowed_actions(facts: OrderFacts) -> dict[str, str | None]:
         parcel = "a decision about the parcel was already taken" if facts.parcel_decided else None
     returning = "the parcel is on its way back to the shop" if facts.returning else None
     return {
-        "confirm": done or reviewing,
-        "reject": done or reviewing,
-        "decide_stock": done or deciding,
-        "mark_delayed": done or delivered or returning,
-        "cancel": done or handed,
+        Action.CONFIRM: done or reviewing,
+        Action.REJECT: done or reviewing,
+        Action.DECIDE_STOCK: done or deciding,
+        Action.MARK_DELAYED: done or delivered or returning,
+        Action.CANCEL: done or handed,
         # Also while compensating: a failed compensation step waits for it.
-        "resolve_step": failed,
-        "decide_parcel": done or parcel,
+        Action.RESOLVE_STEP: failed,
+        Action.DECIDE_PARCEL: done or parcel,
     }
 
 

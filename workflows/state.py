@@ -129,8 +129,8 @@ class OrderState:
         self.cancel: CancelOrder | None = None
         self.finished = False  # the run reached its end: completed, cancelled or found invalid
 
-    def facts(self) -> rules.OrderFacts:
-        return rules.OrderFacts(
+    def facts(self) -> rules.OrderSituation:
+        return rules.OrderSituation(
             stage=self.timeline.stage,
             waiting_for=self.waiting.waiting_for,
             cancelling=self.cancel is not None,

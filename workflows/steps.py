@@ -32,13 +32,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.shipping import ShippingActivities
     from activities.warehouse import WarehouseActivities
     from schema.contracts import OrderPolicy, StepChoice
+    from schema.vocabulary import ErrorType
 
 I = TypeVar("I")  # noqa: E741 - an activity's input
 O = TypeVar("O")  # noqa: E741 - an activity's output
 
 # Errors that no retry heals, whatever the activity says: the order is gone, or a provider
 # refused the request (activities also raise non-retryable ApplicationErrors of their own).
-NON_RETRYABLE = ["OrderNotFound", "ProviderRejected"]
+NON_RETRYABLE = [ErrorType.ORDER_NOT_FOUND, ErrorType.PROVIDER_REJECTED]
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ RETRIES: dict[Callable[..., Any], Retries] = {
 @dataclass(frozen=True)
 class StepFailure:
     activity: str
-    error_type: str  # the ApplicationError's type, or the failure's class
+    error_type: str  # the ApplicationError's type (an ErrorType, mostly), or the failure's class
     message: str
     skippable: bool
 

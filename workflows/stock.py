@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
         WarehouseEventKind,
     )
+    from schema.vocabulary import EventType
 
 from workflows.state import OrderState
 from workflows.timeline import SYSTEM
@@ -31,7 +32,9 @@ async def reserve(order: OrderState) -> None:
     timeline = order.timeline
     for attempt in range(1, order.policy.stock_attempts + 1):
         order.waiting.check_cancelled()
-        await timeline.advance(Stage.STOCK, CustomerStatus.PROCESSING, "stock.reservation_started")
+        await timeline.advance(
+            Stage.STOCK, CustomerStatus.PROCESSING, EventType.STOCK_RESERVATION_STARTED
+        )
         # The reservation states every line's wish: repeated, it reserves nothing twice.
         result = await order.steps.run(
             InventoryActivities.reserve_stock, ReserveStockInput(order.order_id)
@@ -39,13 +42,13 @@ async def reserve(order: OrderState) -> None:
         order.reserved = True
         order.skus = [line.sku for line in result.lines]
         if result.complete:
-            await timeline.advance(Stage.STOCK, CustomerStatus.PROCESSING, "stock.reserved")
+            await timeline.advance(Stage.STOCK, CustomerStatus.PROCESSING, EventType.STOCK_RESERVED)
             return
         missing = {line.sku: line.requested - line.reserved for line in result.missing}
         await timeline.advance(
             Stage.STOCK,
             CustomerStatus.PROCESSING,
-            "stock.partial",
+            EventType.STOCK_PARTIAL,
             {sku: f"{qty} missing" for sku, qty in missing.items()},
         )
         await timeline.notify(
@@ -53,7 +56,7 @@ async def reserve(order: OrderState) -> None:
         )
         decision = await decision_taken(order)
         await timeline.record(
-            "stock.decided",
+            EventType.STOCK_DECIDED,
             {"choice": decision.choice.value, "note": decision.note},
             decision.actor,
         )
@@ -93,7 +96,7 @@ async def apply_change(order: OrderState, change: ApplyDecisionInput) -> None:
     totals = await order.steps.run(OrderActivities.apply_decision, change)
     order.total = totals.total
     await order.timeline.record(
-        "order.changed",
+        EventType.ORDER_CHANGED,
         {"total": str(totals.total), "lines": str(totals.line_count)},
         change.actor,
     )
@@ -110,7 +113,7 @@ async def _backorder(order: OrderState, attempt: int) -> None:
     await timeline.advance(
         Stage.STOCK,
         CustomerStatus.DELAYED,
-        "stock.backordered",
+        EventType.STOCK_BACKORDERED,
         {"expected_date": expected.isoformat()},
     )
     await timeline.notify(

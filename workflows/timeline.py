@@ -13,6 +13,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         TimelineEntry,
     )
+    from schema.vocabulary import EventType, PatchId
 
 from workflows import search
 from workflows.steps import Steps
@@ -41,14 +43,8 @@ LATEST = 20  # steps the `status` query answers with (all of them are in Postgre
 
 
 # Once a cancellation is decided, the customer hears nothing but the cancellation (orders
-# that started before this change may have heard one more notice).
-QUIET_ONCE_CANCELLED = "quiet-once-cancelled"
+# that started before this change may have heard one more notice: QUIET_ONCE_CANCELLED).
 LAST_WORDS = frozenset({MessageKind.CANCELLED, MessageKind.REJECTED})
-
-
-# The read model keeps what the order waits for and may do (orders that started before this
-# change keep their stage and status there, as before).
-PROGRESS_IN_READ_MODEL = "progress-in-read-model"
 
 
 class Timeline:
@@ -77,20 +73,28 @@ class Timeline:
         self,
         stage: Stage,
         status: CustomerStatus,
-        event_type: str,
+        event_type: EventType,
         detail: dict[str, str] | None = None,
         actor: str = SYSTEM,
+        *,
+        paid: Decimal | None = None,
     ) -> None:
-        """Progress: move to `stage`/`status` and write the step."""
+        """Progress: move to `stage`/`status` and write the step (`paid`: what a payment
+        brought in, with the step that records it)."""
         if stage != self.stage:
             search.mark_stage(stage.value)
         self.stage, self.status = stage, status
         if self.quiet_since is not None:
             self.quiet_since = workflow.now()
-        await self.record(event_type, detail, actor)
+        await self.record(event_type, detail, actor, paid=paid)
 
     async def record(
-        self, event_type: str, detail: dict[str, str] | None = None, actor: str = SYSTEM
+        self,
+        event_type: EventType,
+        detail: dict[str, str] | None = None,
+        actor: str = SYSTEM,
+        *,
+        paid: Decimal | None = None,
     ) -> None:
         """Write one step without moving the order."""
         entry = TimelineEntry(
@@ -111,13 +115,15 @@ class Timeline:
                 status=self.status,
                 expected_date=self.expected_date,
                 progress=self._progress(),
+                paid=paid,
             ),
         )
 
     async def progressed(self) -> None:
         """Write what the order waits for now (a wait began). Best effort: a failed write is
-        corrected by the next step's, and must not stop the order."""
-        if not workflow.patched(PROGRESS_IN_READ_MODEL):
+        corrected by the next step's, and must not stop the order. (Orders that started
+        before the read model kept it keep their stage and status there, as before.)"""
+        if not workflow.patched(PatchId.PROGRESS_IN_READ_MODEL):
             return
         with contextlib.suppress(ActivityError):
             await self._steps.record_or_give_up(
@@ -134,7 +140,7 @@ class Timeline:
             to_customer
             and kind not in LAST_WORDS
             and self._cancelling()
-            and workflow.patched(QUIET_ONCE_CANCELLED)
+            and workflow.patched(PatchId.QUIET_ONCE_CANCELLED)
         ):
             return
         self.telling += to_customer
@@ -154,7 +160,7 @@ class Timeline:
             OrderActivities.record_incident,
             IncidentInput(self._order_id, key, stage, cause, summary),
         )
-        await self.record("incident.opened", {"cause": cause.value, "summary": summary})
+        await self.record(EventType.INCIDENT_OPENED, {"cause": cause.value, "summary": summary})
         await self.notify(
             MessageKind.MANAGER_INCIDENT, key, {"summary": summary, "cause": cause.value}
         )

@@ -1,4 +1,4 @@
-"""Stages 1-3: the order is checked, confirmed by an operator where a person must decide,
+"""Stages 2-3: the order is checked, confirmed by an operator where a person must decide,
 and the customer gets the confirmation within minutes (seed 000)."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         ValidateOrderInput,
         WaitingFor,
     )
+    from schema.vocabulary import EventType
 
 from workflows.state import OrderState
 
@@ -30,7 +31,9 @@ from workflows.state import OrderState
 async def validate(order: OrderState) -> bool:
     """False when the stored order is broken (nobody to tell, nothing to undo)."""
     timeline = order.timeline
-    await timeline.advance(Stage.VALIDATION, CustomerStatus.RECEIVED, "order.validation_started")
+    await timeline.advance(
+        Stage.VALIDATION, CustomerStatus.RECEIVED, EventType.ORDER_VALIDATION_STARTED
+    )
     checked = await order.steps.run(
         OrderActivities.validate_order, ValidateOrderInput(order.order_id, order.policy)
     )
@@ -41,14 +44,14 @@ async def validate(order: OrderState) -> bool:
         await timeline.advance(
             Stage.CANCELLED,
             CustomerStatus.CANCELLED,
-            "order.invalid",
+            EventType.ORDER_INVALID,
             {"problems": "; ".join(checked.problems)},
         )
         return False
     await timeline.advance(
         Stage.VALIDATION,
         CustomerStatus.RECEIVED,
-        "order.validated",
+        EventType.ORDER_VALIDATED,
         {
             "total": str(checked.total),
             "currency": checked.currency,
@@ -66,7 +69,7 @@ async def _manual_review(order: OrderState, reasons: list[str]) -> None:
     await timeline.advance(
         Stage.VALIDATION,
         CustomerStatus.RECEIVED,
-        "review.requested",
+        EventType.REVIEW_REQUESTED,
         {"reasons": "; ".join(reasons)},
     )
     await timeline.notify(MessageKind.AWAITING_REVIEW)
@@ -77,7 +80,7 @@ async def _manual_review(order: OrderState, reasons: list[str]) -> None:
     sla = order.policy.review_sla
     order.in_review = True  # also while the escalation is sent: a confirm is welcome then
     if not await order.waiting.until(decided, WaitingFor.OPERATOR_CONFIRMATION, sla):
-        await timeline.record("review.escalated", {"after": str(sla)})
+        await timeline.record(EventType.REVIEW_ESCALATED, {"after": str(sla)})
         await timeline.notify(
             MessageKind.MANAGER_REVIEW_ESCALATED, params={"reasons": "; ".join(reasons)}
         )
@@ -98,7 +101,7 @@ async def _manual_review(order: OrderState, reasons: list[str]) -> None:
     await timeline.advance(
         Stage.VALIDATION,
         CustomerStatus.RECEIVED,
-        "review.confirmed",
+        EventType.REVIEW_CONFIRMED,
         {"total": str(order.total), "note": review.note},
         actor=review.actor,
     )
@@ -112,7 +115,7 @@ async def confirm(order: OrderState) -> None:
     expected = (workflow.now() + timedelta(days=days)).date()
     timeline.expected_date = expected
     await timeline.advance(
-        Stage.CONFIRMATION, CustomerStatus.RECEIVED, "order.confirmation_started"
+        Stage.CONFIRMATION, CustomerStatus.RECEIVED, EventType.ORDER_CONFIRMATION_STARTED
     )
     sent = await order.steps.run_or_skip(
         NotificationActivities.send_confirmation, SendConfirmationInput(order.order_id, expected)
@@ -121,7 +124,7 @@ async def confirm(order: OrderState) -> None:
     await timeline.advance(
         Stage.CONFIRMATION,
         CustomerStatus.PROCESSING,
-        "order.confirmed",
+        EventType.ORDER_CONFIRMED,
         {
             "channel": sent.channel if sent else "skipped",
             "notification": sent.idempotency_key if sent else "",

@@ -24,14 +24,10 @@ with workflow.unsafe.imports_passed_through():
         SlaBreach,
         WaitingFor,
     )
+    from schema.vocabulary import EventType, PatchId
 
 from workflows import search
 from workflows.timeline import Timeline
-
-# When a wait's own deadline and the silence guard fall due together, the deadline wins: the
-# caller's reminder tells the customer, no interim notice beside it (orders that started
-# before this change sent both).
-DEADLINE_BEFORE_GUARD = "deadline-before-silence-guard"
 
 
 class OrderCancelled(Exception):
@@ -112,7 +108,7 @@ class Waiting:
                 end is not None
                 and workflow.now() >= end
                 and not ready()
-                and workflow.patched(DEADLINE_BEFORE_GUARD)
+                and workflow.patched(PatchId.DEADLINE_BEFORE_GUARD)
             ):
                 return False  # the caller acts on its deadline (a reminder is news enough)
             if guard and not ready() and not cancelled():
@@ -140,7 +136,7 @@ class Waiting:
         )
         search.mark_sla_breached()
         await self._timeline.record(
-            "sla.silence_breached",
+            EventType.SLA_SILENCE_BREACHED,
             {"waiting_for": waiting_for.value, "notice": str(self._notices)},
         )
         await self._timeline.notify(

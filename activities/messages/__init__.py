@@ -66,8 +66,6 @@ MANAGER_KINDS = frozenset(kind for kind in MessageKind if kind.value.startswith(
 # Messages about no one order: rendered with RecipientFacts, never sent by an order's workflow.
 ORDERLESS_KINDS = frozenset({MessageKind.ORDER_LIST})
 
-K = MessageKind
-
 
 @dataclass(frozen=True)
 class Params:
@@ -80,42 +78,43 @@ class Params:
 # The contract with the workflow (workflows/order.py `_notify`); a kind not listed takes none.
 # Extra params are ignored: orders in flight still pass `note` with `cancelled`.
 PARAMS: dict[MessageKind, Params] = {
-    K.CONFIRMATION: Params(("expected_date",)),
-    K.STOCK_PARTIAL: Params(("missing",)),  # SKUs, comma-separated: shown as product names
-    K.ITEMS_UNAVAILABLE: Params(("missing",)),  # as for stock_partial
-    K.BACKORDERED: Params(("expected_date",)),
-    K.PAYMENT_REQUESTED: Params(("url", "amount", "expires_at")),
-    K.PAYMENT_REMINDER: Params(("url", "amount")),
-    K.PAYMENT_FAILED: Params(("reason", "url")),  # reason: PaymentFailure
-    K.PAYMENT_RECEIVED: Params(("amount",)),
-    K.SHIPPED: Params(("carrier", "tracking_number", "tracking_url")),
-    K.IN_TRANSIT: Params(("tracking_url",)),
-    K.OUT_FOR_DELIVERY: Params(("tracking_url",)),
-    K.DELIVERY_FAILED: Params(("tracking_url",)),
-    K.DELIVERY_PROBLEM: Params(("tracking_url",)),
-    K.READY_FOR_PICKUP: Params(optional=("tracking_url",)),  # none at the shop's counter
+    MessageKind.CONFIRMATION: Params(("expected_date",)),
+    # SKUs, comma-separated: shown as product names
+    MessageKind.STOCK_PARTIAL: Params(("missing",)),
+    MessageKind.ITEMS_UNAVAILABLE: Params(("missing",)),  # as for stock_partial
+    MessageKind.BACKORDERED: Params(("expected_date",)),
+    MessageKind.PAYMENT_REQUESTED: Params(("url", "amount", "expires_at")),
+    MessageKind.PAYMENT_REMINDER: Params(("url", "amount")),
+    MessageKind.PAYMENT_FAILED: Params(("reason", "url")),  # reason: PaymentFailure
+    MessageKind.PAYMENT_RECEIVED: Params(("amount",)),
+    MessageKind.SHIPPED: Params(("carrier", "tracking_number", "tracking_url")),
+    MessageKind.IN_TRANSIT: Params(("tracking_url",)),
+    MessageKind.OUT_FOR_DELIVERY: Params(("tracking_url",)),
+    MessageKind.DELIVERY_FAILED: Params(("tracking_url",)),
+    MessageKind.DELIVERY_PROBLEM: Params(("tracking_url",)),
+    MessageKind.READY_FOR_PICKUP: Params(optional=("tracking_url",)),  # none at the shop's counter
     # reason: DelayReason; new_date is absent for carrier_silent
-    K.DELAYED: Params(("reason",), ("new_date",)),
+    MessageKind.DELAYED: Params(("reason",), ("new_date",)),
     # reason: CancelReason; refund only when money goes back
-    K.CANCELLED: Params(("reason",), ("refund",)),
-    K.INTERIM: Params(("waiting_for",)),  # WaitingFor
-    K.FEEDBACK_THANKS: Params(optional=("bonus_code",)),  # absent when no bonus is given
-    K.ORDER_LIST: Params(("url", "expires_at")),  # the "my orders" link and its end
-    K.PARCEL_RETURNING: Params(("outcome",)),  # ParcelOutcome
-    K.PARCEL_RESHIPPED: Params(("outcome", "carrier", "tracking_number", "tracking_url")),
-    K.REFUND_MADE: Params(("amount", "reason")),  # reason: RefundReason
-    K.RETURN_REQUESTED: Params(("return_number",)),
+    MessageKind.CANCELLED: Params(("reason",), ("refund",)),
+    MessageKind.INTERIM: Params(("waiting_for",)),  # WaitingFor
+    MessageKind.FEEDBACK_THANKS: Params(optional=("bonus_code",)),  # absent when no bonus is given
+    MessageKind.ORDER_LIST: Params(("url", "expires_at")),  # the "my orders" link and its end
+    MessageKind.PARCEL_RETURNING: Params(("outcome",)),  # ParcelOutcome
+    MessageKind.PARCEL_RESHIPPED: Params(("outcome", "carrier", "tracking_number", "tracking_url")),
+    MessageKind.REFUND_MADE: Params(("amount", "reason")),  # reason: RefundReason
+    MessageKind.RETURN_REQUESTED: Params(("return_number",)),
     # return_id: the template gets `label_url`, the customer's link to the return label
-    K.RETURN_APPROVED: Params(("return_number", "return_id", "tracking_url")),
-    K.RETURN_DECLINED: Params(("return_number", "decline")),  # ReturnDecline
-    K.RETURN_RECEIVED: Params(("return_number",)),
+    MessageKind.RETURN_APPROVED: Params(("return_number", "return_id", "tracking_url")),
+    MessageKind.RETURN_DECLINED: Params(("return_number", "decline")),  # ReturnDecline
+    MessageKind.RETURN_RECEIVED: Params(("return_number",)),
     # refund "0": nothing refunded; findings: InspectionFinding codes, comma-separated;
     # by_hand "yes": paid on delivery, a manager returns the money
-    K.RETURN_REFUNDED: Params(("return_number",), ("refund", "findings", "by_hand")),
-    K.RETURN_EXCHANGED: Params(("return_number", "exchange_number")),
-    K.MANAGER_REVIEW_ESCALATED: Params(("reasons",)),
-    K.MANAGER_PAYMENT_FAILED: Params(("reason", "url")),
-    K.MANAGER_INCIDENT: Params(("summary", "cause")),
+    MessageKind.RETURN_REFUNDED: Params(("return_number",), ("refund", "findings", "by_hand")),
+    MessageKind.RETURN_EXCHANGED: Params(("return_number", "exchange_number")),
+    MessageKind.MANAGER_REVIEW_ESCALATED: Params(("reasons",)),
+    MessageKind.MANAGER_PAYMENT_FAILED: Params(("reason", "url")),
+    MessageKind.MANAGER_INCIDENT: Params(("summary", "cause")),
 }
 
 # Reasons are codes; an empty one (a provider that says nothing) reads as `other`.
@@ -138,7 +137,7 @@ class Line:
 
 
 @dataclass(frozen=True)
-class OrderFacts:
+class OrderMessageFacts:
     """What every message may say about the order, read by the activity (masked where needed)."""
 
     number: str
@@ -254,11 +253,11 @@ class MessageCatalog:
         kind: MessageKind,
         locale: str,
         params: Mapping[str, str],
-        facts: OrderFacts | RecipientFacts,
+        facts: OrderMessageFacts | RecipientFacts,
     ) -> RenderedMessage:
         if locale not in locales_of(kind):
             raise ValueError(f"{kind.value} has no {locale} text")
-        if (kind in ORDERLESS_KINDS) == isinstance(facts, OrderFacts):
+        if (kind in ORDERLESS_KINDS) == isinstance(facts, OrderMessageFacts):
             raise ValueError(f"{kind.value} is rendered with {type(facts).__name__}")
         template = self._env.get_template(f"{locale}/{kind.value}.j2")
         values = self._values(kind, locale, params, facts)
@@ -267,7 +266,7 @@ class MessageCatalog:
             return "".join(template.blocks[name](template.new_context(values))).strip()
 
         sms = block("sms")
-        if isinstance(facts, OrderFacts) and kind not in MANAGER_KINDS:
+        if isinstance(facts, OrderMessageFacts) and kind not in MANAGER_KINDS:
             sms = _with_status_link(sms, values["phrases"].status_label, facts.status_url)
         return RenderedMessage(
             subject=block("subject"),
@@ -276,7 +275,9 @@ class MessageCatalog:
             sms=sms,
             push_title=block("push_title"),
             push_body=block("push_body"),
-            link=facts.status_url if isinstance(facts, OrderFacts) else values.get("url", ""),
+            link=(
+                facts.status_url if isinstance(facts, OrderMessageFacts) else values.get("url", "")
+            ),
         )
 
     def phrases(self, locale: str) -> dict[str, dict[str, str]]:
@@ -308,7 +309,7 @@ class MessageCatalog:
         kind: MessageKind,
         locale: str,
         params: Mapping[str, str],
-        facts: OrderFacts | RecipientFacts,
+        facts: OrderMessageFacts | RecipientFacts,
     ) -> dict[str, Any]:
         babel = BABEL_LOCALES[locale]
         spec = PARAMS.get(kind, Params())
@@ -320,7 +321,7 @@ class MessageCatalog:
         if absent:
             raise MessageParamsMissing(f"{kind.value} needs {', '.join(absent)}")
 
-        currency = facts.currency if isinstance(facts, OrderFacts) else ""
+        currency = facts.currency if isinstance(facts, OrderMessageFacts) else ""
 
         def money(amount: Decimal) -> str:
             return format_currency(amount, currency, locale=babel)
@@ -329,7 +330,7 @@ class MessageCatalog:
             "support": facts.support,
             "phrases": self.words(locale),
         }
-        order = facts if isinstance(facts, OrderFacts) else None
+        order = facts if isinstance(facts, OrderMessageFacts) else None
         if order is not None:
             values |= {
                 "name": order.customer_name,
@@ -404,16 +405,16 @@ def _with_status_link(sms: str, label: str, status_url: str) -> str:
 
 
 def _reason(kind: MessageKind, raw: str) -> dict[str, str]:
-    if kind in (K.PAYMENT_FAILED, K.MANAGER_PAYMENT_FAILED):
+    if kind in (MessageKind.PAYMENT_FAILED, MessageKind.MANAGER_PAYMENT_FAILED):
         code = payment_failure(raw)
         # Managers also see what the provider said when it is no known code.
         said = raw if code == PaymentFailure.OTHER and raw.lower() != "other" else ""
         return {"reason": code.value, "provider_reason": said}
-    if kind == K.DELAYED:
+    if kind == MessageKind.DELAYED:
         return {"reason": delay_reason(raw).value}
-    if kind == K.CANCELLED:
+    if kind == MessageKind.CANCELLED:
         return {"reason": cancel_reason(raw).value}
-    if kind == K.REFUND_MADE:
+    if kind == MessageKind.REFUND_MADE:
         return {"reason": _as_code(RefundReason, raw, RefundReason.OTHER).value}
     raise ValueError(f"{kind.value} takes no reason")
 

@@ -38,6 +38,7 @@ from schema.contracts import (
 from schema.database import open_session
 from schema.reports import DailyQuery
 from schema.tables import Incident, Order, Return
+from schema.vocabulary import Action, EventType
 from settings import Settings
 from starter.api.deps import AppSettings, Session, SignInGuard, Workflows, client_ip
 from starter.console import charts
@@ -296,7 +297,9 @@ async def order_page(
         "waiting_for": progress.waiting_for.value if progress.waiting_for else None,
         "next_deadline": progress.next_deadline,
         "payment_status": progress.payment_status.value if progress.payment_status else None,
-        "sla_breaches": sum(event.type == "sla.silence_breached" for event in view.timeline),
+        "sla_breaches": sum(
+            event.type == EventType.SLA_SILENCE_BREACHED for event in view.timeline
+        ),
         "allowed_actions": progress.allowed_actions,
     }
     if answer is not None:
@@ -354,9 +357,9 @@ async def act(
     request: Request, order_id: uuid.UUID, action: str, db: Session, workflows: Workflows
 ) -> Response:
     principal = await _staff(request, Permission.ORDERS_ACT)
-    operator_action = actions.OPERATOR_ACTIONS.get(action)
-    if operator_action is None:
+    if action not in actions.OPERATOR_ACTIONS:
         raise Refused(404, f"There is no action {action}.")
+    operator_action = actions.OPERATOR_ACTIONS[Action(action)]
     if await db.get(Order, order_id) is None:
         raise Refused(404, f"Order {order_id} does not exist.")
     fields, _, _ = await _filled(request)

@@ -41,6 +41,7 @@ from schema.contracts import (
     StockDecision,
 )
 from schema.tables import Order, OrderNote
+from schema.vocabulary import Action
 from starter.services import metrics
 from starter.services.access import Principal, audit
 from starter.services.errors import ActionRefused, OrderFinished, OrderNotFound
@@ -57,7 +58,7 @@ async def _act(
     order_id: uuid.UUID,
     update: OrderUpdate[A],
     decision: Callable[..., A],
-    action: str,
+    action: Action,
     text: str = "",
 ) -> ActionResult:
     """Send `decision` (its keyword `note_id` given when the operator wrote `text`, which is
@@ -85,11 +86,11 @@ async def _act(
             await session.delete(note)  # it would explain an action that did not happen
         await audit(session, caller, f"order.{action}.refused", str(order_id), reason=str(refused))
         await session.commit()
-        metrics.OPERATOR_ACTIONS.labels(action=action, outcome="refused").inc()
+        metrics.ACTION_OUTCOMES.labels(action=action, outcome="refused").inc()
         raise
     await audit(session, caller, f"order.{action}", str(order_id))
     await session.commit()
-    metrics.OPERATOR_ACTIONS.labels(action=action, outcome="accepted").inc()
+    metrics.ACTION_OUTCOMES.labels(action=action, outcome="accepted").inc()
     return result
 
 
@@ -107,7 +108,14 @@ async def confirm(
 ) -> ActionResult:
     decision = partial(ConfirmOrder, caller.actor, _lines(body.lines), body.final_price)
     return await _act(
-        session, workflows, caller, order_id, OrderWorkflow.confirm, decision, "confirm", body.note
+        session,
+        workflows,
+        caller,
+        order_id,
+        OrderWorkflow.confirm,
+        decision,
+        Action.CONFIRM,
+        body.note,
     )
 
 
@@ -121,7 +129,14 @@ async def reject(
 ) -> ActionResult:
     decision = partial(RejectOrder, caller.actor, "")  # the reason is the note
     return await _act(
-        session, workflows, caller, order_id, OrderWorkflow.reject, decision, "reject", body.reason
+        session,
+        workflows,
+        caller,
+        order_id,
+        OrderWorkflow.reject,
+        decision,
+        Action.REJECT,
+        body.reason,
     )
 
 
@@ -141,7 +156,7 @@ async def decide_stock(
         order_id,
         OrderWorkflow.decide_stock,
         decision,
-        "decide_stock",
+        Action.DECIDE_STOCK,
         body.note,
     )
 
@@ -156,7 +171,7 @@ async def mark_delayed(
 ) -> ActionResult:
     delay = partial(MarkDelayed, caller.actor, body.reason.value, body.new_date)
     return await _act(
-        session, workflows, caller, order_id, OrderWorkflow.mark_delayed, delay, "mark_delayed"
+        session, workflows, caller, order_id, OrderWorkflow.mark_delayed, delay, Action.MARK_DELAYED
     )
 
 
@@ -170,7 +185,14 @@ async def cancel(
 ) -> ActionResult:
     decision = partial(CancelOrder, caller.actor, body.reason)
     return await _act(
-        session, workflows, caller, order_id, OrderWorkflow.cancel, decision, "cancel", body.note
+        session,
+        workflows,
+        caller,
+        order_id,
+        OrderWorkflow.cancel,
+        decision,
+        Action.CANCEL,
+        body.note,
     )
 
 
@@ -184,7 +206,13 @@ async def resolve_step(
 ) -> ActionResult:
     resolution = partial(ResolveStep, caller.actor, body.choice)
     return await _act(
-        session, workflows, caller, order_id, OrderWorkflow.resolve_step, resolution, "resolve_step"
+        session,
+        workflows,
+        caller,
+        order_id,
+        OrderWorkflow.resolve_step,
+        resolution,
+        Action.RESOLVE_STEP,
     )
 
 
@@ -205,7 +233,7 @@ async def decide_parcel(
         order_id,
         OrderWorkflow.decide_parcel,
         decision,
-        "decide_parcel",
+        Action.DECIDE_PARCEL,
         body.note,
     )
 
@@ -219,14 +247,14 @@ class OperatorAction:
     run: Callable[..., Awaitable[ActionResult]]
 
 
-OPERATOR_ACTIONS: dict[str, OperatorAction] = {
-    "confirm": OperatorAction("Confirm", ConfirmIn, confirm),
-    "reject": OperatorAction("Reject", RejectIn, reject),
-    "decide_stock": OperatorAction("Decide stock", StockDecisionIn, decide_stock),
-    "mark_delayed": OperatorAction("Mark delayed", DelayIn, mark_delayed),
-    "cancel": OperatorAction("Cancel", CancelIn, cancel),
-    "resolve_step": OperatorAction("Resolve the failed step", ResolveIn, resolve_step),
-    "decide_parcel": OperatorAction(
+OPERATOR_ACTIONS: dict[Action, OperatorAction] = {
+    Action.CONFIRM: OperatorAction("Confirm", ConfirmIn, confirm),
+    Action.REJECT: OperatorAction("Reject", RejectIn, reject),
+    Action.DECIDE_STOCK: OperatorAction("Decide stock", StockDecisionIn, decide_stock),
+    Action.MARK_DELAYED: OperatorAction("Mark delayed", DelayIn, mark_delayed),
+    Action.CANCEL: OperatorAction("Cancel", CancelIn, cancel),
+    Action.RESOLVE_STEP: OperatorAction("Resolve the failed step", ResolveIn, resolve_step),
+    Action.DECIDE_PARCEL: OperatorAction(
         "Decide about the lost parcel", ParcelDecisionIn, decide_parcel
     ),
 }
@@ -253,7 +281,7 @@ async def cancel_as_customer(
         order_id,
         OrderWorkflow.cancel,
         decision,
-        "cancel",
+        Action.CANCEL,
         body.reason.value,
     )
 
@@ -270,7 +298,13 @@ async def choose_stock_as_customer(
     customer = Principal.customer(ip)
     decision = partial(StockDecision, "customer", body.choice, None, "chosen by the customer")
     return await _act(
-        session, workflows, customer, order_id, OrderWorkflow.decide_stock, decision, "decide_stock"
+        session,
+        workflows,
+        customer,
+        order_id,
+        OrderWorkflow.decide_stock,
+        decision,
+        Action.DECIDE_STOCK,
     )
 
 

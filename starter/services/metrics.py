@@ -11,7 +11,7 @@ FEEDBACK_ANSWERS = Counter(
     "Customers' answers to the feedback request, by rating and NPS group",
     ["rating", "nps"],
 )
-OPERATOR_ACTIONS = Counter(
+ACTION_OUTCOMES = Counter(
     "orderflow_operator_actions",
     "Operators' actions on orders (and customers' own choices), accepted or refused",
     ["action", "outcome"],

@@ -43,7 +43,8 @@ from workflows.returns import ReturnWorkflow
 
 log = structlog.get_logger(__name__)
 
-Provider = Literal["payment", "warehouse", "carrier"]
+# The providers that report back through signed webhooks (each with its own secret).
+ReportingProvider = Literal["payment", "warehouse", "carrier"]
 
 
 class InvalidEvent(Exception):
@@ -65,7 +66,7 @@ class Envelope(BaseModel):
     return_ref: uuid.UUID | None = None  # an event about one of the order's returns
 
 
-def _secret(provider: Provider, settings: Settings) -> str:
+def _secret(provider: ReportingProvider, settings: Settings) -> str:
     return {
         "payment": settings.payment_webhook_secret,
         "warehouse": settings.warehouse_webhook_secret,
@@ -73,7 +74,7 @@ def _secret(provider: Provider, settings: Settings) -> str:
     }[provider]
 
 
-def _parse(provider: Provider, body: bytes) -> tuple[Envelope, dict[str, Any]]:
+def _parse(provider: ReportingProvider, body: bytes) -> tuple[Envelope, dict[str, Any]]:
     try:
         payload = json.loads(body)
         return Envelope.model_validate(payload), payload
@@ -86,7 +87,7 @@ async def receive_event(
     *,
     workflows: OrderWorkflows,
     settings: Settings,
-    provider: Provider,
+    provider: ReportingProvider,
     body: bytes,
     signature: str | None,
 ) -> bool:
@@ -140,7 +141,10 @@ async def receive_event(
 
 
 def _delivery(
-    workflows: OrderWorkflows, provider: Provider, order_id: uuid.UUID, payload: dict[str, Any]
+    workflows: OrderWorkflows,
+    provider: ReportingProvider,
+    order_id: uuid.UUID,
+    payload: dict[str, Any],
 ) -> Callable[[], Awaitable[None]] | None:
     """The workflow signal an event becomes (None: a refund confirmation, recorded only)."""
     if payload.get("return_ref") is not None:
@@ -184,7 +188,7 @@ def _carrier_event(payload: dict[str, Any]) -> CarrierEvent:
 
 
 def _return_delivery(
-    workflows: OrderWorkflows, provider: Provider, payload: dict[str, Any]
+    workflows: OrderWorkflows, provider: ReportingProvider, payload: dict[str, Any]
 ) -> Callable[[], Awaitable[None]]:
     """A return parcel's tracking, or the warehouse's inspection of it."""
     return_id = str(uuid.UUID(str(payload["return_ref"])))
@@ -250,4 +254,4 @@ async def _match_refund(
     session.add(asked)
 
 
-__all__ = ["BadSignature", "EventMismatch", "InvalidEvent", "Provider", "receive_event"]
+__all__ = ["BadSignature", "EventMismatch", "InvalidEvent", "ReportingProvider", "receive_event"]

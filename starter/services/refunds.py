@@ -67,7 +67,7 @@ async def refund(
             raise RefundRefused(f"refund refused: {exc}") from exc
         await session.rollback()  # the lock is the activity's to take, again
         if amount > balance.left:
-            metrics.OPERATOR_ACTIONS.labels(action="refund", outcome="refused").inc()
+            metrics.ACTION_OUTCOMES.labels(action="refund", outcome="refused").inc()
             raise RefundRefused(
                 f"refund refused: {amount} exceeds what is left to refund ({balance.left} of "
                 f"{balance.paid} paid, {balance.refunded} refunded)"
@@ -96,11 +96,11 @@ async def refund(
             await session.delete(note)  # it would explain a refund that did not happen
         await audit(session, caller, "order.refund.refused", str(order_id), reason=str(refused))
         await session.commit()
-        metrics.OPERATOR_ACTIONS.labels(action="refund", outcome="refused").inc()
+        metrics.ACTION_OUTCOMES.labels(action="refund", outcome="refused").inc()
         raise
     await audit(session, caller, "order.refund", str(order_id), amount=str(amount))
     await session.commit()
-    metrics.OPERATOR_ACTIONS.labels(action="refund", outcome="accepted").inc()
+    metrics.ACTION_OUTCOMES.labels(action="refund", outcome="accepted").inc()
     ledger = await refunds_of(session, order_id=order_id)
     return RefundOut(
         key=key,

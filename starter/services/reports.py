@@ -66,13 +66,14 @@ from schema.reports import (
     Summary,
 )
 from schema.tables import Incident, OrderEvent, OrderFacts
+from schema.vocabulary import EventType
 
 TIMED_STAGES = [stage for stage in Stage if stage not in (Stage.COMPLETED, Stage.CANCELLED)]
 # channel -> its columns' prefix
 CHANNELS = {"email": "emails", "sms": "sms", "push": "push", "viber": "viber"}
 CANCEL_REASONS = [*(reason.value for reason in CancelReason), "invalid"]
-BREACH = "sla.silence_breached"
-RETURN = "return.requested"
+BREACH = EventType.SLA_SILENCE_BREACHED
+RETURN = EventType.RETURN_REQUESTED
 
 Bucket = date | None  # the day, or None for the whole window
 

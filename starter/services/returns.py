@@ -56,6 +56,7 @@ from schema.tables import (
     Return,
     ReturnItem,
 )
+from schema.vocabulary import DELIVERY_STEPS
 from settings import Settings
 from starter.services import metrics
 from starter.services.access import Principal, audit
@@ -69,7 +70,6 @@ from starter.services.errors import (
 from starter.services.temporal import OrderWorkflows, ReturnUpdate
 from workflows.returns import ReturnWorkflow
 
-DELIVERED = ("order.delivered", "order.collected")
 A = TypeVar("A")
 
 
@@ -78,7 +78,7 @@ async def delivered_at(session: AsyncSession, order_id: uuid.UUID) -> datetime |
     return (
         await session.exec(
             select(func.min(OrderEvent.at)).where(
-                OrderEvent.order_id == order_id, col(OrderEvent.type).in_(DELIVERED)
+                OrderEvent.order_id == order_id, col(OrderEvent.type).in_(DELIVERY_STEPS)
             )
         )
     ).one()
@@ -205,7 +205,7 @@ async def open_return(
             replacement=_replacement(body, kept, value),
         )
     )
-    metrics.OPERATOR_ACTIONS.labels(action="open_return", outcome=progress.status.value).inc()
+    metrics.ACTION_OUTCOMES.labels(action="open_return", outcome=progress.status.value).inc()
     if progress.decline == ReturnDecline.WINDOW_CLOSED:
         closed = delivered + settings.policy_return_window
         raise ReturnRefused(
@@ -380,11 +380,11 @@ async def _act(
             session, caller, f"order.{action}.refused", str(ret.order_id), reason=str(refused)
         )
         await session.commit()
-        metrics.OPERATOR_ACTIONS.labels(action=action, outcome="refused").inc()
+        metrics.ACTION_OUTCOMES.labels(action=action, outcome="refused").inc()
         raise
     await audit(session, caller, f"order.{action}", str(ret.order_id), number=ret.number)
     await session.commit()
-    metrics.OPERATOR_ACTIONS.labels(action=action, outcome="accepted").inc()
+    metrics.ACTION_OUTCOMES.labels(action=action, outcome="accepted").inc()
     await session.refresh(ret)
     return await _view(session, ret, progress)
 

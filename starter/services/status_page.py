@@ -68,75 +68,86 @@ from schema.tables import (
     Order,
     OrderContact,
 )
+from schema.vocabulary import DELIVERY_STEPS, Action, EventType
 from settings import Settings
 from starter.services.errors import OrderNotFound, TemporalUnavailable
-from starter.services.returns import DELIVERED
 from starter.services.temporal import OrderWorkflows
 
 log = structlog.get_logger(__name__)
-S = CustomerStatus
 CATALOG = MessageCatalog()
 
 # The line of steps a customer follows (seed 002); pickup orders wait at the counter instead
 # of travelling. Delayed and cancelled are shown beside the step the order had reached.
 SHIPPED_LINE = (
-    S.RECEIVED,
-    S.PROCESSING,
-    S.PICKING,
-    S.PACKED,
-    S.SHIPPED,
-    S.IN_TRANSIT,
-    S.DELIVERED,
+    CustomerStatus.RECEIVED,
+    CustomerStatus.PROCESSING,
+    CustomerStatus.PICKING,
+    CustomerStatus.PACKED,
+    CustomerStatus.SHIPPED,
+    CustomerStatus.IN_TRANSIT,
+    CustomerStatus.DELIVERED,
 )
-PICKUP_LINE = (S.RECEIVED, S.PROCESSING, S.PICKING, S.PACKED, S.READY_FOR_PICKUP, S.DELIVERED)
+PICKUP_LINE = (
+    CustomerStatus.RECEIVED,
+    CustomerStatus.PROCESSING,
+    CustomerStatus.PICKING,
+    CustomerStatus.PACKED,
+    CustomerStatus.READY_FOR_PICKUP,
+    CustomerStatus.DELIVERED,
+)
 REACHED_BY_STAGE = {
-    Stage.INTAKE: S.RECEIVED,
-    Stage.VALIDATION: S.RECEIVED,
-    Stage.CONFIRMATION: S.RECEIVED,
-    Stage.STOCK: S.PROCESSING,
-    Stage.PAYMENT: S.PROCESSING,
-    Stage.PICKING: S.PICKING,
-    Stage.DOCUMENTS: S.PACKED,
-    Stage.HANDOVER: S.PACKED,
-    Stage.TRANSIT: S.IN_TRANSIT,
-    Stage.FEEDBACK: S.DELIVERED,
-    Stage.COMPLETED: S.DELIVERED,
+    Stage.INTAKE: CustomerStatus.RECEIVED,
+    Stage.VALIDATION: CustomerStatus.RECEIVED,
+    Stage.CONFIRMATION: CustomerStatus.RECEIVED,
+    Stage.STOCK: CustomerStatus.PROCESSING,
+    Stage.PAYMENT: CustomerStatus.PROCESSING,
+    Stage.PICKING: CustomerStatus.PICKING,
+    Stage.DOCUMENTS: CustomerStatus.PACKED,
+    Stage.HANDOVER: CustomerStatus.PACKED,
+    Stage.TRANSIT: CustomerStatus.IN_TRANSIT,
+    Stage.FEEDBACK: CustomerStatus.DELIVERED,
+    Stage.COMPLETED: CustomerStatus.DELIVERED,
 }
 REACHED_BY_FULFILMENT = {
-    FulfilmentStatus.PENDING: S.PROCESSING,
-    FulfilmentStatus.RESERVED: S.PROCESSING,
-    FulfilmentStatus.PICKING: S.PICKING,
-    FulfilmentStatus.PACKED: S.PACKED,
-    FulfilmentStatus.SHIPPED: S.SHIPPED,
-    FulfilmentStatus.DELIVERED: S.DELIVERED,
+    FulfilmentStatus.PENDING: CustomerStatus.PROCESSING,
+    FulfilmentStatus.RESERVED: CustomerStatus.PROCESSING,
+    FulfilmentStatus.PICKING: CustomerStatus.PICKING,
+    FulfilmentStatus.PACKED: CustomerStatus.PACKED,
+    FulfilmentStatus.SHIPPED: CustomerStatus.SHIPPED,
+    FulfilmentStatus.DELIVERED: CustomerStatus.DELIVERED,
 }
 
 # The steps of the timeline a customer is shown (each has its words in every locale's
 # `event` phrases); repeated carrier scans show once.
 HISTORY = (
-    "order.received",
-    "order.confirmed",
-    "payment.succeeded",
-    "payment.failed",
-    "stock.partial",
-    "stock.backordered",
-    "order.packed",
-    "order.shipped",
-    "carrier.InTransit",
-    "carrier.OutForDelivery",
-    "carrier.AttemptFail",
-    "carrier.AvailableForPickup",
-    "pickup.ready",
-    "order.delivered",
-    "order.collected",
-    "order.delayed",
-    "transit.no_news",
-    "order.cancelled",
-    "feedback.received",
+    EventType.ORDER_RECEIVED,
+    EventType.ORDER_CONFIRMED,
+    EventType.PAYMENT_SUCCEEDED,
+    EventType.PAYMENT_FAILED,
+    EventType.STOCK_PARTIAL,
+    EventType.STOCK_BACKORDERED,
+    EventType.ORDER_PACKED,
+    EventType.ORDER_SHIPPED,
+    EventType.CARRIER_IN_TRANSIT,
+    EventType.CARRIER_OUT_FOR_DELIVERY,
+    EventType.CARRIER_ATTEMPT_FAIL,
+    EventType.CARRIER_AVAILABLE_FOR_PICKUP,
+    EventType.PICKUP_READY,
+    EventType.ORDER_DELIVERED,
+    EventType.ORDER_COLLECTED,
+    EventType.ORDER_DELAYED,
+    EventType.TRANSIT_NO_NEWS,
+    EventType.ORDER_CANCELLED,
+    EventType.FEEDBACK_RECEIVED,
 )
 # What made an order delayed, as the reason it is told.
-DELAYS = ("order.delayed", "transit.no_news", "carrier.Exception", "carrier.Expired")
-ENDINGS = ("order.cancelled", "order.invalid")
+DELAYS = (
+    EventType.ORDER_DELAYED,
+    EventType.TRANSIT_NO_NEWS,
+    EventType.CARRIER_EXCEPTION,
+    EventType.CARRIER_EXPIRED,
+)
+ENDINGS = (EventType.ORDER_CANCELLED, EventType.ORDER_INVALID)
 
 
 def resolve_locale(requested: str | None, order_locale: str) -> str:
@@ -233,9 +244,9 @@ async def status_view(
     payment_status = PaymentStatus(row.payment_status) if row.payment_status else None
     due = payment_status == PaymentStatus.AWAITING_PAYMENT and not cancelled
     pay_url = row.payment_url if due else None
-    answerable = status == S.DELIVERED and not cancelled
+    answerable = status == CustomerStatus.DELIVERED and not cancelled
     # The return window runs from delivery (the return's workflow checks it again).
-    delivered = min((e.at for e in events if e.type in DELIVERED), default=None)
+    delivered = min((e.at for e in events if e.type in DELIVERY_STEPS), default=None)
     return_until = (
         delivered + settings.policy_return_window if delivered and not cancelled else None
     )
@@ -252,7 +263,9 @@ async def status_view(
         waiting_for=None if cancelled else waiting,
         waiting_text=words.waiting_for[waiting.value] if waiting and not cancelled else None,
         waiting_until=None if cancelled else row.next_deadline,
-        expected_date=None if cancelled or status == S.DELIVERED else row.expected_date,
+        expected_date=None
+        if cancelled or status == CustomerStatus.DELIVERED
+        else row.expected_date,
         lines=[
             CustomerLineOut(
                 sku=line["sku"],
@@ -265,7 +278,7 @@ async def status_view(
         ],
         total=row.total,
         currency=row.currency,
-        delay=_delay(events) if status == S.DELAYED else None,
+        delay=_delay(events) if status == CustomerStatus.DELAYED else None,
         cancellation=_cancellation(events, row.refund) if cancelled else None,
         tracking=(
             TrackingOut(
@@ -284,8 +297,8 @@ async def status_view(
         support=SupportOut(email=settings.support_email, phone=settings.support_phone),
         actions=CustomerActionsOut(
             pay=pay_url is not None,
-            stock_choices=_stock_choices(row) if "decide_stock" in allowed else [],
-            cancel="cancel" in allowed and not cancelled,
+            stock_choices=_stock_choices(row) if Action.DECIDE_STOCK in allowed else [],
+            cancel=Action.CANCEL in allowed and not cancelled,
             feedback=answerable,
             feedback_bonus=answerable
             and (row.bonus_code is not None or settings.feedback_bonus != "none"),
@@ -318,11 +331,19 @@ def _steps(row: Row[Any]) -> list[StepOut]:
         reached = status
     elif row.stage == Stage.CANCELLED:
         fulfilment = row.fulfilment_status
-        reached = REACHED_BY_FULFILMENT[FulfilmentStatus(fulfilment)] if fulfilment else S.RECEIVED
+        reached = (
+            REACHED_BY_FULFILMENT[FulfilmentStatus(fulfilment)]
+            if fulfilment
+            else CustomerStatus.RECEIVED
+        )
     else:  # delayed: where its stage is
-        reached = REACHED_BY_STAGE.get(Stage(row.stage), S.RECEIVED)
+        reached = REACHED_BY_STAGE.get(Stage(row.stage), CustomerStatus.RECEIVED)
     if reached not in line:  # in transit on the shipped line is at the counter for pickup
-        reached = S.READY_FOR_PICKUP if S.READY_FOR_PICKUP in line else S.SHIPPED
+        reached = (
+            CustomerStatus.READY_FOR_PICKUP
+            if CustomerStatus.READY_FOR_PICKUP in line
+            else CustomerStatus.SHIPPED
+        )
     at = line.index(reached)
     return [
         StepOut(status=step, state="done" if n < at else "current" if n == at else "upcoming")
@@ -349,13 +370,13 @@ def _history(events: list[Step], phrases: dict[str, str]) -> list[HistoryOut]:
 
 def _delay(events: list[Step]) -> DelayOut:
     for event in reversed(events):
-        if event.type == "order.delayed":
+        if event.type == EventType.ORDER_DELAYED:
             new_date = event.detail.get("new_date")
             return DelayOut(
                 reason=delay_reason(event.detail.get("reason", "")),
                 new_date=date.fromisoformat(new_date) if new_date else None,
             )
-        if event.type == "transit.no_news":
+        if event.type == EventType.TRANSIT_NO_NEWS:
             return DelayOut(reason=delay_reason("carrier_silent"), new_date=None)
         if event.type in DELAYS:
             return DelayOut(reason=delay_reason("carrier_delay"), new_date=None)
@@ -365,7 +386,7 @@ def _delay(events: list[Step]) -> DelayOut:
 def _cancellation(events: list[Step], refund: dict[str, Any] | None) -> CancellationOut:
     ending = next((e for e in reversed(events) if e.type in ENDINGS), None)
     reason = CancelReason.OTHER
-    if ending is not None and ending.type == "order.cancelled":
+    if ending is not None and ending.type == EventType.ORDER_CANCELLED:
         reason = CancelReason(ending.detail.get("reason", "other"))
     return CancellationOut(
         reason=reason,
@@ -377,7 +398,7 @@ def _cancellation(events: list[Step], refund: dict[str, Any] | None) -> Cancella
 def _pickup(row: Row[Any], events: list[Step], settings: Settings) -> PickupOut | None:
     if row.delivery_method != DeliveryMethod.PICKUP:
         return None
-    ready = next((e.at for e in events if e.type == "pickup.ready"), None)
+    ready = next((e.at for e in events if e.type == EventType.PICKUP_READY), None)
     return PickupOut(
         point=row.pickup_point,
         hold_until=ready + settings.policy_pickup_hold if ready is not None else None,

@@ -44,6 +44,7 @@ from schema.contracts import (
     return_workflow_id_for,
     workflow_id_for,
 )
+from schema.vocabulary import ErrorType
 from settings import Settings
 from starter.services.errors import (
     ActionRefused,
@@ -303,6 +304,6 @@ def _refused(exc: WorkflowFailureError) -> Exception:
     cause: BaseException | None = exc.cause
     while cause is not None and not isinstance(cause, ApplicationError):
         cause = getattr(cause, "cause", None)
-    if isinstance(cause, ApplicationError) and cause.type == "RefundRefused":
+    if isinstance(cause, ApplicationError) and cause.type == ErrorType.REFUND_REFUSED:
         return RefundRefused(f"refund refused: {cause.message}")
     return TemporalUnavailable(f"the refund failed ({cause or exc}); retry with the same key")

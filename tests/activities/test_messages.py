@@ -25,7 +25,7 @@ from activities.messages import (
     Line,
     MessageCatalog,
     MessageParamsMissing,
-    OrderFacts,
+    OrderMessageFacts,
     RecipientFacts,
     RenderedMessage,
     locales_of,
@@ -51,7 +51,6 @@ from schema.contracts import (
 )
 from starter.services.errors import ReturnRefusal
 
-K = MessageKind
 # As long as the real ones: SMS must hold them within 3 parts.
 # A customer link as messages carry it: a signed token of 73 characters (schema/links.py).
 ORDER_URL = "https://orderflow.example/order/IyABwqHdQhOxtIJV9dSHTw.awgUHg.MxKJT_UN-e5XnhTfMX-rhKgUCbpZ8_uQKrTc0v6spkA"
@@ -59,7 +58,7 @@ PAY_URL = "https://payments.example/payment/pay/pay_3f0c2a9e7b1d4c6a8e2f"
 TRACKING_URL = "https://tracking.example/track/SIM000123456789"
 CARRIER, TRACKING_NUMBER = "NovaSim", "SIM000123456789"
 
-ORDER = OrderFacts(
+ORDER = OrderMessageFacts(
     number="SHOP-4f2a9c1e",
     customer_name="Ірина Коваль",
     currency="UAH",
@@ -107,75 +106,92 @@ def case(
 
 # What the workflow passes, kind by kind; "old" rows are what orders already in flight send.
 CASES = [
-    case(K.CONFIRMATION, expected_date="2026-03-14"),
-    case(K.AWAITING_REVIEW),
-    case(K.REJECTED),
-    case(K.STOCK_PARTIAL, "one", missing="KETTLE-01"),
-    case(K.STOCK_PARTIAL, "two", missing="KETTLE-01, MUG-01"),
-    case(K.ITEMS_UNAVAILABLE, "prepaid", missing="KETTLE-01"),
-    case(K.ITEMS_UNAVAILABLE, "cod", payment="cod", missing="KETTLE-01"),
-    case(K.BACKORDERED, expected_date="2026-03-20"),
+    case(MessageKind.CONFIRMATION, expected_date="2026-03-14"),
+    case(MessageKind.AWAITING_REVIEW),
+    case(MessageKind.REJECTED),
+    case(MessageKind.STOCK_PARTIAL, "one", missing="KETTLE-01"),
+    case(MessageKind.STOCK_PARTIAL, "two", missing="KETTLE-01, MUG-01"),
+    case(MessageKind.ITEMS_UNAVAILABLE, "prepaid", missing="KETTLE-01"),
+    case(MessageKind.ITEMS_UNAVAILABLE, "cod", payment="cod", missing="KETTLE-01"),
+    case(MessageKind.BACKORDERED, expected_date="2026-03-20"),
     case(
-        K.PAYMENT_REQUESTED,
+        MessageKind.PAYMENT_REQUESTED,
         url=PAY_URL,
         amount="1250.00",
         expires_at="2026-03-11T18:30:00+00:00",
     ),
-    case(K.PAYMENT_REMINDER, url=PAY_URL, amount="1250.00"),
+    case(MessageKind.PAYMENT_REMINDER, url=PAY_URL, amount="1250.00"),
     *[
-        case(K.PAYMENT_FAILED, code.value, reason=code.value, url=PAY_URL)
+        case(MessageKind.PAYMENT_FAILED, code.value, reason=code.value, url=PAY_URL)
         for code in PaymentFailure
     ],
-    case(K.PAYMENT_FAILED, "old: card declined", reason="card declined", url=PAY_URL),
-    case(K.PAYMENT_FAILED, "old: insufficient funds", reason="insufficient funds", url=PAY_URL),
-    case(K.PAYMENT_FAILED, "old: unknown text", reason="Do not honor (05)", url=PAY_URL),
-    case(K.PAYMENT_FAILED, "old: no reason", reason="", url=PAY_URL),
-    case(K.PAYMENT_RECEIVED, amount="1250.00"),
-    case(K.PICKING),
-    case(K.PACKED),
-    case(K.SHIPPED, carrier=CARRIER, tracking_number=TRACKING_NUMBER, tracking_url=TRACKING_URL),
-    case(K.IN_TRANSIT, tracking_url=TRACKING_URL),
-    case(K.OUT_FOR_DELIVERY, tracking_url=TRACKING_URL),
-    case(K.DELIVERY_FAILED, tracking_url=TRACKING_URL),
-    case(K.DELIVERY_PROBLEM, tracking_url=TRACKING_URL),
-    case(K.READY_FOR_PICKUP, "carrier's point", tracking_url=TRACKING_URL),
-    case(K.READY_FOR_PICKUP, "shop's counter"),
-    case(K.PICKUP_REMINDER),
-    case(K.DELIVERED),
-    case(K.DELAYED, "carrier_silent", reason="carrier_silent"),
+    case(MessageKind.PAYMENT_FAILED, "old: card declined", reason="card declined", url=PAY_URL),
+    case(
+        MessageKind.PAYMENT_FAILED,
+        "old: insufficient funds",
+        reason="insufficient funds",
+        url=PAY_URL,
+    ),
+    case(MessageKind.PAYMENT_FAILED, "old: unknown text", reason="Do not honor (05)", url=PAY_URL),
+    case(MessageKind.PAYMENT_FAILED, "old: no reason", reason="", url=PAY_URL),
+    case(MessageKind.PAYMENT_RECEIVED, amount="1250.00"),
+    case(MessageKind.PICKING),
+    case(MessageKind.PACKED),
+    case(
+        MessageKind.SHIPPED,
+        carrier=CARRIER,
+        tracking_number=TRACKING_NUMBER,
+        tracking_url=TRACKING_URL,
+    ),
+    case(MessageKind.IN_TRANSIT, tracking_url=TRACKING_URL),
+    case(MessageKind.OUT_FOR_DELIVERY, tracking_url=TRACKING_URL),
+    case(MessageKind.DELIVERY_FAILED, tracking_url=TRACKING_URL),
+    case(MessageKind.DELIVERY_PROBLEM, tracking_url=TRACKING_URL),
+    case(MessageKind.READY_FOR_PICKUP, "carrier's point", tracking_url=TRACKING_URL),
+    case(MessageKind.READY_FOR_PICKUP, "shop's counter"),
+    case(MessageKind.PICKUP_REMINDER),
+    case(MessageKind.DELIVERED),
+    case(MessageKind.DELAYED, "carrier_silent", reason="carrier_silent"),
     *[
-        case(K.DELAYED, code.value, reason=code.value, new_date="2026-03-21")
+        case(MessageKind.DELAYED, code.value, reason=code.value, new_date="2026-03-21")
         for code in DelayReason
         if code != DelayReason.CARRIER_SILENT
     ],
-    case(K.DELAYED, "old: no news", reason="no news from the carrier"),
-    case(K.DELAYED, "old: operator text", reason="the warehouse is flooded", new_date="2026-03-21"),
-    *[case(K.CANCELLED, code.value, reason=code.value) for code in CancelReason],
-    case(K.CANCELLED, "refund", reason="customer_request", refund="1250.00"),
-    case(K.CANCELLED, "old: no refund", reason="rejected", note="rude customer", refund=""),
+    case(MessageKind.DELAYED, "old: no news", reason="no news from the carrier"),
     case(
-        K.CANCELLED,
+        MessageKind.DELAYED,
+        "old: operator text",
+        reason="the warehouse is flooded",
+        new_date="2026-03-21",
+    ),
+    *[case(MessageKind.CANCELLED, code.value, reason=code.value) for code in CancelReason],
+    case(MessageKind.CANCELLED, "refund", reason="customer_request", refund="1250.00"),
+    case(
+        MessageKind.CANCELLED, "old: no refund", reason="rejected", note="rude customer", refund=""
+    ),
+    case(
+        MessageKind.CANCELLED,
         "old: refund",
         reason="out_of_stock",
         note="back-order did not arrive in time",
         refund="1250.00",
     ),
-    *[case(K.INTERIM, code.value, waiting_for=code.value) for code in WaitingFor],
-    case(K.FEEDBACK_REQUEST, "no bonus"),
-    case(K.FEEDBACK_REQUEST, "bonus", bonus=True),
-    case(K.FEEDBACK_REMINDER),
-    case(K.FEEDBACK_THANKS, "no bonus"),
-    case(K.FEEDBACK_THANKS, "bonus", bonus=True, bonus_code=BONUS_CODE),
-    case(K.ORDER_LIST, url=LIST_URL, expires_at="2026-03-11T18:30:00+00:00"),
+    *[case(MessageKind.INTERIM, code.value, waiting_for=code.value) for code in WaitingFor],
+    case(MessageKind.FEEDBACK_REQUEST, "no bonus"),
+    case(MessageKind.FEEDBACK_REQUEST, "bonus", bonus=True),
+    case(MessageKind.FEEDBACK_REMINDER),
+    case(MessageKind.FEEDBACK_THANKS, "no bonus"),
+    case(MessageKind.FEEDBACK_THANKS, "bonus", bonus=True, bonus_code=BONUS_CODE),
+    case(MessageKind.ORDER_LIST, url=LIST_URL, expires_at="2026-03-11T18:30:00+00:00"),
     # After the parcel leaves (what workflows/delivery.py and workflows/returns.py pass)
     *[
-        case(K.PARCEL_RETURNING, f"{outcome} {pay}", payment=pay, outcome=outcome)
+        case(MessageKind.PARCEL_RETURNING, f"{outcome} {pay}", payment=pay, outcome=outcome)
         for outcome in ("refused", "unclaimed", "returning")
         for pay in ("prepaid", "cod")
     ],
     *[
         case(
-            K.PARCEL_RESHIPPED,
+            MessageKind.PARCEL_RESHIPPED,
             outcome,
             outcome=outcome,
             carrier=CARRIER,
@@ -184,17 +200,32 @@ CASES = [
         )
         for outcome in ("lost", "damaged")
     ],
-    *[case(K.REFUND_MADE, code.value, amount="150.00", reason=code.value) for code in RefundReason],
-    case(K.RETURN_REQUESTED, return_number=RETURN),
-    case(K.RETURN_APPROVED, return_number=RETURN, return_id=RETURN_ID, tracking_url=TRACKING_URL),
     *[
-        case(K.RETURN_DECLINED, code.value, return_number=RETURN, decline=code.value)
+        case(MessageKind.REFUND_MADE, code.value, amount="150.00", reason=code.value)
+        for code in RefundReason
+    ],
+    case(MessageKind.RETURN_REQUESTED, return_number=RETURN),
+    case(
+        MessageKind.RETURN_APPROVED,
+        return_number=RETURN,
+        return_id=RETURN_ID,
+        tracking_url=TRACKING_URL,
+    ),
+    *[
+        case(MessageKind.RETURN_DECLINED, code.value, return_number=RETURN, decline=code.value)
         for code in ReturnDecline
     ],
-    case(K.RETURN_RECEIVED, return_number=RETURN),
-    case(K.RETURN_REFUNDED, "full", return_number=RETURN, refund="500.00", findings="", by_hand=""),
+    case(MessageKind.RETURN_RECEIVED, return_number=RETURN),
     case(
-        K.RETURN_REFUNDED,
+        MessageKind.RETURN_REFUNDED,
+        "full",
+        return_number=RETURN,
+        refund="500.00",
+        findings="",
+        by_hand="",
+    ),
+    case(
+        MessageKind.RETURN_REFUNDED,
         "partial",
         return_number=RETURN,
         refund="250.00",
@@ -202,7 +233,7 @@ CASES = [
         by_hand="",
     ),
     case(
-        K.RETURN_REFUNDED,
+        MessageKind.RETURN_REFUNDED,
         "none",
         return_number=RETURN,
         refund="0",
@@ -210,7 +241,7 @@ CASES = [
         by_hand="",
     ),
     case(
-        K.RETURN_REFUNDED,
+        MessageKind.RETURN_REFUNDED,
         "by hand",
         payment="cod",
         return_number=RETURN,
@@ -218,13 +249,18 @@ CASES = [
         findings="",
         by_hand="yes",
     ),
-    case(K.RETURN_REFUNDED, "exchange difference", return_number=RETURN, refund="100.00"),
-    case(K.RETURN_EXCHANGED, return_number=RETURN, exchange_number=f"{RETURN}-X"),
-    case(K.MANAGER_REVIEW_ESCALATED, reasons="total over 10000; new customer"),
-    case(K.MANAGER_PAYMENT_FAILED, "code", reason="insufficient_funds", url=PAY_URL),
-    case(K.MANAGER_PAYMENT_FAILED, "old: free text", reason="Do not honor (05)", url=PAY_URL),
+    case(MessageKind.RETURN_REFUNDED, "exchange difference", return_number=RETURN, refund="100.00"),
+    case(MessageKind.RETURN_EXCHANGED, return_number=RETURN, exchange_number=f"{RETURN}-X"),
+    case(MessageKind.MANAGER_REVIEW_ESCALATED, reasons="total over 10000; new customer"),
+    case(MessageKind.MANAGER_PAYMENT_FAILED, "code", reason="insufficient_funds", url=PAY_URL),
     case(
-        K.MANAGER_INCIDENT,
+        MessageKind.MANAGER_PAYMENT_FAILED,
+        "old: free text",
+        reason="Do not honor (05)",
+        url=PAY_URL,
+    ),
+    case(
+        MessageKind.MANAGER_INCIDENT,
         summary="carrier reports Exception: parcel damaged",
         cause="external",
     ),
@@ -239,7 +275,7 @@ def catalog() -> MessageCatalog:
 
 
 @functools.cache
-def rendered(c: Case, locale: str, order: OrderFacts = ORDER) -> RenderedMessage:
+def rendered(c: Case, locale: str, order: OrderMessageFacts = ORDER) -> RenderedMessage:
     if c.kind in ORDERLESS_KINDS:
         return catalog().render(c.kind, locale, dict(c.params), RECIPIENT)
     order = dataclasses.replace(order, payment_method=c.payment_method, bonus=c.bonus)
@@ -324,7 +360,8 @@ def test_uk_and_ru_texts_hold_no_english_and_no_other_language(
 def test_customers_see_no_codes(c: Case, locale: str, channel: str) -> None:
     text = data_removed(visible(channel, getattr(rendered(c, locale), channel)))
     assert not CODE.findall(text), f"a code in a customer's text: {CODE.findall(text)}\n{text}"
-    if c.kind != K.CONFIRMATION:  # the confirmation's line table names the article numbers
+    # The confirmation's line table names the article numbers.
+    if c.kind != MessageKind.CONFIRMATION:
         skus = [line.sku for line in ORDER.lines if line.sku in text]
         assert not skus, f"SKUs instead of product names: {skus}\n{text}"
     for free_text in ("rude customer", "back-order did not arrive", "flooded", "Do not honor"):
@@ -453,23 +490,31 @@ def test_a_bonus_is_promised_and_thanked_for_only_when_given(locale: str) -> Non
     def channels(message: RenderedMessage) -> list[str]:
         return [getattr(message, channel) for channel in BLOCKS]
 
-    for kind in (K.FEEDBACK_REQUEST, K.FEEDBACK_REMINDER, K.FEEDBACK_THANKS):
+    for kind in (
+        MessageKind.FEEDBACK_REQUEST,
+        MessageKind.FEEDBACK_REMINDER,
+        MessageKind.FEEDBACK_THANKS,
+    ):
         plain = rendered(case(kind), locale)
         assert not any(BONUS.search(text) for text in channels(plain)), (kind, locale)
-    promised = rendered(case(K.FEEDBACK_REQUEST, bonus=True), locale)
+    promised = rendered(case(MessageKind.FEEDBACK_REQUEST, bonus=True), locale)
     assert all(BONUS.search(text) for text in (promised.text, promised.sms, promised.push_body))
-    thanked = rendered(case(K.FEEDBACK_THANKS, bonus=True, bonus_code=BONUS_CODE), locale)
+    thanked = rendered(case(MessageKind.FEEDBACK_THANKS, bonus=True, bonus_code=BONUS_CODE), locale)
     for text in (thanked.text, thanked.html, thanked.sms, thanked.push_body):
         assert BONUS_CODE in text
 
 
 def test_the_order_list_link_is_no_order_s_message() -> None:
-    listed = rendered(case(K.ORDER_LIST, url=LIST_URL, expires_at="2026-03-11T18:30:00Z"), "uk")
+    listed = rendered(
+        case(MessageKind.ORDER_LIST, url=LIST_URL, expires_at="2026-03-11T18:30:00Z"), "uk"
+    )
     assert LIST_URL in listed.text and listed.link == LIST_URL
     assert "11 березня 2026, 20:30" in listed.text  # the link's end, in the customer's time
     assert ORDER.number not in listed.text and ORDER.customer_name not in listed.text
     with pytest.raises(ValueError, match="rendered with"):
-        catalog().render(K.ORDER_LIST, "uk", {"url": LIST_URL, "expires_at": "2026-03-11"}, ORDER)
+        catalog().render(
+            MessageKind.ORDER_LIST, "uk", {"url": LIST_URL, "expires_at": "2026-03-11"}, ORDER
+        )
 
 
 # --- codes in, the customer's language out --------------------------------------------------
@@ -482,42 +527,42 @@ def _render(kind: MessageKind, locale: str = "uk", **params: str) -> RenderedMes
 @pytest.mark.parametrize("locale", LOCALES)
 def test_old_free_text_reasons_read_as_codes(locale: str) -> None:
     def failed(reason: str) -> RenderedMessage:
-        return _render(K.PAYMENT_FAILED, locale, reason=reason, url=PAY_URL)
+        return _render(MessageKind.PAYMENT_FAILED, locale, reason=reason, url=PAY_URL)
 
     assert failed("card declined") == failed("card_declined")
     assert failed("Insufficient funds") == failed("insufficient_funds")
     assert failed("Do not honor (05)") == failed("other") == failed("")
 
     def delayed(reason: str, **new_date: str) -> RenderedMessage:
-        return _render(K.DELAYED, locale, reason=reason, **new_date)
+        return _render(MessageKind.DELAYED, locale, reason=reason, **new_date)
 
     assert delayed("no news from the carrier") == delayed("carrier_silent")
     assert delayed("flooded", new_date="2026-03-21") == delayed("other", new_date="2026-03-21")
 
     def cancelled(**params: str) -> RenderedMessage:
-        return _render(K.CANCELLED, locale, reason="out_of_stock", **params)
+        return _render(MessageKind.CANCELLED, locale, reason="out_of_stock", **params)
 
     assert cancelled(note="back-order did not arrive in time", refund="") == cancelled()
     assert cancelled(note="x", refund="1250.00") == cancelled(refund="1250.00")
 
 
 def test_optional_parts_appear_only_when_given() -> None:
-    refunded = _render(K.CANCELLED, reason="customer_request", refund="1250.00")
-    kept = _render(K.CANCELLED, reason="payment_expired")
+    refunded = _render(MessageKind.CANCELLED, reason="customer_request", refund="1250.00")
+    kept = _render(MessageKind.CANCELLED, reason="payment_expired")
     assert "1\xa0250,00\xa0₴" in refunded.text and "повернемо" in refunded.text
     assert "повернемо" not in kept.text
 
-    at_point = _render(K.READY_FOR_PICKUP, tracking_url=TRACKING_URL)
-    at_counter = _render(K.READY_FOR_PICKUP)
+    at_point = _render(MessageKind.READY_FOR_PICKUP, tracking_url=TRACKING_URL)
+    at_counter = _render(MessageKind.READY_FOR_PICKUP)
     assert TRACKING_URL in at_point.text and TRACKING_URL not in at_counter.text
 
-    silent = _render(K.DELAYED, reason="carrier_silent")
-    late = _render(K.DELAYED, reason="supplier_late", new_date="2026-03-21")
+    silent = _render(MessageKind.DELAYED, reason="carrier_silent")
+    late = _render(MessageKind.DELAYED, reason="supplier_late", new_date="2026-03-21")
     assert "21 березня 2026" in late.text and "березня" not in silent.text
 
 
 def test_stock_partial_names_the_products() -> None:
-    message = _render(K.STOCK_PARTIAL, missing="KETTLE-01, MUG-01")
+    message = _render(MessageKind.STOCK_PARTIAL, missing="KETTLE-01, MUG-01")
     for channel in ("text", "html"):  # the SMS keeps to the link: names can be long
         assert "Чайник скляний, Чашка «Ранок»" in getattr(message, channel)
     assert "KETTLE-01" not in message.text + message.sms + message.push_body
@@ -525,46 +570,58 @@ def test_stock_partial_names_the_products() -> None:
 
 def test_payment_link_expiry_is_shown_in_the_customers_time() -> None:
     message = _render(
-        K.PAYMENT_REQUESTED, url=PAY_URL, amount="1250.00", expires_at="2026-03-11T18:30:00Z"
+        MessageKind.PAYMENT_REQUESTED,
+        url=PAY_URL,
+        amount="1250.00",
+        expires_at="2026-03-11T18:30:00Z",
     )
     assert "11 березня 2026" in message.text and "20:30" in message.text  # Kyiv: UTC+2
 
 
 def test_a_missing_param_is_an_error_not_an_empty_gap() -> None:
     with pytest.raises(MessageParamsMissing, match="tracking_number"):
-        _render(K.SHIPPED, carrier=CARRIER, tracking_url=TRACKING_URL)
+        _render(MessageKind.SHIPPED, carrier=CARRIER, tracking_url=TRACKING_URL)
     with pytest.raises(MessageParamsMissing, match="url"):
-        _render(K.PAYMENT_REMINDER, amount="1250.00", url="")
+        _render(MessageKind.PAYMENT_REMINDER, amount="1250.00", url="")
 
 
 def test_a_return_label_link_opens_the_label_of_that_return() -> None:
     message = _render(
-        K.RETURN_APPROVED, return_number=RETURN, return_id=RETURN_ID, tracking_url=TRACKING_URL
+        MessageKind.RETURN_APPROVED,
+        return_number=RETURN,
+        return_id=RETURN_ID,
+        tracking_url=TRACKING_URL,
     )
     assert f"{ORDER_URL}/returns/{RETURN_ID}/label.pdf" in message.text
     assert "label.pdf" not in message.sms  # too long for a text: it is in the e-mail
 
 
 def test_a_return_refunded_says_what_was_refunded_and_why_not_the_rest() -> None:
-    partial = _render(K.RETURN_REFUNDED, return_number=RETURN, refund="250.00", findings="damaged")
+    partial = _render(
+        MessageKind.RETURN_REFUNDED, return_number=RETURN, refund="250.00", findings="damaged"
+    )
     assert "250,00\xa0₴" in partial.text and "пошкоджено після доставки" in partial.text
-    nothing = _render(K.RETURN_REFUNDED, return_number=RETURN, refund="0", findings="used,missing")
+    nothing = _render(
+        MessageKind.RETURN_REFUNDED, return_number=RETURN, refund="0", findings="used,missing"
+    )
     assert "₴" not in nothing.text
     assert "був у вжитку, немає в посилці" in nothing.text
-    by_hand = _render(K.RETURN_REFUNDED, return_number=RETURN, refund="500.00", by_hand="yes")
+    by_hand = _render(
+        MessageKind.RETURN_REFUNDED, return_number=RETURN, refund="500.00", by_hand="yes"
+    )
     assert "менеджер зв'яжеться" in by_hand.text.lower() and "картку" not in by_hand.text
 
 
 def test_a_refused_parcel_says_whether_money_comes_back() -> None:
     order = dataclasses.replace(ORDER, payment_method="cod")
-    cod = catalog().render(K.PARCEL_RETURNING, "uk", {"outcome": "refused"}, order)
-    prepaid = _render(K.PARCEL_RETURNING, outcome="refused")
+    cod = catalog().render(MessageKind.PARCEL_RETURNING, "uk", {"outcome": "refused"}, order)
+    prepaid = _render(MessageKind.PARCEL_RETURNING, outcome="refused")
     assert "повернемо кошти" in prepaid.text and "нічого не винні" in cod.text
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_the_delivery_message_links_the_return_page_with_the_window(locale: str) -> None:
     order = dataclasses.replace(ORDER, return_days=21)
-    message = catalog().render(K.DELIVERED, locale, {}, order)
+    message = catalog().render(MessageKind.DELIVERED, locale, {}, order)
     assert f"{ORDER_URL}/return" in message.text
     assert {"uk": "21 день", "ru": "21 день", "en": "21 days"}[locale] in message.text

@@ -100,6 +100,7 @@ def test_the_simulator_sends_the_documented_events_signed_now(kind: str) -> None
     assert event.signature.token != documented["signature"]["token"]
 
 
+@pytest.mark.stack  # an SMTP relay, served
 async def test_mail_goes_through_a_relay_that_wants_a_login() -> None:
     """Mailgun's SMTP relay (smtp.mailgun.org) takes mail only after a login: the Mailer logs
     in with ORDERFLOW_SMTP_USERNAME and _PASSWORD, and a wrong password is refused."""

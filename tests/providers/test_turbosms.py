@@ -127,6 +127,7 @@ async def simulator() -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
         yield sim, settings
 
 
+@pytest.mark.stack  # the simulators, served
 async def test_the_simulator_answers_the_adapter_as_turbosms_does(
     simulator: tuple[httpx.AsyncClient, Settings],
 ) -> None:

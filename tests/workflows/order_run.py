@@ -234,6 +234,12 @@ class OrderRun:
             ParcelDecision(OPERATOR, choice),
         )
 
+    async def resolve(self, choice: StepChoice) -> ActionResult:
+        return await self.handle.execute_update(
+            OrderWorkflow.resolve_step,  # type: ignore[arg-type]
+            ResolveStep(OPERATOR, choice),
+        )
+
     async def reject_accepted(self, reason: str) -> WorkflowUpdateHandle[ActionResult]:
         """Send a rejection; return once accepted (it answers when the order is cancelled)."""
         return await self.handle.start_update(

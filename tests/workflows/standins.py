@@ -3,7 +3,8 @@
 Each stand-in takes and returns the real contract dataclasses, records the call (name and
 input, in order) so a test can assert what the workflow did, and answers from a small
 configurable model of one order. A test can hold any call mid-flight (`hold`) to line up
-a race with a signal or an update.
+a race with a signal or an update, or make calls fail for good (`fail`), as a provider's
+refusal does.
 """
 
 from __future__ import annotations
@@ -93,6 +94,20 @@ class Hold:
         self.released.set()
 
 
+@dataclass
+class Failure:
+    """Calls of `name` whose input `matches` fail for good (a non-retryable ApplicationError
+    of `error_type`) until `heal()`: the cause is fixed."""
+
+    name: str
+    error_type: str
+    matches: Callable[[Any], bool]
+    healed: bool = False
+
+    def heal(self) -> None:
+        self.healed = True
+
+
 class OrderStandIns:
     """Every activity OrderWorkflow calls, answering for one order.
 
@@ -119,6 +134,7 @@ class OrderStandIns:
         self.calls: list[Call] = []  # as they started
         self.finished: list[Call] = []  # as they returned (a held call returns late)
         self._holds: list[Hold] = []
+        self._failures: list[Failure] = []
         self._pick_tasks = 0
         self.backorder_date: date | None = None  # what request_backorder promised
         self.refused: dict[str, str] = {}  # refund step -> why the ledger refuses it
@@ -132,6 +148,14 @@ class OrderStandIns:
         held = Hold(name, matches)
         self._holds.append(held)
         return held
+
+    def fail(
+        self, name: str, error_type: str, matches: Callable[[Any], bool] = lambda _: True
+    ) -> Failure:
+        """Make every call of `name` whose input `matches` fail for good, until healed."""
+        failure = Failure(name, error_type, matches)
+        self._failures.append(failure)
+        return failure
 
     def release_all(self) -> None:
         for held in self._holds:
@@ -213,6 +237,11 @@ class OrderStandIns:
                 held.entered.set()
                 await held.released.wait()
                 break
+        for failure in self._failures:
+            if failure.name == name and not failure.healed and failure.matches(input):
+                raise ApplicationError(
+                    f"{name} refused by the stand-in", type=failure.error_type, non_retryable=True
+                )
         self.finished.append(call)
 
     # --- the stand-ins ---------------------------------------------------------------------

@@ -92,6 +92,22 @@ async def test_prepaid_courier_order_goes_from_intake_to_feedback_and_completes(
     assert order.standins.inputs("record_incident") == []
 
 
+async def test_the_payment_step_gives_the_refund_ledger_what_was_paid(desk: OrderDesk) -> None:
+    """The ledger's limit (`orders.paid_amount`) comes with the step, as a typed field: what
+    the verified payment brought in, never parsed out of the step's detail."""
+    order = await desk.place(OrderStandIns(lines=[TEA]))
+    await order.waiting_for("payment")
+    await order.pay()
+    await order.waiting_for("packing")
+
+    paid = {
+        record.entry.type: record.paid
+        for record in order.standins.inputs("record_event")
+        if record.paid is not None
+    }
+    assert paid == {"payment.succeeded": Decimal("120.00")}
+
+
 async def test_cash_on_delivery_skips_the_payment_wait(desk: OrderDesk) -> None:
     order = await desk.place(cod())
     status = await order.waiting_for("packing")

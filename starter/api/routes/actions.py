@@ -1,6 +1,5 @@
 """The operator's actions on an order (workflow updates; 409 with the reason when the order's
-stage refuses) and notes. To add an action: a request model in schema/api/actions.py, an update
-with a validator on OrderWorkflow, a service in starter/services/actions.py, a route here."""
+stage refuses) and notes. Every place an action needs: the README, **Where a change goes**."""
 
 from __future__ import annotations
 

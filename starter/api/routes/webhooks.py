@@ -15,7 +15,7 @@ from settings import get_settings
 from starter.api.deps import AppSettings, Session, Workflows
 from starter.api.errors import responses
 from starter.api.limits import limiter
-from starter.services.provider_events import Envelope, Provider, receive_event
+from starter.services.provider_events import Envelope, ReportingProvider, receive_event
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 )
 @limiter.limit(lambda: get_settings().webhook_rate_limit)
 async def receive(
-    provider: Provider,
+    provider: ReportingProvider,
     request: Request,
     response: Response,
     db: Session,

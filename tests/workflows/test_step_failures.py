@@ -1,0 +1,101 @@
+"""A step that fails for good (workflows/failures.py): the incident, the managers' alert, the
+order waiting flagged, and the operator's retry or skip — on the time-skipping server with
+stand-in activities. The real-stack versions are tests/test_failures.py."""
+
+from __future__ import annotations
+
+from schema.contracts import (
+    IncidentCause,
+    MessageKind,
+    Stage,
+    StepChoice,
+    WaitingFor,
+)
+from tests.workflows.order_run import OrderDesk, OrderRun, refusal, types
+from tests.workflows.standins import OrderStandIns
+
+
+async def _stopped_at_a_failed_step(order: OrderRun) -> None:
+    status = await order.waiting_for("incident_resolution")
+    assert {"resolve_step", "cancel"} <= set(status.allowed_actions)
+    # Flagged for the operator queue: the read model's progress says what it waits for.
+    assert order.standins.inputs("record_progress")[-1].progress.waiting_for == (
+        WaitingFor.INCIDENT_RESOLUTION
+    )
+
+
+async def test_a_failed_step_opens_an_incident_alerts_the_managers_and_waits_flagged(
+    desk: OrderDesk,
+) -> None:
+    standins = OrderStandIns()
+    standins.fail("create_payment_link", "ProviderRejected")
+    order = await desk.place(standins)
+
+    await _stopped_at_a_failed_step(order)
+
+    [incident] = standins.inputs("record_incident")
+    assert incident.cause == IncidentCause.EXTERNAL  # a provider refused
+    assert incident.stage == Stage.PAYMENT and incident.resolution == ""
+    assert "create_payment_link failed for good (ProviderRejected)" in incident.summary
+    [alert] = [i for i in standins.inputs("notify") if i.kind == MessageKind.MANAGER_INCIDENT]
+    assert alert.params["cause"] == "external" and incident.key in alert.key
+    failed = (await order.status()).timeline[-1]
+    assert failed.type == "step.failed"
+    assert failed.detail == {
+        "activity": "create_payment_link",
+        "error": "ProviderRejected",
+        "incident": incident.key,
+    }
+    assert "payment_requested" not in standins.sent()  # nothing went on past the step
+
+
+async def test_resolve_retry_runs_the_step_again_and_the_order_goes_on(desk: OrderDesk) -> None:
+    standins = OrderStandIns()
+    refusing = standins.fail("create_payment_link", "ProviderRejected")
+    order = await desk.place(standins)
+    await _stopped_at_a_failed_step(order)
+
+    refusing.heal()  # the provider is fixed
+    await order.resolve(StepChoice.RETRY)
+
+    await order.waiting_for("payment")
+    assert len(standins.inputs("create_payment_link")) == 2
+    assert standins.sent()[-1] == "payment_requested"
+    closed = standins.inputs("record_incident")[-1]
+    assert closed.resolution == "retry"
+    timeline = types(await order.status())
+    assert timeline.index("step.failed") < timeline.index("step.resolved")
+    assert standins.inputs("record_progress")[-1].progress.waiting_for == WaitingFor.PAYMENT
+
+
+async def test_resolve_skip_goes_on_without_a_skippable_step(desk: OrderDesk) -> None:
+    standins = OrderStandIns()
+    standins.fail("send_confirmation", "MessageBroken")  # a message that cannot be rendered
+    order = await desk.place(standins)
+    await _stopped_at_a_failed_step(order)
+    [incident] = standins.inputs("record_incident")
+    assert incident.cause == IncidentCause.SYSTEM  # ours, not a provider's
+
+    await order.resolve(StepChoice.SKIP)
+
+    await order.waiting_for("payment")
+    assert "confirmation" not in standins.sent()
+    confirmed = next(e for e in (await order.status()).timeline if e.type == "order.confirmed")
+    assert confirmed.detail["channel"] == "skipped"
+    assert standins.inputs("record_incident")[-1].resolution == "skip"
+
+
+async def test_resolve_skip_is_refused_for_a_step_that_may_not_be_skipped(
+    desk: OrderDesk,
+) -> None:
+    standins = OrderStandIns()
+    standins.fail("create_payment_link", "ProviderRejected")
+    order = await desk.place(standins)
+    await _stopped_at_a_failed_step(order)
+
+    reason = await refusal(order.resolve(StepChoice.SKIP))
+
+    assert reason == "create_payment_link cannot be skipped: retry it, or cancel the order"
+    await _stopped_at_a_failed_step(order)  # still waiting, nothing skipped
+    assert len(standins.inputs("create_payment_link")) == 1
+    assert len(standins.inputs("record_incident")) == 1

@@ -1,0 +1,89 @@
+"""Every change behind `workflow.patched(...)`, with its plan: what it changed, when it reached
+`main`, and the stored history (tests/histories/) of an order that took its new path — so
+that replay guards both paths, and nobody digs through git to learn when a patch may go.
+
+Orders that started before a patch take the old path for as long as they run; a patch is
+deprecated (`workflow.deprecate_patch`) once none of them is open or within retention, and
+removed once no order from before the deprecation is (README, **Patches**).
+`tests/test_patches.py` checks that every patch the workflows ask for is listed here, and
+that its history exists and holds the patch's marker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from schema.vocabulary import PatchId
+
+
+@dataclass(frozen=True)
+class Patch:
+    id: PatchId
+    change: str  # what orders started from this patch on do differently
+    introduced: date  # the day it reached main (`git log -S '"<id>"'`)
+    commit: str
+    history: str  # a file of tests/histories/ whose order took the new path
+
+
+PATCHES = (
+    Patch(
+        PatchId.PROGRESS_IN_READ_MODEL,
+        "the read model keeps what the order waits for and may do, at every wait",
+        date(2026, 11, 26),
+        "449d483",
+        "partial_refund_then_cancelled.json",
+    ),
+    Patch(
+        PatchId.QUIET_ONCE_CANCELLED,
+        "once a cancellation is decided, the customer hears nothing but the cancellation",
+        date(2026, 11, 26),
+        "3783092",
+        "cancel_accepted_as_picking_starts.json",
+    ),
+    Patch(
+        PatchId.DEADLINE_BEFORE_GUARD,
+        "a wait's deadline and the silence guard due together: the deadline wins (the "
+        "caller's reminder tells the customer, no interim notice beside it)",
+        date(2026, 11, 26),
+        "3783092",
+        "lost_parcel_reshipped.json",
+    ),
+    Patch(
+        PatchId.VERIFY_PAYMENT_EVENTS,
+        "a payment event counts only for this order's payment, in the amount and currency "
+        "asked (before, every event was believed)",
+        date(2026, 11, 26),
+        "44db7af",
+        "partial_refund_then_cancelled.json",
+    ),
+    Patch(
+        PatchId.REFUND_LATE_PAYMENTS,
+        "a payment that arrives as the order is cancelled is refunded, not left with the shop",
+        date(2026, 11, 26),
+        "3783092",
+        "paid_as_the_link_expired_refunded.json",
+    ),
+    Patch(
+        PatchId.SHIP_WHAT_WAS_PACKED,
+        'after failed picking, "ship what is there" changes the lines, the total and the '
+        "payment to what was packed (before, the order shipped with its old total)",
+        date(2026, 11, 26),
+        "6667a9a",
+        "ship_what_was_packed_after_failed_picking.json",
+    ),
+    Patch(
+        PatchId.VERIFY_CARRIER_EVENTS,
+        "a carrier event counts only with this order's tracking number",
+        date(2026, 11, 26),
+        "44db7af",
+        "refused_cod_parcel_returned.json",
+    ),
+    Patch(
+        PatchId.CARRIER_OUTCOMES,
+        "a refused, unclaimed, returned, lost or damaged parcel ends the wait for delivery",
+        date(2026, 11, 26),
+        "39a4f94",
+        "refused_cod_parcel_returned.json",
+    ),
+)
