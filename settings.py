@@ -37,6 +37,8 @@ DEVSTACK_SECRETS = frozenset(
         "dev-liqpay-private-key",
         "dev-monobank-token",
         "dev-wayforpay-secret-key",
+        "dev-turbosms-token",
+        "dev-mailgun-signing-key",
     }
 )
 # Each payment provider's credentials that must not be the devstack's outside it (the chosen
@@ -52,6 +54,12 @@ PAYMENT_APIS = {
     "liqpay": "https://www.liqpay.ua",
     "monobank": "https://api.monobank.ua",
     "wayforpay": "https://api.wayforpay.com",
+}
+# The messaging providers' credentials, needed outside the devstack when chosen:
+# (setting, its value that chooses the provider) -> what must then be set.
+MESSAGING_CREDENTIALS = {
+    ("sms_provider", "turbosms"): ("turbosms_token",),
+    ("email_provider", "mailgun"): ("mailgun_webhook_signing_key",),
 }
 MIN_SECRET_LENGTH = 32
 # What a secret's characters say of its randomness (length × Shannon entropy of its letters):
@@ -171,6 +179,10 @@ class Settings(BaseSettings):
     smtp_sender: str = "orders@orderflow.localhost"
     smtp_reply_to: str = ""
     smtp_timeout_seconds: float = 10.0
+    # A relay that wants a login (an ESP's: Mailgun's smtp.mailgun.org:587); STARTTLS is used
+    # whenever the server offers it. Unset: no login (the devstack's sink, a local relay).
+    smtp_username: str = ""
+    smtp_password: str = ""
 
     manager_email: str = (
         "managers@orderflow.localhost"  # alerts: failed payments, escalations, incidents
@@ -186,7 +198,7 @@ class Settings(BaseSettings):
     carrier_url: str = ""  # the simulated carrier's (ORDERFLOW_CARRIER=sim)
     sms_url: str = ""
     push_url: str = ""
-    sms_sender: str = "orderflow"
+    sms_sender: str = "orderflow"  # the SMS's sender (an alpha name registered with TurboSMS)
     # The payment provider (README, Payments): "sim" is orderflow's own invented API at
     # `payment_url`; the others are the real APIs at `<provider>_url` (their simulators in the
     # devstack, which `make dev` runs with "liqpay").
@@ -201,6 +213,24 @@ class Settings(BaseSettings):
     wayforpay_merchant_account: str = "test_merch_n1"
     wayforpay_secret_key: str = "dev-wayforpay-secret-key"
     wayforpay_domain: str = "orderflow.localhost"  # merchantDomainName
+    # Text messages (README, Messaging): "sim" is orderflow's invented gateway at `sms_url`
+    # (SMS only); "turbosms" is TurboSMS's HTTP API (SMS, and Viber with SMS as its fallback)
+    # at `turbosms_url` (unset: https://api.turbosms.ua, or its simulator in the devstack,
+    # which `make dev` runs).
+    sms_provider: Literal["sim", "turbosms"] = "sim"
+    turbosms_url: str = ""
+    turbosms_token: str = "dev-turbosms-token"  # Bearer: the HTTP API's key from the cabinet
+    viber_sender: str = "orderflow"  # the Viber sender registered with TurboSMS
+    turbosms_viber_ttl: int = 3600  # seconds Viber has before TurboSMS sends the SMS instead
+    # Delivery as TurboSMS reports it (message/status.json), asked every so often for the
+    # messages of the last `_status_window` whose fate is still open.
+    turbosms_status_poll_seconds: float = 60.0
+    turbosms_status_window: timedelta = timedelta(hours=48)
+    # E-mail goes out over SMTP (above). "mailgun": Mailgun relays it, and its events (hard
+    # bounces, complaints, deliveries) are heard at /v1/webhooks/mailgun, signed with
+    # `mailgun_webhook_signing_key` (Mailgun's "HTTP webhook signing key").
+    email_provider: Literal["smtp", "mailgun"] = "smtp"
+    mailgun_webhook_signing_key: str = "dev-mailgun-signing-key"
     # Gateways throttle; so do we, across every worker (activities.providers.SharedRate).
     sms_rate_per_second: float = 5.0
     push_rate_per_second: float = 50.0
@@ -382,7 +412,8 @@ class Settings(BaseSettings):
     def refuse_devstack_secrets(self) -> None:
         """Outside the devstack, stop the process (exit 1, naming each variable) while a
         webhook or link-signing secret (the previous link secrets too) is unset, a devstack
-        default, short, too predictable, or the same as another: one rule for every secret."""
+        default, short, too predictable, or the same as another: one rule for every secret;
+        and while a chosen provider's credential is unset or the devstack's."""
         if self.devstack:
             return
         problems = []
@@ -425,6 +456,15 @@ class Settings(BaseSettings):
                 )
             elif getattr(self, name).startswith("dev-"):
                 problems.append(f"ORDERFLOW_{name.upper()} is the devstack's default")
+        for (setting, chosen), names in MESSAGING_CREDENTIALS.items():
+            if getattr(self, setting) != chosen:
+                continue
+            for name in names:
+                variable = f"ORDERFLOW_{name.upper()}"
+                if name not in self.model_fields_set or not getattr(self, name):
+                    problems.append(f"{variable} is unset (ORDERFLOW_{setting.upper()}={chosen})")
+                elif getattr(self, name) in DEVSTACK_SECRETS:
+                    problems.append(f"{variable} is the devstack's default")
         if problems:
             raise SystemExit(
                 "orderflow refuses to start outside the devstack: "
@@ -481,6 +521,9 @@ class Settings(BaseSettings):
                 url,
                 getattr(self, url) or (f"{simulators}/{provider}" if self.devstack else real),
             )
+        self.turbosms_url = self.turbosms_url or (
+            f"{simulators}/turbosms" if self.devstack else "https://api.turbosms.ua"
+        )
         if not self.temporal_ui_url:
             self.temporal_ui_url = f"http://127.0.0.1:{self.temporal_ui_port}"
         return self

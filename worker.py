@@ -40,6 +40,7 @@ from activities.carriers import make_carrier
 from activities.documents import DocumentActivities, Shop
 from activities.inventory import InventoryActivities
 from activities.notifications import (
+    Channel,
     EmailChannel,
     Mailer,
     NotificationActivities,
@@ -53,6 +54,7 @@ from activities.providers import Provider, SharedRate, make_http_client
 from activities.returns import ReturnActivities
 from activities.shipping import ShippingActivities
 from activities.shop_events import ShopEventDispatcher
+from activities.turbosms import TurboSms, TurboSmsChannel, TurboSmsDeliveries
 from activities.warehouse import WarehouseActivities
 from runtime import configure_logging, connect_temporal, metrics_runtime
 from schema.contracts import TrackingRound, order_id_of, tracking_workflow_id
@@ -145,6 +147,27 @@ def client_meter(client: Client) -> MetricMeter:
     return (client.service_client.config.runtime or Runtime.default()).metric_meter
 
 
+def text_channels(
+    settings: Settings, engine: AsyncEngine, http: httpx.AsyncClient
+) -> list[Channel]:
+    """SMS through the chosen provider; with TurboSMS, Viber too (the SMS its fallback)."""
+    if settings.sms_provider == "turbosms":
+        rate = SharedRate(engine, "turbosms", settings.sms_rate_per_second)
+        turbosms = TurboSms.of(settings, http, rate)
+        return [TurboSmsChannel("sms", turbosms), TurboSmsChannel("viber", turbosms)]
+    rate = SharedRate(engine, "sms", settings.sms_rate_per_second)
+    return [SmsChannel(Provider("sms", http, settings.sms_url, rate), settings.sms_sender)]
+
+
+def delivery_reports(
+    settings: Settings, engine: AsyncEngine, http: httpx.AsyncClient
+) -> TurboSmsDeliveries | None:
+    """Who asks the text provider what became of its messages (TurboSMS only)."""
+    if settings.sms_provider != "turbosms":
+        return None
+    return TurboSmsDeliveries(engine, TurboSms.of(settings, http), settings)
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -159,15 +182,7 @@ def build_worker(
     orders = OrderActivities(engine, settings, carrier)
     channels = [
         EmailChannel(Mailer(settings)),
-        SmsChannel(
-            Provider(
-                "sms",
-                http,
-                settings.sms_url,
-                SharedRate(engine, "sms", settings.sms_rate_per_second),
-            ),
-            settings.sms_sender,
-        ),
+        *text_channels(settings, engine, http),
         PushChannel(
             Provider(
                 "push",
@@ -265,9 +280,12 @@ async def main() -> None:
     # Its own connections: a slow receiver never takes the providers' pool.
     shop_http = make_http_client(settings.shop_events_timeout_seconds)
     dispatcher = ShopEventDispatcher(engine, shop_http, settings, client_meter(client))
+    deliveries = delivery_reports(settings, engine, http)
     async with worker, asyncio.TaskGroup() as tasks:
         if settings.shop_events_dispatcher:
             tasks.create_task(dispatcher.run(stop))
+        if deliveries is not None:
+            tasks.create_task(deliveries.run(stop))
         await stop.wait()
         log.info("worker stopping")
     await http.aclose()

@@ -53,6 +53,7 @@ from activities.messages import (
 )
 from activities.orders import load_contact, load_order, timezone_of
 from activities.providers import Provider
+from activities.suppressions import EmailRefusal, channels_for, email_refusal
 from schema.contracts import (
     MessageKind,
     NotificationResult,
@@ -157,6 +158,8 @@ class Mailer:
             hostname=self._settings.smtp_host,
             port=self._settings.smtp_port,
             timeout=self._settings.smtp_timeout_seconds,
+            username=self._settings.smtp_username or None,  # logs in when connecting
+            password=self._settings.smtp_password or None,
         )
         await smtp.connect()
         return smtp
@@ -166,6 +169,9 @@ class Channel:
     """Where a message can go; subclasses know the address and the provider."""
 
     name = ""
+    # The provider reports later what became of a message it accepted (TurboSMS): the row is
+    # marked `accepted` for the worker to ask about (activities/turbosms.py).
+    reports_delivery = False
 
     def address(self, contact: OrderContact) -> str | None:
         raise NotImplementedError
@@ -306,6 +312,7 @@ class NotificationActivities:
             if input.kind in (MessageKind.FEEDBACK_REQUEST, MessageKind.FEEDBACK_REMINDER):
                 bonus = await feedback.bonus_of(session, order_id=order.id, settings=self._settings)
                 await session.commit()
+            refusal = await email_refusal(session, order.customer_id, input.kind)
         facts = self._facts(order, contact, list(lines), bonus=bonus is not None)
         if input.kind in MANAGER_KINDS:
             message = self._render(input.kind, "en", input.params, facts)
@@ -320,14 +327,18 @@ class NotificationActivities:
             return await self._not_sent_to_erased(order.id, input)
         locale = contact.locale if contact.locale in LOCALES else "en"
         message = self._render(input.kind, locale, input.params, facts)
-        preferred = [*contact.channels, "email"]  # e-mail is the last resort
+        # E-mail is the last resort, unless the ESP said the address must not get this.
+        preferred = channels_for([*contact.channels, "email"], refusal)
         routes = []
         for name in dict.fromkeys(preferred):
             channel = self._channels.get(name)
             address = channel.address(contact) if channel else None
             if channel is not None and address:
                 routes.append((channel, address))
-        return await self._first_delivered(order.id, input, routes, contact.name or "", message)
+        result = await self._first_delivered(order.id, input, routes, contact.name or "", message)
+        if refusal is not None and result.channel == "none" and contact.email:
+            await self._not_sent_by_email(order.id, input, mask_email(contact.email), refusal)
+        return result
 
     def _render(
         self,
@@ -369,6 +380,27 @@ class NotificationActivities:
             await session.commit()
         log.info("notification not sent: the customer is erased", kind=input.kind.value)
         return NotificationResult(key, "none", "", False)
+
+    async def _not_sent_by_email(
+        self, order_id: uuid.UUID, input: NotifyInput, masked: str, refusal: EmailRefusal
+    ) -> None:
+        """No channel took a message that e-mail was refused: its e-mail row says why."""
+        async with open_session(self._engine) as session:
+            await session.execute(
+                insert(Notification)
+                .values(
+                    order_id=order_id,
+                    idempotency_key=f"{input.order_id}:{input.key}:email",
+                    kind=input.kind.value,
+                    channel="email",
+                    recipient_masked=masked,
+                    status="suppressed",
+                    last_error=refusal.value,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            await session.commit()
+        log.info("notification not sent by e-mail", kind=input.kind.value, reason=refusal.name)
 
     @activity.defn
     async def send_order_list(self, input: OrderListInput) -> None:
@@ -553,6 +585,7 @@ class NotificationActivities:
             provider_message_id=message_id,
             sent_at=datetime.now(UTC),
             last_error=None,
+            delivery_status="accepted" if channel.reports_delivery else None,
         )
         metrics.notification(channel.name, managers=managers)
         log.info(

@@ -89,7 +89,8 @@ def provider_error(name: str, message: str, *, retryable: bool) -> ApplicationEr
 
 
 class Provider:
-    """One provider's HTTP API; `rate` holds its rate limit across every worker."""
+    """One provider's HTTP API; `rate` holds its rate limit across every worker, `headers`
+    go with every call (an API key)."""
 
     def __init__(
         self,

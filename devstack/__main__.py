@@ -176,14 +176,17 @@ class Stack:
         # A unique bonus code per answered order, unless told otherwise: the feedback
         # request promises it and the thank-you page shows it. Payments through LiqPay's
         # simulator (its real API's shapes), parcels with Nova Poshta (its simulator, speaking
-        # API 2.0, asked about every 2 s), unless told otherwise (ORDERFLOW_PAYMENT_PROVIDER=sim,
-        # ORDERFLOW_CARRIER=sim: the invented providers' webhooks).
+        # API 2.0, asked about every 2 s), text messages through TurboSMS's and e-mail events
+        # from Mailgun's, unless told otherwise (ORDERFLOW_PAYMENT_PROVIDER=sim,
+        # ORDERFLOW_CARRIER=sim, ORDERFLOW_SMS_PROVIDER=sim: the invented providers).
         env = {
             "ORDERFLOW_SIMULATOR_AUTOPILOT": "true",
             "ORDERFLOW_PAYMENT_PROVIDER": "liqpay",
             "ORDERFLOW_FEEDBACK_BONUS": "unique",
             "ORDERFLOW_CARRIER": "novaposhta",
             "ORDERFLOW_CARRIER_POLL_INTERVAL": "PT2S",
+            "ORDERFLOW_SMS_PROVIDER": "turbosms",
+            "ORDERFLOW_EMAIL_PROVIDER": "mailgun",
             **os.environ,
             "ORDERFLOW_DATABASE_URL": self.postgres.url,
             "ORDERFLOW_DEVSTACK": "true",

@@ -177,7 +177,8 @@ class Figures(BaseModel):
     feedback: FeedbackFigures
     incidents: Incidents
     notifications: dict[str, ChannelFigures] = Field(
-        description="Per channel (email, sms, push): messages to customers; managers' alerts are not counted"
+        description="Per channel (email, sms, push, viber): messages to customers; managers' "
+        "alerts are not counted"
     )
     status_page: StatusPage
     customers: int = Field(description="Distinct customers of the orders")

@@ -198,10 +198,42 @@ class OrderEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
 
 
+# What a provider says last of a message (lower-cased TurboSMS words, "unknown" for a message
+# it does not know; the ESP's bounced and complained): nothing more is asked.
+DELIVERY_FINAL = (
+    "delivered",
+    "read",
+    "expired",
+    "undelivered",
+    "rejected",
+    "failed",
+    "cancelled",
+    "unknown",
+    "bounced",
+    "complained",
+)
+
+
 class Notification(SQLModel, table=True):
-    """Outbox: the row is written before sending; the unique key makes a retry send nothing."""
+    """Outbox: the row is written before sending; the unique key makes a retry send nothing.
+
+    `delivery_status` is what the provider says later of a message it accepted: TurboSMS when
+    asked (activities/turbosms.py: queued, delivered, read, undelivered, ...; `delivered_via`
+    viber or sms), the ESP by its events (delivered, bounced, complained)."""
 
     __tablename__ = "notifications"
+    __table_args__ = (
+        # The messages whose delivery TurboSMS is still to report, oldest asked first.
+        Index(
+            "ix_notifications_delivery_open",
+            "delivery_checked_at",
+            postgresql_where=text(
+                "delivery_status IS NOT NULL AND delivery_status NOT IN ("
+                + ", ".join(f"'{status}'" for status in DELIVERY_FINAL)
+                + ")"
+            ),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: uuid.UUID = Field(foreign_key="orders.id", index=True)
@@ -211,8 +243,9 @@ class Notification(SQLModel, table=True):
     recipient_masked: str = Field(max_length=64)
     status: str = Field(
         max_length=16
-    )  # pending | sending | sent | undeliverable | recipient_erased
-    provider_message_id: str | None = Field(default=None, max_length=256)
+    )  # pending | sending | sent | undeliverable | recipient_erased | suppressed
+    # The ESP's events name the message by it (the Message-ID of an e-mail).
+    provider_message_id: str | None = Field(default=None, max_length=256, index=True)
     attempts: int = 0
     # Sent again after an attempt died between calling the provider and recording it: for
     # e-mail (no idempotency key at SMTP) each one is a possible duplicate.
@@ -220,6 +253,39 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)  # addresses masked
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    delivery_status: str | None = Field(default=None, max_length=16)
+    delivered_via: str | None = Field(default=None, max_length=16)
+    delivery_checked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
+
+
+class EmailSuppression(SQLModel, table=True):
+    """What the ESP reported of a customer's e-mail address (one row per `customers`
+    identity, which is one address): a hard bounce (`bounced_at`: no e-mail goes there any
+    more; the phone instead) or a spam complaint (`complained_at`: no feedback request or
+    reminder by e-mail). No address is kept here; erasure deletes the row."""
+
+    __tablename__ = "email_suppressions"
+
+    customer_id: uuid.UUID = Field(foreign_key="customers.id", primary_key=True)
+    bounced_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    complained_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class EmailEvent(SQLModel, table=True):
+    """Every ESP event whose signature held, once: its token is never taken again (a replay
+    changes nothing), whether or not it was about a message of ours (`notification_id`)."""
+
+    __tablename__ = "email_events"
+    __table_args__ = (UniqueConstraint("provider", "token"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=16)
+    token: str = Field(max_length=128)
+    event: str = Field(max_length=32)
+    notification_id: int | None = Field(default=None, foreign_key="notifications.id")
+    received_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
 class OrderProviderRefs(SQLModel, table=True):
@@ -540,6 +606,8 @@ class OrderFacts(SQLModel, table=True):
     sms_failed: int = 0
     push_sent: int = 0
     push_failed: int = 0
+    viber_sent: int = 0
+    viber_failed: int = 0
     status_page_views: int = 0
     status_link_clicks: int = 0
     support_contacts: int = 0

@@ -190,8 +190,9 @@ async def seed_history(engine: AsyncEngine, base: datetime) -> Seeded:
     messages = [
         *sent(a, 4, "email"), *sent(a, 1, "sms"), *sent(a, 1, "push", "undeliverable"),
         *sent(a, 1, "email", kind="manager_incident"),  # to the managers: not counted
-        *sent(b, 3, "email"), *sent(b, 1, "email", "undeliverable"),
+        *sent(b, 3, "email"), *sent(b, 1, "email", "undeliverable"), *sent(b, 1, "viber"),
         *sent(c, 2, "email"), *sent(c, 1, "email", "pending"),  # still being retried
+        *sent(c, 1, "viber", "undeliverable"),
         *sent(e, 2, "email"), *sent(e, 1, "sms"),
     ]  # fmt: skip
     rest: list[Any] = [

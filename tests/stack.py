@@ -34,7 +34,7 @@ from settings import CARRIER_APIS, PAYMENT_APIS, Settings
 from starter.api.app import create_app
 from starter.services.access import issue_api_key
 from tests.support import eventually
-from worker import build_worker, client_meter
+from worker import build_worker, client_meter, delivery_reports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,6 +102,7 @@ async def run_stack(
             **{f"{p}_url": f"http://127.0.0.1:{sim_port}/{p}" for p in PAYMENT_APIS},
             # The real carriers' simulators (ORDERFLOW_CARRIER chooses which one is asked).
             **{name: f"http://127.0.0.1:{sim_port}/{path}" for name, _, path in CARRIER_APIS},
+            "turbosms_url": f"http://127.0.0.1:{sim_port}/turbosms",
         }
     )
     async with AsyncExitStack() as stack:
@@ -110,10 +111,13 @@ async def run_stack(
         if worker_in_process:
             client = worker_client or env.client
             await stack.enter_async_context(build_worker(client, settings, engine, http))
-            # The worker process's other duty: order events to the shop's backend.
+            # The worker process's other duties: order events to the shop's backend, and
+            # asking TurboSMS what became of its messages.
             dispatcher = ShopEventDispatcher(engine, http, settings, client_meter(client))
+            reports = delivery_reports(settings, engine, http)
             stop = asyncio.Event()
-            delivering = asyncio.create_task(dispatcher.run(stop))
+            duties = [dispatcher.run(stop), *([reports.run(stop)] if reports else [])]
+            delivering = asyncio.gather(*duties)
 
             async def stop_delivering() -> None:
                 stop.set()
@@ -203,6 +207,9 @@ def process_env(settings: Settings) -> dict[str, str]:
         "ORDERFLOW_PUSH_URL": settings.push_url,
         "ORDERFLOW_PAYMENT_PROVIDER": settings.payment_provider,
         **{f"ORDERFLOW_{p.upper()}_URL": getattr(settings, f"{p}_url") for p in PAYMENT_APIS},
+        "ORDERFLOW_SMS_PROVIDER": settings.sms_provider,
+        "ORDERFLOW_TURBOSMS_URL": settings.turbosms_url,
+        "ORDERFLOW_EMAIL_PROVIDER": settings.email_provider,
         "ORDERFLOW_SMS_RATE_PER_SECOND": str(settings.sms_rate_per_second),
         "ORDERFLOW_SIMULATOR_PORT": str(settings.simulator_port),
         "ORDERFLOW_CARRIER": settings.carrier,

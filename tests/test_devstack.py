@@ -226,3 +226,34 @@ def test_make_dev_shows_the_customer_their_order_and_tells_the_shop(devstack: De
         assert devstack.stop() == 0
     finally:
         receiver.shutdown()
+
+
+def test_make_dev_texts_through_turbosms_and_hears_mailgun(devstack: DevStack) -> None:
+    """`make dev` speaks the real providers' shapes: a Viber message (and its SMS) reaches
+    TurboSMS's simulator, and Mailgun's simulator reports a bounce of the confirmation."""
+    devstack.start()
+    sim = f"http://127.0.0.1:{devstack.ports['sim']}"
+    texted, mailed = sample_order(), sample_order()
+    texted["customer"] = {**texted["customer"], "phone": "+380671234500", "channels": ["viber"]}
+    for order in (texted, mailed):
+        placed = httpx.post(f"{devstack.api}/v1/orders", json=order, headers=devstack.auth)
+        assert placed.status_code == 202, placed.text
+
+    deadline = time.monotonic() + 30
+    texts: list[dict[str, object]] = []
+    while not texts and time.monotonic() < deadline:
+        sent = httpx.get(f"{sim}/turbosms/sim/messages", timeout=10).json()
+        texts = [t for t in sent if texted["number"] in json.dumps(t, ensure_ascii=False)]
+        time.sleep(0.3)
+    assert texts and texts[0]["phone"] == "380671234500" and texts[0]["viber"]
+
+    email = mailed["customer"]["email"]
+    _mail_with(devstack, email, f"({re.escape(mailed['number'])})")
+    message = next(m for m in read_maildir(devstack.data / "mail") if email in str(m["To"]))
+    reported = httpx.post(
+        f"{sim}/mailgun/sim/events",
+        json={"kind": "bounce", "message_id": message["Message-ID"], "recipient": email},
+        timeout=10,
+    )
+    assert reported.json()["answer"] == {"outcome": "recorded"}, reported.text
+    assert devstack.stop() == 0

@@ -19,7 +19,7 @@ from activities.messages import fit_sms, sms_segments
 from activities.providers import Provider, SharedRate, make_http_client
 from activities.shipping import choose_carrier
 from schema.database import open_session
-from schema.tables import Incident, Refund, WebhookEvent
+from schema.tables import Incident, Notification, Refund, WebhookEvent
 from schema.webhooks import HEADER, sign
 from tests.lifecycle import Journey
 from tests.stack import Stack
@@ -45,7 +45,7 @@ async def test_sms_channel_delivers_the_confirmation(dev_stack: Stack) -> None:
     assert str(sms["text"]).endswith("/m")
     assert sms["segments"] == sms_segments(str(sms["text"])) <= 3
     assert mail_to(dev_stack.maildir, order.body["customer"]["email"]) == []  # not by e-mail too
-    [row] = [n for n in await order.outbox() if n.kind == "confirmation"]
+    [row] = await _settled(order, "confirmation")
     assert (row.channel, row.status, row.recipient_masked) == ("sms", "sent", "+38050***4567")
 
 
@@ -68,7 +68,7 @@ async def test_a_channel_that_fails_permanently_falls_back_to_the_next(dev_stack
     await eventually(
         lambda: _async(mail_to(dev_stack.maildir, customer["email"])), what="the fallback e-mail"
     )
-    rows = [n for n in await order.outbox() if n.kind == "confirmation"]
+    rows = await _settled(order, "confirmation")
     assert [(n.channel, n.status) for n in rows] == [("push", "undeliverable"), ("email", "sent")]
     assert "expired" in (rows[0].last_error or "")
 
@@ -341,6 +341,17 @@ def _customer() -> dict[str, str]:
 
 async def _async(value: object) -> object:
     return value
+
+
+async def _settled(order: Journey, kind: str) -> list[Notification]:
+    """The outbox rows of a message once its last channel has recorded what it did (the
+    provider has the message a moment before the row says `sent`)."""
+
+    async def rows() -> list[Notification] | None:
+        found = [n for n in await order.outbox() if n.kind == kind]
+        return found if found and found[-1].status not in ("pending", "sending") else None
+
+    return await eventually(rows, what=f"the {kind} recorded")
 
 
 @pytest.mark.parametrize(

@@ -125,11 +125,13 @@ async def test_summary_has_every_figure_worked_out_by_hand(
     assert others == [0] * 30  # ten other stages × three causes
 
     # Messages to customers (A's alert to the managers and C's pending e-mail not counted);
-    # per delivered order: A, B, E sent 4 + 3 + 2 e-mails and 1 + 0 + 1 SMS.
+    # per delivered order: A, B, E sent 4 + 3 + 2 e-mails, 1 + 0 + 1 SMS and 0 + 1 + 0 Viber
+    # messages (C's Viber message was refused).
     assert report["notifications"] == {
         "email": {"sent": 11, "failed": 1, "sent_per_delivered_order": approx(9 / 3)},
         "sms": {"sent": 2, "failed": 0, "sent_per_delivered_order": approx(2 / 3)},
         "push": {"sent": 0, "failed": 1, "sent_per_delivered_order": approx(0)},
+        "viber": {"sent": 1, "failed": 1, "sent_per_delivered_order": approx(1 / 3)},
     }
     assert report["status_page"] == {"views": 5, "views_per_order": approx(1.0), "link_clicks": 3}
     # c1 ordered before A, c2 ordered B before E, c3 only C.

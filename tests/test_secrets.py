@@ -120,3 +120,32 @@ def test_compose_requires_the_secrets_and_keeps_internals_local() -> None:
     assert services["api"]["ports"] == ["8000-8003:8000"]
     assert services["api"]["environment"]["ORDERFLOW_API_METRICS_HOST"] == "0.0.0.0"
     assert all("ports" not in services[name] for name in ("worker", "postgres", "migrate"))
+
+
+def test_a_chosen_messaging_providers_credentials_are_required() -> None:
+    strong = {name.removeprefix("ORDERFLOW_").lower(): STRONG for name in SECRETS}
+    Settings(**strong).refuse_devstack_secrets()  # SMS by the simulated gateway, plain SMTP
+    chosen = Settings(**strong, sms_provider="turbosms", email_provider="mailgun")
+    message = _refusal(chosen)
+    assert "ORDERFLOW_TURBOSMS_TOKEN is unset (ORDERFLOW_SMS_PROVIDER=turbosms)" in message
+    assert (
+        "ORDERFLOW_MAILGUN_WEBHOOK_SIGNING_KEY is unset (ORDERFLOW_EMAIL_PROVIDER=mailgun)"
+        in message
+    )
+    devstack_values = Settings(
+        **strong,
+        sms_provider="turbosms",
+        turbosms_token="dev-turbosms-token",
+        email_provider="mailgun",
+        mailgun_webhook_signing_key="dev-mailgun-signing-key",
+    )
+    message = _refusal(devstack_values)
+    assert "ORDERFLOW_TURBOSMS_TOKEN is the devstack's default" in message
+    assert "ORDERFLOW_MAILGUN_WEBHOOK_SIGNING_KEY is the devstack's default" in message
+    Settings(
+        **strong,
+        sms_provider="turbosms",
+        turbosms_token="a-real-token-from-the-cabinet",
+        email_provider="mailgun",
+        mailgun_webhook_signing_key="key-from-mailgun",
+    ).refuse_devstack_secrets()

@@ -8,7 +8,9 @@ and subtag), /novaposhta (Nova Poshta's API 2.0: waybills, branches, tracking by
 stickers), /ukrposhta (Ukrposhta's eCom API and status tracking), /meest (Meest's
 tracking), /liqpay (LiqPay's API 3), /monobank (Monobank acquiring), /wayforpay, /sms and
 /push (message gateways that store and list what they accept, and can be told to fail for a
-while), and /shop: the shop's own backend as a receiver of
+while), /turbosms (TurboSMS's HTTP API: SMS, Viber with the SMS as its fallback, delivery
+statuses, a stop list), /mailgun (Mailgun's signed events about an e-mail: a hard bounce, a
+complaint), and /shop: the shop's own backend as a receiver of
 orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
 arrived and checks each signature once told the secret; it can be told to be down for a
 while). Manual mode: tests and users drive every event through the /sim/ endpoints.
@@ -31,12 +33,14 @@ from fastapi import FastAPI, Request
 from devstack.simulators.carrier import UNSERVED_POSTAL_CODE, carrier
 from devstack.simulators.gateways import push, sms
 from devstack.simulators.liqpay import liqpay
+from devstack.simulators.mailgun import mailgun
 from devstack.simulators.meest import meest
 from devstack.simulators.monobank import monobank
 from devstack.simulators.novaposhta import novaposhta
 from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
 from devstack.simulators.state import Simulators, sim_of
+from devstack.simulators.turbosms import turbosms
 from devstack.simulators.ukrposhta import ukrposhta
 from devstack.simulators.warehouse import warehouse
 from devstack.simulators.wayforpay import wayforpay
@@ -84,6 +88,8 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         novaposhta,
         ukrposhta,
         meest,
+        turbosms,
+        mailgun,
     ):
         app.include_router(router)
     return app

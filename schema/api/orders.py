@@ -70,10 +70,12 @@ class CustomerIn(StrictModel):
         json_schema_extra={"format": "phone"},
     )
     locale: Locale = "uk"
-    channels: list[Literal["email", "sms", "push"]] = Field(
+    channels: list[Literal["email", "sms", "viber", "push"]] = Field(
         default=["email"],
         min_length=1,
-        description="Where the customer wants to hear from us, preferred first; the next is the fallback",
+        description="Where the customer wants to hear from us, preferred first; the next is "
+        "the fallback, and e-mail the last resort. viber: a Viber message with the SMS as its "
+        "own fallback (with ORDERFLOW_SMS_PROVIDER=turbosms; otherwise passed over)",
     )
     push_token: OneLine | None = Field(
         default=None, max_length=256, description="Needed for the push channel"
@@ -383,8 +385,24 @@ class NotificationOut(BaseModel):
     kind: str
     channel: str
     recipient: str
-    status: str
+    status: str = Field(
+        description="pending, sending, sent, undeliverable (this channel cannot reach the "
+        "recipient: the next one was tried), recipient_erased, or suppressed (not sent by e-mail: "
+        "the ESP reported a hard bounce of the address, or a complaint before a feedback "
+        "request, and no other channel took it)"
+    )
     sent_at: datetime | None
+    delivery: str | None = Field(
+        default=None,
+        description="What the provider said later of the message it took: TurboSMS "
+        "(queued, delivered, read, undelivered, expired, rejected, ...) or the ESP "
+        "(delivered, bounced, complained); null when it said nothing (yet)",
+    )
+    delivered_via: str | None = Field(
+        default=None,
+        description='How a TurboSMS message reached the phone: "viber", or "sms" (for a '
+        "Viber message: Viber did not reach it and TurboSMS sent the SMS instead)",
+    )
 
 
 class ProgressOut(BaseModel):

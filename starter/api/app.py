@@ -24,6 +24,7 @@ from starter.api.routes import (
     admin,
     customers,
     documents,
+    email_events,
     health,
     orders,
     payment_webhooks,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reports.router,
         subscriptions.router,
         payment_webhooks.router,  # before webhooks' /{provider}, which takes its three only
+        email_events.router,
         webhooks.router,
         sessions.router,
         admin.router,

@@ -23,6 +23,7 @@ from starter.services.access import (
     UsernameTaken,
     WrongCredentials,
 )
+from starter.services.email_events import EmailEventRefused
 from starter.services.erasure import CustomerNotFound
 from starter.services.errors import (
     ActionRefused,
@@ -52,6 +53,7 @@ STATUS_OF: dict[type[Exception], int] = {
     InvalidEvent: 422,
     InputRefused: 422,
     EventMismatch: 409,
+    EmailEventRefused: 406,
     TemporalUnavailable: 503,
 }
 

@@ -15,6 +15,7 @@ from schema.pii import ERASED, erased_email
 from schema.tables import (
     Customer,
     Document,
+    EmailSuppression,
     Feedback,
     Incident,
     Notification,
@@ -87,6 +88,8 @@ async def erase_customer(session: AsyncSession, *, caller: Principal, email: str
             event.detail = {**event.detail, **quoted}
             session.add(event)
     await session.execute(delete(Document).where(col(Document.order_id).in_(order_ids)))
+    # What the ESP said of the address (a bounce, a complaint) goes with it.
+    await session.execute(delete(EmailSuppression).where(col(EmailSuppression.customer_id) == cid))
     await audit(session, caller, "customer.erase", str(cid), orders=len(order_ids))
     await session.commit()
     return {"customer_id": str(cid), "orders": [str(o) for o in order_ids], "erased": True}

@@ -207,6 +207,8 @@ async def read_order(
                 recipient=n.recipient_masked,
                 status=n.status,
                 sent_at=n.sent_at,
+                delivery=n.delivery_status,
+                delivered_via=n.delivered_via,
             )
             for n in notifications
         ],

@@ -69,7 +69,8 @@ from schema.tables import Incident, OrderEvent, OrderFacts
 from schema.vocabulary import EventType
 
 TIMED_STAGES = [stage for stage in Stage if stage not in (Stage.COMPLETED, Stage.CANCELLED)]
-CHANNELS = {"email": "emails", "sms": "sms", "push": "push"}  # channel -> its columns' prefix
+# channel -> its columns' prefix
+CHANNELS = {"email": "emails", "sms": "sms", "push": "push", "viber": "viber"}
 CANCEL_REASONS = [*(reason.value for reason in CancelReason), "invalid"]
 BREACH = EventType.SLA_SILENCE_BREACHED
 RETURN = EventType.RETURN_REQUESTED
