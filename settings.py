@@ -471,7 +471,7 @@ class Settings(BaseSettings):
                 + "; ".join(problems)
                 + f". Give each secret its own random value of at least {MIN_SECRET_LENGTH} "
                 "characters (python -c 'import secrets; print(secrets.token_urlsafe(32))') and "
-                "the payment provider's and the carrier's credentials from their cabinets; on a developer's "
+                "the providers' credentials from their cabinets; on a developer's "
                 "machine set ORDERFLOW_DEVSTACK=true instead."
             )
 

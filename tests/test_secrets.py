@@ -123,7 +123,7 @@ def test_compose_requires_the_secrets_and_keeps_internals_local() -> None:
 
 
 def test_a_chosen_messaging_providers_credentials_are_required() -> None:
-    strong = {name.removeprefix("ORDERFLOW_").lower(): STRONG for name in SECRETS}
+    strong = {name.removeprefix("ORDERFLOW_").lower(): _strong(n) for n, name in enumerate(SECRETS)}
     Settings(**strong).refuse_devstack_secrets()  # SMS by the simulated gateway, plain SMTP
     chosen = Settings(**strong, sms_provider="turbosms", email_provider="mailgun")
     message = _refusal(chosen)
