@@ -166,3 +166,4 @@ class PatchId(StrEnum):
     SHIP_WHAT_WAS_PACKED = "ship-what-was-packed"
     VERIFY_CARRIER_EVENTS = "verify-carrier-events"
     CARRIER_OUTCOMES = "carrier-outcomes"
+    EARLY_FEEDBACK_ENDS_REQUEST = "early-feedback-ends-request"

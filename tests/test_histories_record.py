@@ -36,6 +36,7 @@ from schema.contracts import (
     return_workflow_id_for,
     workflow_id_for,
 )
+from schema.links import LinkPurpose
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.test_workflow import HISTORIES
@@ -288,6 +289,17 @@ async def test_feedback_none_reminded(stack: Stack, record: Record) -> None:
     await _run_out_feedback(order)
     sent = await order.sent()
     assert sent.count("feedback_request") == 1 and sent.count("feedback_reminder") == 1
+    await record(order)
+
+
+async def test_feedback_answered_before_the_request(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.to_delivery()
+    await order.reached("feedback.scheduled")
+    answer = await order.answer("feedback", {"rating": 2}, token=order.link(LinkPurpose.STATUS))
+    assert answer.status_code == 200, answer.text
+    await order.until(lambda s: s.stage == Stage.COMPLETED)
+    assert "feedback_request" not in await order.sent()
     await record(order)
 
 

@@ -86,4 +86,13 @@ PATCHES = (
         "39a4f94",
         "refused_cod_parcel_returned.json",
     ),
+    Patch(
+        PatchId.EARLY_FEEDBACK_ENDS_REQUEST,
+        "an answer given before the feedback request goes out ends the stage at once: no "
+        "request, no reminder, a negative answer's incident opened then (before, the request "
+        "went out anyway and the incident waited for it)",
+        date(2026, 11, 27),
+        "",
+        "feedback_answered_before_the_request.json",
+    ),
 )
