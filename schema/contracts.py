@@ -187,6 +187,9 @@ class OrderPolicy:
     stock_attempts: int = 5
     # A refused or unclaimed parcel not back at the warehouse after this opens an incident
     parcel_return_wait: timedelta = timedelta(days=21)
+    # A pick task the warehouse has not packed by then opens an incident (an operator
+    # re-creates the task or cancels; the order keeps waiting for the warehouse meanwhile)
+    packing_wait: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,7 @@ class ErrorType(StrEnum):
     NO_ADDRESS = "NoAddress"
     REFUND_REFUSED = "RefundRefused"  # the ledger: it would exceed what was paid
     MESSAGE_BROKEN = "MessageBroken"  # a message that cannot be rendered
+    NO_ANSWER = "NoAnswer"  # no activity's: a provider silent past the policy's wait (workflows)
 
 
 class PatchId(StrEnum):
@@ -167,3 +168,4 @@ class PatchId(StrEnum):
     VERIFY_CARRIER_EVENTS = "verify-carrier-events"
     CARRIER_OUTCOMES = "carrier-outcomes"
     EARLY_FEEDBACK_ENDS_REQUEST = "early-feedback-ends-request"
+    PACKING_DEADLINE = "packing-deadline"

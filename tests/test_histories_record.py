@@ -303,6 +303,26 @@ async def test_feedback_answered_before_the_request(stack: Stack, record: Record
     await record(order)
 
 
+async def test_pick_task_not_packed_in_time_retried(stack: Stack, record: Record) -> None:
+    """The warehouse does not pack within the policy's day: an incident, the order flagged;
+    an operator retries (the task asked again), it is packed, delivered, no feedback
+    (`PatchId.PACKING_DEADLINE`)."""
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.sleep(timedelta(days=1, hours=1))
+    await order.waiting_for("incident_resolution")
+    answer = await order.act("resolve", choice="retry")
+    assert answer.status_code == 200, answer.text
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    for event in ("InTransit", "OutForDelivery", "Delivered"):
+        await order.carrier(event)
+    await order.reached("order.delivered")
+    await _run_out_feedback(order)
+    await record(order)
+
+
 async def test_customer_cancels_missing_stock(stack: Stack, record: Record) -> None:
     lines = [{"sku": "GONE-03", "name": "Sold out", "quantity": 1, "unit_price": "10.00"}]
     order = await Journey.place(stack, lines=lines)
