@@ -101,7 +101,7 @@ PATCHES = (
         "the order; it keeps waiting, an operator may retry (the task asked again) or cancel "
         "(before, the order waited for the warehouse without a deadline)",
         date(2026, 12, 4),
-        "",
+        "beff5e0",
         "pick_task_not_packed_in_time_retried.json",
     ),
 )
