@@ -357,6 +357,17 @@ class ReturnWorkflow:
         if refusal is not None:
             raise ValueError(f"decide is not allowed now: {refusal}")
 
+    @workflow.update(name="assessed")
+    async def assessed(self) -> ReturnProgress:
+        """The return once policy has spoken — approved (its label booked), declined and why,
+        or waiting for an operator's approval — or once a step waits for an operator: what
+        the API that starts the return answers (it sends this update with the start). An
+        update records no command, so returns started before it replay as they ran."""
+        await workflow.wait_condition(
+            lambda: self._status != ReturnStatus.REQUESTED or self._waiting_for is not None
+        )
+        return self.status()
+
     @workflow.update(name="resolve_step")
     async def resolve_step(self, resolution: ResolveStep) -> ReturnProgress:
         self._resolution = resolution
