@@ -137,6 +137,14 @@ class Action(StrEnum):
     DECIDE_PARCEL = "decide_parcel"
 
 
+class ReturnAction(StrEnum):
+    """An operator's action on a customer return: the name of `ReturnWorkflow`'s update
+    (recorded in histories: never renamed) and its rule (`workflows.rules.allowed_return_actions`)."""
+
+    DECIDE = "decide"  # approve (or not) a return policy sent to a person
+    RESOLVE_STEP = "resolve_step"  # retry or skip a step that failed for good
+
+
 class ErrorType(StrEnum):
     """The `type` of every ApplicationError an activity raises on purpose: the workflows and
     the API act on it, incidents and Temporal's history name it. Each is non-retryable but

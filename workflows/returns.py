@@ -71,7 +71,7 @@ with workflow.unsafe.imports_passed_through():
         TrackingStatus,
         workflow_id_for,
     )
-    from schema.vocabulary import EventType
+    from schema.vocabulary import EventType, ReturnAction
 
 from workflows import rules
 from workflows.failures import PROVIDER_ERRORS
@@ -353,7 +353,7 @@ class ReturnWorkflow:
 
     @decide.validator
     def _decide_allowed(self, decision: ReturnDecision) -> None:
-        refusal = self._allowed()["decide"]
+        refusal = self._allowed()[ReturnAction.DECIDE]
         if refusal is not None:
             raise ValueError(f"decide is not allowed now: {refusal}")
 
@@ -375,7 +375,7 @@ class ReturnWorkflow:
 
     @resolve_step.validator
     def _resolve_allowed(self, resolution: ResolveStep) -> None:
-        refusal = self._allowed()["resolve_step"]
+        refusal = self._allowed()[ReturnAction.RESOLVE_STEP]
         if refusal is not None:
             raise ValueError(f"resolve_step is not allowed now: {refusal}")
         failed = self._failure
@@ -396,14 +396,15 @@ class ReturnWorkflow:
             allowed_actions=[name for name, why in self._allowed().items() if why is None],
         )
 
-    def _allowed(self) -> dict[str, str | None]:
-        awaiting = self._status == ReturnStatus.AWAITING_APPROVAL and self._decision is None
-        return {
-            "decide": None if awaiting else "the return is not awaiting approval",
-            "resolve_step": None
-            if self._waiting_for == "incident_resolution" and self._resolution is None
-            else "no failed step waits for a decision",
-        }
+    def _allowed(self) -> dict[ReturnAction, str | None]:
+        return rules.allowed_return_actions(
+            rules.ReturnSituation(
+                awaiting_approval=self._status == ReturnStatus.AWAITING_APPROVAL,
+                approval_decided=self._decision is not None,
+                step_failed=self._waiting_for == "incident_resolution",
+                step_resolved=self._resolution is not None,
+            )
+        )
 
     # --- the machinery ------------------------------------------------------------------------
 
