@@ -350,6 +350,7 @@ class Settings(BaseSettings):
     policy_payment_expiry: timedelta = timedelta(hours=72)
     policy_payment_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=60))
     policy_picking_attempts: int = 3
+    policy_packing_wait: timedelta = timedelta(days=1)  # a pick task not packed: an incident
     policy_carrier_silence: timedelta = timedelta(days=3)
     policy_pickup_hold: timedelta = timedelta(days=7)
     policy_pickup_reminder: timedelta = timedelta(days=5)

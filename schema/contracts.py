@@ -203,6 +203,9 @@ class OrderPolicy:
     # A parcel waiting at a carrier's branch: the customer is reminded this long before the
     # free storage ends (the carrier's DatePayedKeeping)
     branch_storage_reminder: timedelta = timedelta(days=1)
+    # A pick task the warehouse has not packed by then opens an incident (an operator
+    # re-creates the task or cancels; the order keeps waiting for the warehouse meanwhile)
+    packing_wait: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True)

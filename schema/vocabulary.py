@@ -141,6 +141,14 @@ class Action(StrEnum):
     DECIDE_PARCEL = "decide_parcel"
 
 
+class ReturnAction(StrEnum):
+    """An operator's action on a customer return: the name of `ReturnWorkflow`'s update
+    (recorded in histories: never renamed) and its rule (`workflows.rules.allowed_return_actions`)."""
+
+    DECIDE = "decide"  # approve (or not) a return policy sent to a person
+    RESOLVE_STEP = "resolve_step"  # retry or skip a step that failed for good
+
+
 class ErrorType(StrEnum):
     """The `type` of every ApplicationError an activity raises on purpose: the workflows and
     the API act on it, incidents and Temporal's history name it. Each is non-retryable but
@@ -155,6 +163,7 @@ class ErrorType(StrEnum):
     NO_ADDRESS = "NoAddress"
     REFUND_REFUSED = "RefundRefused"  # the ledger: it would exceed what was paid
     MESSAGE_BROKEN = "MessageBroken"  # a message that cannot be rendered
+    NO_ANSWER = "NoAnswer"  # no activity's: a provider silent past the policy's wait (workflows)
 
 
 class PatchId(StrEnum):
@@ -172,3 +181,5 @@ class PatchId(StrEnum):
     CARRIER_OUTCOMES = "carrier-outcomes"
     BRANCH_STORAGE = "branch-storage"
     COD_PAYOUT = "cod-payout"
+    EARLY_FEEDBACK_ENDS_REQUEST = "early-feedback-ends-request"
+    PACKING_DEADLINE = "packing-deadline"

@@ -24,7 +24,7 @@ import pytest
 from sqlmodel import select
 
 from schema.api.fields import Role
-from schema.contracts import Stage
+from schema.contracts import ReturnProgress, Stage, return_workflow_id_for
 from schema.database import open_session
 from schema.links import LinkPurpose
 from schema.tables import Order, OrderContact, Refund
@@ -50,6 +50,24 @@ async def payment(stack: Stack, order: Journey) -> dict[str, Any]:
     refs = await order.refs()
     answer: dict[str, Any] = (await stack.sim.get(f"/payment/v1/payments/{refs.payment_id}")).json()
     return answer
+
+
+async def assessments(stack: Stack, return_id: str) -> list[ReturnProgress]:
+    """What the return's `assessed` update answered (sent with the API's start of the
+    return), as its workflow's history holds it."""
+    handle = stack.client.get_workflow_handle(return_workflow_id_for(return_id))
+    accepted, answers = [], []
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            accepted.append(request.input.name)
+        if event.HasField("workflow_execution_update_completed_event_attributes"):
+            outcome = event.workflow_execution_update_completed_event_attributes.outcome
+            answers += await stack.client.data_converter.decode(
+                outcome.success.payloads, [ReturnProgress]
+            )
+    assert accepted == ["assessed"] * len(answers), accepted
+    return answers
 
 
 async def told(order: Journey, last: str) -> list[str] | None:
@@ -155,6 +173,9 @@ async def test_a_return_within_the_window_is_refunded_once_after_inspection(
     assert asked.status_code == 201, asked.text
     opened = asked.json()
     assert opened["status"] == "approved" and opened["tracking_number"]
+    # Answered by the update sent with the start, not by asking the return until it knew.
+    [assessed] = await assessments(stack, opened["return_id"])
+    assert (assessed.status, assessed.tracking_number) == ("approved", opened["tracking_number"])
     again = await order.ask_for_return(
         {"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "wrong_size"}, request
     )
@@ -218,6 +239,8 @@ async def test_a_return_outside_the_window_is_refused_with_the_reason(stack: Sta
     assert "the time for returns ended on" in asked.json()["detail"]
     [declined] = await order.returns()
     assert (declined["status"], declined["decline"]) == ("declined", "window_closed")
+    [assessed] = await assessments(stack, declined["return_id"])
+    assert (assessed.status, assessed.decline) == ("declined", "window_closed")
     # Nothing of it counts as a return, and nothing else is promised.
     assert not [e for e in await order.stored_events() if e.type == "return.requested"]
     assert not [k for k in await order.sent() if k.startswith("return_")]

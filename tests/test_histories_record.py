@@ -41,6 +41,7 @@ from schema.contracts import (
     workflow_id_for,
 )
 from schema.database import make_engine
+from schema.links import LinkPurpose
 from settings import Settings
 from tests.conftest import database_of_its_own
 from tests.lifecycle import Journey
@@ -297,6 +298,37 @@ async def test_feedback_none_reminded(stack: Stack, record: Record) -> None:
     await _run_out_feedback(order)
     sent = await order.sent()
     assert sent.count("feedback_request") == 1 and sent.count("feedback_reminder") == 1
+    await record(order)
+
+
+async def test_feedback_answered_before_the_request(stack: Stack, record: Record) -> None:
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.to_delivery()
+    await order.reached("feedback.scheduled")
+    answer = await order.answer("feedback", {"rating": 2}, token=order.link(LinkPurpose.STATUS))
+    assert answer.status_code == 200, answer.text
+    await order.until(lambda s: s.stage == Stage.COMPLETED)
+    assert "feedback_request" not in await order.sent()
+    await record(order)
+
+
+async def test_pick_task_not_packed_in_time_retried(stack: Stack, record: Record) -> None:
+    """The warehouse does not pack within the policy's day: an incident, the order flagged;
+    an operator retries (the task asked again), it is packed, delivered, no feedback
+    (`PatchId.PACKING_DEADLINE`)."""
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.sleep(timedelta(days=1, hours=1))
+    await order.waiting_for("incident_resolution")
+    answer = await order.act("resolve", choice="retry")
+    assert answer.status_code == 200, answer.text
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    for event in ("InTransit", "OutForDelivery", "Delivered"):
+        await order.carrier(event)
+    await order.reached("order.delivered")
+    await _run_out_feedback(order)
     await record(order)
 
 

@@ -14,14 +14,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from schema.api.fields import Role
 from schema.api.orders import OrderCreate
 from schema.contracts import Stage
 from schema.database import open_session
+from schema.links import LinkPurpose
 from starter.services.orders import record_order
 from starter.services.temporal import OrderWorkflows
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.support import eventually, sample_order
+from tests.test_sign_in import Console, _account
 
 DAY = timedelta(days=1)
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -378,6 +381,34 @@ async def test_negative_feedback_opens_an_incident(stack: Stack) -> None:
     assert "manager_incident" in await order.sent()
 
 
+async def test_feedback_given_before_the_request_ends_it_and_opens_the_incident_at_once(
+    stack: Stack,
+) -> None:
+    """Rated from the status page while the request waits for its time: no "how was your
+    order?" and no reminder ever arrive, the incident is in the managers' queue at once, and
+    the console's order page shows the answer."""
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.to_delivery()
+    await order.reached("feedback.scheduled")
+    answer = await order.answer("feedback", {"nps": 2}, token=order.link(LinkPurpose.STATUS))
+    assert answer.status_code == 200, answer.text
+
+    done = await order.until(lambda s: s.stage == Stage.COMPLETED)  # no timer skipped
+    assert Journey.types(done)[-3:] == ["feedback.received", "incident.opened", "order.completed"]
+    [incident] = await order.incidents()
+    assert incident.stage == "feedback" and "negative" in incident.summary
+    await order.sleep(10 * DAY)
+    sent = await order.sent()
+    assert "feedback_request" not in sent and "feedback_reminder" not in sent
+    assert "manager_incident" in sent
+
+    console = Console(stack)
+    assert (await console.sign_in(await _account(stack, Role.SUPPORT))).status_code == 303
+    page = await console.http.get(f"/console/orders/{order.order_id}")
+    assert page.status_code == 200
+    assert "feedback.received" in page.text and "negative feedback" in page.text
+
+
 async def test_no_feedback_gets_one_reminder(stack: Stack) -> None:
     order = await Journey.place(stack, payment={"method": "cod"})
     await order.to_delivery()
@@ -588,11 +619,13 @@ async def test_the_read_model_keeps_what_the_order_waits_for(stack: Stack) -> No
     assert progress["next_deadline"].startswith(live.next_deadline.at.isoformat()[:16])
 
     await order.pay()
-    await order.waiting_for("packing")
+    packing = await order.waiting_for("packing")
 
     async def moved() -> dict[str, object] | None:
         view = (await stack.api.get(f"/v1/orders/{order.order_id}")).json()
         return view["progress"] if view["progress"]["waiting_for"] == "packing" else None
 
     progress = await eventually(moved, what="the next wait in the read model")
-    assert progress["payment_status"] == "paid" and progress["next_deadline"] is None
+    assert progress["payment_status"] == "paid"
+    assert packing.next_deadline is not None  # the warehouse has a day (an incident after)
+    assert progress["next_deadline"].startswith(packing.next_deadline.at.isoformat()[:16])

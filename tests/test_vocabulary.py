@@ -26,6 +26,7 @@ from schema.vocabulary import (
     Action,
     ErrorType,
     EventType,
+    ReturnAction,
     carrier_step,
     parcel_step,
 )
@@ -34,6 +35,7 @@ from starter.services.actions import OPERATOR_ACTIONS
 from workflows import rules
 from workflows.failures import PROVIDER_ERRORS
 from workflows.order import OrderWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.steps import NON_RETRYABLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,6 +208,13 @@ def test_every_action_is_an_update_with_its_rule_and_its_form() -> None:
     assert [action for action in Action if f"action == '{action}'" not in form] == []
 
 
+def test_every_return_action_is_an_update_with_its_rule() -> None:
+    updates = workflow._Definition.must_from_class(ReturnWorkflow).updates
+    assert set(ReturnAction) <= set(updates)  # beside them: `assessed`, the API's own
+    facts = rules.ReturnSituation(True, False, False, False)
+    assert set(rules.allowed_return_actions(facts)) == set(ReturnAction)
+
+
 def test_every_error_an_activity_raises_on_purpose_has_its_type_from_the_vocabulary() -> None:
     tree = _source("activities")
     literals = [
@@ -218,7 +227,9 @@ def test_every_error_an_activity_raises_on_purpose_has_its_type_from_the_vocabul
     ]
     assert literals == [], "ApplicationError types written as strings, not ErrorType members"
     raised = _named(ErrorType, tree)  # type: ignore[arg-type]
-    assert raised == set(ErrorType)
+    # NoAnswer is the workflows' own: a provider silent past the policy's wait (no activity's).
+    assert raised == set(ErrorType) - {ErrorType.NO_ANSWER}
+    assert ErrorType.NO_ANSWER in _named(ErrorType, _source("workflows"))  # type: ignore[arg-type]
 
 
 # --- SQL ------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ in the queue and the workflow's status tell, and retrying re-runs the step.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
@@ -34,10 +35,29 @@ from workflows.waiting import OrderCancelled
 if TYPE_CHECKING:
     from workflows.state import OrderState
 
-PROVIDER_ERRORS = frozenset({ErrorType.PROVIDER_REJECTED, ErrorType.PROVIDER_UNAVAILABLE})
+PROVIDER_ERRORS = frozenset(
+    {ErrorType.PROVIDER_REJECTED, ErrorType.PROVIDER_UNAVAILABLE, ErrorType.NO_ANSWER}
+)
 
 
 async def settle(order: OrderState, failure: StepFailure) -> StepChoice:
+    choice = await _settle(order, failure, None)
+    assert choice is not None
+    return choice
+
+
+async def overdue(
+    order: OrderState, failure: StepFailure, answered: Callable[[], bool]
+) -> StepChoice | None:
+    """An outside party that never answered within the policy's wait: the same incident and
+    flag as a failed step, and the order keeps waiting for it beside the operator — None
+    when it answered after all (the incident is then closed as such)."""
+    return await _settle(order, failure, answered)
+
+
+async def _settle(
+    order: OrderState, failure: StepFailure, answered: Callable[[], bool] | None
+) -> StepChoice | None:
     order.failed_steps += 1
     key = f"step-{order.failed_steps}-{failure.activity}"
     cause = (
@@ -60,9 +80,11 @@ async def settle(order: OrderState, failure: StepFailure) -> StepChoice:
     inbox.step_resolution, order.failed_step = None, failure
     try:
         await order.waiting.until(
-            lambda: inbox.step_resolution is not None,
+            lambda: inbox.step_resolution is not None or (answered is not None and answered()),
             WaitingFor.INCIDENT_RESOLUTION,
-            guard=False,  # the customer's messages may be what fails
+            # A failed step: the customer's messages may be what fails. An overdue answer: the
+            # customer is still waiting, and hears from us as in any wait.
+            guard=answered is not None,
             cancellable=order.cancel is None,  # a failed compensation step waits regardless
         )
     except OrderCancelled:
@@ -74,7 +96,10 @@ async def settle(order: OrderState, failure: StepFailure) -> StepChoice:
     finally:
         order.failed_step = None
     resolution = inbox.step_resolution
-    assert resolution is not None
+    if resolution is None:  # the outside party answered after all
+        with contextlib.suppress(ActivityError):
+            await order.steps.run(OrderActivities.record_incident, _resolved(incident, "answered"))
+        return None
     with contextlib.suppress(ActivityError):
         await order.steps.run(
             OrderActivities.record_incident, _resolved(incident, resolution.choice.value)

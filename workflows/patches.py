@@ -104,4 +104,22 @@ PATCHES = (
         "79328b4",
         "novaposhta_cod_payout_late.json",
     ),
+    Patch(
+        PatchId.EARLY_FEEDBACK_ENDS_REQUEST,
+        "an answer given before the feedback request goes out ends the stage at once: no "
+        "request, no reminder, a negative answer's incident opened then (before, the request "
+        "went out anyway and the incident waited for it)",
+        date(2026, 12, 4),
+        "d6bb996",
+        "feedback_answered_before_the_request.json",
+    ),
+    Patch(
+        PatchId.PACKING_DEADLINE,
+        "a pick task not packed within the policy's wait (a day) opens an incident and flags "
+        "the order; it keeps waiting, an operator may retry (the task asked again) or cancel "
+        "(before, the order waited for the warehouse without a deadline)",
+        date(2026, 12, 4),
+        "beff5e0",
+        "pick_task_not_packed_in_time_retried.json",
+    ),
 )

@@ -20,15 +20,17 @@ with workflow.unsafe.imports_passed_through():
         OrderRef,
         RefundInput,
         Stage,
+        StepChoice,
         StockChoice,
         WaitingFor,
         WarehouseEvent,
         WarehouseEventKind,
     )
-    from schema.vocabulary import EventType, PatchId
+    from schema.vocabulary import ErrorType, EventType, PatchId
 
-from workflows import stock
+from workflows import failures, stock
 from workflows.state import OrderState
+from workflows.steps import StepFailure
 
 
 async def _ship_what_was_packed(order: OrderState, checklist: WarehouseEvent, actor: str) -> None:
@@ -62,6 +64,32 @@ async def _ship_what_was_packed(order: OrderState, checklist: WarehouseEvent, ac
         await order.timeline.record(EventType.PAYMENT_PARTIALLY_REFUNDED, {"amount": str(amount)})
 
 
+async def _packed(order: OrderState, task_id: str) -> str:
+    """Wait for the warehouse's checklist of the task. Past the policy's wait (a task the
+    warehouse lost, e.g. after a restart) an incident opens and the order is flagged; it
+    keeps waiting, and an operator may retry: the task is created again (the same task when
+    the warehouse still has it: the call is idempotent). Answers the task that was packed."""
+    packed = partial(order.inbox.has_warehouse, WarehouseEventKind.PACKED, task_id)
+    if not workflow.patched(PatchId.PACKING_DEADLINE):
+        await order.waiting.until(packed, WaitingFor.PACKING)
+        return task_id
+    while not await order.waiting.until(packed, WaitingFor.PACKING, order.policy.packing_wait):
+        waited = StepFailure(
+            "create_pick_task",
+            ErrorType.NO_ANSWER,
+            f"pick task {task_id} not packed within {order.policy.packing_wait}",
+            skippable=False,
+        )
+        if await failures.overdue(order, waited, packed) == StepChoice.RETRY:
+            task = await order.steps.run(
+                WarehouseActivities.create_pick_task, OrderRef(order.order_id)
+            )
+            if task.task_id != task_id:
+                order.pick_task = task_id = task.task_id
+                packed = partial(order.inbox.has_warehouse, WarehouseEventKind.PACKED, task_id)
+    return task_id
+
+
 async def pick_and_pack(order: OrderState) -> None:
     timeline, inbox = order.timeline, order.inbox
     checklist: WarehouseEvent | None = None  # the last attempt's
@@ -77,18 +105,15 @@ async def pick_and_pack(order: OrderState) -> None:
         order.pick_task = task.task_id
         if attempt == 1:
             await timeline.notify(MessageKind.PICKING)
-        await order.waiting.until(
-            partial(inbox.has_warehouse, WarehouseEventKind.PACKED, task.task_id),
-            WaitingFor.PACKING,
-        )
-        checklist = inbox.take_warehouse(WarehouseEventKind.PACKED, task.task_id)
+        task_id = await _packed(order, task.task_id)
+        checklist = inbox.take_warehouse(WarehouseEventKind.PACKED, task_id)
         assert checklist is not None
         if not checklist.missing and not checklist.defects:
             await timeline.advance(
                 Stage.PICKING,
                 CustomerStatus.PACKED,
                 EventType.ORDER_PACKED,
-                {"task": task.task_id},
+                {"task": task_id},
                 "warehouse",
             )
             await timeline.notify(MessageKind.PACKED)

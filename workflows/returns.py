@@ -71,7 +71,7 @@ with workflow.unsafe.imports_passed_through():
         TrackingStatus,
         workflow_id_for,
     )
-    from schema.vocabulary import EventType
+    from schema.vocabulary import EventType, ReturnAction
 
 from workflows import rules
 from workflows.failures import PROVIDER_ERRORS
@@ -353,9 +353,20 @@ class ReturnWorkflow:
 
     @decide.validator
     def _decide_allowed(self, decision: ReturnDecision) -> None:
-        refusal = self._allowed()["decide"]
+        refusal = self._allowed()[ReturnAction.DECIDE]
         if refusal is not None:
             raise ValueError(f"decide is not allowed now: {refusal}")
+
+    @workflow.update(name="assessed")
+    async def assessed(self) -> ReturnProgress:
+        """The return once policy has spoken — approved (its label booked), declined and why,
+        or waiting for an operator's approval — or once a step waits for an operator: what
+        the API that starts the return answers (it sends this update with the start). An
+        update records no command, so returns started before it replay as they ran."""
+        await workflow.wait_condition(
+            lambda: self._status != ReturnStatus.REQUESTED or self._waiting_for is not None
+        )
+        return self.status()
 
     @workflow.update(name="resolve_step")
     async def resolve_step(self, resolution: ResolveStep) -> ReturnProgress:
@@ -364,7 +375,7 @@ class ReturnWorkflow:
 
     @resolve_step.validator
     def _resolve_allowed(self, resolution: ResolveStep) -> None:
-        refusal = self._allowed()["resolve_step"]
+        refusal = self._allowed()[ReturnAction.RESOLVE_STEP]
         if refusal is not None:
             raise ValueError(f"resolve_step is not allowed now: {refusal}")
         failed = self._failure
@@ -385,14 +396,15 @@ class ReturnWorkflow:
             allowed_actions=[name for name, why in self._allowed().items() if why is None],
         )
 
-    def _allowed(self) -> dict[str, str | None]:
-        awaiting = self._status == ReturnStatus.AWAITING_APPROVAL and self._decision is None
-        return {
-            "decide": None if awaiting else "the return is not awaiting approval",
-            "resolve_step": None
-            if self._waiting_for == "incident_resolution" and self._resolution is None
-            else "no failed step waits for a decision",
-        }
+    def _allowed(self) -> dict[ReturnAction, str | None]:
+        return rules.allowed_return_actions(
+            rules.ReturnSituation(
+                awaiting_approval=self._status == ReturnStatus.AWAITING_APPROVAL,
+                approval_decided=self._decision is not None,
+                step_failed=self._waiting_for == "incident_resolution",
+                step_resolved=self._resolution is not None,
+            )
+        )
 
     # --- the machinery ------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Pure rules of an order, as tables: what an operator may do now, what a carrier's status
 means to the customer (and, with AfterShip's subtag, what became of the parcel), the payment
-and fulfilment status the `status` query reports, and what a customer's return needs.
+and fulfilment status the `status` query reports, what a customer's return needs and what an
+operator may do with it.
 
 No workflow API and no clock here: every function answers from the facts it is given, so
 the workflow's validators, its query and the tests share one source.
@@ -28,7 +29,7 @@ from schema.contracts import (
     TrackingStatus,
     WaitingFor,
 )
-from schema.vocabulary import Action
+from schema.vocabulary import Action, ReturnAction
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,27 @@ class ReturnAssessment:
     decline: ReturnDecline | None = None
     window_closes: datetime | None = None
     needs_approval: tuple[str, ...] = ()  # e.g. "SET-01: part of a set", "HYG-02: non-returnable"
+
+
+@dataclass(frozen=True)
+class ReturnSituation:
+    """What the rules need to know about a return right now."""
+
+    awaiting_approval: bool  # policy sent it to a person
+    approval_decided: bool  # ... and one has decided, not yet acted on
+    step_failed: bool  # a step failed for good and waits for a person
+    step_resolved: bool  # ... and one has decided, not yet acted on
+
+
+def allowed_return_actions(facts: ReturnSituation) -> dict[ReturnAction, str | None]:
+    """Each operator action on a return and, when it is refused now, why (None: allowed).
+    As with an order's, a decision taken is final."""
+    approving = facts.awaiting_approval and not facts.approval_decided
+    resolving = facts.step_failed and not facts.step_resolved
+    return {
+        ReturnAction.DECIDE: None if approving else "the return is not awaiting approval",
+        ReturnAction.RESOLVE_STEP: None if resolving else "no failed step waits for a decision",
+    }
 
 
 def assess_return(

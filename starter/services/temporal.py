@@ -7,15 +7,15 @@ The client connects lazily: the API starts, and says so in /healthz, while Tempo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 import structlog
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
@@ -38,7 +38,6 @@ from schema.contracts import (
     RefundWorkflowInput,
     ReturnProgress,
     ReturnResult,
-    ReturnStatus,
     ReturnWorkflowInput,
     refund_workflow_id_for,
     return_workflow_id_for,
@@ -60,6 +59,8 @@ from workflows.returns import ReturnWorkflow
 
 log = structlog.get_logger(__name__)
 A = TypeVar("A")
+W = TypeVar("W")  # a workflow class
+R = TypeVar("R")  # its result
 
 # An operator's action: an update of OrderWorkflow taking one argument, answering ActionResult.
 OrderUpdate = UpdateMethodMultiParam[[OrderWorkflow, A], Coroutine[Any, Any, ActionResult]]
@@ -70,7 +71,7 @@ ReturnUpdate = UpdateMethodMultiParam[[ReturnWorkflow, A], Coroutine[Any, Any, R
 # How long a reader waits for the live `status` before answering from the read model.
 STATUS_DEADLINE = timedelta(seconds=2)
 # How long a request that starts a return or a refund waits for its first answer (the
-# return's assessment, the refund's provider call) before answering "in progress".
+# return's assessment, the refund's provider call) before answering with where it stands.
 FIRST_ANSWER = timedelta(seconds=10)
 
 
@@ -95,44 +96,62 @@ class OrderWorkflows:
         client = await self.client()
         return client.get_workflow_handle_for(OrderWorkflow.run, workflow_id_for(str(order_id)))
 
-    async def start(self, *, order_id: uuid.UUID, number: str) -> None:
-        """Start the order's workflow; a retried request finds it already there."""
+    def _start_options(
+        self,
+        workflow_id: str,
+        reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    ) -> dict[str, Any]:
+        """How every workflow here starts: once per id, on the workers' queue; a retried
+        request finds the one running (`reuse`: whether an ended one may run again)."""
+        return {
+            "id": workflow_id,
+            "task_queue": self._settings.temporal_task_queue,
+            "id_reuse_policy": reuse,
+            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        }
+
+    async def _start(
+        self,
+        run: Callable[[W, A], Awaitable[R]],
+        input: A,
+        workflow_id: str,
+        *,
+        failing: str,
+        reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    ) -> WorkflowHandle[W, R]:
+        """Start the workflow, or find it: running, or ended already under the id (then not
+        run again unless `reuse` allows). Temporal away is TemporalUnavailable, `failing`
+        saying what did not happen."""
         client = await self.client()
         try:
-            await client.start_workflow(
-                OrderWorkflow.run,
-                OrderWorkflowInput(
-                    order_id=str(order_id), number=number, policy=self._settings.order_policy()
-                ),
-                id=workflow_id_for(str(order_id)),
-                task_queue=self._settings.temporal_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            return await client.start_workflow(
+                run, input, **self._start_options(workflow_id, reuse)
             )
         except WorkflowAlreadyStartedError:
-            pass  # it ran to its end already
+            return client.get_workflow_handle_for(run, workflow_id)
         except RPCError as exc:
-            raise TemporalUnavailable(
-                f"order recorded, but its workflow could not start ({exc}); retry the request"
-            ) from exc
+            raise TemporalUnavailable(f"{failing} ({exc}); retry the request") from exc
+
+    async def start(self, *, order_id: uuid.UUID, number: str) -> None:
+        """Start the order's workflow; a retried request finds it already there."""
+        await self._start(
+            OrderWorkflow.run,
+            OrderWorkflowInput(
+                order_id=str(order_id), number=number, policy=self._settings.order_policy()
+            ),
+            workflow_id_for(str(order_id)),
+            failing="order recorded, but its workflow could not start",
+        )
 
     async def send_message(self, workflow_id: str, message: CustomerMessageInput) -> None:
         """Have a worker send a message no order's workflow sends (CustomerMessageWorkflow);
         a second request under the same id starts nothing."""
-        client = await self.client()
-        try:
-            await client.start_workflow(
-                CustomerMessageWorkflow.run,
-                message,
-                id=workflow_id,
-                task_queue=self._settings.temporal_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-        except WorkflowAlreadyStartedError:
-            pass  # sent already
-        except RPCError as exc:
-            raise TemporalUnavailable(f"the message could not be queued ({exc}); retry") from exc
+        await self._start(
+            CustomerMessageWorkflow.run,
+            message,
+            workflow_id,
+            failing="the message could not be queued",
+        )
 
     async def status(
         self, order_id: uuid.UUID, *, deadline: timedelta = STATUS_DEADLINE
@@ -174,7 +193,7 @@ class OrderWorkflows:
         except WorkflowUpdateFailedError as exc:
             raise ActionRefused(_validator_said(exc)) from exc
         except RPCError as exc:
-            raise _not_running_or_unavailable(exc) from exc
+            raise _not_running_or_unavailable(exc, ORDER_ENDED) from exc
 
     async def signal(
         self, order_id: uuid.UUID, signal: Callable[[OrderWorkflow, A], Any], argument: A
@@ -184,7 +203,7 @@ class OrderWorkflows:
         try:
             await handle.signal(signal, argument)
         except RPCError as exc:
-            raise _not_running_or_unavailable(exc) from exc
+            raise _not_running_or_unavailable(exc, ORDER_ENDED) from exc
 
     # --- beside the order: customer returns and operators' refunds -------------------------
 
@@ -193,39 +212,38 @@ class OrderWorkflows:
         return client.get_workflow_handle_for(ReturnWorkflow.run, return_workflow_id_for(return_id))
 
     async def start_return(self, input: ReturnWorkflowInput) -> ReturnProgress:
-        """Start the return (a retried request finds it) and answer once policy has assessed
-        it, or with its status as it stands after FIRST_ANSWER."""
+        """Start the return (a retried request finds it) and answer with policy's assessment
+        — accepted with its label, declined and why, or waiting for an operator's approval —
+        in one call: the start carries the `assessed` update, answered once policy has spoken.
+        Not answered within FIRST_ANSWER (a step failed, the workers are slow), the return's
+        status as it stands."""
         client = await self.client()
+        workflow_id = return_workflow_id_for(input.return_id)
+        start = WithStartWorkflowOperation(
+            ReturnWorkflow.run, input, **self._start_options(workflow_id)
+        )
         try:
-            await client.start_workflow(
-                ReturnWorkflow.run,
-                input,
-                id=return_workflow_id_for(input.return_id),
-                task_queue=self._settings.temporal_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
+            async with asyncio.timeout(FIRST_ANSWER.total_seconds()):
+                assessed = await client.execute_update_with_start_workflow(
+                    # The SDK types an async update by its coroutine, not its result.
+                    ReturnWorkflow.assessed,  # type: ignore[arg-type]
+                    start_workflow_operation=start,
+                )
+                return cast(ReturnProgress, assessed)
+        except TimeoutError:
+            pass  # assessing takes longer: its status as it stands
         except WorkflowAlreadyStartedError:
-            pass  # it ran to its end already
+            pass  # it ran to its end already: its status says how
+        except WorkflowUpdateFailedError as exc:
+            raise TemporalUnavailable(f"the return could not be assessed ({exc}); retry") from exc
         except RPCError as exc:
             raise TemporalUnavailable(f"the return could not start ({exc}); retry") from exc
-        return await self.return_assessed(input.return_id)
-
-    async def return_assessed(self, return_id: str) -> ReturnProgress:
-        """The return's status once policy has spoken (its first workflow task answers)."""
-        handle = await self._return(return_id)
-        last: ReturnProgress | None = None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(FIRST_ANSWER.total_seconds()):
-                while True:
-                    with contextlib.suppress(WorkflowQueryFailedError, RPCError):
-                        last = await handle.query(ReturnWorkflow.status)
-                        if last.status != ReturnStatus.REQUESTED:
-                            return last
-                    await asyncio.sleep(0.05)
-        if last is None:
-            raise TemporalUnavailable("the return did not answer in time; ask for it again")
-        return last
+        try:
+            return await self.return_status(input.return_id)
+        except WorkflowUnanswered as exc:
+            raise TemporalUnavailable(
+                f"the return did not answer in time ({exc}); ask for it again"
+            ) from exc
 
     async def return_status(self, return_id: str) -> ReturnProgress:
         handle = await self._return(return_id)
@@ -244,9 +262,7 @@ class OrderWorkflows:
         except WorkflowUpdateFailedError as exc:
             raise ActionRefused(_validator_said(exc)) from exc
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise ActionRefused("the return is closed") from exc
-            raise TemporalUnavailable(f"Temporal: {exc}") from exc
+            raise _not_running_or_unavailable(exc, RETURN_ENDED) from exc
 
     async def signal_return(
         self, return_id: str, signal: Callable[[ReturnWorkflow, A], Any], argument: A
@@ -255,29 +271,20 @@ class OrderWorkflows:
         try:
             await handle.signal(signal, argument)
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise OrderFinished("the return is closed") from exc
-            raise TemporalUnavailable(f"Temporal: {exc}") from exc
+            raise _not_running_or_unavailable(exc, RETURN_ENDED) from exc
 
     async def refund(self, input: RefundWorkflowInput) -> RefundResult | None:
         """Run the refund (once per order and key: a retried request finds the first one's,
         and one that failed runs again); its result, or None while it is still trying after
         FIRST_ANSWER. The ledger's refusal is RefundRefused."""
-        client = await self.client()
-        workflow_id = refund_workflow_id_for(input.order_id, input.key)
-        try:
-            handle = await client.start_workflow(
-                RefundWorkflow.run,
-                input,
-                id=workflow_id,
-                task_queue=self._settings.temporal_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-        except WorkflowAlreadyStartedError:  # made before: its answer again
-            handle = client.get_workflow_handle_for(RefundWorkflow.run, workflow_id)
-        except RPCError as exc:
-            raise TemporalUnavailable(f"the refund could not start ({exc}); retry") from exc
+        handle = await self._start(
+            RefundWorkflow.run,
+            input,
+            refund_workflow_id_for(input.order_id, input.key),
+            failing="the refund could not start",
+            # Made before: its answer again; one that failed runs again.
+            reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        )
         try:
             async with asyncio.timeout(FIRST_ANSWER.total_seconds()):
                 return await handle.result()
@@ -293,9 +300,15 @@ def _validator_said(exc: WorkflowUpdateFailedError) -> str:
     return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
 
-def _not_running_or_unavailable(exc: RPCError) -> Exception:
+ORDER_ENDED = "the order is no longer in progress"
+RETURN_ENDED = "the return is closed"
+
+
+def _not_running_or_unavailable(exc: RPCError, ended: str) -> Exception:
+    """Temporal's "workflow not found" (its run has ended) is OrderFinished saying `ended`;
+    any other failure of the call, Temporal unavailable."""
     if exc.status == RPCStatusCode.NOT_FOUND:
-        return OrderFinished("the order is no longer in progress")
+        return OrderFinished(ended)
     return TemporalUnavailable(f"Temporal: {exc}")
 
 

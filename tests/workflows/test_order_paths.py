@@ -563,6 +563,34 @@ async def test_negative_feedback_opens_an_incident(desk: OrderDesk) -> None:
     assert order.standins.sent()[-2:] == ["feedback_request", "manager_incident"]
 
 
+async def test_an_answer_before_the_request_ends_the_stage_at_once(desk: OrderDesk) -> None:
+    """Rated from the status page before the request's time: no request, no reminder, and
+    the negative answer's incident opened then, not 24-48 h later."""
+    order = await desk.place(cod())
+    delivered = await order.delivered()
+    await order.waiting_for("feedback_request")
+
+    await order.feedback(rating=1)
+
+    result = await order.result()
+    assert result.stage == Stage.COMPLETED
+    status = await order.status()
+    assert types(status)[-4:] == [
+        "feedback.scheduled",
+        "feedback.received",
+        "incident.opened",
+        "order.completed",
+    ]
+    delivered_at = next(e.at for e in delivered.timeline if e.type == "order.delivered")
+    opened_at = next(e.at for e in status.timeline if e.type == "incident.opened")
+    assert opened_at - delivered_at < timedelta(minutes=1)
+    [incident] = order.standins.inputs("record_incident")
+    assert incident.stage == Stage.FEEDBACK and "negative" in incident.summary
+    sent = order.standins.sent()
+    assert "feedback_request" not in sent and "feedback_reminder" not in sent
+    assert sent[-1] == "manager_incident"
+
+
 async def test_no_feedback_gets_exactly_one_reminder(desk: OrderDesk) -> None:
     order = await desk.place(cod())
     await order.delivered()

@@ -38,8 +38,10 @@ from schema.contracts import (
     refund_workflow_id_for,
     workflow_id_for,
 )
+from schema.vocabulary import ReturnAction
 from tests.workflows.order_run import OrderDesk, refusal
 from tests.workflows.standins import PAYMENT_ID, OrderStandIns
+from workflows import rules
 from workflows.order import OrderWorkflow
 from workflows.refunds import RefundWorkflow
 
@@ -126,6 +128,17 @@ async def test_a_non_returnable_item_waits_for_approval_and_may_be_refused(
     assert ret.told() == ["return_requested", "return_declined"]
     assert ret.steps()[-2:] == ["return.rejected", "return.declined"]
     assert ret.standins.inputs("book_return_shipment") == []
+
+
+def test_a_decision_about_a_return_is_final() -> None:
+    def allowed(*facts: bool) -> list[ReturnAction]:
+        actions = rules.allowed_return_actions(rules.ReturnSituation(*facts))
+        return [action for action, refusal in actions.items() if refusal is None]
+
+    assert allowed(True, False, False, False) == [ReturnAction.DECIDE]
+    assert allowed(True, True, False, False) == []
+    assert allowed(False, False, True, False) == [ReturnAction.RESOLVE_STEP]
+    assert allowed(False, False, True, True) == []
 
 
 async def test_part_of_a_set_is_approved_by_an_operator_and_goes_on(desk: OrderDesk) -> None:

@@ -4,6 +4,8 @@ stand-in activities. The real-stack versions are tests/test_failures.py."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from schema.contracts import (
     IncidentCause,
     MessageKind,
@@ -99,3 +101,44 @@ async def test_resolve_skip_is_refused_for_a_step_that_may_not_be_skipped(
     await _stopped_at_a_failed_step(order)  # still waiting, nothing skipped
     assert len(standins.inputs("create_payment_link")) == 1
     assert len(standins.inputs("record_incident")) == 1
+
+
+async def test_a_pick_task_never_packed_opens_an_incident_at_its_deadline(desk: OrderDesk) -> None:
+    """The warehouse lost the task (a restart): with the real policy (a day), the order does not
+    wait in silence — an incident, the managers told, the order flagged; the operator's retry
+    creates the task again, and its checklist moves the order on."""
+    order = await desk.place(OrderStandIns())
+    await order.paid()
+    await order.waiting_for("packing")
+    await order.sleep(timedelta(hours=23))
+    assert (await order.status()).waiting_for == "packing"  # within the policy's day
+
+    await order.sleep(timedelta(hours=2))
+    await _stopped_at_a_failed_step(order)
+    [incident] = order.standins.inputs("record_incident")
+    assert incident.cause == IncidentCause.EXTERNAL and incident.stage == Stage.PICKING
+    assert "pick task task-1 not packed within 1 day" in incident.summary
+    assert "manager_incident" in order.standins.sent()
+    assert "cannot be skipped" in await refusal(order.resolve(StepChoice.SKIP))
+
+    await order.resolve(StepChoice.RETRY)
+    await order.waiting_for("packing")
+    assert len(order.standins.inputs("create_pick_task")) == 2
+    await order.pack()
+    status = await order.reached("order.packed")
+    assert types(status).index("step.resolved") < types(status).index("order.packed")
+
+
+async def test_a_pick_task_packed_late_closes_its_incident(desk: OrderDesk) -> None:
+    order = await desk.place(OrderStandIns())
+    await order.paid()
+    await order.waiting_for("packing")
+    await order.sleep(timedelta(days=1, hours=1))
+    await _stopped_at_a_failed_step(order)
+
+    await order.pack()  # the warehouse answers after all: nobody needs to decide
+
+    await order.reached("order.packed")
+    [*_, closed] = order.standins.inputs("record_incident")
+    assert closed.resolution == "answered"
+    assert len(order.standins.inputs("create_pick_task")) == 1

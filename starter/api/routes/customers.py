@@ -186,6 +186,12 @@ async def returnable(request: Request, order_id: StatusLink, db: Session) -> Ret
         **responses(404, 409, 410, 422, 429, 503),
     },
     summary="The customer asks for a return: lines, quantities, reason, comment (the status link)",
+    description=(
+        "Answered with policy's assessment in the same call (the return's workflow starts "
+        "with an update that answers once policy has spoken): `approved` with its label's "
+        "tracking number, `awaiting_approval`, or 409 outside the window. A step that fails "
+        "meanwhile, or no answer within 10 s, answers with the return as it stands."
+    ),
 )
 @limiter.limit(lambda: get_settings().feedback_rate_limit)
 async def ask_for_a_return(

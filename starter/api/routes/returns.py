@@ -28,6 +28,12 @@ router = APIRouter(prefix="/v1/orders/{order_id}/returns", tags=["returns"])
         **responses(404, 409, 422, 503),
     },
     summary="Open a return of a delivered order (policy decides the window and approval)",
+    description=(
+        "Answered with policy's assessment in the same call (the return's workflow starts "
+        "with an update that answers once policy has spoken): `approved` with its label's "
+        "tracking number, `awaiting_approval`, or 409 outside the window. A step that fails "
+        "meanwhile, or no answer within 10 s, answers with the return as it stands."
+    ),
 )
 async def open_return(
     order_id: uuid.UUID,
