@@ -521,7 +521,7 @@ async def test_return_exchanged(stack: Stack, record: Record) -> None:
 
 @pytest.fixture
 async def novaposhta(
-    time_skipping_env: WorkflowEnvironment,
+    stack_time_skipping_env: WorkflowEnvironment,
     base_settings: Settings,
     postgres: EmbeddedPostgres,
     mail_sink: MailSink,
@@ -531,7 +531,7 @@ async def novaposhta(
     with database_of_its_own(postgres, "record") as url:
         engine = make_engine(url)
         settings = base_settings.model_copy(update={"database_url": url, "carrier": "novaposhta"})
-        async with run_stack(time_skipping_env, settings, engine, mail_sink.maildir) as stack:
+        async with run_stack(stack_time_skipping_env, settings, engine, mail_sink.maildir) as stack:
             yield stack
         await engine.dispose()
 
