@@ -128,7 +128,7 @@ PATCHES = (
         "going on) opens an incident and flags the order, which keeps waiting for the carrier "
         "(before, it was marked delayed every 3 days of silence, forever)",
         date(2026, 12, 4),
-        "",
+        "b8f00f6",
         "carrier_silent_past_the_wait_incident.json",
     ),
 )
