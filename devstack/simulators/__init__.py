@@ -18,6 +18,8 @@ Autopilot (ORDERFLOW_SIMULATOR_AUTOPILOT=true): payments succeed, parcels get pa
 travel and arrive on their own, one step at a time; a return parcel travels to the
 warehouse, which accepts everything in it. A parcel driven by hand (an event posted to
 /carrier/sim/…) leaves the autopilot: what happens to it next is the user's to say.
+`python -m devstack.simulators` (as `make dev` runs it) keeps all their state, the
+autopilot's planned steps with it, in `<data_dir>/simulators` across restarts (state.py).
 """
 
 from __future__ import annotations

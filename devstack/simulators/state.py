@@ -115,10 +115,8 @@ def _build(kind: Any, data: Any) -> Any:
     if origin in (list, set) and args:
         return origin(_build(args[0], value) for value in data)
     if origin in (typing.Union, types.UnionType):
-        if data is None:
-            return None
-        [kind] = [arg for arg in args if arg is not type(None)] or [Any]
-        return _build(kind, data)
+        options = [arg for arg in args if arg is not type(None)]
+        return _build(options[0], data) if data is not None and len(options) == 1 else data
     if kind in (int, float) and isinstance(data, str):  # a number as a JSON object's key
         return kind(data)
     return data
