@@ -352,6 +352,7 @@ class Settings(BaseSettings):
     policy_picking_attempts: int = 3
     policy_packing_wait: timedelta = timedelta(days=1)  # a pick task not packed: an incident
     policy_carrier_silence: timedelta = timedelta(days=3)
+    policy_carrier_news_wait: timedelta = timedelta(days=9)  # a silent carrier: an incident
     policy_pickup_hold: timedelta = timedelta(days=7)
     policy_pickup_reminder: timedelta = timedelta(days=5)
     policy_feedback_earliest: timedelta = timedelta(hours=24)

@@ -206,6 +206,9 @@ class OrderPolicy:
     # A pick task the warehouse has not packed by then opens an incident (an operator
     # re-creates the task or cancels; the order keeps waiting for the warehouse meanwhile)
     packing_wait: timedelta = timedelta(days=1)
+    # A carrier silent about the parcel this long (in whole periods of `carrier_silence`)
+    # opens an incident (the order keeps waiting for the carrier, delayed notices go on)
+    carrier_news_wait: timedelta = timedelta(days=9)
 
 
 @dataclass(frozen=True)

@@ -332,6 +332,26 @@ async def test_pick_task_not_packed_in_time_retried(stack: Stack, record: Record
     await record(order)
 
 
+async def test_carrier_silent_past_the_wait_incident(stack: Stack, record: Record) -> None:
+    """In transit, the carrier silent for the policy's 9 days (delayed notices on days 3, 6
+    and 9): an incident, the order flagged; the carrier's news closes it, delivered, no
+    feedback (`PatchId.CARRIER_NEWS_DEADLINE`)."""
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    await order.carrier("InTransit")
+    await order.reached("carrier.InTransit")
+    await order.sleep(timedelta(days=9, hours=1))
+    await order.waiting_for("incident_resolution")
+    await order.carrier("Delivered")
+    await order.reached("order.delivered")
+    [incident] = await order.incidents()
+    assert incident.cause == "external"
+    await _run_out_feedback(order)
+    await record(order)
+
+
 async def test_customer_cancels_missing_stock(stack: Stack, record: Record) -> None:
     lines = [{"sku": "GONE-03", "name": "Sold out", "quantity": 1, "unit_price": "10.00"}]
     order = await Journey.place(stack, lines=lines)

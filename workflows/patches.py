@@ -122,4 +122,13 @@ PATCHES = (
         "beff5e0",
         "pick_task_not_packed_in_time_retried.json",
     ),
+    Patch(
+        PatchId.CARRIER_NEWS_DEADLINE,
+        "a carrier silent about a parcel for the policy's wait (9 days, its delay notices "
+        "going on) opens an incident and flags the order, which keeps waiting for the carrier "
+        "(before, it was marked delayed every 3 days of silence, forever)",
+        date(2026, 12, 4),
+        "b8f00f6",
+        "carrier_silent_past_the_wait_incident.json",
+    ),
 )
