@@ -122,4 +122,14 @@ PATCHES = (
         "beff5e0",
         "pick_task_not_packed_in_time_retried.json",
     ),
+    Patch(
+        PatchId.RETURN_ON_ORDER_MACHINERY,
+        "a customer return waits and settles its failed steps with the order's machinery: the "
+        "silence guard beside its waits (interim notices), a late inspection an incident that "
+        "flags it until an operator decides, a failed step's incident written as an order's "
+        "(before, it waited silently, and a late inspection only opened an incident)",
+        date(2026, 12, 4),
+        "(this branch)",
+        "return_watched_approved_inspected_late_retried.json",
+    ),
 )
