@@ -129,7 +129,7 @@ PATCHES = (
         "flags it until an operator decides, a failed step's incident written as an order's "
         "(before, it waited silently, and a late inspection only opened an incident)",
         date(2026, 12, 4),
-        "(this branch)",
+        "314c89a",
         "return_watched_approved_inspected_late_retried.json",
     ),
 )
