@@ -375,6 +375,8 @@ class Settings(BaseSettings):
     policy_return_sets: tuple[str, ...] = ("SET-",)  # SKU prefixes of sets: part of one, approval
     policy_return_shipping_wait: timedelta = timedelta(days=14)  # approved: the parcel by then
     policy_return_inspection_wait: timedelta = timedelta(days=3)  # received: inspected by then
+    policy_return_silence_period: timedelta = timedelta(hours=24)  # the customer heard nothing
+    policy_return_silence_max_notices: int = 7
     # Where return parcels go, to the shop's name (the return label); unset: the shop's address.
     returns_address: str = ""
 

@@ -46,6 +46,7 @@ from settings import Settings
 from tests.conftest import database_of_its_own
 from tests.lifecycle import Journey
 from tests.stack import Stack, run_stack
+from tests.support import eventually
 from tests.test_novaposhta import BRANCH
 from tests.test_workflow import HISTORIES
 from tests.workflows.order_run import OrderDesk, OrderRun
@@ -534,6 +535,48 @@ async def test_return_exchanged(stack: Stack, record: Record) -> None:
     await record(
         order, in_flight=True, workflow_id=return_workflow_id_for(str(opened["return_id"]))
     )
+
+
+async def test_return_watched_approved_inspected_late_retried(stack: Stack, record: Record) -> None:
+    """A return on the order's machinery (`return-on-order-machinery`): part of a set waits a
+    day for approval (an interim notice), approved through the API; the warehouse does not
+    inspect within 3 days (an incident, flagged), an operator retries, inspected, refunded."""
+    cups = [
+        {"sku": "SET-CUPS", "name": "Cups of a set of six", "quantity": 6, "unit_price": "40.00"}
+    ]
+    order = await Journey.place(stack, lines=cups)
+    await order.to_delivery()
+    opened = (
+        await order.ask_for_return(
+            {"lines": [{"sku": "SET-CUPS", "quantity": 2}], "reason": "changed_mind"}
+        )
+    ).json()
+    assert opened["status"] == "awaiting_approval", opened
+    await order.sleep(DAY + timedelta(hours=1))
+    await eventually(lambda: _sent(order, "interim"), what="an interim notice")
+    operator = stack.as_role[Role.OPERATOR]
+    path = f"/v1/orders/{order.order_id}/returns/{opened['return_id']}"
+    approved = await operator.post(f"{path}/decision", json={"approve": True})
+    assert approved.status_code == 200, approved.text
+    approved = await order.return_reached("approved")
+    for status in ("InTransit", "Delivered"):
+        await order.parcel_event(str(approved["tracking_number"]), status)
+    await order.return_reached("received")
+    await order.sleep(4 * DAY)
+    await eventually(lambda: _flagged(order), what="the return flagged")
+    retried = await operator.post(f"{path}/resolve", json={"choice": "retry"})
+    assert retried.status_code == 200, retried.text
+    await stack.sim.post(f"/warehouse/sim/returns/{opened['return_id']}/inspect")
+    await order.return_reached("refunded")
+    await record(order, workflow_id=return_workflow_id_for(str(opened["return_id"])))
+
+
+async def _sent(order: Journey, kind: str) -> bool | None:
+    return kind in await order.sent() or None
+
+
+async def _flagged(order: Journey) -> bool | None:
+    return any(r["needs_action"] for r in await order.returns()) or None
 
 
 # --- Nova Poshta: tracked by polling, cash on delivery paid out ----------------------------

@@ -131,4 +131,14 @@ PATCHES = (
         "b8f00f6",
         "carrier_silent_past_the_wait_incident.json",
     ),
+    Patch(
+        PatchId.RETURN_ON_ORDER_MACHINERY,
+        "a customer return waits and settles its failed steps with the order's machinery: the "
+        "silence guard beside its waits (interim notices), a late inspection an incident that "
+        "flags it until an operator decides, a failed step's incident written as an order's "
+        "(before, it waited silently, and a late inspection only opened an incident)",
+        date(2026, 12, 4),
+        "314c89a",
+        "return_watched_approved_inspected_late_retried.json",
+    ),
 )
