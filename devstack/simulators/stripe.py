@@ -5,7 +5,8 @@ answered once per `Idempotency-Key` (the same key with other fields is refused, 
 does). Calls need the devstack's secret key. Events go to the shop's endpoint
 (`{ORDERFLOW_PUBLIC_URL}/v1/webhooks/stripe`, as registered in Stripe's dashboard), signed
 `Stripe-Signature` with the devstack's webhook secret. Autopilot pays each session; by hand:
-the hosted page's Pay and Fail, `/stripe/sim/sessions/{id}/pay`, `…/fail?decline_code=…`."""
+the hosted page's Pay and Fail, `/stripe/sim/sessions/{id}/pay`, `…/fail?decline_code=…`;
+`/stripe/sim/keys` lists the Idempotency-Keys it was sent."""
 
 from __future__ import annotations
 
@@ -372,3 +373,9 @@ async def drive(session_id: str, action: str, request: Request) -> Any:
         return {"id": session_id, "status": session["status"], "webhook_status": answered}
     except Refused as refused:
         return refused.answer()
+
+
+@stripe.get("/sim/keys")
+async def keys(request: Request) -> list[dict[str, Any]]:
+    """Every Idempotency-Key the simulator was sent, with the path it came with (once each)."""
+    return [{"key": k, "path": v["path"]} for k, v in _book(sim_of(request))["keys"].items()]
