@@ -117,6 +117,8 @@ async def test_a_forged_or_stale_event_is_refused_and_changes_nothing(stack: Sta
     assert await _event(stack, _completed(session), secret="whsec_not_ours") == 401
     stale = int(time.time()) - 301
     assert await _event(stack, _completed(session), at=stale) == 401
+    # Signed, but a kind of event the shop does not read: 422, not 500; nothing recorded.
+    assert await _event(stack, {**_completed(session), "type": "customer.created"}) == 422
     assert await webhook_rows(stack, order) == [] and await payment_state(stack, order) is None
     status = await order.status()
     assert status.waiting_for == "payment" and "payment.succeeded" not in Journey.types(status)
