@@ -6,7 +6,7 @@ A payment is a Checkout Session (`POST /v1/checkout/sessions`, mode payment, one
 order's total in the currency's minor units, our order id as `client_reference_id` and in the
 metadata of the session and of its PaymentIntent); its `url` is the link and its id the
 payment's here. A session lives 30 minutes to 24 hours: an order whose policy waits longer is
-given 24 hours (its link's expiry says so, and the order waits that long).
+given Stripe's 24 hours (its link's expiry says so, and the order waits that long).
 
 Stripe reports to the webhook endpoint registered in its dashboard (`/v1/webhooks/stripe`),
 each event signed `Stripe-Signature: t=...,v1=...` = hex HMAC-SHA256 of `"{t}.{body}"` with
@@ -44,10 +44,13 @@ from schema.webhooks import verify
 API_VERSION = "2024-06-20"
 SIGNATURE_HEADER = "Stripe-Signature"
 TOLERANCE_SECONDS = 300
-# What Stripe lets a Checkout Session live (expires_at: 30 minutes to 24 hours from now); a
-# minute's margin each side for the time the request takes.
+# Stripe lets a Checkout Session live 30 minutes to 24 hours (`expires_at`; unset: 24 hours).
+# The order's own expiry is sent only while it lies well inside that window: a retry must send
+# the same fields under its Idempotency-Key (Stripe refuses other ones), so nothing sent may
+# depend on the moment of the attempt. Beyond it Stripe's 24 hours hold (and the answer says
+# so); before it the order's own timer ends the wait and expires the session.
 SHORTEST = timedelta(minutes=31)
-LONGEST = timedelta(hours=24) - timedelta(minutes=1)
+LONGEST = timedelta(hours=23)
 # Stripe's error `code` and `decline_code` (https://docs.stripe.com/declines/codes) as the
 # customer's reason.
 FAILURES = {
@@ -102,8 +105,8 @@ class StripeGateway:
 
     def session(self, request: PaymentRequest, now: datetime) -> dict[str, Any]:
         """The Checkout Session's fields (Stripe's names, before form encoding)."""
-        expires_at = min(max(request.expires_at, now + SHORTEST), now + LONGEST)
         ours = {"order_id": request.order_id}
+        within = now + SHORTEST <= request.expires_at <= now + LONGEST
         return {
             "mode": "payment",
             "line_items": [
@@ -120,7 +123,7 @@ class StripeGateway:
             "metadata": ours,
             "payment_intent_data": {"metadata": ours},
             "success_url": request.return_url,
-            "expires_at": int(expires_at.timestamp()),
+            "expires_at": int(request.expires_at.timestamp()) if within else None,
         }
 
     async def create_payment(self, request: PaymentRequest) -> CreatedPayment:
