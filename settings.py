@@ -37,6 +37,8 @@ DEVSTACK_SECRETS = frozenset(
         "dev-liqpay-private-key",
         "dev-monobank-token",
         "dev-wayforpay-secret-key",
+        "sk_test_devstack",
+        "whsec_devstack",
         "dev-turbosms-token",
         "dev-mailgun-signing-key",
     }
@@ -48,12 +50,14 @@ PAYMENT_SECRETS: dict[str, tuple[str, ...]] = {
     "liqpay": ("liqpay_public_key", "liqpay_private_key"),
     "monobank": ("monobank_token",),
     "wayforpay": ("wayforpay_merchant_account", "wayforpay_secret_key", "wayforpay_domain"),
+    "stripe": ("stripe_secret_key", "stripe_webhook_secret"),
 }
 # Where each real provider's API lives (outside the devstack; inside, its simulator).
 PAYMENT_APIS = {
     "liqpay": "https://www.liqpay.ua",
     "monobank": "https://api.monobank.ua",
     "wayforpay": "https://api.wayforpay.com",
+    "stripe": "https://api.stripe.com",
 }
 # The messaging providers' credentials, needed outside the devstack when chosen:
 # (setting, its value that chooses the provider) -> what must then be set.
@@ -202,7 +206,7 @@ class Settings(BaseSettings):
     # The payment provider (README, Payments): "sim" is orderflow's own invented API at
     # `payment_url`; the others are the real APIs at `<provider>_url` (their simulators in the
     # devstack, which `make dev` runs with "liqpay").
-    payment_provider: Literal["sim", "liqpay", "monobank", "wayforpay"] = "sim"
+    payment_provider: Literal["sim", "liqpay", "monobank", "wayforpay", "stripe"] = "sim"
     liqpay_url: str = ""
     liqpay_public_key: str = "sandbox_devstack"
     liqpay_private_key: str = "dev-liqpay-private-key"
@@ -213,6 +217,9 @@ class Settings(BaseSettings):
     wayforpay_merchant_account: str = "test_merch_n1"
     wayforpay_secret_key: str = "dev-wayforpay-secret-key"
     wayforpay_domain: str = "orderflow.localhost"  # merchantDomainName
+    stripe_url: str = ""
+    stripe_secret_key: str = "sk_test_devstack"  # Authorization: Bearer (a test key: sk_test_…)
+    stripe_webhook_secret: str = "whsec_devstack"  # the webhook endpoint's signing secret
     # Text messages (README, Messaging): "sim" is orderflow's invented gateway at `sms_url`
     # (SMS only); "turbosms" is TurboSMS's HTTP API (SMS, and Viber with SMS as its fallback)
     # at `turbosms_url` (unset: https://api.turbosms.ua, or its simulator in the devstack,

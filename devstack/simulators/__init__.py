@@ -6,7 +6,8 @@ reservations, pick tasks, back-orders, restocks, parcels that come back, the ins
 returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
 and subtag), /novaposhta (Nova Poshta's API 2.0: waybills, branches, tracking by polling,
 stickers), /ukrposhta (Ukrposhta's eCom API and status tracking), /meest (Meest's
-tracking), /liqpay (LiqPay's API 3), /monobank (Monobank acquiring), /wayforpay, /sms and
+tracking), /liqpay (LiqPay's API 3), /monobank (Monobank acquiring), /wayforpay, /stripe (Checkout
+Sessions, refunds, signed events), /sms and
 /push (message gateways that store and list what they accept, and can be told to fail for a
 while), /turbosms (TurboSMS's HTTP API: SMS, Viber with the SMS as its fallback, delivery
 statuses, a stop list), /mailgun (Mailgun's signed events about an e-mail: a hard bounce, a
@@ -43,6 +44,7 @@ from devstack.simulators.novaposhta import novaposhta
 from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
 from devstack.simulators.state import Simulators, sim_of
+from devstack.simulators.stripe import stripe
 from devstack.simulators.turbosms import turbosms
 from devstack.simulators.ukrposhta import ukrposhta
 from devstack.simulators.warehouse import warehouse
@@ -101,6 +103,7 @@ def create_simulators(settings: Settings | None = None, keep_in: Path | None = N
         liqpay,
         monobank,
         wayforpay,
+        stripe,
         novaposhta,
         ukrposhta,
         meest,
