@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from activities.payment_gateways import from_minor_units
 from activities.payment_gateways.stripe import SIGNATURE_HEADER
 from devstack.fixtures import fixture
-from devstack.simulators.state import PAGES, Simulators, log, sim_of
+from devstack.simulators.state import PAGES, Simulators, keep, log, sim_of, step
 from schema.webhooks import sign
 
 stripe = APIRouter(prefix="/stripe", tags=["stripe"])
@@ -45,11 +45,14 @@ class Refused(Exception):
         return JSONResponse({"error": error}, status_code=self.status)
 
 
-def _book(sim: Simulators) -> dict[str, Any]:
+STRIPE = keep("stripe", dict[str, dict[str, Any]])
+
+
+def _book(sim: Simulators) -> dict[str, dict[str, Any]]:
     """Sessions, PaymentIntents, refunds and idempotent answers, as plain data."""
-    book: dict[str, Any] = sim.gateways.setdefault(
-        "stripe", {"sessions": {}, "intents": {}, "refunds": {}, "keys": {}}
-    )
+    book = STRIPE.of(sim)
+    for part in ("sessions", "intents", "refunds", "keys"):
+        book.setdefault(part, {})
     return book
 
 
@@ -105,7 +108,7 @@ async def _event(sim: Simulators, name: str, obj: dict[str, Any]) -> int:
             "content-type": "application/json",
         },
     )
-    sim.delivered.append({"url": url, "payload": event, "status": response.status_code})
+    sim.books.delivered.append({"url": url, "payload": event, "status": response.status_code})
     log.info("stripe event", type=event["type"], status=response.status_code)
     return response.status_code
 
@@ -228,7 +231,7 @@ async def create_session(request: Request) -> Any:
                 },
             }
             if sim.autopilot:
-                sim.later(sim.step, lambda: _pay(sim, _book(sim)["sessions"][session_id]))
+                sim.later(sim.step, _autopay, session_id=session_id)
             return _public(_book(sim)["sessions"][session_id])
 
         return _once(sim, request, fields, make)
@@ -266,7 +269,7 @@ async def expire_session(session_id: str, request: Request) -> Any:
             if session["status"] != "open":
                 raise Refused(400, f"This Checkout Session is {session['status']}.")
             session.update(status="expired", url=None)
-            sim.later(0, lambda: _event(sim, "checkout.session.expired", _public(session)))
+            sim.later(0, _expired, session_id=session_id)
             return _public(session)
 
         return _once(sim, request, fields, make)
@@ -279,7 +282,7 @@ async def create_refund(request: Request) -> Any:
     sim = sim_of(request)
     try:
         fields = await _fields(request)
-        intent = _book(sim)["intents"].get(fields.get("payment_intent"))
+        intent = _book(sim)["intents"].get(fields.get("payment_intent", ""))
         if intent is None or intent["status"] != "succeeded":
             raise Refused(
                 400, "This PaymentIntent has no successful charge to refund.", "payment_intent"
@@ -312,7 +315,7 @@ async def create_refund(request: Request) -> Any:
             )
             charge["amount_refunded"] += amount  # held from now: no second refund of it
             _book(sim)["refunds"][refund["id"]] = refund
-            sim.later(0, lambda: _settle_refund(sim, refund))
+            sim.later(0, _settle_refund, refund_id=refund["id"])
             return dict(refund)
 
         return _once(sim, request, fields, make)
@@ -320,7 +323,19 @@ async def create_refund(request: Request) -> Any:
         return refused.answer()
 
 
-async def _settle_refund(sim: Simulators, refund: dict[str, Any]) -> int:
+@step
+async def _autopay(sim: Simulators, session_id: str) -> list[int]:
+    return await _pay(sim, _book(sim)["sessions"][session_id])
+
+
+@step
+async def _expired(sim: Simulators, session_id: str) -> int:
+    return await _event(sim, "checkout.session.expired", _public(_session(sim, session_id)))
+
+
+@step
+async def _settle_refund(sim: Simulators, refund_id: str) -> int:
+    refund = _book(sim)["refunds"][refund_id]
     refund.update(status="succeeded", balance_transaction=_id("txn"))
     return await _event(sim, "refund.updated", dict(refund))
 
