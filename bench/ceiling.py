@@ -118,6 +118,32 @@ def mix_of(history: WorkflowHistory) -> str:
     )
 
 
+def history_figures(history: WorkflowHistory) -> dict[str, int]:
+    """What an order's history costs Temporal: its events, workflow tasks, local activities
+    and search-attribute upserts, and how many of those upserts changed no value."""
+    figures = Counter(events=len(history.events))
+    current: dict[str, bytes] = {}
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            fields = event.workflow_execution_started_event_attributes.search_attributes
+            current.update({name: p.data for name, p in fields.indexed_fields.items()})
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            figures["workflow tasks"] += 1
+        elif (
+            event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        ):
+            figures["local activities"] += 1
+        elif event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            attributes = event.upsert_workflow_search_attributes_event_attributes
+            fields = attributes.search_attributes.indexed_fields
+            figures["upserts"] += 1
+            if all(current.get(name) == p.data for name, p in fields.items()):
+                figures["upserts changing nothing"] += 1
+            current.update({name: p.data for name, p in fields.items()})
+    return dict(figures)
+
+
 def describe(steps: str) -> str:
     counts = Counter(steps)
     return (
