@@ -183,3 +183,4 @@ class PatchId(StrEnum):
     COD_PAYOUT = "cod-payout"
     EARLY_FEEDBACK_ENDS_REQUEST = "early-feedback-ends-request"
     PACKING_DEADLINE = "packing-deadline"
+    SEARCH_ATTRIBUTES_ON_CHANGE = "search-attributes-on-change"

@@ -122,4 +122,12 @@ PATCHES = (
         "beff5e0",
         "pick_task_not_packed_in_time_retried.json",
     ),
+    Patch(
+        PatchId.SEARCH_ATTRIBUTES_ON_CHANGE,
+        "a search attribute is upserted only when its value changes (before, every wait set "
+        "OrderNeedsAction again, most often from false to false: an event each)",
+        date(2026, 12, 4),
+        "",
+        "reviewed_cod_order_search_attributes_on_change.json",
+    ),
 )
