@@ -127,7 +127,7 @@ PATCHES = (
         "a search attribute is upserted only when its value changes (before, every wait set "
         "OrderNeedsAction again, most often from false to false: an event each)",
         date(2026, 12, 4),
-        "",
+        "aef7e2b",
         "reviewed_cod_order_search_attributes_on_change.json",
     ),
 )
