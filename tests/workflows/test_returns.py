@@ -40,11 +40,24 @@ from schema.contracts import (
     workflow_id_for,
 )
 from schema.vocabulary import ErrorType, ReturnAction
-from tests.workflows.order_run import OrderDesk, refusal
+from tests.support import eventually
+from tests.workflows.order_run import OrderDesk, ReturnRun, refusal
 from tests.workflows.standins import PAYMENT_ID, OrderStandIns
 from workflows import rules
 from workflows.order import OrderWorkflow
 from workflows.refunds import RefundWorkflow
+
+
+async def flagged(ret: ReturnRun) -> None:
+    """The return's row flagged for the operator queue: written by a local activity just
+    after the wait begins, so a moment after the status says what it waits for."""
+
+    async def written() -> bool:
+        rows = ret.standins.inputs("record_return_step")
+        return bool(rows) and rows[-1].needs_action
+
+    await eventually(written, timeout=10, what="the return flagged")
+
 
 DAY = timedelta(days=1)
 MUGS = InspectedLine("MUG-01", received=2, accepted=2)
@@ -250,9 +263,9 @@ async def test_an_uninspected_return_is_flagged_after_three_days(desk: OrderDesk
     ret = await desk.open_return()
     await ret.delivered()
     await ret.sleep(4 * DAY)
-    flagged = await ret.waiting_for("incident_resolution")
-    assert flagged.allowed_actions == ["resolve_step"]
-    assert ret.standins.inputs("record_return_step")[-1].needs_action
+    overdue = await ret.waiting_for("incident_resolution")
+    assert overdue.allowed_actions == ["resolve_step"]
+    await flagged(ret)
     [incident] = ret.standins.inputs("record_incident")
     assert "not inspected after 3 days" in incident.summary
     assert incident.key == f"return-{ret.input.number}-step-1-inspection"
@@ -372,7 +385,7 @@ async def test_a_refund_refused_by_the_ledger_waits_for_an_operator(desk: OrderD
     assert waiting.allowed_actions == ["resolve_step"]
     [incident] = ret.standins.inputs("record_incident")
     assert "RefundRefused" in incident.summary and incident.cause == "system"
-    assert ret.standins.inputs("record_return_step")[-1].needs_action
+    await flagged(ret)
 
     await ret.resolve(StepChoice.SKIP)  # refunded by hand
     result = await ret.result()
@@ -393,7 +406,7 @@ async def test_a_label_that_cannot_be_booked_is_retried_by_an_operator(desk: Ord
     assert incident.key == f"return-{ret.input.number}-step-1-book_return_shipment"
     assert incident.cause == "external"
     assert ret.told() == ["manager_incident"]
-    assert ret.standins.inputs("record_return_step")[-1].needs_action
+    await flagged(ret)
     assert "cannot be skipped" in await refusal(ret.resolve(StepChoice.SKIP))
 
     outage.heal()

@@ -16,6 +16,7 @@ from schema.contracts import (
     TrackingStatus,
     WaitingFor,
 )
+from tests.support import eventually
 from tests.workflows.order_run import OrderDesk, OrderRun, refusal, types
 from tests.workflows.standins import OrderStandIns
 
@@ -23,10 +24,14 @@ from tests.workflows.standins import OrderStandIns
 async def _stopped_at_a_failed_step(order: OrderRun) -> None:
     status = await order.waiting_for("incident_resolution")
     assert {"resolve_step", "cancel"} <= set(status.allowed_actions)
-    # Flagged for the operator queue: the read model's progress says what it waits for.
-    assert order.standins.inputs("record_progress")[-1].progress.waiting_for == (
-        WaitingFor.INCIDENT_RESOLUTION
-    )
+
+    # Flagged for the operator queue: the read model's progress says what it waits for (a
+    # local activity just after the wait began, so a moment after the status says it).
+    async def flagged() -> bool:
+        rows = order.standins.inputs("record_progress")
+        return bool(rows) and rows[-1].progress.waiting_for == WaitingFor.INCIDENT_RESOLUTION
+
+    await eventually(flagged, timeout=10, what="the order flagged")
 
 
 async def test_a_failed_step_opens_an_incident_alerts_the_managers_and_waits_flagged(
