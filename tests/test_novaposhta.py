@@ -360,7 +360,7 @@ async def test_a_payout_late_then_made_and_a_payout_in_another_amount(by_hand: S
 
     mismatch = await wrong.reached("payment.cod_payout_mismatch")
     assert mismatch.payment_status == "awaiting_payout"
-    [wrong_amount] = await wrong.incidents()
+    [wrong_amount] = await eventually(wrong.incidents, what="the mismatch's incident")
     assert "paid out as 450" in wrong_amount.summary
 
     await set_code(by_hand, late_number, "11")
