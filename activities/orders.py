@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics, shop_events
+from activities.carrier_rules import choose_carrier
 from activities.carriers.base import Carrier
 from schema.contracts import (
     WAITS_FOR_A_PERSON,
@@ -217,7 +218,8 @@ class OrderActivities:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._subscribed = shop_events.SubscribedTypes()
         self._settings = settings
-        self._carrier = carrier  # its branch directory checks a branch the customer chose
+        # Its rules check the parcel can be shipped, its directory a branch the customer chose.
+        self._carrier = carrier
 
     @activity.defn
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
@@ -331,6 +333,8 @@ class OrderActivities:
         reasons = review_reasons(order, lines, contact, input.policy)
         if order.delivery_method == DeliveryMethod.BRANCH:
             reasons += await self._branch_unknown(contact)
+        if order.delivery_method != DeliveryMethod.PICKUP and contact.country is not None:
+            reasons += self._not_shippable(order, lines, contact.country)
         return ValidateOrderResult(
             delivery_method=DeliveryMethod(order.delivery_method),
             payment_method=PaymentMethod(order.payment_method),
@@ -342,6 +346,21 @@ class OrderActivities:
             timezone=timezone_of(contact.country, self._settings.default_timezone),
             delivery_speed=order.delivery_speed,
         )
+
+    def _not_shippable(self, order: Order, lines: Sequence[OrderLine], country: str) -> list[str]:
+        """A parcel none of the carrier's rules takes (Nova Poshta delivers nothing by
+        `post`) would stop at handover, paid and packed: an operator hears of it first."""
+        try:
+            choose_carrier(
+                country=country,
+                method=order.delivery_method,
+                skus=[(line.sku, line.quantity) for line in lines],
+                speed=order.delivery_speed,
+                adapter=self._carrier.name,
+            )
+        except ApplicationError as refused:
+            return [f"nothing could ship it: {refused.message}"]
+        return []
 
     async def _branch_unknown(self, contact: OrderContact) -> list[str]:
         """The branch the customer chose, as the carrier's directory knows it now: one it

@@ -419,6 +419,24 @@ async def test_a_branch_nova_poshta_does_not_know_as_working_waits_for_an_operat
     )
 
 
+async def test_a_post_order_nova_poshta_cannot_take_waits_for_an_operator(by_hand: Stack) -> None:
+    """Nova Poshta delivers to the door or a branch, nothing by `post`: the order is held
+    before the customer is asked to pay, not stopped at handover, paid and packed."""
+    address = sample_order()["delivery"]["address"]
+    order = await Journey.place(by_hand, delivery={"method": "post", "address": address})
+    status = await order.waiting_for("operator_confirmation")
+    requested = next(e for e in status.timeline if e.type == "review.requested")
+    assert requested.detail["reasons"] == (
+        "nothing could ship it: no carrier rule for {'country': 'UA', 'method': 'post', "
+        "'speed': 'standard', 'goods_class': 'general'} at 1.0 kg with novaposhta"
+    )
+    assert await order.sent() == ["awaiting_review"]  # no payment link, no promise
+    rejected = await order.act("reject", reason="Nova Poshta delivers no post: choose a branch")
+    assert rejected.status_code == 200, rejected.text
+    await order.reached("order.cancelled")
+    assert await order.incidents() == []
+
+
 @pytest.mark.parametrize(
     ("delivery", "field"),
     [

@@ -15,9 +15,9 @@ import structlog
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
+from activities.carrier_rules import choose_carrier
 from activities.messages import fit_sms, sms_segments
 from activities.providers import Provider, SharedRate, make_http_client
-from activities.shipping import choose_carrier
 from schema.database import open_session
 from schema.tables import Incident, Notification, Refund, WebhookEvent
 from schema.webhooks import HEADER, sign

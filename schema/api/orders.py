@@ -168,7 +168,9 @@ class DeliveryIn(StrictModel):
 
     method: DeliveryMethod = Field(
         description="courier (to the door), post, pickup (at the shop's own counter), or "
-        "branch (at the carrier's branch named in `branch`)"
+        "branch (at the carrier's branch named in `branch`). A parcel the shop's carrier does "
+        "not take (Nova Poshta delivers nothing by post) is accepted and waits for an "
+        "operator's decision before it is confirmed"
     )
     speed: Literal["standard", "express"] = "standard"
     address: AddressIn | None = None
