@@ -367,12 +367,13 @@ class DocumentActivities:
 
     @activity.defn
     async def generate_return_label(self, input: ReturnRef) -> DocumentsResult:
-        """The return label (again on a retry); none without an address."""
+        """The return label (again on a retry); none without an address, nor when the
+        carrier's branch makes out the return's waybill (Nova Poshta's return order)."""
         async with open_session(self._engine) as session:
             ret = await load_return(session, input.return_id)
             order = await load_order(session, str(ret.order_id))
             contact = await load_contact(session, order)
-            if not contact.address_lines:
+            if not contact.address_lines or not ret.needs_label:
                 return DocumentsResult(kinds=[])
             label = return_label(ret, contact, shop=self._shop, issued=_today(contact, self._shop))
             await _store(session, order.id, {ret.label_kind: label})

@@ -36,6 +36,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.common import MetricCounter
 from temporalio.exceptions import ApplicationError
@@ -64,7 +65,7 @@ from schema.contracts import (
 from schema.database import open_session
 from schema.links import CustomerLinks, LinkPurpose
 from schema.pii import ERASED, ERASED_DOMAIN, mask_addresses, mask_email, mask_phone
-from schema.tables import Customer, Notification, Order, OrderContact, OrderLine
+from schema.tables import Customer, Notification, Order, OrderContact, OrderLine, Return
 from schema.vocabulary import ErrorType
 from settings import Settings
 
@@ -267,6 +268,17 @@ class PushChannel(Channel):
         return str(answer["message_id"])
 
 
+async def _with_return_facts(session: AsyncSession, input: NotifyInput) -> dict[str, str]:
+    """The message's params, with what the return's row knows beside them: an approved return
+    without a label to print (the carrier's branch makes out its waybill) says so."""
+    if input.kind != MessageKind.RETURN_APPROVED or "return_id" not in input.params:
+        return input.params
+    ret = await session.get(Return, uuid.UUID(input.params["return_id"]))
+    if ret is None or ret.needs_label:
+        return input.params
+    return {**input.params, "no_label": "yes"}
+
+
 async def _rejected_is_undeliverable(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
     try:
         return await call
@@ -313,9 +325,10 @@ class NotificationActivities:
                 bonus = await feedback.bonus_of(session, order_id=order.id, settings=self._settings)
                 await session.commit()
             refusal = await email_refusal(session, order.customer_id, input.kind)
+            params = await _with_return_facts(session, input)
         facts = self._facts(order, contact, list(lines), bonus=bonus is not None)
         if input.kind in MANAGER_KINDS:
-            message = self._render(input.kind, "en", input.params, facts)
+            message = self._render(input.kind, "en", params, facts)
             return await self._first_delivered(
                 order.id,
                 input,
@@ -326,7 +339,7 @@ class NotificationActivities:
         if contact.erased:
             return await self._not_sent_to_erased(order.id, input)
         locale = contact.locale if contact.locale in LOCALES else "en"
-        message = self._render(input.kind, locale, input.params, facts)
+        message = self._render(input.kind, locale, params, facts)
         # E-mail is the last resort, unless the ESP said the address must not get this.
         preferred = channels_for([*contact.channels, "email"], refusal)
         routes = []

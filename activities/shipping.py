@@ -50,6 +50,7 @@ from schema.contracts import (
     ReturnRef,
     Shipment,
     TrackingCursor,
+    TrackingStatus,
 )
 from schema.database import open_session
 from schema.tables import OrderContact, Return, ReturnItem
@@ -158,6 +159,7 @@ class ShippingActivities:
             skus=[(item.sku, item.quantity) for item in items],
             adapter=self._carrier.name,
         )
+        delivered = await load_refs(self._engine, str(order.id))
         booking = await self._carrier.book_return(
             ParcelRequest(
                 key=f"{input.return_id}:return-shipment",
@@ -174,6 +176,7 @@ class ShippingActivities:
                 callback_url=self._callback_url,
                 return_ref=input.return_id,
                 lines=[(item.sku, item.quantity) for item in items],
+                delivered_tracking_number=delivered.tracking_number if delivered else None,
             )
         )
         async with open_session(self._engine) as session:
@@ -184,9 +187,12 @@ class ShippingActivities:
                     carrier=choice.carrier,
                     tracking_number=booking.tracking_number,
                     tracking_url=booking.tracking_url,
+                    needs_label=booking.label,
                 )
             )
             await session.commit()
+        if self._carrier.polls:
+            await _track_return(self._engine, self._carrier.name, ret, booking)
         return Shipment(
             choice.carrier, choice.service, booking.tracking_number, booking.tracking_url
         )
@@ -204,6 +210,7 @@ class ShippingActivities:
         async with open_session(self._engine) as session:
             if input.after is None:  # a round begins: parcels of ended orders leave it
                 await session.execute(ENDED, {"api": carrier.name})
+                await session.execute(RETURNS_ENDED, {"api": carrier.name})
                 await session.commit()
             after = input.after or TrackingCursor(str(uuid.UUID(int=0)), "")
             rows = (
@@ -227,8 +234,16 @@ class ShippingActivities:
             calls += 1
             for said in updates:
                 row = known.get(said.tracking_number)
-                if row is not None and said.code != row.code:
+                if row is None or said.code == row.code:
+                    continue
+                if row.return_id is None:
                     news.append(ParcelNews(str(row.order_id), _event(carrier.name, said)))
+                elif said.status != TrackingStatus.INFO_RECEIVED:  # booked: told already
+                    news.append(
+                        ParcelNews(
+                            str(row.order_id), _event(carrier.name, said), str(row.return_id)
+                        )
+                    )
         last = rows[-1] if len(rows) == input.limit else None
         return PollTrackingResult(
             news=news,
@@ -252,14 +267,15 @@ class ShippingActivities:
 
 # The parcels in flight with one carrier, a page at a time (ix_tracked_parcels_in_flight),
 # with the phone Nova Poshta wants beside each number (read here, never sent to Temporal).
+# A return parcel is asked about while its return waits for it, whatever its order's stage.
 IN_FLIGHT = text(
     """
-    SELECT p.tracking_number, p.order_id, p.code, c.phone
+    SELECT p.tracking_number, p.order_id, p.return_id, p.code, c.phone
     FROM tracked_parcels p
     JOIN orders o ON o.id = p.order_id
     JOIN order_contacts c ON c.order_id = p.order_id
     WHERE p.carrier_api = :api AND NOT p.done
-      AND o.stage NOT IN ('completed', 'cancelled')
+      AND (p.return_id IS NOT NULL OR o.stage NOT IN ('completed', 'cancelled'))
       AND (p.order_id, p.tracking_number) > (:order, :number)
     ORDER BY p.order_id, p.tracking_number
     LIMIT :limit
@@ -268,8 +284,15 @@ IN_FLIGHT = text(
 ENDED = text(
     """
     UPDATE tracked_parcels p SET done = true FROM orders o
-    WHERE o.id = p.order_id AND p.carrier_api = :api AND NOT p.done
+    WHERE o.id = p.order_id AND p.carrier_api = :api AND NOT p.done AND p.return_id IS NULL
       AND o.stage IN ('completed', 'cancelled')
+    """
+)
+RETURNS_ENDED = text(  # received, or never sent (declined): nothing more to hear
+    """
+    UPDATE tracked_parcels p SET done = true FROM returns r
+    WHERE r.id = p.return_id AND p.carrier_api = :api AND NOT p.done
+      AND r.status NOT IN ('approved', 'in_transit')
     """
 )
 
@@ -315,14 +338,32 @@ def _goods(names: Iterable[str]) -> str:
     return ", ".join(dict.fromkeys(names))[:100]
 
 
+async def _track_return(engine: AsyncEngine, api: str, ret: Return, booking: Booking) -> None:
+    """The return parcel joins the tracking rounds (once, however often it is booked)."""
+    async with open_session(engine) as session:
+        await session.execute(
+            insert(TrackedParcelRow)
+            .values(
+                tracking_number=booking.tracking_number,
+                carrier_api=api,
+                order_id=ret.order_id,
+                return_id=ret.id,
+            )
+            .on_conflict_do_nothing(index_elements=["tracking_number"])
+        )
+        await session.commit()
+
+
 async def _track(engine: AsyncEngine, api: str, order_id: str, booking: Booking) -> None:
-    """The parcel joins the tracking rounds; the order's earlier parcels (a lost one) leave."""
+    """The parcel joins the tracking rounds; the order's earlier parcels (a lost one) leave
+    (its returns' parcels stay)."""
     async with open_session(engine) as session:
         await session.execute(
             update(TrackedParcelRow)
             .where(
                 col(TrackedParcelRow.order_id) == uuid.UUID(order_id),
                 col(TrackedParcelRow.tracking_number) != booking.tracking_number,
+                col(TrackedParcelRow.return_id).is_(None),
             )
             .values(done=True)
         )

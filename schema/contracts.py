@@ -1068,10 +1068,12 @@ class PollTrackingInput:
 
 @dataclass(frozen=True)
 class ParcelNews:
-    """A change of one parcel's status, for its order (business facts, no personal data)."""
+    """A change of one parcel's status, for its order or, for a customer's return parcel, for
+    the return (business facts, no personal data)."""
 
     order_id: str
     event: CarrierEvent
+    return_id: str | None = None  # a return parcel's: its ReturnWorkflow is told
 
 
 @dataclass(frozen=True)

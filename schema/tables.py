@@ -307,7 +307,7 @@ class OrderProviderRefs(SQLModel, table=True):
 
 class TrackedParcel(SQLModel, table=True):
     """A parcel a carrier without webhooks is asked about (CarrierTrackingWorkflow): one row
-    per booking, with the carrier's last status code, so each round tells an order only what
+    per booking (an order's parcel or a customer's return parcel), with the carrier's last status code, so each round tells an order only what
     changed. No personal data: the recipient's phone, which Nova Poshta wants beside the
     number, is read from the order's contacts when asked."""
 
@@ -326,9 +326,12 @@ class TrackedParcel(SQLModel, table=True):
     tracking_number: str = Field(max_length=64, primary_key=True)
     carrier_api: str = Field(max_length=16)  # the adapter that booked it (settings' carrier)
     order_id: uuid.UUID = Field(foreign_key="orders.id")
+    # A customer's return parcel: its news go to the return's workflow, not the order's.
+    return_id: uuid.UUID | None = Field(default=None, foreign_key="returns.id")
     code: str | None = Field(default=None, max_length=16)  # the carrier's last status code
     changed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    # Nothing more to ask: cancelled, superseded by a re-shipment, or its order ended.
+    # Nothing more to ask: cancelled, superseded by a re-shipment, or its order (a return
+    # parcel: its return) ended.
     done: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
@@ -727,6 +730,9 @@ class Return(SQLModel, table=True):
     carrier: str | None = Field(default=None, max_length=64)
     tracking_number: str | None = Field(default=None, max_length=64, index=True)
     tracking_url: str | None = Field(default=None, max_length=500)
+    # The customer sticks orderflow's return label on the parcel; false: the carrier's branch
+    # issues the return waybill itself (Nova Poshta's return order), there is no label.
+    needs_label: bool = Field(default=True, sa_column_kwargs={"server_default": "true"})
     refunded: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2)))
     # An exchange's replacement order (a real order of its own, linked here).
     exchange_order_id: uuid.UUID | None = Field(default=None, foreign_key="orders.id")

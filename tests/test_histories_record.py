@@ -724,6 +724,34 @@ async def test_carrier_tracking_round(novaposhta: Stack, record: Record) -> None
     await record(order, workflow_id=round_id)
 
 
+async def test_carrier_tracking_round_tells_a_return(novaposhta: Stack, record: Record) -> None:
+    """A `CarrierTrackingWorkflow` run telling a customer's return parcel's news (Nova
+    Poshta's return order, 5) to its `ReturnWorkflow` (`PatchId.TRACKING_TELLS_RETURNS`)."""
+    order = await Journey.place(novaposhta, payment={"method": "cod"})
+    await order.shipped()
+    await _nova_poshta(novaposhta, order, "9")
+    await order.reached("order.delivered")
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "wrong_size"}
+    )
+    opened = asked.json()
+    assert opened["status"] == "approved", opened
+    answer = await novaposhta.sim.post(
+        f"/novaposhta/sim/documents/{opened['tracking_number']}/status", json={"code": "5"}
+    )
+    assert answer.status_code == 200, answer.text
+    round = await novaposhta.client.start_workflow(
+        CarrierTrackingWorkflow.run,
+        TrackingRound(),
+        id=f"round-{uuid.uuid4().hex[:8]}",
+        task_queue=novaposhta.settings.temporal_task_queue,
+    )
+    while (await round.describe()).status == WorkflowExecutionStatus.RUNNING:
+        await asyncio.sleep(0.1)
+    await order.return_reached("in_transit")
+    await record(order, workflow_id=round.id)
+
+
 async def test_cancel_accepted_as_picking_starts(desk: OrderDesk, record: Record) -> None:
     """A cancellation accepted while the pick task is created: the picking notice that was
     next is not sent, only the cancellation (`PatchId.QUIET_ONCE_CANCELLED`)."""

@@ -233,6 +233,104 @@ async def test_a_door_delivery_prepaid_is_delivered_by_the_courier(autopilot: St
     assert "Очікувана дата доставки за даними перевізника" in body_text(mail, "plain")
 
 
+async def test_a_customer_return_goes_back_with_nova_poshta_and_is_refunded(
+    autopilot: Stack,
+) -> None:
+    """Nova Poshta's return order of the delivered waybill: nothing to print, the return's
+    waybill tracked by the rounds to the shop's branch, inspected, refunded."""
+    order = await Journey.place(autopilot)  # courier, prepaid
+    await order.until(lambda s: s.stage == "completed", timeout=90)
+    delivered = str((await order.refs()).tracking_number)
+    asked = await order.ask_for_return(
+        {"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "wrong_size"}
+    )
+    assert asked.status_code == 201, asked.text
+    opened = asked.json()
+    assert opened["status"] == "approved" and opened["needs_label"] is False
+    number = opened["tracking_number"]
+    orders = (await autopilot.sim.get("/novaposhta/sim/returns")).json()
+    [ordered] = [o for o in orders if o["waybill"] == number]
+    assert (ordered["document"], ordered["note"]) == (delivered, opened["number"])
+
+    await order.return_reached("received")  # the rounds told the return, not the order
+    assert (await waybill(autopilot, number))["codes"] == ["1", "4", "5", "7", "9"]
+    inspected = await autopilot.sim.post(
+        f"/warehouse/sim/returns/{opened['return_id']}/inspect",
+        json={
+            "order_ref": order.order_id,
+            "lines": [{"sku": "MUG-01", "received": 2, "accepted": 2}],
+        },
+    )
+    assert inspected.json()["webhook_status"] == 202, inspected.text
+    refunded = await order.return_reached("refunded")
+    assert refunded["refunded"] == "500.00"
+    steps = [e.type for e in await order.stored_events() if e.type.startswith("return.")]
+    assert steps == [
+        "return.requested",
+        "return.approved",
+        "return.label_created",
+        "return.in_transit",
+        "return.received",
+        "return.inspected",
+        "return.restocked",
+        "return.refunded",
+    ]
+
+    async def left_the_rounds() -> TrackedParcel | None:  # received: never asked about again
+        async with open_session(autopilot.engine) as session:
+            parcel = await session.get(TrackedParcel, number)
+        return parcel if parcel is not None and parcel.done else None
+
+    parcel = await eventually(left_the_rounds, what="the return parcel out of the rounds")
+    assert (str(parcel.return_id), parcel.code) == (opened["return_id"], "9")
+
+    # No label is made, none is promised: the branch makes out the return's waybill.
+    token = order.link(LinkPurpose.STATUS)
+    label = await autopilot.api.get(f"/order/{token}/returns/{opened['return_id']}/label.pdf")
+    assert label.status_code == 404
+    [approved] = [
+        m
+        for m in mail_to(autopilot.maildir, order.body["customer"]["email"])
+        if opened["number"] in str(m["Subject"]) and "схвалено" in str(m["Subject"])
+    ]
+    text = body_text(approved, "plain")
+    assert "label.pdf" not in text and "етикет" not in text
+    assert f"cargo_number={number}" in text
+    page = await autopilot.api.get(f"/order/{token}/return")
+    assert "label.pdf" not in page.text
+
+
+async def test_a_second_return_of_one_waybill_is_refused_by_nova_poshta_in_its_words(
+    by_hand: Stack,
+) -> None:
+    """Nova Poshta takes one return order a waybill: a second return of the same order is
+    refused for good, an incident with Nova Poshta's own words, the return flagged."""
+    order = await Journey.place(by_hand)
+    await order.waiting_for("payment")
+    await order.pay()
+    number = await shipped(order)
+    await set_code(by_hand, number, "9")
+    await tracking_round(by_hand)
+    await order.reached("order.delivered")
+    one_mug = {"lines": [{"sku": "MUG-01", "quantity": 1}], "reason": "wrong_size"}
+    first = await order.ask_for_return(one_mug)
+    assert first.status_code == 201 and first.json()["status"] == "approved", first.text
+    second = await order.ask_for_return(one_mug)
+    assert second.status_code == 201, second.text
+
+    async def flagged() -> bool:
+        rows = await order.returns()
+        return any(r["return_id"] == second.json()["return_id"] and r["needs_action"] for r in rows)
+
+    await eventually(flagged, what="the refused return flagged for an operator")
+
+    incidents = await eventually(order.incidents, what="the refused return's incident")
+    [refused] = [i for i in incidents if "AdditionalService" in i.summary]
+    assert f"Заявка на повернення {number} вже існує" in refused.summary
+    orders = (await by_hand.sim.get("/novaposhta/sim/returns")).json()
+    assert [o["document"] for o in orders].count(number) == 1
+
+
 async def test_the_worker_keeps_one_schedule_of_rounds_at_the_interval_set(
     autopilot: Stack,
 ) -> None:

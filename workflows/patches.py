@@ -149,4 +149,12 @@ PATCHES = (
         "aef7e2b",
         "reviewed_cod_order_search_attributes_on_change.json",
     ),
+    Patch(
+        PatchId.TRACKING_TELLS_RETURNS,
+        "a tracking round tells a customer's return parcel's news to its ReturnWorkflow "
+        "(before, only orders' parcels were tracked by polling)",
+        date(2026, 12, 4),
+        "2e300e9",
+        "carrier_tracking_round_tells_a_return.json",
+    ),
 )

@@ -3,12 +3,13 @@ webhooks (Nova Poshta, Ukrposhta). A Temporal schedule starts it every few minut
 (`ORDERFLOW_CARRIER_POLL_INTERVAL`; worker.ensure_tracking_schedule), rather than a timer in
 every order: one round asks about every parcel in flight, a hundred numbers a call.
 
-Each run takes one page of parcels (500: five of Nova Poshta's calls), tells each order what changed through its
-typed `carrier_event` signal, records what it told, and continues as new with the next
-page: a run's history stays bounded however many parcels are in flight. The events carry
-business facts only (tracking number, status, dates, amounts); their ids are the parcel,
-the code and the day, so news told twice is dropped by the order. The order still checks
-the tracking number is its own.
+Each run takes one page of parcels (500: five of Nova Poshta's calls), tells each order what
+changed through its typed `carrier_event` signal (a customer's return parcel: its
+`ReturnWorkflow`'s), records what it told, and continues as new with the next page: a run's
+history stays bounded however many parcels are in flight. The events carry business facts
+only (tracking number, status, dates, amounts); their ids are the parcel, the code and the
+day, so news told twice is dropped by the order. The order (the return) still checks the
+tracking number is its own.
 """
 
 from __future__ import annotations
@@ -29,10 +30,13 @@ with workflow.unsafe.imports_passed_through():
         PollTrackingInput,
         RecordTrackingInput,
         TrackingRound,
+        return_workflow_id_for,
         workflow_id_for,
     )
+    from schema.vocabulary import PatchId
 
 from workflows.order import OrderWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.steps import NON_RETRYABLE, RETRIES
 
 TIMEOUT = timedelta(minutes=2)  # one page: several calls to the carrier
@@ -76,12 +80,23 @@ class CarrierTrackingWorkflow:
 
 
 async def _tell(news: ParcelNews) -> bool:
-    """Signal the order; an order whose workflow is gone is told nothing (its parcel leaves
-    the rounds once its order is closed; until then it is asked again next round)."""
-    order: workflow.ExternalWorkflowHandle[OrderWorkflow] = (
-        workflow.get_external_workflow_handle_for(OrderWorkflow.run, workflow_id_for(news.order_id))
-    )
+    """Signal the order (a return parcel's news: the return); one whose workflow is gone is
+    told nothing (its parcel leaves the rounds once its order or return is closed; until
+    then it is asked again next round)."""
     try:
+        if news.return_id is not None and workflow.patched(PatchId.TRACKING_TELLS_RETURNS):
+            ret: workflow.ExternalWorkflowHandle[ReturnWorkflow] = (
+                workflow.get_external_workflow_handle_for(
+                    ReturnWorkflow.run, return_workflow_id_for(news.return_id)
+                )
+            )
+            await ret.signal(ReturnWorkflow.carrier_event, news.event)
+            return True
+        order: workflow.ExternalWorkflowHandle[OrderWorkflow] = (
+            workflow.get_external_workflow_handle_for(
+                OrderWorkflow.run, workflow_id_for(news.order_id)
+            )
+        )
         await order.signal(OrderWorkflow.carrier_event, news.event)
     except FailureError as failure:
         workflow.logger.warning("order %s not told: %s", news.order_id, failure)

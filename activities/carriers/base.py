@@ -64,6 +64,8 @@ class ParcelRequest:
     callback_url: str = ""  # carriers that push their news (the simulated one)
     return_ref: str | None = None
     lines: list[tuple[str, int]] | None = None  # a return parcel's SKUs and quantities
+    # A return: the delivered parcel's tracking number (Nova Poshta returns a waybill by it).
+    delivered_tracking_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class Booking:
     tracking_url: str
     carrier_ref: str  # the carrier's own reference of the booking (Nova Poshta's Ref)
     expected_date: date | None = None  # the carrier's estimate (EstimatedDeliveryDate)
+    # A return: the customer sticks orderflow's return label on the parcel. False: the
+    # carrier's branch issues the return waybill itself (Nova Poshta's return order).
+    label: bool = True
 
 
 @dataclass(frozen=True)

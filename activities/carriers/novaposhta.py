@@ -6,7 +6,9 @@ Waybills (`InternetDocument.save`: the tracking number is `IntDocNumber`, the ca
 estimate `EstimatedDeliveryDate`), to a branch (`WarehouseWarehouse`) or to the door
 (`WarehouseDoors`), with cash on delivery as a money transfer back (`BackwardDeliveryData`) or
 as payment control (`AfterpaymentOnGoodsCost`); deleted on cancel (`InternetDocument.delete`);
-the sticker from my.novaposhta.ua. No webhooks: parcels are tracked by polling
+the sticker from my.novaposhta.ua. A customer's return is Nova Poshta's return order of the
+delivered waybill (`AdditionalService`: `CheckPossibilityCreateReturn`, `save` with
+`orderCargoReturn`, the return's waybill from `getReturnOrdersList`). No webhooks: parcels are tracked by polling
 (`TrackingDocument.getStatusDocuments`, up to 100 a call), each `StatusCode` read as
 AfterShip's words (`STATUS_CODES`). The devstack's simulator speaks the same, from the same
 fixtures (devstack/fixtures/novaposhta/).
@@ -29,7 +31,6 @@ from activities.carriers.base import (
     ParcelRequest,
     TrackedParcel,
     TrackingUpdate,
-    not_built,
 )
 from activities.providers import Provider, provider_error
 from schema.contracts import CodPayout, TrackingStatus
@@ -243,8 +244,80 @@ class NovaPoshta:
             raise provider_error(self.name, "the sticker is not a PDF", retryable=False)
         return pdf
 
+    # --- a customer's return: Nova Poshta's return order (AdditionalService) ---------------
+
     async def book_return(self, parcel: ParcelRequest) -> Booking:
-        raise not_built(self.name, "booking a customer's return parcel")
+        """A return order of the delivered waybill, back to the shop's address: Nova Poshta
+        checks it may come back (a refusal is its own words, for good), the return's waybill
+        is issued by the branch the customer brings the parcel to (no label to print), and
+        tracked as any waybill. Nova Poshta takes no idempotency key: a retry first looks
+        for the order its lost attempt made, by the delivered waybill's number."""
+        delivered = parcel.delivered_tracking_number
+        if not delivered:
+            raise provider_error(
+                self.name, "a return needs the delivered waybill's number", retryable=False
+            )
+        order = None
+        if activity.in_activity() and activity.info().attempt > 1:
+            order = await self._return_ordered_today(delivered)
+        if order is None:
+            order = await self._order_return(delivered, parcel.reference)
+        number = str(order.get("ExpressWaybillNumber") or "")
+        if not number:  # the return's waybill is issued with the order: not yet, ask again
+            raise provider_error(
+                self.name,
+                f"return order {order.get('OrderNumber')} has no waybill yet",
+                retryable=True,
+            )
+        return Booking(
+            tracking_number=number,
+            tracking_url=f"{self._account.tracking_page}?cargo_number={number}",
+            carrier_ref=str(order.get("OrderRef", "")),
+            expected_date=_date(order.get("EstimatedDeliveryDate")),
+            label=False,
+        )
+
+    async def _order_return(self, delivered: str, reference: str) -> dict[str, Any]:
+        [possible] = await self._one(
+            "AdditionalService", "CheckPossibilityCreateReturn", {"Number": delivered}
+        )
+        # Nova Poshta's own first reason and subtype: the customer's reason is the shop's.
+        reason = _first_ref(await self.call("AdditionalService", "getReturnReasons", {}))
+        subtype = _first_ref(
+            await self.call("AdditionalService", "getReturnReasonsSubtypes", {"ReasonRef": reason})
+        )
+        [saved] = await self._one(
+            "AdditionalService",
+            "save",
+            {
+                "OrderType": "orderCargoReturn",
+                "IntDocNumber": delivered,
+                "PaymentMethod": "NonCash" if possible.get("NonCash") else "Cash",
+                "Reason": reason,
+                "SubtypeReason": subtype,
+                "Note": reference,
+                "ReturnAddressRef": possible.get("Ref", ""),
+            },
+        )
+        orders = await self.call(
+            "AdditionalService", "getReturnOrdersList", {"Number": saved.get("Number", "")}
+        )
+        for order in orders:
+            if isinstance(order, dict) and order.get("OrderNumber") == saved.get("Number"):
+                return order
+        raise provider_error(
+            self.name, f"return order {saved.get('Number')} is not in the list", retryable=True
+        )
+
+    async def _return_ordered_today(self, delivered: str) -> dict[str, Any] | None:
+        today = datetime.now(KYIV).strftime("%d.%m.%Y")
+        orders = await self.call(
+            "AdditionalService", "getReturnOrdersList", {"BeginDate": today, "EndDate": today}
+        )
+        for order in orders:
+            if isinstance(order, dict) and order.get("DocumentNumber") == delivered:
+                return order
+        return None
 
     async def find_branch(self, ref: str) -> Branch | None:
         found = await self.call("Address", "getWarehouses", {"Ref": ref, "Language": "UA"})
@@ -312,6 +385,12 @@ class NovaPoshta:
 def _whole(amount: Decimal) -> str:
     """Nova Poshta's money: hryvnias as a string, no kopecks where it wants whole numbers."""
     return str(amount.quantize(Decimal("1")) if amount == amount.to_integral() else amount)
+
+
+def _first_ref(items: list[Any]) -> str:
+    """The Ref of a list's first item ("" when the list is empty)."""
+    first = items[0] if items else None
+    return str(first.get("Ref", "")) if isinstance(first, dict) else ""
 
 
 def _paid_out(answer: dict[str, Any]) -> Decimal | None:

@@ -111,8 +111,11 @@ PARAMS: dict[MessageKind, Params] = {
     MessageKind.PARCEL_RESHIPPED: Params(("outcome", "carrier", "tracking_number", "tracking_url")),
     MessageKind.REFUND_MADE: Params(("amount", "reason")),  # reason: RefundReason
     MessageKind.RETURN_REQUESTED: Params(("return_number",)),
-    # return_id: the template gets `label_url`, the customer's link to the return label
-    MessageKind.RETURN_APPROVED: Params(("return_number", "return_id", "tracking_url")),
+    # return_id: the template gets `label_url`, the customer's link to the return label;
+    # no_label "yes": there is none, the carrier's branch makes out the return (Nova Poshta)
+    MessageKind.RETURN_APPROVED: Params(
+        ("return_number", "return_id", "tracking_url"), ("no_label",)
+    ),
     MessageKind.RETURN_DECLINED: Params(("return_number", "decline")),  # ReturnDecline
     MessageKind.RETURN_RECEIVED: Params(("return_number",)),
     # refund "0": nothing refunded; findings: InspectionFinding codes, comma-separated;
@@ -445,7 +448,10 @@ class MessageCatalog:
             elif name == "by_hand":
                 values[name] = raw == "yes"
             elif name == "return_id" and order is not None:
-                values["label_url"] = f"{order.page_url}/returns/{raw}/label.pdf"
+                labelled = params.get("no_label") != "yes"
+                values["label_url"] = (
+                    f"{order.page_url}/returns/{raw}/label.pdf" if labelled else None
+                )
             elif name == "reason":
                 values.update(_reason(kind, raw))
             else:

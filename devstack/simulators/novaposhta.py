@@ -1,14 +1,17 @@
 """Nova Poshta's API 2.0 as the shop's account sees it, at `/novaposhta/v2.0/json/`: one POST
 endpoint dispatching on `modelName`/`calledMethod` (InternetDocument.save, delete,
-getDocumentList; TrackingDocument.getStatusDocuments; Address.getWarehouses), answering in
+getDocumentList; TrackingDocument.getStatusDocuments; Address.getWarehouses; a customer's
+return: AdditionalService.CheckPossibilityCreateReturn, getReturnReasons,
+getReturnReasonsSubtypes, save with orderCargoReturn, getReturnOrdersList), answering in
 the envelope `{success, data, errors, warnings, errorCodes, …}` built from the fixtures of
 devstack/fixtures/novaposhta/ (the adapter's contract tests read the same), the sticker at
 `/novaposhta/print/…`, and a tracking page.
 
 No webhooks, as the real one: orderflow asks. The autopilot moves each waybill through real
 status codes a step at a time (1 → 4 → 5 → 7 at the branch or 101 with the courier → 9, or
-10 → 11 for cash on delivery); `/novaposhta/sim/documents/{number}/status` sets any code by
-hand (the autopilot then leaves that waybill alone). The state is plain data, in one place
+10 → 11 for cash on delivery; a return's waybill 1 → 4 → 5 → 7 at the shop's branch → 9);
+`/novaposhta/sim/documents/{number}/status` sets any code by hand (the autopilot then leaves
+that waybill alone). The state is plain data, in one place
 (`NovaPoshtaState`).
 """
 
@@ -84,8 +87,21 @@ class Waybill:
 
 
 @dataclass
+class ReturnOrder:
+    """A return order (`AdditionalService.save`, orderCargoReturn) and the waybill it issued."""
+
+    number: str  # 102-…
+    ref: str
+    document: str  # the delivered waybill's number (IntDocNumber), as the save named it
+    waybill: str  # the return's own waybill (ExpressWaybillNumber)
+    note: str
+    created: str  # dd.mm.yyyy
+
+
+@dataclass
 class NovaPoshtaState:
     waybills: dict[str, Waybill] = field(default_factory=dict)  # by IntDocNumber
+    return_orders: dict[str, ReturnOrder] = field(default_factory=dict)  # by their Number
     branches: dict[str, dict[str, Any]] = field(default_factory=dict)  # by Ref
     tracking_calls: list[int] = field(default_factory=list)  # documents asked per call
     deleted: list[str] = field(default_factory=list)  # Refs, as InternetDocument.delete got them
@@ -174,8 +190,7 @@ def _save(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[st
             return _refusal("BackwardDeliveryData array is invalid", "20000200070")
         redelivery = str(item.get("RedeliveryString", ""))
     today = datetime.now(KYIV).date()
-    state.issued += 1
-    number = f"2045{state.issued + 900000000:010d}"
+    number = _next_number(state)
     waybill = Waybill(
         number=number,
         ref=str(uuid.uuid4()),
@@ -196,6 +211,11 @@ def _save(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[st
     [document] = answer("novaposhta", "save_branch_cod")["data"]
     document.update(Ref=waybill.ref, IntDocNumber=number, EstimatedDeliveryDate=waybill.estimated)
     return _envelope([document])
+
+
+def _next_number(state: NovaPoshtaState) -> str:
+    state.issued += 1
+    return f"2045{state.issued + 900000000:010d}"
 
 
 def _delete(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[str, Any]:
@@ -287,7 +307,113 @@ def _warehouses(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> d
     return _envelope(branches)
 
 
+# --- a customer's return: the return order of a delivered waybill (AdditionalService) -----------
+
+
+def _not_returnable(state: NovaPoshtaState, number: str) -> dict[str, Any] | None:
+    """Nova Poshta's refusal of a return order for this waybill, or None: it may come back."""
+    waybill = state.waybills.get(number)
+    if waybill is None:
+        return _refusal("Document not found", "20000300415")
+    if waybill.code not in ("9", "10", "11"):
+        return answer("novaposhta", "return_refused")  # not received by the recipient
+    if any(order.document == number for order in state.return_orders.values()):
+        return _refusal(f"Заявка на повернення {number} вже існує")
+    return None
+
+
+def _check_return(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[str, Any]:
+    refused = _not_returnable(state, str(p.get("Number", "")))
+    return refused or answer("novaposhta", "return_check")
+
+
+def _return_reasons(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[str, Any]:
+    return answer("novaposhta", "return_reasons")
+
+
+def _return_subtypes(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[str, Any]:
+    subtypes = answer("novaposhta", "return_reasons_subtypes")["data"]
+    return _envelope([s for s in subtypes if s["ReasonRef"] == p.get("ReasonRef")])
+
+
+def _save_return(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[str, Any]:
+    if p.get("OrderType") != "orderCargoReturn":
+        return _refusal(f"OrderType {p.get('OrderType')} is not served by the simulator")
+    missing = [
+        name
+        for name in ("IntDocNumber", "PaymentMethod", "Reason", "SubtypeReason", "ReturnAddressRef")
+        if not str(p.get(name) or "").strip()
+    ]
+    if missing:
+        return _refusal(f"{', '.join(missing)} is empty")
+    [shop] = answer("novaposhta", "return_check")["data"]
+    if p["ReturnAddressRef"] != shop["Ref"]:
+        return _refusal("ReturnAddressRef not found")
+    delivered = str(p["IntDocNumber"])
+    refused = _not_returnable(state, delivered)
+    if refused is not None:
+        return refused
+    today = datetime.now(KYIV).date()
+    # The return's own waybill, from the customer to the shop's branch (its number, "1").
+    waybill = Waybill(
+        number=_next_number(state),
+        ref=str(uuid.uuid4()),
+        reference=str(p.get("Note", "")),
+        service="WarehouseWarehouse",
+        city=shop["City"],
+        branch_number="1",
+        phone=shop["Phone"],
+        created=today.strftime("%d.%m.%Y"),
+        estimated=(today + timedelta(days=2)).strftime("%d.%m.%Y"),
+        cost=state.waybills[delivered].cost,
+    )
+    state.waybills[waybill.number] = waybill
+    order = ReturnOrder(
+        number=f"102-{len(state.return_orders) + 3168:08d}",
+        ref=str(uuid.uuid4()),
+        document=delivered,
+        waybill=waybill.number,
+        note=waybill.reference,
+        created=waybill.created,
+    )
+    state.return_orders[order.number] = order
+    if sim.autopilot:
+        _drive(sim, waybill)
+    return _envelope([{"Number": order.number, "Ref": order.ref}])
+
+
+def _return_orders(sim: Simulators, state: NovaPoshtaState, p: dict[str, Any]) -> dict[str, Any]:
+    since, until = _day(p.get("BeginDate")), _day(p.get("EndDate"))
+    [template] = answer("novaposhta", "return_orders_list")["data"]
+    listed = []
+    for order in state.return_orders.values():
+        if p.get("Number") and order.number != p["Number"]:
+            continue
+        if p.get("Ref") and order.ref != p["Ref"]:
+            continue
+        if since and until and not since <= _day(order.created) <= until:  # type: ignore[operator]
+            continue
+        waybill = state.waybills[order.waybill]
+        listed.append(
+            {
+                **template,
+                "OrderRef": order.ref,
+                "OrderNumber": order.number,
+                "DocumentNumber": order.document,
+                "EstimatedDeliveryDate": waybill.estimated,
+                "ExpressWaybillNumber": waybill.number,
+                "ExpressWaybillStatus": STATUS_TEXT.get(waybill.code, ""),
+            }
+        )
+    return _envelope(listed)
+
+
 METHODS = {
+    "AdditionalService.CheckPossibilityCreateReturn": _check_return,
+    "AdditionalService.getReturnReasons": _return_reasons,
+    "AdditionalService.getReturnReasonsSubtypes": _return_subtypes,
+    "AdditionalService.save": _save_return,
+    "AdditionalService.getReturnOrdersList": _return_orders,
     "InternetDocument.save": _save,
     "InternetDocument.delete": _delete,
     "InternetDocument.getDocumentList": _document_list,
@@ -365,6 +491,12 @@ async def stickers(body: dict[str, Any], request: Request) -> dict[str, Any]:
 async def documents(request: Request) -> list[dict[str, Any]]:
     """Every waybill, as the simulator keeps it."""
     return [asdict(w) for w in state_of(sim_of(request)).waybills.values()]
+
+
+@novaposhta.get("/sim/returns")
+async def return_orders(request: Request) -> list[dict[str, Any]]:
+    """Every return order, as the simulator keeps it (`document`: the waybill returned)."""
+    return [asdict(order) for order in state_of(sim_of(request)).return_orders.values()]
 
 
 @novaposhta.get("/sim/calls")

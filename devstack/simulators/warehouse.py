@@ -103,11 +103,17 @@ async def inspected(sim: Simulators, tracking_number: str, lines: list[dict[str,
     """The inspection's event; sent again while orderflow answers 409 (the parcel's arrival
     not recorded yet: an inspection counts only after it), as a warehouse's retry would."""
     item = sim.books.shipments[tracking_number]
+    return await _inspection(sim, item.order_ref, str(item.return_ref), lines)
+
+
+async def _inspection(
+    sim: Simulators, order_ref: str, return_ref: str, lines: list[dict[str, Any]]
+) -> int:
     event = {
         "event_id": f"wh-{uuid.uuid4().hex[:12]}",
         "type": "return_inspected",
-        "order_ref": item.order_ref,
-        "return_ref": item.return_ref,
+        "order_ref": order_ref,
+        "return_ref": return_ref,
         "lines": lines,
     }
     url = f"{sim.settings.public_url}/v1/webhooks/warehouse"
@@ -124,13 +130,18 @@ async def inspect_return(
     return_ref: str, request: Request, body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The warehouse's inspection of a return parcel: `{"lines": [{"sku", "received",
-    "accepted", "finding"}]}`; without a body, everything in it is accepted."""
+    "accepted", "finding"}]}`; without a body, everything in it is accepted. A parcel another
+    carrier brought back (Nova Poshta's return order: this carrier never saw it) is inspected
+    with its order named: `{"order_ref": …, "lines": […]}`."""
     sim = sim_of(request)
+    body = body or {}
     item = next((s for s in sim.books.shipments.values() if s.return_ref == return_ref), None)
-    if item is None:
-        raise HTTPException(404, "no such return parcel")
-    lines = (body or {}).get("lines") or all_accepted(item)
-    status = await inspected(sim, item.tracking_number, lines)
+    if item is not None:
+        status = await inspected(sim, item.tracking_number, body.get("lines") or all_accepted(item))
+    elif body.get("order_ref") and body.get("lines"):
+        status = await _inspection(sim, str(body["order_ref"]), return_ref, body["lines"])
+    else:
+        raise HTTPException(404, "no such return parcel (another carrier's: name order_ref, lines)")
     return {"return_ref": return_ref, "webhook_status": status}
 
 

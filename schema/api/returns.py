@@ -183,6 +183,12 @@ class ReturnOut(BaseModel):
     )
     tracking_number: str | None
     tracking_url: str | None
+    needs_label: bool = Field(
+        True,
+        description="The customer prints the return label (the return page's label.pdf) and "
+        "sticks it on the parcel; false: there is no label, the carrier's branch makes out the "
+        "return waybill (Nova Poshta's return order of the delivered waybill)",
+    )
     refunded: Decimal | None
     exchange_order_id: str | None
     created_at: datetime | None

@@ -518,6 +518,7 @@ async def _view(
         needs_action=ret.needs_action,
         tracking_number=ret.tracking_number,
         tracking_url=ret.tracking_url,
+        needs_label=ret.needs_label,
         refunded=ret.refunded,
         exchange_order_id=str(ret.exchange_order_id) if ret.exchange_order_id else None,
         created_at=ret.created_at,

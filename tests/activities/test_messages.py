@@ -261,6 +261,14 @@ CASES = [
         return_id=RETURN_ID,
         tracking_url=TRACKING_URL,
     ),
+    case(
+        MessageKind.RETURN_APPROVED,
+        "no label",
+        return_number=RETURN,
+        return_id=RETURN_ID,
+        tracking_url=TRACKING_URL,
+        no_label="yes",
+    ),
     *[
         case(MessageKind.RETURN_DECLINED, code.value, return_number=RETURN, decline=code.value)
         for code in ReturnDecline
@@ -680,6 +688,18 @@ def test_a_return_label_link_opens_the_label_of_that_return() -> None:
     )
     assert f"{ORDER_URL}/returns/{RETURN_ID}/label.pdf" in message.text
     assert "label.pdf" not in message.sms  # too long for a text: it is in the e-mail
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_return_without_a_label_promises_none(locale: str) -> None:
+    """Nova Poshta's return order: its branch makes out the waybill, nothing is printed."""
+    params = {"return_number": RETURN, "return_id": RETURN_ID, "tracking_url": TRACKING_URL}
+    labelled = _render(MessageKind.RETURN_APPROVED, locale, **params)
+    message = _render(MessageKind.RETURN_APPROVED, locale, **params, no_label="yes")
+    assert "label.pdf" in labelled.text and "label.pdf" not in message.text
+    assert TRACKING_URL in message.text
+    for words in (message.subject, message.text, message.sms, message.push_body):
+        assert not any(w in words.lower() for w in ("етикет", "этикет", "label")), words
 
 
 def test_a_return_refunded_says_what_was_refunded_and_why_not_the_rest() -> None:

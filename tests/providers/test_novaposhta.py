@@ -169,6 +169,85 @@ async def test_cancel_deletes_the_waybill_by_its_ref(http: Callable[..., NovaPos
     _carries(sent, deleted["request"], but=set())
 
 
+RETURN_METHODS = ("check", "reasons", "reasons_subtypes", "save", "orders_list")
+
+
+def _return_double() -> tuple[NovaPoshtaDouble, dict[str, dict[str, Any]]]:
+    """Nova Poshta answering a return order's calls from their fixtures."""
+    recorded = {name: fixture("novaposhta", f"return_{name}") for name in RETURN_METHODS}
+    answers = {
+        f"{r['request']['modelName']}.{r['request']['calledMethod']}": r["response"]
+        for r in recorded.values()
+    }
+    return NovaPoshtaDouble(answers), recorded
+
+
+def _return_parcel() -> ParcelRequest:
+    return _parcel(
+        key="return-1:return-shipment",
+        reference="SHOP-1001-R1",
+        cash_on_delivery=None,
+        return_ref="return-1",
+        delivered_tracking_number="20450912345678",
+    )
+
+
+async def test_a_return_is_the_documented_return_order_of_the_delivered_waybill(
+    http: Callable[..., NovaPoshta],
+) -> None:
+    double, recorded = _return_double()
+    booking = await http(double).book_return(_return_parcel())
+
+    assert len(double.sent) == len(RETURN_METHODS)
+    for sent, name in zip(double.sent, RETURN_METHODS, strict=True):
+        _carries(sent, recorded[name]["request"], but=set())
+    # The return's own waybill, tracked as any; the branch issues it: nothing to print.
+    assert booking.tracking_number == "20450987654321"
+    assert booking.tracking_url.endswith("?cargo_number=20450987654321")
+    assert booking.carrier_ref == "e4c3f7a2-d1b1-11f0-a1d5-48df37b921db"  # the order's Ref
+    assert booking.expected_date == date(2026, 12, 9)
+    assert booking.label is False
+
+
+async def test_a_retried_return_finds_the_order_its_lost_attempt_made(
+    http: Callable[..., NovaPoshta],
+) -> None:
+    double, _ = _return_double()
+    retry = ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, attempt=2)
+
+    booking = await retry.run(http(double).book_return, _return_parcel())
+
+    assert [body["calledMethod"] for body in double.sent] == ["getReturnOrdersList"]
+    assert set(double.sent[0]["methodProperties"]) == {"BeginDate", "EndDate"}
+    assert booking.tracking_number == "20450987654321"
+
+
+async def test_a_waybill_nova_poshta_will_not_return_is_refused_in_its_own_words(
+    http: Callable[..., NovaPoshta],
+) -> None:
+    refused = fixture("novaposhta", "return_refused")
+    double = NovaPoshtaDouble(
+        {"AdditionalService.CheckPossibilityCreateReturn": refused["response"]}
+    )
+    with pytest.raises(ApplicationError) as failed:
+        await http(double).book_return(_return_parcel())
+    assert (failed.value.type, failed.value.non_retryable) == ("ProviderRejected", True)
+    assert refused["response"]["errors"][0] in str(failed.value)
+    [asked] = double.sent
+    _carries(asked, refused["request"], but=set())
+
+
+async def test_a_return_order_without_its_waybill_yet_is_asked_again(
+    http: Callable[..., NovaPoshta],
+) -> None:
+    double, _ = _return_double()
+    double.answers["AdditionalService.getReturnOrdersList"]["data"][0]["ExpressWaybillNumber"] = ""
+    with pytest.raises(ApplicationError, match="no waybill yet") as failed:
+        await http(double).book_return(_return_parcel())
+    assert (failed.value.type, failed.value.non_retryable) == ("ProviderUnavailable", False)
+
+
 async def test_tracking_asks_with_the_phone_and_reads_every_answer(
     http: Callable[..., NovaPoshta],
 ) -> None:
