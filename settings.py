@@ -34,6 +34,7 @@ DEVSTACK_SECRETS = frozenset(
         "dev-warehouse-secret",
         "dev-carrier-secret",
         "dev-link-secret",
+        "dev-connector-secret",
         "dev-liqpay-private-key",
         "dev-monobank-token",
         "dev-wayforpay-secret-key",
@@ -274,6 +275,8 @@ class Settings(BaseSettings):
     # previous keys still open links already sent, so the key can be rotated.
     link_secret: str = "dev-link-secret"
     link_previous_secrets: list[str] = []
+    # Seals the intake connectors' stored credentials (schema/intake/credentials.py).
+    connector_secret: str = "dev-connector-secret"
     link_lifetime: timedelta = timedelta(days=120)  # an order's link outlives its feedback stage
     # The "my orders" link lists every order of an e-mail: it lives an hour.
     order_list_link_lifetime: timedelta = timedelta(hours=1)
@@ -424,6 +427,7 @@ class Settings(BaseSettings):
             "warehouse_webhook_secret",
             "carrier_webhook_secret",
             "link_secret",
+            "connector_secret",
         ):
             variable = f"ORDERFLOW_{name.upper()}"
             if name not in self.model_fields_set:

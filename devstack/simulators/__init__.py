@@ -10,7 +10,8 @@ tracking), /liqpay (LiqPay's API 3), /monobank (Monobank acquiring), /wayforpay,
 /push (message gateways that store and list what they accept, and can be told to fail for a
 while), /turbosms (TurboSMS's HTTP API: SMS, Viber with the SMS as its fallback, delivery
 statuses, a stop list), /mailgun (Mailgun's signed events about an e-mail: a hard bounce, a
-complaint), and /shop: the shop's own backend as a receiver of
+complaint), /woocommerce and /shopify (a shop posting one of its fixtures' orders to
+orderflow's intake, signed as each signs), and /shop: the shop's own backend as a receiver of
 orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
 arrived and checks each signature once told the secret; it can be told to be down for a
 while). Manual mode: tests and users drive every event through the /sim/ endpoints.
@@ -39,11 +40,13 @@ from devstack.simulators.monobank import monobank
 from devstack.simulators.novaposhta import novaposhta
 from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
+from devstack.simulators.shopify import shopify
 from devstack.simulators.state import Simulators, sim_of
 from devstack.simulators.turbosms import turbosms
 from devstack.simulators.ukrposhta import ukrposhta
 from devstack.simulators.warehouse import warehouse
 from devstack.simulators.wayforpay import wayforpay
+from devstack.simulators.woocommerce import woocommerce
 from settings import Settings, get_settings
 
 __all__ = ["UNSERVED_POSTAL_CODE", "create_simulators"]
@@ -90,6 +93,8 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         meest,
         turbosms,
         mailgun,
+        woocommerce,
+        shopify,
     ):
         app.include_router(router)
     return app

@@ -14,6 +14,7 @@ from slowapi.errors import RateLimitExceeded
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schema.api.orders import ErrorBody, FieldError
+from schema.intake.credentials import CredentialUnusable
 from schema.links import BadLink, ExpiredLink
 from schema.webhooks import BadSignature
 from starter.services.access import (
@@ -27,7 +28,9 @@ from starter.services.email_events import EmailEventRefused
 from starter.services.erasure import CustomerNotFound
 from starter.services.errors import (
     ActionRefused,
+    ConnectorNotFound,
     InputRefused,
+    IntakeFailureNotFound,
     OrderNotFound,
     OrderNumberConflict,
     ReturnNotFound,
@@ -44,6 +47,8 @@ STATUS_OF: dict[type[Exception], int] = {
     ReturnNotFound: 404,
     CustomerNotFound: 404,
     AccountNotFound: 404,
+    ConnectorNotFound: 404,
+    IntakeFailureNotFound: 404,
     OrderNumberConflict: 409,
     ActionRefused: 409,
     UsernameTaken: 409,
@@ -55,6 +60,7 @@ STATUS_OF: dict[type[Exception], int] = {
     EventMismatch: 409,
     EmailEventRefused: 406,
     TemporalUnavailable: 503,
+    CredentialUnusable: 503,
 }
 
 MEANING = {
@@ -62,14 +68,15 @@ MEANING = {
     "that is not a number",
     401: "Missing, unknown or expired credentials (or a bad webhook signature)",
     403: "The caller's role may not do this",
-    404: "No such order or subscription (or not one this caller may see), or a link that "
-    "is not valid",
+    404: "No such order, subscription or connector (or not one this caller may see), or a "
+    "link that is not valid",
     409: "Refused in the order's current state; the reason is given",
     410: "The link has expired",
     413: "Request body too large",
     422: "Invalid input; each bad field is named",
     429: "Too many requests; retry after the given seconds",
-    503: "Temporal unreachable; retry the same request",
+    503: "Temporal unreachable (or a connector's credential cannot be read); retry the same "
+    "request",
 }
 
 
