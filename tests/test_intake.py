@@ -6,6 +6,7 @@ Postgres and nowhere in Temporal; credentials never come back."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -21,8 +22,10 @@ from devstack.fixtures import fixture
 from schema.api.fields import Role
 from schema.database import open_session
 from schema.tables import AuditEntry, IntakeDelivery, IntakeFailure, Order, OrderSource
+from starter.services.access import issue_api_key
 from tests.stack import Stack
 from tests.support import decoded_history, order_handle, wait_for_mail
+from tests.test_client_cli import _cli
 
 SECRET = "whsec-" + "k3Yp9ZrT8mQv7Lw2NbJc5Hd9FgAe4uXo"
 
@@ -219,6 +222,14 @@ async def test_an_order_that_cannot_be_mapped_waits_in_the_queue_its_payload_out
     async with open_session(dev_stack.engine) as session:
         failure = await session.get(IntakeFailure, failure_id)
         assert failure is not None and failure.status == "resolved" and failure.payload is None
+    # Another order of hers that cannot be taken: erasing her takes its payload too.
+    later, _ = _woo_body()
+    later["billing"] |= {"email": email, "phone": ""}
+    second = (await _post_woo(dev_stack.api, name, later)).json()["failure_id"]
+    erased = await dev_stack.api.post("/v1/admin/erasures", json={"email": email})
+    assert erased.status_code == 200, erased.text
+    async with open_session(dev_stack.engine) as session:
+        assert await session.get(IntakeFailure, second) is None
     history = await order_handle(dev_stack.client, taken.json()["order_id"]).fetch_history()
     text = decoded_history(history.to_json())
     for personal in (email, "Коваль", "Хрещатик", "380501234567"):
@@ -285,3 +296,51 @@ async def test_credentials_are_write_only_and_every_change_is_audited(dev_stack:
     assert (await dev_stack.as_role[Role.OPERATOR].get("/v1/admin/connectors")).status_code == 403
     assert (await dev_stack.api.delete(f"/v1/admin/connectors/{name}")).status_code == 204
     assert (await dev_stack.api.get(f"/v1/admin/connectors/{name}")).status_code == 404
+
+
+async def test_the_cli_configures_a_connector_and_lists_what_it_could_not_take(
+    dev_stack: Stack,
+) -> None:
+    async with open_session(dev_stack.engine) as session:
+        key = await issue_api_key(session, name="cli-admin", role=Role.ADMIN)
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    made = await asyncio.to_thread(
+        _cli,
+        dev_stack,
+        key,
+        "connectors",
+        "create",
+        "woocommerce",
+        name,
+        "--credential",
+        f"webhook_secret={SECRET}",
+        "--settings",
+        '{"locale": "ru"}',
+    )
+    assert made.returncode == 0, made.stderr
+    assert SECRET not in made.stdout and f"/v1/intake/woocommerce/{name}" in made.stdout
+    body, _ = _woo_body()
+    body["billing"]["phone"] = ""
+    failure_id = (await _post_woo(dev_stack.api, name, body)).json()["failure_id"]
+    listed = await asyncio.to_thread(_cli, dev_stack, key, "connectors", "failures", "--json")
+    mine = next(f for f in json.loads(listed.stdout) if f["id"] == failure_id)
+    assert (mine["connector"], mine["field"]) == (name, "billing.phone")
+    resolved = await asyncio.to_thread(
+        _cli, dev_stack, key, "connectors", "resolve", str(failure_id)
+    )
+    assert resolved.returncode == 0, resolved.stderr
+    assert failure_id not in [
+        f["id"] for f in (await dev_stack.api.get("/v1/intake/failures")).json()
+    ]
+    disabled = await asyncio.to_thread(
+        _cli, dev_stack, key, "connectors", "update", name, "--disabled", "--json"
+    )
+    assert json.loads(disabled.stdout)["enabled"] is False
+    table = await asyncio.to_thread(_cli, dev_stack, key, "connectors", "list")
+    assert name in table.stdout and SECRET not in table.stdout
+    refused = await asyncio.to_thread(
+        _cli, dev_stack, key, "connectors", "create", "shopify", f"{name}-2"
+    )
+    assert (
+        refused.returncode != 0 and "credentials.webhook_secret" in refused.stdout + refused.stderr
+    )
