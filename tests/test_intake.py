@@ -207,9 +207,14 @@ async def test_an_order_that_cannot_be_mapped_waits_in_the_queue_its_payload_out
     answer = await _post_woo(dev_stack.api, name, body)
     assert (answer.status_code, answer.json()["outcome"]) == (202, "failed")
     failure_id = answer.json()["failure_id"]
+    # Saved again in the shop, still without a phone but now a number that is none: the
+    # same failure, saying the newer why.
+    body["billing"]["phone"] = "12"
+    again = await _post_woo(dev_stack.api, name, body, topic="order.updated")
+    assert again.json()["failure_id"] == failure_id
     listed = (await dev_stack.api.get("/v1/intake/failures")).json()
-    mine = next(f for f in listed if f["id"] == failure_id)
-    assert (mine["connector"], mine["field"]) == (name, "billing.phone")
+    mine = [f for f in listed if f["connector"] == name]
+    assert [(f["id"], f["field"]) for f in mine] == [(failure_id, "customer.phone")]
     async with open_session(dev_stack.engine) as session:
         failure = await session.get(IntakeFailure, failure_id)
         assert failure is not None and failure.payload is not None

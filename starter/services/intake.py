@@ -151,25 +151,34 @@ async def receive_order_webhook(
             .returning(col(IntakeDelivery.id))
         )
     ).first()
-    await session.commit()
+    # The delivery's row commits with what it brought (the order, or the intake failure):
+    # a delivery that failed half-way is taken afresh when the source retries it, and the
+    # same delivery posted twice at once waits here for the first to commit.
     taken = await _ensure_started(session, workflows, connector, source_id)
     if first is None or taken is not None:
         # The same delivery again, or another delivery of an order already taken
         # (order.updated included): nothing changes.
+        await session.commit()
         return IntakeAck(outcome="duplicate", order_id=taken)
 
     principal = Principal(f"connector:{connector.name}", Role.SERVICE, ip)
     try:
         mapped = source.map_order(connector.name, payload, connector.settings)
     except MappingError as failed:
-        failure = IntakeFailure(
-            connector_id=connector.id,
-            source_order_id=source_id,
-            field=failed.field[:200],
-            message=failed.message[:500],
-            payload=payload,
-            email=_email_in(payload),
+        # One open failure per source order: a later delivery that fails too updates it.
+        failure = (
+            await session.exec(
+                select(IntakeFailure).where(
+                    IntakeFailure.connector_id == connector.id,
+                    IntakeFailure.source_order_id == source_id,
+                    IntakeFailure.status == "open",
+                )
+            )
+        ).first() or IntakeFailure(
+            connector_id=connector.id, source_order_id=source_id, field="", message=""
         )
+        failure.field, failure.message = failed.field[:200], failed.message[:500]
+        failure.payload, failure.email = payload, _email_in(payload)
         session.add(failure)
         await session.flush()
         await audit(session, principal, "intake.failed", str(failure.id), field=failed.field)
