@@ -96,6 +96,7 @@ async def test_a_woocommerce_order_arrives_and_its_customer_is_confirmed(dev_sta
     assert seen["number"] == f"WC-{name}-{body['id']}"
     assert (seen["payment_method"], seen["total"]) == ("cod", "750.00")
     assert seen["customer"]["phone"] == "+380501234567"
+    assert seen["source"] == {"connector": name, "kind": "woocommerce", "order_id": str(body["id"])}
     async with open_session(dev_stack.engine) as session:
         source = await session.get(OrderSource, uuid.UUID(order_id))
         assert source is not None and source.source_order_id == str(body["id"])

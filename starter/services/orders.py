@@ -27,6 +27,7 @@ from schema.api.orders import (
     OrderLinks,
     OrderOut,
     OrderPage,
+    OrderSourceOut,
     OrderSummary,
     ProgressOut,
     page_cursor,
@@ -44,6 +45,7 @@ from schema.pii import ERASED, mask_email, mask_name, mask_phone, mask_typed_tex
 from schema.tables import (
     Customer,
     Document,
+    IntakeConnector,
     Notification,
     Order,
     OrderContact,
@@ -214,6 +216,13 @@ async def read_order(
     )
     kinds = (await session.exec(select(Document.kind).where(Document.order_id == order_id))).all()
     refs = await session.get(OrderProviderRefs, order_id)
+    source = (
+        await session.exec(
+            select(IntakeConnector.name, IntakeConnector.kind, OrderSource.source_order_id)
+            .join(OrderSource, col(OrderSource.connector_id) == col(IntakeConnector.id))
+            .where(OrderSource.order_id == order_id)
+        )
+    ).first()
     assert order.created_at is not None
     return OrderOut(
         order_id=str(order.id),
@@ -272,6 +281,9 @@ async def read_order(
         workflow=workflow,
         workflow_unavailable=unanswered,
         links=links,
+        source=OrderSourceOut(connector=source[0], kind=source[1], order_id=source[2])
+        if source
+        else None,
     )
 
 
