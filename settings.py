@@ -38,6 +38,8 @@ DEVSTACK_SECRETS = frozenset(
         "dev-liqpay-private-key",
         "dev-monobank-token",
         "dev-wayforpay-secret-key",
+        "sk_test_devstack",
+        "whsec_devstack",
         "dev-turbosms-token",
         "dev-mailgun-signing-key",
     }
@@ -49,12 +51,14 @@ PAYMENT_SECRETS: dict[str, tuple[str, ...]] = {
     "liqpay": ("liqpay_public_key", "liqpay_private_key"),
     "monobank": ("monobank_token",),
     "wayforpay": ("wayforpay_merchant_account", "wayforpay_secret_key", "wayforpay_domain"),
+    "stripe": ("stripe_secret_key", "stripe_webhook_secret"),
 }
 # Where each real provider's API lives (outside the devstack; inside, its simulator).
 PAYMENT_APIS = {
     "liqpay": "https://www.liqpay.ua",
     "monobank": "https://api.monobank.ua",
     "wayforpay": "https://api.wayforpay.com",
+    "stripe": "https://api.stripe.com",
 }
 # The messaging providers' credentials, needed outside the devstack when chosen:
 # (setting, its value that chooses the provider) -> what must then be set.
@@ -203,7 +207,7 @@ class Settings(BaseSettings):
     # The payment provider (README, Payments): "sim" is orderflow's own invented API at
     # `payment_url`; the others are the real APIs at `<provider>_url` (their simulators in the
     # devstack, which `make dev` runs with "liqpay").
-    payment_provider: Literal["sim", "liqpay", "monobank", "wayforpay"] = "sim"
+    payment_provider: Literal["sim", "liqpay", "monobank", "wayforpay", "stripe"] = "sim"
     liqpay_url: str = ""
     liqpay_public_key: str = "sandbox_devstack"
     liqpay_private_key: str = "dev-liqpay-private-key"
@@ -214,6 +218,9 @@ class Settings(BaseSettings):
     wayforpay_merchant_account: str = "test_merch_n1"
     wayforpay_secret_key: str = "dev-wayforpay-secret-key"
     wayforpay_domain: str = "orderflow.localhost"  # merchantDomainName
+    stripe_url: str = ""
+    stripe_secret_key: str = "sk_test_devstack"  # Authorization: Bearer (a test key: sk_test_…)
+    stripe_webhook_secret: str = "whsec_devstack"  # the webhook endpoint's signing secret
     # Text messages (README, Messaging): "sim" is orderflow's invented gateway at `sms_url`
     # (SMS only); "turbosms" is TurboSMS's HTTP API (SMS, and Viber with SMS as its fallback)
     # at `turbosms_url` (unset: https://api.turbosms.ua, or its simulator in the devstack,
@@ -355,6 +362,7 @@ class Settings(BaseSettings):
     policy_picking_attempts: int = 3
     policy_packing_wait: timedelta = timedelta(days=1)  # a pick task not packed: an incident
     policy_carrier_silence: timedelta = timedelta(days=3)
+    policy_carrier_news_wait: timedelta = timedelta(days=9)  # a silent carrier: an incident
     policy_pickup_hold: timedelta = timedelta(days=7)
     policy_pickup_reminder: timedelta = timedelta(days=5)
     policy_feedback_earliest: timedelta = timedelta(hours=24)
@@ -377,6 +385,8 @@ class Settings(BaseSettings):
     policy_return_sets: tuple[str, ...] = ("SET-",)  # SKU prefixes of sets: part of one, approval
     policy_return_shipping_wait: timedelta = timedelta(days=14)  # approved: the parcel by then
     policy_return_inspection_wait: timedelta = timedelta(days=3)  # received: inspected by then
+    policy_return_silence_period: timedelta = timedelta(hours=24)  # the customer heard nothing
+    policy_return_silence_max_notices: int = 7
     # Where return parcels go, to the shop's name (the return label); unset: the shop's address.
     returns_address: str = ""
 

@@ -98,6 +98,10 @@ class WaitingFor(StrEnum):
     PARCEL_RETURN = "parcel_return"  # a refused or unclaimed parcel on its way back
     PARCEL_DECISION = "parcel_decision"  # lost or damaged: an operator re-ships, refunds or cancels
     COD_PAYOUT = "cod_payout"  # delivered, cash collected: the carrier's payout to the shop
+    # A customer return's waits (ReturnWorkflow), named as its status query always said them.
+    RETURN_APPROVAL = "approval"  # an item policy will not take back alone: an operator decides
+    RETURN_PARCEL = "parcel"  # the return parcel: sent by the customer, carried to the warehouse
+    RETURN_INSPECTION = "inspection"  # received: the warehouse inspects it
 
 
 # Waits that only a person can end: the order shows in the operator queue while it waits.
@@ -107,6 +111,7 @@ WAITS_FOR_A_PERSON = frozenset(
         WaitingFor.STOCK_DECISION,
         WaitingFor.INCIDENT_RESOLUTION,
         WaitingFor.PARCEL_DECISION,
+        WaitingFor.RETURN_APPROVAL,
     }
 )
 
@@ -206,6 +211,9 @@ class OrderPolicy:
     # A pick task the warehouse has not packed by then opens an incident (an operator
     # re-creates the task or cancels; the order keeps waiting for the warehouse meanwhile)
     packing_wait: timedelta = timedelta(days=1)
+    # A carrier silent about the parcel this long (in whole periods of `carrier_silence`)
+    # opens an incident (the order keeps waiting for the carrier, delayed notices go on)
+    carrier_news_wait: timedelta = timedelta(days=9)
 
 
 @dataclass(frozen=True)
@@ -883,6 +891,10 @@ class ReturnPolicy:
     sets: tuple[str, ...] = ()  # SKU prefixes of sets: returning part of one needs approval
     shipping_wait: timedelta = timedelta(days=14)  # approved: the parcel must come by then
     inspection_wait: timedelta = timedelta(days=3)  # received: inspected by then, else flagged
+    # The silence guard, as an order's: an interim notice when the customer heard nothing for
+    # this long, repeated each period up to the bound.
+    silence_period: timedelta = timedelta(hours=24)
+    silence_max_notices: int = 7
 
 
 @dataclass(frozen=True)
@@ -952,7 +964,7 @@ class ReturnProgress:
     return_id: str
     number: str
     status: ReturnStatus
-    waiting_for: str | None = None  # approval, parcel, inspection, incident_resolution
+    waiting_for: str | None = None  # a WaitingFor: approval, parcel, inspection, ...
     decline: ReturnDecline | None = None
     tracking_number: str | None = None
     refunded: Decimal = Decimal("0")

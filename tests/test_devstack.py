@@ -257,3 +257,38 @@ def test_make_dev_texts_through_turbosms_and_hears_mailgun(devstack: DevStack) -
     )
     assert reported.json()["answer"] == {"outcome": "recorded"}, reported.text
     assert devstack.stop() == 0
+
+
+@pytest.mark.timeout(400)
+def test_make_dev_stopped_mid_flight_strands_no_order(tmp_path: Path) -> None:
+    """The issue's scenario: six orders posted, `make dev` stopped 4 s later and started again
+    on the same `.data/`; the simulators pick up where they were (payment pages, pick tasks,
+    waybills mid-route, from their snapshot) and every order is delivered."""
+    with DevStack(tmp_path / "data", ORDERFLOW_SIMULATOR_STEP_SECONDS="1.5") as devstack:
+        placed = []
+        for _ in range(6):
+            accepted = httpx.post(
+                f"{devstack.api}/v1/orders", json=sample_order(), headers=devstack.auth, timeout=10
+            )
+            assert accepted.status_code == 202, accepted.text
+            placed.append(accepted.json()["order_id"])
+        time.sleep(4)
+        assert devstack.stop() == 0
+        assert (devstack.data / "simulators" / "state.json").exists()
+
+        devstack.start()
+
+        def statuses() -> dict[str, str]:
+            return {
+                order_id: httpx.get(
+                    f"{devstack.api}/v1/orders/{order_id}",
+                    headers=devstack.auth,
+                    timeout=10,
+                ).json()["status"]
+                for order_id in placed
+            }
+
+        deadline = time.monotonic() + 240
+        while set(statuses().values()) != {"delivered"} and time.monotonic() < deadline:
+            time.sleep(1)
+        assert set(statuses().values()) == {"delivered"}, statuses()

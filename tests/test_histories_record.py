@@ -46,6 +46,7 @@ from settings import Settings
 from tests.conftest import database_of_its_own
 from tests.lifecycle import Journey
 from tests.stack import Stack, run_stack
+from tests.support import eventually
 from tests.test_novaposhta import BRANCH
 from tests.test_workflow import HISTORIES
 from tests.workflows.order_run import OrderDesk, OrderRun
@@ -332,6 +333,26 @@ async def test_pick_task_not_packed_in_time_retried(stack: Stack, record: Record
     await record(order)
 
 
+async def test_carrier_silent_past_the_wait_incident(stack: Stack, record: Record) -> None:
+    """In transit, the carrier silent for the policy's 9 days (delayed notices on days 3, 6
+    and 9): an incident, the order flagged; the carrier's news closes it, delivered, no
+    feedback (`PatchId.CARRIER_NEWS_DEADLINE`)."""
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.waiting_for("packing")
+    await order.pack()
+    await order.waiting_for("carrier")
+    await order.carrier("InTransit")
+    await order.reached("carrier.InTransit")
+    await order.sleep(timedelta(days=9, hours=1))
+    await order.waiting_for("incident_resolution")
+    await order.carrier("Delivered")
+    await order.reached("order.delivered")
+    [incident] = await order.incidents()
+    assert incident.cause == "external"
+    await _run_out_feedback(order)
+    await record(order)
+
+
 async def test_customer_cancels_missing_stock(stack: Stack, record: Record) -> None:
     lines = [{"sku": "GONE-03", "name": "Sold out", "quantity": 1, "unit_price": "10.00"}]
     order = await Journey.place(stack, lines=lines)
@@ -516,12 +537,54 @@ async def test_return_exchanged(stack: Stack, record: Record) -> None:
     )
 
 
+async def test_return_watched_approved_inspected_late_retried(stack: Stack, record: Record) -> None:
+    """A return on the order's machinery (`return-on-order-machinery`): part of a set waits a
+    day for approval (an interim notice), approved through the API; the warehouse does not
+    inspect within 3 days (an incident, flagged), an operator retries, inspected, refunded."""
+    cups = [
+        {"sku": "SET-CUPS", "name": "Cups of a set of six", "quantity": 6, "unit_price": "40.00"}
+    ]
+    order = await Journey.place(stack, lines=cups)
+    await order.to_delivery()
+    opened = (
+        await order.ask_for_return(
+            {"lines": [{"sku": "SET-CUPS", "quantity": 2}], "reason": "changed_mind"}
+        )
+    ).json()
+    assert opened["status"] == "awaiting_approval", opened
+    await order.sleep(DAY + timedelta(hours=1))
+    await eventually(lambda: _sent(order, "interim"), what="an interim notice")
+    operator = stack.as_role[Role.OPERATOR]
+    path = f"/v1/orders/{order.order_id}/returns/{opened['return_id']}"
+    approved = await operator.post(f"{path}/decision", json={"approve": True})
+    assert approved.status_code == 200, approved.text
+    approved = await order.return_reached("approved")
+    for status in ("InTransit", "Delivered"):
+        await order.parcel_event(str(approved["tracking_number"]), status)
+    await order.return_reached("received")
+    await order.sleep(4 * DAY)
+    await eventually(lambda: _flagged(order), what="the return flagged")
+    retried = await operator.post(f"{path}/resolve", json={"choice": "retry"})
+    assert retried.status_code == 200, retried.text
+    await stack.sim.post(f"/warehouse/sim/returns/{opened['return_id']}/inspect")
+    await order.return_reached("refunded")
+    await record(order, workflow_id=return_workflow_id_for(str(opened["return_id"])))
+
+
+async def _sent(order: Journey, kind: str) -> bool | None:
+    return kind in await order.sent() or None
+
+
+async def _flagged(order: Journey) -> bool | None:
+    return any(r["needs_action"] for r in await order.returns()) or None
+
+
 # --- Nova Poshta: tracked by polling, cash on delivery paid out ----------------------------
 
 
 @pytest.fixture
 async def novaposhta(
-    time_skipping_env: WorkflowEnvironment,
+    stack_time_skipping_env: WorkflowEnvironment,
     base_settings: Settings,
     postgres: EmbeddedPostgres,
     mail_sink: MailSink,
@@ -531,7 +594,7 @@ async def novaposhta(
     with database_of_its_own(postgres, "record") as url:
         engine = make_engine(url)
         settings = base_settings.model_copy(update={"database_url": url, "carrier": "novaposhta"})
-        async with run_stack(time_skipping_env, settings, engine, mail_sink.maildir) as stack:
+        async with run_stack(stack_time_skipping_env, settings, engine, mail_sink.maildir) as stack:
             yield stack
         await engine.dispose()
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -55,13 +56,14 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
         WarehouseEventKind,
     )
-    from schema.vocabulary import EventType, PatchId, carrier_step, parcel_step
+    from schema.vocabulary import ErrorType, EventType, PatchId, carrier_step, parcel_step
 
     # Pure, but it reads time zones, which the sandbox proxies: use the real module.
     from workflows.timing import storage_ends
 
-from workflows import rules
+from workflows import failures, rules
 from workflows.state import OrderState
+from workflows.steps import StepFailure
 from workflows.timeline import SYSTEM
 
 
@@ -125,6 +127,7 @@ async def track(order: OrderState) -> None:
     timeline, inbox = order.timeline, order.inbox
     await timeline.advance(Stage.TRANSIT, CustomerStatus.SHIPPED, EventType.TRANSIT_STARTED)
     silent_periods = 0
+    silent_for = timedelta()  # since the carrier's last news
     while order.delivered_at is None:
         if order.going_back is not None:
             await _take_back(order)
@@ -149,7 +152,14 @@ async def track(order: OrderState) -> None:
                 f"carrier-{silent_periods}",
                 {"reason": DelayReason.CARRIER_SILENT.value},
             )
+            silent_for += order.policy.carrier_silence
+            if silent_for >= order.policy.carrier_news_wait and workflow.patched(
+                PatchId.CARRIER_NEWS_DEADLINE
+            ):
+                await _carrier_overdue(order, silent_for)
+                silent_for = timedelta()
             continue
+        silent_for = timedelta()
         while inbox.carrier:
             event = inbox.carrier.pop(0)
             if workflow.patched(PatchId.VERIFY_CARRIER_EVENTS) and not _ours(order, event):
@@ -173,6 +183,21 @@ async def track(order: OrderState) -> None:
                 break  # the rest of the news is the payout's: `reconcile_payout` reads it
     if order.awaiting_payout:
         order.payout = asyncio.create_task(_reconcile_payout(order))
+
+
+async def _carrier_overdue(order: OrderState, silent_for: timedelta) -> None:
+    """A carrier silent past the policy's wait: an incident, the order flagged; it keeps
+    waiting for the carrier (its news closes the incident), and an operator's retry (after
+    asking the carrier) waits another while."""
+    assert order.shipment is not None
+    waited = StepFailure(
+        "book_shipment",
+        ErrorType.NO_ANSWER,
+        f"no news of parcel {order.shipment.tracking_number} from {order.shipment.carrier} "
+        f"for {silent_for}",
+        skippable=False,
+    )
+    await failures.overdue(order, waited, lambda: bool(order.inbox.carrier))
 
 
 def _ours(order: OrderState, event: CarrierEvent) -> bool:

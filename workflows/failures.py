@@ -1,6 +1,7 @@
 """When a step fails for good: an incident for a manager, and a person decides.
 
-The order neither fails nor retries forever (architecture rule 8). It records the incident
+The same for an order and for a customer return (`Settling` says what each gives). The order
+(or the return) neither fails nor retries forever (architecture rule 8). It records the incident
 (cause `external` when a provider is at fault, `system` otherwise), writes the step to the
 timeline, alerts the managers, and waits — flagged in the operator queue — for an operator
 to retry the step or, where the step allows it, go on without it. Cancelling stays possible
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -24,30 +25,51 @@ with workflow.unsafe.imports_passed_through():
         IncidentCause,
         IncidentInput,
         MessageKind,
+        ResolveStep,
         StepChoice,
         WaitingFor,
     )
     from schema.vocabulary import ErrorType, EventType
 
-from workflows.steps import StepFailure
-from workflows.waiting import OrderCancelled
-
-if TYPE_CHECKING:
-    from workflows.state import OrderState
+from workflows.steps import StepFailure, Steps
+from workflows.waiting import OrderCancelled, Waiting, Writer
 
 PROVIDER_ERRORS = frozenset(
     {ErrorType.PROVIDER_REJECTED, ErrorType.PROVIDER_UNAVAILABLE, ErrorType.NO_ANSWER}
 )
 
 
-async def settle(order: OrderState, failure: StepFailure) -> StepChoice:
+class Settling(Protocol):
+    """What an order's state (`OrderState`) and a return (`ReturnWorkflow`) give to settle
+    their failed steps."""
+
+    @property
+    def order_id(self) -> str: ...  # the incident's order
+    @property
+    def steps(self) -> Steps: ...
+    @property
+    def timeline(self) -> Writer: ...
+    @property
+    def waiting(self) -> Waiting: ...
+    @property
+    def compensating(self) -> bool: ...  # a failed compensation step waits regardless
+
+    failed_steps: int  # so far: each one's incident key
+    failed_step: StepFailure | None  # the one a person decides on now
+    step_resolution: ResolveStep | None  # the person's decision
+
+    def incident_key(self, step: str) -> str:
+        """The incident's key among the order's incidents."""
+
+
+async def settle(order: Settling, failure: StepFailure) -> StepChoice:
     choice = await _settle(order, failure, None)
     assert choice is not None
     return choice
 
 
 async def overdue(
-    order: OrderState, failure: StepFailure, answered: Callable[[], bool]
+    order: Settling, failure: StepFailure, answered: Callable[[], bool]
 ) -> StepChoice | None:
     """An outside party that never answered within the policy's wait: the same incident and
     flag as a failed step, and the order keeps waiting for it beside the operator — None
@@ -56,10 +78,10 @@ async def overdue(
 
 
 async def _settle(
-    order: OrderState, failure: StepFailure, answered: Callable[[], bool] | None
+    order: Settling, failure: StepFailure, answered: Callable[[], bool] | None
 ) -> StepChoice | None:
     order.failed_steps += 1
-    key = f"step-{order.failed_steps}-{failure.activity}"
+    key = order.incident_key(f"step-{order.failed_steps}-{failure.activity}")
     cause = (
         IncidentCause.EXTERNAL if failure.error_type in PROVIDER_ERRORS else IncidentCause.SYSTEM
     )
@@ -76,16 +98,15 @@ async def _settle(
         await order.timeline.notify(
             MessageKind.MANAGER_INCIDENT, key, {"summary": summary, "cause": cause.value}
         )
-    inbox = order.inbox
-    inbox.step_resolution, order.failed_step = None, failure
+    order.step_resolution, order.failed_step = None, failure
     try:
         await order.waiting.until(
-            lambda: inbox.step_resolution is not None or (answered is not None and answered()),
+            lambda: order.step_resolution is not None or (answered is not None and answered()),
             WaitingFor.INCIDENT_RESOLUTION,
             # A failed step: the customer's messages may be what fails. An overdue answer: the
             # customer is still waiting, and hears from us as in any wait.
             guard=answered is not None,
-            cancellable=order.cancel is None,  # a failed compensation step waits regardless
+            cancellable=not order.compensating,
         )
     except OrderCancelled:
         with contextlib.suppress(ActivityError):
@@ -95,7 +116,7 @@ async def _settle(
         raise
     finally:
         order.failed_step = None
-    resolution = inbox.step_resolution
+    resolution = order.step_resolution
     if resolution is None:  # the outside party answered after all
         with contextlib.suppress(ActivityError):
             await order.steps.run(OrderActivities.record_incident, _resolved(incident, "answered"))

@@ -122,4 +122,23 @@ PATCHES = (
         "beff5e0",
         "pick_task_not_packed_in_time_retried.json",
     ),
+    Patch(
+        PatchId.CARRIER_NEWS_DEADLINE,
+        "a carrier silent about a parcel for the policy's wait (9 days, its delay notices "
+        "going on) opens an incident and flags the order, which keeps waiting for the carrier "
+        "(before, it was marked delayed every 3 days of silence, forever)",
+        date(2026, 12, 4),
+        "b8f00f6",
+        "carrier_silent_past_the_wait_incident.json",
+    ),
+    Patch(
+        PatchId.RETURN_ON_ORDER_MACHINERY,
+        "a customer return waits and settles its failed steps with the order's machinery: the "
+        "silence guard beside its waits (interim notices), a late inspection an incident that "
+        "flags it until an operator decides, a failed step's incident written as an order's "
+        "(before, it waited silently, and a late inspection only opened an incident)",
+        date(2026, 12, 4),
+        "314c89a",
+        "return_watched_approved_inspected_late_retried.json",
+    ),
 )

@@ -18,13 +18,20 @@ tracked to the warehouse; the warehouse inspects it; accepted items go back on t
 (unless returned as defective) and are refunded — or, for an exchange whose items were all
 accepted, a replacement order is placed (a real order, its own `OrderWorkflow`, a child that
 outlives nothing: when it ends cancelled or shipped for less, the difference is refunded).
+
+A return is watched like an order, with the order's machinery: its waits are `Waiting.until`
+with the silence guard beside them (an interim notice when the customer heard nothing for the
+policy's period), a failed step or a late inspection is settled by `failures.settle` /
+`failures.overdue` (an incident, the managers alerted, the return flagged in the operator
+queue until a person decides). Its `ReturnTimeline` writes all of it beside the order. Returns
+started before this (no `return-on-order-machinery` marker) keep their own simpler waits.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
@@ -69,18 +76,86 @@ with workflow.unsafe.imports_passed_through():
         StepChoice,
         StockLine,
         TrackingStatus,
+        WaitingFor,
         workflow_id_for,
     )
-    from schema.vocabulary import EventType, ReturnAction
+    from schema.vocabulary import ErrorType, EventType, PatchId, ReturnAction
 
-from workflows import rules
+from workflows import failures, rules
 from workflows.failures import PROVIDER_ERRORS
 from workflows.order import OrderWorkflow
 from workflows.refunds import record_beside_the_order, refund_beside_the_order
 from workflows.steps import StepFailure, Steps
+from workflows.timeline import SYSTEM
+from workflows.waiting import Waiting
 
 # Incidents of a return are filed under the stage after the order's own.
 RETURN_STAGE = Stage.COMPLETED
+
+
+class ReturnTimeline:
+    """A return's `Writer` (workflows/waiting.py): its steps go on the order's timeline (beside
+    the order's own, keyed by the return's number), its messages are keyed by the return's
+    number, and its flag in the operator queue is its row's `needs_action`."""
+
+    stage = RETURN_STAGE
+
+    def __init__(
+        self, input: ReturnWorkflowInput, steps: Steps, row: Callable[[], ReturnStepInput]
+    ) -> None:
+        self._in = input
+        self._steps = steps
+        self._row = row
+        self.written = 0  # steps written so far: each one's key
+        self.needs_action = False
+        # The silence guard's clock (started at the request, on the new path only).
+        self.quiet_since: datetime | None = None
+
+    async def record(
+        self, event_type: EventType, detail: dict[str, str] | None = None, actor: str = SYSTEM
+    ) -> None:
+        self.written += 1
+        key = f"{self._in.number}:{self.written:02d}:{event_type}"
+        await record_beside_the_order(
+            self._steps,
+            self._in.order_id,
+            key,
+            event_type,
+            {"return": self._in.number, "return_id": self._in.return_id, **(detail or {})},
+            actor,
+        )
+
+    async def notify(
+        self, kind: MessageKind, key: str = "", params: dict[str, str] | None = None
+    ) -> None:
+        await self._steps.run_or_skip(
+            NotificationActivities.notify,
+            NotifyInput(
+                self._in.order_id,
+                kind,
+                f"{kind.value}:{self._in.number}{key and ':' + key}",
+                {"return_number": self._in.number, **(params or {})},
+            ),
+        )
+        if self.quiet_since is not None and not kind.value.startswith("manager_"):
+            self.quiet_since = workflow.now()
+
+    async def progressed(self) -> None:
+        """Nothing to write: the return's row keeps no wait (its status query says it)."""
+
+    async def flag_needs_action(self, needed: bool) -> None:
+        if needed != self.needs_action:
+            self.needs_action = needed
+            await self.write_row()
+
+    def flag_sla_breached(self) -> None:
+        """The return's row has no such flag: the breach is its `sla.silence_breached` step
+        on the order's timeline."""
+
+    async def write_row(self) -> None:
+        """The return's row follows (best effort: the next step writes it again)."""
+        with contextlib.suppress(ActivityError):
+            await self._steps.run(ReturnActivities.record_return_step, self._row())
 
 
 @workflow.defn(name="ReturnWorkflow")
@@ -88,10 +163,15 @@ class ReturnWorkflow:
     @workflow.init
     def __init__(self, input: ReturnWorkflowInput) -> None:
         self._in = input
-        self._steps = Steps(input.policy)
-        self._steps.on_failure = self._settle
+        self.steps = Steps(input.policy)
+        self.steps.on_failure = self._on_failure
+        self.timeline = ReturnTimeline(input, self.steps, self._row)
+        self.waiting = Waiting(input.returns, self.timeline, lambda: False)  # never cancelled
+        # Returns started before the order's machinery served them keep their own waits.
+        self._machinery = False
         self._status = ReturnStatus.REQUESTED
-        self._waiting_for: str | None = None
+        self._waiting_for: str | None = None  # the old path's wait
+        self._inspected_lines: list[InspectedLine] | None = None
         self._decline: ReturnDecline | None = None
         self._decision: ReturnDecision | None = None
         self._carrier: list[CarrierEvent] = []
@@ -100,15 +180,18 @@ class ReturnWorkflow:
         self._shipment: Shipment | None = None
         self._refunded = Decimal(0)
         self._exchange: ExchangeOrder | None = None
-        self._steps_written = 0
-        self._failures = 0
-        self._failure: StepFailure | None = None
-        self._resolution: ResolveStep | None = None
+        # Failed steps (`failures.Settling`): so far, the one a person decides on, the decision.
+        self.failed_steps = 0
+        self.failed_step: StepFailure | None = None
+        self.step_resolution: ResolveStep | None = None
 
     # --- the return ---------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: ReturnWorkflowInput) -> ReturnResult:
+        self._machinery = workflow.patched(PatchId.RETURN_ON_ORDER_MACHINERY)
+        if self._machinery:
+            self.timeline.quiet_since = workflow.now()
         assessment = rules.assess_return(
             input.lines, delivered_at=input.delivered_at, now=workflow.now(), policy=input.returns
         )
@@ -159,7 +242,7 @@ class ReturnWorkflow:
         await self._step(ReturnStatus.AWAITING_APPROVAL, needs_action=True)
         await self._record(EventType.RETURN_AWAITING_APPROVAL, {"why": "; ".join(reasons)})
         await self._tell(MessageKind.RETURN_REQUESTED)
-        await self._wait(lambda: self._decision is not None, "approval")
+        await self._wait(lambda: self._decision is not None, WaitingFor.RETURN_APPROVAL)
         decision = self._decision
         assert decision is not None
         if not decision.approve:
@@ -170,9 +253,9 @@ class ReturnWorkflow:
 
     async def _send_label(self) -> None:
         ref = ReturnRef(self._in.return_id)
-        shipment = await self._steps.run(ShippingActivities.book_return_shipment, ref)
+        shipment = await self.steps.run(ShippingActivities.book_return_shipment, ref)
         self._shipment = shipment
-        await self._steps.run(DocumentActivities.generate_return_label, ref)
+        await self.steps.run(DocumentActivities.generate_return_label, ref)
         await self._step(ReturnStatus.APPROVED)
         await self._record(
             EventType.RETURN_LABEL_CREATED,
@@ -192,7 +275,9 @@ class ReturnWorkflow:
             left = None if moving else deadline - workflow.now()
             if left is not None and left <= timedelta(0):
                 return False
-            if not await self._wait(lambda: bool(self._carrier), "parcel", left):
+            # The customer sends it when they like; with the carrier, it is watched.
+            arrived = lambda: bool(self._carrier)  # noqa: E731
+            if not await self._wait(arrived, WaitingFor.RETURN_PARCEL, left, guard=moving):
                 return False
             while self._carrier:
                 event = self._carrier.pop(0)
@@ -212,16 +297,20 @@ class ReturnWorkflow:
 
     async def _inspected(self) -> dict[str, int]:
         """The warehouse's inspection: what it accepts per SKU (never more than was sent);
-        not inspected in the policy's time, an incident flags it and the wait goes on."""
+        not inspected in the policy's time, an incident flags it and the wait goes on (an
+        operator's retry waits another such time before it flags it again)."""
         ready = lambda: self._inspection is not None  # noqa: E731
-        if not await self._wait(ready, "inspection", self._in.returns.inspection_wait):
-            await self._incident(
-                IncidentCause.HUMAN,
-                f"return {self._in.number} received but not inspected after "
-                f"{self._in.returns.inspection_wait.days} days",
-                "inspection-late",
-            )
-            await self._wait(ready, "inspection")
+        wait = self._in.returns.inspection_wait
+        late = f"return {self._in.number} received but not inspected after {wait.days} days"
+        if not self._machinery:
+            if not await self._wait(ready, WaitingFor.RETURN_INSPECTION, wait):
+                await self._incident(IncidentCause.HUMAN, late, "inspection-late")
+                await self._wait(ready, WaitingFor.RETURN_INSPECTION)
+        else:
+            while not await self._wait(ready, WaitingFor.RETURN_INSPECTION, wait):
+                overdue = StepFailure("inspection", ErrorType.NO_ANSWER, late, skippable=False)
+                if await failures.overdue(self, overdue, ready) is None:
+                    break  # inspected while a person looked at it
         inspection = self._inspection
         assert inspection is not None
         sent = {line.sku: line.quantity for line in self._in.lines}
@@ -236,7 +325,9 @@ class ReturnWorkflow:
             for sku, quantity in sent.items()
         ]
         accepted = {line.sku: line.accepted for line in inspected}
-        await self._step(ReturnStatus.RECEIVED, inspected=inspected)
+        self._inspected_lines = inspected
+        await self._step(ReturnStatus.RECEIVED)
+        self._inspected_lines = None
         await self._record(
             EventType.RETURN_INSPECTED,
             {
@@ -249,7 +340,7 @@ class ReturnWorkflow:
         )
         back = [StockLine(sku, n) for sku, n in accepted.items() if n > 0]
         if back and self._in.reason != ReturnReason.DEFECTIVE:  # a defect is not resold
-            await self._steps.run_or_skip(
+            await self.steps.run_or_skip(
                 InventoryActivities.restock,
                 RestockInput(self._in.order_id, f"restock:return:{self._in.return_id}", back),
             )
@@ -293,7 +384,7 @@ class ReturnWorkflow:
         rest is refunded too."""
         replacement = self._in.replacement or []
         covered = sum((line.unit_price * line.quantity for line in replacement), Decimal(0))
-        exchange = await self._steps.run(
+        exchange = await self.steps.run(
             ReturnActivities.create_exchange_order,
             ExchangeOrderInput(self._in.return_id, replacement),
         )
@@ -318,7 +409,7 @@ class ReturnWorkflow:
         await self._tell(MessageKind.RETURN_EXCHANGED, {"exchange_number": exchange.number})
         with contextlib.suppress(ChildWorkflowError):  # terminated by hand: read it all the same
             await child
-        outcome = await self._steps.run(
+        outcome = await self.steps.run(
             ReturnActivities.exchange_outcome, OrderRef(exchange.order_id)
         )
         owed = covered if outcome.cancelled else max(covered - outcome.total, Decimal(0))
@@ -364,13 +455,13 @@ class ReturnWorkflow:
         the API that starts the return answers (it sends this update with the start). An
         update records no command, so returns started before it replay as they ran."""
         await workflow.wait_condition(
-            lambda: self._status != ReturnStatus.REQUESTED or self._waiting_for is not None
+            lambda: self._status != ReturnStatus.REQUESTED or self._waiting_now() is not None
         )
         return self.status()
 
     @workflow.update(name="resolve_step")
     async def resolve_step(self, resolution: ResolveStep) -> ReturnProgress:
-        self._resolution = resolution
+        self.step_resolution = resolution
         return self.status()
 
     @resolve_step.validator
@@ -378,7 +469,7 @@ class ReturnWorkflow:
         refusal = self._allowed()[ReturnAction.RESOLVE_STEP]
         if refusal is not None:
             raise ValueError(f"resolve_step is not allowed now: {refusal}")
-        failed = self._failure
+        failed = self.failed_step
         if resolution.choice == StepChoice.SKIP and failed is not None and not failed.skippable:
             raise ValueError(f"{failed.activity} cannot be skipped: retry it")
 
@@ -388,7 +479,7 @@ class ReturnWorkflow:
             return_id=self._in.return_id,
             number=self._in.number,
             status=self._status,
-            waiting_for=self._waiting_for,
+            waiting_for=self._waiting_now(),
             decline=self._decline,
             tracking_number=self._shipment.tracking_number if self._shipment else None,
             refunded=self._refunded,
@@ -401,8 +492,8 @@ class ReturnWorkflow:
             rules.ReturnSituation(
                 awaiting_approval=self._status == ReturnStatus.AWAITING_APPROVAL,
                 approval_decided=self._decision is not None,
-                step_failed=self._waiting_for == "incident_resolution",
-                step_resolved=self._resolution is not None,
+                step_failed=self._waiting_now() == WaitingFor.INCIDENT_RESOLUTION,
+                step_resolved=self.step_resolution is not None,
             )
         )
 
@@ -426,7 +517,7 @@ class ReturnWorkflow:
     async def _refund_step(self, amount: Decimal, step: str) -> None:
         assert self._in.payment_id is not None
         await refund_beside_the_order(
-            self._steps,
+            self.steps,
             RefundInput(self._in.order_id, self._in.payment_id, amount, step, self._in.paid),
         )
         self._refunded += amount
@@ -442,10 +533,18 @@ class ReturnWorkflow:
         return self._result()
 
     async def _wait(
-        self, ready: Callable[[], bool], what: str, timeout: timedelta | None = None
+        self,
+        ready: Callable[[], bool],
+        what: WaitingFor,
+        timeout: timedelta | None = None,
+        *,
+        guard: bool = True,
     ) -> bool:
-        """Wait on a durable timer until `ready` (True) or `timeout` (False)."""
-        self._waiting_for = what
+        """Wait on a durable timer until `ready` (True) or `timeout` (False): the order's
+        `Waiting`, the silence guard beside it (unless not `guard`)."""
+        if self._machinery:
+            return await self.waiting.until(ready, what, timeout, guard=guard)
+        self._waiting_for = what.value
         try:
             await workflow.wait_condition(ready, timeout=timeout)
             return True
@@ -454,65 +553,49 @@ class ReturnWorkflow:
         finally:
             self._waiting_for = None
 
-    async def _step(
-        self,
-        status: ReturnStatus,
-        *,
-        needs_action: bool = False,
-        inspected: list[InspectedLine] | None = None,
-    ) -> None:
-        """The return's row follows (best effort: the next step writes it again)."""
+    def _waiting_now(self) -> str | None:
+        waiting_for = self.waiting.waiting_for
+        return waiting_for.value if waiting_for is not None else self._waiting_for
+
+    async def _step(self, status: ReturnStatus, *, needs_action: bool = False) -> None:
+        """The return moves on: its row follows."""
         self._status = status
-        with contextlib.suppress(ActivityError):
-            await self._steps.run(
-                ReturnActivities.record_return_step,
-                ReturnStepInput(
-                    self._in.return_id,
-                    status,
-                    decline=self._decline,
-                    refunded=self._refunded or None,
-                    exchange_order_id=self._exchange.order_id if self._exchange else None,
-                    needs_action=needs_action,
-                    inspected=inspected,
-                ),
-            )
+        self.timeline.needs_action = needs_action
+        if self.timeline.quiet_since is not None:
+            self.timeline.quiet_since = workflow.now()
+        await self.timeline.write_row()
+
+    def _row(self) -> ReturnStepInput:
+        return ReturnStepInput(
+            self._in.return_id,
+            self._status,
+            decline=self._decline,
+            refunded=self._refunded or None,
+            exchange_order_id=self._exchange.order_id if self._exchange else None,
+            needs_action=self.timeline.needs_action,
+            inspected=self._inspected_lines,
+        )
 
     async def _record(
-        self, event_type: EventType, detail: dict[str, str], actor: str = "system"
+        self, event_type: EventType, detail: dict[str, str], actor: str = SYSTEM
     ) -> None:
-        self._steps_written += 1
-        key = f"{self._in.number}:{self._steps_written:02d}:{event_type}"
-        await record_beside_the_order(
-            self._steps,
-            self._in.order_id,
-            key,
-            event_type,
-            {"return": self._in.number, "return_id": self._in.return_id, **detail},
-            actor,
-        )
+        await self.timeline.record(event_type, detail, actor)
 
     async def _tell(
         self, kind: MessageKind, params: dict[str, str] | None = None, key: str = ""
     ) -> None:
-        await self._steps.run_or_skip(
-            NotificationActivities.notify,
-            NotifyInput(
-                self._in.order_id,
-                kind,
-                f"{kind.value}:{self._in.number}{key and ':' + key}",
-                {"return_number": self._in.number, **(params or {})},
-            ),
-        )
+        await self.timeline.notify(kind, key, params)
 
     async def _incident(self, cause: IncidentCause, summary: str, key: str) -> None:
-        key = f"return-{self._in.number}-{key}"
+        """An incident for a manager that waits for nobody (a refund to make by hand)."""
+        key = self.incident_key(key)
         with contextlib.suppress(ActivityError):
-            await self._steps.run(
+            await self.steps.run(
                 OrderActivities.record_incident,
                 IncidentInput(self._in.order_id, key, RETURN_STAGE, cause, summary),
             )
         with contextlib.suppress(ActivityError):
-            await self._steps.run(
+            await self.steps.run(
                 NotificationActivities.notify,
                 NotifyInput(
                     self._in.order_id,
@@ -526,25 +609,44 @@ class ReturnWorkflow:
                 EventType.INCIDENT_OPENED, {"cause": cause.value, "summary": summary}
             )
 
-    async def _settle(self, failure: StepFailure) -> StepChoice:
-        """A step failed for good: an incident for a manager, the return flagged in the
-        console, and an operator decides (retry, or skip where the step allows it)."""
-        self._failures += 1
+    # What failures.settle asks of a return (`failures.Settling`).
+
+    @property
+    def order_id(self) -> str:
+        return self._in.order_id
+
+    @property
+    def compensating(self) -> bool:
+        return False  # a return has nothing to undo
+
+    def incident_key(self, step: str) -> str:
+        return f"return-{self._in.number}-{step}"  # among its order's incidents
+
+    async def _on_failure(self, failure: StepFailure) -> StepChoice:
+        if self._machinery:
+            return await failures.settle(self, failure)
+        return await self._settle_before_machinery(failure)
+
+    async def _settle_before_machinery(self, failure: StepFailure) -> StepChoice:
+        """A step failed for good (returns started before `failures.settle` served them):
+        an incident for a manager, the return flagged in the console, and an operator decides
+        (retry, or skip where the step allows it)."""
+        self.failed_steps += 1
         cause = (
             IncidentCause.EXTERNAL
             if failure.error_type in PROVIDER_ERRORS
             else IncidentCause.SYSTEM
         )
         summary = f"{failure.activity} failed for good ({failure.error_type}): {failure.message}"
-        key = f"step-{self._failures}-{failure.activity}"
+        key = f"step-{self.failed_steps}-{failure.activity}"
         await self._incident(cause, summary, key)
-        self._failure, self._resolution = failure, None
+        self.failed_step, self.step_resolution = failure, None
         with contextlib.suppress(ActivityError):
             await self._mark_needs_action(True)
-        await self._wait(lambda: self._resolution is not None, "incident_resolution")
-        resolution = self._resolution
+        await self._wait(lambda: self.step_resolution is not None, WaitingFor.INCIDENT_RESOLUTION)
+        resolution = self.step_resolution
         assert resolution is not None
-        self._failure = None
+        self.failed_step = None
         with contextlib.suppress(ActivityError):
             await self._mark_needs_action(False)
         with contextlib.suppress(ActivityError):
@@ -556,7 +658,7 @@ class ReturnWorkflow:
         return resolution.choice
 
     async def _mark_needs_action(self, needed: bool) -> None:
-        await self._steps.run(
+        await self.steps.run(
             ReturnActivities.record_return_step,
             ReturnStepInput(self._in.return_id, self._status, needs_action=needed),
         )

@@ -139,6 +139,23 @@ class OrderState:
         self.cancel: CancelOrder | None = None
         self.finished = False  # the run reached its end: completed, cancelled or found invalid
 
+    # What failures.settle asks of an order (`failures.Settling`).
+
+    @property
+    def step_resolution(self) -> ResolveStep | None:
+        return self.inbox.step_resolution
+
+    @step_resolution.setter
+    def step_resolution(self, resolution: ResolveStep | None) -> None:
+        self.inbox.step_resolution = resolution
+
+    @property
+    def compensating(self) -> bool:
+        return self.cancel is not None
+
+    def incident_key(self, step: str) -> str:
+        return step
+
     def facts(self) -> rules.OrderSituation:
         return rules.OrderSituation(
             stage=self.timeline.stage,

@@ -131,6 +131,13 @@ class Timeline:
                 RecordProgressInput(self._order_id, self._progress()),
             )
 
+    async def flag_needs_action(self, needed: bool) -> None:
+        """The operator queue's flag: a search attribute (no activity, so nothing to await)."""
+        search.mark_needs_action(needed)
+
+    def flag_sla_breached(self) -> None:
+        search.mark_sla_breached()
+
     async def notify(
         self, kind: MessageKind, key: str = "1", params: dict[str, str] | None = None
     ) -> None:

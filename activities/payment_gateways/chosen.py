@@ -9,6 +9,7 @@ from activities.payment_gateways import CallbackReader, PaymentGateway
 from activities.payment_gateways.liqpay import LiqPayGateway
 from activities.payment_gateways.monobank import MonobankGateway
 from activities.payment_gateways.simulated import SimulatedGateway
+from activities.payment_gateways.stripe import StripeGateway
 from activities.payment_gateways.wayforpay import WayForPayGateway
 from activities.providers import Provider
 from settings import Settings
@@ -22,6 +23,8 @@ def chosen_gateway(settings: Settings, http: httpx.AsyncClient) -> PaymentGatewa
             return _monobank(settings, http)
         case "wayforpay":
             return _wayforpay(settings, http)
+        case "stripe":
+            return _stripe(settings, http)
         case _:
             return SimulatedGateway(Provider("payment", http, settings.payment_url))
 
@@ -36,6 +39,8 @@ def callback_reader(settings: Settings, http: httpx.AsyncClient) -> CallbackRead
             return _monobank(settings, http)
         case "wayforpay":
             return _wayforpay(settings, http)
+        case "stripe":
+            return _stripe(settings, http)
         case _:
             return None
 
@@ -61,4 +66,12 @@ def _wayforpay(settings: Settings, http: httpx.AsyncClient) -> WayForPayGateway:
         settings.wayforpay_merchant_account,
         settings.wayforpay_secret_key,
         settings.wayforpay_domain,
+    )
+
+
+def _stripe(settings: Settings, http: httpx.AsyncClient) -> StripeGateway:
+    return StripeGateway(
+        Provider("stripe", http, settings.stripe_url),
+        settings.stripe_secret_key,
+        settings.stripe_webhook_secret,
     )

@@ -6,7 +6,8 @@ reservations, pick tasks, back-orders, restocks, parcels that come back, the ins
 returns), /carrier (shipments and return shipments, tracking events with AfterShip's tag
 and subtag), /novaposhta (Nova Poshta's API 2.0: waybills, branches, tracking by polling,
 stickers), /ukrposhta (Ukrposhta's eCom API and status tracking), /meest (Meest's
-tracking), /liqpay (LiqPay's API 3), /monobank (Monobank acquiring), /wayforpay, /sms and
+tracking), /liqpay (LiqPay's API 3), /monobank (Monobank acquiring), /wayforpay, /stripe (Checkout
+Sessions, refunds, signed events), /sms and
 /push (message gateways that store and list what they accept, and can be told to fail for a
 while), /turbosms (TurboSMS's HTTP API: SMS, Viber with the SMS as its fallback, delivery
 statuses, a stop list), /mailgun (Mailgun's signed events about an e-mail: a hard bounce, a
@@ -19,17 +20,20 @@ Autopilot (ORDERFLOW_SIMULATOR_AUTOPILOT=true): payments succeed, parcels get pa
 travel and arrive on their own, one step at a time; a return parcel travels to the
 warehouse, which accepts everything in it. A parcel driven by hand (an event posted to
 /carrier/sim/…) leaves the autopilot: what happens to it next is the user's to say.
+`python -m devstack.simulators` (as `make dev` runs it) keeps all their state, the
+autopilot's planned steps with it, in `<data_dir>/simulators` across restarts (state.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 
 from devstack.simulators.carrier import UNSERVED_POSTAL_CODE, carrier
 from devstack.simulators.gateways import push, sms
@@ -42,6 +46,7 @@ from devstack.simulators.payment import payment
 from devstack.simulators.shop import shop
 from devstack.simulators.shopify import shopify
 from devstack.simulators.state import Simulators, sim_of
+from devstack.simulators.stripe import stripe
 from devstack.simulators.turbosms import turbosms
 from devstack.simulators.ukrposhta import ukrposhta
 from devstack.simulators.warehouse import warehouse
@@ -52,31 +57,44 @@ from settings import Settings, get_settings
 __all__ = ["UNSERVED_POSTAL_CODE", "create_simulators"]
 
 
-def create_simulators(settings: Settings | None = None) -> FastAPI:
+def create_simulators(settings: Settings | None = None, keep_in: Path | None = None) -> FastAPI:
+    """The simulators' service; with `keep_in`, their state is kept there (a snapshot after
+    each change, loaded at the next start, the autopilot's planned steps resumed)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=10) as http:
-            app.state.simulators = Simulators(settings, http)
+            simulators = app.state.simulators = Simulators(settings, http, keep_in)
+            simulators.resume()
             yield
+            await simulators.close()
 
     app = FastAPI(title="orderflow provider simulators", version="0.1.0", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def snapshot(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Any request may change a simulator's state: a snapshot follows (debounced)."""
+        response = await call_next(request)
+        sim_of(request).changed()
+        return response
 
     @app.get("/sim/webhooks")
     async def webhooks(request: Request) -> list[dict[str, Any]]:
         """Every webhook the simulators sent, oldest first."""
-        return sim_of(request).delivered
+        return sim_of(request).books.delivered
 
     @app.get("/sim/payments")
     async def payments(request: Request) -> list[dict[str, Any]]:
         """Every payment link created (one per idempotency key)."""
-        return [asdict(item) for item in sim_of(request).payments.values()]
+        return [asdict(item) for item in sim_of(request).books.payments.values()]
 
     @app.get("/sim/shipments")
     async def shipments(request: Request) -> list[dict[str, Any]]:
         """Every shipment booked (one per idempotency key)."""
-        return [asdict(item) for item in sim_of(request).shipments.values()]
+        return [asdict(item) for item in sim_of(request).books.shipments.values()]
 
     for router in (
         payment,
@@ -88,6 +106,7 @@ def create_simulators(settings: Settings | None = None) -> FastAPI:
         liqpay,
         monobank,
         wayforpay,
+        stripe,
         novaposhta,
         ukrposhta,
         meest,
@@ -108,5 +127,8 @@ def main() -> None:
     settings = get_settings()
     configure_logging()
     uvicorn.run(
-        create_simulators(settings), host="127.0.0.1", port=settings.simulator_port, log_config=None
+        create_simulators(settings, settings.data_dir / "simulators"),
+        host="127.0.0.1",
+        port=settings.simulator_port,
+        log_config=None,
     )

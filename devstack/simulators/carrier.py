@@ -17,6 +17,7 @@ from devstack.simulators.state import (
     Simulators,
     once,
     sim_of,
+    step,
 )
 from devstack.simulators.warehouse import all_accepted, inspected
 
@@ -31,8 +32,6 @@ UNSERVED_POSTAL_CODE = "00000"  # the carrier refuses to book a parcel there
 async def _tracking_event(
     sim: Simulators, item: Shipment, status: str, detail: str = "", subtag: str = ""
 ) -> int:
-    item.status = status
-    item.events.append(f"{status}/{subtag}" if subtag else status)
     event = {
         "event_id": f"trk-{uuid.uuid4().hex[:12]}",
         "type": "tracking",
@@ -45,17 +44,22 @@ async def _tracking_event(
     }
     if item.return_ref is not None:
         event["return_ref"] = item.return_ref
-    return await sim.webhook(item.callback_url, sim.settings.carrier_webhook_secret, event)
+    answered = await sim.webhook(item.callback_url, sim.settings.carrier_webhook_secret, event)
+    item.status = status  # once told: a step retried after a restart tells it again
+    item.events.append(f"{status}/{subtag}" if subtag else status)
+    return answered
 
 
-async def _autopilot_step(sim: Simulators, item: Shipment, status: str) -> None:
+@step
+async def _autopilot_step(sim: Simulators, tracking_number: str, status: str) -> None:
     """One step of the autopilot's route, unless the parcel is driven by hand now; a return
     parcel that arrives is inspected a step later (everything accepted)."""
+    item = sim.books.shipments[tracking_number]
     if item.by_hand or item.status == "cancelled":
         return
     await _tracking_event(sim, item, status)
     if item.return_ref is not None and status == "Delivered":
-        sim.later(sim.step, lambda: inspected(sim, item, all_accepted(item)))
+        sim.later(sim.step, inspected, tracking_number=tracking_number, lines=all_accepted(item))
 
 
 @carrier.post("/v1/shipments", status_code=201)
@@ -76,11 +80,11 @@ async def create_shipment(
             return_ref=body.get("return_ref"),
             lines=body.get("lines", []),
         )
-        sim.shipments[tracking] = item
+        sim.books.shipments[tracking] = item
         if sim.autopilot:
             route = AUTOPILOT_ROUTE if item.return_ref is None else RETURN_ROUTE
             for n, status in enumerate(route, start=1):
-                sim.later(n * sim.step, lambda status=status: _autopilot_step(sim, item, status))
+                sim.later(n * sim.step, _autopilot_step, tracking_number=tracking, status=status)
         return {
             "tracking_number": tracking,
             "tracking_url": f"{request.base_url}carrier/track/{tracking}",
@@ -92,7 +96,7 @@ async def create_shipment(
 
 @carrier.get("/v1/shipments/{tracking_number}")
 async def get_shipment(tracking_number: str, request: Request) -> dict[str, Any]:
-    item = sim_of(request).shipments.get(tracking_number)
+    item = sim_of(request).books.shipments.get(tracking_number)
     if item is None:
         raise HTTPException(404, "no such shipment")
     return asdict(item)
@@ -100,7 +104,7 @@ async def get_shipment(tracking_number: str, request: Request) -> dict[str, Any]
 
 @carrier.delete("/v1/shipments/{tracking_number}")
 async def cancel_shipment(tracking_number: str, request: Request) -> dict[str, Any]:
-    item = sim_of(request).shipments.get(tracking_number)
+    item = sim_of(request).books.shipments.get(tracking_number)
     if item is None:
         raise HTTPException(404, "no such shipment")
     if item.status not in ("booked", "cancelled"):
@@ -118,7 +122,7 @@ async def tracking_event(
     tag and subtag (`Exception` + `Exception_003`: refused; `Exception_011`: returned to
     sender; `Exception_013`: lost; …). The autopilot then leaves this parcel alone."""
     sim = sim_of(request)
-    item = sim.shipments.get(tracking_number)
+    item = sim.books.shipments.get(tracking_number)
     if item is None:
         raise HTTPException(404, "no such shipment")
     item.by_hand = True
@@ -130,7 +134,7 @@ async def tracking_event(
 
 @carrier.get("/track/{tracking_number}", response_class=HTMLResponse)
 async def track(tracking_number: str, request: Request) -> HTMLResponse:
-    item = sim_of(request).shipments.get(tracking_number)
+    item = sim_of(request).books.shipments.get(tracking_number)
     if item is None:
         raise HTTPException(404, "no such shipment")
     return PAGES.TemplateResponse(request, "track.html", {"shipment": item})

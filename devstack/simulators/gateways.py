@@ -27,10 +27,10 @@ def _gateway(name: str, address_field: str, refuse: Any) -> APIRouter:
         body: dict[str, Any], request: Request, idempotency_key: str | None = Header(None)
     ) -> dict[str, Any]:
         sim = sim_of(request)
-        sim.attempts[name] += 1
-        sim.arrivals[name].append(time.time())
-        if sim.failing[name] > 0:
-            sim.failing[name] -= 1
+        sim.books.attempts[name] += 1
+        sim.books.arrivals[name].append(time.time())
+        if sim.books.failing[name] > 0:
+            sim.books.failing[name] -= 1
             raise HTTPException(503, f"{name} gateway is overloaded, try later")
         reason = refuse(body.get(address_field, ""))
         if reason:
@@ -44,7 +44,7 @@ def _gateway(name: str, address_field: str, refuse: Any) -> APIRouter:
             }
             if name == "sms":
                 message["segments"] = sms_segments(body.get("text", ""))
-            sim.messages[name].append(message)
+            sim.books.messages[name].append(message)
             return message
 
         result: dict[str, Any] = once(sim, f"{name}:{idempotency_key}", make)
@@ -52,19 +52,19 @@ def _gateway(name: str, address_field: str, refuse: Any) -> APIRouter:
 
     @router.get("/v1/messages")
     async def messages(request: Request) -> list[dict[str, Any]]:
-        return sim_of(request).messages[name]
+        return sim_of(request).books.messages[name]
 
     @router.post("/sim/fail")
     async def fail(request: Request, count: int = 3) -> dict[str, Any]:
         """Answer 503 to the next `count` sends, then recover."""
-        sim_of(request).failing[name] = count
+        sim_of(request).books.failing[name] = count
         return {"failing": count}
 
     @router.get("/sim/attempts")
     async def attempts(request: Request) -> dict[str, Any]:
         """Every request the gateway received: how many, and when (Unix seconds)."""
         sim = sim_of(request)
-        return {"attempts": sim.attempts[name], "at": sim.arrivals[name]}
+        return {"attempts": sim.books.attempts[name], "at": sim.books.arrivals[name]}
 
     return router
 

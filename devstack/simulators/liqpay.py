@@ -18,16 +18,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from activities.payment_gateways.liqpay import decode, read_signed, signed_form
 from devstack.fixtures import fixture
-from devstack.simulators.state import PAGES, Simulators, log, sim_of
+from devstack.simulators.state import PAGES, Simulators, keep, log, sim_of, step
 from schema.webhooks import BadSignature
 
 liqpay = APIRouter(prefix="/liqpay", tags=["liqpay"])
 
 
+LIQPAY = keep("liqpay", dict[str, dict[str, Any]])
+
+
 def _book(sim: Simulators) -> dict[str, dict[str, Any]]:
     """Every checkout by its order_id, as plain data."""
-    book: dict[str, dict[str, Any]] = sim.gateways.setdefault("liqpay", {})
-    return book
+    return LIQPAY.of(sim)
 
 
 def _key(sim: Simulators) -> str:
@@ -79,7 +81,7 @@ async def _report(sim: Simulators, item: dict[str, Any], status: str, **extra: A
     """Tell the shop (`server_url`) as LiqPay does: a form of data and signature."""
     form = signed_form(_key(sim), _callback_data(item, status, **extra))
     response = await sim.http.post(item["server_url"], data=form)
-    sim.delivered.append(
+    sim.books.delivered.append(
         {"url": item["server_url"], "payload": decode(form["data"]), "status": response.status_code}
     )
     log.info("liqpay callback", status=status, answered=response.status_code)
@@ -89,7 +91,6 @@ async def _report(sim: Simulators, item: dict[str, Any], status: str, **extra: A
 async def _settle(sim: Simulators, item: dict[str, Any], status: str, err_code: str = "") -> int:
     if item["status"] not in ("created", "failure", "error"):
         raise HTTPException(409, f"the payment is {item['status']}")
-    item["status"] = status
     extra: dict[str, Any] = {}
     if status in ("failure", "error"):
         failure = fixture("liqpay", "callback_failure")["decoded"]
@@ -97,7 +98,23 @@ async def _settle(sim: Simulators, item: dict[str, Any], status: str, err_code: 
             "err_code": err_code or failure["err_code"],
             "err_description": err_code or failure["err_description"],
         }
-    return await _report(sim, item, status, **extra)
+    answered = await _report(sim, item, status, **extra)
+    item["status"] = status  # once told: a step retried after a restart tells it again
+    return answered
+
+
+@step
+async def _autopay(sim: Simulators, order_id: str) -> None:
+    """The autopilot's customer pays (unless the payment was settled meanwhile)."""
+    item = _book(sim)[order_id]
+    if item["status"] == "created":
+        await _settle(sim, item, "sandbox" if item["sandbox"] else "success")
+
+
+@step
+async def _reversed(sim: Simulators, order_id: str, amount: str) -> None:
+    """The callback of a refund, after its answer."""
+    await _report(sim, _book(sim)[order_id], "reversed", refund_amount=float(amount))
 
 
 @liqpay.api_route("/api/3/checkout", methods=["GET", "POST"], response_model=None)
@@ -128,9 +145,7 @@ async def checkout(request: Request) -> RedirectResponse | JSONResponse:
         }
         _book(sim)[order_id] = item
         if sim.autopilot:
-            sim.later(
-                sim.step, lambda: _settle(sim, item, "sandbox" if item["sandbox"] else "success")
-            )
+            sim.later(sim.step, _autopay, order_id=order_id)
     language = params.get("language", "uk")
     return RedirectResponse(f"{request.base_url}liqpay/{language}/checkout/{item['token']}", 302)
 
@@ -198,7 +213,7 @@ async def api_request(request: Request) -> dict[str, Any] | JSONResponse:
         currency=item["currency"],
         public_key=item["public_key"],
     )
-    sim.later(0, lambda: _report(sim, item, "reversed", refund_amount=float(amount)))
+    sim.later(0, _reversed, order_id=item["order_id"], amount=str(amount))
     return body
 
 

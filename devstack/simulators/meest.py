@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 
-from devstack.simulators.fixtures import answer
-from devstack.simulators.state import Simulators, sim_of
+from devstack.fixtures import answer
+from devstack.simulators.state import keep, sim_of
 
 meest = APIRouter(prefix="/meest", tags=["meest"])
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -24,11 +24,8 @@ class MeestState:
     parcels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by idParcel
 
 
-def state_of(sim: Simulators) -> MeestState:
-    state = sim.carriers.get("meest")
-    if not isinstance(state, MeestState):
-        state = sim.carriers["meest"] = MeestState()
-    return state
+MEEST = keep("meest", MeestState)
+state_of = MEEST.of
 
 
 @meest.get("/trackingParcel")

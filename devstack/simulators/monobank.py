@@ -20,14 +20,18 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from devstack.fixtures import fixture
-from devstack.simulators.state import PAGES, Simulators, log, sim_of
+from devstack.simulators.state import PAGES, Simulators, keep, log, sim_of, step
 
 monobank = APIRouter(prefix="/monobank", tags=["monobank"])
 
 
+MONOBANK = keep("monobank", dict[str, Any])
+
+
 def _book(sim: Simulators) -> dict[str, Any]:
     """Invoices by id and the signing key (PEM), as plain data."""
-    book: dict[str, Any] = sim.gateways.setdefault("monobank", {"invoices": {}})
+    book = MONOBANK.of(sim)
+    book.setdefault("invoices", {})
     if "key" not in book:
         _new_key(book)
     return book
@@ -85,7 +89,7 @@ async def _webhook(
         content=raw,
         headers={"X-Sign": sign, "content-type": "application/json"},
     )
-    sim.delivered.append(
+    sim.books.delivered.append(
         {"url": item["webHookUrl"], "payload": json.loads(raw), "status": response.status_code}
     )
     log.info("monobank webhook", status=json.loads(raw)["status"], answered=response.status_code)
@@ -93,15 +97,28 @@ async def _webhook(
 
 
 async def _move(sim: Simulators, item: dict[str, Any], status: str, **changes: Any) -> int:
+    moved = {**item, "status": status, "modifiedDate": _stamp(), **changes}
     if status == "success" and not item["cancelList"]:
-        item["finalAmount"] = item["amount"]
-    item.update(status=status, modifiedDate=_stamp(), **changes)
-    return await _webhook(sim, item)
+        moved["finalAmount"] = item["amount"]
+    answered = await _webhook(sim, moved)
+    item.update(moved)  # once told: a step retried after a restart tells it again
+    return answered
 
 
-async def _pay(sim: Simulators, item: dict[str, Any]) -> None:
-    await _move(sim, item, "processing")
-    await _move(sim, item, "success")
+@step
+async def _autopay(sim: Simulators, invoice_id: str) -> None:
+    """The autopilot's customer pays (unless the invoice was settled meanwhile)."""
+    item = _invoice(sim, invoice_id)
+    if item["status"] == "created":
+        await _move(sim, item, "processing")
+    if item["status"] == "processing":
+        await _move(sim, item, "success")
+
+
+@step
+async def _moved(sim: Simulators, invoice_id: str, status: str, changes: dict[str, Any]) -> None:
+    """The invoice's change and its webhook, after the answer that made it."""
+    await _move(sim, _invoice(sim, invoice_id), status, **changes)
 
 
 @monobank.post("/api/merchant/invoice/create")
@@ -131,7 +148,7 @@ async def create_invoice(
     }
     _book(sim)["invoices"][invoice_id] = item
     if sim.autopilot:
-        sim.later(sim.step, lambda: _pay(sim, item))
+        sim.later(sim.step, _autopay, invoice_id=invoice_id)
     answer = fixture("monobank", "invoice_create_response")["body"]
     return {
         **answer,
@@ -175,7 +192,7 @@ async def cancel_invoice(
     item["cancelList"].append(entry)
     changes: dict[str, Any] = {"finalAmount": item["amount"] - refunded - amount}
     status = "reversed" if changes["finalAmount"] == 0 else "success"
-    sim.later(0, lambda: _move(sim, item, status, **changes))
+    sim.later(0, _moved, invoice_id=item["invoiceId"], status=status, changes=changes)
     answer = fixture("monobank", "invoice_cancel_response")["body"]
     return {**answer, "status": "success", "createdDate": now, "modifiedDate": now}
 

@@ -26,8 +26,8 @@ from fastapi.responses import HTMLResponse, Response
 from reportlab.lib.pagesizes import A6
 from reportlab.pdfgen.canvas import Canvas
 
-from devstack.simulators.fixtures import answer, fixture
-from devstack.simulators.state import Simulators, sim_of
+from devstack.fixtures import answer, fixture
+from devstack.simulators.state import Simulators, keep, sim_of, step
 
 novaposhta = APIRouter(prefix="/novaposhta", tags=["novaposhta"])
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -105,11 +105,8 @@ class NovaPoshtaState:
         self.branches[closed["Ref"]] = closed
 
 
-def state_of(sim: Simulators) -> NovaPoshtaState:
-    state = sim.carriers.get("novaposhta")
-    if not isinstance(state, NovaPoshtaState):
-        state = sim.carriers["novaposhta"] = NovaPoshtaState()
-    return state
+NOVAPOSHTA = keep("novaposhta", NovaPoshtaState)
+state_of = NOVAPOSHTA.of
 
 
 def _envelope(
@@ -330,12 +327,15 @@ def _route(waybill: Waybill) -> list[str]:
 
 def _drive(sim: Simulators, waybill: Waybill) -> None:
     for n, code in enumerate(_route(waybill), start=1):
+        sim.later(n * sim.step, _autopilot_step, number=waybill.number, code=code)
 
-        async def step(code: str = code) -> None:
-            if not waybill.by_hand and waybill.code != "2":
-                _set(waybill, code)
 
-        sim.later(n * sim.step, step)
+@step
+async def _autopilot_step(sim: Simulators, number: str, code: str) -> None:
+    """The waybill's next code on the route, unless driven by hand or deleted meanwhile."""
+    waybill = state_of(sim).waybills[number]
+    if not waybill.by_hand and waybill.code != "2":
+        _set(waybill, code)
 
 
 @novaposhta.post("/sim/documents/{number}/status")

@@ -17,6 +17,7 @@ from devstack.simulators.state import (
     Simulators,
     once,
     sim_of,
+    step,
 )
 
 # --- payment ------------------------------------------------------------------------------
@@ -27,9 +28,7 @@ payment = APIRouter(prefix="/payment", tags=["payment"])
 async def _payment_outcome(sim: Simulators, item: Payment, outcome: str, reason: str = "") -> int:
     if item.status not in ("pending", "failed"):
         raise HTTPException(409, f"payment is {item.status}")
-    item.status = outcome
-    item.attempts.append(outcome)
-    return await sim.webhook(
+    status = await sim.webhook(
         item.callback_url,
         sim.settings.payment_webhook_secret,
         {
@@ -42,6 +41,17 @@ async def _payment_outcome(sim: Simulators, item: Payment, outcome: str, reason:
             "reason": reason,
         },
     )
+    item.status = outcome  # once told: a step retried after a restart tells it again
+    item.attempts.append(outcome)
+    return status
+
+
+@step
+async def _autopay(sim: Simulators, payment_id: str) -> None:
+    """The autopilot's customer pays (unless the payment was settled meanwhile)."""
+    item = sim.books.payments[payment_id]
+    if item.status == "pending":
+        await _payment_outcome(sim, item, "succeeded")
 
 
 @payment.post("/v1/payments", status_code=201)
@@ -61,9 +71,9 @@ async def create_payment(
             expires_at=body["expires_at"],
             callback_url=body["callback_url"],
         )
-        sim.payments[payment_id] = item
+        sim.books.payments[payment_id] = item
         if sim.autopilot:
-            sim.later(sim.step, lambda: _payment_outcome(sim, item, "succeeded"))
+            sim.later(sim.step, _autopay, payment_id=payment_id)
         return {
             "payment_id": payment_id,
             "url": f"{request.base_url}payment/pay/{payment_id}",
@@ -76,7 +86,7 @@ async def create_payment(
 
 @payment.get("/v1/payments/{payment_id}")
 async def get_payment(payment_id: str, request: Request) -> dict[str, Any]:
-    item = sim_of(request).payments.get(payment_id)
+    item = sim_of(request).books.payments.get(payment_id)
     if item is None:
         raise HTTPException(404, "no such payment")
     return asdict(item)
@@ -90,7 +100,7 @@ async def refund(
     idempotency_key: str | None = Header(None),
 ) -> dict[str, Any]:
     sim = sim_of(request)
-    item = sim.payments.get(payment_id)
+    item = sim.books.payments.get(payment_id)
     if item is None:
         raise HTTPException(404, "no such payment")
 
@@ -105,7 +115,7 @@ async def refund(
         item.status = "refunded" if before + amount == paid else "partially_refunded"
         return {"refund_id": f"ref_{uuid.uuid4().hex[:12]}", "amount": body["amount"]}
 
-    first_time = f"refund:{idempotency_key}" not in sim.idempotent
+    first_time = f"refund:{idempotency_key}" not in sim.books.idempotent
     result: dict[str, Any] = once(sim, f"refund:{idempotency_key}", make)
     if first_time:
         await sim.webhook(
@@ -126,7 +136,7 @@ async def refund(
 
 @payment.post("/v1/payments/{payment_id}/cancel")
 async def cancel_payment(payment_id: str, request: Request) -> dict[str, Any]:
-    item = sim_of(request).payments.get(payment_id)
+    item = sim_of(request).books.payments.get(payment_id)
     if item is None:
         raise HTTPException(404, "no such payment")
     if item.status in ("pending", "failed"):
@@ -136,7 +146,7 @@ async def cancel_payment(payment_id: str, request: Request) -> dict[str, Any]:
 
 @payment.get("/pay/{payment_id}", response_class=HTMLResponse)
 async def payment_page(payment_id: str, request: Request) -> HTMLResponse:
-    item = sim_of(request).payments.get(payment_id)
+    item = sim_of(request).books.payments.get(payment_id)
     if item is None:
         raise HTTPException(404, "no such payment")
     return PAGES.TemplateResponse(request, "payment.html", {"payment": item})
@@ -146,7 +156,7 @@ async def payment_page(payment_id: str, request: Request) -> HTMLResponse:
 async def pay(payment_id: str, outcome: str, request: Request) -> dict[str, Any]:
     """The payment page's buttons (and tests): succeed, or fail with a reason."""
     sim = sim_of(request)
-    item = sim.payments.get(payment_id)
+    item = sim.books.payments.get(payment_id)
     if item is None or outcome not in ("succeed", "fail"):
         raise HTTPException(404, "no such payment or outcome")
     reason = ""

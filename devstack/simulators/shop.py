@@ -24,8 +24,8 @@ shop = APIRouter(prefix="/shop", tags=["shop"])
 @shop.post("/events")
 async def shop_event(request: Request) -> dict[str, Any]:
     """Where a subscription's deliveries arrive (subscribe with this URL)."""
-    receiver = sim_of(request).shop
-    if receiver.refuse_next > 0 or time.monotonic() < receiver.refuse_until:
+    receiver = sim_of(request).books.shop
+    if receiver.refuse_next > 0 or time.time() < receiver.refuse_until:
         receiver.refuse_next = max(0, receiver.refuse_next - 1)
         receiver.refused += 1
         raise HTTPException(503, "the shop's backend is down")
@@ -50,25 +50,25 @@ async def shop_event(request: Request) -> dict[str, Any]:
 async def shop_events_received(request: Request) -> list[dict[str, Any]]:
     """Every delivery accepted, in arrival order, with whether its signature checked out
     (null until `/sim/secret` is set)."""
-    return sim_of(request).shop.received
+    return sim_of(request).books.shop.received
 
 
 @shop.post("/sim/secret")
 async def shop_secret(body: dict[str, str], request: Request) -> dict[str, bool]:
     """The subscription's secret (from its creation's answer), to check signatures with."""
-    sim_of(request).shop.secret = body["secret"]
+    sim_of(request).books.shop.secret = body["secret"]
     return {"set": True}
 
 
 @shop.post("/sim/refuse")
 async def shop_refuse(request: Request, count: int = 0, seconds: float = 0.0) -> dict[str, Any]:
     """Be down: answer 503 to the next `count` deliveries and to all for `seconds`."""
-    receiver = sim_of(request).shop
+    receiver = sim_of(request).books.shop
     receiver.refuse_next = count
-    receiver.refuse_until = time.monotonic() + seconds
+    receiver.refuse_until = time.time() + seconds
     return {"refusing": count, "for_seconds": seconds}
 
 
 @shop.get("/sim/refused")
 async def shop_refused(request: Request) -> dict[str, int]:
-    return {"refused": sim_of(request).shop.refused}
+    return {"refused": sim_of(request).books.shop.refused}

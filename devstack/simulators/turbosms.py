@@ -19,8 +19,8 @@ from typing import Any
 from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel
 
-from devstack.fixtures import fixture
-from devstack.simulators.state import sim_of
+from devstack.fixtures import answer
+from devstack.simulators.state import keep, sim_of
 
 turbosms = APIRouter(prefix="/turbosms", tags=["turbosms"])
 
@@ -52,12 +52,11 @@ class TurboSmsState:
     requests: list[dict[str, Any]] = field(default_factory=list)  # every send.json, answered
 
 
+TURBOSMS = keep("turbosms", TurboSmsState)
+
+
 def _state(request: Request) -> TurboSmsState:
-    app = request.app.state
-    if not hasattr(app, "turbosms"):
-        app.turbosms = TurboSmsState()
-    state: TurboSmsState = app.turbosms
-    return state
+    return TURBOSMS.of(sim_of(request))
 
 
 def _digits(phone: str) -> str:
@@ -66,8 +65,8 @@ def _digits(phone: str) -> str:
 
 def _envelope(name: str) -> dict[str, Any]:
     """The answer of a fixture, to fill in."""
-    answer: dict[str, Any] = fixture("turbosms", name)["response"]
-    return answer
+    envelope: dict[str, Any] = answer("turbosms", name)
+    return envelope
 
 
 def _refusal(code: int, status: str) -> dict[str, Any]:

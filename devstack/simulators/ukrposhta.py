@@ -24,8 +24,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from reportlab.lib.pagesizes import A6
 from reportlab.pdfgen.canvas import Canvas
 
-from devstack.simulators.fixtures import answer
-from devstack.simulators.state import Simulators, sim_of
+from devstack.fixtures import answer
+from devstack.simulators.state import Simulators, keep, sim_of, step
 
 ukrposhta = APIRouter(prefix="/ukrposhta", tags=["ukrposhta"])
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -62,11 +62,8 @@ class UkrposhtaState:
     issued: int = 0  # addresses and barcodes numbered so far
 
 
-def state_of(sim: Simulators) -> UkrposhtaState:
-    state = sim.carriers.get("ukrposhta")
-    if not isinstance(state, UkrposhtaState):
-        state = sim.carriers["ukrposhta"] = UkrposhtaState()
-    return state
+UKRPOSHTA = keep("ukrposhta", UkrposhtaState)
+state_of = UKRPOSHTA.of
 
 
 def _refused(status: int, message: str, code: str) -> JSONResponse:
@@ -223,12 +220,15 @@ async def last_status(
 def _drive(sim: Simulators, shipment: UkrShipment) -> None:
     route = ["10100", "20700", "21500", *(["21700"] if shipment.delivery_type == "W2W" else [])]
     for n, event in enumerate([*route, "41000"], start=1):
+        sim.later(n * sim.step, _autopilot_step, barcode=shipment.barcode, event=event)
 
-        async def step(event: str = event) -> None:
-            if not shipment.by_hand and not shipment.deleted:
-                shipment.events.append(event)
 
-        sim.later(n * sim.step, step)
+@step
+async def _autopilot_step(sim: Simulators, barcode: str, event: str) -> None:
+    """The shipment's next event on the route, unless driven by hand or deleted meanwhile."""
+    shipment = state_of(sim).shipments[barcode]
+    if not shipment.by_hand and not shipment.deleted:
+        shipment.events.append(event)
 
 
 @ukrposhta.post("/sim/shipments/{barcode}/events")

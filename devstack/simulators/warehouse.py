@@ -17,6 +17,7 @@ from devstack.simulators.state import (
     Simulators,
     once,
     sim_of,
+    step,
 )
 
 # --- warehouse ----------------------------------------------------------------------------
@@ -28,14 +29,16 @@ warehouse = APIRouter(prefix="/warehouse", tags=["warehouse"])
 async def reserve(reservation_id: str, body: dict[str, Any], request: Request) -> dict[str, Any]:
     """Reserve the wished quantity of each line, as far as stock goes; the same wish again changes nothing."""
     sim = sim_of(request)
-    held = sim.reservations.setdefault(reservation_id, {})
+    held = sim.books.reservations.setdefault(reservation_id, {})
     answer = []
     for line in body["lines"]:
         sku, requested = line["sku"], int(line["quantity"])
         current = held.get(sku, {"reserved": 0})["reserved"]
-        sim.available[sku] = sim.available.get(sku, 0) + current  # put back, then take what fits
-        reserved = min(requested, sim.available[sku])
-        sim.available[sku] -= reserved
+        sim.books.available[sku] = (
+            sim.books.available.get(sku, 0) + current
+        )  # put back, then take what fits
+        reserved = min(requested, sim.books.available[sku])
+        sim.books.available[sku] -= reserved
         held[sku] = {"requested": requested, "reserved": reserved}
         answer.append({"sku": sku, "requested": requested, "reserved": reserved})
     return {"reservation_id": reservation_id, "lines": answer}
@@ -43,7 +46,7 @@ async def reserve(reservation_id: str, body: dict[str, Any], request: Request) -
 
 @warehouse.get("/v1/reservations/{reservation_id}")
 async def get_reservation(reservation_id: str, request: Request) -> dict[str, Any]:
-    held = sim_of(request).reservations.get(reservation_id)
+    held = sim_of(request).books.reservations.get(reservation_id)
     if held is None:
         raise HTTPException(404, "no such reservation")
     return {"reservation_id": reservation_id, "lines": [{"sku": k, **v} for k, v in held.items()]}
@@ -52,9 +55,9 @@ async def get_reservation(reservation_id: str, request: Request) -> dict[str, An
 @warehouse.delete("/v1/reservations/{reservation_id}")
 async def release(reservation_id: str, request: Request) -> dict[str, Any]:
     sim = sim_of(request)
-    held = sim.reservations.get(reservation_id, {})
+    held = sim.books.reservations.get(reservation_id, {})
     for sku, line in held.items():
-        sim.available[sku] = sim.available.get(sku, 0) + line["reserved"]
+        sim.books.available[sku] = sim.books.available.get(sku, 0) + line["reserved"]
         line["reserved"] = 0
     return {"reservation_id": reservation_id, "released": True}
 
@@ -68,8 +71,10 @@ async def restock(
 
     def make() -> dict[str, Any]:
         for line in body["lines"]:
-            sim.available[line["sku"]] = sim.available.get(line["sku"], 0) + int(line["quantity"])
-        sim.restocked.append({"order_ref": body["order_ref"], "lines": body["lines"]})
+            sim.books.available[line["sku"]] = sim.books.available.get(line["sku"], 0) + int(
+                line["quantity"]
+            )
+        sim.books.restocked.append({"order_ref": body["order_ref"], "lines": body["lines"]})
         return {"restock_id": f"rs_{uuid.uuid4().hex[:12]}", "lines": body["lines"]}
 
     result: dict[str, Any] = once(sim, f"restock:{idempotency_key}", make)
@@ -78,7 +83,7 @@ async def restock(
 
 @warehouse.get("/v1/restocks")
 async def restocks(request: Request) -> list[dict[str, Any]]:
-    return sim_of(request).restocked
+    return sim_of(request).books.restocked
 
 
 @warehouse.post("/sim/orders/{order_ref}/returned")
@@ -93,9 +98,11 @@ async def parcel_returned(order_ref: str, request: Request) -> dict[str, Any]:
     return {"order_ref": order_ref, "webhook_status": status}
 
 
-async def inspected(sim: Simulators, item: Shipment, lines: list[dict[str, Any]]) -> int:
+@step
+async def inspected(sim: Simulators, tracking_number: str, lines: list[dict[str, Any]]) -> int:
     """The inspection's event; sent again while orderflow answers 409 (the parcel's arrival
     not recorded yet: an inspection counts only after it), as a warehouse's retry would."""
+    item = sim.books.shipments[tracking_number]
     event = {
         "event_id": f"wh-{uuid.uuid4().hex[:12]}",
         "type": "return_inspected",
@@ -119,11 +126,12 @@ async def inspect_return(
     """The warehouse's inspection of a return parcel: `{"lines": [{"sku", "received",
     "accepted", "finding"}]}`; without a body, everything in it is accepted."""
     sim = sim_of(request)
-    item = next((s for s in sim.shipments.values() if s.return_ref == return_ref), None)
+    item = next((s for s in sim.books.shipments.values() if s.return_ref == return_ref), None)
     if item is None:
         raise HTTPException(404, "no such return parcel")
     lines = (body or {}).get("lines") or all_accepted(item)
-    return {"return_ref": return_ref, "webhook_status": await inspected(sim, item, lines)}
+    status = await inspected(sim, item.tracking_number, lines)
+    return {"return_ref": return_ref, "webhook_status": status}
 
 
 def all_accepted(item: Shipment) -> list[dict[str, Any]]:
@@ -135,7 +143,7 @@ def all_accepted(item: Shipment) -> list[dict[str, Any]]:
 
 @warehouse.get("/v1/stock/{sku}")
 async def stock(sku: str, request: Request) -> dict[str, Any]:
-    return {"sku": sku, "available": sim_of(request).available.get(sku, 0)}
+    return {"sku": sku, "available": sim_of(request).books.available.get(sku, 0)}
 
 
 @warehouse.post("/sim/restock")
@@ -146,8 +154,8 @@ async def restock_for_benchmarks(body: dict[str, int], request: Request) -> dict
     for sku, quantity in body.items():
         if quantity < 0:
             raise HTTPException(422, f"{sku}: a delivery adds, {quantity} is negative")
-        sim.available[sku] = sim.available.get(sku, 0) + quantity
-    return {sku: sim.available[sku] for sku in body}
+        sim.books.available[sku] = sim.books.available.get(sku, 0) + quantity
+    return {sku: sim.books.available[sku] for sku in body}
 
 
 @warehouse.post("/v1/backorders", status_code=201)
@@ -158,14 +166,14 @@ async def backorder(
 
     def make() -> dict[str, Any]:
         backorder_id = f"bo_{uuid.uuid4().hex[:12]}"
-        held = sim.reservations.get(body["reservation_id"], {})
+        held = sim.books.reservations.get(body["reservation_id"], {})
         missing = {
             sku: v["requested"] - v["reserved"]
             for sku, v in held.items()
             if v["requested"] > v["reserved"]
         }
         expected = (datetime.now(UTC).date() + timedelta(days=5)).isoformat()
-        sim.backorders[backorder_id] = {
+        sim.books.backorders[backorder_id] = {
             "order_ref": body["reservation_id"],
             "missing": missing,
             "expected_date": expected,
@@ -178,17 +186,17 @@ async def backorder(
 
 @warehouse.get("/v1/backorders")
 async def backorders(request: Request) -> dict[str, dict[str, Any]]:
-    return sim_of(request).backorders
+    return sim_of(request).books.backorders
 
 
 @warehouse.post("/sim/backorders/{backorder_id}/arrive")
 async def backorder_arrived(backorder_id: str, request: Request) -> dict[str, Any]:
     sim = sim_of(request)
-    order = sim.backorders.get(backorder_id)
+    order = sim.books.backorders.get(backorder_id)
     if order is None:
         raise HTTPException(404, "no such back-order")
     for sku, quantity in order["missing"].items():
-        sim.available[sku] = sim.available.get(sku, 0) + quantity
+        sim.books.available[sku] = sim.books.available.get(sku, 0) + quantity
     status = await sim.webhook(
         f"{sim.settings.public_url}/v1/webhooks/warehouse",
         sim.settings.warehouse_webhook_secret,
@@ -202,7 +210,7 @@ async def backorder_arrived(backorder_id: str, request: Request) -> dict[str, An
 
 
 async def _packed(sim: Simulators, task: PickTask, missing: list[str], defects: list[str]) -> int:
-    task.status = "packed" if not missing and not defects else "failed"
+    """The checklist's webhook; the task is packed (or failed) once it was delivered."""
     status = await sim.webhook(
         task.callback_url,
         sim.settings.warehouse_webhook_secret,
@@ -215,11 +223,23 @@ async def _packed(sim: Simulators, task: PickTask, missing: list[str], defects: 
             "defects": defects,
         },
     )
+    task.status = "packed" if not missing and not defects else "failed"
     if sim.autopilot and task.delivery_method == "pickup" and task.status == "packed":
-        sim.later(3 * sim.step, lambda: _collected(sim, task.order_ref, task.callback_url))
+        sim.later(
+            3 * sim.step, _collected, order_ref=task.order_ref, callback_url=task.callback_url
+        )
     return status
 
 
+@step
+async def _autopack(sim: Simulators, task_id: str) -> None:
+    """The autopilot's picker: everything there, nothing broken (unless packed meanwhile)."""
+    task = sim.books.pick_tasks[task_id]
+    if task.status == "open":
+        await _packed(sim, task, [], [])
+
+
+@step
 async def _collected(sim: Simulators, order_ref: str, callback_url: str) -> int:
     return await sim.webhook(
         callback_url,
@@ -242,9 +262,9 @@ async def create_pick_task(
             checklist=body["checklist"],
             delivery_method=body.get("delivery_method", "courier"),
         )
-        sim.pick_tasks[task.task_id] = task
+        sim.books.pick_tasks[task.task_id] = task
         if sim.autopilot:
-            sim.later(sim.step, lambda: _packed(sim, task, [], []))
+            sim.later(sim.step, _autopack, task_id=task.task_id)
         return {"task_id": task.task_id}
 
     result: dict[str, Any] = once(sim, f"pick:{idempotency_key}", make)
@@ -254,7 +274,9 @@ async def create_pick_task(
 @warehouse.get("/v1/pick-tasks")
 async def pick_tasks(request: Request, order_ref: str | None = None) -> list[dict[str, Any]]:
     return [
-        asdict(t) for t in sim_of(request).pick_tasks.values() if order_ref in (None, t.order_ref)
+        asdict(t)
+        for t in sim_of(request).books.pick_tasks.values()
+        if order_ref in (None, t.order_ref)
     ]
 
 
@@ -264,7 +286,7 @@ async def pack(
 ) -> dict[str, Any]:
     """The picker's checklist: `{"missing": ["SKU"], "defects": ["SKU: cracked"]}`, empty when all is well."""
     sim = sim_of(request)
-    task = sim.pick_tasks.get(task_id)
+    task = sim.books.pick_tasks.get(task_id)
     if task is None:
         raise HTTPException(404, "no such pick task")
     body = body or {}

@@ -17,14 +17,31 @@ from fastapi.responses import HTMLResponse
 
 from activities.payment_gateways.wayforpay import CALLBACK_FIELDS, sign
 from devstack.fixtures import fixture
-from devstack.simulators.state import PAGES, Simulators, log, sim_of
+from devstack.simulators.state import PAGES, Simulators, keep, log, sim_of, step
 
 wayforpay = APIRouter(prefix="/wayforpay", tags=["wayforpay"])
 
 
+WAYFORPAY = keep("wayforpay", dict[str, dict[str, Any]])
+
+
 def _book(sim: Simulators) -> dict[str, dict[str, Any]]:
-    book: dict[str, dict[str, Any]] = sim.gateways.setdefault("wayforpay", {})
-    return book
+    """Every invoice by its orderReference, as plain data."""
+    return WAYFORPAY.of(sim)
+
+
+@step
+async def _autopay(sim: Simulators, reference: str) -> None:
+    """The autopilot's customer pays (unless the invoice was settled meanwhile)."""
+    item = _book(sim)[reference]
+    if item["status"] == "created":
+        await _settle(sim, item, "Approved")
+
+
+@step
+async def _refunded(sim: Simulators, reference: str, amount: str) -> None:
+    """The callback of a refund, after its answer."""
+    await _report(sim, {**_book(sim)[reference], "amount": amount}, "Refunded")
 
 
 def _secret(sim: Simulators) -> str:
@@ -53,7 +70,7 @@ async def _report(sim: Simulators, item: dict[str, Any], status: str, **changes:
         str(answer.get("signature")),
         sign(_secret(sim), answer.get("orderReference"), "accept", answer.get("time")),
     )
-    sim.delivered.append(
+    sim.books.delivered.append(
         {
             "url": item["serviceUrl"],
             "payload": body,
@@ -68,9 +85,10 @@ async def _report(sim: Simulators, item: dict[str, Any], status: str, **changes:
 async def _settle(sim: Simulators, item: dict[str, Any], status: str, code: int = 1100) -> int:
     if item["status"] not in ("created", "Declined"):
         raise HTTPException(409, f"the invoice is {item['status']}")
-    item["status"] = status
     reason = "Ok" if code == 1100 else "Declined"
-    return await _report(sim, item, status, reasonCode=code, reason=reason)
+    answered = await _report(sim, item, status, reasonCode=code, reason=reason)
+    item["status"] = status  # once told: a step retried after a restart tells it again
+    return answered
 
 
 @wayforpay.post("/api")
@@ -113,7 +131,7 @@ async def api(body: dict[str, Any], request: Request) -> dict[str, Any]:
             }
             _book(sim)[ref] = item
             if sim.autopilot:
-                sim.later(sim.step, lambda: _settle(sim, item, "Approved"))
+                sim.later(sim.step, _autopay, reference=ref)
         answer = fixture("wayforpay", "create_invoice_response")["body"]
         return {**answer, "invoiceUrl": f"{request.base_url}wayforpay/pay/{ref}"}
     if item is None:
@@ -147,7 +165,7 @@ async def api(body: dict[str, Any], request: Request) -> dict[str, Any]:
         }
     item["refunded"] = str(Decimal(item["refunded"]) + amount)
     item["status"] = "Refunded" if amount == left else item["status"]
-    sim.later(0, lambda: _report(sim, {**item, "amount": str(amount)}, "Refunded"))
+    sim.later(0, _refunded, reference=ref, amount=str(amount))
     return {**answer, "orderReference": ref}
 
 

@@ -178,7 +178,9 @@ class ReturnOut(BaseModel):
     requested_by: str
     lines: list[ReturnLineOut]
     decline: ReturnDecline | None
-    needs_action: bool = Field(description="An operator must decide (approval, a failed step)")
+    needs_action: bool = Field(
+        description="An operator must decide (approval, a failed step, an inspection overdue)"
+    )
     tracking_number: str | None
     tracking_url: str | None
     refunded: Decimal | None

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from slowapi.errors import RateLimitExceeded
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from activities.payment_gateways import InvalidCallback
 from schema.api.orders import ErrorBody, FieldError
 from schema.intake.credentials import CredentialUnusable
 from schema.links import BadLink, ExpiredLink
@@ -56,6 +57,7 @@ STATUS_OF: dict[type[Exception], int] = {
     BadSignature: 401,
     WrongCredentials: 401,
     InvalidEvent: 422,
+    InvalidCallback: 422,
     InputRefused: 422,
     EventMismatch: 409,
     EmailEventRefused: 406,

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from activities.carriers.base import TrackedParcel
 from activities.carriers.meest import STATUS_CODES, Meest
 from activities.providers import Provider
-from devstack.simulators.fixtures import fixture
+from devstack.fixtures import fixture
 from schema.contracts import TrackingStatus
 
 

@@ -20,7 +20,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.carriers.base import Address, Branch, ParcelRequest, TrackedParcel
 from activities.carriers.novaposhta import STATUS_CODES, NovaPoshta, NovaPoshtaAccount
 from activities.providers import Provider
-from devstack.simulators.fixtures import fixture
+from devstack.fixtures import fixture
 from schema.contracts import CodPayout, TrackingStatus
 
 ACCOUNT = NovaPoshtaAccount(

@@ -40,9 +40,23 @@ def test_the_chosen_providers_credentials_must_be_set_outside_the_devstack() -> 
     Settings(
         payment_provider="monobank", monobank_token="uXyZ-real-token", **OURS
     ).refuse_devstack_secrets()
+    with pytest.raises(SystemExit) as refused:
+        Settings(
+            payment_provider="stripe", stripe_secret_key="sk_test_devstack", **OURS
+        ).refuse_devstack_secrets()
+    assert "ORDERFLOW_STRIPE_SECRET_KEY is the devstack's default" in str(refused.value)
+    assert "ORDERFLOW_STRIPE_WEBHOOK_SECRET is unset" in str(refused.value)
+    Settings(
+        payment_provider="stripe",
+        stripe_secret_key="sk_test_51Real",
+        stripe_webhook_secret="whsec_real",
+        **OURS,
+    ).refuse_devstack_secrets()
 
 
 def test_real_apis_outside_the_devstack_simulators_inside() -> None:
     assert Settings().liqpay_url == "https://www.liqpay.ua"
     assert Settings().monobank_url == "https://api.monobank.ua"
+    assert Settings().stripe_url == "https://api.stripe.com"
+    assert Settings(devstack=True, simulator_port=8100).stripe_url == "http://127.0.0.1:8100/stripe"
     assert Settings(devstack=True, simulator_port=8100).liqpay_url == "http://127.0.0.1:8100/liqpay"

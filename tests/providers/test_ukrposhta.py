@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities.carriers.base import Address, ParcelRequest, TrackedParcel
 from activities.carriers.ukrposhta import EVENTS, Ukrposhta, UkrposhtaAccount
 from activities.providers import Provider
-from devstack.simulators.fixtures import fixture
+from devstack.fixtures import fixture
 from schema.contracts import TrackingStatus
 
 ACCOUNT = UkrposhtaAccount(

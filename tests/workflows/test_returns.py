@@ -23,6 +23,7 @@ from schema.contracts import (
     InspectedLine,
     InspectionFinding,
     LineEdit,
+    MessageKind,
     OrderResult,
     PaymentMethod,
     RefundReason,
@@ -38,7 +39,7 @@ from schema.contracts import (
     refund_workflow_id_for,
     workflow_id_for,
 )
-from schema.vocabulary import ReturnAction
+from schema.vocabulary import ErrorType, ReturnAction
 from tests.workflows.order_run import OrderDesk, refusal
 from tests.workflows.standins import PAYMENT_ID, OrderStandIns
 from workflows import rules
@@ -130,6 +131,40 @@ async def test_a_non_returnable_item_waits_for_approval_and_may_be_refused(
     assert ret.standins.inputs("book_return_shipment") == []
 
 
+async def test_an_approval_nobody_gives_is_watched_by_the_silence_guard(desk: OrderDesk) -> None:
+    """As an order's wait: a day without news, the customer hears what the return waits for
+    (an interim notice keyed by the return), and again the next day."""
+    soap = ReturnLine("HYG-02", 1, Decimal("90.00"), 1)
+    ret = await desk.open_return(lines=[soap])
+    await ret.waiting_for("approval")
+    await ret.sleep(DAY + timedelta(hours=1))
+    await ret.until(lambda s: "interim" in ret.told(), "an interim notice")
+    [interim] = [i for i in ret.standins.inputs("notify") if i.kind == MessageKind.INTERIM]
+    assert interim.key == f"interim:{ret.input.number}:1"
+    assert interim.params["waiting_for"] == "approval"
+    assert ret.steps()[-1] == "sla.silence_breached"
+    assert (await ret.status()).waiting_for == "approval"  # still an operator's
+
+    await ret.sleep(DAY)
+    await ret.until(lambda s: ret.told().count("interim") == 2, "a second notice")
+    await ret.decide(approve=True)
+    await ret.waiting_for("parcel")
+
+
+async def test_a_parcel_not_sent_yet_is_not_chased_one_with_the_carrier_is(
+    desk: OrderDesk,
+) -> None:
+    ret = await desk.open_return()
+    await ret.waiting_for("parcel")
+    await ret.sleep(3 * DAY)  # the customer sends it when they like (within the policy's wait)
+    assert ret.told() == ["return_approved"]
+    await ret.carrier(TrackingStatus.IN_TRANSIT)
+    await ret.until(lambda s: s.status == ReturnStatus.IN_TRANSIT, "in transit")
+    await ret.sleep(DAY + timedelta(hours=1))
+    await ret.until(lambda s: "interim" in ret.told(), "an interim notice")
+    assert ret.standins.inputs("notify")[-1].params["waiting_for"] == "parcel"
+
+
 def test_a_decision_about_a_return_is_final() -> None:
     def allowed(*facts: bool) -> list[ReturnAction]:
         actions = rules.allowed_return_actions(rules.ReturnSituation(*facts))
@@ -210,14 +245,40 @@ async def test_a_parcel_with_the_carrier_is_waited_for_past_the_policys_wait(
 
 
 async def test_an_uninspected_return_is_flagged_after_three_days(desk: OrderDesk) -> None:
+    """Overdue as an order's packing is (failures.overdue): an incident, the return flagged in
+    the operator queue, and the inspection that comes after all closes the incident."""
     ret = await desk.open_return()
     await ret.delivered()
     await ret.sleep(4 * DAY)
-    await ret.until(lambda s: "incident.opened" in ret.steps(), "an incident")
+    flagged = await ret.waiting_for("incident_resolution")
+    assert flagged.allowed_actions == ["resolve_step"]
+    assert ret.standins.inputs("record_return_step")[-1].needs_action
     [incident] = ret.standins.inputs("record_incident")
     assert "not inspected after 3 days" in incident.summary
+    assert incident.key == f"return-{ret.input.number}-step-1-inspection"
+    assert "step.failed" in ret.steps() and "manager_incident" in ret.told()
+
     await ret.inspect(MUGS)
     assert (await ret.result()).refunded == Decimal("500.00")
+    assert ret.standins.inputs("record_incident")[-1].resolution == "answered"
+    assert ret.standins.inputs("record_return_step")[-1].needs_action is False
+
+
+async def test_an_operators_retry_waits_for_the_inspection_another_three_days(
+    desk: OrderDesk,
+) -> None:
+    ret = await desk.open_return()
+    await ret.delivered()
+    await ret.sleep(4 * DAY)
+    await ret.waiting_for("incident_resolution")
+    await ret.resolve(StepChoice.RETRY)
+    waiting = await ret.waiting_for("inspection")
+    assert "resolve_step" not in waiting.allowed_actions
+    assert ret.standins.inputs("record_incident")[-1].resolution == "retry"
+    await ret.sleep(4 * DAY)
+    await ret.waiting_for("incident_resolution")  # flagged again
+    keys = [incident.key for incident in ret.standins.inputs("record_incident")]
+    assert keys[-1] == f"return-{ret.input.number}-step-2-inspection"
 
 
 async def test_a_cash_on_delivery_return_is_refunded_by_hand(desk: OrderDesk) -> None:
@@ -317,6 +378,32 @@ async def test_a_refund_refused_by_the_ledger_waits_for_an_operator(desk: OrderD
     result = await ret.result()
     assert result.status == ReturnStatus.REFUNDED
     assert ret.standins.inputs("record_return_step")[-1].needs_action is False
+    assert ret.standins.inputs("record_incident")[-1].resolution == "skip"
+    assert ret.steps()[-3:] == ["step.failed", "step.resolved", "return.refunded"]
+
+
+async def test_a_label_that_cannot_be_booked_is_retried_by_an_operator(desk: OrderDesk) -> None:
+    """The order's failures.settle: an incident, the managers told, the return flagged; a
+    booking cannot be skipped, a retry books it once the carrier is back."""
+    ret = await desk.open_return()
+    outage = ret.standins.fail("book_return_shipment", ErrorType.PROVIDER_UNAVAILABLE)
+    waiting = await ret.waiting_for("incident_resolution")
+    assert waiting.allowed_actions == ["resolve_step"]
+    [incident] = ret.standins.inputs("record_incident")
+    assert incident.key == f"return-{ret.input.number}-step-1-book_return_shipment"
+    assert incident.cause == "external"
+    assert ret.told() == ["manager_incident"]
+    assert ret.standins.inputs("record_return_step")[-1].needs_action
+    assert "cannot be skipped" in await refusal(ret.resolve(StepChoice.SKIP))
+
+    outage.heal()
+    await ret.resolve(StepChoice.RETRY)
+    approved = await ret.waiting_for("parcel")
+    assert approved.status == ReturnStatus.APPROVED and approved.tracking_number
+    assert ret.standins.inputs("record_incident")[-1].resolution == "retry"
+    assert ret.standins.inputs("record_return_step")[-1].needs_action is False
+    assert ret.steps()[-3:] == ["step.failed", "step.resolved", "return.label_created"]
+    assert ret.told() == ["manager_incident", "return_approved"]
 
 
 async def test_an_operators_refund_is_counted_by_the_running_order(desk: OrderDesk) -> None:

@@ -7,10 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from schema.contracts import (
+    CustomerStatus,
     IncidentCause,
     MessageKind,
+    PaymentMethod,
     Stage,
     StepChoice,
+    TrackingStatus,
     WaitingFor,
 )
 from tests.workflows.order_run import OrderDesk, OrderRun, refusal, types
@@ -142,3 +145,32 @@ async def test_a_pick_task_packed_late_closes_its_incident(desk: OrderDesk) -> N
     [*_, closed] = order.standins.inputs("record_incident")
     assert closed.resolution == "answered"
     assert len(order.standins.inputs("create_pick_task")) == 1
+
+
+async def test_a_silent_carrier_opens_an_incident_at_the_policys_limit(desk: OrderDesk) -> None:
+    """The carrier says nothing more of a parcel on its way: with the real policy (delayed
+    notices every 3 days, an incident after 9), the order does not wait in silence forever —
+    an incident, the managers told, the order flagged; the carrier's late news closes it."""
+    order = await desk.place(OrderStandIns(payment=PaymentMethod.COD))
+    await order.packed()
+    await order.waiting_for("carrier")
+    await order.carrier(TrackingStatus.IN_TRANSIT)
+    await order.reached("carrier.InTransit")
+    await order.sleep(timedelta(days=8, hours=23))
+    assert (await order.status()).waiting_for == "carrier"  # within the policy's 9 days
+    assert order.standins.inputs("record_incident") == []
+
+    await order.sleep(timedelta(hours=2))
+    status = await order.waiting_for("incident_resolution")
+    assert "resolve_step" in status.allowed_actions  # handed over: no cancel any more
+    [incident] = order.standins.inputs("record_incident")
+    assert incident.cause == IncidentCause.EXTERNAL and incident.stage == Stage.TRANSIT
+    assert "no news of parcel" in incident.summary and "for 9 days" in incident.summary
+    assert order.standins.sent().count("delayed") == 3
+    assert "manager_incident" in order.standins.sent()
+
+    await order.carrier(TrackingStatus.DELIVERED)  # the carrier answers after all
+    delivered = await order.reached("order.delivered")
+    assert delivered.status == CustomerStatus.DELIVERED
+    [*_, closed] = order.standins.inputs("record_incident")
+    assert closed.resolution == "answered"

@@ -89,6 +89,25 @@ async def monobank(request: Request, db: Session, workflows: Workflows) -> Webho
 
 
 @router.post(
+    "/stripe",
+    response_model=WebhookAck,
+    responses=_ANSWERS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    summary="Stripe's events (checkout.session.*, payment_intent.succeeded/payment_failed, "
+    "refund.*, charge.refunded), signed `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of "
+    "`{t}.{body}` with the endpoint's whsec_ secret, 300 s tolerance)",
+)
+@limiter.limit(lambda: get_settings().webhook_rate_limit)
+async def stripe(request: Request, db: Session, workflows: Workflows) -> WebhookAck:
+    return await _receive("stripe", request, db, workflows)
+
+
+@router.post(
     "/wayforpay",
     responses=_ANSWERS,
     openapi_extra={
