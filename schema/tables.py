@@ -627,6 +627,12 @@ class WebhookSubscription(SQLModel, table=True):
     # A service key's subscription: events of the orders that key created. None: every order
     # (an admin's subscription).
     for_key_id: uuid.UUID | None = Field(default=None, foreign_key="api_keys.id", index=True)
+    # A marketplace connector's write-back (README, Intake): the events of the orders it
+    # brought, told to the marketplace in its own API instead of posted to `url`. Not shown
+    # in the subscriptions' API; created and deleted with its connector.
+    connector_id: uuid.UUID | None = Field(
+        default=None, foreign_key="intake_connectors.id", ondelete="CASCADE", index=True
+    )
     created_by: str = Field(max_length=120)  # "key:<name>" or "staff:<username>"
     active: bool = Field(default=True, sa_column_kwargs={"server_default": "true"})
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
@@ -770,6 +776,9 @@ class IntakeConnector(SQLModel, table=True):
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
     )
     enabled: bool = Field(default=True, sa_column_kwargs={"server_default": "true"})
+    # A polled connector's cursor: the latest `date_modified` of the orders taken (the next
+    # poll asks for orders modified since); advanced only once they are taken.
+    polled_to: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     created_by: str = Field(max_length=120)
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
     updated_at: datetime | None = Field(default=None, sa_column=_now_column())

@@ -4,6 +4,7 @@ Every change is audited, without the credentials' values."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -13,11 +14,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schema.api.connectors import ConnectorIn, ConnectorOut, ConnectorPatch
-from schema.intake import CONNECTOR_CREDENTIALS, ConnectorKind
+from schema.intake import CONNECTOR_CREDENTIALS, ConnectorKind, prom
 from schema.intake.credentials import seal, unseal, where
 from schema.intake.shopify import ShopifySettings
 from schema.intake.woocommerce import WooSettings
-from schema.tables import IntakeConnector, IntakeDelivery, IntakeFailure, OrderSource
+from schema.tables import (
+    IntakeConnector,
+    IntakeDelivery,
+    IntakeFailure,
+    OrderSource,
+    WebhookSubscription,
+)
 from settings import Settings
 from starter.services.access import Principal, audit
 from starter.services.errors import ActionRefused, ConnectorNotFound, InputRefused
@@ -26,9 +33,13 @@ from starter.services.errors import ActionRefused, ConnectorNotFound, InputRefus
 SETTINGS: dict[ConnectorKind, type[BaseModel]] = {
     ConnectorKind.WOOCOMMERCE: WooSettings,
     ConnectorKind.SHOPIFY: ShopifySettings,
+    ConnectorKind.PROM: prom.PromSettings,
 }
 # The kinds whose orders arrive by webhook, at /v1/intake/<kind>/<name>.
 WEBHOOK_KINDS = frozenset({ConnectorKind.WOOCOMMERCE, ConnectorKind.SHOPIFY})
+# The kinds whose orders are polled, and the shop's events their marketplace is told of.
+WRITE_BACK = {ConnectorKind.PROM: prom.WRITE_BACK}
+POLLED_KINDS = frozenset(WRITE_BACK)
 
 
 def kind_settings(kind: ConnectorKind, given: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +113,18 @@ async def create_connector(
         created_by=caller.actor,
     )
     session.add(connector)
+    if body.kind in POLLED_KINDS:
+        # Its write-back: the shop's events of the orders it brings, told to the marketplace
+        # by the shop-events dispatcher (activities/marketplaces.py), in order, with retries.
+        session.add(
+            WebhookSubscription(
+                url=getattr(settings, f"{body.kind.value}_url"),
+                events=[event.value for event in WRITE_BACK[body.kind]],
+                secret=secrets.token_urlsafe(32),  # signs nothing: the marketplace's API is called
+                connector_id=connector.id,
+                created_by=caller.actor,
+            )
+        )
     await audit(
         session, caller, "connector.create", str(connector.id), kind=body.kind, name=body.name
     )

@@ -24,6 +24,7 @@ from schema.intake import (
     ConnectorKind,
     MappingError,
     SourceOrder,
+    prom,
     shopify,
     signature_matches,
     text,
@@ -48,14 +49,12 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class WebhookSource:
-    """What differs between the sources that post their orders: headers, topics, mapping
-    (the connector's name, the payload, its settings)."""
+    """What differs between the sources that post their orders: headers and topics."""
 
     signature_header: str
     delivery_header: str
     topic_header: str
     topics: frozenset[str]
-    map_order: Callable[[str, dict[str, Any], dict[str, Any]], SourceOrder]
 
 
 WEBHOOK_SOURCES = {
@@ -64,18 +63,22 @@ WEBHOOK_SOURCES = {
         woocommerce.DELIVERY_HEADER,
         woocommerce.TOPIC_HEADER,
         woocommerce.TOPICS,
-        lambda name, payload, settings: woocommerce.map_order(
-            name, payload, woocommerce.WooSettings(**settings)
-        ),
     ),
     ConnectorKind.SHOPIFY: WebhookSource(
-        shopify.SIGNATURE_HEADER,
-        shopify.DELIVERY_HEADER,
-        shopify.TOPIC_HEADER,
-        shopify.TOPICS,
-        lambda name, payload, settings: shopify.map_order(
-            name, payload, shopify.ShopifySettings(**settings)
-        ),
+        shopify.SIGNATURE_HEADER, shopify.DELIVERY_HEADER, shopify.TOPIC_HEADER, shopify.TOPICS
+    ),
+}
+
+# Each kind's mapping: the connector's name, the source's order and the connector's settings.
+MAPPERS: dict[ConnectorKind, Callable[[str, dict[str, Any], dict[str, Any]], SourceOrder]] = {
+    ConnectorKind.WOOCOMMERCE: lambda name, payload, settings: woocommerce.map_order(
+        name, payload, woocommerce.WooSettings(**settings)
+    ),
+    ConnectorKind.SHOPIFY: lambda name, payload, settings: shopify.map_order(
+        name, payload, shopify.ShopifySettings(**settings)
+    ),
+    ConnectorKind.PROM: lambda name, payload, settings: prom.map_order(
+        name, payload, prom.PromSettings(**settings)
     ),
 }
 
@@ -142,7 +145,6 @@ async def receive_order_webhook(
     if not isinstance(payload, dict):
         raise InputRefused("body", "not a JSON object")
     source_id = str(payload.get("id", ""))[:64]
-
     first = (
         await session.execute(
             insert(IntakeDelivery)
@@ -154,16 +156,38 @@ async def receive_order_webhook(
     # The delivery's row commits with what it brought (the order, or the intake failure):
     # a delivery that failed half-way is taken afresh when the source retries it, and the
     # same delivery posted twice at once waits here for the first to commit.
+    if first is None:  # the same delivery again: nothing changes
+        taken = await _ensure_started(session, workflows, connector, source_id)
+        await session.commit()
+        return IntakeAck(outcome="duplicate", order_id=taken)
+    return await take_source_order(
+        session, workflows=workflows, connector=connector, payload=payload, ip=ip
+    )
+
+
+async def take_source_order(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    connector: IntakeConnector,
+    payload: dict[str, Any],
+    ip: str | None = None,
+) -> IntakeAck:
+    """One order as its source gave it (a webhook's body, an order a marketplace listed),
+    through the intake every connector shares: an order already taken from this source
+    order changes nothing (`duplicate`; its workflow started if a start failed before);
+    else it is mapped by its kind's module and accepted as `POST /v1/orders` accepts one
+    (`accepted`), or kept as an intake failure (`failed`)."""
+    source_id = str(payload.get("id", ""))[:64]
     taken = await _ensure_started(session, workflows, connector, source_id)
-    if first is None or taken is not None:
-        # The same delivery again, or another delivery of an order already taken
-        # (order.updated included): nothing changes.
+    if taken is not None:
+        # Another delivery or listing of an order already taken (order.updated included).
         await session.commit()
         return IntakeAck(outcome="duplicate", order_id=taken)
 
     principal = Principal(f"connector:{connector.name}", Role.SERVICE, ip)
     try:
-        mapped = source.map_order(connector.name, payload, connector.settings)
+        mapped = MAPPERS[ConnectorKind(connector.kind)](connector.name, payload, connector.settings)
     except MappingError as failed:
         # One open failure per source order: a later delivery that fails too updates it.
         failure = (

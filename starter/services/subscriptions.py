@@ -59,7 +59,11 @@ def _out(row: WebhookSubscription, counts: dict[tuple[uuid.UUID, str], int]) -> 
         "url": row.url,
         "events": row.events,
         "active": row.active,
-        "scope": "all_orders" if row.for_key_id is None else "own_orders",
+        "scope": "connector_orders"
+        if row.connector_id is not None
+        else "all_orders"
+        if row.for_key_id is None
+        else "own_orders",
         "created_by": row.created_by,
         "created_at": row.created_at,
         "pending": counts.get((row.id, "pending"), 0),
