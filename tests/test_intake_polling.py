@@ -9,17 +9,18 @@ token is an intake failure of the connector, which is then not polled again."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, select
 
-from schema.contracts import MarketplacePoll
+from schema.contracts import MarketplacePoll, marketplace_poll_workflow_id
 from schema.database import open_session
 from schema.tables import IntakeConnector, IntakeFailure, Order, WebhookSubscription
 from tests.lifecycle import Journey
 from tests.stack import Stack
 from tests.support import decoded_history, eventually, wait_for_mail
+from worker import ensure_marketplace_schedule
 from workflows.intake import MarketplacePollWorkflow
 
 
@@ -264,3 +265,51 @@ async def test_a_refused_token_is_a_failure_of_the_connector_which_is_not_polled
     failures = (await dev_stack.api.get("/v1/intake/failures")).json()
     assert [f["id"] for f in failures if f["connector"] == name] == [failure["id"]]
     assert await _orders_from(dev_stack, name) == []
+
+
+async def test_a_cancelled_order_is_cancelled_on_prom_with_prom_s_reason(dev_stack: Stack) -> None:
+    name, token = await _prom_connector(dev_stack)
+    sold = await _sell(dev_stack, token, "order_courier_card", client_notes="")  # prepaid
+    await _poll(dev_stack)
+    seen = await _order_of(dev_stack, name, sold["id"])
+    order = Journey(dev_stack, seen["order_id"], {})
+    await order.waiting_for("payment")
+    cancelled = await order.act("cancel", reason="customer_request")
+    assert cancelled.status_code == 200, cancelled.text
+
+    async def told() -> list[dict[str, Any]] | None:
+        calls: list[dict[str, Any]] = (
+            await dev_stack.sim.get("/prom/sim/calls", params={"token": token})
+        ).json()
+        return calls if len(calls) >= 2 else None
+
+    calls = await eventually(told, 30, what="Prom told of the cancellation")
+    assert calls[-1] == {
+        "path": "orders/set_status",
+        "status": "canceled",
+        "ids": [sold["id"]],
+        "cancellation_reason": "buyers_request",
+    }
+    listed = (await dev_stack.sim.get("/prom/sim/calls", params={"token": token})).json()
+    assert [call["status"] for call in listed] == ["received", "canceled"]
+
+
+async def test_the_workers_schedule_polls_on_its_own(dev_stack: Stack) -> None:
+    """As the worker does at its start: the schedule, here every second, takes a new order
+    with nobody running a poll by hand."""
+    name, token = await _prom_connector(dev_stack)
+    settings = dev_stack.settings.model_copy(
+        update={"marketplace_poll_interval": timedelta(seconds=1)}
+    )
+    await ensure_marketplace_schedule(dev_stack.client, settings)
+    try:
+        sold = await _sell(dev_stack, token, "order_courier_card", **COD_TO_THE_DOOR)
+
+        async def taken() -> list[Order] | None:
+            return await _orders_from(dev_stack, name) or None
+
+        [order] = await eventually(taken, 30, what="the order taken by the schedule's poll")
+        assert order.number == f"PROM-{name}-{sold['id']}"
+    finally:
+        schedule_id = marketplace_poll_workflow_id(settings.temporal_task_queue)
+        await dev_stack.client.get_schedule_handle(schedule_id).delete()

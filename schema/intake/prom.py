@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from schema.api.fields import Locale
+from schema.contracts import CancelReason
 from schema.intake import (
     ConnectorKind,
     MappingError,
@@ -56,10 +57,9 @@ DELIVERY_TYPES = {
 # Prom's cancellation reasons (set_status): orderflow's reason codes that have one of Prom's
 # own; every other is `another`, with orderflow's code as the text.
 CANCELLATION_REASONS = {
-    "out_of_stock": "not_available",
-    "customer_request": "buyers_request",
-    "invalid": "not_enough_fields",
-    "duplicate": "duplicate",
+    CancelReason.OUT_OF_STOCK: "not_available",
+    CancelReason.CUSTOMER_REQUEST: "buyers_request",
+    "invalid": "not_enough_fields",  # the order's details failed validation
 }
 
 
