@@ -232,6 +232,7 @@ async def test_admin_adds_a_connector_and_an_operator_settles_an_order_it_could_
     failure = operator.locator(f'tr[data-failure="{failure_id}"]')
     await expect(failure).to_contain_text(name)
     await expect(failure).to_contain_text("billing.phone")
+    await expect(operator).to_have_title("Queue · orderflow console")  # the table once, below
     await _shot(operator, "queue-intake-failure")
     await failure.get_by_role("button", name=f"Resolve intake failure {failure_id}").click()
     await expect(operator.get_by_role("status")).to_have_text(

@@ -313,3 +313,23 @@ async def test_the_workers_schedule_polls_on_its_own(dev_stack: Stack) -> None:
     finally:
         schedule_id = marketplace_poll_workflow_id(settings.temporal_task_queue)
         await dev_stack.client.get_schedule_handle(schedule_id).delete()
+
+
+async def test_a_write_back_keeps_its_url_and_events(dev_stack: Stack) -> None:
+    name, _ = await _prom_connector(dev_stack)
+    write_back = await _write_back_of(dev_stack, name)
+    assert write_back.events == [
+        "order.cancelled",
+        "order.confirmed",
+        "order.delivered",
+        "order.shipped",
+    ]
+    for change in ({"url": "https://elsewhere.example/hook"}, {"events": ["order.paid"]}):
+        refused = await dev_stack.api.patch(
+            f"/v1/webhook-subscriptions/{write_back.id}", json=change
+        )
+        assert refused.status_code == 409, refused.text
+    paused = await dev_stack.api.patch(
+        f"/v1/webhook-subscriptions/{write_back.id}", json={"active": False}
+    )
+    assert (paused.status_code, paused.json()["active"]) == (200, False)

@@ -119,7 +119,7 @@ async def create_connector(
         session.add(
             WebhookSubscription(
                 url=getattr(settings, f"{body.kind.value}_url"),
-                events=[event.value for event in WRITE_BACK[body.kind]],
+                events=sorted(event.value for event in WRITE_BACK[body.kind]),
                 secret=secrets.token_urlsafe(32),  # signs nothing: the marketplace's API is called
                 connector_id=connector.id,
                 created_by=caller.actor,

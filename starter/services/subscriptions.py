@@ -155,6 +155,11 @@ async def update_subscription(
     settings: Settings,
 ) -> SubscriptionOut:
     row = await _find(session, caller, subscription_id)
+    if row.connector_id is not None and (body.url is not None or body.events is not None):
+        raise ActionRefused(
+            "a connector's write-back: its marketplace's API (settings) and the events it "
+            "hears are the connector's; pause it or delete it"
+        )
     changes: dict[str, Any] = {}
     if body.url is not None:
         await _check_url(body.url, settings)
