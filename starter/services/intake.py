@@ -1,8 +1,10 @@
-"""Orders from a shop platform's webhooks, through the same intake as `POST /v1/orders`
-(`accept_order`): verified with the connector's secret over the raw body, deduplicated by
-the source's delivery id and by its order id, mapped by the source's module in
-schema/intake. An order that cannot be mapped becomes an intake failure in the operator
-queue, its raw payload kept in Postgres only."""
+"""Orders from a shop platform, through the same intake as `POST /v1/orders`
+(`accept_order`): a webhook's verified with the connector's secret over the raw body and
+deduplicated by the source's delivery id; a webhook's and a polled marketplace's
+(activities/marketplaces.py, given `take_source_order` by the worker) alike deduplicated by
+the source's order id and mapped by the source's module in schema/intake. An order that
+cannot be mapped becomes an intake failure in the operator queue, its raw payload kept in
+Postgres only."""
 
 from __future__ import annotations
 
