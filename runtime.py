@@ -7,7 +7,13 @@ import sys
 
 import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
@@ -76,6 +82,29 @@ async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -
         namespace=settings.temporal_namespace,
         tls=tls,
         api_key=settings.temporal_api_key,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         runtime=runtime,
     )
+
+
+class SharedAdaptersPayloadConverter(CompositePayloadConverter):
+    """pydantic's payload converter with one cache of TypeAdapters for the whole process.
+
+    The worker builds a payload converter for every workflow it starts or replays, and the
+    SDK's pydantic converter keeps its TypeAdapters in itself: each order built one for every
+    contract type it received (from the type's schema, a millisecond or more each). Here they
+    are built once and shared, as the contract types are (schema/ passes through the
+    sandbox); a TypeAdapter holds nothing of a workflow's."""
+
+    _json = PydanticJSONPlainPayloadConverter()
+
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                self._json if isinstance(converter, JSONPlainPayloadConverter) else converter
+                for converter in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+DATA_CONVERTER = DataConverter(payload_converter_class=SharedAdaptersPayloadConverter)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 import phonenumbers
 import structlog
 from babel.core import get_global
 from phonenumbers import region_code_for_number
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -42,8 +41,6 @@ from schema.tables import (
     Incident,
     Order,
     OrderContact,
-    OrderEvent,
-    OrderFacts,
     OrderLine,
     OrderProviderRefs,
     Return,
@@ -136,6 +133,81 @@ def _progress_columns(progress: OrderProgress) -> dict[str, object]:
     }
 
 
+# A timeline step in one statement: where the order was and since when (this visit: documents
+# happen within handover, for the metrics of the stage it leaves), whether a subscription wants
+# the step's shop events, the row (once per key), the read model moved, the date promised.
+# `alone`: nothing is written if a subscription wants the step (its outbox rows must be
+# written in the same transaction). A step beside the order (`moves` false) takes the
+# order's stage and locks its row, as a move's update does, for the outbox's order.
+STEP = text("""
+WITH current AS (
+    SELECT o.id, o.stage, o.created_by_key_id,
+        CASE WHEN :moves THEN (
+            SELECT min(e.at) FROM order_events e
+            WHERE e.order_id = o.id AND e.stage = o.stage AND e.id > (
+                SELECT coalesce(max(x.id), 0) FROM order_events x
+                WHERE x.order_id = o.id AND x.stage <> o.stage)
+        ) END AS since
+    FROM orders o WHERE o.id = :order_id
+    FOR UPDATE
+),
+wanted AS (
+    SELECT EXISTS (
+        SELECT 1 FROM webhook_subscriptions s, current c
+        WHERE s.active AND s.events ?| CAST(:shop_types AS text[])
+            AND (
+                (s.connector_id IS NULL AND (s.for_key_id IS NULL OR s.for_key_id = c.created_by_key_id))
+                -- a marketplace's write-back: the orders its connector brought
+                OR s.connector_id IN (SELECT x.connector_id FROM order_sources x WHERE x.order_id = c.id)
+            )
+    ) AS wanted
+),
+inserted AS (
+    INSERT INTO order_events (order_id, key, at, type, stage, actor, detail)
+    SELECT c.id, :key, :at, :type, CASE WHEN :moves THEN :stage ELSE c.stage END, :actor,
+        CAST(:detail AS jsonb)
+    FROM current c, wanted w WHERE NOT (:alone AND w.wanted)
+    ON CONFLICT (order_id, key) DO NOTHING
+    RETURNING id
+),
+moved AS (
+    UPDATE orders o SET
+        stage = :stage, status = :status, updated_at = :at,
+        expected_date = coalesce(:expected_date, o.expected_date),
+        waiting_for = CASE WHEN :progress THEN :waiting_for ELSE o.waiting_for END,
+        next_deadline = CASE WHEN :progress THEN :next_deadline ELSE o.next_deadline END,
+        allowed_actions = CASE WHEN :progress THEN CAST(:allowed_actions AS jsonb)
+            ELSE o.allowed_actions END,
+        payment_status = CASE WHEN :progress THEN :payment_status ELSE o.payment_status END,
+        fulfilment_status = CASE WHEN :progress THEN :fulfilment_status
+            ELSE o.fulfilment_status END,
+        needs_action = coalesce(:needs_action, o.needs_action),
+        sla_breached = coalesce(:sla_breached, o.sla_breached),
+        payment_failed = coalesce(:payment_failed, o.payment_failed),
+        paid_amount = coalesce(:paid, o.paid_amount)
+    FROM current c, wanted w
+    WHERE o.id = c.id AND :moves AND NOT (:alone AND w.wanted)
+)
+SELECT c.stage, c.since, w.wanted, EXISTS (SELECT FROM inserted) AS recorded,
+    (SELECT f.promised_date FROM order_facts f WHERE f.order_id = c.id AND :delivery_step)
+        AS promised
+FROM current c, wanted w
+""")
+
+PROGRESS = text("""
+UPDATE orders SET waiting_for = :waiting_for, next_deadline = :next_deadline,
+    allowed_actions = CAST(:allowed_actions AS jsonb), payment_status = :payment_status,
+    fulfilment_status = :fulfilment_status, needs_action = :needs_action
+WHERE id = :order_id
+""")
+
+
+def _order_not_found(order_id: str) -> ApplicationError:
+    return ApplicationError(
+        f"order {order_id} does not exist", type=ErrorType.ORDER_NOT_FOUND, non_retryable=True
+    )
+
+
 def timezone_of(country: str | None, default: str) -> str:
     """The customer's time zone, from the delivery country (its main zone)."""
     zones = get_global("territory_zones").get(country or "", [])
@@ -145,108 +217,98 @@ def timezone_of(country: str | None, default: str) -> str:
 class OrderActivities:
     def __init__(self, engine: AsyncEngine, settings: Settings, carrier: Carrier) -> None:
         self._engine = engine
+        # One statement needs no transaction: no BEGIN and COMMIT round trips around it.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._subscribed = shop_events.SubscribedTypes()
         self._settings = settings
         self._carrier = carrier  # its branch directory checks a branch the customer chose
 
     @activity.defn
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
         """Append one timeline row and move the read model's stage, and queue the shop's
-        order events for the step (activities/shop_events.py), in one transaction; a retry
-        writes nothing. A step beside the order (`moves_order` False: a return's, an outside
-        refund's) is written under the order's current stage and moves nothing."""
+        order events for the step (activities/shop_events.py), atomically; a retry writes
+        nothing. A step beside the order (`moves_order` False: a return's, an outside
+        refund's) is written under the order's current stage and moves nothing.
+
+        One statement (`STEP`), prepared once per connection, in one round trip: a step no
+        subscription wants, on an autocommit connection; a step the shop hears of, in a
+        transaction with its outbox rows. Which of the two is chosen from the subscriptions
+        known a few seconds ago (`shop_events.SubscribedTypes`), and `STEP` checks the
+        subscriptions as they are: a step a new subscription wants writes nothing on the
+        first way and is written the second way."""
         entry = input.entry
-        order_id = uuid.UUID(input.order_id)
-        moves = input.moves_order
-        async with open_session(self._engine) as session:
-            before = None
-            stage: Any = entry.stage.value
-            if moves:
-                # Where the order was, and since when (this visit: documents happen within
-                # handover), for the stage it leaves now if it moves on.
-                other = aliased(OrderEvent)
-                came_back_after = (
-                    select(func.coalesce(func.max(other.id), 0))
-                    .where(other.order_id == Order.id, other.stage != Order.stage)
-                    .scalar_subquery()
-                )
-                visit_start = (
-                    select(func.min(OrderEvent.at))
-                    .where(
-                        OrderEvent.order_id == Order.id,
-                        OrderEvent.stage == Order.stage,
-                        col(OrderEvent.id) > came_back_after,
+        shop_types = [t.value for t in shop_events.TIMELINE.get(EventType(entry.type), ())]
+        params = self._step_params(input, shop_types)
+        row = None
+        if not shop_types or not await self._subscribed.wants(self._engine, shop_types):
+            async with self._autocommit.connect() as connection:
+                row = (await connection.execute(STEP, {**params, "alone": True})).first()
+            if row is not None and row.wanted:  # a subscription newer than the cache
+                self._subscribed.forget()
+                row = None
+            elif row is None:
+                raise _order_not_found(input.order_id)
+        if row is None:
+            async with open_session(self._engine) as session:
+                row = (await session.execute(STEP, {**params, "alone": False})).first()
+                if row is None:
+                    raise _order_not_found(input.order_id)
+                if row.recorded and row.wanted:
+                    # The shop hears of the step once, with the read model (an outbox), in
+                    # the order the order's row lock gives its events (STEP took it).
+                    await shop_events.record_timeline_step(
+                        session, order_id=uuid.UUID(input.order_id), entry=entry
                     )
-                    .scalar_subquery()
-                )
-                before = (
-                    await session.execute(
-                        select(col(Order.stage), visit_start).where(col(Order.id) == order_id)
-                    )
-                ).first()
-            else:  # the order's stage as it stands
-                stage = select(col(Order.stage)).where(col(Order.id) == order_id).scalar_subquery()
-            inserted = await session.execute(
-                insert(OrderEvent)
-                .values(
-                    order_id=order_id,
-                    key=input.key,
-                    at=entry.at,
-                    type=entry.type,
-                    stage=stage,
-                    actor=entry.actor,
-                    detail=entry.detail,
-                )
-                .on_conflict_do_nothing(index_elements=["order_id", "key"])
-                .returning(col(OrderEvent.id))
-            )
-            recorded = inserted.first() is not None
-            facts = None
-            if moves:
-                values: dict[str, object] = {
-                    "stage": entry.stage.value,
-                    "status": input.status.value,
-                    "updated_at": entry.at,
-                }
-                if input.expected_date is not None:
-                    values["expected_date"] = input.expected_date
-                if input.progress is not None:
-                    values.update(_progress_columns(input.progress))
-                values.update(FLAGS.get(EventType(entry.type), {}))
-                if input.paid is not None:  # the refund ledger's limit (schema/ledger.py)
-                    values["paid_amount"] = input.paid
-                await session.execute(
-                    update(Order).where(col(Order.id) == order_id).values(**values)
-                )
-                if entry.type in DELIVERY_STEPS:  # for the date promised at confirmation
-                    facts = await session.get(OrderFacts, order_id)
-            if recorded and entry.type in shop_events.TIMELINE:
-                # The shop hears of the step once, with the read model (an outbox), in the
-                # order the order's row lock gives its events (a move's update took it).
-                if not moves:
-                    await session.execute(
-                        select(col(Order.id)).where(col(Order.id) == order_id).with_for_update()
-                    )
-                await shop_events.record_timeline_step(session, order_id=order_id, entry=entry)
-            await session.commit()
+                await session.commit()
+        recorded, moves = bool(row.recorded), input.moves_order
         if recorded and moves:
-            if before is not None and before[1] is not None and before[0] != entry.stage.value:
-                metrics.stage_left(before[0], (entry.at - before[1]).total_seconds())
-            promised = facts.promised_date if facts is not None else None
-            metrics.timeline_step(entry.type, entry.stage.value, entry.detail, promised, entry.at)
+            if row.since is not None and row.stage != entry.stage.value:
+                metrics.stage_left(row.stage, (entry.at - row.since).total_seconds())
+            metrics.timeline_step(
+                entry.type, entry.stage.value, entry.detail, row.promised, entry.at
+            )
         stage_now = entry.stage.value if moves else "the order's"
         log.info("timeline", event_type=entry.type, stage=stage_now, recorded=recorded)
         return RecordEventResult(recorded=recorded)
 
+    @staticmethod
+    def _step_params(input: RecordEventInput, shop_types: list[str]) -> dict[str, object]:
+        entry, progress = input.entry, input.progress
+        flags = FLAGS.get(EventType(entry.type), {}) if input.moves_order else {}
+        columns = _progress_columns(progress) if progress is not None else {}
+        return {
+            "order_id": uuid.UUID(input.order_id),
+            "key": input.key,
+            "at": entry.at,
+            "type": entry.type,
+            "stage": entry.stage.value,
+            "actor": entry.actor,
+            "detail": json.dumps(entry.detail),
+            "moves": input.moves_order,
+            "status": input.status.value,
+            "expected_date": input.expected_date,
+            "progress": progress is not None,
+            "waiting_for": columns.get("waiting_for"),
+            "next_deadline": columns.get("next_deadline"),
+            "allowed_actions": json.dumps(columns.get("allowed_actions", [])),
+            "payment_status": columns.get("payment_status"),
+            "fulfilment_status": columns.get("fulfilment_status"),
+            # The step's flag wins over the wait's (a flag is what happened, the wait what is)
+            "needs_action": flags.get("needs_action", columns.get("needs_action")),
+            "sla_breached": flags.get("sla_breached"),
+            "payment_failed": flags.get("payment_failed"),
+            "paid": input.paid,  # the refund ledger's limit (schema/ledger.py)
+            "shop_types": shop_types,
+            "delivery_step": entry.type in DELIVERY_STEPS,  # for the date promised
+        }
+
     @activity.defn
     async def record_progress(self, input: RecordProgressInput) -> None:
         """What the order waits for now, and what may be done with it (a wait began)."""
-        async with open_session(self._engine) as session:
-            await session.execute(
-                update(Order)
-                .where(col(Order.id) == uuid.UUID(input.order_id))
-                .values(**_progress_columns(input.progress))
-            )
-            await session.commit()
+        columns = _progress_columns(input.progress)
+        columns["allowed_actions"] = json.dumps(columns["allowed_actions"])
+        async with self._autocommit.connect() as connection:
+            await connection.execute(PROGRESS, {"order_id": uuid.UUID(input.order_id), **columns})
 
     @activity.defn
     async def validate_order(self, input: ValidateOrderInput) -> ValidateOrderResult:

@@ -44,6 +44,7 @@ import asyncio
 import ipaddress
 import random
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -234,6 +235,36 @@ AWAITS = {
     EventType.PICKING_NEEDS_OPERATOR: WaitingFor.STOCK_DECISION,
     EventType.STEP_FAILED: WaitingFor.INCIDENT_RESOLUTION,
 }
+
+
+class SubscribedTypes:
+    """The event types some active subscription wants, as read at most `TTL` seconds ago: a
+    hint that lets a timeline step no subscription wants skip a transaction. Never the last
+    word: the step's own statement checks the subscriptions as they are (activities/orders.py,
+    `STEP`), so a subscription newer than this still gets every event from its creation on."""
+
+    TTL = 10.0
+
+    def __init__(self) -> None:
+        self._types: frozenset[str] = frozenset()
+        self._read_at = -self.TTL
+
+    async def wants(self, engine: AsyncEngine, types: list[str]) -> bool:
+        if time.monotonic() - self._read_at > self.TTL:
+            async with engine.connect() as connection:
+                rows = await connection.execute(SUBSCRIBED_TYPES)
+                self._types = frozenset(row[0] for row in rows)
+            self._read_at = time.monotonic()
+        return not self._types.isdisjoint(types)
+
+    def forget(self) -> None:
+        """Read again next time (a step found a subscription this did not know)."""
+        self._read_at = -self.TTL
+
+
+SUBSCRIBED_TYPES = text(
+    "SELECT DISTINCT jsonb_array_elements_text(events) FROM webhook_subscriptions WHERE active"
+)
 
 
 async def record(

@@ -1,10 +1,11 @@
 """Benchmark: speed and scale on the real stack, in one run, ending with one table.
 
 1. **Lifecycle beside the bare-Temporal ceiling** (`make dev`'s stack on autopilot, a 0.1 s
-   provider step): N cash-on-delivery orders from POST to delivered, against N runs of
-   `bench.ceiling.BareOrderWorkflow` doing the same Temporal work (read from a delivered
-   order's history) with no-op activities, on the same dev server, alternately. The CPU
-   each process spent per order says where the time goes.
+   provider step, the invented `sim` carrier): N cash-on-delivery orders from POST to
+   delivered, against N runs of `bench.ceiling.BareOrderWorkflow` doing a fixed minimal
+   business mix (`bench.ceiling.BUSINESS`) with no-op activities, on the same dev server,
+   alternately. The CPU each process spent per order says where the time goes; a delivered
+   order's history, what Temporal stores and runs for it.
 2. **POST -> confirmation e-mail** p50/p95/p99 while orders arrive at half the lifecycle's
    sustained rate (each then runs to delivery beside the next).
 3. **Parked orders**: prepaid orders parked on their payment wait (the warehouse restocked
@@ -27,6 +28,7 @@ import os
 import platform
 import random
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,7 +48,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench import reports
-from bench.ceiling import BareOrderWorkflow, describe, mix_of
+from bench.ceiling import BUSINESS, BareOrderWorkflow, describe, history_figures, mix_of
 from bench.confirmation import Mailbox
 from devstack.harness import DevStack
 from schema.api.orders import sample_order
@@ -232,7 +234,19 @@ async def confirmation_latency(
     return latencies
 
 
-async def throughput(stack: DevStack, orders: int, rounds: int, table: Table) -> None:
+def profiling(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling a process until SIGINT, its stacks written collapsed (one line a
+    stack and its count: `--format raw`) to `output`."""
+    spy = str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "-o", str(output)],
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def throughput(
+    stack: DevStack, orders: int, rounds: int, table: Table, profile_to: Path | None = None
+) -> None:
     engine = database(stack)
     address = stack.env["ORDERFLOW_TEMPORAL_ADDRESS"]
     client = await Client.connect(address, data_converter=pydantic_data_converter)
@@ -244,12 +258,13 @@ async def throughput(stack: DevStack, orders: int, rounds: int, table: Table) ->
         parts = processes(stack)
         parts["bare worker"] = [psutil.Process(bare.pid)]
         async with httpx.AsyncClient(base_url=stack.api, headers=stack.auth, timeout=60) as api:
-            # Warm-up, and the order whose Temporal work the ceiling repeats.
+            # Warm-up, and the order whose history is counted.
             [first] = await post_orders(api, 1, 1, payment={"method": "cod"})
             while (await delivered(engine, [first]))[0] < 1:
                 await asyncio.sleep(0.2)
-            steps = mix_of(await client.get_workflow_handle(workflow_id_for(first)).fetch_history())
-            print(f"an order's Temporal work: {describe(steps)}", flush=True)
+            history = await client.get_workflow_handle(workflow_id_for(first)).fetch_history()
+            figures = history_figures(history)
+            steps = BUSINESS
             await ceiling(client, steps, 10)
             await lifecycle(api, engine, 10)
             ceilings, lifecycles = [], []
@@ -261,9 +276,16 @@ async def throughput(stack: DevStack, orders: int, rounds: int, table: Table) ->
                 after = cpu_seconds(parts)
                 for name in after:
                     bare_profile[name] = bare_profile.get(name, 0.0) + after[name] - before[name]
+                spy = None
+                if profile_to is not None and not lifecycles:  # the first round's worker
+                    [worker] = parts["worker"]
+                    spy = profiling(worker.pid, profile_to)
                 before = cpu_seconds(parts)
                 lifecycles.append(await lifecycle(api, engine, orders))
                 after = cpu_seconds(parts)
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=60)
                 for name in after:
                     profile[name] = profile.get(name, 0.0) + (after[name] - before[name])
                 print(
@@ -271,9 +293,17 @@ async def throughput(stack: DevStack, orders: int, rounds: int, table: Table) ->
                 )
             ceiling_rate, lifecycle_rate = max(ceilings), max(lifecycles)
             ratio = lifecycle_rate / ceiling_rate
-            table.add("an order's Temporal work (the ceiling's too)", describe(steps))
+            table.add("the ceiling's business mix (fixed)", describe(steps))
+            table.add("a delivered COD order's Temporal work", describe(mix_of(history)))
             table.add(
-                "bare-Temporal ceiling, same work, same server", f"{ceiling_rate:.2f} workflows/s"
+                "a delivered COD order's history",
+                f"{figures['events']} events, {figures['workflow tasks']} workflow tasks, "
+                f"{figures['local activities']} local activities, {figures['upserts']} upserts "
+                f"({figures.get('upserts changing nothing', 0)} changing nothing)",
+            )
+            table.add(
+                "bare-Temporal ceiling, business mix, same server",
+                f"{ceiling_rate:.2f} workflows/s",
             )
             table.add(
                 f"lifecycle, {orders} COD orders POST -> delivered",
@@ -588,6 +618,11 @@ def main() -> None:
     parser.add_argument("--reads-orders", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200, help="per support read")
     parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "parked", "reads"])
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy's samples of the worker in the first lifecycle round, collapsed, to this file",
+    )
     args = parser.parse_args()
     table = Table()
     table.add("machine", machine())
@@ -602,7 +637,7 @@ def main() -> None:
                 # (Nova Poshta's parcels wait for the tracking schedule's rounds instead).
                 ORDERFLOW_CARRIER="sim",
             ) as stack:
-                asyncio.run(throughput(stack, args.orders, args.rounds, table))
+                asyncio.run(throughput(stack, args.orders, args.rounds, table, args.profile))
         if not {"parked", "reads"} <= set(args.skip):
             print("3. parked orders, a restart", flush=True)
             stack = DevStack(Path(tmp) / "b" / "data", ORDERFLOW_SIMULATOR_AUTOPILOT="false")

@@ -185,3 +185,4 @@ class PatchId(StrEnum):
     PACKING_DEADLINE = "packing-deadline"
     CARRIER_NEWS_DEADLINE = "carrier-news-deadline"
     RETURN_ON_ORDER_MACHINERY = "return-on-order-machinery"
+    SEARCH_ATTRIBUTES_ON_CHANGE = "search-attributes-on-change"

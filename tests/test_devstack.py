@@ -259,6 +259,7 @@ def test_make_dev_texts_through_turbosms_and_hears_mailgun(devstack: DevStack) -
     assert devstack.stop() == 0
 
 
+@pytest.mark.stack  # `make dev` itself, started twice by the test (no fixture marks it)
 @pytest.mark.timeout(400)
 def test_make_dev_stopped_mid_flight_strands_no_order(tmp_path: Path) -> None:
     """The issue's scenario: six orders posted, `make dev` stopped 4 s later and started again

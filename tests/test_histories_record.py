@@ -355,6 +355,19 @@ async def test_carrier_silent_past_the_wait_incident(stack: Stack, record: Recor
     await record(order)
 
 
+async def test_reviewed_cod_order_search_attributes_on_change(stack: Stack, record: Record) -> None:
+    """COD with a customer's note: waits for an operator (flagged), confirmed, delivered, no
+    feedback; each search attribute upserted only when it changes
+    (`PatchId.SEARCH_ATTRIBUTES_ON_CHANGE`)."""
+    order = await Journey.place(stack, note="Please deliver after 18:00", payment={"method": "cod"})
+    await order.waiting_for("operator_confirmation")
+    confirmed = await order.act("confirm")
+    assert confirmed.status_code == 200, confirmed.text
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    await record(order)
+
+
 async def test_customer_cancels_missing_stock(stack: Stack, record: Record) -> None:
     lines = [{"sku": "GONE-03", "name": "Sold out", "quantity": 1, "unit_price": "10.00"}]
     order = await Journey.place(stack, lines=lines)

@@ -16,13 +16,12 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.harness import free_port
 from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
-from runtime import metrics_runtime
+from runtime import DATA_CONVERTER, metrics_runtime
 from schema.api.fields import Role
 from schema.database import make_engine
 from schema.links import LinkPurpose
@@ -82,7 +81,7 @@ async def business(
     runtime = metrics_runtime("127.0.0.1", port)
     client = await Client.connect(
         temporal_env.client.service_client.config.target_host,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         runtime=runtime,
     )
     engine = make_engine(metrics_database)

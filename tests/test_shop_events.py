@@ -789,3 +789,23 @@ async def test_an_attempt_connects_to_the_address_it_checked(
     assert request.headers["host"] == "shop.example:8443"
     assert request.headers["connection"] == "close"  # no pooled connection of another name
     assert request.extensions["sni_hostname"] == "shop.example"
+
+
+async def test_a_new_subscription_hears_the_very_next_step(dev_stack: Stack, receiver: str) -> None:
+    """The worker keeps for a few seconds which event types are subscribed to, to spare a
+    transaction for a step nobody wants (`shop_events.SubscribedTypes`); a subscription made
+    meanwhile still hears every step from its creation on: the step's statement checks."""
+    before = await Journey.place(dev_stack, payment={"method": "cod"})
+    await before.reached("order.confirmed")  # the worker has just seen no subscription
+    created = await dev_stack.api.post(
+        "/v1/webhook-subscriptions", json={"url": receiver, "events": ALL_TYPES}
+    )
+    assert created.status_code == 201, created.text
+    subscription = created.json()
+    try:
+        await dev_stack.sim.post("/shop/sim/secret", json={"secret": subscription["secret"]})
+        after = await Journey.place(dev_stack, payment={"method": "cod"})
+        arrived = await _types_arrived(dev_stack, after.order_id, "order.received")
+        assert arrived[0]["event"]["type"] == "order.received"
+    finally:
+        await dev_stack.api.delete(f"/v1/webhook-subscriptions/{subscription['id']}")

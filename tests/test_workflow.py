@@ -11,12 +11,12 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.providers import make_http_client
 from devstack.mailsink import MailSink
+from runtime import DATA_CONVERTER
 from schema.api.orders import SAMPLE_ORDER, OrderCreate
 from schema.contracts import (
     CarrierEvent,
@@ -119,9 +119,9 @@ async def test_a_whole_lifecycle_history_replays(ts_stack: Stack) -> None:
     await order.until(lambda s: s.stage == Stage.COMPLETED)
     history = await order_handle(ts_stack.client, order.order_id).fetch_history()
 
-    await Replayer(
-        workflows=[OrderWorkflow], data_converter=pydantic_data_converter
-    ).replay_workflow(history)
+    await Replayer(workflows=[OrderWorkflow], data_converter=DATA_CONVERTER).replay_workflow(
+        history
+    )
 
 
 async def test_history_stays_small_with_hundreds_of_carrier_events(ts_stack: Stack) -> None:
@@ -161,7 +161,7 @@ async def test_stored_history_replays(path: Path) -> None:
             CarrierTrackingWorkflow,
             MarketplacePollWorkflow,
         ],
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         workflow_runner=WORKFLOW_RUNNER,  # the worker's sandbox, as orders in flight meet it
     ).replay_workflow(history)
 

@@ -141,4 +141,12 @@ PATCHES = (
         "314c89a",
         "return_watched_approved_inspected_late_retried.json",
     ),
+    Patch(
+        PatchId.SEARCH_ATTRIBUTES_ON_CHANGE,
+        "a search attribute is upserted only when its value changes (before, every wait set "
+        "OrderNeedsAction again, most often from false to false: an event each)",
+        date(2026, 12, 4),
+        "aef7e2b",
+        "reviewed_cod_order_search_attributes_on_change.json",
+    ),
 )

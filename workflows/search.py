@@ -6,8 +6,13 @@ The worker registers them at start (worker.ensure_search_attributes); the dev se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from schema.vocabulary import PatchId
 
 ORDER_STAGE = SearchAttributeKey.for_keyword("OrderStage")
 ORDER_NUMBER = SearchAttributeKey.for_keyword("OrderNumber")
@@ -16,8 +21,20 @@ ORDER_SLA_BREACHED = SearchAttributeKey.for_bool("OrderSlaBreached")
 SEARCH_ATTRIBUTES = (ORDER_STAGE, ORDER_NUMBER, ORDER_NEEDS_ACTION, ORDER_SLA_BREACHED)
 
 
+def _upsert(updates: Sequence[SearchAttributeUpdate]) -> None:
+    """Upsert the values that change (each upsert is a command and an event in the order's
+    history: a wait's "needs no action" set again after a wait that needed none was one of
+    every three). Orders that started before this upserted every value every time."""
+    if workflow.patched(PatchId.SEARCH_ATTRIBUTES_ON_CHANGE):
+        current = workflow.info().typed_search_attributes
+        updates = [update for update in updates if current.get(update.key) != update.value]
+        if not updates:
+            return
+    workflow.upsert_search_attributes(updates)
+
+
 def mark_started(number: str, stage: str) -> None:
-    workflow.upsert_search_attributes(
+    _upsert(
         [
             ORDER_NUMBER.value_set(number),
             ORDER_STAGE.value_set(stage),
@@ -28,12 +45,12 @@ def mark_started(number: str, stage: str) -> None:
 
 
 def mark_stage(stage: str) -> None:
-    workflow.upsert_search_attributes([ORDER_STAGE.value_set(stage)])
+    _upsert([ORDER_STAGE.value_set(stage)])
 
 
 def mark_needs_action(needed: bool) -> None:
-    workflow.upsert_search_attributes([ORDER_NEEDS_ACTION.value_set(needed)])
+    _upsert([ORDER_NEEDS_ACTION.value_set(needed)])
 
 
 def mark_sla_breached() -> None:
-    workflow.upsert_search_attributes([ORDER_SLA_BREACHED.value_set(True)])
+    _upsert([ORDER_SLA_BREACHED.value_set(True)])

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 
 from schema.contracts import (
     CancelReason,
@@ -31,6 +32,7 @@ from schema.contracts import (
 )
 from tests.workflows.order_run import OPERATOR, OrderDesk, refusal, types
 from tests.workflows.standins import MUG, PAYMENT_ID, TRACKING_NUMBER, OrderStandIns
+from workflows import search
 
 DAY = timedelta(days=1)
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -618,3 +620,44 @@ async def test_invalid_order_is_cancelled_and_never_confirmed(desk: OrderDesk) -
     assert status.allowed_actions == []
     assert order.standins.sent() == []  # broken contacts: nobody to tell
     assert [c.name for c in order.standins.calls if c.name != "record_event"] == ["validate_order"]
+
+
+async def test_the_search_attributes_follow_the_order_each_change_upserted_once(
+    desk: OrderDesk,
+) -> None:
+    """Temporal's visibility (the Web UI, `temporal workflow list --query`) finds an order by
+    its stage and its flags; the order's history holds an upsert only where a value changes
+    (`PatchId.SEARCH_ATTRIBUTES_ON_CHANGE`: waits that need no one no longer re-set the flag)."""
+    order = await desk.place(reviewed(payment=PaymentMethod.COD))
+    await order.waiting_for("operator_confirmation")
+    waiting = (await order.handle.describe()).typed_search_attributes
+    assert waiting.get(search.ORDER_NEEDS_ACTION) is True
+    assert waiting.get(search.ORDER_STAGE) == Stage.VALIDATION.value
+    await order.confirm()
+    await order.delivered()
+    await order.until(lambda s: s.stage == Stage.FEEDBACK, "the feedback stage")
+    shown = (await order.handle.describe()).typed_search_attributes
+    assert shown.get(search.ORDER_NEEDS_ACTION) is False
+    assert shown.get(search.ORDER_SLA_BREACHED) is False
+    assert shown.get(search.ORDER_STAGE) == Stage.FEEDBACK.value
+
+    history = await order.handle.fetch_history()
+    upserts = (
+        event.upsert_workflow_search_attributes_event_attributes.search_attributes
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    )
+    # The order's own (the SDK upserts TemporalChangeVersion with each patch it records).
+    upserted = [
+        dict(attributes.indexed_fields)
+        for attributes in upserts
+        if "TemporalChangeVersion" not in attributes.indexed_fields
+    ]
+    seen: dict[str, bytes] = {}
+    for fields in upserted:
+        changed = {name for name, value in fields.items() if seen.get(name) != value.data}
+        assert changed == set(fields), f"{set(fields) - changed} upserted unchanged"
+        seen.update({name: value.data for name, value in fields.items()})
+    # Set at the start; then each stage, and the review wait's flag raised and lowered.
+    assert set(upserted[0]) == {"OrderNumber", "OrderStage", "OrderNeedsAction", "OrderSlaBreached"}
+    assert [set(fields) for fields in upserted[1:]].count({"OrderNeedsAction"}) == 2
