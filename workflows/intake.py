@@ -13,7 +13,9 @@ the activities take the orders into Postgres and return counts.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -23,10 +25,18 @@ with workflow.unsafe.imports_passed_through():
     from activities.marketplaces import MarketplaceActivities
     from schema.contracts import MarketplacePoll, PollOrdersInput, PollOrdersResult
 
+from workflows.steps import NON_RETRYABLE, RETRIES
+
 TIMEOUT = timedelta(minutes=5)  # one connector: its pages of orders, each taken
-RETRIES = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5
-)
+
+
+def _retries(activity: Callable[..., Any]) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=RETRIES[activity].attempts,
+        non_retryable_error_types=NON_RETRYABLE,
+    )
 
 
 @workflow.defn(name="MarketplacePollWorkflow")
@@ -36,7 +46,7 @@ class MarketplacePollWorkflow:
         polled = await workflow.execute_activity_method(
             MarketplaceActivities.polled_connectors,
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RETRIES,
+            retry_policy=_retries(MarketplaceActivities.polled_connectors),
         )
         results = await asyncio.gather(*(_poll(id) for id in polled.connector_ids))
         done = [result for result in results if result is not None]
@@ -59,7 +69,7 @@ async def _poll(connector_id: str) -> PollOrdersResult | None:
             MarketplaceActivities.poll_orders,
             PollOrdersInput(connector_id),
             start_to_close_timeout=TIMEOUT,
-            retry_policy=RETRIES,
+            retry_policy=_retries(MarketplaceActivities.poll_orders),
         )
     except ActivityError as failed:
         workflow.logger.warning("connector %s not polled: %s", connector_id, failed.cause)
