@@ -34,6 +34,7 @@ DEVSTACK_SECRETS = frozenset(
         "dev-warehouse-secret",
         "dev-carrier-secret",
         "dev-link-secret",
+        "dev-connector-secret",
         "dev-liqpay-private-key",
         "dev-monobank-token",
         "dev-wayforpay-secret-key",
@@ -88,6 +89,8 @@ CARRIER_APIS = (
         "ukrposhta/tracking/",
     ),
 )
+# Each marketplace API's setting, its real address, and its simulator's path in the devstack.
+MARKETPLACE_APIS = (("prom_url", "https://my.prom.ua/api/v1", "prom/api/v1"),)
 # The devstack's carrier accounts: what its simulators expect (devstack/fixtures/). The keys
 # start with "dev-": outside the devstack such a value is refused like an unset one.
 DEVSTACK_CARRIER_ACCOUNTS = {
@@ -281,6 +284,13 @@ class Settings(BaseSettings):
     # previous keys still open links already sent, so the key can be rotated.
     link_secret: str = "dev-link-secret"
     link_previous_secrets: list[str] = []
+    # Seals the intake connectors' stored credentials (schema/intake/credentials.py).
+    connector_secret: str = "dev-connector-secret"
+    # Marketplaces whose orders are polled (README, Intake): how often the schedule polls
+    # every enabled connector, and each API (unset: the real one outside the devstack, its
+    # simulator inside it); each connector's credentials are its own.
+    marketplace_poll_interval: timedelta = timedelta(minutes=5)
+    prom_url: str = ""
     link_lifetime: timedelta = timedelta(days=120)  # an order's link outlives its feedback stage
     # The "my orders" link lists every order of an e-mail: it lives an hour.
     order_list_link_lifetime: timedelta = timedelta(hours=1)
@@ -434,6 +444,7 @@ class Settings(BaseSettings):
             "warehouse_webhook_secret",
             "carrier_webhook_secret",
             "link_secret",
+            "connector_secret",
         ):
             variable = f"ORDERFLOW_{name.upper()}"
             if name not in self.model_fields_set:
@@ -515,9 +526,9 @@ class Settings(BaseSettings):
         self.payment_url = self.payment_url or f"{simulators}/payment"
         self.warehouse_url = self.warehouse_url or f"{simulators}/warehouse"
         self.carrier_url = self.carrier_url or f"{simulators}/carrier"
-        # The real carriers' APIs unless the devstack runs (then their simulators and the
-        # accounts they know).
-        for name, real, simulated in CARRIER_APIS:
+        # The real carriers' and marketplaces' APIs unless the devstack runs (then their
+        # simulators, and the carrier accounts they know).
+        for name, real, simulated in (*CARRIER_APIS, *MARKETPLACE_APIS):
             if not getattr(self, name):
                 setattr(self, name, f"{simulators}/{simulated}" if self.devstack else real)
         if self.devstack:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from datetime import timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.carriers import make_carrier
 from activities.documents import DocumentActivities, Shop
 from activities.inventory import InventoryActivities
+from activities.marketplaces import MarketplaceActivities
 from activities.notifications import (
     Channel,
     EmailChannel,
@@ -57,9 +59,18 @@ from activities.shop_events import ShopEventDispatcher
 from activities.turbosms import TurboSms, TurboSmsChannel, TurboSmsDeliveries
 from activities.warehouse import WarehouseActivities
 from runtime import configure_logging, connect_temporal, metrics_runtime
-from schema.contracts import TrackingRound, order_id_of, tracking_workflow_id
+from schema.contracts import (
+    MarketplacePoll,
+    TrackingRound,
+    marketplace_poll_workflow_id,
+    order_id_of,
+    tracking_workflow_id,
+)
 from schema.database import make_engine
 from settings import Settings, get_settings
+from starter.services.intake import take_source_order
+from starter.services.temporal import OrderWorkflows
+from workflows.intake import MarketplacePollWorkflow
 from workflows.messages import CustomerMessageWorkflow
 from workflows.order import OrderWorkflow
 from workflows.refunds import RefundWorkflow
@@ -100,31 +111,57 @@ class _BoundActivity(ActivityInboundInterceptor):
             return await super().execute_activity(input)
 
 
-async def ensure_tracking_schedule(client: Client, settings: Settings, polls: bool) -> None:
-    """The schedule of tracking rounds (workflows/tracking.py) for a carrier without webhooks
-    (`polls`), created once and kept at the interval settings give; none for one that calls
-    back."""
-    schedule_id = tracking_workflow_id(settings.temporal_task_queue)
+async def ensure_schedule(
+    client: Client,
+    schedule_id: str,
+    action: ScheduleActionStartWorkflow | None,
+    every: timedelta,
+) -> None:
+    """A schedule created once and kept at the interval settings give; none (deleted, if
+    there was one) when there is no `action` to schedule."""
     handle = client.get_schedule_handle(schedule_id)
-    if not polls:
+    if action is None:
         with contextlib.suppress(RPCError):  # none there: nothing to stop
             await handle.delete()
         return
     schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            CarrierTrackingWorkflow.run,
-            TrackingRound(),
-            id=schedule_id,
-            task_queue=settings.temporal_task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=settings.carrier_poll_interval)]),
-        # One round at a time: a slow round (its pages continue as new) is not overtaken.
+        action=action,
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        # One run at a time: a slow one (its pages continue as new) is not overtaken.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     try:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
         await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+
+
+async def ensure_tracking_schedule(client: Client, settings: Settings, polls: bool) -> None:
+    """The schedule of tracking rounds (workflows/tracking.py) for a carrier without webhooks
+    (`polls`); none for one that calls back."""
+    schedule_id = tracking_workflow_id(settings.temporal_task_queue)
+    action = ScheduleActionStartWorkflow(
+        CarrierTrackingWorkflow.run,
+        TrackingRound(),
+        id=schedule_id,
+        task_queue=settings.temporal_task_queue,
+    )
+    await ensure_schedule(
+        client, schedule_id, action if polls else None, settings.carrier_poll_interval
+    )
+
+
+async def ensure_marketplace_schedule(client: Client, settings: Settings) -> None:
+    """The schedule of marketplace polls (workflows/intake.py): every enabled polled
+    connector, each time."""
+    schedule_id = marketplace_poll_workflow_id(settings.temporal_task_queue)
+    action = ScheduleActionStartWorkflow(
+        MarketplacePollWorkflow.run,
+        MarketplacePoll(),
+        id=schedule_id,
+        task_queue=settings.temporal_task_queue,
+    )
+    await ensure_schedule(client, schedule_id, action, settings.marketplace_poll_interval)
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
@@ -206,6 +243,13 @@ def build_worker(
     shipping = ShippingActivities(engine, carrier, f"{webhooks}/carrier")
     documents = DocumentActivities(engine, Shop.of(settings), carrier)
     returns = ReturnActivities(engine)
+    # Orders polled from marketplaces go through the intake the API's webhooks use.
+    marketplaces = MarketplaceActivities(
+        engine,
+        http,
+        settings,
+        functools.partial(take_source_order, workflows=OrderWorkflows(settings, client)),
+    )
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
@@ -215,6 +259,7 @@ def build_worker(
             RefundWorkflow,
             CustomerMessageWorkflow,
             CarrierTrackingWorkflow,
+            MarketplacePollWorkflow,
         ],
         interceptors=[_BindOrderToLogs()],
         activities=[
@@ -244,6 +289,8 @@ def build_worker(
             returns.exchange_outcome,
             shipping.poll_tracking,
             shipping.record_tracking,
+            marketplaces.polled_connectors,
+            marketplaces.poll_orders,
         ],
         workflow_runner=WORKFLOW_RUNNER,
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -265,6 +312,7 @@ async def main() -> None:
     engine = make_engine(settings.database_url, pre_ping=False)  # activities retry
     http = make_http_client(settings.provider_timeout_seconds)
     await ensure_tracking_schedule(client, settings, make_carrier(settings, http).polls)
+    await ensure_marketplace_schedule(client, settings)
     worker = build_worker(client, settings, engine, http)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

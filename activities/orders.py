@@ -156,7 +156,11 @@ wanted AS (
     SELECT EXISTS (
         SELECT 1 FROM webhook_subscriptions s, current c
         WHERE s.active AND s.events ?| CAST(:shop_types AS text[])
-            AND (s.for_key_id IS NULL OR s.for_key_id = c.created_by_key_id)
+            AND (
+                (s.connector_id IS NULL AND (s.for_key_id IS NULL OR s.for_key_id = c.created_by_key_id))
+                -- a marketplace's write-back: the orders its connector brought
+                OR s.connector_id IN (SELECT x.connector_id FROM order_sources x WHERE x.order_id = c.id)
+            )
     ) AS wanted
 ),
 inserted AS (

@@ -75,16 +75,21 @@ class SharedRate:
             await asyncio.sleep(max(wait, 0.001))
 
 
-def provider_error(name: str, message: str, *, retryable: bool) -> ApplicationError:
+def provider_error(
+    name: str, message: str, *, retryable: bool, status: int | None = None
+) -> ApplicationError:
     """A provider's failure as the activities name it: `ProviderUnavailable` (retried) or
-    `ProviderRejected` (refused for good: an incident an operator settles). Its words may
-    quote what it was sent: e-mail addresses and phone numbers are masked (the failure is
-    kept in the order's history)."""
+    `ProviderRejected` (refused for good: an incident an operator settles; its HTTP status,
+    when there was one, its only detail). Its words may quote what it was sent: e-mail
+    addresses and phone numbers are masked (the failure is kept in the order's history)."""
     message = mask_addresses(message)
     if retryable:
         return ApplicationError(f"{name}: {message}", type=ErrorType.PROVIDER_UNAVAILABLE)
     return ApplicationError(
-        f"{name}: {message}", type=ErrorType.PROVIDER_REJECTED, non_retryable=True
+        f"{name}: {message}",
+        *([] if status is None else [status]),
+        type=ErrorType.PROVIDER_REJECTED,
+        non_retryable=True,
     )
 
 
@@ -199,6 +204,7 @@ class Provider:
                 self.name,
                 f"refused {what}: {response.status_code} {response.text[:200]}",
                 retryable=False,
+                status=response.status_code,
             )
         return response
 

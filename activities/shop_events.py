@@ -54,23 +54,26 @@ from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from sqlalchemy import func, text, update
+from sqlalchemy import false, func, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, or_, select
+from sqlmodel import and_, col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.common import MetricMeter
 
 from activities import metrics
+from activities.marketplaces import write_back
 from activities.messages import delay_reason
 from schema.contracts import TimelineEntry, WaitingFor
+from schema.database import open_session
 from schema.shop_events import HEADER, ShopEventType, body_of, sign
 from schema.tables import (
     Incident,
     Order,
     OrderNote,
     OrderProviderRefs,
+    OrderSource,
     Refund,
     ShopDelivery,
     ShopEvent,
@@ -282,8 +285,18 @@ async def record(
                 col(WebhookSubscription.active),
                 col(WebhookSubscription.events).contains([type.value]),
                 or_(
-                    col(WebhookSubscription.for_key_id).is_(None),
-                    WebhookSubscription.for_key_id == order.created_by_key_id,
+                    and_(
+                        col(WebhookSubscription.for_key_id).is_(None),
+                        col(WebhookSubscription.connector_id).is_(None),
+                    ),
+                    # (`== None` would be IS NULL: every connector's write-back too.)
+                    false()
+                    if order.created_by_key_id is None
+                    else WebhookSubscription.for_key_id == order.created_by_key_id,
+                    # A marketplace's write-back: the orders its connector brought.
+                    col(WebhookSubscription.connector_id).in_(
+                        select(OrderSource.connector_id).where(OrderSource.order_id == order.id)
+                    ),
                 ),
             )
         )
@@ -481,7 +494,8 @@ CLAIM = text(
     FROM chosen, webhook_subscriptions s, shop_events e
     WHERE d.id = chosen.id AND d.status = 'pending' AND d.next_attempt_at <= now()
       AND s.id = d.subscription_id AND e.seq = d.event_seq
-    RETURNING d.id, d.subscription_id, d.attempts, d.queued_at, s.url, s.secret, e.payload
+    RETURNING d.id, d.subscription_id, d.attempts, d.queued_at, s.url, s.secret, s.connector_id,
+      e.payload
     """
 )
 LEASE_MARGIN_SECONDS = 30  # beyond the attempt's limit: time to record its answer
@@ -577,8 +591,11 @@ class ShopEventDispatcher:
         """Post one claimed delivery and record the answer; its receiver rests after a failure."""
         subscription = row.subscription_id
         try:
-            answer = await self._post(row)
-            outcome = await self._settle(row, answer)
+            if row.connector_id is None:
+                answer, final = await self._post(row), False
+            else:
+                answer, final = await self._write_back(row)
+            outcome = await self._settle(row, answer, final=final)
             if outcome == "delivered":
                 self._failures.pop(subscription, None)
                 self._resting.pop(subscription, None)
@@ -639,7 +656,23 @@ class ShopEventDispatcher:
             return status_code, None
         return status_code, f"HTTP {status_code}"
 
-    async def _settle(self, row: Row[Any], answer: tuple[int | None, str | None]) -> str:
+    async def _write_back(self, row: Row[Any]) -> tuple[tuple[int | None, str | None], bool]:
+        """Tell a connector's marketplace of the event in its own API (activities/
+        marketplaces.py) instead of posting it: the answer as `_post` gives it, and whether it
+        is final (the marketplace refused for good: failed at once, no retry)."""
+        async with open_session(self._engine) as session:
+            told = await write_back(
+                session,
+                connector_id=row.connector_id,
+                event=row.payload,
+                settings=self._settings,
+                http=self._http,
+            )
+        return (200 if told.error is None else None, told.error), told.final
+
+    async def _settle(
+        self, row: Row[Any], answer: tuple[int | None, str | None], *, final: bool = False
+    ) -> str:
         status_code, error = answer
         attempts = row.attempts + 1
         async with self._engine.begin() as conn:
@@ -653,7 +686,7 @@ class ShopEventDispatcher:
             if error is None:
                 outcome = "delivered"
                 values |= {"status": "delivered", "delivered_at": now}
-            elif now >= row.queued_at + self._settings.shop_events_retry_for:
+            elif final or now >= row.queued_at + self._settings.shop_events_retry_for:
                 outcome = "failed"
                 values["status"] = "failed"
             else:

@@ -1089,3 +1089,44 @@ class RecordTrackingInput:
     """The changes the orders were told: their status codes are the parcels' last now."""
 
     news: list[ParcelNews]
+
+
+# --- Marketplaces polled for their orders (Prom.ua) -------------------------------------------
+# A Temporal schedule starts a short `MarketplacePollWorkflow` every few minutes: it polls each
+# enabled polled connector for the orders modified since its cursor (activities/marketplaces).
+
+
+def marketplace_poll_workflow_id(task_queue: str) -> str:
+    """The marketplace polls of one worker fleet (its task queue): one at a time."""
+    return f"marketplace-poll-{task_queue}"
+
+
+@dataclass(frozen=True)
+class PolledConnectors:
+    connector_ids: list[str]
+
+
+@dataclass(frozen=True)
+class PollOrdersInput:
+    connector_id: str
+
+
+@dataclass(frozen=True)
+class PollOrdersResult:
+    """What one connector's poll took (counts only: nothing of an order passes here)."""
+
+    listed: int = 0
+    accepted: int = 0
+    failed: int = 0  # intake failures (the operator queue)
+    duplicate: int = 0  # taken before
+
+
+@dataclass(frozen=True)
+class MarketplacePoll:
+    """A poll of every polled connector: the input (empty) and, filled in, the result."""
+
+    connectors: int = 0
+    listed: int = 0
+    accepted: int = 0
+    failed: int = 0
+    refused: int = 0  # connectors whose poll failed (refused, or down past the retries)

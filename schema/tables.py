@@ -630,6 +630,12 @@ class WebhookSubscription(SQLModel, table=True):
     # A service key's subscription: events of the orders that key created. None: every order
     # (an admin's subscription).
     for_key_id: uuid.UUID | None = Field(default=None, foreign_key="api_keys.id", index=True)
+    # A marketplace connector's write-back (README, Intake): the events of the orders it
+    # brought, told to the marketplace in its own API instead of posted to `url`. Not shown
+    # in the subscriptions' API; created and deleted with its connector.
+    connector_id: uuid.UUID | None = Field(
+        default=None, foreign_key="intake_connectors.id", ondelete="CASCADE", index=True
+    )
     created_by: str = Field(max_length=120)  # "key:<name>" or "staff:<username>"
     active: bool = Field(default=True, sa_column_kwargs={"server_default": "true"})
     created_at: datetime | None = Field(default=None, sa_column=_now_column())
@@ -758,3 +764,73 @@ class ReturnItem(SQLModel, table=True):
     unit_price: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
     accepted: int | None = None  # after inspection
     finding: str | None = Field(default=None, max_length=16)  # InspectionFinding for the rest
+
+
+class IntakeConnector(SQLModel, table=True):
+    """A shop platform orders arrive from (schema/intake): its kind, its settings, and its
+    credentials sealed or by reference to the environment (schema/intake/credentials.py)."""
+
+    __tablename__ = "intake_connectors"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(max_length=16)  # a ConnectorKind
+    name: str = Field(max_length=32, unique=True)  # in its webhook's URL and its orders' numbers
+    settings: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    credentials: dict[str, dict[str, str]] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    enabled: bool = Field(default=True, sa_column_kwargs={"server_default": "true"})
+    # A polled connector's cursor: the latest `date_modified` of the orders taken (the next
+    # poll asks for orders modified since); advanced only once they are taken.
+    polled_to: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_by: str = Field(max_length=120)
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class IntakeDelivery(SQLModel, table=True):
+    """Every webhook delivery a connector accepted once (the source's delivery id): the same
+    delivery again finds its row and changes nothing."""
+
+    __tablename__ = "intake_deliveries"
+    __table_args__ = (UniqueConstraint("connector_id", "delivery_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    connector_id: uuid.UUID = Field(foreign_key="intake_connectors.id", index=True)
+    delivery_id: str = Field(max_length=128)
+    source_order_id: str = Field(max_length=64)
+    received_at: datetime | None = Field(default=None, sa_column=_now_column())
+
+
+class OrderSource(SQLModel, table=True):
+    """Where an order came from: its connector and its id there (one order per source order)."""
+
+    __tablename__ = "order_sources"
+    __table_args__ = (UniqueConstraint("connector_id", "source_order_id"),)
+
+    order_id: uuid.UUID = Field(foreign_key="orders.id", primary_key=True)
+    connector_id: uuid.UUID = Field(foreign_key="intake_connectors.id", index=True)
+    source_order_id: str = Field(max_length=64)
+
+
+class IntakeFailure(SQLModel, table=True):
+    """A source's order that could not become an order (a MappingError): shown in the
+    operator queue until resolved. The raw payload is kept here only — never in Temporal —
+    and goes when the failure is resolved, the connector deleted or the customer erased
+    (by `email`, when the payload named one)."""
+
+    __tablename__ = "intake_failures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    connector_id: uuid.UUID = Field(foreign_key="intake_connectors.id", index=True)
+    source_order_id: str = Field(max_length=64)
+    field: str = Field(max_length=200)
+    message: str = Field(max_length=500)
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    email: str | None = Field(default=None, max_length=320, index=True)
+    status: str = Field(default="open", max_length=16)  # open | resolved
+    opened_at: datetime | None = Field(default=None, sa_column=_now_column())
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    resolved_by: str | None = Field(default=None, max_length=120)

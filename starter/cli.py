@@ -6,6 +6,7 @@
     orderflow returns open <order_id> --item MUG-01:1 --reason wrong_size
     orderflow keys issue shop-backend --role service
     orderflow subscriptions create https://shop.example/hooks -e order.shipped -e order.delivered
+    orderflow connectors create woocommerce myshop --credential webhook_secret=env:MYSHOP_WC
 Every command takes --json (otherwise tables fit the terminal: 80 columns when it says
 nothing). The API and key come from ORDERFLOW_API_URL and ORDERFLOW_API_KEY; with `make dev`
 running, the defaults find it (.data/dev-api-key).
@@ -41,10 +42,16 @@ subscriptions = typer.Typer(
     no_args_is_help=True,
 )
 returns = typer.Typer(help="Customer returns of an order (operators).", no_args_is_help=True)
+connectors = typer.Typer(
+    help="Intake connectors: the shop platforms orders arrive from (admin); the orders they "
+    "could not take (operators).",
+    no_args_is_help=True,
+)
 app.add_typer(keys, name="keys")
 app.add_typer(accounts, name="accounts")
 app.add_typer(subscriptions, name="subscriptions")
 app.add_typer(returns, name="returns")
+app.add_typer(connectors, name="connectors")
 console = Console()
 T = TypeVar("T")
 
@@ -584,6 +591,124 @@ def deliveries(
 def redeliver(subscription_id: str, delivery_id: int, as_json: JsonFlag = False) -> None:
     """Send a delivery again (the same event id and body)."""
     _print(_run(lambda c: c.redeliver(subscription_id, delivery_id)), True)
+
+
+CredentialOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--credential",
+        "-c",
+        help="name=value, the value `env:VAR` to read it from the API's environment (repeat)",
+    ),
+]
+SettingsOption = Annotated[
+    str | None, typer.Option("--settings", help="the connector's settings as a JSON object")
+]
+CONNECTOR_COLUMNS = ["name", "kind", "enabled", "credentials", "webhook_path"]
+
+
+def _pairs(given: list[str] | None) -> dict[str, str] | None:
+    if given is None:
+        return None
+    pairs = dict(item.partition("=")[::2] for item in given)
+    if any(not name or not value for name, value in pairs.items()):
+        raise typer.BadParameter("write each as name=value", param_hint="--credential")
+    return pairs
+
+
+def _settings(given: str | None) -> dict[str, Any] | None:
+    if given is None:
+        return None
+    try:
+        settings = json.loads(given)
+    except ValueError:
+        settings = None
+    if not isinstance(settings, dict):
+        raise typer.BadParameter(
+            'a JSON object, e.g. \'{"locale": "en"}\'', param_hint="--settings"
+        )
+    return settings
+
+
+@connectors.command("create")
+def create_connector(
+    kind: str,
+    name: str,
+    credential: CredentialOption = None,
+    settings: SettingsOption = None,
+    disabled: Annotated[
+        bool, typer.Option("--disabled", help="added, not yet taking orders")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a connector (kind woocommerce, shopify, prom or rozetka); prints its webhook's path."""
+    body = {
+        "kind": kind,
+        "name": name,
+        "credentials": _pairs(credential) or {},
+        "settings": _settings(settings) or {},
+        "enabled": not disabled,
+    }
+    _print(_run(lambda c: c.create_connector(**body)), True)
+
+
+@connectors.command("list")
+def list_connectors(as_json: JsonFlag = False) -> None:
+    """Every connector: which credentials are set (never their values)."""
+    _print(_run(lambda c: c.list_connectors()), as_json, CONNECTOR_COLUMNS)
+
+
+@connectors.command("update")
+def update_connector(
+    name: str,
+    credential: CredentialOption = None,
+    settings: SettingsOption = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="take orders, or not")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace credentials (those named), the settings (whole), or enable or disable it."""
+    changes = {
+        key: value
+        for key, value in {
+            "credentials": _pairs(credential),
+            "settings": _settings(settings),
+            "enabled": enabled,
+        }.items()
+        if value is not None
+    }
+    _print(_run(lambda c: c.update_connector(name, **changes)), True)
+
+
+@connectors.command("delete")
+def delete_connector(name: str, as_json: JsonFlag = False) -> None:
+    """Delete a connector that brought no orders (disable one that did)."""
+    _run(lambda c: c.delete_connector(name))
+    if as_json:
+        _print({"deleted": name}, True)
+    else:
+        console.print(f"deleted {name}")
+
+
+@connectors.command("failures")
+def intake_failures(as_json: JsonFlag = False) -> None:
+    """The shops' orders that could not be taken, open ones: the field and why."""
+    _print(
+        _run(lambda c: c.intake_failures()),
+        as_json,
+        ["id", "connector", "source_order_id", "field", "message", "opened_at"],
+    )
+
+
+@connectors.command("resolve")
+def resolve_intake_failure(failure_id: int, as_json: JsonFlag = False) -> None:
+    """Close an intake failure (taken by hand, or decided against); its payload is deleted."""
+    _run(lambda c: c.resolve_intake_failure(failure_id))
+    if as_json:
+        _print({"resolved": failure_id}, True)
+    else:
+        console.print(f"resolved {failure_id}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from schema.api.admin import (
     KeyRevoked,
     SessionsRevoked,
 )
+from schema.api.connectors import ConnectorOut, IntakeFailureOut
 from schema.api.orders import (
     FieldError,
     NoteOut,
@@ -402,6 +403,37 @@ class OrderflowClient:
                 idempotent=True,
             ),
         )
+
+    # --- intake connectors (admins) and the orders they could not take (operators) -------------
+
+    async def create_connector(self, **connector: Any) -> ConnectorOut:
+        """`kind`, `name`, `credentials` (each `env:VAR` or the value), `settings`, `enabled`."""
+        return _read(ConnectorOut, await self._call("POST", "/v1/admin/connectors", json=connector))
+
+    async def list_connectors(self) -> list[ConnectorOut]:
+        return _read(
+            list[ConnectorOut], await self._call("GET", "/v1/admin/connectors", idempotent=True)
+        )
+
+    async def update_connector(self, name: str, **changes: Any) -> ConnectorOut:
+        """Change `settings` (replaced), `credentials` (those named) or `enabled`."""
+        return _read(
+            ConnectorOut,
+            await self._call(
+                "PATCH", f"/v1/admin/connectors/{name}", json=changes, idempotent=True
+            ),
+        )
+
+    async def delete_connector(self, name: str) -> None:
+        await self._call("DELETE", f"/v1/admin/connectors/{name}", idempotent=True)
+
+    async def intake_failures(self) -> list[IntakeFailureOut]:
+        return _read(
+            list[IntakeFailureOut], await self._call("GET", "/v1/intake/failures", idempotent=True)
+        )
+
+    async def resolve_intake_failure(self, failure_id: int) -> None:
+        await self._call("POST", f"/v1/intake/failures/{failure_id}/resolve", idempotent=True)
 
     # --- plumbing ----------------------------------------------------------------------------
 

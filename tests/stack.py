@@ -30,7 +30,7 @@ from devstack.simulators import create_simulators
 from schema.api.fields import Role
 from schema.database import open_session
 from schema.tables import Order
-from settings import CARRIER_APIS, PAYMENT_APIS, Settings
+from settings import CARRIER_APIS, MARKETPLACE_APIS, PAYMENT_APIS, Settings
 from starter.api.app import create_app
 from starter.services.access import issue_api_key
 from tests.support import eventually
@@ -105,6 +105,7 @@ async def run_stack(
             **{f"{p}_url": f"http://127.0.0.1:{sim_port}/{p}" for p in PAYMENT_APIS},
             # The real carriers' simulators (ORDERFLOW_CARRIER chooses which one is asked).
             **{name: f"http://127.0.0.1:{sim_port}/{path}" for name, _, path in CARRIER_APIS},
+            **{name: f"http://127.0.0.1:{sim_port}/{path}" for name, _, path in MARKETPLACE_APIS},
             "turbosms_url": f"http://127.0.0.1:{sim_port}/turbosms",
         }
     )
@@ -266,7 +267,10 @@ def process_env(settings: Settings) -> dict[str, str]:
         "ORDERFLOW_SIMULATOR_PORT": str(settings.simulator_port),
         "ORDERFLOW_CARRIER": settings.carrier,
         "ORDERFLOW_CARRIER_POLL_INTERVAL": _env_value(settings.carrier_poll_interval),
-        **{f"ORDERFLOW_{name.upper()}": getattr(settings, name) for name, _, _ in CARRIER_APIS},
+        **{
+            f"ORDERFLOW_{name.upper()}": getattr(settings, name)
+            for name, _, _ in (*CARRIER_APIS, *MARKETPLACE_APIS)
+        },
         "ORDERFLOW_WORKER_METRICS_PORT": str(free_port()),
         **{  # the order policy of these tests (an API process starts orders with it)
             f"ORDERFLOW_{name.upper()}": _env_value(getattr(settings, name))

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from devstack.fixtures import fixture
 from schema.api.fields import Role
 from schema.database import open_session
 from schema.links import LinkPurpose
@@ -201,6 +202,50 @@ async def test_admin_disables_an_account_and_ends_its_sessions(
     await admin.close()
 
 
+async def test_admin_adds_a_connector_and_an_operator_settles_an_order_it_could_not_take(
+    dev_stack: Stack, browser: Browser
+) -> None:
+    admin = await _sign_in(browser, dev_stack, Role.ADMIN)
+    await admin.get_by_role("link", name="Connectors").click()
+    name, secret = f"shop-{uuid.uuid4().hex[:6]}", "a-webhook-secret-of-the-shop-42"
+    form = admin.locator("#add-connector")
+    await form.get_by_label("Kind").select_option("woocommerce")
+    await form.get_by_label("Name").fill(name)
+    await form.get_by_label("Webhook secret").fill(secret)
+    await form.get_by_role("button", name="Add").click()
+    await expect(admin.get_by_role("status")).to_have_text(f"{name} added.")
+    row = admin.locator(f'tr[data-connector="{name}"]')
+    await expect(row).to_contain_text("webhook_secret: stored")
+    await expect(row).to_contain_text(f"/v1/intake/woocommerce/{name}")
+    assert secret not in await admin.content()
+    await _shot(admin, "admin-connectors")
+
+    # The shop posts an order without a phone: it waits in the operator's queue.
+    body = fixture("woocommerce", "order_kyiv_cod")["body"]
+    body["billing"]["phone"] = ""
+    sent = await dev_stack.sim.post(
+        "/woocommerce/sim/orders",
+        json={"connector": name, "secret": secret, "fixture": "order_kyiv_cod", "changes": body},
+    )
+    failure_id = sent.json()["answer"]["failure_id"]
+    operator = await _sign_in(browser, dev_stack, Role.OPERATOR)
+    failure = operator.locator(f'tr[data-failure="{failure_id}"]')
+    await expect(failure).to_contain_text(name)
+    await expect(failure).to_contain_text("billing.phone")
+    await expect(operator).to_have_title("Queue · orderflow console")  # the table once, below
+    await _shot(operator, "queue-intake-failure")
+    await failure.get_by_role("button", name=f"Resolve intake failure {failure_id}").click()
+    await expect(operator.get_by_role("status")).to_have_text(
+        f"Intake failure {failure_id} resolved."
+    )
+    await expect(operator.locator(f'tr[data-failure="{failure_id}"]')).to_have_count(0)
+
+    await row.get_by_role("button", name=f"Disable {name}").click()
+    await expect(admin.locator(f'tr[data-connector="{name}"]')).to_contain_text("disabled")
+    await operator.close()
+    await admin.close()
+
+
 async def _fits(page: Page, path: str) -> None:
     """The page opened at `path` is no wider than the screen: nothing to scroll sideways."""
     await page.goto(f"{page.url.split('/console')[0]}{path}")
@@ -239,6 +284,7 @@ async def test_every_console_page_fits_a_phone_and_speaks_words_not_codes(
         f"/console/orders/{order.order_id}",
         f"/console/orders/{order.order_id}/act/confirm",
         "/console/accounts",
+        "/console/connectors",
         "/console/subscriptions",
         f"/console/subscriptions/{subscription.json()['id']}",
         "/console/reports?from=2021-05-01&to=2021-05-07",

@@ -18,6 +18,7 @@ from temporalio.client import WorkflowHistory
 
 from activities.documents import DocumentActivities
 from activities.inventory import InventoryActivities
+from activities.marketplaces import MarketplaceActivities
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
@@ -26,6 +27,7 @@ from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
 from runtime import DATA_CONVERTER
 from schema.contracts import RecordEventResult
+from workflows.intake import MarketplacePollWorkflow
 from workflows.order import OrderWorkflow
 from workflows.refunds import RefundWorkflow
 from workflows.returns import ReturnWorkflow
@@ -41,6 +43,7 @@ ACTIVITY_CLASSES = (
     ShippingActivities,
     DocumentActivities,
     ReturnActivities,
+    MarketplaceActivities,
 )
 
 
@@ -50,8 +53,8 @@ def _activities() -> dict[str, tuple[type, type]]:
     for cls in ACTIVITY_CLASSES:
         for member in vars(cls).values():
             definition = activity._Definition.from_callable(member)
-            if definition is not None and definition.arg_types:
-                [arg] = definition.arg_types
+            if definition is not None and definition.arg_types is not None:
+                [arg] = definition.arg_types or [type(None)]  # none: nothing is sent
                 found[definition.name] = (arg, definition.ret_type or type(None))
     return found
 
@@ -61,7 +64,13 @@ WORKFLOWS = {
     definition.name: definition
     for definition in map(
         workflow._Definition.must_from_class,
-        (OrderWorkflow, ReturnWorkflow, RefundWorkflow, CarrierTrackingWorkflow),
+        (
+            OrderWorkflow,
+            ReturnWorkflow,
+            RefundWorkflow,
+            CarrierTrackingWorkflow,
+            MarketplacePollWorkflow,
+        ),
     )
 }
 

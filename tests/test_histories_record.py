@@ -32,6 +32,7 @@ from devstack.mailsink import MailSink
 from devstack.postgres import EmbeddedPostgres
 from schema.api.fields import Role
 from schema.contracts import (
+    MarketplacePoll,
     OrderStatus,
     PaymentMethod,
     Stage,
@@ -51,6 +52,7 @@ from tests.test_novaposhta import BRANCH
 from tests.test_workflow import HISTORIES
 from tests.workflows.order_run import OrderDesk, OrderRun
 from tests.workflows.standins import OrderStandIns
+from workflows.intake import MarketplacePollWorkflow
 from workflows.tracking import CarrierTrackingWorkflow
 
 pytestmark = pytest.mark.skipif(
@@ -750,6 +752,35 @@ async def test_carrier_tracking_round_tells_a_return(novaposhta: Stack, record: 
         await asyncio.sleep(0.1)
     await order.return_reached("in_transit")
     await record(order, workflow_id=round.id)
+
+
+async def test_marketplace_poll_round(stack: Stack, record: Record) -> None:
+    """A `MarketplacePollWorkflow` run: a Prom connector's order listed and taken (counts
+    only in its history), recorded."""
+    token = f"prom-token-{uuid.uuid4().hex}"
+    made = await stack.api.post(
+        "/v1/admin/connectors",
+        json={
+            "kind": "prom",
+            "name": f"rec-{uuid.uuid4().hex[:6]}",
+            "credentials": {"api_token": token},
+        },
+    )
+    assert made.status_code == 201, made.text
+    await stack.sim.post(
+        "/prom/sim/orders",
+        json={"token": token, "fixture": "order_courier_card", "changes": {"client_notes": ""}},
+    )
+    poll = await stack.client.start_workflow(
+        MarketplacePollWorkflow.run,
+        MarketplacePoll(),
+        id=f"poll-{uuid.uuid4().hex[:8]}",
+        task_queue=stack.settings.temporal_task_queue,
+    )
+    while (await poll.describe()).status == WorkflowExecutionStatus.RUNNING:
+        await asyncio.sleep(0.1)  # waiting on its result would let the server skip time
+    assert (await poll.result()).accepted >= 1
+    await record(Journey(stack, "", {}), workflow_id=poll.id)
 
 
 async def test_cancel_accepted_as_picking_starts(desk: OrderDesk, record: Record) -> None:

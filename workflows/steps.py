@@ -25,6 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.documents import DocumentActivities
     from activities.inventory import InventoryActivities
+    from activities.marketplaces import MarketplaceActivities
     from activities.notifications import NotificationActivities
     from activities.orders import OrderActivities
     from activities.payments import PaymentActivities
@@ -82,6 +83,10 @@ RETRIES: dict[Callable[..., Any], Retries] = {
     # ends; the schedule's next round asks again.
     ShippingActivities.poll_tracking: Retries(5),
     ShippingActivities.record_tracking: Retries(10),
+    # Called by MarketplacePollWorkflow (workflows/intake.py): a connector's poll that fails
+    # for good waits for the schedule's next run.
+    MarketplaceActivities.polled_connectors: Retries(5),
+    MarketplaceActivities.poll_orders: Retries(5),
 }
 
 

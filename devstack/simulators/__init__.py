@@ -11,7 +11,9 @@ Sessions, refunds, signed events), /sms and
 /push (message gateways that store and list what they accept, and can be told to fail for a
 while), /turbosms (TurboSMS's HTTP API: SMS, Viber with the SMS as its fallback, delivery
 statuses, a stop list), /mailgun (Mailgun's signed events about an e-mail: a hard bounce, a
-complaint), and /shop: the shop's own backend as a receiver of
+complaint), /woocommerce and /shopify (a shop posting one of its fixtures' orders to
+orderflow's intake, signed as each signs), /prom (Prom.ua's orders list and status updates,
+a company per API token), and /shop: the shop's own backend as a receiver of
 orderflow's order events (subscribe http://127.0.0.1:8100/shop/events; it lists what
 arrived and checks each signature once told the secret; it can be told to be down for a
 while). Manual mode: tests and users drive every event through the /sim/ endpoints.
@@ -42,13 +44,16 @@ from devstack.simulators.meest import meest
 from devstack.simulators.monobank import monobank
 from devstack.simulators.novaposhta import novaposhta
 from devstack.simulators.payment import payment
+from devstack.simulators.prom import prom
 from devstack.simulators.shop import shop
+from devstack.simulators.shopify import shopify
 from devstack.simulators.state import Simulators, sim_of
 from devstack.simulators.stripe import stripe
 from devstack.simulators.turbosms import turbosms
 from devstack.simulators.ukrposhta import ukrposhta
 from devstack.simulators.warehouse import warehouse
 from devstack.simulators.wayforpay import wayforpay
+from devstack.simulators.woocommerce import woocommerce
 from settings import Settings, get_settings
 
 __all__ = ["UNSERVED_POSTAL_CODE", "create_simulators"]
@@ -109,6 +114,9 @@ def create_simulators(settings: Settings | None = None, keep_in: Path | None = N
         meest,
         turbosms,
         mailgun,
+        woocommerce,
+        shopify,
+        prom,
     ):
         app.include_router(router)
     return app

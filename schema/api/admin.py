@@ -111,6 +111,9 @@ class ErasureIn(StrictModel):
 
 
 class ErasureOut(BaseModel):
-    customer_id: uuid.UUID
+    customer_id: uuid.UUID | None = Field(
+        description="None: no order of that e-mail was ever taken; only intake failures "
+        "(a shop's orders that could not be taken) held it"
+    )
     orders: list[uuid.UUID]
     erased: bool

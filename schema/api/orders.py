@@ -418,6 +418,12 @@ class ProgressOut(BaseModel):
     fulfilment_status: FulfilmentStatus | None
 
 
+class OrderSourceOut(BaseModel):
+    connector: str = Field(description="The intake connector's name")
+    kind: str = Field(description="woocommerce, shopify, ...")
+    order_id: str = Field(description="The order's id at the source")
+
+
 class OrderOut(BaseModel):
     order_id: str
     number: str
@@ -461,6 +467,9 @@ class OrderOut(BaseModel):
         "answered in time",
     )
     links: OrderLinks
+    source: OrderSourceOut | None = Field(
+        default=None, description="Where an intake connector brought it from; null: posted"
+    )
 
 
 class FieldError(BaseModel):

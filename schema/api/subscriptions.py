@@ -55,8 +55,10 @@ class SubscriptionOut(BaseModel):
     url: str
     events: list[ShopEventType]
     active: bool
-    scope: Literal["all_orders", "own_orders"] = Field(
-        description="all_orders: an admin's; own_orders: the orders the subscribing key created"
+    scope: Literal["all_orders", "own_orders", "connector_orders"] = Field(
+        description="all_orders: an admin's; own_orders: the orders the subscribing key "
+        "created; connector_orders: a marketplace connector's write-back (the orders it "
+        "brought, told to the marketplace in its own API at `url`; created with the connector)"
     )
     created_by: str
     created_at: datetime

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from activities.payment_gateways import InvalidCallback
 from schema.api.orders import ErrorBody, FieldError
+from schema.intake.credentials import CredentialUnusable
 from schema.links import BadLink, ExpiredLink
 from schema.webhooks import BadSignature
 from starter.services.access import (
@@ -28,7 +29,9 @@ from starter.services.email_events import EmailEventRefused
 from starter.services.erasure import CustomerNotFound
 from starter.services.errors import (
     ActionRefused,
+    ConnectorNotFound,
     InputRefused,
+    IntakeFailureNotFound,
     OrderNotFound,
     OrderNumberConflict,
     ReturnNotFound,
@@ -45,6 +48,8 @@ STATUS_OF: dict[type[Exception], int] = {
     ReturnNotFound: 404,
     CustomerNotFound: 404,
     AccountNotFound: 404,
+    ConnectorNotFound: 404,
+    IntakeFailureNotFound: 404,
     OrderNumberConflict: 409,
     ActionRefused: 409,
     UsernameTaken: 409,
@@ -57,6 +62,7 @@ STATUS_OF: dict[type[Exception], int] = {
     EventMismatch: 409,
     EmailEventRefused: 406,
     TemporalUnavailable: 503,
+    CredentialUnusable: 503,
 }
 
 MEANING = {
@@ -64,14 +70,15 @@ MEANING = {
     "that is not a number",
     401: "Missing, unknown or expired credentials (or a bad webhook signature)",
     403: "The caller's role may not do this",
-    404: "No such order or subscription (or not one this caller may see), or a link that "
-    "is not valid",
+    404: "No such order, subscription or connector (or not one this caller may see), or a "
+    "link that is not valid",
     409: "Refused in the order's current state; the reason is given",
     410: "The link has expired",
     413: "Request body too large",
     422: "Invalid input; each bad field is named",
     429: "Too many requests; retry after the given seconds",
-    503: "Temporal unreachable; retry the same request",
+    503: "Temporal unreachable (or a connector's credential cannot be read); retry the same "
+    "request",
 }
 
 

@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
 
 from schema.api.actions import NoteIn, ResolveIn
+from schema.api.connectors import ConnectorIn, ConnectorPatch
 from schema.api.fields import OneLine
 from schema.api.returns import (
     IDEMPOTENCY_KEY,
@@ -47,6 +48,7 @@ from schema.contracts import (
     ReturnReason,
 )
 from schema.database import open_session
+from schema.intake import ConnectorKind
 from schema.reports import DailyQuery
 from schema.tables import Incident, Order, Return
 from schema.vocabulary import Action, EventType
@@ -60,7 +62,16 @@ from starter.api.deps import (
     same_origin,
 )
 from starter.console import charts
-from starter.services import access, actions, refunds, reports, returns, subscriptions
+from starter.services import (
+    access,
+    actions,
+    connectors,
+    intake,
+    refunds,
+    reports,
+    returns,
+    subscriptions,
+)
 from starter.services.access import (
     AccountNotFound,
     LockingOneselfOut,
@@ -72,7 +83,13 @@ from starter.services.access import (
     open_staff_session,
     principal_for,
 )
-from starter.services.errors import OrderNotFound, OrderServiceError, SubscriptionNotFound
+from starter.services.errors import (
+    ConnectorNotFound,
+    IntakeFailureNotFound,
+    OrderNotFound,
+    OrderServiceError,
+    SubscriptionNotFound,
+)
 from starter.services.orders import find_orders, search_orders, view_order
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -280,7 +297,8 @@ async def logout(request: Request, db: Session) -> Response:
 
 @router.get("", response_class=HTMLResponse)
 async def queue(request: Request, db: Session) -> Response:
-    """What needs a person now: decisions, failed payments, SLA breaches, open incidents."""
+    """What needs a person now: decisions, failed payments, SLA breaches, open incidents,
+    the shops' orders that could not be taken."""
     principal = await _staff(request)
     sections = [
         ("Waiting for a decision", (await search_orders(db, needs_action=True)).items),
@@ -311,6 +329,7 @@ async def queue(request: Request, db: Session) -> Response:
         sections=sections,
         incidents=incidents,
         waiting_returns=waiting_returns,
+        intake_failures=await intake.open_failures(db),
     )
 
 
@@ -644,6 +663,74 @@ async def change_account(request: Request, username: str, change: str, db: Sessi
     except LockingOneselfOut as refused:
         return RedirectResponse(f"/console/accounts?error={quote(str(refused))}", status_code=303)
     return RedirectResponse(f"/console/accounts?done={quote(done)}", status_code=303)
+
+
+@router.get("/connectors", response_class=HTMLResponse)
+async def connectors_page(request: Request, db: Session, settings: AppSettings) -> Response:
+    """Admins: the shop platforms orders arrive from — add one, enable or disable it.
+    Credentials are asked, never shown: only whether each is set and how it is kept."""
+    principal = await _staff(request, Permission.ADMINISTER)
+    return _page(
+        request,
+        "connectors.html",
+        principal,
+        connectors=await connectors.list_connectors(db),
+        kinds=[kind.value for kind in ConnectorKind],
+        public_url=settings.public_url,
+    )
+
+
+@router.post("/connectors", dependencies=[SameSiteForm])
+async def add_connector(
+    request: Request,
+    db: Session,
+    settings: AppSettings,
+    kind: Annotated[str, Form()],
+    name: Annotated[str, Form()],
+    webhook_secret: Annotated[str, Form()] = "",
+) -> Response:
+    principal = await _staff(request, Permission.ADMINISTER)
+    try:
+        body = ConnectorIn.model_validate(
+            {"kind": kind, "name": name, "credentials": {"webhook_secret": webhook_secret}}
+        )
+        await connectors.create_connector(db, caller=principal, body=body, settings=settings)
+    except ValidationError as invalid:
+        field = ".".join(str(part) for part in invalid.errors()[0]["loc"])
+        return RedirectResponse(f"/console/connectors?error={quote(f'Check {field}.')}", 303)
+    except OrderServiceError as refused:
+        return RedirectResponse(f"/console/connectors?error={quote(str(refused))}", 303)
+    return RedirectResponse(f"/console/connectors?done={quote(f'{name} added.')}", 303)
+
+
+@router.post("/connectors/{name}/{change}", dependencies=[SameSiteForm])
+async def change_connector(
+    request: Request, name: str, change: str, db: Session, settings: AppSettings
+) -> Response:
+    principal = await _staff(request, Permission.ADMINISTER)
+    if change not in ("enable", "disable"):
+        raise Refused(404, f"There is no connector change {change}.")
+    try:
+        await connectors.update_connector(
+            db,
+            caller=principal,
+            name=name,
+            body=ConnectorPatch(enabled=change == "enable"),
+            settings=settings,
+        )
+    except ConnectorNotFound as missing:
+        raise Refused(404, str(missing)) from missing
+    return RedirectResponse(f"/console/connectors?done={quote(f'{name}: {change}d.')}", 303)
+
+
+@router.post("/intake-failures/{failure_id}/resolve", dependencies=[SameSiteForm])
+async def resolve_intake_failure(request: Request, failure_id: int, db: Session) -> Response:
+    principal = await _staff(request, Permission.ORDERS_ACT)
+    try:
+        await intake.resolve_failure(db, caller=principal, failure_id=failure_id)
+    except IntakeFailureNotFound as missing:
+        raise Refused(404, str(missing)) from missing
+    return RedirectResponse(f"/console?done={quote(f'Intake failure {failure_id} resolved.')}", 303)
 
 
 @router.get("/subscriptions", response_class=HTMLResponse)

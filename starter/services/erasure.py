@@ -18,6 +18,7 @@ from schema.tables import (
     EmailSuppression,
     Feedback,
     Incident,
+    IntakeFailure,
     Notification,
     Order,
     OrderContact,
@@ -37,8 +38,21 @@ class CustomerNotFound(Exception):
 
 
 async def erase_customer(session: AsyncSession, *, caller: Principal, email: str) -> dict[str, Any]:
+    # A shop's order that could not be taken keeps its payload until it is resolved: it goes
+    # now, also when no order of that e-mail was ever taken.
+    failures = (
+        await session.execute(
+            delete(IntakeFailure)
+            .where(col(IntakeFailure.email) == email.lower())
+            .returning(col(IntakeFailure.id))
+        )
+    ).all()
     customer = (await session.exec(select(Customer).where(Customer.email == email.lower()))).first()
     if customer is None:
+        if failures:
+            await audit(session, caller, "customer.erase", "intake", intake_failures=len(failures))
+            await session.commit()
+            return {"customer_id": None, "orders": [], "erased": True}
         raise CustomerNotFound("no customer with that e-mail")
     cid = customer.id
     order_ids = (await session.exec(select(Order.id).where(Order.customer_id == cid))).all()
@@ -90,6 +104,13 @@ async def erase_customer(session: AsyncSession, *, caller: Principal, email: str
     await session.execute(delete(Document).where(col(Document.order_id).in_(order_ids)))
     # What the ESP said of the address (a bounce, a complaint) goes with it.
     await session.execute(delete(EmailSuppression).where(col(EmailSuppression.customer_id) == cid))
-    await audit(session, caller, "customer.erase", str(cid), orders=len(order_ids))
+    await audit(
+        session,
+        caller,
+        "customer.erase",
+        str(cid),
+        orders=len(order_ids),
+        intake_failures=len(failures),
+    )
     await session.commit()
     return {"customer_id": str(cid), "orders": [str(o) for o in order_ids], "erased": True}

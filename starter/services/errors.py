@@ -93,3 +93,13 @@ class TemporalUnavailable(OrderServiceError):  # 503
 
 class WorkflowUnanswered(OrderServiceError):
     """The live status did not come in time: readers answer from the read model instead."""
+
+
+class ConnectorNotFound(OrderServiceError):  # 404
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no intake connector {name}")
+
+
+class IntakeFailureNotFound(OrderServiceError):  # 404
+    def __init__(self, failure_id: int) -> None:
+        super().__init__(f"no intake failure {failure_id}")

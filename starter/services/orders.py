@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
+import structlog
 from sqlalchemy import tuple_, union
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +27,7 @@ from schema.api.orders import (
     OrderLinks,
     OrderOut,
     OrderPage,
+    OrderSourceOut,
     OrderSummary,
     ProgressOut,
     page_cursor,
@@ -43,6 +45,7 @@ from schema.pii import ERASED, mask_email, mask_name, mask_phone, mask_typed_tex
 from schema.tables import (
     Customer,
     Document,
+    IntakeConnector,
     Notification,
     Order,
     OrderContact,
@@ -50,6 +53,7 @@ from schema.tables import (
     OrderLine,
     OrderNote,
     OrderProviderRefs,
+    OrderSource,
 )
 from settings import Settings
 from starter.services.access import Permission, Principal, Role, audit
@@ -67,10 +71,37 @@ def _same_or_conflict(existing: Order, body: OrderCreate) -> Order:
     return existing
 
 
-async def record_order(
-    session: AsyncSession, *, body: OrderCreate, creator: Principal | None = None
+async def accept_order(
+    session: AsyncSession,
+    *,
+    workflows: OrderWorkflows,
+    body: OrderCreate,
+    creator: Principal,
+    source: tuple[uuid.UUID, str] | None = None,
 ) -> tuple[Order, bool]:
-    """Store the order, its own contacts and its lines in one transaction.
+    """Intake (stage 1), however the order came (`POST /v1/orders`, a connector's webhook):
+    recorded once under its number, audited, its workflow started (again, harmlessly, for a
+    repeated request). Returns the order and whether it was created now."""
+    order, created = await record_order(session, body=body, creator=creator, source=source)
+    if created:
+        await audit(session, creator, "order.create", str(order.id))
+        await session.commit()
+    structlog.contextvars.bind_contextvars(
+        order_id=str(order.id), workflow_id=workflow_id_for(str(order.id))
+    )
+    await workflows.start(order_id=order.id, number=order.number)
+    return order, created
+
+
+async def record_order(
+    session: AsyncSession,
+    *,
+    body: OrderCreate,
+    creator: Principal | None = None,
+    source: tuple[uuid.UUID, str] | None = None,
+) -> tuple[Order, bool]:
+    """Store the order, its own contacts and its lines (and its `source` — the connector
+    and the source's order id — when a connector brought it) in one transaction.
 
     Returns the order and whether it was created now. The same body under the same
     number returns the stored order; another body raises `OrderNumberConflict`.
@@ -118,6 +149,13 @@ async def record_order(
     session.add(OrderContact(order_id=order.id, **body.customer.model_dump(), **address))
     for position, line in enumerate(body.lines, start=1):
         session.add(OrderLine(order_id=order.id, position=position, **line.model_dump()))
+    if source is not None:
+        connector_id, source_order_id = source
+        session.add(
+            OrderSource(
+                order_id=order.id, connector_id=connector_id, source_order_id=source_order_id
+            )
+        )
     try:
         await session.commit()
     except IntegrityError:
@@ -178,6 +216,13 @@ async def read_order(
     )
     kinds = (await session.exec(select(Document.kind).where(Document.order_id == order_id))).all()
     refs = await session.get(OrderProviderRefs, order_id)
+    source = (
+        await session.exec(
+            select(IntakeConnector.name, IntakeConnector.kind, OrderSource.source_order_id)
+            .join(OrderSource, col(OrderSource.connector_id) == col(IntakeConnector.id))
+            .where(OrderSource.order_id == order_id)
+        )
+    ).first()
     assert order.created_at is not None
     return OrderOut(
         order_id=str(order.id),
@@ -236,6 +281,9 @@ async def read_order(
         workflow=workflow,
         workflow_unavailable=unanswered,
         links=links,
+        source=OrderSourceOut(connector=source[0], kind=source[1], order_id=source[2])
+        if source
+        else None,
     )
 
 

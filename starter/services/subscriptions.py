@@ -59,7 +59,11 @@ def _out(row: WebhookSubscription, counts: dict[tuple[uuid.UUID, str], int]) -> 
         "url": row.url,
         "events": row.events,
         "active": row.active,
-        "scope": "all_orders" if row.for_key_id is None else "own_orders",
+        "scope": "connector_orders"
+        if row.connector_id is not None
+        else "all_orders"
+        if row.for_key_id is None
+        else "own_orders",
         "created_by": row.created_by,
         "created_at": row.created_at,
         "pending": counts.get((row.id, "pending"), 0),
@@ -151,6 +155,11 @@ async def update_subscription(
     settings: Settings,
 ) -> SubscriptionOut:
     row = await _find(session, caller, subscription_id)
+    if row.connector_id is not None and (body.url is not None or body.events is not None):
+        raise ActionRefused(
+            "a connector's write-back: its marketplace's API (settings) and the events it "
+            "hears are the connector's; pause it or delete it"
+        )
     changes: dict[str, Any] = {}
     if body.url is not None:
         await _check_url(body.url, settings)

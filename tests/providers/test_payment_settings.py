@@ -17,6 +17,7 @@ OURS = {
         "warehouse_webhook_secret",
         "carrier_webhook_secret",
         "link_secret",
+        "connector_secret",
     )
 }
 

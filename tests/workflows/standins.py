@@ -43,6 +43,9 @@ from schema.contracts import (
     PaymentLink,
     PaymentMethod,
     PickTask,
+    PolledConnectors,
+    PollOrdersInput,
+    PollOrdersResult,
     PollTrackingInput,
     PollTrackingResult,
     RecordEventInput,
@@ -240,6 +243,8 @@ class OrderStandIns:
             self.exchange_outcome,
             self.poll_tracking,
             self.record_tracking,
+            self.polled_connectors,
+            self.poll_orders,
         ]
 
     async def _called(self, name: str, input: Any) -> None:
@@ -424,6 +429,16 @@ class OrderStandIns:
     @activity.defn(name="record_tracking")
     async def record_tracking(self, input: RecordTrackingInput) -> None:
         await self._called("record_tracking", input)
+
+    @activity.defn(name="polled_connectors")
+    async def polled_connectors(self) -> PolledConnectors:
+        """No marketplace connector: the orders' workflows never poll."""
+        return PolledConnectors([])
+
+    @activity.defn(name="poll_orders")
+    async def poll_orders(self, input: PollOrdersInput) -> PollOrdersResult:
+        await self._called("poll_orders", input)
+        return PollOrdersResult()
 
     @activity.defn(name="exchange_outcome")
     async def exchange_outcome(self, input: OrderRef) -> ExchangeOutcome:

@@ -6,7 +6,7 @@ when the carrier's branch issues the return waybill itself (Nova Poshta's return
 orderflow makes no label and promises none.
 
 Revision ID: 3b8e5d1c7a92
-Revises: 28084220a2aa
+Revises: 6b2d8e4f1c70
 Create Date: 2026-12-04 19:30:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '3b8e5d1c7a92'
-down_revision: str | None = '28084220a2aa'
+down_revision: str | None = '6b2d8e4f1c70'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,11 +11,10 @@ from fastapi import APIRouter, Query, Response, status
 
 from schema.api.fields import OneLine
 from schema.api.orders import OrderAccepted, OrderCreate, OrderOut, OrderPage, PageCursor
-from schema.contracts import CustomerStatus, Stage, workflow_id_for
+from schema.contracts import CustomerStatus, Stage
 from starter.api.deps import AppSettings, Creator, Reader, Searcher, Session, Workflows
 from starter.api.errors import responses
-from starter.services.access import audit
-from starter.services.orders import find_orders, links_for, record_order, view_order
+from starter.services.orders import accept_order, find_orders, links_for, view_order
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -40,14 +39,7 @@ async def create_order(
     caller: Creator,
 ) -> OrderAccepted:
     started = time.perf_counter()
-    order, created = await record_order(db, body=body, creator=caller)
-    if created:
-        await audit(db, caller, "order.create", str(order.id))
-        await db.commit()
-    structlog.contextvars.bind_contextvars(
-        order_id=str(order.id), workflow_id=workflow_id_for(str(order.id))
-    )
-    await workflows.start(order_id=order.id, number=order.number)
+    order, created = await accept_order(db, workflows=workflows, body=body, creator=caller)
     if not created:
         response.status_code = status.HTTP_200_OK
     log.info(
