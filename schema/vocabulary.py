@@ -186,3 +186,4 @@ class PatchId(StrEnum):
     CARRIER_NEWS_DEADLINE = "carrier-news-deadline"
     RETURN_ON_ORDER_MACHINERY = "return-on-order-machinery"
     SEARCH_ATTRIBUTES_ON_CHANGE = "search-attributes-on-change"
+    ONE_WRITE_PER_ACTIVATION = "one-write-per-activation"

@@ -149,4 +149,13 @@ PATCHES = (
         "aef7e2b",
         "reviewed_cod_order_search_attributes_on_change.json",
     ),
+    Patch(
+        PatchId.ONE_WRITE_PER_ACTIVATION,
+        "the timeline's steps of one activation are written in one local activity, before the "
+        "next activity, wait or the end, a wait's progress with the step before it (before, "
+        "each step and each wait's progress was a local activity of its own)",
+        date(2026, 12, 4),
+        "",
+        "cod_order_one_write_per_activation.json",
+    ),
 )
