@@ -155,7 +155,7 @@ PATCHES = (
         "next activity, wait or the end, a wait's progress with the step before it (before, "
         "each step and each wait's progress was a local activity of its own)",
         date(2026, 12, 4),
-        "",
+        "ba86667",
         "cod_order_one_write_per_activation.json",
     ),
 )
