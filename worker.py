@@ -264,6 +264,7 @@ def build_worker(
         interceptors=[_BindOrderToLogs()],
         activities=[
             orders.record_event,
+            orders.record_steps,
             orders.record_progress,
             orders.validate_order,
             orders.apply_decision,

@@ -32,7 +32,7 @@ from typing import Any
 import aiosmtplib
 import structlog
 from jinja2 import TemplateError
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -288,9 +288,27 @@ async def _rejected_is_undeliverable(call: Awaitable[dict[str, Any]]) -> dict[st
         raise
 
 
+# A message's outbox row claimed for an attempt, in one statement: written `sending` before
+# the provider is called (an attempt that finds it `sending` counts a possible resend), left
+# as it is once `sent` or `undeliverable`. `was`: the status the attempt found (PostgreSQL 18's
+# RETURNING old), None for a new row.
+CLAIM = text("""
+INSERT INTO notifications AS n
+    (order_id, idempotency_key, kind, channel, recipient_masked, status, attempts, resends)
+VALUES (:order_id, :key, :kind, :channel, :recipient, 'sending', 1, 0)
+ON CONFLICT (idempotency_key) DO UPDATE SET
+    status = CASE WHEN n.status IN ('sent', 'undeliverable') THEN n.status ELSE 'sending' END,
+    attempts = n.attempts + CASE WHEN n.status IN ('sent', 'undeliverable') THEN 0 ELSE 1 END,
+    resends = n.resends + CASE WHEN n.status = 'sending' THEN 1 ELSE 0 END
+RETURNING old.status AS was, new.status, new.provider_message_id
+""")
+
+
 class NotificationActivities:
     def __init__(self, engine: AsyncEngine, channels: list[Channel], settings: Settings) -> None:
         self._engine = engine
+        # One statement needs no transaction: no BEGIN and COMMIT round trips around it.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._channels = {channel.name: channel for channel in channels}
         self._settings = settings
         self._links = settings.customer_links()
@@ -535,39 +553,26 @@ class NotificationActivities:
         attempt that finds the row still `sending` counts that possible duplicate (the row's
         `resends`, and the worker's `orderflow_notification_resends` metric).
         """
-        async with open_session(self._engine) as session:
-            await session.execute(
-                insert(Notification)
-                .values(
-                    order_id=order_id,
-                    idempotency_key=key,
-                    kind=kind.value,
-                    channel=channel.name,
-                    recipient_masked=channel.masked(address),
-                    status="pending",
-                )
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            )
+        async with self._autocommit.connect() as connection:
             outbox = (
-                await session.exec(
-                    select(Notification)
-                    .where(Notification.idempotency_key == key)
-                    .with_for_update()
+                await connection.execute(
+                    CLAIM,
+                    {
+                        "order_id": order_id,
+                        "key": key,
+                        "kind": kind.value,
+                        "channel": channel.name,
+                        "recipient": channel.masked(address),
+                    },
                 )
             ).one()
-            if outbox.status == "sent":
-                await session.commit()
-                log.info("notification already sent", key=key)
-                return NotificationResult(key, channel.name, outbox.provider_message_id or "", True)
-            if outbox.status == "undeliverable":
-                await session.commit()
-                return None
-            if outbox.status == "sending":  # an attempt died after calling the provider
-                outbox.resends += 1
-                _resends().add(1, {"channel": channel.name})
-            outbox.status, outbox.attempts = "sending", outbox.attempts + 1
-            session.add(outbox)
-            await session.commit()
+        if outbox.status == "sent":
+            log.info("notification already sent", key=key)
+            return NotificationResult(key, channel.name, outbox.provider_message_id or "", True)
+        if outbox.status == "undeliverable":
+            return None
+        if outbox.was == "sending":  # an attempt died after calling the provider
+            _resends().add(1, {"channel": channel.name})
         managers = kind in MANAGER_KINDS
         try:
             message_id = await channel.send(
@@ -611,10 +616,9 @@ class NotificationActivities:
         return NotificationResult(key, channel.name, message_id, False)
 
     async def _outbox(self, key: str, **values: Any) -> None:
-        async with open_session(self._engine) as session:
-            await session.execute(
+        async with self._autocommit.connect() as connection:
+            await connection.execute(
                 update(Notification)
                 .where(col(Notification.idempotency_key) == key)
                 .values(**values)
             )
-            await session.commit()

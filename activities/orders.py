@@ -34,6 +34,7 @@ from schema.contracts import (
     RecordEventInput,
     RecordEventResult,
     RecordProgressInput,
+    RecordStepsInput,
     ValidateOrderInput,
     ValidateOrderResult,
 )
@@ -227,6 +228,22 @@ class OrderActivities:
 
     @activity.defn
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
+        """One timeline step, as `_record_step` writes it (a step beside an order, and the
+        steps of orders from before `one-write-per-activation`)."""
+        return await self._record_step(input)
+
+    @activity.defn
+    async def record_steps(self, input: RecordStepsInput) -> None:
+        """The steps of one activation of the order's workflow, in order, each as
+        `record_event` writes it (a retry writes none twice); then, with `progress`, what the
+        wait that follows them waits for. One local activity instead of one per step and one
+        for the wait."""
+        for step in input.steps:
+            await self._record_step(step)
+        if input.progress is not None:
+            await self._record_progress(input.order_id, input.progress)
+
+    async def _record_step(self, input: RecordEventInput) -> RecordEventResult:
         """Append one timeline row and move the read model's stage, and queue the shop's
         order events for the step (activities/shop_events.py), atomically; a retry writes
         nothing. A step beside the order (`moves_order` False: a return's, an outside
@@ -307,10 +324,13 @@ class OrderActivities:
     @activity.defn
     async def record_progress(self, input: RecordProgressInput) -> None:
         """What the order waits for now, and what may be done with it (a wait began)."""
-        columns = _progress_columns(input.progress)
+        await self._record_progress(input.order_id, input.progress)
+
+    async def _record_progress(self, order_id: str, progress: OrderProgress) -> None:
+        columns = _progress_columns(progress)
         columns["allowed_actions"] = json.dumps(columns["allowed_actions"])
         async with self._autocommit.connect() as connection:
-            await connection.execute(PROGRESS, {"order_id": uuid.UUID(input.order_id), **columns})
+            await connection.execute(PROGRESS, {"order_id": uuid.UUID(order_id), **columns})
 
     @activity.defn
     async def validate_order(self, input: ValidateOrderInput) -> ValidateOrderResult:

@@ -303,6 +303,17 @@ class RecordProgressInput:
 
 
 @dataclass(frozen=True)
+class RecordStepsInput:
+    """The timeline steps one activation of the order's workflow took, written in order in one
+    local activity; with `progress`, what the wait that follows them waits for (written after
+    them, in the same activity). Each step keeps its own key: a retry writes nothing twice."""
+
+    order_id: str
+    steps: list[RecordEventInput]
+    progress: OrderProgress | None = None
+
+
+@dataclass(frozen=True)
 class RecordEventResult:
     recorded: bool  # False when the row was already there (a retry)
 

@@ -187,3 +187,4 @@ class PatchId(StrEnum):
     RETURN_ON_ORDER_MACHINERY = "return-on-order-machinery"
     SEARCH_ATTRIBUTES_ON_CHANGE = "search-attributes-on-change"
     TRACKING_TELLS_RETURNS = "tracking-tells-returns"
+    ONE_WRITE_PER_ACTIVATION = "one-write-per-activation"

@@ -368,6 +368,15 @@ async def test_reviewed_cod_order_search_attributes_on_change(stack: Stack, reco
     await record(order)
 
 
+async def test_cod_order_one_write_per_activation(stack: Stack, record: Record) -> None:
+    """COD courier, delivered, no feedback: the steps of each activation written in one local
+    activity, a wait's progress with the step before it (`one-write-per-activation`)."""
+    order = await Journey.place(stack, payment={"method": "cod"})
+    await order.to_delivery()
+    await _run_out_feedback(order)
+    await record(order)
+
+
 async def test_customer_cancels_missing_stock(stack: Stack, record: Record) -> None:
     lines = [{"sku": "GONE-03", "name": "Sold out", "quantity": 1, "unit_price": "10.00"}]
     order = await Journey.place(stack, lines=lines)

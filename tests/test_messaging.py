@@ -173,6 +173,9 @@ async def test_an_answer_lost_on_its_way_back_sends_no_second_message(stack: Sta
     row = await _sent(order, "confirmation", "sms")
     [text] = [t for t in await _texts(stack, phone) if "підтверджено" in t["sms"]["text"]]
     assert text["message_id"] == row.provider_message_id
+    # Two attempts on one outbox row; the first, its answer lost, put the row back to
+    # `pending` (a failure seen is no resend: that is an attempt that died while `sending`).
+    assert (row.attempts, row.resends) == (2, 0)
     # The retry carried the same sequence_id: TurboSMS answered with the first message (507).
     first, again, *_ = await _requests(stack, phone)
     assert first["sequence_id"] == again["sequence_id"] == text["sequence_id"]

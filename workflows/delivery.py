@@ -287,6 +287,7 @@ async def _reconcile_payout(order: OrderState) -> None:
                 )
             elif event.cod == CodPayout.PAID_OUT:
                 await _paid_out(order, event, late)
+                await timeline.flush()  # written now, not at the order's next step
                 return
         remaining = deadline - workflow.now()
         if late or remaining.total_seconds() <= 0:
@@ -299,8 +300,10 @@ async def _reconcile_payout(order: OrderState) -> None:
                     f"carrier {order.policy.cod_payout_wait.days} days after delivery",
                     "cod-payout-late",
                 )
+            await timeline.flush()
             await workflow.wait_condition(lambda: bool(inbox.carrier))
             continue
+        await timeline.flush()
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: bool(inbox.carrier), timeout=remaining)
 

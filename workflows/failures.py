@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
@@ -31,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schema.vocabulary import ErrorType, EventType
 
-from workflows.steps import StepFailure, Steps
+from workflows.steps import FAILED_FOR_GOOD, StepFailure, Steps
 from workflows.waiting import OrderCancelled, Waiting, Writer
 
 PROVIDER_ERRORS = frozenset(
@@ -87,14 +86,14 @@ async def _settle(
     )
     summary = f"{failure.activity} failed for good ({failure.error_type}): {failure.message}"
     incident = IncidentInput(order.order_id, key, order.timeline.stage, cause, summary)
-    with contextlib.suppress(ActivityError):
+    with contextlib.suppress(*FAILED_FOR_GOOD):
         await order.steps.run(OrderActivities.record_incident, incident)
-    with contextlib.suppress(ActivityError):
+    with contextlib.suppress(*FAILED_FOR_GOOD):
         await order.timeline.record(
             EventType.STEP_FAILED,
             {"activity": failure.activity, "error": failure.error_type, "incident": key},
         )
-    with contextlib.suppress(ActivityError):
+    with contextlib.suppress(*FAILED_FOR_GOOD):
         await order.timeline.notify(
             MessageKind.MANAGER_INCIDENT, key, {"summary": summary, "cause": cause.value}
         )
@@ -109,7 +108,7 @@ async def _settle(
             cancellable=not order.compensating,
         )
     except OrderCancelled:
-        with contextlib.suppress(ActivityError):
+        with contextlib.suppress(*FAILED_FOR_GOOD):
             await order.steps.run(
                 OrderActivities.record_incident, _resolved(incident, "order cancelled")
             )
@@ -118,14 +117,14 @@ async def _settle(
         order.failed_step = None
     resolution = order.step_resolution
     if resolution is None:  # the outside party answered after all
-        with contextlib.suppress(ActivityError):
+        with contextlib.suppress(*FAILED_FOR_GOOD):
             await order.steps.run(OrderActivities.record_incident, _resolved(incident, "answered"))
         return None
-    with contextlib.suppress(ActivityError):
+    with contextlib.suppress(*FAILED_FOR_GOOD):
         await order.steps.run(
             OrderActivities.record_incident, _resolved(incident, resolution.choice.value)
         )
-    with contextlib.suppress(ActivityError):
+    with contextlib.suppress(*FAILED_FOR_GOOD):
         await order.timeline.record(
             EventType.STEP_RESOLVED,
             {"activity": failure.activity, "choice": resolution.choice.value, "incident": key},

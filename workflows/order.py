@@ -72,6 +72,7 @@ class OrderWorkflow:
             await self._lifecycle()
         except OrderCancelled:
             await self._compensate()
+        await order.timeline.flush()
         order.finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OrderResult(
@@ -136,6 +137,7 @@ class OrderWorkflow:
             actor=cancel.actor,
         )
         if order.timeline.telling:  # a notice sent just before: the cancellation comes last
+            await order.timeline.flush()
             await workflow.wait_condition(lambda: order.timeline.telling == 0)
         if cancel.reason == CancelReason.REJECTED:
             await order.timeline.notify(MessageKind.REJECTED)

@@ -157,4 +157,13 @@ PATCHES = (
         "2e300e9",
         "carrier_tracking_round_tells_a_return.json",
     ),
+    Patch(
+        PatchId.ONE_WRITE_PER_ACTIVATION,
+        "the timeline's steps of one activation are written in one local activity, before the "
+        "next activity, wait or the end, a wait's progress with the step before it (before, "
+        "each step and each wait's progress was a local activity of its own)",
+        date(2026, 12, 4),
+        "ba86667",
+        "cod_order_one_write_per_activation.json",
+    ),
 )

@@ -43,6 +43,11 @@ O = TypeVar("O")  # noqa: E741 - an activity's output
 NON_RETRYABLE = [ErrorType.ORDER_NOT_FOUND, ErrorType.PROVIDER_REJECTED]
 
 
+# What a step that failed for good raises: an activity on the task queue, an ActivityError;
+# a local activity, its ApplicationError bare (temporalio 1.35 does not wrap it).
+FAILED_FOR_GOOD = (ActivityError, ApplicationError)
+
+
 @dataclass(frozen=True)
 class Retries:
     attempts: int  # tries in all before a person decides (backoff from the order's policy)
@@ -54,6 +59,7 @@ class Retries:
 # outages become an incident that an operator retries once the provider is back.
 RETRIES: dict[Callable[..., Any], Retries] = {
     OrderActivities.record_event: Retries(10, skippable=True),  # a timeline row
+    OrderActivities.record_steps: Retries(10, skippable=True),  # an activation's rows
     OrderActivities.record_progress: Retries(3),  # best effort: the next step writes it again
     OrderActivities.validate_order: Retries(10),
     OrderActivities.apply_decision: Retries(10),
@@ -104,9 +110,14 @@ class Steps:
         self._settling = False
         # Decides about a step that failed for good (set by the workflow's state).
         self.on_failure: Callable[[StepFailure], Awaitable[StepChoice]] | None = None
+        # Runs before each activity on the task queue (the order's timeline writes the steps
+        # it holds: workflows/timeline.py).
+        self.before_activity: Callable[[], Awaitable[None]] | None = None
 
     async def run(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
         """One activity on the worker's task queue; a person may only retry it."""
+        if self.before_activity is not None:
+            await self.before_activity()
         while True:
             try:
                 result: O = await workflow.execute_activity_method(
@@ -118,6 +129,8 @@ class Steps:
 
     async def run_or_skip(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O | None:
         """One activity a person may decide to go on without (then None)."""
+        if self.before_activity is not None:
+            await self.before_activity()
         return await self._skippable(activity, arg, local=False)
 
     async def record_or_skip(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O | None:
@@ -126,7 +139,7 @@ class Steps:
         return await self._skippable(activity, arg, local=True)
 
     async def record_or_give_up(self, activity: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
-        """A local write whose failure nobody needs to settle (it raises ActivityError)."""
+        """A local write whose failure nobody needs to settle (it raises FAILED_FOR_GOOD)."""
         result: O = await workflow.execute_local_activity_method(
             activity, arg, **self._options(activity)
         )
@@ -142,7 +155,7 @@ class Steps:
             try:
                 result: O = await execute(activity, arg, **self._options(activity))
                 return result
-            except ActivityError as failure:
+            except FAILED_FOR_GOOD as failure:
                 if await self._settle(activity, failure) == StepChoice.SKIP:
                     return None
 
@@ -158,12 +171,14 @@ class Steps:
             ),
         }
 
-    async def _settle(self, activity: Callable[..., Any], failure: ActivityError) -> StepChoice:
+    async def _settle(
+        self, activity: Callable[..., Any], failure: ActivityError | ApplicationError
+    ) -> StepChoice:
         """Hand a failed step to a person; while one is being settled, a failure of the
         settling itself (the incident, the alert) is raised to it, never settled in turn."""
         if self._settling or self.on_failure is None:
             raise failure
-        cause = failure.cause
+        cause = failure.cause if isinstance(failure, ActivityError) else failure
         error_type = cause.type or "" if isinstance(cause, ApplicationError) else ""
         self._settling = True
         try:

@@ -2,9 +2,13 @@
 who was told what.
 
 Each step is written to Postgres by a local activity, idempotently: the key is the step's
-position, so a retried write changes nothing. The timeline's home is Postgres: the workflow
-keeps only the latest steps (`LATEST`) for the `status` query, so that an order that hears
-hundreds of carrier scans holds no more in a worker's memory than one that hears a few.
+position, so a retried write changes nothing. The steps one activation takes are held and
+written together (`record_steps`) before the next activity, wait or the end, a wait's
+progress in the same write (orders from before `one-write-per-activation` write each step,
+and each wait's progress, in a local activity of its own). The timeline's home is Postgres:
+the workflow keeps only the latest steps (`LATEST`) for the `status` query, so that an order
+that hears hundreds of carrier scans holds no more in a worker's memory than one that hears
+a few.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
@@ -30,13 +33,14 @@ with workflow.unsafe.imports_passed_through():
         OrderProgress,
         RecordEventInput,
         RecordProgressInput,
+        RecordStepsInput,
         Stage,
         TimelineEntry,
     )
     from schema.vocabulary import EventType, PatchId
 
 from workflows import search
-from workflows.steps import Steps
+from workflows.steps import FAILED_FOR_GOOD, Steps
 
 SYSTEM = "system"
 LATEST = 20  # steps the `status` query answers with (all of them are in Postgres)
@@ -68,6 +72,8 @@ class Timeline:
         # The silence guard's clock: when the customer last heard from us or the order moved.
         # It starts once the order is confirmed (before that nobody has been promised anything).
         self.quiet_since: datetime | None = None
+        self._held: list[RecordEventInput] = []  # steps taken, not yet written
+        steps.before_activity = self.flush
 
     async def advance(
         self,
@@ -104,28 +110,48 @@ class Timeline:
         self.steps += 1
         self.entries.append(entry)
         workflow.logger.info("order %s: %s", self.stage.value, event_type)
+        step = RecordEventInput(
+            order_id=self._order_id,
+            key=key,
+            entry=entry,
+            status=self.status,
+            expected_date=self.expected_date,
+            progress=self._progress(),
+            paid=paid,
+        )
+        # Asked first at the order's first step, so an order keeps one way all its life.
+        if workflow.patched(PatchId.ONE_WRITE_PER_ACTIVATION):
+            self._held.append(step)  # written by `flush`
+            return
         # A local activity: one short row write per step needs no task-queue round trip
         # (bench.confirmation: POST-to-e-mail p50 349 -> 163 ms).
-        await self._steps.record_or_skip(
-            OrderActivities.record_event,
-            RecordEventInput(
-                order_id=self._order_id,
-                key=key,
-                entry=entry,
-                status=self.status,
-                expected_date=self.expected_date,
-                progress=self._progress(),
-                paid=paid,
-            ),
-        )
+        await self._steps.record_or_skip(OrderActivities.record_event, step)
+
+    async def flush(self, progress: OrderProgress | None = None) -> None:
+        """Write the steps held, in one local activity (and `progress`, a wait's, after
+        them); before the next activity, wait or the end. A failed write is settled as a
+        step's (an incident, retried or skipped by a person); while a failed step is being
+        settled, the settling's own steps go unwritten if their write fails, and the settling
+        goes on (its alert, its wait), as when each step was a write of its own."""
+        if not self._held:
+            return
+        held, self._held = self._held, []  # steps taken while this writes wait for the next
+        with contextlib.suppress(*FAILED_FOR_GOOD):  # raised only while settling (steps.py)
+            await self._steps.record_or_skip(
+                OrderActivities.record_steps, RecordStepsInput(self._order_id, held, progress)
+            )
 
     async def progressed(self) -> None:
-        """Write what the order waits for now (a wait began). Best effort: a failed write is
-        corrected by the next step's, and must not stop the order. (Orders that started
-        before the read model kept it keep their stage and status there, as before.)"""
+        """Write what the order waits for now (a wait began): with the steps held, if any.
+        Alone, best effort: a failed write is corrected by the next step's, and must not stop
+        the order. (Orders that started before the read model kept it keep their stage and
+        status there, as before.)"""
         if not workflow.patched(PatchId.PROGRESS_IN_READ_MODEL):
             return
-        with contextlib.suppress(ActivityError):
+        if self._held:
+            await self.flush(self._progress())
+            return
+        with contextlib.suppress(*FAILED_FOR_GOOD):
             await self._steps.record_or_give_up(
                 OrderActivities.record_progress,
                 RecordProgressInput(self._order_id, self._progress()),

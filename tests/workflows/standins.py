@@ -51,6 +51,7 @@ from schema.contracts import (
     RecordEventInput,
     RecordEventResult,
     RecordProgressInput,
+    RecordStepsInput,
     RecordTrackingInput,
     RefundInput,
     ReserveStockInput,
@@ -147,6 +148,7 @@ class OrderStandIns:
         self.tracking_news: list[ParcelNews] = []  # what the next tracking round finds
         self.calls: list[Call] = []  # as they started
         self.finished: list[Call] = []  # as they returned (a held call returns late)
+        self.batches: list[RecordStepsInput] = []  # the timeline's writes of an activation
         self._holds: list[Hold] = []
         self._failures: list[Failure] = []
         self._pick_tasks = 0
@@ -218,6 +220,7 @@ class OrderStandIns:
     def activities(self) -> list[Callable[..., Any]]:
         return [
             self.record_event,
+            self.record_steps,
             self.record_progress,
             self.validate_order,
             self.apply_decision,
@@ -268,6 +271,18 @@ class OrderStandIns:
     async def record_event(self, input: RecordEventInput) -> RecordEventResult:
         await self._called("record_event", input)
         return RecordEventResult(recorded=True)
+
+    @activity.defn(name="record_steps")
+    async def record_steps(self, input: RecordStepsInput) -> None:
+        """An activation's steps, seen as the writes they stand for: a `record_event` per
+        step and a `record_progress` for the wait's (the batch itself is in `batches`)."""
+        self.batches.append(input)
+        for step in input.steps:
+            await self._called("record_event", step)
+        if input.progress is not None:
+            await self._called(
+                "record_progress", RecordProgressInput(input.order_id, input.progress)
+            )
 
     @activity.defn(name="record_progress")
     async def record_progress(self, input: RecordProgressInput) -> None:

@@ -28,6 +28,7 @@ from schema.contracts import (
     Stage,
     StockChoice,
     TrackingStatus,
+    WaitingFor,
     WarehouseEventKind,
 )
 from tests.workflows.order_run import OPERATOR, OrderDesk, refusal, types
@@ -661,3 +662,33 @@ async def test_the_search_attributes_follow_the_order_each_change_upserted_once(
     # Set at the start; then each stage, and the review wait's flag raised and lowered.
     assert set(upserted[0]) == {"OrderNumber", "OrderStage", "OrderNeedsAction", "OrderSlaBreached"}
     assert [set(fields) for fields in upserted[1:]].count({"OrderNeedsAction"}) == 2
+
+
+async def test_an_activations_steps_are_written_together_with_the_wait_that_follows(
+    desk: OrderDesk,
+) -> None:
+    """`one-write-per-activation`: the steps taken between two activities are one write,
+    before the next activity or wait; a wait that follows a step goes in the same write."""
+    order = await desk.place(cod())
+    await order.delivered()
+    status = await order.until(lambda s: s.stage == Stage.FEEDBACK, "the feedback stage")
+    batches = order.standins.batches
+    written = [[step.entry.type for step in batch.steps] for batch in batches]
+    assert written[:4] == [
+        ["order.received", "order.validation_started"],  # then validate_order
+        ["order.validated", "order.confirmation_started"],  # then the confirmation
+        ["order.confirmed", "stock.reservation_started"],  # then reserve_stock
+        ["stock.reserved", "payment.on_delivery", "picking.started"],  # then the pick task
+    ]
+    assert ["order.delivered", "payment.collected_on_delivery"] in written
+    # Every step written once, in order; the status page's timeline is what was written.
+    assert [step for steps in written for step in steps] == types(status)
+    assert len(order.standins.inputs("record_event")) == len(types(status))
+    assert len(batches) < len(types(status))
+    # The waits for the carrier and for the feedback request: their progress in the write of
+    # the step before them, no write of their own.
+    waits = {batch.steps[-1].entry.type: batch.progress for batch in batches if batch.progress}
+    assert {step: progress.waiting_for for step, progress in waits.items()} == {
+        "transit.started": WaitingFor.CARRIER,
+        "feedback.scheduled": WaitingFor.FEEDBACK_REQUEST,
+    }

@@ -179,3 +179,29 @@ async def test_a_silent_carrier_opens_an_incident_at_the_policys_limit(desk: Ord
     assert delivered.status == CustomerStatus.DELIVERED
     [*_, closed] = order.standins.inputs("record_incident")
     assert closed.resolution == "answered"
+
+
+async def test_a_timeline_write_that_fails_for_good_is_settled_and_retried(
+    desk: OrderDesk,
+) -> None:
+    """The steps of an activation are one write (`one-write-per-activation`): when it fails
+    for good, it is a failed step like any other, and a retry writes every step it held."""
+    standins = OrderStandIns(payment=PaymentMethod.COD)
+    refusing = standins.fail(
+        "record_event", "DatabaseBroken", lambda i: i.entry.type == "stock.reserved"
+    )
+    order = await desk.place(standins)
+    await _stopped_at_a_failed_step(order)
+    [incident] = standins.inputs("record_incident")
+    assert "record_steps failed for good (DatabaseBroken)" in incident.summary
+    assert "picking.started" not in types(await order.status())  # held in the failed write
+    assert standins.inputs("create_pick_task") == []  # nothing went on past the write
+
+    refusing.heal()
+    await order.resolve(StepChoice.RETRY)
+
+    status = await order.waiting_for("packing")
+    timeline = types(status)
+    for step in ("stock.reserved", "payment.on_delivery", "picking.started", "step.resolved"):
+        assert timeline.count(step) == 1, step
+    assert len(standins.inputs("create_pick_task")) == 1
