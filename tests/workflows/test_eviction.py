@@ -9,6 +9,7 @@ import gc
 import logging
 import sys
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -41,6 +42,9 @@ async def test_orders_evicted_from_a_small_cache_answer_and_leave_cleanly(
                 activities=OrderStandIns().activities(),
                 workflow_runner=WORKFLOW_RUNNER,
                 max_cached_workflows=1,  # every other order is evicted to run the next
+                # A task for an order this worker evicted waits this long on its sticky queue
+                # before the server offers it to the normal one (the SDK's default is 10 s).
+                sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
             ):
                 handles = []
                 for _ in range(ORDERS):
