@@ -56,6 +56,23 @@ class MappingError(Exception):
         self.message = message
 
 
+def paid_at_source(field: str) -> MappingError:
+    """An order the source says is paid: taking it would ask the customer to pay again."""
+    return MappingError(
+        field,
+        "paid at the source: orderflow cannot take an order paid outside it yet "
+        "(it would ask the customer to pay again)",
+    )
+
+
+def source_id(payload: dict[str, Any]) -> int:
+    """The source's order id (a positive integer at every source taken so far)."""
+    found = payload.get("id")
+    if not isinstance(found, int) or found <= 0:
+        raise MappingError("id", "no order id")
+    return found
+
+
 @dataclass(frozen=True)
 class SourceOrder:
     """An order as a source gave it, mapped: its id there and today's order-creation input."""

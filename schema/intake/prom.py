@@ -28,6 +28,8 @@ from schema.intake import (
     SourceOrder,
     international_phone,
     order_number,
+    paid_at_source,
+    source_id,
     text,
     validated,
 )
@@ -129,19 +131,13 @@ def _payment(payload: dict[str, Any], settings: PromSettings) -> dict[str, str]:
         return {"method": "cod"}
     data = payload.get("payment_data")
     if isinstance(data, dict) and data.get("status") == "paid":
-        raise MappingError(
-            "payment_data.status",
-            "paid at the source: orderflow cannot take an order paid outside it yet "
-            "(it would ask the customer to pay again)",
-        )
+        raise paid_at_source("payment_data.status")
     return {"method": "prepaid"}
 
 
 def map_order(connector: str, payload: dict[str, Any], settings: PromSettings) -> SourceOrder:
     """The Prom order as an orderflow order, or a `MappingError` naming the field."""
-    source_id = payload.get("id")
-    if not isinstance(source_id, int) or source_id <= 0:
-        raise MappingError("id", "no order id")
+    source_order_id = source_id(payload)
     phone = text(payload.get("phone"))
     if not phone:
         raise MappingError("phone", "no phone number")
@@ -161,7 +157,7 @@ def map_order(connector: str, payload: dict[str, Any], settings: PromSettings) -
     name = f"{text(payload.get('client_first_name'))} {text(payload.get('client_last_name'))}"
     order = validated(
         {
-            "number": order_number(ConnectorKind.PROM, connector, str(source_id)),
+            "number": order_number(ConnectorKind.PROM, connector, str(source_order_id)),
             "customer": {
                 "name": name.strip(),
                 "email": text(payload.get("email")),
@@ -175,7 +171,7 @@ def map_order(connector: str, payload: dict[str, Any], settings: PromSettings) -
             "note": text(payload.get("client_notes")) or None,
         }
     )
-    return SourceOrder(str(source_id), order)
+    return SourceOrder(str(source_order_id), order)
 
 
 def status_update(event: dict[str, Any], source_order_id: str) -> tuple[str, dict[str, Any]]:

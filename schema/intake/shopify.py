@@ -24,6 +24,8 @@ from schema.intake import (
     SourceOrder,
     international_phone,
     order_number,
+    paid_at_source,
+    source_id,
     text,
     validated,
 )
@@ -76,19 +78,13 @@ def _payment(payload: dict[str, Any], settings: ShopifySettings) -> dict[str, st
     if set(payload.get("payment_gateway_names") or []) & set(settings.cod_gateways):
         return {"method": "cod"}
     if payload.get("financial_status") == "paid":
-        raise MappingError(
-            "financial_status",
-            "paid at the source: orderflow cannot take an order paid outside it yet "
-            "(it would ask the customer to pay again)",
-        )
+        raise paid_at_source("financial_status")
     return {"method": "prepaid"}
 
 
 def map_order(connector: str, payload: dict[str, Any], settings: ShopifySettings) -> SourceOrder:
     """The Shopify order as an orderflow order, or a `MappingError` naming the field."""
-    source_id = payload.get("id")
-    if not isinstance(source_id, int) or source_id <= 0:
-        raise MappingError("id", "no order id")
+    source_order_id = source_id(payload)
     address = payload.get("shipping_address") or {}
     customer = payload.get("customer") or {}
     phone = text(address.get("phone")) or text(payload.get("phone")) or text(customer.get("phone"))
@@ -108,7 +104,7 @@ def map_order(connector: str, payload: dict[str, Any], settings: ShopifySettings
     ]
     order = validated(
         {
-            "number": order_number(ConnectorKind.SHOPIFY, connector, str(source_id)),
+            "number": order_number(ConnectorKind.SHOPIFY, connector, str(source_order_id)),
             "customer": {
                 "name": name,
                 "email": text(payload.get("email")) or text(payload.get("contact_email")),
@@ -122,4 +118,4 @@ def map_order(connector: str, payload: dict[str, Any], settings: ShopifySettings
             "note": text(payload.get("note")) or None,
         }
     )
-    return SourceOrder(str(source_id), order)
+    return SourceOrder(str(source_order_id), order)

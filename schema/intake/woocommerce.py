@@ -23,6 +23,8 @@ from schema.intake import (
     SourceOrder,
     international_phone,
     order_number,
+    paid_at_source,
+    source_id,
     text,
     validated,
 )
@@ -96,19 +98,13 @@ def _payment(payload: dict[str, Any], settings: WooSettings) -> dict[str, str]:
     if payload.get("payment_method") in settings.cod_methods:
         return {"method": "cod"}
     if payload.get("date_paid") or payload.get("date_paid_gmt"):
-        raise MappingError(
-            "date_paid",
-            "paid at the source: orderflow cannot take an order paid outside it yet "
-            "(it would ask the customer to pay again)",
-        )
+        raise paid_at_source("date_paid")
     return {"method": "prepaid"}
 
 
 def map_order(connector: str, payload: dict[str, Any], settings: WooSettings) -> SourceOrder:
     """The WooCommerce order as an orderflow order, or a `MappingError` naming the field."""
-    source_id = payload.get("id")
-    if not isinstance(source_id, int) or source_id <= 0:
-        raise MappingError("id", "no order id")
+    source_order_id = source_id(payload)
     billing = payload.get("billing") or {}
     phone = text(billing.get("phone"))
     if not phone:
@@ -125,7 +121,7 @@ def map_order(connector: str, payload: dict[str, Any], settings: WooSettings) ->
         )
     order = validated(
         {
-            "number": order_number(ConnectorKind.WOOCOMMERCE, connector, str(source_id)),
+            "number": order_number(ConnectorKind.WOOCOMMERCE, connector, str(source_order_id)),
             "customer": {
                 "name": f"{text(billing.get('first_name'))} {text(billing.get('last_name'))}".strip(),
                 "email": text(billing.get("email")),
@@ -139,4 +135,4 @@ def map_order(connector: str, payload: dict[str, Any], settings: WooSettings) ->
             "note": text(payload.get("customer_note")) or None,
         }
     )
-    return SourceOrder(str(source_id), order)
+    return SourceOrder(str(source_order_id), order)
