@@ -264,8 +264,12 @@ async def test_a_return_not_inspected_in_time_is_flagged_and_resolved_through_th
     retried = await operator.post(path, json={"choice": "retry"})
     assert retried.status_code == 200, retried.text
     await eventually(lambda: _not_flagged(order), what="the return out of the queue")
-    [incident] = await order.incidents()
-    assert incident.status == "resolved"
+
+    async def resolved() -> bool:  # written just after the flag is cleared
+        [incident] = await order.incidents()
+        return incident.status == "resolved"
+
+    await eventually(resolved, what="the incident resolved")
     again = await operator.post(path, json={"choice": "retry"})
     assert again.status_code == 409, again.text  # nothing to resolve any more
 
